@@ -1,0 +1,19 @@
+package ovm
+
+// Attribute keys of structured log lines (log/slog), in one place so every
+// package logs the same names.
+const (
+	LogAccountID    = "account_id" // OVM account id
+	LogAWSAccountID = "aws_account_id"
+	LogLeaseID      = "lease_id"
+	LogPool         = "pool"
+	LogState        = "state"
+	LogFrom         = "from"
+	LogTo           = "to"
+	LogAttempt      = "attempt"
+	LogError        = "error"
+	LogKeyName      = "key_name"
+	LogWorker       = "worker"
+	LogCount        = "count"
+	LogDuration     = "duration"
+)

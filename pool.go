@@ -1,0 +1,193 @@
+package ovm
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// DefaultRoleName is the vended cross-account role unless a pool names another.
+const DefaultRoleName = "OVMCrossAccountRole"
+
+// Pool is a named stock of accounts made by one provider under one policy.
+type Pool struct {
+	// Name identifies the pool in the API ("default" is used by GET /vend).
+	Name string
+	// Provider names the provider kind: sim, organizations or signup.
+	Provider string
+	// RoleName is the cross-account role vended to lessees. Default DefaultRoleName.
+	RoleName string
+	Stock    StockPolicy
+	Lease    LeasePolicy
+	Retire   RetirePolicy
+	Retry    RetryPolicy
+}
+
+// StockPolicy tells the stock planner how many accounts to keep.
+type StockPolicy struct {
+	// Target is the number of ready accounts to keep (the config default is 3).
+	Target int
+	// Ceiling caps live (non-terminal) accounts of the pool (default 20).
+	Ceiling int
+	// MaxInFlight caps accounts being made at once (default 5, the AWS limit).
+	MaxInFlight int
+	// MinSpacing is the least time between two creations (default 0).
+	MinSpacing time.Duration
+}
+
+// LeasePolicy bounds lease durations.
+type LeasePolicy struct {
+	DefaultTTL time.Duration // default 24h
+	MaxTTL     time.Duration // default 72h; a lease never outlives CreatedAt+MaxTTL
+	MinTTL     time.Duration // default 1m
+}
+
+// RetireMode is what happens to an account after its lease ends.
+type RetireMode string
+
+const (
+	// RetireClose closes the account (quota-aware).
+	RetireClose RetireMode = "close"
+	// RetireRecycle cleans the account and puts it back in stock.
+	RetireRecycle RetireMode = "recycle"
+)
+
+// RetirePolicy says how leased accounts are retired.
+type RetirePolicy struct {
+	Mode RetireMode // default close
+	// MaxGenerations is how often an account is recycled before it is
+	// closed (recycle mode; 0 means no limit).
+	MaxGenerations int
+}
+
+// RetryPolicy bounds the retries of one lifecycle step.
+type RetryPolicy struct {
+	// MaxAttempts failed attempts quarantine the account (default 5).
+	MaxAttempts int
+	// BaseDelay is the first backoff (default 5s); it doubles per attempt.
+	BaseDelay time.Duration
+	// MaxDelay caps the backoff (default 5m).
+	MaxDelay time.Duration
+}
+
+// WithDefaults returns p with every zero field set to its documented default.
+func (p Pool) WithDefaults() Pool {
+	if p.RoleName == "" {
+		p.RoleName = DefaultRoleName
+	}
+	if p.Stock.Ceiling == 0 {
+		p.Stock.Ceiling = max(20, p.Stock.Target)
+	}
+	if p.Stock.MaxInFlight == 0 {
+		p.Stock.MaxInFlight = 5
+	}
+	if p.Lease.DefaultTTL == 0 {
+		p.Lease.DefaultTTL = 24 * time.Hour
+	}
+	if p.Lease.MaxTTL == 0 {
+		p.Lease.MaxTTL = max(72*time.Hour, p.Lease.DefaultTTL)
+	}
+	if p.Lease.MinTTL == 0 {
+		p.Lease.MinTTL = min(time.Minute, p.Lease.DefaultTTL)
+	}
+	if p.Retire.Mode == "" {
+		p.Retire.Mode = RetireClose
+	}
+	if p.Retry.MaxAttempts == 0 {
+		p.Retry.MaxAttempts = 5
+	}
+	if p.Retry.BaseDelay == 0 {
+		p.Retry.BaseDelay = 5 * time.Second
+	}
+	if p.Retry.MaxDelay == 0 {
+		p.Retry.MaxDelay = 5 * time.Minute
+	}
+	return p
+}
+
+var poolNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+var roleNameRe = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+
+// FieldError names the configuration key (relative to the pool) that is wrong.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// Validate checks p (after WithDefaults) and returns a *FieldError naming the
+// first wrong key.
+func (p Pool) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case !poolNameRe.MatchString(p.Name):
+		return bad("name", "%q must be 1-63 lowercase letters, digits, '-' or '_'", p.Name)
+	case p.Provider == "":
+		return bad("provider", "is required")
+	case !roleNameRe.MatchString(p.RoleName):
+		return bad("role_name", "%q is not a valid IAM role name", p.RoleName)
+	case p.Stock.Target < 0:
+		return bad("stock.target", "must not be negative")
+	case p.Stock.Ceiling < p.Stock.Target:
+		return bad("stock.ceiling", "must be at least stock.target (%d)", p.Stock.Target)
+	case p.Stock.MaxInFlight < 1:
+		return bad("stock.max_in_flight", "must be at least 1")
+	case p.Stock.MinSpacing < 0:
+		return bad("stock.min_spacing", "must not be negative")
+	case p.Lease.MinTTL <= 0:
+		return bad("lease.min_ttl", "must be positive")
+	case p.Lease.DefaultTTL < p.Lease.MinTTL:
+		return bad("lease.default_ttl", "must be at least lease.min_ttl (%s)", p.Lease.MinTTL)
+	case p.Lease.MaxTTL < p.Lease.DefaultTTL:
+		return bad("lease.max_ttl", "must be at least lease.default_ttl (%s)", p.Lease.DefaultTTL)
+	case p.Retire.Mode != RetireClose && p.Retire.Mode != RetireRecycle:
+		return bad("retire.mode", "%q must be close or recycle", p.Retire.Mode)
+	case p.Retire.MaxGenerations < 0:
+		return bad("retire.max_generations", "must not be negative")
+	case p.Retry.MaxAttempts < 1:
+		return bad("retry.max_attempts", "must be at least 1")
+	case p.Retry.BaseDelay <= 0:
+		return bad("retry.base_delay", "must be positive")
+	case p.Retry.MaxDelay < p.Retry.BaseDelay:
+		return bad("retry.max_delay", "must be at least retry.base_delay (%s)", p.Retry.BaseDelay)
+	}
+	return nil
+}
+
+// LeaseTTL resolves a requested TTL (0 means the default) against the policy.
+func (lp LeasePolicy) LeaseTTL(requested time.Duration) (time.Duration, error) {
+	if requested == 0 {
+		return lp.DefaultTTL, nil
+	}
+	if requested < lp.MinTTL || requested > lp.MaxTTL {
+		return 0, Errorf(EInvalid, "ttl %s is out of range [%s, %s]", requested, lp.MinTTL, lp.MaxTTL)
+	}
+	return requested, nil
+}
+
+// CheckExtend validates a new expiry for lease l at now: in the future and
+// no later than l.CreatedAt+MaxTTL.
+func (lp LeasePolicy) CheckExtend(l *Lease, expiresAt, now time.Time) error {
+	limit := l.CreatedAt.Add(lp.MaxTTL)
+	switch {
+	case l.State != LeaseActive:
+		return Errorf(EConflict, "lease %s is %s", l.ID, l.State)
+	case !expiresAt.After(now):
+		return Errorf(EInvalid, "expires_at %s is not in the future", expiresAt.UTC().Format(time.RFC3339))
+	case expiresAt.After(limit):
+		return Errorf(EInvalid, "expires_at %s is beyond the pool's max_ttl %s (latest %s)",
+			expiresAt.UTC().Format(time.RFC3339), lp.MaxTTL, limit.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// RetireTarget is the state a leased or cleaned account goes to next under rp.
+func (rp RetirePolicy) RetireTarget(a *Account) AccountState {
+	if rp.Mode == RetireRecycle && (rp.MaxGenerations == 0 || a.Generation < rp.MaxGenerations) {
+		return AccountCleaning
+	}
+	return AccountClosing
+}

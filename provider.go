@@ -1,0 +1,93 @@
+package ovm
+
+import (
+	"context"
+	"time"
+)
+
+// Provider makes, prepares and retires AWS accounts for one pool. Each method
+// drives one step of one account and must be idempotent: calling it again
+// with the same account (as stored) converges, never duplicates.
+//
+// Outcomes are explicit: a method returns a StepResult and a nil error when it
+// knows where the step stands (pending, done, or failed for good); a non-nil
+// error means "transient, try again later" and the engine retries with
+// backoff. Implementations must pass provider/providertest.
+type Provider interface {
+	// Reserve derives the account's unique name and e-mail from its OVM id.
+	// It makes no call; the engine stores both before Create is called.
+	Reserve(id string) (name, email string)
+	// Create starts (when a.ExternalRef is empty) or polls the creation of
+	// a's AWS account. Starting twice must not create a second account: a
+	// provider finds an earlier request by the reserved e-mail. Done carries
+	// AWSAccountID; Pending carries ExternalRef once the request is known.
+	Create(ctx context.Context, a *Account) (StepResult, error)
+	// Bootstrap prepares the account (role, contacts, alias, OU) and ends
+	// with a smoke test. Done carries RoleARN.
+	Bootstrap(ctx context.Context, a *Account) (StepResult, error)
+	// Close requests closure (quota permitting) or polls it. Done only when
+	// AWS is observed to report the account closed; a quota wait is Pending
+	// with Reason saying so.
+	Close(ctx context.Context, a *Account) (StepResult, error)
+}
+
+// Cleaner is an optional Provider capability: it wipes a leased account's
+// resources so it can be vended again. Done means clean.
+type Cleaner interface {
+	Clean(ctx context.Context, a *Account) (StepResult, error)
+}
+
+// QuotaReporter is an optional Provider capability: it reports how many
+// closures the close quota still allows.
+type QuotaReporter interface {
+	CloseQuota(ctx context.Context) (Quota, error)
+}
+
+// Quota is a rolling-window allowance.
+type Quota struct {
+	Limit  int           `json:"limit"`
+	Used   int           `json:"used"`
+	Window time.Duration `json:"window"`
+	// NextFreeAt is when the oldest counted use leaves the window.
+	NextFreeAt time.Time `json:"next_free_at"`
+}
+
+// Left is how many uses remain.
+func (q Quota) Left() int { return max(0, q.Limit-q.Used) }
+
+// StepStatus is the outcome of one provider step.
+type StepStatus string
+
+const (
+	// StepPending: under way; call again after Wait.
+	StepPending StepStatus = "pending"
+	// StepDone: finished successfully.
+	StepDone StepStatus = "done"
+	// StepFailed: failed for good; retrying the same step will not help.
+	StepFailed StepStatus = "failed"
+)
+
+// StepResult is what a provider step reports.
+type StepResult struct {
+	Status       StepStatus
+	ExternalRef  string // Create: the request's reference, once known
+	AWSAccountID string // Create, when done
+	RoleARN      string // Bootstrap, when done
+	// Wait is how long to wait before calling again (Pending).
+	Wait time.Duration
+	// Reason says what a pending step waits for or why a step failed.
+	Reason string
+	// AccountMayExist marks a failed Create after which an AWS account
+	// may exist: the engine quarantines instead of abandoning.
+	AccountMayExist bool
+	// Progress is merged into Account.Progress and stored.
+	Progress map[string]string
+}
+
+// Pending returns a pending result.
+func Pending(wait time.Duration, reason string) StepResult {
+	return StepResult{Status: StepPending, Wait: wait, Reason: reason}
+}
+
+// Failed returns a definitive failure.
+func Failed(reason string) StepResult { return StepResult{Status: StepFailed, Reason: reason} }

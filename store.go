@@ -1,0 +1,174 @@
+package ovm
+
+import (
+	"context"
+	"time"
+)
+
+// Store persists OVM's records. Every state change is a compare-and-set on
+// (state, version) and appends its event in the same transaction. Methods
+// return errors wrapping ErrNotFound, ErrConflict, ErrEmpty or ErrLeaseLimit
+// as documented; any other error is internal. Implementations must pass the
+// conformance suite in store/storetest.
+type Store interface {
+	// AccountInsert stores a new pending account (Version 1) and its
+	// "created" event. ErrConflict if the id, name or e-mail is taken.
+	AccountInsert(ctx context.Context, a *Account, actor string) error
+	// AccountGet returns the account with OVM id or 12-digit AWS id id.
+	// ErrNotFound if none.
+	AccountGet(ctx context.Context, id string) (*Account, error)
+	// AccountUpdate applies a compare-and-set built by a transition
+	// constructor and returns the stored record. ErrNotFound if the account
+	// does not exist, ErrConflict if its state or version moved on.
+	AccountUpdate(ctx context.Context, u *AccountUpdate) (*Account, error)
+	// AccountList pages through accounts by id.
+	AccountList(ctx context.Context, p *AccountListParams) ([]*Account, string, error)
+	// AccountListDue returns up to p.Limit accounts in working states whose
+	// DueAt is at or before p.Now, earliest first. Its cost is proportional
+	// to the number of due accounts, not to the table.
+	AccountListDue(ctx context.Context, p *AccountListDueParams) ([]*Account, error)
+
+	// PoolCounts returns the number of the pool's accounts per live
+	// (non-terminal) state, and when its newest account was created.
+	PoolCounts(ctx context.Context, pool string) (*PoolCounts, error)
+
+	// LeaseCreate vends: it picks a ready account of p.Pool, moves it to
+	// leased and creates the active lease, atomically. ErrEmpty if the pool
+	// has no ready account, ErrLeaseLimit if p.Owner holds p.OwnerLimit
+	// active leases (0 means no limit).
+	LeaseCreate(ctx context.Context, p *LeaseCreateParams) (*Lease, error)
+	// LeaseGet returns one lease. ErrNotFound if none.
+	LeaseGet(ctx context.Context, id string) (*Lease, error)
+	// LeaseList pages through leases by id, newest first.
+	LeaseList(ctx context.Context, p *LeaseListParams) ([]*Lease, string, error)
+	// LeaseExtend sets a new expiry on an active lease. ErrConflict if the
+	// lease is no longer active or its version moved on.
+	LeaseExtend(ctx context.Context, p *LeaseExtendParams) (*Lease, error)
+	// LeaseEnd ends an active lease and moves its account on (cleaning or
+	// closing, per p.Retire), atomically. ErrConflict if already ended.
+	LeaseEnd(ctx context.Context, p *LeaseEndParams) (*Lease, error)
+	// LeaseListExpired returns up to limit active leases with ExpiresAt at
+	// or before now, earliest first, in time proportional to the result.
+	LeaseListExpired(ctx context.Context, now time.Time, limit int) ([]*Lease, error)
+
+	// KeyCreate stores a new API key. ErrConflict if the name is taken.
+	KeyCreate(ctx context.Context, k *APIKey) error
+	// KeyGetByHash returns the key with that hash (revoked or not).
+	// ErrNotFound if none.
+	KeyGetByHash(ctx context.Context, hash string) (*APIKey, error)
+	// KeyList pages through keys by id.
+	KeyList(ctx context.Context, p *PageParams) ([]*APIKey, string, error)
+	// KeyRevoke revokes a key. ErrNotFound if none; revoking twice is a no-op.
+	KeyRevoke(ctx context.Context, id, actor string, now time.Time) (*APIKey, error)
+
+	// EventList returns events of one account or lease, oldest first.
+	EventList(ctx context.Context, p *EventListParams) ([]*Event, string, error)
+
+	// Close releases the store's resources.
+	Close() error
+}
+
+// PageParams selects one page of a list. Cursor is opaque (from the previous
+// page); Limit defaults to 100 and is capped at 1000.
+type PageParams struct {
+	Limit  int
+	Cursor string
+}
+
+// Page limits.
+const (
+	DefaultPageLimit = 100
+	MaxPageLimit     = 1000
+)
+
+// EffectiveLimit returns the page size to use.
+func (p *PageParams) EffectiveLimit() int {
+	switch {
+	case p == nil || p.Limit <= 0:
+		return DefaultPageLimit
+	case p.Limit > MaxPageLimit:
+		return MaxPageLimit
+	}
+	return p.Limit
+}
+
+// AccountListParams filters AccountList.
+type AccountListParams struct {
+	PageParams
+	Pool  string       // optional
+	State AccountState // optional
+}
+
+// AccountListDueParams selects due work.
+type AccountListDueParams struct {
+	Now   time.Time
+	Limit int
+}
+
+// PoolCounts is a pool's live stock.
+type PoolCounts struct {
+	ByState map[AccountState]int
+	// LastCreatedAt is the creation time of the pool's newest account.
+	LastCreatedAt time.Time
+}
+
+// InFlight is the number of accounts on the way to stock.
+func (c *PoolCounts) InFlight() int {
+	return c.ByState[AccountPending] + c.ByState[AccountCreating] + c.ByState[AccountBootstrapping]
+}
+
+// Live is the number of non-terminal accounts.
+func (c *PoolCounts) Live() int {
+	n := 0
+	for s, k := range c.ByState {
+		if !s.Terminal() {
+			n += k
+		}
+	}
+	return n
+}
+
+// LeaseCreateParams is one vend.
+type LeaseCreateParams struct {
+	LeaseID    string
+	Pool       string
+	Owner      string
+	Labels     map[string]string
+	Now        time.Time
+	ExpiresAt  time.Time
+	OwnerLimit int
+}
+
+// LeaseListParams filters LeaseList.
+type LeaseListParams struct {
+	PageParams
+	Owner string     // optional
+	State LeaseState // optional
+	Pool  string     // optional
+}
+
+// LeaseExtendParams sets a new expiry.
+type LeaseExtendParams struct {
+	ID        string
+	ExpiresAt time.Time
+	Actor     string
+	Now       time.Time
+}
+
+// LeaseEndParams ends a lease.
+type LeaseEndParams struct {
+	ID     string
+	Reason LeaseEndReason
+	Actor  string
+	Now    time.Time
+	// Retire decides where the account goes next.
+	Retire RetirePolicy
+}
+
+// EventListParams selects events of one account (including its leases'
+// events) or one lease.
+type EventListParams struct {
+	PageParams
+	AccountID string
+	LeaseID   string
+}
