@@ -68,7 +68,11 @@ func transition(a *Account, to AccountState, actor, reason string, now time.Time
 	}
 	u := &AccountUpdate{ExpectState: a.State, ExpectVersion: a.Version, Account: n}
 	if to != a.State || reason != "" {
-		u.Event = &Event{Time: now, Kind: EventAccount, AccountID: a.ID, LeaseID: n.LeaseID, Pool: a.Pool,
+		leaseID := n.LeaseID
+		if leaseID == "" {
+			leaseID = a.LeaseID // the event of a lease ending names the lease
+		}
+		u.Event = &Event{Time: now, Kind: EventAccount, AccountID: a.ID, LeaseID: leaseID, Pool: a.Pool,
 			Actor: actor, From: string(a.State), To: string(to), Reason: reason}
 	}
 	return u, nil

@@ -1,0 +1,92 @@
+package sqlitestore
+
+import (
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ovmdev/ovm"
+)
+
+func ns(t time.Time) int64 { return t.UnixNano() }
+
+func fromNS(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func decodeAccount(data string) (*ovm.Account, error) {
+	var a ovm.Account
+	if err := json.Unmarshal([]byte(data), &a); err != nil {
+		return nil, fmt.Errorf("sqlitestore: decode account: %w", err)
+	}
+	return &a, nil
+}
+
+func decodeLease(data string) (*ovm.Lease, error) {
+	var l ovm.Lease
+	if err := json.Unmarshal([]byte(data), &l); err != nil {
+		return nil, fmt.Errorf("sqlitestore: decode lease: %w", err)
+	}
+	return &l, nil
+}
+
+func decodeKey(data string) (*ovm.APIKey, error) {
+	var k ovm.APIKey
+	if err := json.Unmarshal([]byte(data), &k); err != nil {
+		return nil, fmt.Errorf("sqlitestore: decode key: %w", err)
+	}
+	return &k, nil
+}
+
+func encode(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("sqlitestore: encode: " + err.Error()) // only plain structs are encoded
+	}
+	return string(b)
+}
+
+// scanAll reads one JSON column per row and decodes it.
+func scanAll[T any](rows *sql.Rows, decode func(string) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var data string
+		if err := rows.Scan(&data); err != nil {
+			return nil, err
+		}
+		v, err := decode(data)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// Cursors are opaque to clients: base64 of the last key returned.
+func encodeCursor(last string) string { return base64.RawURLEncoding.EncodeToString([]byte(last)) }
+
+func decodeCursor(c string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", ovm.Errorf(ovm.EInvalid, "invalid cursor")
+	}
+	return string(b), nil
+}
+
+// page trims items to limit and returns the cursor of the next page.
+func page[T any](items []T, limit int, key func(T) string) ([]T, string) {
+	if len(items) <= limit {
+		return items, ""
+	}
+	items = items[:limit]
+	return items, encodeCursor(key(items[limit-1]))
+}

@@ -1,0 +1,92 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ovmdev/ovm"
+)
+
+// KeyCreate implements ovm.Store.
+func (s *Store) KeyCreate(ctx context.Context, k *ovm.APIKey) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, hash, data) VALUES (?, ?, ?, ?)`,
+			k.ID, k.Name, k.Hash, encode(k))
+		if isConstraint(err) {
+			return fmt.Errorf("key name %q is taken: %w", k.Name, ovm.ErrConflict)
+		}
+		if err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, &ovm.Event{Time: k.CreatedAt, Kind: ovm.EventKey, KeyID: k.ID,
+			Actor: ovm.ActorEngine, From: "", To: "active", Reason: fmt.Sprintf("key %s (%s) created", k.Name, k.Role)})
+	})
+}
+
+// KeyGetByHash implements ovm.Store.
+func (s *Store) KeyGetByHash(ctx context.Context, hash string) (*ovm.APIKey, error) {
+	var data string
+	err := s.r.QueryRowContext(ctx, `SELECT data FROM api_keys WHERE hash = ?`, hash).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("key: %w", ovm.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeKey(data)
+}
+
+// KeyList implements ovm.Store.
+func (s *Store) KeyList(ctx context.Context, p *ovm.PageParams) ([]*ovm.APIKey, string, error) {
+	limit := p.EffectiveLimit()
+	after := ""
+	if p != nil && p.Cursor != "" {
+		var err error
+		if after, err = decodeCursor(p.Cursor); err != nil {
+			return nil, "", err
+		}
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT data FROM api_keys WHERE id > ? ORDER BY id LIMIT ?`, after, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	keys, err := scanAll(rows, decodeKey)
+	if err != nil {
+		return nil, "", err
+	}
+	items, next := page(keys, limit, func(k *ovm.APIKey) string { return k.ID })
+	return items, next, nil
+}
+
+// KeyRevoke implements ovm.Store.
+func (s *Store) KeyRevoke(ctx context.Context, id, actor string, now time.Time) (*ovm.APIKey, error) {
+	var out *ovm.APIKey
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var data string
+		err := tx.QueryRowContext(ctx, `SELECT data FROM api_keys WHERE id = ?`, id).Scan(&data)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("key %s: %w", id, ovm.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		k, err := decodeKey(data)
+		if err != nil {
+			return err
+		}
+		out = k
+		if k.Revoked() {
+			return nil
+		}
+		k.RevokedAt = now
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET data = ? WHERE id = ?`, encode(k), id); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, &ovm.Event{Time: now, Kind: ovm.EventKey, KeyID: k.ID, Actor: actor,
+			From: "active", To: "revoked", Reason: "key " + k.Name + " revoked"})
+	})
+	return out, err
+}

@@ -1,0 +1,208 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ovmdev/ovm"
+)
+
+func writeLease(ctx context.Context, tx *sql.Tx, l *ovm.Lease, expectVersion int64) error {
+	if expectVersion == 0 {
+		_, err := tx.ExecContext(ctx, `INSERT INTO leases (id, account_id, pool, owner, state, version, expires_at, data)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			l.ID, l.AccountID, l.Pool, l.Owner, l.State, l.Version, ns(l.ExpiresAt), encode(l))
+		if isConstraint(err) {
+			return fmt.Errorf("lease %s: id taken or account %s already leased: %w", l.ID, l.AccountID, ovm.ErrConflict)
+		}
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE leases SET state = ?, version = ?, expires_at = ?, data = ?
+		WHERE id = ? AND version = ?`, l.State, l.Version, ns(l.ExpiresAt), encode(l), l.ID, expectVersion)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("lease %s changed concurrently: %w", l.ID, ovm.ErrConflict)
+	}
+	return nil
+}
+
+func getLease(ctx context.Context, q querier, id string) (*ovm.Lease, error) {
+	var data string
+	err := q.QueryRowContext(ctx, `SELECT data FROM leases WHERE id = ?`, id).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("lease %s: %w", id, ovm.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeLease(data)
+}
+
+func leaseEvent(l *ovm.Lease, actor, from, reason string, now time.Time) *ovm.Event {
+	return &ovm.Event{Time: now, Kind: ovm.EventLease, AccountID: l.AccountID, LeaseID: l.ID, Pool: l.Pool,
+		Actor: actor, From: from, To: string(l.State), Reason: reason}
+}
+
+// LeaseCreate implements ovm.Store.
+func (s *Store) LeaseCreate(ctx context.Context, p *ovm.LeaseCreateParams) (*ovm.Lease, error) {
+	var out *ovm.Lease
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if p.OwnerLimit > 0 {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM leases WHERE owner = ? AND state = 'active'`, p.Owner).Scan(&n); err != nil {
+				return err
+			}
+			if n >= p.OwnerLimit {
+				return fmt.Errorf("%s holds %d active leases: %w", p.Owner, n, ovm.ErrLeaseLimit)
+			}
+		}
+		var data string
+		err := tx.QueryRowContext(ctx, `SELECT data FROM accounts WHERE pool = ? AND state = 'ready'
+			ORDER BY state_changed_at, id LIMIT 1`, p.Pool).Scan(&data)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("pool %s: %w", p.Pool, ovm.ErrEmpty)
+		}
+		if err != nil {
+			return err
+		}
+		a, err := decodeAccount(data)
+		if err != nil {
+			return err
+		}
+		l := &ovm.Lease{ID: p.LeaseID, AccountID: a.ID, AWSAccountID: a.AWSAccountID, RoleARN: a.RoleARN,
+			Pool: p.Pool, Owner: p.Owner, Labels: p.Labels, State: ovm.LeaseActive, Version: 1,
+			CreatedAt: p.Now, ExpiresAt: p.ExpiresAt}
+		u, err := ovm.LeaseAccount(a, l, p.Now)
+		if err != nil {
+			return err
+		}
+		if err := applyUpdate(ctx, tx, u); err != nil {
+			return err
+		}
+		if err := writeLease(ctx, tx, l, 0); err != nil {
+			return err
+		}
+		out = l
+		return insertEvent(ctx, tx, leaseEvent(l, ovm.KeyActor(p.Owner), "", "vended "+a.AWSAccountID, p.Now))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// LeaseGet implements ovm.Store.
+func (s *Store) LeaseGet(ctx context.Context, id string) (*ovm.Lease, error) {
+	return getLease(ctx, s.r, id)
+}
+
+// LeaseList implements ovm.Store.
+func (s *Store) LeaseList(ctx context.Context, p *ovm.LeaseListParams) ([]*ovm.Lease, string, error) {
+	limit := p.EffectiveLimit()
+	q := `SELECT data FROM leases WHERE 1=1`
+	var args []any
+	if p.Cursor != "" {
+		before, err := decodeCursor(p.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		q += ` AND id < ?`
+		args = append(args, before)
+	}
+	for col, v := range map[string]string{"owner": p.Owner, "state": string(p.State), "pool": p.Pool} {
+		if v != "" {
+			q += ` AND ` + col + ` = ?`
+			args = append(args, v)
+		}
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, limit+1)
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	leases, err := scanAll(rows, decodeLease)
+	if err != nil {
+		return nil, "", err
+	}
+	items, next := page(leases, limit, func(l *ovm.Lease) string { return l.ID })
+	return items, next, nil
+}
+
+// LeaseExtend implements ovm.Store.
+func (s *Store) LeaseExtend(ctx context.Context, p *ovm.LeaseExtendParams) (*ovm.Lease, error) {
+	var out *ovm.Lease
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		l, err := getLease(ctx, tx, p.ID)
+		if err != nil {
+			return err
+		}
+		if l.State != ovm.LeaseActive {
+			return fmt.Errorf("lease %s is %s: %w", l.ID, l.State, ovm.ErrConflict)
+		}
+		old := l.ExpiresAt
+		l.ExpiresAt = p.ExpiresAt
+		l.Version++
+		if err := writeLease(ctx, tx, l, l.Version-1); err != nil {
+			return err
+		}
+		out = l
+		reason := fmt.Sprintf("extended from %s to %s", old.UTC().Format(time.RFC3339), p.ExpiresAt.UTC().Format(time.RFC3339))
+		return insertEvent(ctx, tx, leaseEvent(l, p.Actor, string(l.State), reason, p.Now))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// LeaseEnd implements ovm.Store.
+func (s *Store) LeaseEnd(ctx context.Context, p *ovm.LeaseEndParams) (*ovm.Lease, error) {
+	var out *ovm.Lease
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		l, err := getLease(ctx, tx, p.ID)
+		if err != nil {
+			return err
+		}
+		if l.State != ovm.LeaseActive {
+			return fmt.Errorf("lease %s already ended (%s): %w", l.ID, l.EndReason, ovm.ErrConflict)
+		}
+		l.State, l.EndReason, l.EndedAt = ovm.LeaseEnded, p.Reason, p.Now
+		l.Version++
+		if err := writeLease(ctx, tx, l, l.Version-1); err != nil {
+			return err
+		}
+		if err := insertEvent(ctx, tx, leaseEvent(l, p.Actor, string(ovm.LeaseActive), string(p.Reason), p.Now)); err != nil {
+			return err
+		}
+		a, err := getAccount(ctx, tx, l.AccountID)
+		if err != nil {
+			return err
+		}
+		u, err := ovm.EndAccountLease(a, l, p.Retire, p.Actor, p.Now)
+		if err != nil {
+			return fmt.Errorf("sqlitestore: %w", err)
+		}
+		out = l
+		return applyUpdate(ctx, tx, u)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// LeaseListExpired implements ovm.Store.
+func (s *Store) LeaseListExpired(ctx context.Context, now time.Time, limit int) ([]*ovm.Lease, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT data FROM leases WHERE state = 'active' AND expires_at <= ?
+		ORDER BY expires_at LIMIT ?`, ns(now), max(limit, 1))
+	if err != nil {
+		return nil, err
+	}
+	return scanAll(rows, decodeLease)
+}

@@ -1,0 +1,72 @@
+package sqlitestore_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/store/sqlitestore"
+	"github.com/ovmdev/ovm/store/storetest"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func open(t *testing.T, path string) *sqlitestore.Store {
+	t.Helper()
+	s, err := sqlitestore.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) ovm.Store {
+		s := open(t, filepath.Join(t.TempDir(), "ovm.db"))
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestASecondProcessCannotOpenTheSameDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ovm.db")
+	s := open(t, path)
+	_, err := sqlitestore.Open(context.Background(), path)
+	if err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second open: %v, want an in-use error", err)
+	}
+	s.Close()
+	open(t, path).Close()
+}
+
+func TestReopeningReleasesClaimsAndKeepsRecords(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ovm.db")
+	s := open(t, path)
+	a := storetest.Account("p1")
+	if err := s.AccountInsert(ctx, a, "planner"); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := ovm.ClaimAccount(a, "dead-worker", storetest.T0, storetest.T0.Add(time.Hour))
+	if _, err := s.AccountUpdate(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	due, _ := s.AccountListDue(ctx, &ovm.AccountListDueParams{Now: storetest.T0, Limit: 10})
+	if len(due) != 0 {
+		t.Fatal("claimed account listed as due")
+	}
+	s.Close()
+	s = open(t, path)
+	defer s.Close()
+	due, err := s.AccountListDue(ctx, &ovm.AccountListDueParams{Now: storetest.T0, Limit: 10})
+	if err != nil || len(due) != 1 || due[0].ID != a.ID || due[0].ClaimedBy != "" {
+		t.Fatalf("after reopen: %v %v, want %s due and unclaimed", due, err, a.ID)
+	}
+	if due[0].Email != a.Email {
+		t.Fatal("record changed")
+	}
+}

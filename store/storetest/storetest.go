@@ -1,0 +1,583 @@
+// Package storetest is the conformance suite every ovm.Store must pass. A
+// store package calls Run from its tests with a constructor that returns a
+// fresh, empty store for each test.
+//
+// New store behaviour enters this suite first; stores then implement it.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ovmdev/ovm"
+)
+
+// NewStore returns a fresh, empty store for one test. It registers its own
+// cleanup with t.
+type NewStore func(t *testing.T) ovm.Store
+
+// T0 is the suite's reference time.
+var T0 = time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+
+var awsSeq atomic.Int64
+
+// Run runs the whole suite against stores made by newStore.
+func Run(t *testing.T, newStore NewStore) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, ovm.Store)
+	}{
+		{"an inserted account reads back by either id with its event", testInsertGet},
+		{"duplicate ids, names and e-mails conflict", testInsertDuplicates},
+		{"updates are compare-and-set on state and version", testUpdateCAS},
+		{"exactly one of many concurrent updates wins", testConcurrentUpdate},
+		{"an aws account id belongs to one account only", testAWSIDUnique},
+		{"accounts list in pages with filters", testAccountList},
+		{"due work lists only due working accounts, claims defer it", testListDue},
+		{"pool counts cover live states", testPoolCounts},
+		{"a vend leases the oldest ready account", testLeaseCreate},
+		{"an empty pool answers ErrEmpty", testLeaseEmpty},
+		{"the per-owner lease limit holds", testLeaseLimit},
+		{"concurrent vends from a small stock never share an account", testConcurrentVend},
+		{"a lease is extended only while active", testLeaseExtend},
+		{"ending a lease moves its account on, once", testLeaseEnd},
+		{"expired leases are listed by expiry", testLeaseListExpired},
+		{"leases list by owner and state, newest first", testLeaseList},
+		{"api keys are found by hash and revoked", testKeys},
+		{"the event log records every transition in order", testEventLog},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fn(t, newStore(t))
+		})
+	}
+}
+
+// Account returns a pending account of pool with unique id, name and e-mail,
+// modified by mods.
+func Account(pool string, mods ...func(*ovm.Account)) *ovm.Account {
+	id := ovm.NewID("acc", T0)
+	a := ovm.NewPendingAccount(id, pool, "ovm-"+id, "ovm+"+id+"@example.com", T0)
+	for _, m := range mods {
+		m(a)
+	}
+	return a
+}
+
+func nextAWSID() string { return fmt.Sprintf("%012d", 100000000000+awsSeq.Add(1)) }
+
+// must fails the test when a transition constructor refused.
+func must(t *testing.T) func(*ovm.AccountUpdate, error) *ovm.AccountUpdate {
+	return func(u *ovm.AccountUpdate, err error) *ovm.AccountUpdate {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+}
+
+// apply stores the update a transition constructor built, failing the test
+// if the constructor or the store refused.
+func apply(t *testing.T, s ovm.Store) func(*ovm.AccountUpdate, error) *ovm.Account {
+	return func(u *ovm.AccountUpdate, err error) *ovm.Account {
+		t.Helper()
+		a, err := s.AccountUpdate(context.Background(), must(t)(u, err))
+		if err != nil {
+			t.Fatalf("update to %s: %v", u.Account.State, err)
+		}
+		return a
+	}
+}
+
+func insert(t *testing.T, s ovm.Store, a *ovm.Account) *ovm.Account {
+	t.Helper()
+	if err := s.AccountInsert(context.Background(), a, ovm.ActorPlanner); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// Ready inserts an account of pool and walks it to ready through the
+// transition constructors; at is when it became ready.
+func Ready(t *testing.T, s ovm.Store, pool string, at time.Time) *ovm.Account {
+	t.Helper()
+	a := insert(t, s, Account(pool))
+	a = apply(t, s)(ovm.StartCreating(a, "ref-"+a.ID, at))
+	a = apply(t, s)(ovm.FinishCreating(a, nextAWSID(), at))
+	return apply(t, s)(ovm.FinishBootstrap(a, ovm.RoleARN(a.AWSAccountID, ovm.DefaultRoleName), at))
+}
+
+func wantErr(t *testing.T, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("error = %v, want %v", err, target)
+	}
+}
+
+func vend(s ovm.Store, pool, owner string, now time.Time, limit int) (*ovm.Lease, error) {
+	return s.LeaseCreate(context.Background(), &ovm.LeaseCreateParams{LeaseID: ovm.NewID("lse", now), Pool: pool,
+		Owner: owner, Labels: map[string]string{"ci": "yes"}, Now: now, ExpiresAt: now.Add(time.Hour), OwnerLimit: limit})
+}
+
+func testInsertGet(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	a := insert(t, s, Account("p1"))
+	got, err := s.AccountGet(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != a.ID || got.State != ovm.AccountPending || got.Version != 1 || got.Email != a.Email || !got.CreatedAt.Equal(T0) {
+		t.Fatalf("got %+v", got)
+	}
+	a = apply(t, s)(ovm.StartCreating(got, "car-1", T0))
+	a = apply(t, s)(ovm.FinishCreating(a, "210987654321", T0))
+	byAWS, err := s.AccountGet(ctx, "210987654321")
+	if err != nil || byAWS.ID != a.ID || byAWS.ExternalRef != "car-1" {
+		t.Fatalf("by aws id: %+v %v", byAWS, err)
+	}
+	_, err = s.AccountGet(ctx, "acc_nope")
+	wantErr(t, err, ovm.ErrNotFound)
+	_, err = s.AccountGet(ctx, "999999999999")
+	wantErr(t, err, ovm.ErrNotFound)
+	ev, _, err := s.EventList(ctx, &ovm.EventListParams{AccountID: a.ID})
+	if err != nil || len(ev) != 3 || ev[0].From != "" || ev[0].To != "pending" || ev[0].Actor != ovm.ActorPlanner {
+		t.Fatalf("events %v %v", ev, err)
+	}
+}
+
+func testInsertDuplicates(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	a := insert(t, s, Account("p1"))
+	wantErr(t, s.AccountInsert(ctx, a, "x"), ovm.ErrConflict)
+	wantErr(t, s.AccountInsert(ctx, Account("p1", func(b *ovm.Account) { b.Email = a.Email }), "x"), ovm.ErrConflict)
+	wantErr(t, s.AccountInsert(ctx, Account("p1", func(b *ovm.Account) { b.Name = a.Name }), "x"), ovm.ErrConflict)
+}
+
+func testUpdateCAS(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	a := insert(t, s, Account("p1"))
+	b := apply(t, s)(ovm.StartCreating(a, "car-1", T0))
+	if b.Version != 2 || b.State != ovm.AccountCreating {
+		t.Fatalf("got %s v%d", b.State, b.Version)
+	}
+	// a is stale now: same transition again must conflict and change nothing.
+	_, err := s.AccountUpdate(ctx, must(t)(ovm.StartCreating(a, "car-2", T0)))
+	wantErr(t, err, ovm.ErrConflict)
+	stale := b.Clone()
+	stale.Version = 1
+	_, err = s.AccountUpdate(ctx, must(t)(ovm.FinishCreating(stale, "123123123123", T0)))
+	wantErr(t, err, ovm.ErrConflict)
+	got, _ := s.AccountGet(ctx, a.ID)
+	if got.ExternalRef != "car-1" || got.Version != 2 {
+		t.Fatalf("a lost CAS changed the record: %+v", got)
+	}
+	ghost := Account("p1")
+	_, err = s.AccountUpdate(ctx, must(t)(ovm.StartCreating(ghost, "x", T0)))
+	wantErr(t, err, ovm.ErrNotFound)
+}
+
+func testConcurrentUpdate(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	a := insert(t, s, Account("p1"))
+	var wins, conflicts atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u, _ := ovm.ClaimAccount(a, fmt.Sprintf("w%d", i), T0, T0.Add(time.Minute))
+			_, err := s.AccountUpdate(ctx, u)
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case errors.Is(err, ovm.ErrConflict):
+				conflicts.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 || conflicts.Load() != 15 {
+		t.Fatalf("wins=%d conflicts=%d, want 1 and 15", wins.Load(), conflicts.Load())
+	}
+}
+
+func testAWSIDUnique(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	a := insert(t, s, Account("p1"))
+	a = apply(t, s)(ovm.StartCreating(a, "r1", T0))
+	apply(t, s)(ovm.FinishCreating(a, "333333333333", T0))
+	b := insert(t, s, Account("p1"))
+	b = apply(t, s)(ovm.StartCreating(b, "r2", T0))
+	_, err := s.AccountUpdate(ctx, must(t)(ovm.FinishCreating(b, "333333333333", T0)))
+	wantErr(t, err, ovm.ErrConflict)
+}
+
+func testAccountList(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	var ids []string
+	for range 5 {
+		ids = append(ids, insert(t, s, Account("p1")).ID)
+	}
+	Ready(t, s, "p2", T0)
+	var seen []string
+	cursor := ""
+	for range 10 {
+		items, next, err := s.AccountList(ctx, &ovm.AccountListParams{Pool: "p1", PageParams: ovm.PageParams{Limit: 2, Cursor: cursor}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range items {
+			seen = append(seen, a.ID)
+		}
+		if cursor = next; cursor == "" {
+			break
+		}
+	}
+	slices.Sort(ids)
+	if fmt.Sprint(seen) != fmt.Sprint(ids) {
+		t.Fatalf("paged ids %v, want %v", seen, ids)
+	}
+	ready, _, err := s.AccountList(ctx, &ovm.AccountListParams{State: ovm.AccountReady})
+	if err != nil || len(ready) != 1 || ready[0].Pool != "p2" {
+		t.Fatalf("state filter: %v %v", ready, err)
+	}
+	_, _, err = s.AccountList(ctx, &ovm.AccountListParams{PageParams: ovm.PageParams{Cursor: "!!not-a-cursor"}})
+	if ovm.ErrorCodeOf(err) != ovm.EInvalid {
+		t.Fatalf("bad cursor: %v", err)
+	}
+}
+
+func testListDue(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	due1 := insert(t, s, Account("p1"))                                                                  // due at T0
+	later := insert(t, s, Account("p1", func(a *ovm.Account) { a.NextAttemptAt = T0.Add(time.Hour) }))   // due later
+	Ready(t, s, "p1", T0)                                                                                // not working
+	claimed := apply(t, s)(ovm.ClaimAccount(insert(t, s, Account("p1")), "w1", T0, T0.Add(time.Minute))) // claimed
+	list := func(now time.Time) []string {
+		t.Helper()
+		due, err := s.AccountListDue(ctx, &ovm.AccountListDueParams{Now: now, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, a := range due {
+			ids = append(ids, a.ID)
+		}
+		return ids
+	}
+	if got := list(T0); fmt.Sprint(got) != fmt.Sprint([]string{due1.ID}) {
+		t.Fatalf("due at T0: %v, want only %s", got, due1.ID)
+	}
+	if got := list(T0.Add(2 * time.Minute)); fmt.Sprint(got) != fmt.Sprint([]string{due1.ID, claimed.ID}) {
+		t.Fatalf("after claim lapsed: %v", got)
+	}
+	if got := list(T0.Add(2 * time.Hour)); len(got) != 3 || got[2] != later.ID {
+		t.Fatalf("later: %v", got)
+	}
+	if due, _ := s.AccountListDue(ctx, &ovm.AccountListDueParams{Now: T0.Add(2 * time.Hour), Limit: 1}); len(due) != 1 {
+		t.Fatalf("limit ignored: %d", len(due))
+	}
+}
+
+func testPoolCounts(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	insert(t, s, Account("p1"))
+	insert(t, s, Account("p1"))
+	Ready(t, s, "p1", T0)
+	a := Ready(t, s, "p1", T0)
+	a = apply(t, s)(ovm.RetireAccount(a, "x", T0))
+	apply(t, s)(ovm.ObserveClosed(a, T0))
+	Ready(t, s, "other", T0)
+	last := Account("p1", func(a *ovm.Account) { a.CreatedAt = T0.Add(time.Hour) })
+	insert(t, s, last)
+	c, err := s.PoolCounts(ctx, "p1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ByState[ovm.AccountPending] != 3 || c.ByState[ovm.AccountReady] != 1 || c.InFlight() != 3 || c.Live() != 4 {
+		t.Fatalf("counts %v", c.ByState)
+	}
+	if _, ok := c.ByState[ovm.AccountClosed]; ok {
+		t.Error("terminal states are counted")
+	}
+	if !c.LastCreatedAt.Equal(T0.Add(time.Hour)) {
+		t.Errorf("last created %s", c.LastCreatedAt)
+	}
+	empty, err := s.PoolCounts(ctx, "none")
+	if err != nil || empty.Live() != 0 || !empty.LastCreatedAt.IsZero() {
+		t.Fatalf("empty pool: %+v %v", empty, err)
+	}
+}
+
+func testLeaseCreate(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	old := Ready(t, s, "p1", T0)
+	Ready(t, s, "p1", T0.Add(time.Minute))
+	l, err := vend(s, "p1", "alice", T0.Add(time.Hour), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.AccountID != old.ID || l.AWSAccountID != old.AWSAccountID || l.RoleARN != old.RoleARN || l.State != ovm.LeaseActive ||
+		l.Owner != "alice" || l.Labels["ci"] != "yes" || !l.ExpiresAt.Equal(T0.Add(2*time.Hour)) {
+		t.Fatalf("lease %+v, want the oldest ready account %s", l, old.ID)
+	}
+	a, _ := s.AccountGet(ctx, old.ID)
+	if a.State != ovm.AccountLeased || a.LeaseID != l.ID {
+		t.Fatalf("account %s lease %q", a.State, a.LeaseID)
+	}
+	got, err := s.LeaseGet(ctx, l.ID)
+	if err != nil || got.AccountID != old.ID || got.Version != 1 {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+	_, err = s.LeaseGet(ctx, "lse_nope")
+	wantErr(t, err, ovm.ErrNotFound)
+}
+
+func testLeaseEmpty(t *testing.T, s ovm.Store) {
+	insert(t, s, Account("p1")) // in flight, not ready
+	Ready(t, s, "p2", T0)       // other pool
+	_, err := vend(s, "p1", "alice", T0, 0)
+	wantErr(t, err, ovm.ErrEmpty)
+}
+
+func testLeaseLimit(t *testing.T, s ovm.Store) {
+	for range 3 {
+		Ready(t, s, "p1", T0)
+	}
+	for range 2 {
+		if _, err := vend(s, "p1", "alice", T0, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := vend(s, "p1", "alice", T0, 2)
+	wantErr(t, err, ovm.ErrLeaseLimit)
+	if _, err := vend(s, "p1", "bob", T0, 2); err != nil {
+		t.Fatalf("another owner: %v", err)
+	}
+}
+
+func testConcurrentVend(t *testing.T, s ovm.Store) {
+	const stock, clients = 5, 40
+	for range stock {
+		Ready(t, s, "p1", T0)
+	}
+	var mu sync.Mutex
+	got := map[string]string{}
+	var empty atomic.Int32
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l, err := vend(s, "p1", fmt.Sprintf("c%d", i), T0, 0)
+			if errors.Is(err, ovm.ErrEmpty) {
+				empty.Add(1)
+				return
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if prev, dup := got[l.AccountID]; dup {
+				t.Errorf("account %s vended twice (leases %s and %s)", l.AccountID, prev, l.ID)
+			}
+			got[l.AccountID] = l.ID
+		}()
+	}
+	wg.Wait()
+	if len(got) != stock || int(empty.Load()) != clients-stock {
+		t.Fatalf("%d distinct accounts vended and %d empty answers, want %d and %d", len(got), empty.Load(), stock, clients-stock)
+	}
+}
+
+func testLeaseExtend(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	Ready(t, s, "p1", T0)
+	l, _ := vend(s, "p1", "alice", T0, 0)
+	newExp := T0.Add(5 * time.Hour)
+	e, err := s.LeaseExtend(ctx, &ovm.LeaseExtendParams{ID: l.ID, ExpiresAt: newExp, Actor: "key:alice", Now: T0})
+	if err != nil || !e.ExpiresAt.Equal(newExp) || e.Version != 2 {
+		t.Fatalf("extend: %+v %v", e, err)
+	}
+	got, _ := s.LeaseGet(ctx, l.ID)
+	if !got.ExpiresAt.Equal(newExp) {
+		t.Fatalf("stored expiry %s", got.ExpiresAt)
+	}
+	if _, err := s.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: l.ID, Reason: ovm.LeaseReleased, Actor: "key:alice", Now: T0,
+		Retire: ovm.RetirePolicy{Mode: ovm.RetireClose}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.LeaseExtend(ctx, &ovm.LeaseExtendParams{ID: l.ID, ExpiresAt: newExp.Add(time.Hour), Now: T0})
+	wantErr(t, err, ovm.ErrConflict)
+	_, err = s.LeaseExtend(ctx, &ovm.LeaseExtendParams{ID: "lse_nope", ExpiresAt: newExp, Now: T0})
+	wantErr(t, err, ovm.ErrNotFound)
+}
+
+func testLeaseEnd(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		mode ovm.RetireMode
+		want ovm.AccountState
+	}{{ovm.RetireClose, ovm.AccountClosing}, {ovm.RetireRecycle, ovm.AccountCleaning}} {
+		a := Ready(t, s, "p-"+string(c.mode), T0)
+		l, err := vend(s, a.Pool, "alice", T0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &ovm.LeaseEndParams{ID: l.ID, Reason: ovm.LeaseReleased, Actor: "key:alice", Now: T0.Add(time.Minute),
+			Retire: ovm.RetirePolicy{Mode: c.mode}}
+		ended, err := s.LeaseEnd(ctx, p)
+		if err != nil || ended.State != ovm.LeaseEnded || ended.EndReason != ovm.LeaseReleased || !ended.EndedAt.Equal(p.Now) {
+			t.Fatalf("end: %+v %v", ended, err)
+		}
+		acct, _ := s.AccountGet(ctx, a.ID)
+		if acct.State != c.want || acct.LeaseID != "" {
+			t.Fatalf("%s: account %s lease %q, want %s", c.mode, acct.State, acct.LeaseID, c.want)
+		}
+		_, err = s.LeaseEnd(ctx, p)
+		wantErr(t, err, ovm.ErrConflict)
+		again, _ := s.AccountGet(ctx, a.ID)
+		if again.Version != acct.Version {
+			t.Fatal("a second end changed the account")
+		}
+	}
+	_, err := s.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: "lse_nope", Reason: ovm.LeaseReleased, Now: T0})
+	wantErr(t, err, ovm.ErrNotFound)
+}
+
+func testLeaseListExpired(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	for range 3 {
+		Ready(t, s, "p1", T0)
+	}
+	l1, _ := vend(s, "p1", "a", T0, 0)                      // expires T0+1h
+	l2, _ := vend(s, "p1", "a", T0.Add(-30*time.Minute), 0) // expires T0+30m
+	l3, _ := vend(s, "p1", "a", T0.Add(5*time.Hour), 0)     // expires T0+6h
+	if _, err := s.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: l1.ID, Reason: ovm.LeaseReleased, Now: T0, Retire: ovm.RetirePolicy{Mode: ovm.RetireClose}}); err != nil {
+		t.Fatal(err)
+	}
+	exp, err := s.LeaseListExpired(ctx, T0.Add(2*time.Hour), 10)
+	if err != nil || len(exp) != 1 || exp[0].ID != l2.ID {
+		t.Fatalf("expired: %v %v, want only %s", exp, err, l2.ID)
+	}
+	exp, _ = s.LeaseListExpired(ctx, T0.Add(7*time.Hour), 10)
+	if len(exp) != 2 || exp[0].ID != l2.ID || exp[1].ID != l3.ID {
+		t.Fatalf("expired later: %v", exp)
+	}
+}
+
+func testLeaseList(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	for range 4 {
+		Ready(t, s, "p1", T0)
+	}
+	var alice []string
+	for i := range 3 {
+		l, err := vend(s, "p1", "alice", T0.Add(time.Duration(i)*time.Second), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		alice = append([]string{l.ID}, alice...)
+	}
+	vend(s, "p1", "bob", T0, 0)
+	items, next, err := s.LeaseList(ctx, &ovm.LeaseListParams{Owner: "alice", PageParams: ovm.PageParams{Limit: 2}})
+	if err != nil || len(items) != 2 || next == "" || items[0].ID != alice[0] {
+		t.Fatalf("page 1: %v %q %v", items, next, err)
+	}
+	rest, next, err := s.LeaseList(ctx, &ovm.LeaseListParams{Owner: "alice", PageParams: ovm.PageParams{Limit: 2, Cursor: next}})
+	if err != nil || len(rest) != 1 || next != "" || rest[0].ID != alice[2] {
+		t.Fatalf("page 2: %v %q %v", rest, next, err)
+	}
+	all, _, _ := s.LeaseList(ctx, &ovm.LeaseListParams{State: ovm.LeaseActive})
+	if len(all) != 4 {
+		t.Fatalf("active: %d", len(all))
+	}
+}
+
+func testKeys(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	k, secret, err := ovm.NewAPIKey("ci", ovm.RoleUser, T0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.KeyCreate(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	dup, _, _ := ovm.NewAPIKey("ci", ovm.RoleAdmin, T0)
+	wantErr(t, s.KeyCreate(ctx, dup), ovm.ErrConflict)
+	got, err := s.KeyGetByHash(ctx, ovm.HashKey(secret))
+	if err != nil || got.ID != k.ID || got.Role != ovm.RoleUser || got.Revoked() {
+		t.Fatalf("by hash: %+v %v", got, err)
+	}
+	_, err = s.KeyGetByHash(ctx, ovm.HashKey("ovm_wrong"))
+	wantErr(t, err, ovm.ErrNotFound)
+	r, err := s.KeyRevoke(ctx, k.ID, "key:admin", T0.Add(time.Hour))
+	if err != nil || !r.Revoked() {
+		t.Fatalf("revoke: %+v %v", r, err)
+	}
+	got, _ = s.KeyGetByHash(ctx, ovm.HashKey(secret))
+	if !got.Revoked() {
+		t.Fatal("revocation not stored")
+	}
+	if _, err := s.KeyRevoke(ctx, k.ID, "key:admin", T0.Add(2*time.Hour)); err != nil {
+		t.Fatalf("second revoke: %v", err)
+	}
+	_, err = s.KeyRevoke(ctx, "key_nope", "x", T0)
+	wantErr(t, err, ovm.ErrNotFound)
+	other, _, _ := ovm.NewAPIKey("other", ovm.RoleAdmin, T0)
+	s.KeyCreate(ctx, other)
+	keys, _, err := s.KeyList(ctx, &ovm.PageParams{})
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("list: %v %v", keys, err)
+	}
+}
+
+func testEventLog(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	a := Ready(t, s, "p1", T0)
+	l, _ := vend(s, "p1", "alice", T0, 0)
+	s.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: l.ID, Reason: ovm.LeaseExpired, Actor: ovm.ActorExpirer, Now: T0, Retire: ovm.RetirePolicy{Mode: ovm.RetireClose}})
+	b, _ := s.AccountGet(ctx, a.ID)
+	apply(t, s)(ovm.ObserveClosed(b, T0))
+	want := []string{"account:->pending", "account:pending->creating", "account:creating->bootstrapping",
+		"account:bootstrapping->ready", "account:ready->leased", "lease:->active", "lease:active->ended",
+		"account:leased->closing", "account:closing->closed"}
+	var got []string
+	cursor := ""
+	var last int64
+	for {
+		ev, next, err := s.EventList(ctx, &ovm.EventListParams{AccountID: a.ID, PageParams: ovm.PageParams{Limit: 4, Cursor: cursor}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ev {
+			if e.Seq <= last || e.Time.IsZero() || e.Actor == "" {
+				t.Errorf("event %+v out of order or incomplete", e)
+			}
+			last = e.Seq
+			got = append(got, fmt.Sprintf("%s:%s->%s", e.Kind, e.From, e.To))
+		}
+		if cursor = next; cursor == "" {
+			break
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events\n got %v\nwant %v", got, want)
+	}
+	lev, _, err := s.EventList(ctx, &ovm.EventListParams{LeaseID: l.ID})
+	if err != nil || len(lev) != 4 {
+		// the lease's own two events plus the account moves that name it
+		t.Fatalf("lease events: %d %v", len(lev), err)
+	}
+}
