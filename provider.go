@@ -45,6 +45,7 @@ type QuotaReporter interface {
 
 // Quota is a rolling-window allowance.
 type Quota struct {
+	// Limit is the allowance per Window; 0 means there is no quota.
 	Limit  int           `json:"limit"`
 	Used   int           `json:"used"`
 	Window time.Duration `json:"window"`
@@ -52,7 +53,10 @@ type Quota struct {
 	NextFreeAt time.Time `json:"next_free_at"`
 }
 
-// Left is how many uses remain.
+// Limited reports whether a quota applies.
+func (q Quota) Limited() bool { return q.Limit > 0 }
+
+// Left is how many uses remain (meaningful when Limited).
 func (q Quota) Left() int { return max(0, q.Limit-q.Used) }
 
 // StepStatus is the outcome of one provider step.

@@ -1,0 +1,490 @@
+// Package sim is a simulated AWS: an ovm.Provider that creates, bootstraps,
+// cleans and closes pretend accounts in process, with the behaviours OVM has
+// to survive in the real one: latency, a limit on creations in flight, a close
+// quota per rolling window, transient failures (before the effect, or after
+// it as a lost response), and hooks to inject any failure.
+//
+// It is the embedded default (`ovm serve` with no configuration) and the
+// reference implementation of the provider conformance suite. Its zero value
+// works (instant, unlimited, no failures, wall clock); Config sets the knobs.
+// With Config.StatePath the simulated AWS is kept in a JSON file, so it
+// outlives an OVM crash the way AWS would.
+package sim
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ovmdev/ovm"
+)
+
+// Config holds the simulation's knobs. Zero values mean instant, unlimited
+// and failure-free; DefaultConfig returns what `ovm serve` uses.
+type Config struct {
+	// CreateLatency is how long a creation stays in progress.
+	CreateLatency time.Duration
+	// BootstrapLatency is how long bootstrapping takes.
+	BootstrapLatency time.Duration
+	// CleanLatency is how long a recycle wipe takes.
+	CleanLatency time.Duration
+	// CloseLatency is how long PENDING_CLOSURE lasts before SUSPENDED.
+	CloseLatency time.Duration
+	// MaxInFlight caps creations in progress (AWS: 5); 0 means no cap.
+	MaxInFlight int
+	// CloseQuota caps closures per CloseWindow; 0 means no quota.
+	CloseQuota int
+	// CloseWindow is the quota's rolling window (default 30 days).
+	CloseWindow time.Duration
+	// FailureRate is the probability (0..1) that a call fails transiently,
+	// half of them after the effect took place (a lost response).
+	FailureRate float64
+	// Seed seeds the failure dice (0: random).
+	Seed uint64
+	// RoleName is the vended role (default ovm.DefaultRoleName).
+	RoleName string
+	// EmailDomain is the domain of reserved e-mails (default sim.ovm.invalid).
+	EmailDomain string
+	// StatePath, when set, keeps the simulated AWS in this JSON file.
+	StatePath string
+}
+
+// DefaultConfig is the simulation `ovm serve` runs without configuration:
+// a few seconds per step, so a newcomer sees the stock fill.
+func DefaultConfig() Config {
+	return Config{CreateLatency: 3 * time.Second, BootstrapLatency: 2 * time.Second, CleanLatency: 2 * time.Second,
+		CloseLatency: 2 * time.Second, MaxInFlight: 5, CloseWindow: 30 * 24 * time.Hour}
+}
+
+// Op names a provider operation, for hooks.
+type Op string
+
+const (
+	OpCreate    Op = "create"
+	OpBootstrap Op = "bootstrap"
+	OpClean     Op = "clean"
+	OpClose     Op = "close"
+)
+
+// Hook runs before each operation. A non-nil error fails the call: a
+// *Definitive error as a definitive failure, any other as a transient one.
+type Hook func(op Op, a *ovm.Account) error
+
+// Definitive is a hook error that fails a step for good.
+type Definitive struct {
+	Reason string
+	// AccountMayExist: an AWS account may exist despite the failure.
+	AccountMayExist bool
+}
+
+func (d *Definitive) Error() string { return "sim: definitive failure: " + d.Reason }
+
+// ErrInjected is the transient failure the FailureRate dice inject.
+var ErrInjected = errors.New("sim: injected transient failure")
+
+// Account states of the simulated AWS (the Organizations Account.State values).
+const (
+	StateCreating       = "CREATING"
+	StateActive         = "ACTIVE"
+	StatePendingClosure = "PENDING_CLOSURE"
+	StateSuspended      = "SUSPENDED"
+)
+
+// Account is one simulated AWS account.
+type Account struct {
+	ID                 string    `json:"id"`
+	Email              string    `json:"email"`
+	Name               string    `json:"name"`
+	Ref                string    `json:"ref"`
+	State              string    `json:"state"`
+	CreatedAt          time.Time `json:"created_at"`
+	ActiveAt           time.Time `json:"active_at"`
+	BootstrapStartedAt time.Time `json:"bootstrap_started_at"`
+	RoleARN            string    `json:"role_arn,omitempty"`
+	// Cleans counts finished wipes; CleanStartedAt is the running one's start.
+	Cleans           int       `json:"cleans"`
+	CleanStartedAt   time.Time `json:"clean_started_at"`
+	CloseRequestedAt time.Time `json:"close_requested_at"`
+}
+
+type state struct {
+	Accounts []*Account  `json:"accounts"`
+	Closes   []time.Time `json:"closes"` // close ledger
+}
+
+// Provider is the simulated provider. Use New, or the zero value.
+type Provider struct {
+	cfg   Config
+	clock ovm.Clock
+
+	mu     sync.Mutex
+	inited bool
+	rng    *mrand.Rand
+	hook   Hook
+	st     state
+	byMail map[string]*Account
+	byRef  map[string]*Account
+	byID   map[string]*Account
+}
+
+var (
+	_ ovm.Provider      = (*Provider)(nil)
+	_ ovm.Cleaner       = (*Provider)(nil)
+	_ ovm.QuotaReporter = (*Provider)(nil)
+)
+
+// New returns a simulated provider with cfg on clock (nil: the system clock),
+// loading the simulated AWS from cfg.StatePath when it exists.
+func New(cfg Config, clock ovm.Clock) (*Provider, error) {
+	p := &Provider{cfg: cfg, clock: clock}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.init()
+	if cfg.StatePath != "" {
+		b, err := os.ReadFile(cfg.StatePath)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			return nil, fmt.Errorf("sim: %w", err)
+		default:
+			if err := json.Unmarshal(b, &p.st); err != nil {
+				return nil, fmt.Errorf("sim: %s: %w", cfg.StatePath, err)
+			}
+			for _, a := range p.st.Accounts {
+				p.index(a)
+			}
+		}
+	}
+	return p, nil
+}
+
+func (p *Provider) init() {
+	if p.inited {
+		return
+	}
+	p.inited = true
+	if p.clock == nil {
+		p.clock = ovm.SystemClock()
+	}
+	seed := p.cfg.Seed
+	if seed == 0 {
+		seed = mrand.Uint64()
+	}
+	p.rng = mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	if p.cfg.CloseWindow == 0 {
+		p.cfg.CloseWindow = 30 * 24 * time.Hour
+	}
+	if p.cfg.RoleName == "" {
+		p.cfg.RoleName = ovm.DefaultRoleName
+	}
+	if p.cfg.EmailDomain == "" {
+		p.cfg.EmailDomain = "sim.ovm.invalid"
+	}
+	p.byMail, p.byRef, p.byID = map[string]*Account{}, map[string]*Account{}, map[string]*Account{}
+}
+
+func (p *Provider) index(a *Account) {
+	p.byMail[a.Email] = a
+	p.byRef[a.Ref] = a
+	p.byID[a.ID] = a
+}
+
+// SetHook installs h (nil removes it).
+func (p *Provider) SetHook(h Hook) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.init()
+	p.hook = h
+}
+
+// SetFailureRate changes the transient failure probability.
+func (p *Provider) SetFailureRate(r float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.init()
+	p.cfg.FailureRate = r
+}
+
+// Accounts returns a copy of every simulated AWS account, by creation.
+func (p *Provider) Accounts() []Account {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.init()
+	out := make([]Account, 0, len(p.st.Accounts))
+	for _, a := range p.st.Accounts {
+		out = append(out, *a)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out
+}
+
+// Reserve implements ovm.Provider.
+func (p *Provider) Reserve(id string) (name, email string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.init()
+	return "ovm-" + id, "ovm+" + id + "@" + p.cfg.EmailDomain
+}
+
+// begin runs the hook and the failure dice for a call before its effect.
+// It returns the result to report (definitive failure) or a transient error.
+func (p *Provider) begin(op Op, a *ovm.Account) (*ovm.StepResult, error) {
+	if p.hook != nil {
+		if err := p.hook(op, a); err != nil {
+			var d *Definitive
+			if errors.As(err, &d) {
+				r := ovm.Failed(d.Reason)
+				r.AccountMayExist = d.AccountMayExist
+				return &r, nil
+			}
+			return nil, err
+		}
+	}
+	if p.cfg.FailureRate > 0 && p.rng.Float64() < p.cfg.FailureRate/2 {
+		return nil, fmt.Errorf("%w (%s, before the call took effect)", ErrInjected, op)
+	}
+	return nil, nil
+}
+
+// end saves the simulated AWS and rolls the lost-response dice.
+func (p *Provider) end(op Op, r ovm.StepResult) (ovm.StepResult, error) {
+	if err := p.save(); err != nil {
+		return ovm.StepResult{}, err
+	}
+	// Given no failure before the effect, this makes the total rate FailureRate.
+	if r := p.cfg.FailureRate; r > 0 && p.rng.Float64() < (r/2)/(1-r/2) {
+		return ovm.StepResult{}, fmt.Errorf("%w (%s, response lost after the call took effect)", ErrInjected, op)
+	}
+	return r, nil
+}
+
+func (p *Provider) save() error {
+	if p.cfg.StatePath == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(&p.st, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := p.cfg.StatePath + ".tmp"
+	if err := os.MkdirAll(filepath.Dir(tmp), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, p.cfg.StatePath)
+}
+
+func wait(d time.Duration) time.Duration { return max(d, 0) }
+
+// Create implements ovm.Provider.
+func (p *Provider) Create(ctx context.Context, a *ovm.Account) (ovm.StepResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.init()
+	if r, err := p.begin(OpCreate, a); r != nil || err != nil {
+		return deref(r), err
+	}
+	now := p.clock.Now()
+	var sa *Account
+	if a.ExternalRef != "" {
+		if sa = p.byRef[a.ExternalRef]; sa == nil {
+			return ovm.Failed("create request " + a.ExternalRef + " is unknown"), nil
+		}
+	} else if sa = p.byMail[a.Email]; sa == nil {
+		// A new request. The e-mail lookup above is what makes a second
+		// start (after a lost response or a crash) find the first one.
+		if p.cfg.MaxInFlight > 0 && p.creatingLocked(now) >= p.cfg.MaxInFlight {
+			return ovm.StepResult{}, fmt.Errorf("sim: ACCOUNT_CREATION_RATE_LIMIT_EXCEEDED: %d creations in progress", p.cfg.MaxInFlight)
+		}
+		sa = &Account{ID: p.newAccountIDLocked(), Email: a.Email, Name: a.Name, Ref: "car-" + randHex(16),
+			State: StateCreating, CreatedAt: now, ActiveAt: now.Add(p.cfg.CreateLatency)}
+		p.st.Accounts = append(p.st.Accounts, sa)
+		p.index(sa)
+	}
+	if sa.State == StateCreating && !now.Before(sa.ActiveAt) {
+		sa.State = StateActive
+	}
+	r := ovm.StepResult{Status: ovm.StepPending, ExternalRef: sa.Ref, Wait: wait(sa.ActiveAt.Sub(now)), Reason: "creating"}
+	if sa.State != StateCreating {
+		r = ovm.StepResult{Status: ovm.StepDone, ExternalRef: sa.Ref, AWSAccountID: sa.ID}
+	}
+	return p.end(OpCreate, r)
+}
+
+func (p *Provider) creatingLocked(now time.Time) int {
+	n := 0
+	for _, a := range p.st.Accounts {
+		if a.State == StateCreating && now.Before(a.ActiveAt) {
+			n++
+		}
+	}
+	return n
+}
+
+func (p *Provider) newAccountIDLocked() string {
+	for {
+		n, err := rand.Int(rand.Reader, big.NewInt(9e11))
+		if err != nil {
+			panic("sim: crypto/rand: " + err.Error())
+		}
+		id := fmt.Sprintf("%012d", n.Int64()+1e11)
+		if p.byID[id] == nil {
+			return id
+		}
+	}
+}
+
+func randHex(n int) string {
+	b := make([]byte, n/2)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func deref(r *ovm.StepResult) ovm.StepResult {
+	if r == nil {
+		return ovm.StepResult{}
+	}
+	return *r
+}
+
+// lookup finds the simulated account of a by AWS id, else by e-mail.
+func (p *Provider) lookup(a *ovm.Account) *Account {
+	if sa := p.byID[a.AWSAccountID]; a.AWSAccountID != "" && sa != nil {
+		return sa
+	}
+	return p.byMail[a.Email]
+}
+
+// Bootstrap implements ovm.Provider.
+func (p *Provider) Bootstrap(ctx context.Context, a *ovm.Account) (ovm.StepResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.init()
+	if r, err := p.begin(OpBootstrap, a); r != nil || err != nil {
+		return deref(r), err
+	}
+	sa := p.byID[a.AWSAccountID]
+	if sa == nil || sa.State != StateActive {
+		return ovm.Failed(fmt.Sprintf("aws account %q is not active", a.AWSAccountID)), nil
+	}
+	now := p.clock.Now()
+	if sa.BootstrapStartedAt.IsZero() {
+		sa.BootstrapStartedAt = now
+	}
+	done := sa.BootstrapStartedAt.Add(p.cfg.BootstrapLatency)
+	r := ovm.StepResult{Status: ovm.StepPending, Wait: wait(done.Sub(now)), Reason: "bootstrapping",
+		Progress: map[string]string{"sim.bootstrap": "started"}}
+	if !now.Before(done) {
+		sa.RoleARN = ovm.RoleARN(sa.ID, p.cfg.RoleName)
+		r = ovm.StepResult{Status: ovm.StepDone, RoleARN: sa.RoleARN, Progress: map[string]string{"sim.bootstrap": "done"}}
+	}
+	return p.end(OpBootstrap, r)
+}
+
+// Clean implements ovm.Cleaner: a wipe takes CleanLatency.
+func (p *Provider) Clean(ctx context.Context, a *ovm.Account) (ovm.StepResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.init()
+	if r, err := p.begin(OpClean, a); r != nil || err != nil {
+		return deref(r), err
+	}
+	sa := p.byID[a.AWSAccountID]
+	if sa == nil || sa.State != StateActive {
+		return ovm.Failed(fmt.Sprintf("aws account %q is not active", a.AWSAccountID)), nil
+	}
+	now := p.clock.Now()
+	// Wipe number a.Generation+1: started once, finished after the latency.
+	if sa.Cleans > a.Generation {
+		return p.end(OpClean, ovm.StepResult{Status: ovm.StepDone})
+	}
+	if sa.CleanStartedAt.IsZero() {
+		sa.CleanStartedAt = now
+	}
+	done := sa.CleanStartedAt.Add(p.cfg.CleanLatency)
+	if now.Before(done) {
+		return p.end(OpClean, ovm.Pending(done.Sub(now), "cleaning"))
+	}
+	sa.Cleans++
+	sa.CleanStartedAt = time.Time{}
+	return p.end(OpClean, ovm.StepResult{Status: ovm.StepDone})
+}
+
+// Close implements ovm.Provider: quota-aware, done once SUSPENDED.
+func (p *Provider) Close(ctx context.Context, a *ovm.Account) (ovm.StepResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.init()
+	if r, err := p.begin(OpClose, a); r != nil || err != nil {
+		return deref(r), err
+	}
+	sa := p.lookup(a)
+	if sa == nil {
+		return p.end(OpClose, ovm.StepResult{Status: ovm.StepDone, Reason: "no aws account exists"})
+	}
+	now := p.clock.Now()
+	if sa.State == StateCreating {
+		return p.end(OpClose, ovm.Pending(wait(sa.ActiveAt.Sub(now)), "waiting for creation to finish before closing"))
+	}
+	if sa.State == StateActive {
+		if q := p.quotaLocked(now); q.Limited() && q.Left() == 0 {
+			return p.end(OpClose, ovm.Pending(wait(q.NextFreeAt.Sub(now)),
+				fmt.Sprintf("close quota exhausted (%d per %s) until %s", q.Limit, q.Window, q.NextFreeAt.Format(time.RFC3339))))
+		}
+		sa.State = StatePendingClosure
+		sa.CloseRequestedAt = now
+		p.st.Closes = append(p.st.Closes, now)
+	}
+	if sa.State == StatePendingClosure && !now.Before(sa.CloseRequestedAt.Add(p.cfg.CloseLatency)) {
+		sa.State = StateSuspended
+	}
+	if sa.State == StateSuspended {
+		return p.end(OpClose, ovm.StepResult{Status: ovm.StepDone})
+	}
+	return p.end(OpClose, ovm.Pending(wait(sa.CloseRequestedAt.Add(p.cfg.CloseLatency).Sub(now)), "PENDING_CLOSURE"))
+}
+
+// CloseQuota implements ovm.QuotaReporter.
+func (p *Provider) CloseQuota(ctx context.Context) (ovm.Quota, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.init()
+	return p.quotaLocked(p.clock.Now()), nil
+}
+
+func (p *Provider) quotaLocked(now time.Time) ovm.Quota {
+	q := ovm.Quota{Limit: p.cfg.CloseQuota, Window: p.cfg.CloseWindow}
+	for _, t := range p.st.Closes {
+		if now.Sub(t) < p.cfg.CloseWindow {
+			if q.Used == 0 {
+				q.NextFreeAt = t.Add(p.cfg.CloseWindow)
+			}
+			q.Used++
+		}
+	}
+	return q
+}
