@@ -45,7 +45,8 @@ type Store interface {
 	// lease is no longer active or its version moved on.
 	LeaseExtend(ctx context.Context, p *LeaseExtendParams) (*Lease, error)
 	// LeaseEnd ends an active lease and moves its account on (cleaning or
-	// closing, per p.Retire), atomically. ErrConflict if already ended.
+	// closing, per p.Retire), atomically. ErrConflict if already ended, or
+	// if p.ExpiredBy is set and the lease expires later.
 	LeaseEnd(ctx context.Context, p *LeaseEndParams) (*Lease, error)
 	// LeaseListExpired returns up to limit active leases with ExpiresAt at
 	// or before now, earliest first, in time proportional to the result.
@@ -163,6 +164,10 @@ type LeaseEndParams struct {
 	Now    time.Time
 	// Retire decides where the account goes next.
 	Retire RetirePolicy
+	// ExpiredBy, when set, ends the lease only if its ExpiresAt is at or
+	// before ExpiredBy (ErrConflict otherwise): an expirer must not end a
+	// lease that was extended after it was listed.
+	ExpiredBy time.Time
 }
 
 // EventListParams selects events of one account (including its leases'

@@ -172,6 +172,9 @@ func (s *Store) LeaseEnd(ctx context.Context, p *ovm.LeaseEndParams) (*ovm.Lease
 		if l.State != ovm.LeaseActive {
 			return fmt.Errorf("lease %s already ended (%s): %w", l.ID, l.EndReason, ovm.ErrConflict)
 		}
+		if !p.ExpiredBy.IsZero() && l.ExpiresAt.After(p.ExpiredBy) {
+			return fmt.Errorf("lease %s now expires at %s: %w", l.ID, l.ExpiresAt.Format(time.RFC3339), ovm.ErrConflict)
+		}
 		l.State, l.EndReason, l.EndedAt = ovm.LeaseEnded, p.Reason, p.Now
 		l.Version++
 		if err := writeLease(ctx, tx, l, l.Version-1); err != nil {

@@ -454,6 +454,23 @@ func testLeaseEnd(t *testing.T, s ovm.Store) {
 	}
 	_, err := s.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: "lse_nope", Reason: ovm.LeaseReleased, Now: T0})
 	wantErr(t, err, ovm.ErrNotFound)
+
+	// An expirer that listed the lease before it was extended loses.
+	a := Ready(t, s, "p1", T0)
+	l, _ := vend(s, "p1", "bob", T0, 0) // expires T0+1h
+	if _, err := s.LeaseExtend(ctx, &ovm.LeaseExtendParams{ID: l.ID, ExpiresAt: T0.Add(3 * time.Hour), Now: T0}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: l.ID, Reason: ovm.LeaseExpired, Now: T0.Add(2 * time.Hour),
+		ExpiredBy: T0.Add(2 * time.Hour), Retire: ovm.RetirePolicy{Mode: ovm.RetireClose}})
+	wantErr(t, err, ovm.ErrConflict)
+	if got, _ := s.AccountGet(ctx, a.ID); got.State != ovm.AccountLeased {
+		t.Fatalf("an extended lease's account went %s", got.State)
+	}
+	if _, err := s.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: l.ID, Reason: ovm.LeaseExpired, Now: T0.Add(3 * time.Hour),
+		ExpiredBy: T0.Add(3 * time.Hour), Retire: ovm.RetirePolicy{Mode: ovm.RetireClose}}); err != nil {
+		t.Fatalf("end at the new expiry: %v", err)
+	}
 }
 
 func testLeaseListExpired(t *testing.T, s ovm.Store) {

@@ -1,0 +1,235 @@
+// Package engine is OVM's reconciler. Three workers share one store:
+//
+//   - the stock planner orders new accounts so each pool holds its target
+//     stock, within its ceiling, its creations-in-flight limit, its minimum
+//     spacing and the close quota;
+//   - the operation runner claims due accounts and drives each one step
+//     with the pool's provider, retrying with backoff and quarantining
+//     after the policy's attempts;
+//   - the lease expirer ends leases whose time is up.
+//
+// Every worker gathers from the store, decides with a pure function, then
+// acts through compare-and-set updates. The engine is level-triggered: it
+// keeps no timers in memory, so a process that was down catches up on start.
+// Each worker's RunOnce is what the loops call on every tick; tests call it
+// directly with a fake clock.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/ovmdev/ovm"
+)
+
+// Pool is one pool's policy and provider.
+type Pool struct {
+	Policy   ovm.Pool
+	Provider ovm.Provider
+}
+
+// Config tunes the engine. Zero fields take the documented defaults.
+type Config struct {
+	// Instance names this process in claims (default host-pid).
+	Instance string
+	// Tick is the interval of each worker's loop (default 1s).
+	Tick time.Duration
+	// BatchSize is how many due accounts or expired leases one RunOnce
+	// takes (default 64).
+	BatchSize int
+	// Parallelism is how many provider steps run at once (default 8).
+	Parallelism int
+	// ClaimTTL is how long a claim on an account's step lasts (default 2m).
+	ClaimTTL time.Duration
+	// StepTimeout bounds one provider call (default 1m; below ClaimTTL).
+	StepTimeout time.Duration
+	// MinPoll and MaxPoll clamp the wait a provider asks for between polls
+	// (defaults 200ms and 5m).
+	MinPoll, MaxPoll time.Duration
+	// CrashPoint, when set, is called at named points between an effect
+	// and its record (tests use it to kill the process there).
+	CrashPoint func(point string)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Instance == "" {
+		host, _ := os.Hostname()
+		c.Instance = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if c.Tick == 0 {
+		c.Tick = time.Second
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 64
+	}
+	if c.Parallelism == 0 {
+		c.Parallelism = 8
+	}
+	if c.ClaimTTL == 0 {
+		c.ClaimTTL = 2 * time.Minute
+	}
+	if c.StepTimeout == 0 {
+		c.StepTimeout = min(time.Minute, c.ClaimTTL/2)
+	}
+	if c.MinPoll == 0 {
+		c.MinPoll = 200 * time.Millisecond
+	}
+	if c.MaxPoll == 0 {
+		c.MaxPoll = 5 * time.Minute
+	}
+	return c
+}
+
+// Engine runs the workers.
+type Engine struct {
+	store ovm.Store
+	pools map[string]*Pool
+	clock ovm.Clock
+	log   *slog.Logger
+	cfg   Config
+
+	Planner *Planner
+	Runner  *Runner
+	Expirer *Expirer
+
+	sigMu   sync.Mutex
+	signals map[string]chan struct{}
+
+	loopsMu sync.Mutex
+	cancel  context.CancelFunc
+	loops   sync.WaitGroup
+}
+
+// New returns an engine over store for pools. It checks that each pool's
+// policy is valid and that recycle pools have a provider that can clean.
+func New(store ovm.Store, pools []Pool, clock ovm.Clock, log *slog.Logger, cfg Config) (*Engine, error) {
+	cfg = cfg.withDefaults()
+	if cfg.StepTimeout >= cfg.ClaimTTL {
+		return nil, fmt.Errorf("engine: step timeout %s must be below the claim ttl %s", cfg.StepTimeout, cfg.ClaimTTL)
+	}
+	e := &Engine{store: store, pools: map[string]*Pool{}, clock: clock, log: log, cfg: cfg, signals: map[string]chan struct{}{}}
+	for i := range pools {
+		p := &pools[i]
+		if err := p.Policy.Validate(); err != nil {
+			return nil, fmt.Errorf("engine: pool %q: %w", p.Policy.Name, err)
+		}
+		if _, dup := e.pools[p.Policy.Name]; dup {
+			return nil, fmt.Errorf("engine: pool %q is defined twice", p.Policy.Name)
+		}
+		if _, ok := p.Provider.(ovm.Cleaner); p.Policy.Retire.Mode == ovm.RetireRecycle && !ok {
+			return nil, fmt.Errorf("engine: pool %q recycles accounts but provider %s cannot clean", p.Policy.Name, p.Policy.Provider)
+		}
+		e.pools[p.Policy.Name] = p
+	}
+	e.Planner = &Planner{e: e}
+	e.Runner = &Runner{e: e, kick: make(chan struct{}, 1)}
+	e.Expirer = &Expirer{e: e}
+	return e, nil
+}
+
+// Pool returns the named pool, or nil.
+func (e *Engine) Pool(name string) *Pool { return e.pools[name] }
+
+// Pools returns the engine's pools.
+func (e *Engine) Pools() []*Pool {
+	out := make([]*Pool, 0, len(e.pools))
+	for _, p := range e.pools {
+		out = append(out, p)
+	}
+	return out
+}
+
+// ReadySignal returns a channel closed the next time an account of pool
+// becomes ready in this process (long-polling vends wait on it).
+func (e *Engine) ReadySignal(pool string) <-chan struct{} {
+	e.sigMu.Lock()
+	defer e.sigMu.Unlock()
+	ch, ok := e.signals[pool]
+	if !ok {
+		ch = make(chan struct{})
+		e.signals[pool] = ch
+	}
+	return ch
+}
+
+func (e *Engine) notifyReady(pool string) {
+	e.sigMu.Lock()
+	defer e.sigMu.Unlock()
+	if ch, ok := e.signals[pool]; ok {
+		close(ch)
+		delete(e.signals, pool)
+	}
+}
+
+func (e *Engine) crash(point string) {
+	if e.cfg.CrashPoint != nil {
+		e.cfg.CrashPoint(point)
+	}
+}
+
+// Tick runs each worker once: expire, plan, then run due steps.
+func (e *Engine) Tick(ctx context.Context) error {
+	_, err1 := e.Expirer.RunOnce(ctx)
+	_, err2 := e.Planner.RunOnce(ctx)
+	_, err3 := e.Runner.RunOnce(ctx)
+	return errors.Join(err1, err2, err3)
+}
+
+// Start runs the three worker loops until Stop.
+func (e *Engine) Start() {
+	e.loopsMu.Lock()
+	defer e.loopsMu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	loop := func(name string, kick <-chan struct{}, fn func(context.Context) (int, error)) {
+		e.loops.Add(1)
+		go func() {
+			defer e.loops.Done()
+			t := time.NewTicker(e.cfg.Tick)
+			defer t.Stop()
+			for {
+				n, err := fn(ctx)
+				if err != nil && ctx.Err() == nil {
+					e.log.Error("worker tick failed", ovm.LogWorker, name, ovm.LogError, err)
+				}
+				if n >= e.cfg.BatchSize && ctx.Err() == nil {
+					continue // more work is waiting
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				case <-kick:
+				}
+			}
+		}()
+	}
+	loop("expirer", nil, e.Expirer.RunOnce)
+	loop("planner", nil, e.Planner.RunOnce)
+	loop("runner", e.Runner.kick, e.Runner.RunOnce)
+}
+
+// Stop stops the loops from taking new work and waits until the steps in
+// flight are finished and recorded, or ctx ends.
+func (e *Engine) Stop(ctx context.Context) error {
+	e.loopsMu.Lock()
+	cancel := e.cancel
+	e.loopsMu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	done := make(chan struct{})
+	go func() { e.loops.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("engine: steps still in flight at shutdown: %w", ctx.Err())
+	}
+}

@@ -1,0 +1,114 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ovmdev/ovm"
+)
+
+// Planner keeps each pool's stock at its target.
+type Planner struct{ e *Engine }
+
+// Plan is the planner's decision for one pool.
+type Plan struct {
+	// Create is how many accounts to order now.
+	Create int
+	// Why explains a decision to create fewer than the stock lacks.
+	Why string
+	// NextAt is the earliest time spacing allows the next creation.
+	NextAt time.Time
+}
+
+// PlanStock decides how many accounts pool should order now: enough to
+// bring ready + in-flight (+ cleaning, when recycling) up to the target,
+// within max in flight, the ceiling on live accounts, minimum spacing (one
+// at a time when spacing is set) and, when accounts are closed on retire,
+
+func PlanStock(pol ovm.Pool, c *ovm.PoolCounts, quota *ovm.Quota, now time.Time) Plan {
+	stock := c.ByState[ovm.AccountReady] + c.InFlight()
+	if pol.Retire.Mode == ovm.RetireRecycle {
+		stock += c.ByState[ovm.AccountCleaning]
+	}
+	lack := pol.Stock.Target - stock
+	if lack <= 0 {
+		return Plan{}
+	}
+	p := Plan{Create: lack}
+	limit := func(n int, why string) {
+		if n < p.Create {
+			p.Create, p.Why = max(n, 0), why
+		}
+	}
+	limit(pol.Stock.MaxInFlight-c.InFlight(), fmt.Sprintf("max_in_flight %d reached", pol.Stock.MaxInFlight))
+	limit(pol.Stock.Ceiling-c.Live(), fmt.Sprintf("ceiling of %d live accounts reached", pol.Stock.Ceiling))
+	if pol.Stock.MinSpacing > 0 && !c.LastCreatedAt.IsZero() {
+		p.NextAt = c.LastCreatedAt.Add(pol.Stock.MinSpacing)
+		if now.Before(p.NextAt) {
+			limit(0, "min_spacing: next creation at "+p.NextAt.UTC().Format(time.RFC3339))
+		}
+	}
+	if pol.Stock.MinSpacing > 0 {
+		limit(1, "min_spacing allows one creation at a time")
+	}
+	if quota != nil && quota.Limited() && pol.Retire.Mode == ovm.RetireClose {
+		// Every live account will need one closure: never hold more than
+		// the quota could close.
+		limit(quota.Left()-c.Live(), fmt.Sprintf("close quota: %d closures left in the window for %d live accounts", quota.Left(), c.Live()))
+	}
+	return p
+}
+
+// RunOnce plans every pool and inserts the pending accounts it decided on.
+// It returns how many accounts it ordered.
+func (p *Planner) RunOnce(ctx context.Context) (int, error) {
+	e := p.e
+	total := 0
+	var errs []error
+	for _, pool := range e.pools {
+		n, err := p.planPool(ctx, pool)
+		total += n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("pool %s: %w", pool.Policy.Name, err))
+		}
+	}
+	if total > 0 {
+		e.Runner.Kick()
+	}
+	return total, errors.Join(errs...)
+}
+
+func (p *Planner) planPool(ctx context.Context, pool *Pool) (int, error) {
+	e := p.e
+	name := pool.Policy.Name
+	counts, err := e.store.PoolCounts(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	var quota *ovm.Quota
+	if qr, ok := pool.Provider.(ovm.QuotaReporter); ok {
+		q, err := qr.CloseQuota(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("close quota: %w", err)
+		}
+		quota = &q
+	}
+	now := e.clock.Now()
+	plan := PlanStock(pool.Policy, counts, quota, now)
+	if plan.Why != "" {
+		e.log.Debug("stock planner held back", ovm.LogPool, name, "reason", plan.Why)
+	}
+	for i := range plan.Create {
+		id := ovm.NewID("acc", now)
+		acctName, email := pool.Provider.Reserve(id)
+		a := ovm.NewPendingAccount(id, name, acctName, email, now)
+		if err := e.store.AccountInsert(ctx, a, ovm.ActorPlanner); err != nil {
+			return i, err
+		}
+		e.log.Info("account ordered", ovm.LogPool, name, ovm.LogAccountID, id)
+		e.crash("planner.after-insert")
+	}
+	return plan.Create, nil
+}

@@ -1,0 +1,230 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ovmdev/ovm"
+)
+
+// Runner drives due accounts one step each.
+type Runner struct {
+	e    *Engine
+	kick chan struct{}
+}
+
+// Kick asks the runner loop to run now instead of at its next tick.
+func (r *Runner) Kick() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// RunOnce claims up to BatchSize due accounts and drives each one step,
+// Parallelism at a time, returning when all are recorded. It returns how
+// many steps it ran.
+func (r *Runner) RunOnce(ctx context.Context) (int, error) {
+	e := r.e
+	due, err := e.store.AccountListDue(ctx, &ovm.AccountListDueParams{Now: e.clock.Now(), Limit: e.cfg.BatchSize})
+	if err != nil {
+		return 0, err
+	}
+	var (
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, e.cfg.Parallelism)
+		mu   sync.Mutex
+		errs []error
+		ran  int
+	)
+	for _, a := range due {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			did, err := r.step(ctx, a)
+			mu.Lock()
+			defer mu.Unlock()
+			if did {
+				ran++
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return ran, errors.Join(errs...)
+}
+
+// step claims a, calls its provider once and records the outcome. A lost
+// claim race is not an error: another worker has the account.
+func (r *Runner) step(ctx context.Context, a *ovm.Account) (bool, error) {
+	e := r.e
+	log := e.log.With(ovm.LogAccountID, a.ID, ovm.LogPool, a.Pool, ovm.LogState, a.State)
+	pool := e.pools[a.Pool]
+	if pool == nil {
+		log.Warn("account belongs to no configured pool; leaving it alone")
+		return false, nil
+	}
+	now := e.clock.Now()
+	claim, err := ovm.ClaimAccount(a, e.cfg.Instance, now, now.Add(e.cfg.ClaimTTL))
+	if err != nil {
+		return false, err
+	}
+	claimed, err := e.store.AccountUpdate(ctx, claim)
+	if errors.Is(err, ovm.ErrConflict) {
+		log.Debug("claim lost to another worker")
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("claim %s: %w", a.ID, err)
+	}
+	a = claimed
+	e.crash("runner.after-claim")
+
+	// The provider call outlives a shutdown request (Stop waits for it) but
+	// not StepTimeout.
+	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.StepTimeout)
+	res, callErr := call(callCtx, pool.Provider, a)
+	cancel()
+	e.crash("runner.after-call")
+	e.crash("runner.after-call:" + string(a.State))
+
+	u, err := Decide(a, pool.Policy, res, callErr, e.clock.Now(), e.cfg.MinPoll, e.cfg.MaxPoll)
+	if err != nil {
+		// The provider returned something the domain refuses (e.g. a bad
+		// account id): count it as a failed attempt rather than loop.
+		u, err = ovm.RecordStepFailure(a, pool.Policy.Retry, err.Error(), e.clock.Now())
+		if err != nil {
+			return true, err
+		}
+	}
+	stored, err := e.store.AccountUpdate(context.WithoutCancel(ctx), u)
+	if err != nil {
+		return true, fmt.Errorf("record step of %s: %w", a.ID, err)
+	}
+	logOutcome(log, a, stored, callErr)
+	if stored.State == ovm.AccountReady && a.State != ovm.AccountReady {
+		e.notifyReady(stored.Pool)
+	}
+	if stored.State != a.State {
+		r.Kick() // the next step may be due at once
+	}
+	return true, nil
+}
+
+func logOutcome(log *slog.Logger, before, after *ovm.Account, callErr error) {
+	switch {
+	case after.State != before.State:
+		level := slog.LevelInfo
+		if after.State == ovm.AccountQuarantined {
+			level = slog.LevelWarn
+		}
+		log.Log(context.Background(), level, "account moved", ovm.LogFrom, before.State, ovm.LogTo, after.State,
+			ovm.LogAWSAccountID, after.AWSAccountID, ovm.LogError, after.LastError)
+	case callErr != nil:
+		log.Info("step failed, will retry", ovm.LogAttempt, after.Attempts, ovm.LogError, callErr,
+			"next_attempt_at", after.NextAttemptAt)
+	default:
+		log.Debug("step pending", "waiting", after.Waiting, "next_attempt_at", after.NextAttemptAt)
+	}
+}
+
+// call runs the provider operation for a's state.
+func call(ctx context.Context, p ovm.Provider, a *ovm.Account) (ovm.StepResult, error) {
+	switch a.State {
+	case ovm.AccountPending, ovm.AccountCreating:
+		return p.Create(ctx, a)
+	case ovm.AccountBootstrapping:
+		return p.Bootstrap(ctx, a)
+	case ovm.AccountCleaning:
+		c, ok := p.(ovm.Cleaner)
+		if !ok {
+			return ovm.StepResult{}, errors.New("provider cannot clean accounts")
+		}
+		return c.Clean(ctx, a)
+	case ovm.AccountClosing:
+		return p.Close(ctx, a)
+	}
+	return ovm.StepResult{}, fmt.Errorf("no step for state %s", a.State)
+}
+
+// Decide turns one provider outcome into the account's next record. It is
+// pure: the same account, policy, outcome and time give the same update.
+//
+//   - a non-nil callErr is transient: retry with backoff, quarantine when
+//     the attempts are used up;
+//   - pending: stay, poll again after the provider's wait (clamped to
+//     [minPoll, maxPoll]); a pending create that returned its reference
+//     moves pending -> creating;
+//   - done: the state's forward transition;
+//   - failed: abandoned when creation failed and no AWS account can
+//     exist, quarantined otherwise.
+func Decide(a *ovm.Account, pol ovm.Pool, res ovm.StepResult, callErr error, now time.Time, minPoll, maxPoll time.Duration) (*ovm.AccountUpdate, error) {
+	if callErr != nil {
+		return ovm.RecordStepFailure(a, pol.Retry, callErr.Error(), now)
+	}
+	var (
+		u   *ovm.AccountUpdate
+		err error
+	)
+	switch res.Status {
+	case ovm.StepPending:
+		wait := min(max(res.Wait, minPoll), maxPoll)
+		if a.State == ovm.AccountPending && res.ExternalRef != "" {
+			u, err = ovm.StartCreating(a, res.ExternalRef, now)
+			if err == nil {
+				u.Account.NextAttemptAt = now.Add(wait)
+				u.Account.Waiting = res.Reason
+			}
+		} else {
+			u, err = ovm.RecordStepWaiting(a, wait, res.Reason, res.Progress, now)
+		}
+	case ovm.StepDone:
+		switch a.State {
+		case ovm.AccountPending:
+			ref := res.ExternalRef
+			if ref == "" {
+				ref = "aws:" + res.AWSAccountID
+			}
+			u, err = ovm.StartCreating(a, ref, now)
+		case ovm.AccountCreating:
+			u, err = ovm.FinishCreating(a, res.AWSAccountID, now)
+		case ovm.AccountBootstrapping:
+			u, err = ovm.FinishBootstrap(a, res.RoleARN, now)
+		case ovm.AccountCleaning:
+			u, err = ovm.FinishCleaning(a, now)
+		case ovm.AccountClosing:
+			u, err = ovm.ObserveClosed(a, now)
+		default:
+			return nil, fmt.Errorf("engine: done result for account %s in state %s", a.ID, a.State)
+		}
+	case ovm.StepFailed:
+		reason := res.Reason
+		if reason == "" {
+			reason = "provider reported a failure without a reason"
+		}
+		if (a.State == ovm.AccountPending || a.State == ovm.AccountCreating) && !res.AccountMayExist {
+			u, err = ovm.AbandonAccount(a, reason, now)
+		} else {
+			u, err = ovm.QuarantineAccount(a, ovm.ActorEngine, reason, now)
+		}
+	default:
+		return nil, fmt.Errorf("engine: provider returned unknown status %q", res.Status)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if res.Status != ovm.StepPending {
+		ovm.MergeProgress(u, res.Progress)
+	}
+	return u, nil
+}
