@@ -1,0 +1,57 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ovmdev/ovm"
+)
+
+// PoolStatus is what an operator wants to know about a pool.
+type PoolStatus struct {
+	Policy ovm.Pool
+	Counts *ovm.PoolCounts
+	// Quota is the provider's close quota, when it reports one.
+	Quota *ovm.Quota
+	// Plan is what the planner would do now, and why it holds back.
+	Plan Plan
+	// Waiting lists accounts whose step waits on something (e.g. quota).
+	Waiting []*ovm.Account
+}
+
+// PoolStatus gathers the status of the named pool. ErrNotFound if none.
+func (e *Engine) PoolStatus(ctx context.Context, name string) (*PoolStatus, error) {
+	p := e.pools[name]
+	if p == nil {
+		return nil, ovm.Errorf(ovm.ENotFound, "pool %q: %w", name, ovm.ErrNotFound)
+	}
+	st := &PoolStatus{Policy: p.Policy}
+	var err error
+	if st.Counts, err = e.store.PoolCounts(ctx, name); err != nil {
+		return nil, err
+	}
+	if qr, ok := p.Provider.(ovm.QuotaReporter); ok {
+		q, err := qr.CloseQuota(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("close quota: %w", err)
+		}
+		st.Quota = &q
+	}
+	st.Plan = PlanStock(p.Policy, st.Counts, st.Quota, e.clock.Now())
+	for _, state := range []ovm.AccountState{ovm.AccountPending, ovm.AccountCreating, ovm.AccountBootstrapping,
+		ovm.AccountCleaning, ovm.AccountClosing} {
+		if st.Counts.ByState[state] == 0 {
+			continue
+		}
+		accts, _, err := e.store.AccountList(ctx, &ovm.AccountListParams{Pool: name, State: state, PageParams: ovm.PageParams{Limit: 20}})
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range accts {
+			if a.Waiting != "" || a.LastError != "" {
+				st.Waiting = append(st.Waiting, a)
+			}
+		}
+	}
+	return st, nil
+}

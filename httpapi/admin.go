@@ -1,0 +1,186 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/ovmdev/ovm"
+)
+
+func (s *Server) poolList(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var names []string
+	for _, pool := range s.engine.Pools() {
+		names = append(names, pool.Policy.Name)
+	}
+	slices.Sort(names)
+	out := Page[Pool]{Items: []Pool{}}
+	for _, name := range names {
+		dto, err := s.poolDTO(r, name)
+		if err != nil {
+			return err
+		}
+		out.Items = append(out.Items, dto)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) poolGet(w http.ResponseWriter, r *http.Request, p *principal) error {
+	dto, err := s.poolDTO(r, r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, dto)
+}
+
+func (s *Server) poolDTO(r *http.Request, name string) (Pool, error) {
+	st, err := s.engine.PoolStatus(r.Context(), name)
+	if err != nil {
+		return Pool{}, err
+	}
+	pol := st.Policy
+	d := Pool{Name: pol.Name, Provider: pol.Provider,
+		Stock:  Stock{Target: pol.Stock.Target, Ceiling: pol.Stock.Ceiling, MaxInFlight: pol.Stock.MaxInFlight, MinSpacing: pol.Stock.MinSpacing.String()},
+		Lease:  LeaseLimits{DefaultTTL: pol.Lease.DefaultTTL.String(), MaxTTL: pol.Lease.MaxTTL.String(), MinTTL: pol.Lease.MinTTL.String()},
+		Retire: Retire{Mode: pol.Retire.Mode, MaxGenerations: pol.Retire.MaxGenerations},
+		Counts: map[string]int{}, Ready: st.Counts.ByState[ovm.AccountReady], InFlight: st.Counts.InFlight(), Live: st.Counts.Live(),
+		HeldBack: st.Plan.Why, NextCreationAt: timePtr(st.Plan.NextAt)}
+	for state, n := range st.Counts.ByState {
+		d.Counts[string(state)] = n
+	}
+	if q := st.Quota; q != nil && q.Limited() {
+		d.CloseQuota = &Quota{Limit: q.Limit, Used: q.Used, Left: q.Left(), Window: q.Window.String(), NextFreeAt: timePtr(q.NextFreeAt)}
+	}
+	for _, a := range st.Waiting {
+		d.Waiting = append(d.Waiting, accountDTO(a))
+	}
+	return d, nil
+}
+
+func (s *Server) accountList(w http.ResponseWriter, r *http.Request, p *principal) error {
+	pp, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	params := &ovm.AccountListParams{PageParams: pp, Pool: q.Get("pool"), State: ovm.AccountState(q.Get("state"))}
+	if params.State != "" && !params.State.Valid() {
+		return ovm.Errorf(ovm.EInvalid, "unknown state %q", params.State)
+	}
+	accts, next, err := s.store.AccountList(r.Context(), params)
+	if err != nil {
+		return err
+	}
+	out := Page[Account]{Items: []Account{}, NextCursor: next}
+	for _, a := range accts {
+		out.Items = append(out.Items, accountDTO(a))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// maxEvents is how many events GET /v1/accounts/{id} includes.
+const maxEvents = 1000
+
+func (s *Server) accountGet(w http.ResponseWriter, r *http.Request, p *principal) error {
+	a, err := s.store.AccountGet(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	ev, _, err := s.store.EventList(r.Context(), &ovm.EventListParams{AccountID: a.ID, PageParams: ovm.PageParams{Limit: maxEvents}})
+	if err != nil {
+		return err
+	}
+	d := accountDTO(a)
+	for _, e := range ev {
+		d.Events = append(d.Events, eventDTO(e))
+	}
+	return writeJSON(w, http.StatusOK, d)
+}
+
+// accountAction applies an operator transition to the account in the path.
+func (s *Server) accountAction(w http.ResponseWriter, r *http.Request, p *principal,
+	build func(*ovm.Account, string, time.Time) (*ovm.AccountUpdate, error)) error {
+	a, err := s.store.AccountGet(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	u, err := build(a, ovm.KeyActor(p.Name), s.clock.Now())
+	if err != nil {
+		return err
+	}
+	a, err = s.store.AccountUpdate(r.Context(), u)
+	if errors.Is(err, ovm.ErrConflict) {
+		return ovm.Errorf(ovm.EConflict, "account %s changed meanwhile; read it again and retry", u.Account.ID)
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("operator action", ovm.LogAccountID, a.ID, ovm.LogFrom, u.ExpectState, ovm.LogTo, a.State, ovm.LogKeyName, p.Name)
+	s.engine.Runner.Kick()
+	return writeJSON(w, http.StatusOK, accountDTO(a))
+}
+
+func (s *Server) accountRetry(w http.ResponseWriter, r *http.Request, p *principal) error {
+	return s.accountAction(w, r, p, ovm.RetryAccount)
+}
+
+func (s *Server) accountRetire(w http.ResponseWriter, r *http.Request, p *principal) error {
+	return s.accountAction(w, r, p, ovm.RetireAccount)
+}
+
+// KeyRequest is the body of POST /v1/keys.
+type KeyRequest struct {
+	Name string   `json:"name"`
+	Role ovm.Role `json:"role"`
+}
+
+func (s *Server) keyCreate(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var req KeyRequest
+	if err := decode(r, &req, false); err != nil {
+		return err
+	}
+	if req.Role == "" {
+		req.Role = ovm.RoleUser
+	}
+	k, secret, err := ovm.NewAPIKey(req.Name, req.Role, s.clock.Now())
+	if err != nil {
+		return err
+	}
+	if err := s.store.KeyCreate(r.Context(), k); err != nil {
+		return err
+	}
+	s.log.Info("api key created", ovm.LogKeyName, k.Name, "role", k.Role, "by", p.Name)
+	d := keyDTO(k)
+	d.Key = secret
+	return writeJSON(w, http.StatusCreated, d)
+}
+
+func (s *Server) keyList(w http.ResponseWriter, r *http.Request, p *principal) error {
+	pp, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	keys, next, err := s.store.KeyList(r.Context(), &pp)
+	if err != nil {
+		return err
+	}
+	out := Page[Key]{Items: []Key{}, NextCursor: next}
+	for _, k := range keys {
+		out.Items = append(out.Items, keyDTO(k))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) keyRevoke(w http.ResponseWriter, r *http.Request, p *principal) error {
+	id := r.PathValue("id")
+	if id == p.KeyID {
+		return ovm.Errorf(ovm.EConflict, "a key cannot revoke itself; use another admin key")
+	}
+	k, err := s.store.KeyRevoke(r.Context(), id, ovm.KeyActor(p.Name), s.clock.Now())
+	if err != nil {
+		return err
+	}
+	s.log.Info("api key revoked", ovm.LogKeyName, k.Name, "by", p.Name)
+	return writeJSON(w, http.StatusOK, keyDTO(k))
+}

@@ -1,0 +1,184 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Client calls an OVM server. The CLI uses it; so can other Go programs.
+type Client struct {
+	// BaseURL is the server, e.g. http://127.0.0.1:8080.
+	BaseURL string
+	// Token is the API key sent as a bearer token.
+	Token string
+	// HTTP is the client to use (default: one with a 2-minute timeout
+	// plus the wait of a long-polling lease request).
+	HTTP *http.Client
+}
+
+// APIError is an error answer of the server.
+type APIError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *APIError) Error() string { return fmt.Sprintf("%s (%d %s)", e.Message, e.Status, e.Code) }
+
+// VendResponse is the answer of GET /vend.
+type VendResponse struct {
+	AccountID        string `json:"account_id"`
+	CrossAccountRole string `json:"cross_account_role"`
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 2*time.Minute + 5*time.Minute}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 400 {
+		var eb ErrorBody
+		if json.Unmarshal(data, &eb) != nil || eb.Error.Code == "" {
+			return &APIError{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(data))}
+		}
+		return &APIError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decode %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// Vend calls GET /vend.
+func (c *Client) Vend(ctx context.Context) (*VendResponse, error) {
+	var out VendResponse
+	return &out, c.do(ctx, http.MethodGet, "/vend", nil, &out)
+}
+
+// LeaseCreate calls POST /v1/leases.
+func (c *Client) LeaseCreate(ctx context.Context, req *LeaseRequest) (*Lease, error) {
+	var out Lease
+	return &out, c.do(ctx, http.MethodPost, "/v1/leases", req, &out)
+}
+
+// LeaseGet calls GET /v1/leases/{id}.
+func (c *Client) LeaseGet(ctx context.Context, id string) (*Lease, error) {
+	var out Lease
+	return &out, c.do(ctx, http.MethodGet, "/v1/leases/"+url.PathEscape(id), nil, &out)
+}
+
+// LeaseList calls GET /v1/leases with query parameters q.
+func (c *Client) LeaseList(ctx context.Context, q url.Values) (*Page[Lease], error) {
+	var out Page[Lease]
+	return &out, c.do(ctx, http.MethodGet, "/v1/leases"+query(q), nil, &out)
+}
+
+// LeaseExtend calls PATCH /v1/leases/{id}.
+func (c *Client) LeaseExtend(ctx context.Context, id string, req *ExtendRequest) (*Lease, error) {
+	var out Lease
+	return &out, c.do(ctx, http.MethodPatch, "/v1/leases/"+url.PathEscape(id), req, &out)
+}
+
+// LeaseRelease calls DELETE /v1/leases/{id}.
+func (c *Client) LeaseRelease(ctx context.Context, id string) (*Lease, error) {
+	var out Lease
+	return &out, c.do(ctx, http.MethodDelete, "/v1/leases/"+url.PathEscape(id), nil, &out)
+}
+
+// PoolList calls GET /v1/pools.
+func (c *Client) PoolList(ctx context.Context) (*Page[Pool], error) {
+	var out Page[Pool]
+	return &out, c.do(ctx, http.MethodGet, "/v1/pools", nil, &out)
+}
+
+// PoolGet calls GET /v1/pools/{name}.
+func (c *Client) PoolGet(ctx context.Context, name string) (*Pool, error) {
+	var out Pool
+	return &out, c.do(ctx, http.MethodGet, "/v1/pools/"+url.PathEscape(name), nil, &out)
+}
+
+// AccountList calls GET /v1/accounts with query parameters q.
+func (c *Client) AccountList(ctx context.Context, q url.Values) (*Page[Account], error) {
+	var out Page[Account]
+	return &out, c.do(ctx, http.MethodGet, "/v1/accounts"+query(q), nil, &out)
+}
+
+// AccountGet calls GET /v1/accounts/{id}.
+func (c *Client) AccountGet(ctx context.Context, id string) (*Account, error) {
+	var out Account
+	return &out, c.do(ctx, http.MethodGet, "/v1/accounts/"+url.PathEscape(id), nil, &out)
+}
+
+// AccountRetry calls POST /v1/accounts/{id}/retry.
+func (c *Client) AccountRetry(ctx context.Context, id string) (*Account, error) {
+	var out Account
+	return &out, c.do(ctx, http.MethodPost, "/v1/accounts/"+url.PathEscape(id)+"/retry", nil, &out)
+}
+
+// AccountRetire calls POST /v1/accounts/{id}/retire.
+func (c *Client) AccountRetire(ctx context.Context, id string) (*Account, error) {
+	var out Account
+	return &out, c.do(ctx, http.MethodPost, "/v1/accounts/"+url.PathEscape(id)+"/retire", nil, &out)
+}
+
+// KeyCreate calls POST /v1/keys; the answer holds the secret, once.
+func (c *Client) KeyCreate(ctx context.Context, req *KeyRequest) (*Key, error) {
+	var out Key
+	return &out, c.do(ctx, http.MethodPost, "/v1/keys", req, &out)
+}
+
+// KeyList calls GET /v1/keys.
+func (c *Client) KeyList(ctx context.Context, q url.Values) (*Page[Key], error) {
+	var out Page[Key]
+	return &out, c.do(ctx, http.MethodGet, "/v1/keys"+query(q), nil, &out)
+}
+
+// KeyRevoke calls DELETE /v1/keys/{id}.
+func (c *Client) KeyRevoke(ctx context.Context, id string) (*Key, error) {
+	var out Key
+	return &out, c.do(ctx, http.MethodDelete, "/v1/keys/"+url.PathEscape(id), nil, &out)
+}
+
+func query(q url.Values) string {
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
+}

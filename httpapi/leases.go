@@ -1,0 +1,232 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/ovmdev/ovm"
+)
+
+// vend is the seed's API: a lease from the default pool with the default
+// TTL, answered exactly as the original did.
+func (s *Server) vend(w http.ResponseWriter, r *http.Request, p *principal) error {
+	l, err := s.lease(r.Context(), p, s.cfg.DefaultPool, 0, nil, 0)
+	if err != nil {
+		return err
+	}
+	id, _ := json.Marshal(l.AWSAccountID)
+	role, _ := json.Marshal(l.RoleARN)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, err = fmt.Fprintf(w, "{\"account_id\": %s, \"cross_account_role\": %s}\n", id, role)
+	return err
+}
+
+// LeaseRequest is the body of POST /v1/leases.
+type LeaseRequest struct {
+	Pool   string            `json:"pool"`
+	TTL    Duration          `json:"ttl"`
+	Labels map[string]string `json:"labels"`
+	// Wait long-polls up to this long for an account when the stock is empty.
+	Wait Duration `json:"wait"`
+}
+
+func (s *Server) leaseCreate(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var req LeaseRequest
+	if err := decode(r, &req, true); err != nil {
+		return err
+	}
+	if req.Pool == "" {
+		req.Pool = s.cfg.DefaultPool
+	}
+	if time.Duration(req.Wait) > s.cfg.MaxWait {
+		return ovm.Errorf(ovm.EInvalid, "wait %s is longer than the maximum %s", time.Duration(req.Wait), s.cfg.MaxWait)
+	}
+	if err := checkLabels(req.Labels); err != nil {
+		return err
+	}
+	l, err := s.lease(r.Context(), p, req.Pool, time.Duration(req.TTL), req.Labels, time.Duration(req.Wait))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/leases/"+l.ID)
+	return writeJSON(w, http.StatusCreated, leaseDTO(l))
+}
+
+// lease vends from pool, waiting up to wait for stock.
+func (s *Server) lease(ctx context.Context, p *principal, pool string, ttl time.Duration, labels map[string]string, wait time.Duration) (*ovm.Lease, error) {
+	ep := s.engine.Pool(pool)
+	if ep == nil {
+		return nil, ovm.Errorf(ovm.ENotFound, "pool %q does not exist", pool)
+	}
+	ttl, err := ep.Policy.Lease.LeaseTTL(ttl)
+	if err != nil {
+		return nil, err
+	}
+	deadline := s.clock.Now().Add(wait)
+	for {
+		ready := s.engine.ReadySignal(pool) // before the attempt: no wake-up is missed
+		now := s.clock.Now()
+		l, err := s.store.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: ovm.NewID("lse", now), Pool: pool,
+			Owner: p.Name, Labels: labels, Now: now, ExpiresAt: now.Add(ttl), OwnerLimit: s.cfg.LeasesPerOwner})
+		if errors.Is(err, ovm.ErrLeaseLimit) {
+			return nil, ovm.Errorf(ovm.ELimitExceeded, "%s already holds %d active leases, the limit: release one first", p.Name, s.cfg.LeasesPerOwner)
+		}
+		if !errors.Is(err, ovm.ErrEmpty) {
+			if err == nil {
+				s.log.Info("account vended", ovm.LogLeaseID, l.ID, ovm.LogAccountID, l.AccountID, ovm.LogPool, pool, ovm.LogKeyName, p.Name)
+			}
+			return l, err
+		}
+		left := deadline.Sub(s.clock.Now())
+		if left <= 0 {
+			return nil, &ovm.Error{Code: ovm.EUnavailable, RetryAfter: s.retryAfter(ctx, pool),
+				Message: fmt.Sprintf("pool %q has no account in stock; retry later or pass wait", pool)}
+		}
+		timer := time.NewTimer(min(left, s.cfg.PollInterval))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, ovm.Errorf(ovm.EUnavailable, "request cancelled while waiting for stock")
+		case <-ready:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// retryAfter estimates when pool may have stock again.
+func (s *Server) retryAfter(ctx context.Context, pool string) time.Duration {
+	st, err := s.engine.PoolStatus(ctx, pool)
+	if err != nil {
+		return 10 * time.Second
+	}
+	if st.Counts.InFlight() > 0 {
+		return 5 * time.Second
+	}
+	if !st.Plan.NextAt.IsZero() {
+		return max(st.Plan.NextAt.Sub(s.clock.Now()), time.Second)
+	}
+	return 30 * time.Second
+}
+
+// ownLease loads a lease the caller may see: its own, or any for admins.
+// Another owner's lease is reported as not found.
+func (s *Server) ownLease(r *http.Request, p *principal) (*ovm.Lease, error) {
+	id := r.PathValue("id")
+	l, err := s.store.LeaseGet(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	if !p.admin() && l.Owner != p.Name {
+		return nil, ovm.Errorf(ovm.ENotFound, "lease %s: %w", id, ovm.ErrNotFound)
+	}
+	return l, nil
+}
+
+func (s *Server) leaseGet(w http.ResponseWriter, r *http.Request, p *principal) error {
+	l, err := s.ownLease(r, p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, leaseDTO(l))
+}
+
+func (s *Server) leaseList(w http.ResponseWriter, r *http.Request, p *principal) error {
+	pp, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	params := &ovm.LeaseListParams{PageParams: pp, Pool: q.Get("pool"), State: ovm.LeaseState(q.Get("state")), Owner: q.Get("owner")}
+	if params.State != "" && params.State != ovm.LeaseActive && params.State != ovm.LeaseEnded {
+		return ovm.Errorf(ovm.EInvalid, "state must be active or ended")
+	}
+	if !p.admin() {
+		if params.Owner != "" && params.Owner != p.Name {
+			return ovm.Errorf(ovm.EForbidden, "only admins list other owners' leases")
+		}
+		params.Owner = p.Name
+	}
+	leases, next, err := s.store.LeaseList(r.Context(), params)
+	if err != nil {
+		return err
+	}
+	out := Page[Lease]{Items: []Lease{}, NextCursor: next}
+	for _, l := range leases {
+		out.Items = append(out.Items, leaseDTO(l))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// ExtendRequest is the body of PATCH /v1/leases/{id}: exactly one field.
+type ExtendRequest struct {
+	ExpiresAt *time.Time `json:"expires_at"`
+	ExtendBy  *Duration  `json:"extend_by"`
+}
+
+func (s *Server) leaseExtend(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var req ExtendRequest
+	if err := decode(r, &req, false); err != nil {
+		return err
+	}
+	if (req.ExpiresAt == nil) == (req.ExtendBy == nil) {
+		return ovm.Errorf(ovm.EInvalid, "give exactly one of expires_at (RFC 3339) or extend_by (duration)")
+	}
+	l, err := s.ownLease(r, p)
+	if err != nil {
+		return err
+	}
+	pool := s.engine.Pool(l.Pool)
+	if pool == nil {
+		return ovm.Errorf(ovm.EConflict, "lease %s belongs to pool %q, which is no longer configured", l.ID, l.Pool)
+	}
+	expires := l.ExpiresAt.Add(time.Duration(deref(req.ExtendBy)))
+	if req.ExpiresAt != nil {
+		expires = req.ExpiresAt.UTC()
+	}
+	now := s.clock.Now()
+	if err := pool.Policy.Lease.CheckExtend(l, expires, now); err != nil {
+		return err
+	}
+	l, err = s.store.LeaseExtend(r.Context(), &ovm.LeaseExtendParams{ID: l.ID, ExpiresAt: expires, Actor: ovm.KeyActor(p.Name), Now: now})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, leaseDTO(l))
+}
+
+func deref[T any](v *T) T {
+	var zero T
+	if v == nil {
+		return zero
+	}
+	return *v
+}
+
+func (s *Server) leaseEnd(w http.ResponseWriter, r *http.Request, p *principal) error {
+	l, err := s.ownLease(r, p)
+	if err != nil {
+		return err
+	}
+	reason := ovm.LeaseReleased
+	if l.Owner != p.Name {
+		reason = ovm.LeaseRevoked
+	}
+	retire := ovm.RetirePolicy{Mode: ovm.RetireClose}
+	if pool := s.engine.Pool(l.Pool); pool != nil {
+		retire = pool.Policy.Retire
+	}
+	l, err = s.store.LeaseEnd(r.Context(), &ovm.LeaseEndParams{ID: l.ID, Reason: reason, Actor: ovm.KeyActor(p.Name),
+		Now: s.clock.Now(), Retire: retire})
+	if err != nil {
+		return err
+	}
+	s.engine.Runner.Kick()
+	return writeJSON(w, http.StatusOK, leaseDTO(l))
+}

@@ -1,0 +1,192 @@
+// Package httpapi is OVM's HTTP edge: JSON over HTTP, bearer API keys with
+// roles, the seed's GET /vend and the /v1 API of DESIGN.md. It holds no
+// business rules: it decodes, checks the caller's role, calls the store and
+// the engine, and maps domain error codes to statuses in one table
+// (errors.go). It also has the Go client the CLI uses (client.go).
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/engine"
+)
+
+// Config tunes the API. Zero fields take the documented defaults.
+type Config struct {
+	// DefaultPool is the pool GET /vend leases from (default "default").
+	DefaultPool string
+	// LeasesPerOwner caps a key's active leases (0: no limit).
+	LeasesPerOwner int
+	// MaxBodyBytes caps request bodies (default 64 KiB).
+	MaxBodyBytes int64
+	// MaxWait caps the wait of POST /v1/leases (default 5m).
+	MaxWait time.Duration
+	// PollInterval is how often a waiting vend retries when no ready
+	// signal arrives (another replica may have made stock; default 500ms).
+	PollInterval time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.DefaultPool == "" {
+		c.DefaultPool = "default"
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 64 << 10
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = 5 * time.Minute
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = 500 * time.Millisecond
+	}
+	return c
+}
+
+// Server serves the API.
+type Server struct {
+	store  ovm.Store
+	engine *engine.Engine
+	clock  ovm.Clock
+	log    *slog.Logger
+	cfg    Config
+	mux    *http.ServeMux
+}
+
+// New returns a server over store and engine.
+func New(store ovm.Store, eng *engine.Engine, clock ovm.Clock, log *slog.Logger, cfg Config) *Server {
+	s := &Server{store: store, engine: eng, clock: clock, log: log, cfg: cfg.withDefaults(), mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+// handler serves one method of one route for an authenticated principal.
+type handler func(w http.ResponseWriter, r *http.Request, p *principal) error
+
+// method is one method of a route and the role it needs ("" = no auth).
+type method struct {
+	role ovm.Role
+	fn   handler
+}
+
+func (s *Server) routes() {
+	user, admin := ovm.RoleUser, ovm.RoleAdmin
+	table := map[string]map[string]method{
+		"/healthz":                 {"GET": {"", s.healthz}},
+		"/vend":                    {"GET": {user, s.vend}, "POST": {user, s.vend}},
+		"/v1/leases":               {"GET": {user, s.leaseList}, "POST": {user, s.leaseCreate}},
+		"/v1/leases/{id}":          {"GET": {user, s.leaseGet}, "PATCH": {user, s.leaseExtend}, "DELETE": {user, s.leaseEnd}},
+		"/v1/pools":                {"GET": {user, s.poolList}},
+		"/v1/pools/{name}":         {"GET": {user, s.poolGet}},
+		"/v1/accounts":             {"GET": {admin, s.accountList}},
+		"/v1/accounts/{id}":        {"GET": {admin, s.accountGet}},
+		"/v1/accounts/{id}/retry":  {"POST": {admin, s.accountRetry}},
+		"/v1/accounts/{id}/retire": {"POST": {admin, s.accountRetire}},
+		"/v1/keys":                 {"GET": {admin, s.keyList}, "POST": {admin, s.keyCreate}},
+		"/v1/keys/{id}":            {"DELETE": {admin, s.keyRevoke}},
+	}
+	for path, methods := range table {
+		s.mux.HandleFunc(path, s.dispatch(methods))
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, ovm.Errorf(ovm.ENotFound, "no route %s %s", r.Method, r.URL.Path))
+	})
+}
+
+// dispatch picks the method, authenticates and authorises, and runs it.
+func (s *Server) dispatch(methods map[string]method) http.HandlerFunc {
+	var allow []string
+	for m := range methods {
+		allow = append(allow, m)
+	}
+	sort.Strings(allow)
+	allowHeader := strings.Join(allow, ", ")
+	return func(w http.ResponseWriter, r *http.Request) {
+		m, ok := methods[r.Method]
+		if !ok && r.Method == http.MethodHead {
+			m, ok = methods[http.MethodGet]
+		}
+		if !ok {
+			w.Header().Set("Allow", allowHeader)
+			s.writeError(w, r, ovm.Errorf(ovm.EMethodNotAllowed, "method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allowHeader))
+			return
+		}
+		var p *principal
+		if m.role != "" {
+			var err error
+			if p, err = s.authenticate(r); err != nil {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="ovm"`)
+				s.writeError(w, r, err)
+				return
+			}
+			if m.role == ovm.RoleAdmin && p.Role != ovm.RoleAdmin {
+				s.writeError(w, r, ovm.Errorf(ovm.EForbidden, "%s %s needs an admin key", r.Method, r.URL.Path))
+				return
+			}
+			if holder, ok := r.Context().Value(principalKey{}).(*principal); ok {
+				*holder = *p // for the request log
+			}
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		if err := m.fn(w, r, p); err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}
+
+// ServeHTTP implements http.Handler with panic recovery and request logs.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := s.clock.Now()
+	rw := &statusWriter{ResponseWriter: w}
+	who := &principal{}
+	r = r.WithContext(context.WithValue(r.Context(), principalKey{}, who))
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			if rw.status == 0 {
+				s.writeError(rw, r, ovm.Errorf(ovm.EInternal, "internal error"))
+			}
+		}
+		level := slog.LevelDebug
+		if r.Method != http.MethodGet && r.Method != http.MethodHead || rw.status >= 500 {
+			level = slog.LevelInfo
+		}
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rw.status, ovm.LogDuration, s.clock.Now().Sub(start)}
+		if who.Name != "" {
+			attrs = append(attrs, ovm.LogKeyName, who.Name)
+		}
+		s.log.Log(r.Context(), level, "http request", attrs...)
+	}()
+	s.mux.ServeHTTP(rw, r)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
