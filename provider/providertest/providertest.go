@@ -6,7 +6,7 @@ package providertest
 
 import (
 	"context"
-		"strings"
+	"strings"
 	"testing"
 	"time"
 
