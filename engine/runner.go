@@ -128,8 +128,14 @@ func logOutcome(log *slog.Logger, before, after *ovm.Account, callErr error) {
 		if after.State == ovm.AccountQuarantined {
 			level = slog.LevelWarn
 		}
-		log.Log(context.Background(), level, "account moved", ovm.LogFrom, before.State, ovm.LogTo, after.State,
-			ovm.LogAWSAccountID, after.AWSAccountID, ovm.LogError, after.LastError)
+		attrs := []any{ovm.LogFrom, before.State, ovm.LogTo, after.State}
+		if after.AWSAccountID != "" {
+			attrs = append(attrs, ovm.LogAWSAccountID, after.AWSAccountID)
+		}
+		if after.LastError != "" {
+			attrs = append(attrs, ovm.LogError, after.LastError)
+		}
+		log.Log(context.Background(), level, "account moved", attrs...)
 	case callErr != nil:
 		log.Info("step failed, will retry", ovm.LogAttempt, after.Attempts, ovm.LogError, callErr,
 			"next_attempt_at", after.NextAttemptAt)

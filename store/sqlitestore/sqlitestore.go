@@ -57,6 +57,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		lock.Close()
 		return nil, fmt.Errorf("sqlitestore: %s is in use by another process: %w", path, err)
 	}
+	// The database holds key hashes and account e-mails: owner-only. SQLite
+	// gives its -wal and -shm files the database file's mode.
+	if f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600); err == nil {
+		f.Close()
+	}
 	s := &Store{lock: lock}
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas

@@ -1,0 +1,359 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/provider/sim"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the YAML configuration file. Every key is documented in
+// docs/config.md; unknown keys are an error.
+type Config struct {
+	Listen          string       `yaml:"listen"`           // default 127.0.0.1:8080
+	DataDir         string       `yaml:"data_dir"`         // default ./ovm-data
+	Store           string       `yaml:"store"`            // sqlite
+	LogLevel        string       `yaml:"log_level"`        // debug | info | warn | error (default info)
+	LogFormat       string       `yaml:"log_format"`       // text | json (default text)
+	ShutdownTimeout Duration     `yaml:"shutdown_timeout"` // default 30s
+	AWS             AWSConfig    `yaml:"aws"`
+	API             APIConfig    `yaml:"api"`
+	Engine          EngineConfig `yaml:"engine"`
+	Pools           []PoolConfig `yaml:"pools"`
+}
+
+// AWSConfig is used by the AWS providers and the DynamoDB store.
+type AWSConfig struct {
+	Region   string `yaml:"region"`   // default us-east-1
+	Endpoint string `yaml:"endpoint"` // one endpoint for every service (moto in tests)
+}
+
+// APIConfig tunes the HTTP API.
+type APIConfig struct {
+	DefaultPool    string   `yaml:"default_pool"`     // pool of GET /vend (default "default")
+	LeasesPerOwner int      `yaml:"leases_per_owner"` // active leases per key (default 100; 0 = no limit)
+	MaxBodyBytes   int64    `yaml:"max_body_bytes"`   // default 65536
+	MaxWait        Duration `yaml:"max_wait"`         // longest long-poll (default 5m)
+}
+
+// EngineConfig tunes the reconciler.
+type EngineConfig struct {
+	Tick        Duration `yaml:"tick"`         // default 1s
+	BatchSize   int      `yaml:"batch_size"`   // default 64
+	Parallelism int      `yaml:"parallelism"`  // default 8
+	ClaimTTL    Duration `yaml:"claim_ttl"`    // default 2m
+	StepTimeout Duration `yaml:"step_timeout"` // default 1m
+}
+
+// PoolConfig is one pool.
+type PoolConfig struct {
+	Name     string       `yaml:"name"`
+	Provider string       `yaml:"provider"`  // sim | organizations | signup
+	RoleName string       `yaml:"role_name"` // default OVMCrossAccountRole
+	Stock    StockConfig  `yaml:"stock"`
+	Lease    LeaseConfig  `yaml:"lease"`
+	Retire   RetireConfig `yaml:"retire"`
+	Retry    RetryConfig  `yaml:"retry"`
+	Sim      SimConfig    `yaml:"sim"`
+}
+
+// StockConfig is a pool's stock policy.
+type StockConfig struct {
+	Target      int      `yaml:"target"`        // default 3
+	Ceiling     int      `yaml:"ceiling"`       // default max(20, target)
+	MaxInFlight int      `yaml:"max_in_flight"` // default 5
+	MinSpacing  Duration `yaml:"min_spacing"`   // default 0s
+}
+
+// LeaseConfig is a pool's lease policy.
+type LeaseConfig struct {
+	DefaultTTL Duration `yaml:"default_ttl"` // default 24h
+	MaxTTL     Duration `yaml:"max_ttl"`     // default 72h
+	MinTTL     Duration `yaml:"min_ttl"`     // default 1m
+}
+
+// RetireConfig is a pool's retire policy.
+type RetireConfig struct {
+	Mode           string `yaml:"mode"`            // close | recycle (default close)
+	MaxGenerations int    `yaml:"max_generations"` // recycle: wipes before closing (0 = no limit)
+}
+
+// RetryConfig bounds retries of one step.
+type RetryConfig struct {
+	MaxAttempts int      `yaml:"max_attempts"` // default 5
+	BaseDelay   Duration `yaml:"base_delay"`   // default 5s
+	MaxDelay    Duration `yaml:"max_delay"`    // default 5m
+}
+
+// SimConfig is the simulated provider's knobs (provider: sim).
+type SimConfig struct {
+	CreateLatency    Duration `yaml:"create_latency"`    // default 3s
+	BootstrapLatency Duration `yaml:"bootstrap_latency"` // default 2s
+	CleanLatency     Duration `yaml:"clean_latency"`     // default 2s
+	CloseLatency     Duration `yaml:"close_latency"`     // default 2s
+	MaxInFlight      int      `yaml:"max_in_flight"`     // default 5 (0 = no cap)
+	CloseQuota       int      `yaml:"close_quota"`       // default 0 = no quota
+	CloseWindow      Duration `yaml:"close_window"`      // default 720h
+	FailureRate      float64  `yaml:"failure_rate"`      // default 0
+	Seed             uint64   `yaml:"seed"`              // default 0 = random
+}
+
+// Duration is a Go duration string in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (use \"90s\", \"30m\", \"24h\")", n.Line, n.Value)
+	}
+	if v < 0 {
+		return fmt.Errorf("line %d: duration %q must not be negative", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func defaultConfig() Config {
+	return Config{Listen: "127.0.0.1:8080", DataDir: "./ovm-data", Store: "sqlite", LogLevel: "info", LogFormat: "text",
+		ShutdownTimeout: Duration(30 * time.Second), AWS: AWSConfig{Region: "us-east-1"},
+		API: APIConfig{DefaultPool: "default", LeasesPerOwner: 100, MaxBodyBytes: 64 << 10, MaxWait: Duration(5 * time.Minute)},
+		Engine: EngineConfig{Tick: Duration(time.Second), BatchSize: 64, Parallelism: 8,
+			ClaimTTL: Duration(2 * time.Minute), StepTimeout: Duration(time.Minute)},
+	}
+}
+
+func defaultPool() PoolConfig {
+	d := sim.DefaultConfig()
+	return PoolConfig{Provider: "sim", RoleName: ovm.DefaultRoleName,
+		Stock:  StockConfig{Target: 3, MaxInFlight: 5},
+		Lease:  LeaseConfig{DefaultTTL: Duration(24 * time.Hour), MaxTTL: Duration(72 * time.Hour), MinTTL: Duration(time.Minute)},
+		Retire: RetireConfig{Mode: "close"},
+		Retry:  RetryConfig{MaxAttempts: 5, BaseDelay: Duration(5 * time.Second), MaxDelay: Duration(5 * time.Minute)},
+		Sim: SimConfig{CreateLatency: Duration(d.CreateLatency), BootstrapLatency: Duration(d.BootstrapLatency),
+			CleanLatency: Duration(d.CleanLatency), CloseLatency: Duration(d.CloseLatency), MaxInFlight: d.MaxInFlight,
+			CloseWindow: Duration(d.CloseWindow)},
+	}
+}
+
+// loadConfig reads path ("" = no file: the embedded default) and validates.
+func loadConfig(path string) (*Config, error) {
+	cfg := defaultConfig()
+	if path == "" {
+		p := defaultPool()
+		p.Name = "default"
+		cfg.Pools = []PoolConfig{p}
+		return &cfg, cfg.validate()
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := parseConfig(data, &cfg); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return &cfg, nil
+}
+
+// parseConfig decodes YAML into cfg (pre-filled with defaults). Unknown
+// keys are reported with their full path and the keys that would fit.
+func parseConfig(data []byte, cfg *Config) error {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		return fmt.Errorf("invalid yaml: %w", err)
+	}
+	if len(root.Content) == 0 {
+		return nil
+	}
+	doc := root.Content[0]
+	if err := checkKeys(doc, reflect.TypeOf(Config{}), ""); err != nil {
+		return err
+	}
+	var pools []yaml.Node
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if doc.Content[i].Value == "pools" {
+			if doc.Content[i+1].Kind != yaml.SequenceNode {
+				return fmt.Errorf("line %d: pools: must be a list", doc.Content[i+1].Line)
+			}
+			for _, n := range doc.Content[i+1].Content {
+				pools = append(pools, *n)
+			}
+			doc.Content[i+1] = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+		}
+	}
+	if err := doc.Decode(cfg); err != nil {
+		return cleanYAMLError(err)
+	}
+	cfg.Pools = nil
+	for i := range pools {
+		p := defaultPool()
+		if err := pools[i].Decode(&p); err != nil {
+			return fmt.Errorf("pools[%d]: %w", i, cleanYAMLError(err))
+		}
+		cfg.Pools = append(cfg.Pools, p)
+	}
+	return nil
+}
+
+func cleanYAMLError(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return errors.New(strings.Join(te.Errors, "; "))
+	}
+	return err
+}
+
+// checkKeys walks a mapping node along struct type t and reports the first
+// key that is not a field, naming its path.
+func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		fields := map[string]reflect.Type{}
+		for i := range t.NumField() {
+			tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+			if tag != "" && tag != "-" {
+				fields[tag] = t.Field(i).Type
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			ft, ok := fields[k]
+			key := strings.TrimPrefix(path+"."+k, ".")
+			if !ok {
+				known := make([]string, 0, len(fields))
+				for f := range fields {
+					known = append(known, f)
+				}
+				sort.Strings(known)
+				return fmt.Errorf("line %d: %s: unknown key (known keys here: %s)", n.Content[i].Line, key, strings.Join(known, ", "))
+			}
+			if err := checkKeys(n.Content[i+1], ft, key); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, c := range n.Content {
+			if err := checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Struct && n.Kind != yaml.MappingNode && t != reflect.TypeOf(Duration(0)):
+		return fmt.Errorf("line %d: %s: must be a mapping of keys", n.Line, path)
+	}
+	return nil
+}
+
+// validate checks values, naming the key of the first wrong one.
+func (c *Config) validate() error {
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return bad("listen", "%q is not host:port", c.Listen)
+	}
+	if c.DataDir == "" {
+		return bad("data_dir", "must not be empty")
+	}
+	switch c.Store {
+	case "sqlite":
+	case "dynamodb":
+		return bad("store", "dynamodb is not available in this build yet; use sqlite")
+	default:
+		return bad("store", "%q must be sqlite or dynamodb", c.Store)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return bad("log_level", "%v", err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return bad("log_format", "%q must be text or json", c.LogFormat)
+	}
+	if c.ShutdownTimeout <= 0 {
+		return bad("shutdown_timeout", "must be positive")
+	}
+	if c.API.LeasesPerOwner < 0 {
+		return bad("api.leases_per_owner", "must not be negative")
+	}
+	if c.API.MaxBodyBytes < 1024 {
+		return bad("api.max_body_bytes", "must be at least 1024")
+	}
+	if c.Engine.Tick < Duration(10*time.Millisecond) {
+		return bad("engine.tick", "must be at least 10ms")
+	}
+	if c.Engine.BatchSize < 1 || c.Engine.Parallelism < 1 {
+		return bad("engine", "batch_size and parallelism must be at least 1")
+	}
+	if c.Engine.StepTimeout >= c.Engine.ClaimTTL {
+		return bad("engine.step_timeout", "must be below engine.claim_ttl (%s)", c.Engine.ClaimTTL.D())
+	}
+	if len(c.Pools) == 0 {
+		return bad("pools", "at least one pool is required")
+	}
+	seen := map[string]bool{}
+	for i, p := range c.Pools {
+		key := fmt.Sprintf("pools[%d]", i)
+		if err := p.policy().Validate(); err != nil {
+			var fe *ovm.FieldError
+			if errors.As(err, &fe) {
+				return bad(key+"."+fe.Field, "%s", fe.Message)
+			}
+			return bad(key, "%v", err)
+		}
+		if seen[p.Name] {
+			return bad(key+".name", "pool %q is defined twice", p.Name)
+		}
+		seen[p.Name] = true
+		switch p.Provider {
+		case "sim":
+			if p.Sim.FailureRate < 0 || p.Sim.FailureRate > 1 {
+				return bad(key+".sim.failure_rate", "must be between 0 and 1")
+			}
+			if p.Sim.MaxInFlight < 0 || p.Sim.CloseQuota < 0 {
+				return bad(key+".sim", "max_in_flight and close_quota must not be negative")
+			}
+		case "organizations", "signup":
+			return bad(key+".provider", "%q is not available in this build yet; use sim", p.Provider)
+		default:
+			return bad(key+".provider", "%q must be sim, organizations or signup", p.Provider)
+		}
+	}
+	if !seen[c.API.DefaultPool] {
+		return bad("api.default_pool", "pool %q (used by GET /vend) is not defined", c.API.DefaultPool)
+	}
+	return nil
+}
+
+func (p PoolConfig) policy() ovm.Pool {
+	return ovm.Pool{Name: p.Name, Provider: p.Provider, RoleName: p.RoleName,
+		Stock: ovm.StockPolicy{Target: p.Stock.Target, Ceiling: p.Stock.Ceiling, MaxInFlight: p.Stock.MaxInFlight,
+			MinSpacing: p.Stock.MinSpacing.D()},
+		Lease:  ovm.LeasePolicy{DefaultTTL: p.Lease.DefaultTTL.D(), MaxTTL: p.Lease.MaxTTL.D(), MinTTL: p.Lease.MinTTL.D()},
+		Retire: ovm.RetirePolicy{Mode: ovm.RetireMode(p.Retire.Mode), MaxGenerations: p.Retire.MaxGenerations},
+		Retry:  ovm.RetryPolicy{MaxAttempts: p.Retry.MaxAttempts, BaseDelay: p.Retry.BaseDelay.D(), MaxDelay: p.Retry.MaxDelay.D()},
+	}.WithDefaults()
+}
+
+func (s SimConfig) config(statePath, roleName string) sim.Config {
+	return sim.Config{CreateLatency: s.CreateLatency.D(), BootstrapLatency: s.BootstrapLatency.D(),
+		CleanLatency: s.CleanLatency.D(), CloseLatency: s.CloseLatency.D(), MaxInFlight: s.MaxInFlight,
+		CloseQuota: s.CloseQuota, CloseWindow: s.CloseWindow.D(), FailureRate: s.FailureRate, Seed: s.Seed,
+		RoleName: roleName, StatePath: statePath}
+}

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/engine"
+	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/provider/sim"
+	"github.com/ovmdev/ovm/store/sqlitestore"
+)
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("%q must be debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// serve runs `ovm serve`: the API and the workers, until SIGINT or SIGTERM.
+func serve(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ovm serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "YAML configuration file (default: the embedded default)")
+	listen := fs.String("listen", "", "listen address, overrides the config's listen")
+	dataDir := fs.String("data", "", "data directory, overrides the config's data_dir")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("ovm serve: unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		if _, _, err := net.SplitHostPort(*listen); err != nil {
+			return fmt.Errorf("--listen: %q is not host:port", *listen)
+		}
+		cfg.Listen = *listen
+	}
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
+	}
+	level, _ := parseLevel(cfg.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	var log *slog.Logger
+	if cfg.LogFormat == "json" {
+		log = slog.New(slog.NewJSONHandler(stderr, opts))
+	} else {
+		log = slog.New(slog.NewTextHandler(stderr, opts))
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	clock := ovm.SystemClock()
+	store, err := sqlitestore.Open(ctx, filepath.Join(cfg.DataDir, "ovm.db"))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	keyPath := filepath.Join(cfg.DataDir, "admin.key")
+	if err := ensureAdminKey(ctx, store, keyPath, clock.Now()); err != nil {
+		return fmt.Errorf("admin key: %w", err)
+	}
+	fmt.Fprintf(stdout, "admin API key: %s\n", keyPath)
+
+	var pools []engine.Pool
+	for _, pc := range cfg.Pools {
+		pol := pc.policy()
+		p, err := sim.New(pc.Sim.config(filepath.Join(cfg.DataDir, "sim-"+pc.Name+".json"), pol.RoleName), clock)
+		if err != nil {
+			return fmt.Errorf("pool %s: %w", pc.Name, err)
+		}
+		pools = append(pools, engine.Pool{Policy: pol, Provider: p})
+	}
+	eng, err := engine.New(store, pools, clock, log, engine.Config{Tick: cfg.Engine.Tick.D(), BatchSize: cfg.Engine.BatchSize,
+		Parallelism: cfg.Engine.Parallelism, ClaimTTL: cfg.Engine.ClaimTTL.D(), StepTimeout: cfg.Engine.StepTimeout.D(),
+		CrashPoint: crashPointFromEnv(log)})
+	if err != nil {
+		return err
+	}
+	api := httpapi.New(store, eng, clock, log, httpapi.Config{DefaultPool: cfg.API.DefaultPool,
+		LeasesPerOwner: cfg.API.LeasesPerOwner, MaxBodyBytes: cfg.API.MaxBodyBytes, MaxWait: cfg.API.MaxWait.D()})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: cfg.API.MaxWait.D() + 30*time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	eng.Start()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "ovm listening on http://%s (data in %s, %d pool(s))\n", ln.Addr(), cfg.DataDir, len(pools))
+	log.Info("ovm serving", "listen", ln.Addr().String(), "data_dir", cfg.DataDir)
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: finishing requests and steps in flight")
+	case err := <-serveErr:
+		log.Error("http server stopped", ovm.LogError, err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
+	defer cancel()
+	errHTTP := srv.Shutdown(shutdownCtx)
+	errEngine := eng.Stop(shutdownCtx)
+	if err := errors.Join(errHTTP, errEngine); err != nil {
+		log.Warn("shutdown incomplete", ovm.LogError, err)
+		return err
+	}
+	log.Info("shutdown complete")
+	return nil
+}
+
+// ensureAdminKey makes sure the key in keyPath exists in the store. On first
+// start it generates one and writes the file (0600) before storing the
+// hash, so a crash in between is repaired at the next start. The key itself
+// is never printed or logged.
+func ensureAdminKey(ctx context.Context, store ovm.Store, keyPath string, now time.Time) error {
+	data, err := os.ReadFile(keyPath)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	secret := strings.TrimSpace(string(data))
+	if secret == "" {
+		_, secret, err = ovm.NewAPIKey("admin", ovm.RoleAdmin, now)
+		if err != nil {
+			return err
+		}
+		if err := writeFileAtomic(keyPath, []byte(secret+"\n"), 0o600); err != nil {
+			return err
+		}
+	}
+	k, err := store.KeyGetByHash(ctx, ovm.HashKey(secret))
+	if err == nil {
+		if k.Revoked() {
+			return fmt.Errorf("the key in %s was revoked; delete the file to make a new one", keyPath)
+		}
+		return nil
+	}
+	if !errors.Is(err, ovm.ErrNotFound) {
+		return err
+	}
+	for i := 1; ; i++ {
+		name := "admin"
+		if i > 1 {
+			name += "-" + strconv.Itoa(i)
+		}
+		k, _, err := ovm.NewAPIKey(name, ovm.RoleAdmin, now)
+		if err != nil {
+			return err
+		}
+		k.Hash = ovm.HashKey(secret)
+		err = store.KeyCreate(ctx, k)
+		if !errors.Is(err, ovm.ErrConflict) || i > 100 {
+			return err
+		}
+	}
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// crashPointFromEnv is a test hook: OVM_TEST_CRASH_POINT names an engine
+// crash point (e.g. runner.after-call:creating) and OVM_TEST_CRASH_AFTER
+// the hit that kills the process with SIGKILL (default 1). Unset, it
+// does nothing.
+func crashPointFromEnv(log *slog.Logger) func(string) {
+	point := os.Getenv("OVM_TEST_CRASH_POINT")
+	if point == "" {
+		return nil
+	}
+	after, _ := strconv.Atoi(os.Getenv("OVM_TEST_CRASH_AFTER"))
+	after = max(after, 1)
+	var hits atomic.Int64
+	log.Warn("test crash point armed", "point", point, "after", after)
+	return func(p string) {
+		if p == point && hits.Add(1) == int64(after) {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // never returns: the process is gone
+		}
+	}
+}
