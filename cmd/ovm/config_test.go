@@ -59,22 +59,22 @@ pools:
 
 func TestABadConfigFailsNamingTheKey(t *testing.T) {
 	cases := map[string]string{
-		"pools[0].stock.targett: unknown key":      "pools:\n  - name: default\n    stock: {targett: 3}\n",
-		"lease_ttl: unknown key":                   "lease_ttl: 1h\npools: [{name: default}]\n",
-		"pools[0].stock.ceiling":                   "pools:\n  - name: default\n    stock: {target: 5, ceiling: 2}\n",
-		"pools[0].lease.max_ttl":                   "pools:\n  - name: default\n    lease: {default_ttl: 100h}\n",
-		"is not a duration":                        "pools:\n  - name: default\n    lease: {max_ttl: 3 days}\n",
-		"pools[0].retire.mode":                     "pools:\n  - name: default\n    retire: {mode: burn}\n",
-		"pools[0].provider":                        "pools:\n  - name: default\n    provider: azure\n",
-		"pools[1].name":                            "pools: [{name: default}, {name: default}]\n",
-		"api.default_pool":                         "pools: [{name: other}]\n",
-		"listen":                                   "listen: nope\npools: [{name: default}]\n",
-		"pools[0].sim.failure_rate":                "pools:\n  - name: default\n    sim: {failure_rate: 2}\n",
-		"invalid yaml":                             "pools: [\n",
-		"pools[0].name":                            "pools: [{name: 'Bad Name'}]\n",
-		"store":                                    "store: postgres\npools: [{name: default}]\n",
-		"pools[0].stock: must be a mapping":        "pools:\n  - name: default\n    stock: 3\n",
-		"cannot unmarshal":                         "pools:\n  - name: default\n    stock: {target: many}\n",
+		"pools[0].stock.targett: unknown key": "pools:\n  - name: default\n    stock: {targett: 3}\n",
+		"lease_ttl: unknown key":              "lease_ttl: 1h\npools: [{name: default}]\n",
+		"pools[0].stock.ceiling":              "pools:\n  - name: default\n    stock: {target: 5, ceiling: 2}\n",
+		"pools[0].lease.max_ttl":              "pools:\n  - name: default\n    lease: {default_ttl: 100h}\n",
+		"is not a duration":                   "pools:\n  - name: default\n    lease: {max_ttl: 3 days}\n",
+		"pools[0].retire.mode":                "pools:\n  - name: default\n    retire: {mode: burn}\n",
+		"pools[0].provider":                   "pools:\n  - name: default\n    provider: azure\n",
+		"pools[1].name":                       "pools: [{name: default}, {name: default}]\n",
+		"api.default_pool":                    "pools: [{name: other}]\n",
+		"listen":                              "listen: nope\npools: [{name: default}]\n",
+		"pools[0].sim.failure_rate":           "pools:\n  - name: default\n    sim: {failure_rate: 2}\n",
+		"invalid yaml":                        "pools: [\n",
+		"pools[0].name":                       "pools: [{name: 'Bad Name'}]\n",
+		"store":                               "store: postgres\npools: [{name: default}]\n",
+		"pools[0].stock: must be a mapping":   "pools:\n  - name: default\n    stock: 3\n",
+		"cannot unmarshal":                    "pools:\n  - name: default\n    stock: {target: many}\n",
 	}
 	for want, body := range cases {
 		_, err := loadConfig(writeConfig(t, body))

@@ -1,0 +1,32 @@
+# OVM developer commands. `make test` is what CI runs (.ci/run).
+GO ?= go
+
+.PHONY: test deps vet run build bench fuzz
+
+## test: install what the tests need, then vet and run every test (race detector on).
+test: deps vet
+	CI=$${CI:-} $(GO) test -race -count=1 -timeout 20m ./...
+
+## deps: install the test dependencies that are missing (idempotent).
+deps:
+	./scripts/install-deps.sh
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+## run: the embedded default (SQLite in ./ovm-data, simulated AWS).
+run:
+	$(GO) run ./cmd/ovm serve
+
+build:
+	$(GO) build -o bin/ovm ./cmd/ovm
+
+## bench: the performance figures of the issues (vend latency, engine tick).
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./bench/ ./engine/
+
+## fuzz: a short run of every fuzz target.
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzTransitionTable -fuzztime 20s .
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 20s ./httpapi/

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the test dependencies that are missing on this machine. Safe to run
+# again: it only installs what `command -v` cannot find.
+set -euo pipefail
+
+need_apt=()
+# moto_server (Python) ships with this machine kind; later issues add
+# aws-nuke and chromium (Debian packages) and dynalite (npm) here.
+if ! command -v moto_server >/dev/null 2>&1; then
+  echo "install-deps: moto_server is missing; installing it with pip" >&2
+  pip install 'moto[server]' >/dev/null
+fi
+
+if ((${#need_apt[@]})); then
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+go mod download
