@@ -194,3 +194,25 @@ func (s *Store) PoolCounts(ctx context.Context, pool string) (*ovm.PoolCounts, e
 	}
 	return c, nil
 }
+
+// AccountImport stores accounts in any state in one transaction, each with
+// an "imported" event. It is for migrating accounts that exist already (and
+// for seeding benchmarks); ErrConflict if any id, name, e-mail or AWS id is
+// taken, in which case nothing is stored.
+func (s *Store) AccountImport(ctx context.Context, accts []*ovm.Account, actor string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, a := range accts {
+			if !a.State.Valid() || a.Version < 1 {
+				return ovm.Errorf(ovm.EInvalid, "account %s: invalid state %q or version %d", a.ID, a.State, a.Version)
+			}
+			if err := writeAccount(ctx, tx, a, "", 0); err != nil {
+				return err
+			}
+			if err := insertEvent(ctx, tx, &ovm.Event{Time: a.UpdatedAt, Kind: ovm.EventAccount, AccountID: a.ID,
+				Pool: a.Pool, Actor: actor, From: "", To: string(a.State), Reason: "imported"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -70,3 +70,28 @@ func TestReopeningReleasesClaimsAndKeepsRecords(t *testing.T) {
 		t.Fatal("record changed")
 	}
 }
+
+func TestImportStoresAccountsInAnyStateAtomically(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "ovm.db"))
+	defer s.Close()
+	ready := storetest.Account("p1", func(a *ovm.Account) {
+		a.State, a.AWSAccountID, a.RoleARN = ovm.AccountReady, "111122223333", ovm.RoleARN("111122223333", "R")
+	})
+	if err := s.AccountImport(ctx, []*ovm.Account{ready}, "import"); err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: "lse_1", Pool: "p1", Owner: "o", Now: storetest.T0, ExpiresAt: storetest.T0.Add(time.Hour)})
+	if err != nil || l.AWSAccountID != "111122223333" {
+		t.Fatalf("vend of an imported account: %+v %v", l, err)
+	}
+	// One bad account: nothing of the batch is stored.
+	good := storetest.Account("p1")
+	dup := storetest.Account("p1", func(a *ovm.Account) { a.Email = ready.Email })
+	if err := s.AccountImport(ctx, []*ovm.Account{good, dup}, "import"); ovm.ErrorCodeOf(err) != ovm.EConflict {
+		t.Fatalf("import with a duplicate: %v", err)
+	}
+	if _, err := s.AccountGet(ctx, good.ID); ovm.ErrorCodeOf(err) != ovm.ENotFound {
+		t.Fatalf("a failed import stored part of its batch: %v", err)
+	}
+}

@@ -1,0 +1,145 @@
+package bench
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/engine"
+	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/provider/sim"
+	"github.com/ovmdev/ovm/store/sqlitestore"
+)
+
+var vends = flag.Int("vends", 2000, "vends per measurement")
+
+// seeded opens a fresh SQLite store holding n ready accounts in pool default.
+func seeded(b *testing.B, n int) *sqlitestore.Store {
+	b.Helper()
+	s, err := sqlitestore.Open(context.Background(), filepath.Join(b.TempDir(), "ovm.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	now := time.Now().UTC()
+	accts := make([]*ovm.Account, n)
+	for i := range accts {
+		id := ovm.NewID("acc", now)
+		awsID := fmt.Sprintf("%012d", 100000000000+i)
+		a := ovm.NewPendingAccount(id, "default", "n-"+id, id+"@bench.invalid", now)
+		a.State, a.AWSAccountID, a.RoleARN = ovm.AccountReady, awsID, ovm.RoleARN(awsID, ovm.DefaultRoleName)
+		accts[i] = a
+	}
+	if err := s.AccountImport(context.Background(), accts, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// measure runs total calls of fn across clients goroutines and reports the
+// latency percentiles and the throughput.
+func measure(b *testing.B, clients, total int, fn func() error) {
+	lat := make([]time.Duration, total)
+	var wg sync.WaitGroup
+	next := make(chan int, total)
+	for i := range total {
+		next <- i
+	}
+	close(next)
+	errs := make(chan error, clients)
+	start := time.Now()
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				t := time.Now()
+				if err := fn(); err != nil {
+					errs <- err
+					return
+				}
+				lat[i] = time.Since(t)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[total/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[total*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64(total)/elapsed.Seconds(), "vends/s")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkVend is the vend latency of the core issue: the bare store
+// transaction and GET /vend over loopback HTTP, each from a stock big
+// enough that no call finds it empty.
+func BenchmarkVend(b *testing.B) {
+	for _, clients := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("store/clients=%d", clients), func(b *testing.B) {
+			for range b.N {
+				s := seeded(b, *vends)
+				measure(b, clients, *vends, func() error {
+					now := time.Now().UTC()
+					_, err := s.LeaseCreate(context.Background(), &ovm.LeaseCreateParams{LeaseID: ovm.NewID("lse", now),
+						Pool: "default", Owner: "bench", Now: now, ExpiresAt: now.Add(time.Hour)})
+					return err
+				})
+			}
+		})
+		b.Run(fmt.Sprintf("http/clients=%d", clients), func(b *testing.B) {
+			for range b.N {
+				s := seeded(b, *vends)
+				url, key := serve(b, s)
+				client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+				measure(b, clients, *vends, func() error {
+					req, _ := http.NewRequest("GET", url+"/vend", nil)
+					req.Header.Set("Authorization", "Bearer "+key)
+					res, err := client.Do(req)
+					if err != nil {
+						return err
+					}
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if res.StatusCode != 200 {
+						return fmt.Errorf("vend: %d", res.StatusCode)
+					}
+					return nil
+				})
+			}
+		})
+	}
+}
+
+// serve runs the real API (engine not started: the stock is pre-seeded)
+// on loopback and returns its URL and an admin key.
+func serve(b *testing.B, s *sqlitestore.Store) (string, string) {
+	clock := ovm.SystemClock()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pol := ovm.Pool{Name: "default", Provider: "sim"}.WithDefaults()
+	eng, err := engine.New(s, []engine.Pool{{Policy: pol, Provider: &sim.Provider{}}}, clock, log, engine.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	k, secret, _ := ovm.NewAPIKey("bench", ovm.RoleAdmin, clock.Now())
+	if err := s.KeyCreate(context.Background(), k); err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(httpapi.New(s, eng, clock, log, httpapi.Config{}))
+	b.Cleanup(srv.Close)
+	return srv.URL, secret
+}
