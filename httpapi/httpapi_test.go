@@ -363,7 +363,19 @@ func TestWaitLongPollsUntilAnAccountIsReady(t *testing.T) {
 	if r.status != 201 {
 		t.Fatalf("waiting lease: %d %s", r.status, r.body)
 	}
-	// With nothing coming, the wait ends in 503 once the (fake) time is up.
+	// With nothing coming (the engine is stopped; drain what it finished
+	// meanwhile), the wait ends in 503 once the (fake) time is up.
+	for {
+		now := f.clock.Now()
+		_, err := f.store.LeaseCreate(context.Background(), &ovm.LeaseCreateParams{LeaseID: ovm.NewID("lse", now),
+			Pool: "default", Owner: "drain", Now: now, ExpiresAt: now.Add(time.Hour)})
+		if errors.Is(err, ovm.ErrEmpty) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	f.clock.Advance(time.Hour)
 	go func() { done <- f.do("POST", "/v1/leases", f.user, `{"wait":"1s"}`) }()
 	go func() {
