@@ -78,6 +78,15 @@ func transition(a *Account, to AccountState, actor, reason string, now time.Time
 	return u, nil
 }
 
+// transitionFrom is transition for a constructor that only applies in state
+// from: a forward step must not be replayed on an account already past it.
+func transitionFrom(a *Account, from, to AccountState, actor, reason string, now time.Time, mutate func(*Account)) (*AccountUpdate, error) {
+	if a.State != from {
+		return nil, Errorf(EConflict, "account %s is %s, not %s", a.ID, a.State, from)
+	}
+	return transition(a, to, actor, reason, now, mutate)
+}
+
 // NewPendingAccount is a fresh reservation by the stock planner. The provider
 // derives name and e-mail from the id before any AWS call.
 func NewPendingAccount(id, pool, name, email string, now time.Time) *Account {
@@ -88,7 +97,7 @@ func NewPendingAccount(id, pool, name, email string, now time.Time) *Account {
 // StartCreating: pending -> creating, the provider accepted the create
 // request and returned its reference.
 func StartCreating(a *Account, ref string, now time.Time) (*AccountUpdate, error) {
-	return transition(a, AccountCreating, ActorEngine, "create started", now, func(n *Account) {
+	return transitionFrom(a, AccountPending, AccountCreating, ActorEngine, "create started", now, func(n *Account) {
 		n.ExternalRef = ref
 	})
 }
@@ -98,7 +107,7 @@ func FinishCreating(a *Account, awsID string, now time.Time) (*AccountUpdate, er
 	if !IsAWSAccountID(awsID) {
 		return nil, Errorf(EInvalid, "account %s: provider returned invalid aws account id %q", a.ID, awsID)
 	}
-	return transition(a, AccountBootstrapping, ActorEngine, "aws account "+awsID+" created", now, func(n *Account) {
+	return transitionFrom(a, AccountCreating, AccountBootstrapping, ActorEngine, "aws account "+awsID+" created", now, func(n *Account) {
 		n.AWSAccountID = awsID
 	})
 }
@@ -108,21 +117,21 @@ func FinishBootstrap(a *Account, roleARN string, now time.Time) (*AccountUpdate,
 	if roleARN == "" {
 		return nil, Errorf(EInvalid, "account %s: provider returned no role", a.ID)
 	}
-	return transition(a, AccountReady, ActorEngine, "bootstrapped", now, func(n *Account) {
+	return transitionFrom(a, AccountBootstrapping, AccountReady, ActorEngine, "bootstrapped", now, func(n *Account) {
 		n.RoleARN = roleARN
 	})
 }
 
 // FinishCleaning: cleaning -> ready, one more generation.
 func FinishCleaning(a *Account, now time.Time) (*AccountUpdate, error) {
-	return transition(a, AccountReady, ActorEngine, "cleaned", now, func(n *Account) {
+	return transitionFrom(a, AccountCleaning, AccountReady, ActorEngine, "cleaned", now, func(n *Account) {
 		n.Generation++
 	})
 }
 
 // ObserveClosed: closing -> closed, AWS reports the account closed.
 func ObserveClosed(a *Account, now time.Time) (*AccountUpdate, error) {
-	return transition(a, AccountClosed, ActorEngine, "closure observed", now, nil)
+	return transitionFrom(a, AccountClosing, AccountClosed, ActorEngine, "closure observed", now, nil)
 }
 
 // AbandonAccount: pending|creating -> abandoned, creation failed for good

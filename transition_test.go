@@ -107,6 +107,15 @@ func TestConstructorsRefuseIllegalMoves(t *testing.T) {
 			return ovm.EndAccountLease(account(ovm.AccountLeased, func(a *ovm.Account) { a.LeaseID = "lse_1" }),
 				&ovm.Lease{ID: "lse_2"}, ovm.RetirePolicy{Mode: ovm.RetireClose}, "expirer", t0)
 		}},
+		{"a creation is not finished twice", func() (*ovm.AccountUpdate, error) {
+			return ovm.FinishCreating(account(ovm.AccountBootstrapping), "123456789012", t0)
+		}},
+		{"a closed account is not observed closed again", func() (*ovm.AccountUpdate, error) {
+			return ovm.ObserveClosed(account(ovm.AccountClosed), t0)
+		}},
+		{"only a cleaning account finishes cleaning", func() (*ovm.AccountUpdate, error) {
+			return ovm.FinishCleaning(account(ovm.AccountReady), t0)
+		}},
 		{"a bootstrapping account is not abandoned", func() (*ovm.AccountUpdate, error) {
 			return ovm.AbandonAccount(account(ovm.AccountBootstrapping), "x", t0)
 		}},

@@ -21,6 +21,7 @@ import (
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/internal/atomicfile"
 	"github.com/ovmdev/ovm/provider/sim"
 	"github.com/ovmdev/ovm/store/sqlitestore"
 )
@@ -150,7 +151,7 @@ func ensureAdminKey(ctx context.Context, store ovm.Store, keyPath string, now ti
 		if err != nil {
 			return err
 		}
-		if err := writeFileAtomic(keyPath, []byte(secret+"\n"), 0o600); err != nil {
+		if err := atomicfile.Write(keyPath, []byte(secret+"\n"), 0o600); err != nil {
 			return err
 		}
 	}
@@ -179,26 +180,6 @@ func ensureAdminKey(ctx context.Context, store ovm.Store, keyPath string, now ti
 			return err
 		}
 	}
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // crashPointFromEnv is a test hook: OVM_TEST_CRASH_POINT names an engine

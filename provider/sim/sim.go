@@ -21,12 +21,12 @@ import (
 	"math/big"
 	mrand "math/rand/v2"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/internal/atomicfile"
 )
 
 // Config holds the simulation's knobs. Zero values mean instant, unlimited
@@ -276,26 +276,7 @@ func (p *Provider) save() error {
 	if err != nil {
 		return err
 	}
-	tmp := p.cfg.StatePath + ".tmp"
-	if err := os.MkdirAll(filepath.Dir(tmp), 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, p.cfg.StatePath)
+	return atomicfile.Write(p.cfg.StatePath, b, 0o600)
 }
 
 func wait(d time.Duration) time.Duration { return max(d, 0) }
