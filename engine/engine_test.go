@@ -164,6 +164,36 @@ func TestTheStockFillsToTargetAndNeverOvershoots(t *testing.T) {
 	}
 }
 
+func TestEachPoolHasItsOwnProviderAndPolicy(t *testing.T) {
+	w := newWorld(t, sim.Config{}, poolPolicy())
+	slow, _ := sim.New(sim.Config{CreateLatency: time.Hour}, w.clock)
+	fast, _ := sim.New(sim.Config{}, w.clock)
+	pools := []engine.Pool{
+		{Policy: poolPolicy(func(p *ovm.Pool) { p.Name = "members"; p.Stock.Target = 4 }), Provider: fast},
+		{Policy: poolPolicy(func(p *ovm.Pool) {
+			p.Name, p.RoleName = "managers", "VendedAdmin"
+			p.Stock = ovm.StockPolicy{Target: 2, MaxInFlight: 1}
+		}), Provider: slow},
+	}
+	eng, err := engine.New(w.store, pools, w.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), engine.Config{Instance: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		eng.Tick(context.Background())
+		w.clock.Advance(time.Second)
+	}
+	ctx := context.Background()
+	m, _ := w.store.PoolCounts(ctx, "members")
+	g, _ := w.store.PoolCounts(ctx, "managers")
+	if m.ByState[ovm.AccountReady] != 4 || g.InFlight() != 1 || g.ByState[ovm.AccountReady] != 0 {
+		t.Fatalf("members %v, managers %v", m.ByState, g.ByState)
+	}
+	if len(fast.Accounts()) != 4 || len(slow.Accounts()) != 1 {
+		t.Fatalf("fast made %d, slow %d", len(fast.Accounts()), len(slow.Accounts()))
+	}
+}
+
 func TestVendingRefillsWithinTheCeiling(t *testing.T) {
 	w := newWorld(t, sim.Config{}, poolPolicy(func(p *ovm.Pool) { p.Stock.Ceiling = 5 }))
 	w.settle(10, time.Second)

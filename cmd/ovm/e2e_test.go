@@ -96,7 +96,12 @@ var listenRe = regexp.MustCompile(`ovm listening on (http://\S+)`)
 // start runs `ovm serve` with extra environment and waits until it listens.
 func (s *server) start(env ...string) {
 	s.t.Helper()
-	s.cmd = exec.Command(binPath, "serve", "--config", s.cfg)
+	s.startArgs([]string{"serve", "--config", s.cfg}, env...)
+}
+
+func (s *server) startArgs(args []string, env ...string) {
+	s.t.Helper()
+	s.cmd = exec.Command(binPath, args...)
 	s.cmd.Env = append(os.Environ(), env...)
 	s.stderr = &syncBuf{}
 	s.cmd.Stderr = s.stderr
@@ -350,6 +355,23 @@ func TestServeAsANewUserWould(t *testing.T) {
 		t.Fatalf("%d distinct accounts vended, want 6", len(vended))
 	}
 	s.checkInvariants()
+}
+
+// TestTheEmbeddedDefaultFillsItsStock runs `ovm serve` without a config,
+// as the README does (on a free port), and waits for the default stock.
+func TestTheEmbeddedDefaultFillsItsStock(t *testing.T) {
+	s := &server{t: t, dir: t.TempDir()}
+	s.startArgs([]string{"serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(s.dir, "data")})
+	start := time.Now()
+	eventually(t, 30*time.Second, "3 ready accounts", func() bool { return s.pool().Ready == 3 })
+	t.Logf("default stock of 3 ready after %s", time.Since(start).Round(100*time.Millisecond))
+	st, err := os.Stat(filepath.Join(s.dir, "data", "admin.key"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("admin.key: %v %v", st, err)
+	}
+	if r := s.do("GET", "/vend", s.key, ""); r.status != 200 || !vendRe.Match(r.body) {
+		t.Fatalf("vend: %d %s", r.status, r.body)
+	}
 }
 
 func TestLeasesExpireAreReleasedAndExtendWithinMaxTTL(t *testing.T) {
