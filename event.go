@@ -9,6 +9,8 @@ const (
 	EventAccount EventKind = "account"
 	EventLease   EventKind = "lease"
 	EventKey     EventKind = "key"
+	// EventDrift reports a difference between AWS and the store.
+	EventDrift EventKind = "drift"
 )
 
 // Event is one entry of the append-only log: who changed what, when, from
@@ -33,6 +35,7 @@ const (
 	ActorEngine  = "engine"
 	ActorPlanner = "planner"
 	ActorExpirer = "expirer"
+	ActorDrift   = "drift"
 )
 
 // KeyActor is the actor string of a change made through API key name.

@@ -62,6 +62,17 @@ type Store interface {
 	// KeyRevoke revokes a key. ErrNotFound if none; revoking twice is a no-op.
 	KeyRevoke(ctx context.Context, id, actor string, now time.Time) (*APIKey, error)
 
+	// CloseLedgerAdd records a closure request in ledger e.Ledger (one per
+	// AWS organization, shared by its pools). Adding the same AWS account
+	// to the same ledger again is a no-op that keeps the first time.
+	CloseLedgerAdd(ctx context.Context, e *CloseEntry) error
+	// CloseLedgerList returns the entries of ledger at or after since,
+	// oldest first.
+	CloseLedgerList(ctx context.Context, ledger string, since time.Time) ([]*CloseEntry, error)
+
+	// EventAppend appends an event that is not part of a transition
+	// (e.g. drift found between AWS and the store).
+	EventAppend(ctx context.Context, e *Event) error
 	// EventList returns events of one account or lease, oldest first.
 	EventList(ctx context.Context, p *EventListParams) ([]*Event, string, error)
 
@@ -171,9 +182,20 @@ type LeaseEndParams struct {
 }
 
 // EventListParams selects events of one account (including its leases'
-// events) or one lease.
+// events), one lease, or one pool.
 type EventListParams struct {
 	PageParams
 	AccountID string
 	LeaseID   string
+	// Pool selects the pool's events that name no account (e.g. drift).
+	Pool string
+}
+
+// CloseEntry is one closure request in a close ledger.
+type CloseEntry struct {
+	Ledger       string    `json:"ledger"`
+	AWSAccountID string    `json:"aws_account_id"`
+	AccountID    string    `json:"account_id,omitempty"` // OVM id, when known
+	Pool         string    `json:"pool,omitempty"`
+	At           time.Time `json:"at"`
 }

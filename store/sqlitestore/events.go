@@ -20,16 +20,19 @@ func (s *Store) EventList(ctx context.Context, p *ovm.EventListParams) ([]*ovm.E
 			return nil, "", ovm.Errorf(ovm.EInvalid, "invalid cursor")
 		}
 	}
-	col, id := "account_id", p.AccountID
-	if p.LeaseID != "" {
-		col, id = "lease_id", p.LeaseID
+	where, id := "account_id = ?", p.AccountID
+	switch {
+	case p.LeaseID != "":
+		where, id = "lease_id = ?", p.LeaseID
+	case p.Pool != "":
+		where, id = "pool = ? AND account_id IS NULL AND lease_id IS NULL", p.Pool
 	}
 	if id == "" {
-		return nil, "", ovm.Errorf(ovm.EInvalid, "events need an account or lease id")
+		return nil, "", ovm.Errorf(ovm.EInvalid, "events need an account, lease or pool")
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT seq, time, kind, coalesce(account_id, ''), coalesce(lease_id, ''),
 		coalesce(key_id, ''), coalesce(pool, ''), actor, from_state, to_state, reason
-		FROM events WHERE `+col+` = ? AND seq > ? ORDER BY seq LIMIT ?`, id, after, limit+1)
+		FROM events WHERE `+where+` AND seq > ? ORDER BY seq LIMIT ?`, id, after, limit+1)
 	if err != nil {
 		return nil, "", err
 	}

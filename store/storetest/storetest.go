@@ -51,6 +51,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"leases list by owner and state, newest first", testLeaseList},
 		{"api keys are found by hash and revoked", testKeys},
 		{"the event log records every transition in order", testEventLog},
+		{"the close ledger keeps one entry per account and lists by time", testCloseLedger},
+		{"pool events that name no account are listed by pool", testPoolEvents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -596,5 +598,44 @@ func testEventLog(t *testing.T, s ovm.Store) {
 	if err != nil || len(lev) != 4 {
 		// the lease's own two events plus the account moves that name it
 		t.Fatalf("lease events: %d %v", len(lev), err)
+	}
+}
+
+func testCloseLedger(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	add := func(ledger, aws string, at time.Time) {
+		t.Helper()
+		if err := s.CloseLedgerAdd(ctx, &ovm.CloseEntry{Ledger: ledger, AWSAccountID: aws, AccountID: "acc_" + aws, Pool: "p1", At: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("o-1", "111111111111", T0)
+	add("o-1", "222222222222", T0.Add(time.Hour))
+	add("o-1", "111111111111", T0.Add(2*time.Hour)) // again: keeps the first time
+	add("o-2", "333333333333", T0)
+	got, err := s.CloseLedgerList(ctx, "o-1", T0)
+	if err != nil || len(got) != 2 || got[0].AWSAccountID != "111111111111" || !got[0].At.Equal(T0) || got[1].Pool != "p1" {
+		t.Fatalf("ledger o-1: %+v %v", got, err)
+	}
+	if got, _ := s.CloseLedgerList(ctx, "o-1", T0.Add(time.Minute)); len(got) != 1 || got[0].AWSAccountID != "222222222222" {
+		t.Fatalf("since: %+v", got)
+	}
+	if err := s.CloseLedgerAdd(ctx, &ovm.CloseEntry{Ledger: "o-1"}); ovm.ErrorCodeOf(err) != ovm.EInvalid {
+		t.Fatalf("empty entry: %v", err)
+	}
+}
+
+func testPoolEvents(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	Ready(t, s, "p1", T0) // account events of the pool are not pool events
+	for i := range 3 {
+		if err := s.EventAppend(ctx, &ovm.Event{Time: T0, Kind: ovm.EventDrift, Pool: "p1", Actor: ovm.ActorDrift,
+			From: "aws", To: "store", Reason: fmt.Sprint("drift ", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev, _, err := s.EventList(ctx, &ovm.EventListParams{Pool: "p1"})
+	if err != nil || len(ev) != 3 || ev[0].Reason != "drift 0" || ev[2].Kind != ovm.EventDrift {
+		t.Fatalf("pool events: %+v %v", ev, err)
 	}
 }
