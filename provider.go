@@ -95,3 +95,22 @@ func Pending(wait time.Duration, reason string) StepResult {
 
 // Failed returns a definitive failure.
 func Failed(reason string) StepResult { return StepResult{Status: StepFailed, Reason: reason} }
+
+// Inventory is an optional Provider capability: it lists the AWS accounts
+// that carry OVM's tags in the provider's organization, so the engine can
+// compare AWS with the store (drift).
+type Inventory interface {
+	Inventory(ctx context.Context) ([]ExternalAccount, error)
+}
+
+// ExternalAccount is an AWS account as the provider sees it.
+type ExternalAccount struct {
+	AWSAccountID string
+	// AccountID and Pool come from the account's ovm:account-id and
+	// ovm:pool tags.
+	AccountID string
+	Pool      string
+	Email     string
+	// State is the AWS state (ACTIVE, SUSPENDED, PENDING_CLOSURE, ...).
+	State string
+}

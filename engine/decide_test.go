@@ -32,6 +32,8 @@ func TestDecide(t *testing.T) {
 			ovm.StepResult{Status: ovm.StepPending, ExternalRef: "car-1", Wait: 3 * time.Second}, nil, ovm.AccountCreating, 0, 3 * time.Second},
 		{"a pending create without a reference stays pending", ovm.AccountPending,
 			ovm.Pending(time.Second, "queued"), nil, ovm.AccountPending, 0, time.Second},
+		{"a pending create with a new reference keeps polling it", ovm.AccountCreating,
+			ovm.StepResult{Status: ovm.StepPending, ExternalRef: "car-2", Wait: time.Second}, nil, ovm.AccountCreating, 0, time.Second},
 		{"a done create finishes creating", ovm.AccountCreating,
 			ovm.StepResult{Status: ovm.StepDone, AWSAccountID: "123456789012"}, nil, ovm.AccountBootstrapping, 0, 0},
 		{"a done bootstrap makes the account ready", ovm.AccountBootstrapping,
@@ -62,6 +64,12 @@ func TestDecide(t *testing.T) {
 				t.Errorf("next attempt at +%s, want about +%s", n.NextAttemptAt.Sub(t0), c.nextAfter)
 			}
 		})
+	}
+	creating := acct(ovm.AccountCreating)
+	creating.ExternalRef = "car-1"
+	u, _ := engine.Decide(creating, pol, ovm.StepResult{Status: ovm.StepPending, ExternalRef: "car-2"}, nil, t0, 0, time.Hour)
+	if u.Account.ExternalRef != "car-2" {
+		t.Errorf("the replacing request was not stored: %q", u.Account.ExternalRef)
 	}
 	if _, err := engine.Decide(acct(ovm.AccountCreating), pol, ovm.StepResult{Status: ovm.StepDone, AWSAccountID: "nope"}, nil, t0, 0, time.Hour); err == nil {
 		t.Error("a malformed account id was accepted")

@@ -193,6 +193,9 @@ func Decide(a *ovm.Account, pol ovm.Pool, res ovm.StepResult, callErr error, now
 			}
 		} else {
 			u, err = ovm.RecordStepWaiting(a, wait, res.Reason, res.Progress, now)
+			if err == nil && a.State == ovm.AccountCreating && res.ExternalRef != "" {
+				u.Account.ExternalRef = res.ExternalRef // a new request replaced a failed one
+			}
 		}
 	case ovm.StepDone:
 		switch a.State {

@@ -1,0 +1,89 @@
+package awsorgs
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/account"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// orgsAPI is the part of AWS Organizations the provider uses.
+type orgsAPI interface {
+	DescribeOrganization(context.Context, *organizations.DescribeOrganizationInput, ...func(*organizations.Options)) (*organizations.DescribeOrganizationOutput, error)
+	CreateAccount(context.Context, *organizations.CreateAccountInput, ...func(*organizations.Options)) (*organizations.CreateAccountOutput, error)
+	DescribeCreateAccountStatus(context.Context, *organizations.DescribeCreateAccountStatusInput, ...func(*organizations.Options)) (*organizations.DescribeCreateAccountStatusOutput, error)
+	ListCreateAccountStatus(context.Context, *organizations.ListCreateAccountStatusInput, ...func(*organizations.Options)) (*organizations.ListCreateAccountStatusOutput, error)
+	ListAccounts(context.Context, *organizations.ListAccountsInput, ...func(*organizations.Options)) (*organizations.ListAccountsOutput, error)
+	DescribeAccount(context.Context, *organizations.DescribeAccountInput, ...func(*organizations.Options)) (*organizations.DescribeAccountOutput, error)
+	CloseAccount(context.Context, *organizations.CloseAccountInput, ...func(*organizations.Options)) (*organizations.CloseAccountOutput, error)
+	ListParents(context.Context, *organizations.ListParentsInput, ...func(*organizations.Options)) (*organizations.ListParentsOutput, error)
+	MoveAccount(context.Context, *organizations.MoveAccountInput, ...func(*organizations.Options)) (*organizations.MoveAccountOutput, error)
+	ListTagsForResource(context.Context, *organizations.ListTagsForResourceInput, ...func(*organizations.Options)) (*organizations.ListTagsForResourceOutput, error)
+}
+
+// stsAPI is the part of STS the provider uses.
+type stsAPI interface {
+	AssumeRole(context.Context, *sts.AssumeRoleInput, ...func(*sts.Options)) (*sts.AssumeRoleOutput, error)
+	GetCallerIdentity(context.Context, *sts.GetCallerIdentityInput, ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error)
+}
+
+// iamAPI is the part of IAM the provider uses inside a member account.
+type iamAPI interface {
+	GetRole(context.Context, *iam.GetRoleInput, ...func(*iam.Options)) (*iam.GetRoleOutput, error)
+	CreateRole(context.Context, *iam.CreateRoleInput, ...func(*iam.Options)) (*iam.CreateRoleOutput, error)
+	UpdateAssumeRolePolicy(context.Context, *iam.UpdateAssumeRolePolicyInput, ...func(*iam.Options)) (*iam.UpdateAssumeRolePolicyOutput, error)
+	AttachRolePolicy(context.Context, *iam.AttachRolePolicyInput, ...func(*iam.Options)) (*iam.AttachRolePolicyOutput, error)
+	ListAccountAliases(context.Context, *iam.ListAccountAliasesInput, ...func(*iam.Options)) (*iam.ListAccountAliasesOutput, error)
+	CreateAccountAlias(context.Context, *iam.CreateAccountAliasInput, ...func(*iam.Options)) (*iam.CreateAccountAliasOutput, error)
+}
+
+// accountAPI is the part of the Account Management API the provider uses.
+type accountAPI interface {
+	PutAlternateContact(context.Context, *account.PutAlternateContactInput, ...func(*account.Options)) (*account.PutAlternateContactOutput, error)
+}
+
+// Clients are the AWS clients of the management account, and makers of
+// clients for credentials assumed in member accounts.
+type Clients struct {
+	Orgs    orgsAPI
+	STS     stsAPI
+	Account accountAPI
+	// IAMFor and STSFor make clients acting with creds.
+	IAMFor func(creds aws.CredentialsProvider) iamAPI
+	STSFor func(creds aws.CredentialsProvider) stsAPI
+}
+
+// retryer retries what Organizations asks to be retried: throttling
+// (TooManyRequestsException, by the standard retryer) and
+// ConcurrentModificationException, a bounded number of times.
+func retryer() aws.Retryer {
+	return retry.AddWithErrorCodes(retry.AddWithMaxAttempts(retry.NewStandard(), 6), "ConcurrentModificationException")
+}
+
+// NewClients makes the real AWS clients from cfg (region, credentials and,
+// for tests, BaseEndpoint). Requests time out after 30 seconds.
+func NewClients(cfg aws.Config) *Clients {
+	cfg = cfg.Copy()
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	cfg.Retryer = retryer
+	withCreds := func(creds aws.CredentialsProvider) aws.Config {
+		c := cfg.Copy()
+		c.Credentials = aws.NewCredentialsCache(creds)
+		return c
+	}
+	return &Clients{
+		Orgs:    organizations.NewFromConfig(cfg),
+		STS:     sts.NewFromConfig(cfg),
+		Account: account.NewFromConfig(cfg),
+		IAMFor:  func(creds aws.CredentialsProvider) iamAPI { return iam.NewFromConfig(withCreds(creds)) },
+		STSFor:  func(creds aws.CredentialsProvider) stsAPI { return sts.NewFromConfig(withCreds(creds)) },
+	}
+}

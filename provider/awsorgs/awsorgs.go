@@ -1,0 +1,222 @@
+// Package awsorgs is the `organizations` provider: member accounts made with
+// AWS Organizations CreateAccount, prepared through the creation role, and
+// closed with CloseAccount under a persistent 30-day close ledger.
+//
+// It is as careful as AWS requires: the e-mail is single-use forever and
+// there is no idempotency token, so a create is only started after looking
+// for an earlier request of the same account (by name in the create-status
+// history, by e-mail among the accounts); every bootstrap step converges when
+// run again; a closure is done only when DescribeAccount reports the account
+// SUSPENDED or CLOSED (State, not the retired Status); a quota refusal is a
+// wait, never a failure. The AWS SDK sits behind the narrow interfaces of
+// api.go; tests run it against moto_server and, for what moto cannot show,
+// a fake Organizations client.
+package awsorgs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/ovmdev/ovm"
+)
+
+// Config is one pool's `organizations:` block. Zero fields take the
+// documented defaults (see WithDefaults).
+type Config struct {
+	// Pool is the pool's name, tagged on every account (ovm:pool).
+	Pool string
+	// EmailTemplate makes the account's e-mail; {id} is the OVM account id.
+	EmailTemplate string
+	// NamePrefix prefixes the account name (default "ovm-").
+	NamePrefix string
+	// ParentOU is where bootstrapped accounts are moved ("" = leave them
+	// under the root).
+	ParentOU string
+	// CreationRole is the role CreateAccount makes in the new account and
+	// OVM assumes to bootstrap it (default OrganizationAccountAccessRole).
+	CreationRole string
+	// RoleName is the vended cross-account role (default OVMCrossAccountRole).
+	RoleName string
+	// TrustPrincipals are the ARNs trusted by the vended role, in addition
+	// to the management account itself (used for the smoke test).
+	TrustPrincipals []string
+	// RolePolicyARNs are attached to the vended role (default
+	// arn:aws:iam::aws:policy/AdministratorAccess).
+	RolePolicyARNs []string
+	// BillingContact is set as the BILLING alternate contact, when given.
+	BillingContact *Contact
+	// Tags are added to every created account.
+	Tags map[string]string
+	// CloseQuota is how many closures the organization allows per rolling
+	// 30 days (default 10: the most conservative AWS figure; raise it to
+	// what AWS documents for your organization).
+	CloseQuota int
+	// PollInterval is the wait between status polls (default 10s).
+	PollInterval time.Duration
+	// IAMWait is how long the creation role or the vended role may be
+	// refused after creation while IAM catches up (default 10m).
+	IAMWait time.Duration
+}
+
+// Contact is an alternate contact.
+type Contact struct {
+	Name  string `json:"name"`
+	Title string `json:"title"`
+	Email string `json:"email"`
+	Phone string `json:"phone"`
+}
+
+// CloseWindow is the rolling window of the close quota.
+const CloseWindow = 30 * 24 * time.Hour
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.NamePrefix == "" {
+		c.NamePrefix = "ovm-"
+	}
+	if c.CreationRole == "" {
+		c.CreationRole = "OrganizationAccountAccessRole"
+	}
+	if c.RoleName == "" {
+		c.RoleName = ovm.DefaultRoleName
+	}
+	if len(c.RolePolicyARNs) == 0 {
+		c.RolePolicyARNs = []string{"arn:aws:iam::aws:policy/AdministratorAccess"}
+	}
+	if c.CloseQuota == 0 {
+		c.CloseQuota = 10
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = 10 * time.Second
+	}
+	if c.IAMWait == 0 {
+		c.IAMWait = 10 * time.Minute
+	}
+	return c
+}
+
+var (
+	ouRe  = regexp.MustCompile(`^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$`)
+	arnRe = regexp.MustCompile(`^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):`)
+)
+
+// Validate checks c (after WithDefaults) and names the wrong key.
+func (c Config) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return &ovm.FieldError{Field: "organizations." + field, Message: fmt.Sprintf(format, args...)}
+	}
+	at := strings.LastIndex(c.EmailTemplate, "@")
+	switch {
+	case !strings.Contains(c.EmailTemplate, "{id}"):
+		return bad("email_template", "%q must contain {id} (each account needs its own e-mail, forever)", c.EmailTemplate)
+	case at < 1 || at == len(c.EmailTemplate)-1 || strings.Contains(c.EmailTemplate[at:], "{id}"):
+		return bad("email_template", "%q must be an e-mail address with {id} before the @", c.EmailTemplate)
+	case len(c.NamePrefix) > 20:
+		return bad("name_prefix", "must be at most 20 characters")
+	case c.ParentOU != "" && !ouRe.MatchString(c.ParentOU):
+		return bad("parent_ou", "%q is not an OU id (ou-...) or root id (r-...)", c.ParentOU)
+	case c.CloseQuota < 1:
+		return bad("close_quota", "must be at least 1")
+	}
+	for _, p := range c.TrustPrincipals {
+		if !arnRe.MatchString(p) {
+			return bad("trust_principals", "%q is not an IAM ARN", p)
+		}
+	}
+	for _, p := range c.RolePolicyARNs {
+		if !strings.HasPrefix(p, "arn:aws") || !strings.Contains(p, ":policy/") {
+			return bad("role_policy_arns", "%q is not a policy ARN", p)
+		}
+	}
+	if bc := c.BillingContact; bc != nil && (bc.Name == "" || bc.Email == "" || bc.Phone == "" || bc.Title == "") {
+		return bad("billing_contact", "needs name, title, email and phone")
+	}
+	return nil
+}
+
+// Ledger keeps the closures of an organization (the store implements it).
+type Ledger interface {
+	CloseLedgerAdd(ctx context.Context, e *ovm.CloseEntry) error
+	CloseLedgerList(ctx context.Context, ledger string, since time.Time) ([]*ovm.CloseEntry, error)
+}
+
+// Provider implements ovm.Provider on AWS Organizations.
+type Provider struct {
+	cfg    Config
+	c      *Clients
+	ledger Ledger
+	clock  ovm.Clock
+	log    *slog.Logger
+
+	mu        sync.Mutex
+	orgID     string // the close ledger's name
+	mgmtID    string // the management account
+	callerARN string
+}
+
+var (
+	_ ovm.Provider      = (*Provider)(nil)
+	_ ovm.QuotaReporter = (*Provider)(nil)
+	_ ovm.Inventory     = (*Provider)(nil)
+)
+
+// New returns a provider for one pool. It makes no AWS call; the
+// organization is looked up on first use.
+func New(cfg Config, c *Clients, ledger Ledger, clock ovm.Clock, log *slog.Logger) (*Provider, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Provider{cfg: cfg, c: c, ledger: ledger, clock: clock, log: log}, nil
+}
+
+// org returns the organization id and management account id, looked up
+// once.
+func (p *Provider) org(ctx context.Context) (orgID, mgmtID string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.orgID != "" {
+		return p.orgID, p.mgmtID, nil
+	}
+	out, err := p.c.Orgs.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+	if err != nil {
+		return "", "", fmt.Errorf("describe organization: %w", err)
+	}
+	id, err := p.c.STS.GetCallerIdentity(ctx, nil)
+	if err != nil {
+		return "", "", fmt.Errorf("get caller identity: %w", err)
+	}
+	p.orgID, p.mgmtID, p.callerARN = deref(out.Organization.Id), deref(out.Organization.MasterAccountId), deref(id.Arn)
+	if acct := deref(id.Account); acct != p.mgmtID {
+		p.log.Warn("the credentials are not of the management account", "caller_account", acct, "management_account", p.mgmtID)
+	}
+	return p.orgID, p.mgmtID, nil
+}
+
+// Reserve implements ovm.Provider.
+func (p *Provider) Reserve(id string) (name, email string) {
+	return p.cfg.NamePrefix + id, strings.ReplaceAll(p.cfg.EmailTemplate, "{id}", id)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// apiCode returns the AWS error code of err, or "".
+func apiCode(err error) string {
+	var ae interface{ ErrorCode() string }
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
