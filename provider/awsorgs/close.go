@@ -53,7 +53,7 @@ func (p *Provider) Close(ctx context.Context, a *ovm.Account) (ovm.StepResult, e
 		return ovm.Pending(p.cfg.PollInterval, "PENDING_CLOSURE"), nil
 	}
 	now := p.clock.Now()
-	entries, err := p.ledger.CloseLedgerList(ctx, orgID, now.Add(-CloseWindow))
+	entries, err := p.ledger.CloseLedgerList(ctx, orgID, windowStart(now))
 	if err != nil {
 		return ovm.StepResult{}, fmt.Errorf("close ledger: %w", err)
 	}
@@ -90,6 +90,10 @@ func (p *Provider) Close(ctx context.Context, a *ovm.Account) (ovm.StepResult, e
 	}
 }
 
+// windowStart is the oldest time still inside the quota window at now: a
+// closure leaves the window CloseWindow after it was requested.
+func windowStart(now time.Time) time.Time { return now.Add(-CloseWindow).Add(time.Nanosecond) }
+
 // CloseQuota implements ovm.QuotaReporter from the close ledger.
 func (p *Provider) CloseQuota(ctx context.Context) (ovm.Quota, error) {
 	orgID, _, err := p.org(ctx)
@@ -97,7 +101,7 @@ func (p *Provider) CloseQuota(ctx context.Context) (ovm.Quota, error) {
 		return ovm.Quota{}, err
 	}
 	now := p.clock.Now()
-	entries, err := p.ledger.CloseLedgerList(ctx, orgID, now.Add(-CloseWindow))
+	entries, err := p.ledger.CloseLedgerList(ctx, orgID, windowStart(now))
 	if err != nil {
 		return ovm.Quota{}, err
 	}
