@@ -6,7 +6,9 @@
 //   - the operation runner claims due accounts and drives each one step
 //     with the pool's provider, retrying with backoff and quarantining
 //     after the policy's attempts;
-//   - the lease expirer ends leases whose time is up.
+//   - the lease expirer ends leases whose time is up;
+//   - the drift check compares AWS with the store, at start and
+//     periodically, for pools whose provider can list its accounts.
 //
 // Every worker gathers from the store, decides with a pure function, then
 // acts through compare-and-set updates. The engine is level-triggered: it
@@ -51,6 +53,9 @@ type Config struct {
 	// MinPoll and MaxPoll clamp the wait a provider asks for between polls
 	// (defaults 200ms and 5m).
 	MinPoll, MaxPoll time.Duration
+	// DriftInterval is how often AWS is compared with the store for pools
+	// whose provider lists its accounts (default 10m; also once at start).
+	DriftInterval time.Duration
 	// CrashPoint, when set, is called at named points between an effect
 	// and its record (tests use it to kill the process there).
 	CrashPoint func(point string)
@@ -76,6 +81,9 @@ func (c Config) withDefaults() Config {
 	if c.StepTimeout == 0 {
 		c.StepTimeout = min(time.Minute, c.ClaimTTL/2)
 	}
+	if c.DriftInterval == 0 {
+		c.DriftInterval = 10 * time.Minute
+	}
 	if c.MinPoll == 0 {
 		c.MinPoll = 200 * time.Millisecond
 	}
@@ -96,6 +104,7 @@ type Engine struct {
 	Planner *Planner
 	Runner  *Runner
 	Expirer *Expirer
+	Drift   *Drift
 
 	sigMu   sync.Mutex
 	signals map[string]chan struct{}
@@ -129,6 +138,7 @@ func New(store ovm.Store, pools []Pool, clock ovm.Clock, log *slog.Logger, cfg C
 	e.Planner = &Planner{e: e}
 	e.Runner = &Runner{e: e, kick: make(chan struct{}, 1)}
 	e.Expirer = &Expirer{e: e}
+	e.Drift = &Drift{e: e}
 	return e, nil
 }
 
@@ -186,18 +196,18 @@ func (e *Engine) Start() {
 	defer e.loopsMu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
-	loop := func(name string, kick <-chan struct{}, fn func(context.Context) (int, error)) {
+	loop := func(name string, every time.Duration, kick <-chan struct{}, fn func(context.Context) (int, error)) {
 		e.loops.Add(1)
 		go func() {
 			defer e.loops.Done()
-			t := time.NewTicker(e.cfg.Tick)
+			t := time.NewTicker(every)
 			defer t.Stop()
 			for {
 				n, err := fn(ctx)
 				if err != nil && ctx.Err() == nil {
 					e.log.Error("worker tick failed", ovm.LogWorker, name, ovm.LogError, err)
 				}
-				if n >= e.cfg.BatchSize && ctx.Err() == nil {
+				if name != "drift" && n >= e.cfg.BatchSize && ctx.Err() == nil {
 					continue // more work is waiting
 				}
 				select {
@@ -209,9 +219,10 @@ func (e *Engine) Start() {
 			}
 		}()
 	}
-	loop("expirer", nil, e.Expirer.RunOnce)
-	loop("planner", nil, e.Planner.RunOnce)
-	loop("runner", e.Runner.kick, e.Runner.RunOnce)
+	loop("expirer", e.cfg.Tick, nil, e.Expirer.RunOnce)
+	loop("planner", e.cfg.Tick, nil, e.Planner.RunOnce)
+	loop("runner", e.cfg.Tick, e.Runner.kick, e.Runner.RunOnce)
+	loop("drift", e.cfg.DriftInterval, nil, e.Drift.RunOnce)
 }
 
 // Stop stops the loops from taking new work and waits until the steps in

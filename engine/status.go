@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ovmdev/ovm"
 )
@@ -17,6 +18,19 @@ type PoolStatus struct {
 	Plan Plan
 	// Waiting lists accounts whose step waits on something (e.g. quota).
 	Waiting []*ovm.Account
+	// Drift lists the differences between AWS and the store found by the
+	// last drift check (DriftCheckedAt; zero if the provider cannot list).
+	Drift          []Finding
+	DriftCheckedAt time.Time
+	// RecentCloses are the close ledger's entries of the quota window,
+	// when the provider keeps one.
+	RecentCloses []*ovm.CloseEntry
+}
+
+// CloseLister is a provider that keeps a close ledger and lists the
+// closures of the quota window.
+type CloseLister interface {
+	RecentCloses(ctx context.Context) ([]*ovm.CloseEntry, error)
 }
 
 // PoolStatus gathers the status of the named pool. ErrNotFound if none.
@@ -38,6 +52,12 @@ func (e *Engine) PoolStatus(ctx context.Context, name string) (*PoolStatus, erro
 		st.Quota = &q
 	}
 	st.Plan = PlanStock(p.Policy, st.Counts, st.Quota, e.clock.Now())
+	st.Drift, st.DriftCheckedAt = e.Drift.Findings(name)
+	if cl, ok := p.Provider.(CloseLister); ok {
+		if st.RecentCloses, err = cl.RecentCloses(ctx); err != nil {
+			return nil, fmt.Errorf("close ledger: %w", err)
+		}
+	}
 	for _, state := range []ovm.AccountState{ovm.AccountPending, ovm.AccountCreating, ovm.AccountBootstrapping,
 		ovm.AccountCleaning, ovm.AccountClosing} {
 		if st.Counts.ByState[state] == 0 {

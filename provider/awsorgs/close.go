@@ -144,3 +144,12 @@ func (p *Provider) Inventory(ctx context.Context) ([]ovm.ExternalAccount, error)
 	}
 	return out, nil
 }
+
+// RecentCloses lists the closures of the quota window (engine.CloseLister).
+func (p *Provider) RecentCloses(ctx context.Context) ([]*ovm.CloseEntry, error) {
+	orgID, _, err := p.org(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return p.ledger.CloseLedgerList(ctx, orgID, windowStart(p.clock.Now()))
+}

@@ -103,6 +103,8 @@ const (
 // Account is one simulated AWS account.
 type Account struct {
 	ID                 string    `json:"id"`
+	OVMID              string    `json:"ovm_id"` // the ovm:account-id tag
+	Pool               string    `json:"pool"`   // the ovm:pool tag
 	Email              string    `json:"email"`
 	Name               string    `json:"name"`
 	Ref                string    `json:"ref"`
@@ -141,6 +143,7 @@ var (
 	_ ovm.Provider      = (*Provider)(nil)
 	_ ovm.Cleaner       = (*Provider)(nil)
 	_ ovm.QuotaReporter = (*Provider)(nil)
+	_ ovm.Inventory     = (*Provider)(nil)
 )
 
 // New returns a simulated provider with cfg on clock (nil: the system clock),
@@ -301,7 +304,7 @@ func (p *Provider) Create(ctx context.Context, a *ovm.Account) (ovm.StepResult, 
 		if p.cfg.MaxInFlight > 0 && p.creatingLocked(now) >= p.cfg.MaxInFlight {
 			return ovm.StepResult{}, fmt.Errorf("sim: ACCOUNT_CREATION_RATE_LIMIT_EXCEEDED: %d creations in progress", p.cfg.MaxInFlight)
 		}
-		sa = &Account{ID: p.newAccountIDLocked(), Email: a.Email, Name: a.Name, Ref: "car-" + randHex(16),
+		sa = &Account{ID: p.newAccountIDLocked(), OVMID: a.ID, Pool: a.Pool, Email: a.Email, Name: a.Name, Ref: "car-" + randHex(16),
 			State: StateCreating, CreatedAt: now, ActiveAt: now.Add(p.cfg.CreateLatency)}
 		p.st.Accounts = append(p.st.Accounts, sa)
 		p.index(sa)
@@ -468,4 +471,53 @@ func (p *Provider) quotaLocked(now time.Time) ovm.Quota {
 		}
 	}
 	return q
+}
+
+// Inventory implements ovm.Inventory: the accounts whose creation finished,
+// with their tags and state.
+func (p *Provider) Inventory(ctx context.Context) ([]ovm.ExternalAccount, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.init()
+	now := p.clock.Now()
+	var out []ovm.ExternalAccount
+	for _, a := range p.st.Accounts {
+		if a.State == StateCreating && now.Before(a.ActiveAt) {
+			continue // AWS lists an account once it exists
+		}
+		state := a.State
+		if state == StateCreating {
+			state = StateActive
+		}
+		out = append(out, ovm.ExternalAccount{AWSAccountID: a.ID, AccountID: a.OVMID, Pool: a.Pool, Email: a.Email, State: state})
+	}
+	return out, nil
+}
+
+// CloseOutside acts out a human closing the account in the console, behind
+// OVM's back.
+func (p *Provider) CloseOutside(awsID string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.init()
+	a := p.byID[awsID]
+	if a == nil {
+		return fmt.Errorf("sim: no account %s", awsID)
+	}
+	a.State = StateSuspended
+	return p.save()
+}
+
+// AddOutside acts out an account created outside OVM that carries OVM's
+// tags (e.g. restored from another installation), and returns its id.
+func (p *Provider) AddOutside(ovmID, pool, email string) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.init()
+	now := p.clock.Now()
+	a := &Account{ID: p.newAccountIDLocked(), OVMID: ovmID, Pool: pool, Email: email, Name: ovmID,
+		Ref: "car-" + randHex(16), State: StateActive, CreatedAt: now, ActiveAt: now}
+	p.st.Accounts = append(p.st.Accounts, a)
+	p.index(a)
+	return a.ID, p.save()
 }
