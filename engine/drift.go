@@ -20,7 +20,9 @@ type Finding struct {
 	Since        time.Time `json:"since"`
 }
 
-func (f Finding) key() string { return f.Pool + "|" + f.AWSAccountID + "|" + f.AccountID + "|" + f.Problem }
+func (f Finding) key() string {
+	return f.Pool + "|" + f.AWSAccountID + "|" + f.AccountID + "|" + f.Problem
+}
 
 // Drift compares, for each pool whose provider has an ovm.Inventory, the
 // accounts AWS holds under OVM's tags with the accounts of the store. Every
