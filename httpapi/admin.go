@@ -55,6 +55,14 @@ func (s *Server) poolDTO(r *http.Request, name string) (Pool, error) {
 	for _, a := range st.Waiting {
 		d.Waiting = append(d.Waiting, accountDTO(a))
 	}
+	d.Drift = []Drift{}
+	for _, f := range st.Drift {
+		d.Drift = append(d.Drift, Drift{AWSAccountID: f.AWSAccountID, AccountID: f.AccountID, Problem: f.Problem, Since: f.Since.UTC()})
+	}
+	d.DriftCheckedAt = timePtr(st.DriftCheckedAt)
+	for _, c := range st.RecentCloses {
+		d.RecentCloses = append(d.RecentCloses, CloseInfo{AccountID: c.AWSAccountID, OVMAccountID: c.AccountID, Pool: c.Pool, At: c.At.UTC()})
+	}
 	return d, nil
 }
 

@@ -112,6 +112,27 @@ type Pool struct {
 	HeldBack       string         `json:"held_back,omitempty"`
 	NextCreationAt *time.Time     `json:"next_creation_at,omitempty"`
 	Waiting        []Account      `json:"waiting,omitempty"`
+	// Drift lists differences between AWS and the store (last check at
+	// DriftCheckedAt); RecentCloses the close ledger's window.
+	Drift          []Drift     `json:"drift"`
+	DriftCheckedAt *time.Time  `json:"drift_checked_at,omitempty"`
+	RecentCloses   []CloseInfo `json:"recent_closes,omitempty"`
+}
+
+// Drift is one difference between AWS and the store.
+type Drift struct {
+	AWSAccountID string    `json:"aws_account_id,omitempty"`
+	AccountID    string    `json:"ovm_account_id,omitempty"`
+	Problem      string    `json:"problem"`
+	Since        time.Time `json:"since"`
+}
+
+// CloseInfo is one entry of the close ledger.
+type CloseInfo struct {
+	AccountID    string    `json:"account_id"`
+	OVMAccountID string    `json:"ovm_account_id,omitempty"`
+	Pool         string    `json:"pool,omitempty"`
+	At           time.Time `json:"at"`
 }
 
 // Stock is a pool's stock policy.

@@ -343,6 +343,15 @@ func cmdPoolStatus(c *clientCmd) func() error {
 			if p.HeldBack != "" {
 				fmt.Fprintf(w, "\nplanner holds back: %s\n", p.HeldBack)
 			}
+			if len(p.Drift) > 0 {
+				fmt.Fprintln(w, "\nDRIFT\tAWS ACCOUNT\tSINCE\tPROBLEM")
+				for _, d := range p.Drift {
+					fmt.Fprintf(w, "\t%s\t%s\t%s\n", orDash(d.AWSAccountID), fmtTime(&d.Since), d.Problem)
+				}
+			}
+			if len(p.RecentCloses) > 0 {
+				fmt.Fprintf(w, "\nclosures in the quota window: %d\n", len(p.RecentCloses))
+			}
 			if len(p.Waiting) > 0 {
 				fmt.Fprintln(w, "\nACCOUNT\tSTATE\tWAITING FOR\tLAST ERROR")
 				for _, a := range p.Waiting {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/provider/awsorgs"
 	"github.com/ovmdev/ovm/provider/sim"
 	"gopkg.in/yaml.v3"
 )
@@ -52,6 +53,8 @@ type EngineConfig struct {
 	Parallelism int      `yaml:"parallelism"`  // default 8
 	ClaimTTL    Duration `yaml:"claim_ttl"`    // default 2m
 	StepTimeout Duration `yaml:"step_timeout"` // default 1m
+	// DriftInterval is how often AWS is compared with the store (default 10m).
+	DriftInterval Duration `yaml:"drift_interval"`
 }
 
 // PoolConfig is one pool.
@@ -64,6 +67,33 @@ type PoolConfig struct {
 	Retire   RetireConfig `yaml:"retire"`
 	Retry    RetryConfig  `yaml:"retry"`
 	Sim      SimConfig    `yaml:"sim"`
+	// Organizations configures provider: organizations.
+	Organizations OrganizationsConfig `yaml:"organizations"`
+}
+
+// OrganizationsConfig is the organizations provider's block.
+type OrganizationsConfig struct {
+	EmailTemplate   string            `yaml:"email_template"`   // required: e.g. aws+{id}@example.com
+	NamePrefix      string            `yaml:"name_prefix"`      // default ovm-
+	ParentOU        string            `yaml:"parent_ou"`        // default: leave under the root
+	CreationRole    string            `yaml:"creation_role"`    // default OrganizationAccountAccessRole
+	RoleName        string            `yaml:"role_name"`        // default: the pool's role_name
+	TrustPrincipals []string          `yaml:"trust_principals"` // default: the management account
+	RolePolicyARNs  []string          `yaml:"role_policy_arns"` // default AdministratorAccess
+	BillingContact  *ContactConfig    `yaml:"billing_contact"`
+	Tags            map[string]string `yaml:"tags"`
+	CloseQuota      int               `yaml:"close_quota"`   // per rolling 30 days (default 10)
+	MaxInFlight     int               `yaml:"max_in_flight"` // creations at once (default 5, AWS's limit)
+	PollInterval    Duration          `yaml:"poll_interval"` // default 10s
+	IAMWait         Duration          `yaml:"iam_wait"`      // default 10m
+}
+
+// ContactConfig is an alternate contact.
+type ContactConfig struct {
+	Name  string `yaml:"name"`
+	Title string `yaml:"title"`
+	Email string `yaml:"email"`
+	Phone string `yaml:"phone"`
 }
 
 // StockConfig is a pool's stock policy.
@@ -131,7 +161,7 @@ func defaultConfig() Config {
 		ShutdownTimeout: Duration(30 * time.Second), AWS: AWSConfig{Region: "us-east-1"},
 		API: APIConfig{DefaultPool: "default", LeasesPerOwner: 100, MaxBodyBytes: 64 << 10, MaxWait: Duration(5 * time.Minute)},
 		Engine: EngineConfig{Tick: Duration(time.Second), BatchSize: 64, Parallelism: 8,
-			ClaimTTL: Duration(2 * time.Minute), StepTimeout: Duration(time.Minute)},
+			ClaimTTL: Duration(2 * time.Minute), StepTimeout: Duration(time.Minute), DriftInterval: Duration(10 * time.Minute)},
 	}
 }
 
@@ -301,6 +331,9 @@ func (c *Config) validate() error {
 	if c.Engine.BatchSize < 1 || c.Engine.Parallelism < 1 {
 		return bad("engine", "batch_size and parallelism must be at least 1")
 	}
+	if c.Engine.DriftInterval < Duration(time.Second) {
+		return bad("engine.drift_interval", "must be at least 1s")
+	}
 	if c.Engine.StepTimeout >= c.Engine.ClaimTTL {
 		return bad("engine.step_timeout", "must be below engine.claim_ttl (%s)", c.Engine.ClaimTTL.D())
 	}
@@ -329,8 +362,23 @@ func (c *Config) validate() error {
 			if p.Sim.MaxInFlight < 0 || p.Sim.CloseQuota < 0 {
 				return bad(key+".sim", "max_in_flight and close_quota must not be negative")
 			}
-		case "organizations", "signup":
-			return bad(key+".provider", "%q is not available in this build yet; use sim", p.Provider)
+		case "organizations":
+			o := p.Organizations
+			if o.RoleName != "" && p.RoleName != ovm.DefaultRoleName && o.RoleName != p.RoleName {
+				return bad(key+".organizations.role_name", "%q differs from the pool's role_name %q; set one of them", o.RoleName, p.RoleName)
+			}
+			if o.MaxInFlight < 0 || o.MaxInFlight > 5 {
+				return bad(key+".organizations.max_in_flight", "must be between 1 and 5 (AWS allows 5 creations in progress)")
+			}
+			if err := p.orgsConfig().WithDefaults().Validate(); err != nil {
+				var fe *ovm.FieldError
+				if errors.As(err, &fe) {
+					return bad(key+"."+fe.Field, "%s", fe.Message)
+				}
+				return bad(key+".organizations", "%v", err)
+			}
+		case "signup":
+			return bad(key+".provider", "%q is not available in this build yet; use sim or organizations", p.Provider)
 		default:
 			return bad(key+".provider", "%q must be sim, organizations or signup", p.Provider)
 		}
@@ -342,8 +390,17 @@ func (c *Config) validate() error {
 }
 
 func (p PoolConfig) policy() ovm.Pool {
-	return ovm.Pool{Name: p.Name, Provider: p.Provider, RoleName: p.RoleName,
-		Stock: ovm.StockPolicy{Target: p.Stock.Target, Ceiling: p.Stock.Ceiling, MaxInFlight: p.Stock.MaxInFlight,
+	role, inFlight := p.RoleName, p.Stock.MaxInFlight
+	if p.Provider == "organizations" {
+		if p.Organizations.RoleName != "" {
+			role = p.Organizations.RoleName
+		}
+		if m := p.Organizations.MaxInFlight; m > 0 && m < inFlight {
+			inFlight = m
+		}
+	}
+	return ovm.Pool{Name: p.Name, Provider: p.Provider, RoleName: role,
+		Stock: ovm.StockPolicy{Target: p.Stock.Target, Ceiling: p.Stock.Ceiling, MaxInFlight: inFlight,
 			MinSpacing: p.Stock.MinSpacing.D()},
 		Lease:  ovm.LeasePolicy{DefaultTTL: p.Lease.DefaultTTL.D(), MaxTTL: p.Lease.MaxTTL.D(), MinTTL: p.Lease.MinTTL.D()},
 		Retire: ovm.RetirePolicy{Mode: ovm.RetireMode(p.Retire.Mode), MaxGenerations: p.Retire.MaxGenerations},
@@ -356,4 +413,17 @@ func (s SimConfig) config(statePath, roleName string) sim.Config {
 		CleanLatency: s.CleanLatency.D(), CloseLatency: s.CloseLatency.D(), MaxInFlight: s.MaxInFlight,
 		CloseQuota: s.CloseQuota, CloseWindow: s.CloseWindow.D(), FailureRate: s.FailureRate, Seed: s.Seed,
 		RoleName: roleName, StatePath: statePath}
+}
+
+// orgsConfig is the organizations provider's configuration of pool p.
+func (p PoolConfig) orgsConfig() awsorgs.Config {
+	o := p.Organizations
+	c := awsorgs.Config{Pool: p.Name, EmailTemplate: o.EmailTemplate, NamePrefix: o.NamePrefix, ParentOU: o.ParentOU,
+		CreationRole: o.CreationRole, RoleName: p.policy().RoleName, TrustPrincipals: o.TrustPrincipals,
+		RolePolicyARNs: o.RolePolicyARNs, Tags: o.Tags, CloseQuota: o.CloseQuota, PollInterval: o.PollInterval.D(),
+		IAMWait: o.IAMWait.D()}
+	if bc := o.BillingContact; bc != nil {
+		c.BillingContact = &awsorgs.Contact{Name: bc.Name, Title: bc.Title, Email: bc.Email, Phone: bc.Phone}
+	}
+	return c
 }

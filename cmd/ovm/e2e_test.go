@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/internal/mototest"
 	"github.com/ovmdev/ovm/provider/sim"
 )
 
@@ -36,7 +37,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building ovm:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := mototest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

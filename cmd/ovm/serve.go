@@ -18,10 +18,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/ovmdev/ovm/internal/atomicfile"
+	"github.com/ovmdev/ovm/provider/awsorgs"
 	"github.com/ovmdev/ovm/provider/sim"
 	"github.com/ovmdev/ovm/store/sqlitestore"
 )
@@ -88,16 +91,32 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "admin API key: %s\n", keyPath)
 
 	var pools []engine.Pool
+	var awsClients *awsorgs.Clients
 	for _, pc := range cfg.Pools {
 		pol := pc.policy()
-		p, err := sim.New(pc.Sim.config(filepath.Join(cfg.DataDir, "sim-"+pc.Name+".json"), pol.RoleName), clock)
-		if err != nil {
-			return fmt.Errorf("pool %s: %w", pc.Name, err)
+		var prov ovm.Provider
+		switch pc.Provider {
+		case "sim":
+			if prov, err = sim.New(pc.Sim.config(filepath.Join(cfg.DataDir, "sim-"+pc.Name+".json"), pol.RoleName), clock); err != nil {
+				return fmt.Errorf("pool %s: %w", pc.Name, err)
+			}
+		case "organizations":
+			if awsClients == nil {
+				ac, err := loadAWSConfig(ctx, cfg.AWS)
+				if err != nil {
+					return err
+				}
+				awsClients = awsorgs.NewClients(ac)
+			}
+			if prov, err = awsorgs.New(pc.orgsConfig(), awsClients, store, clock, log.With(ovm.LogPool, pc.Name)); err != nil {
+				return fmt.Errorf("pool %s: %w", pc.Name, err)
+			}
 		}
-		pools = append(pools, engine.Pool{Policy: pol, Provider: p})
+		pools = append(pools, engine.Pool{Policy: pol, Provider: prov})
 	}
 	eng, err := engine.New(store, pools, clock, log, engine.Config{Tick: cfg.Engine.Tick.D(), BatchSize: cfg.Engine.BatchSize,
-		Parallelism: cfg.Engine.Parallelism, ClaimTTL: cfg.Engine.ClaimTTL.D(), StepTimeout: cfg.Engine.StepTimeout.D(),
+		DriftInterval: cfg.Engine.DriftInterval.D(),
+		Parallelism:   cfg.Engine.Parallelism, ClaimTTL: cfg.Engine.ClaimTTL.D(), StepTimeout: cfg.Engine.StepTimeout.D(),
 		CrashPoint: crashPointFromEnv(log)})
 	if err != nil {
 		return err
@@ -134,6 +153,20 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("shutdown complete")
 	return nil
+}
+
+// loadAWSConfig is the AWS configuration of the `aws:` block: the default
+// credential chain (environment, shared files, instance role), the region,
+// and one endpoint for every service when set (moto in tests).
+func loadAWSConfig(ctx context.Context, c AWSConfig) (aws.Config, error) {
+	ac, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(c.Region))
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("aws: %w", err)
+	}
+	if c.Endpoint != "" {
+		ac.BaseEndpoint = aws.String(c.Endpoint)
+	}
+	return ac, nil
 }
 
 // ensureAdminKey makes sure the key in keyPath exists in the store. On first
