@@ -58,6 +58,12 @@ type RetirePolicy struct {
 	// MaxGenerations is how often an account is recycled before it is
 	// closed (recycle mode; 0 means no limit).
 	MaxGenerations int
+	// CleanTimeout bounds one cleaning pass; the cleaner kills it after
+	// that (recycle mode; default 30m).
+	CleanTimeout time.Duration
+	// CleanPasses is how many successful passes in a row, the last finding
+	// nothing, make an account clean (recycle mode; default 2).
+	CleanPasses int
 }
 
 // RetryPolicy bounds the retries of one lifecycle step.
@@ -92,6 +98,12 @@ func (p Pool) WithDefaults() Pool {
 	}
 	if p.Retire.Mode == "" {
 		p.Retire.Mode = RetireClose
+	}
+	if p.Retire.CleanTimeout == 0 {
+		p.Retire.CleanTimeout = 30 * time.Minute
+	}
+	if p.Retire.CleanPasses == 0 {
+		p.Retire.CleanPasses = 2
 	}
 	if p.Retry.MaxAttempts == 0 {
 		p.Retry.MaxAttempts = 5
@@ -147,6 +159,10 @@ func (p Pool) Validate() error {
 		return bad("retire.mode", "%q must be close or recycle", p.Retire.Mode)
 	case p.Retire.MaxGenerations < 0:
 		return bad("retire.max_generations", "must not be negative")
+	case p.Retire.CleanTimeout < time.Second:
+		return bad("retire.clean_timeout", "must be at least 1s")
+	case p.Retire.CleanPasses < 1 || p.Retire.CleanPasses > 10:
+		return bad("retire.clean_passes", "must be between 1 and 10")
 	case p.Retry.MaxAttempts < 1:
 		return bad("retry.max_attempts", "must be at least 1")
 	case p.Retry.BaseDelay <= 0:

@@ -32,9 +32,11 @@ type Provider interface {
 }
 
 // Cleaner is an optional Provider capability: it wipes a leased account's
-// resources so it can be vended again. Done means clean.
+// resources so it can be vended again, within policy (CleanTimeout per
+// pass, CleanPasses in a row). Done means clean; an error is a failed pass
+// (retried, then quarantined); Failed means it cannot be cleaned.
 type Cleaner interface {
-	Clean(ctx context.Context, a *Account) (StepResult, error)
+	Clean(ctx context.Context, a *Account, policy RetirePolicy) (StepResult, error)
 }
 
 // QuotaReporter is an optional Provider capability: it reports how many
@@ -86,6 +88,9 @@ type StepResult struct {
 	AccountMayExist bool
 	// Progress is merged into Account.Progress and stored.
 	Progress map[string]string
+	// Report, when set, is recorded in the account's event log with the
+	// step's outcome (e.g. what a cleaning pass found and removed).
+	Report string
 }
 
 // Pending returns a pending result.

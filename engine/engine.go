@@ -135,6 +135,15 @@ func New(store ovm.Store, pools []Pool, clock ovm.Clock, log *slog.Logger, cfg C
 		}
 		e.pools[p.Policy.Name] = p
 	}
+	// The step timeout must leave room for a whole cleaning pass.
+	for _, p := range e.pools {
+		if p.Policy.Retire.Mode == ovm.RetireRecycle && p.Policy.Retire.CleanTimeout+30*time.Second > e.cfg.StepTimeout {
+			e.cfg.StepTimeout = p.Policy.Retire.CleanTimeout + 30*time.Second
+		}
+	}
+	if e.cfg.StepTimeout >= e.cfg.ClaimTTL {
+		e.cfg.ClaimTTL = 2*e.cfg.StepTimeout + time.Minute
+	}
 	e.Planner = &Planner{e: e}
 	e.Runner = &Runner{e: e, kick: make(chan struct{}, 1)}
 	e.Expirer = &Expirer{e: e}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -93,7 +94,7 @@ func (r *Runner) step(ctx context.Context, a *ovm.Account) (bool, error) {
 	// The provider call outlives a shutdown request (Stop waits for it) but
 	// not StepTimeout.
 	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.StepTimeout)
-	res, callErr := call(callCtx, pool.Provider, a)
+	res, callErr := call(callCtx, pool.Provider, a, pool.Policy.Retire)
 	cancel()
 	e.crash("runner.after-call")
 	e.crash("runner.after-call:" + string(a.State))
@@ -145,7 +146,7 @@ func logOutcome(log *slog.Logger, before, after *ovm.Account, callErr error) {
 }
 
 // call runs the provider operation for a's state.
-func call(ctx context.Context, p ovm.Provider, a *ovm.Account) (ovm.StepResult, error) {
+func call(ctx context.Context, p ovm.Provider, a *ovm.Account, retire ovm.RetirePolicy) (ovm.StepResult, error) {
 	switch a.State {
 	case ovm.AccountPending, ovm.AccountCreating:
 		return p.Create(ctx, a)
@@ -156,7 +157,7 @@ func call(ctx context.Context, p ovm.Provider, a *ovm.Account) (ovm.StepResult, 
 		if !ok {
 			return ovm.StepResult{}, errors.New("provider cannot clean accounts")
 		}
-		return c.Clean(ctx, a)
+		return c.Clean(ctx, a, retire)
 	case ovm.AccountClosing:
 		return p.Close(ctx, a)
 	}
@@ -234,6 +235,13 @@ func Decide(a *ovm.Account, pol ovm.Pool, res ovm.StepResult, callErr error, now
 	}
 	if res.Status != ovm.StepPending {
 		ovm.MergeProgress(u, res.Progress)
+	}
+	if res.Report != "" {
+		if u.Event == nil {
+			u.Event = &ovm.Event{Time: now, Kind: ovm.EventAccount, AccountID: a.ID, Pool: a.Pool, Actor: ovm.ActorEngine,
+				From: string(a.State), To: string(u.Account.State)}
+		}
+		u.Event.Reason = strings.TrimPrefix(u.Event.Reason+": "+res.Report, ": ")
 	}
 	return u, nil
 }

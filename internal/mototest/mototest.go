@@ -20,6 +20,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/ovmdev/ovm/internal/testtool"
 )
 
 // Server is a running moto_server.
@@ -40,12 +41,7 @@ var (
 // skips t when moto_server is missing, unless CI=true, where it fails.
 func Require(t testing.TB) *Server {
 	t.Helper()
-	if _, err := exec.LookPath("moto_server"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("moto_server is not installed, and CI=true: run `make deps`")
-		}
-		t.Skip("moto_server is not installed (make deps installs it)")
-	}
+	testtool.Require(t, "moto_server", "make deps installs it")
 	once.Do(func() { shared, sharedErr = Start() })
 	if sharedErr != nil {
 		t.Fatalf("starting moto_server: %v", sharedErr)

@@ -390,7 +390,7 @@ func (p *Provider) Bootstrap(ctx context.Context, a *ovm.Account) (ovm.StepResul
 }
 
 // Clean implements ovm.Cleaner: a wipe takes CleanLatency.
-func (p *Provider) Clean(ctx context.Context, a *ovm.Account) (ovm.StepResult, error) {
+func (p *Provider) Clean(ctx context.Context, a *ovm.Account, _ ovm.RetirePolicy) (ovm.StepResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.init()
@@ -415,7 +415,7 @@ func (p *Provider) Clean(ctx context.Context, a *ovm.Account) (ovm.StepResult, e
 	}
 	sa.Cleans++
 	sa.CleanStartedAt = time.Time{}
-	return p.end(OpClean, ovm.StepResult{Status: ovm.StepDone})
+	return p.end(OpClean, ovm.StepResult{Status: ovm.StepDone, Report: fmt.Sprintf("simulated wipe %d: nothing left", sa.Cleans)})
 }
 
 // Close implements ovm.Provider: quota-aware, done once SUSPENDED.
