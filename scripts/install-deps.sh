@@ -4,12 +4,14 @@
 set -euo pipefail
 
 need_apt=()
-# moto_server (Python) ships with this machine kind; later issues add
-# aws-nuke and chromium (Debian packages) and dynalite (npm) here.
+# moto_server (Python) ships with this machine kind; aws-nuke is the Debian
+# package the recycling tests run for real.
 if ! command -v moto_server >/dev/null 2>&1; then
   echo "install-deps: moto_server is missing; installing it with pip" >&2
   pip install 'moto[server]' >/dev/null
 fi
+
+command -v aws-nuke >/dev/null 2>&1 || need_apt+=(aws-nuke)
 
 if ((${#need_apt[@]})); then
   SUDO=""

@@ -23,8 +23,8 @@ type Report struct {
 	Duration time.Duration `json:"duration"`
 	ExitCode int           `json:"exit_code"`
 	// Tail is the end of aws-nuke's output, kept as evidence.
-	Tail string `json:"tail,omitempty"`
-	TimedOut bool          `json:"timed_out,omitempty"`
+	Tail     string `json:"tail,omitempty"`
+	TimedOut bool   `json:"timed_out,omitempty"`
 }
 
 // TypeCount counts one resource type.

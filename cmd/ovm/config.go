@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"reflect"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/cleaner/awsnuke"
 	"github.com/ovmdev/ovm/provider/awsorgs"
 	"github.com/ovmdev/ovm/provider/sim"
 	"gopkg.in/yaml.v3"
@@ -69,6 +71,17 @@ type PoolConfig struct {
 	Sim      SimConfig    `yaml:"sim"`
 	// Organizations configures provider: organizations.
 	Organizations OrganizationsConfig `yaml:"organizations"`
+	// Nuke configures the aws-nuke wipes of a recycle pool (organizations).
+	Nuke NukeConfig `yaml:"nuke"`
+}
+
+// NukeConfig is the aws-nuke block of a recycle pool.
+type NukeConfig struct {
+	Binary            string   `yaml:"binary"`             // default aws-nuke (on PATH)
+	Regions           []string `yaml:"regions"`            // default [global, aws.region]
+	Include           []string `yaml:"include"`            // resource types to wipe (empty: all)
+	Exclude           []string `yaml:"exclude"`            // resource types to leave
+	ProtectedAccounts []string `yaml:"protected_accounts"` // never touched, besides the management account
 }
 
 // OrganizationsConfig is the organizations provider's block.
@@ -113,8 +126,10 @@ type LeaseConfig struct {
 
 // RetireConfig is a pool's retire policy.
 type RetireConfig struct {
-	Mode           string `yaml:"mode"`            // close | recycle (default close)
-	MaxGenerations int    `yaml:"max_generations"` // recycle: wipes before closing (0 = no limit)
+	Mode           string   `yaml:"mode"`            // close | recycle (default close)
+	MaxGenerations int      `yaml:"max_generations"` // recycle: wipes before closing (0 = no limit)
+	CleanTimeout   Duration `yaml:"clean_timeout"`   // recycle: bound of one cleaning pass (default 30m)
+	CleanPasses    int      `yaml:"clean_passes"`    // recycle: passes in a row, the last finding nothing (default 2)
 }
 
 // RetryConfig bounds retries of one step.
@@ -170,7 +185,7 @@ func defaultPool() PoolConfig {
 	return PoolConfig{Provider: "sim", RoleName: ovm.DefaultRoleName,
 		Stock:  StockConfig{Target: 3, MaxInFlight: 5},
 		Lease:  LeaseConfig{DefaultTTL: Duration(24 * time.Hour), MaxTTL: Duration(72 * time.Hour), MinTTL: Duration(time.Minute)},
-		Retire: RetireConfig{Mode: "close"},
+		Retire: RetireConfig{Mode: "close", CleanTimeout: Duration(30 * time.Minute), CleanPasses: 2},
 		Retry:  RetryConfig{MaxAttempts: 5, BaseDelay: Duration(5 * time.Second), MaxDelay: Duration(5 * time.Minute)},
 		Sim: SimConfig{CreateLatency: Duration(d.CreateLatency), BootstrapLatency: Duration(d.BootstrapLatency),
 			CleanLatency: Duration(d.CleanLatency), CloseLatency: Duration(d.CloseLatency), MaxInFlight: d.MaxInFlight,
@@ -370,6 +385,18 @@ func (c *Config) validate() error {
 			if o.MaxInFlight < 0 || o.MaxInFlight > 5 {
 				return bad(key+".organizations.max_in_flight", "must be between 1 and 5 (AWS allows 5 creations in progress)")
 			}
+			if p.Retire.Mode == "recycle" {
+				bin := p.Nuke.Binary
+				if bin == "" {
+					bin = "aws-nuke"
+				}
+				if _, err := exec.LookPath(bin); err != nil {
+					return bad(key+".nuke.binary", "%q is not installed (apt-get install -y aws-nuke): recycling needs it", bin)
+				}
+				if _, err := awsnuke.Generate(p.nukeParams(c.AWS)); err != nil {
+					return bad(key+".nuke", "%v", err)
+				}
+			}
 			if err := p.orgsConfig().WithDefaults().Validate(); err != nil {
 				var fe *ovm.FieldError
 				if errors.As(err, &fe) {
@@ -402,9 +429,10 @@ func (p PoolConfig) policy() ovm.Pool {
 	return ovm.Pool{Name: p.Name, Provider: p.Provider, RoleName: role,
 		Stock: ovm.StockPolicy{Target: p.Stock.Target, Ceiling: p.Stock.Ceiling, MaxInFlight: inFlight,
 			MinSpacing: p.Stock.MinSpacing.D()},
-		Lease:  ovm.LeasePolicy{DefaultTTL: p.Lease.DefaultTTL.D(), MaxTTL: p.Lease.MaxTTL.D(), MinTTL: p.Lease.MinTTL.D()},
-		Retire: ovm.RetirePolicy{Mode: ovm.RetireMode(p.Retire.Mode), MaxGenerations: p.Retire.MaxGenerations},
-		Retry:  ovm.RetryPolicy{MaxAttempts: p.Retry.MaxAttempts, BaseDelay: p.Retry.BaseDelay.D(), MaxDelay: p.Retry.MaxDelay.D()},
+		Lease: ovm.LeasePolicy{DefaultTTL: p.Lease.DefaultTTL.D(), MaxTTL: p.Lease.MaxTTL.D(), MinTTL: p.Lease.MinTTL.D()},
+		Retire: ovm.RetirePolicy{Mode: ovm.RetireMode(p.Retire.Mode), MaxGenerations: p.Retire.MaxGenerations,
+			CleanTimeout: p.Retire.CleanTimeout.D(), CleanPasses: p.Retire.CleanPasses},
+		Retry: ovm.RetryPolicy{MaxAttempts: p.Retry.MaxAttempts, BaseDelay: p.Retry.BaseDelay.D(), MaxDelay: p.Retry.MaxDelay.D()},
 	}.WithDefaults()
 }
 
@@ -426,4 +454,21 @@ func (p PoolConfig) orgsConfig() awsorgs.Config {
 		c.BillingContact = &awsorgs.Contact{Name: bc.Name, Title: bc.Title, Email: bc.Email, Phone: bc.Phone}
 	}
 	return c
+}
+
+// nukeConfig is the organizations provider's wipe configuration of pool p.
+func (p PoolConfig) nukeConfig(a AWSConfig) awsorgs.NukeConfig {
+	regions := p.Nuke.Regions
+	if len(regions) == 0 {
+		regions = []string{"global", a.Region}
+	}
+	return awsorgs.NukeConfig{Regions: regions, Include: p.Nuke.Include, Exclude: p.Nuke.Exclude,
+		Protected: p.Nuke.ProtectedAccounts, Endpoint: a.Endpoint, Region: a.Region}
+}
+
+// nukeParams checks the wipe configuration with placeholder accounts.
+func (p PoolConfig) nukeParams(a AWSConfig) awsnuke.Params {
+	n := p.nukeConfig(a)
+	return awsnuke.Params{Target: "000000000001", Management: "000000000002", Protected: n.Protected, Regions: n.Regions,
+		Include: n.Include, Exclude: n.Exclude, Endpoint: n.Endpoint, EndpointRegion: n.Region}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/cleaner/awsnuke"
 	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/ovmdev/ovm/internal/atomicfile"
@@ -108,9 +109,14 @@ func serve(args []string, stdout, stderr io.Writer) error {
 				}
 				awsClients = awsorgs.NewClients(ac)
 			}
-			if prov, err = awsorgs.New(pc.orgsConfig(), awsClients, store, clock, log.With(ovm.LogPool, pc.Name)); err != nil {
+			op, err := awsorgs.New(pc.orgsConfig(), awsClients, store, clock, log.With(ovm.LogPool, pc.Name))
+			if err != nil {
 				return fmt.Errorf("pool %s: %w", pc.Name, err)
 			}
+			if pol.Retire.Mode == ovm.RetireRecycle {
+				op.SetNuker(&awsnuke.Runner{Binary: pc.Nuke.Binary}, pc.nukeConfig(cfg.AWS))
+			}
+			prov = op
 		}
 		pools = append(pools, engine.Pool{Policy: pol, Provider: prov})
 	}

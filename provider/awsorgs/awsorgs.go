@@ -155,6 +155,9 @@ type Provider struct {
 	clock  ovm.Clock
 	log    *slog.Logger
 
+	nuker   Nuker
+	nukeCfg NukeConfig
+
 	mu        sync.Mutex
 	orgID     string // the close ledger's name
 	mgmtID    string // the management account

@@ -1,0 +1,103 @@
+package awsorgs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/cleaner/awsnuke"
+)
+
+// Nuker wipes an account; cleaner/awsnuke.Runner is the real one.
+type Nuker interface {
+	Run(ctx context.Context, p awsnuke.Params, creds aws.Credentials, timeout time.Duration) (*awsnuke.Report, error)
+}
+
+// NukeConfig is what a recycle pool's wipes may touch.
+type NukeConfig struct {
+	// Regions to wipe (default: global and the AWS region).
+	Regions []string
+	// Include limits the resource types (empty: all); Exclude leaves some out.
+	Include, Exclude []string
+	// Protected are accounts aws-nuke must never touch, besides the
+	// management account.
+	Protected []string
+	// Endpoint and Region are set when AWS is a local endpoint (moto).
+	Endpoint, Region string
+}
+
+// Progress keys of cleaning.
+const (
+	progressCleanGen      = "awsorgs.clean_generation"
+	progressCleanPasses   = "awsorgs.clean_passes"
+	progressCleanAttempts = "awsorgs.clean_attempts_seen"
+	progressCleanReport   = "awsorgs.last_clean_report"
+)
+
+// extraPasses bounds passes that keep finding resources.
+const extraPasses = 3
+
+var _ ovm.Cleaner = (*Provider)(nil)
+
+// SetNuker makes the provider able to recycle accounts with n under cfg.
+func (p *Provider) SetNuker(n Nuker, cfg NukeConfig) { p.nuker, p.nukeCfg = n, cfg }
+
+// Clean implements ovm.Cleaner: one wipe pass with the account's own
+// short-lived credentials (the creation role's), after resetting the vended
+// role's trust so that a previous lessee's principal loses access. The
+// account is clean after policy.CleanPasses successful passes in a row, the
+// last finding nothing; a failed pass is an error (retried, then
+// quarantined with its report); passes that keep finding resources end in
+// a definitive failure.
+func (p *Provider) Clean(ctx context.Context, a *ovm.Account, policy ovm.RetirePolicy) (ovm.StepResult, error) {
+	if p.nuker == nil {
+		return ovm.Failed("pool has no cleaner configured"), nil
+	}
+	_, mgmtID, err := p.org(ctx)
+	if err != nil {
+		return ovm.StepResult{}, err
+	}
+	creds := p.assume(ovm.RoleARN(a.AWSAccountID, p.cfg.CreationRole), "ovm-clean", p.c.STS)
+	value, err := creds.Retrieve(ctx)
+	if err != nil {
+		return ovm.StepResult{}, fmt.Errorf("assume the creation role for cleaning: %w", err)
+	}
+	if _, err := p.ensureRole(ctx, p.c.IAMFor(creds), mgmtID); err != nil {
+		return ovm.StepResult{}, fmt.Errorf("reset the vended role: %w", err)
+	}
+	params := awsnuke.Params{Target: a.AWSAccountID, Management: mgmtID, Protected: p.nukeCfg.Protected,
+		Regions: p.nukeCfg.Regions, Include: p.nukeCfg.Include, Exclude: p.nukeCfg.Exclude,
+		ProtectRoles: []string{p.cfg.RoleName, p.cfg.CreationRole}, Endpoint: p.nukeCfg.Endpoint, EndpointRegion: p.nukeCfg.Region}
+	rep, err := p.nuker.Run(ctx, params, value, policy.CleanTimeout)
+	if err != nil {
+		return ovm.Failed("cleaner refused: " + err.Error()), nil
+	}
+	report, _ := json.Marshal(rep)
+	if !rep.OK() {
+		return ovm.StepResult{}, fmt.Errorf("cleaning pass failed: %s", rep)
+	}
+	// Consecutive successful passes of this generation; a failure since the
+	// last pass (attempts moved) starts the count again.
+	gen, attempts := strconv.Itoa(a.Generation), strconv.Itoa(a.Attempts)
+	passes := 0
+	if a.Progress[progressCleanGen] == gen && a.Progress[progressCleanAttempts] == attempts {
+		passes, _ = strconv.Atoi(a.Progress[progressCleanPasses])
+	}
+	passes++
+	progress := map[string]string{progressCleanGen: gen, progressCleanPasses: strconv.Itoa(passes),
+		progressCleanAttempts: attempts, progressCleanReport: string(report)}
+	summary := fmt.Sprintf("pass %d: %s", passes, rep)
+	switch {
+	case rep.Found == 0 && passes >= policy.CleanPasses:
+		return ovm.StepResult{Status: ovm.StepDone, Report: summary, Progress: progress}, nil
+	case passes >= policy.CleanPasses+extraPasses:
+		r := ovm.Failed(fmt.Sprintf("resources keep reappearing after %d passes, last: %s", passes, rep))
+		r.Progress, r.Report = progress, summary
+		return r, nil
+	}
+	return ovm.StepResult{Status: ovm.StepPending, Reason: "cleaning: " + summary, Report: summary, Progress: progress}, nil
+}
