@@ -71,7 +71,10 @@ func lesseeWork(t *testing.T, lessee aws.Config, gen int) {
 	im := iam.NewFromConfig(lessee)
 	trust := aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::666666666666:root"},"Action":"sts:AssumeRole"}]}`)
 	steps := []func() error{
-		func() error { _, err := im.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)}); return err },
+		func() error {
+			_, err := im.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)})
+			return err
+		},
 		func() error {
 			_, err := im.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: trust})
 			return err
