@@ -100,7 +100,17 @@ func lesseeWork(t *testing.T, lessee aws.Config, gen int) {
 			_, err := ssm.NewFromConfig(lessee).PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String("x"), Type: "String"})
 			return err
 		},
-		// The lessee lets itself in through the vended role's trust.
+		// The lessee widens the vended role and lets itself in.
+		func() error {
+			_, err := im.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: aws.String("OVMCrossAccountRole"),
+				PolicyArn: aws.String("arn:aws:iam::aws:policy/ReadOnlyAccess")})
+			return err
+		},
+		func() error {
+			_, err := im.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("OVMCrossAccountRole"), PolicyName: aws.String(name),
+				PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`)})
+			return err
+		},
 		func() error {
 			_, err := im.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String("OVMCrossAccountRole"), PolicyDocument: trust})
 			return err
@@ -153,6 +163,13 @@ func leftovers(t *testing.T, acct aws.Config, wiped bool) []string {
 	}
 	if doc, _ := url.QueryUnescape(aws.ToString(role.Role.AssumeRolePolicyDocument)); wiped && strings.Contains(doc, "666666666666") {
 		t.Fatalf("the lessee is still trusted: %s", doc)
+	}
+	if wiped {
+		att, _ := im.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String("OVMCrossAccountRole")})
+		inl, _ := im.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String("OVMCrossAccountRole")})
+		if len(att.AttachedPolicies) != 1 || aws.ToString(att.AttachedPolicies[0].PolicyName) != "AdministratorAccess" || len(inl.PolicyNames) != 0 {
+			t.Fatalf("the vended role keeps the lessee's policies: %+v %v", att.AttachedPolicies, inl.PolicyNames)
+		}
 	}
 	aliases, _ := im.ListAccountAliases(ctx, &iam.ListAccountAliasesInput{})
 	if len(aliases.AccountAliases) != 1 {

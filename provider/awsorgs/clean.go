@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/cleaner/awsnuke"
 )
@@ -66,7 +68,7 @@ func (p *Provider) Clean(ctx context.Context, a *ovm.Account, policy ovm.RetireP
 	if err != nil {
 		return ovm.StepResult{}, fmt.Errorf("assume the creation role for cleaning: %w", err)
 	}
-	if _, err := p.ensureRole(ctx, p.c.IAMFor(creds), mgmtID); err != nil {
+	if err := p.resetRole(ctx, p.c.IAMFor(creds), mgmtID); err != nil {
 		return ovm.StepResult{}, fmt.Errorf("reset the vended role: %w", err)
 	}
 	params := awsnuke.Params{Target: a.AWSAccountID, Management: mgmtID, Protected: p.nukeCfg.Protected,
@@ -100,4 +102,35 @@ func (p *Provider) Clean(ctx context.Context, a *ovm.Account, policy ovm.RetireP
 		return r, nil
 	}
 	return ovm.StepResult{Status: ovm.StepPending, Reason: "cleaning: " + summary, Report: summary, Progress: progress}, nil
+}
+
+// resetRole puts the vended role back as bootstrap made it: the configured
+// trust and managed policies, and nothing a lessee added (other attached
+// policies are detached, inline policies deleted).
+func (p *Provider) resetRole(ctx context.Context, c iamAPI, mgmtID string) error {
+	if _, err := p.ensureRole(ctx, c, mgmtID); err != nil {
+		return err
+	}
+	name := aws.String(p.cfg.RoleName)
+	attached, err := c.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: name})
+	if err != nil {
+		return err
+	}
+	for _, pol := range attached.AttachedPolicies {
+		if !slices.Contains(p.cfg.RolePolicyARNs, aws.ToString(pol.PolicyArn)) {
+			if _, err := c.DetachRolePolicy(ctx, &iam.DetachRolePolicyInput{RoleName: name, PolicyArn: pol.PolicyArn}); err != nil {
+				return err
+			}
+		}
+	}
+	inline, err := c.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: name})
+	if err != nil {
+		return err
+	}
+	for _, pol := range inline.PolicyNames {
+		if _, err := c.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: name, PolicyName: aws.String(pol)}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
