@@ -70,6 +70,12 @@ type Store interface {
 	// oldest first.
 	CloseLedgerList(ctx context.Context, ledger string, since time.Time) ([]*CloseEntry, error)
 
+	// LeaderAcquire takes or renews the leader lease name for holder until
+	// until, if it is free, expired at now, or already holder's. It reports
+	// whether holder holds it. Singleton loops (stock planner, drift) run
+	// only on the holder.
+	LeaderAcquire(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
+
 	// EventAppend appends an event that is not part of a transition
 	// (e.g. drift found between AWS and the store).
 	EventAppend(ctx context.Context, e *Event) error

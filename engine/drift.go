@@ -87,10 +87,14 @@ func CompareInventory(pool string, ext []ovm.ExternalAccount, stored []*ovm.Acco
 	return out
 }
 
-// RunOnce checks every pool with an inventory and returns how many
-// findings are new.
+// RunOnce checks every pool with an inventory, when this engine holds the
+// drift leader lease, and returns how many findings are new.
 func (d *Drift) RunOnce(ctx context.Context) (int, error) {
 	e := d.e
+	// One replica checks; its lease outlives one interval so it keeps it.
+	if ok, err := e.lead(ctx, "drift", 2*e.cfg.DriftInterval); !ok || err != nil {
+		return 0, err
+	}
 	newFindings := 0
 	var errs []error
 	for _, pool := range e.pools {

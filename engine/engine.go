@@ -53,6 +53,10 @@ type Config struct {
 	// MinPoll and MaxPoll clamp the wait a provider asks for between polls
 	// (defaults 200ms and 5m).
 	MinPoll, MaxPoll time.Duration
+	// LeaderTTL is how long the planner's leader lease lasts without
+	// renewal (default 15s): when its holder dies, another replica plans
+	// after at most this long.
+	LeaderTTL time.Duration
 	// DriftInterval is how often AWS is compared with the store for pools
 	// whose provider lists its accounts (default 10m; also once at start).
 	DriftInterval time.Duration
@@ -80,6 +84,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StepTimeout == 0 {
 		c.StepTimeout = min(time.Minute, c.ClaimTTL/2)
+	}
+	if c.LeaderTTL == 0 {
+		c.LeaderTTL = 15 * time.Second
 	}
 	if c.DriftInterval == 0 {
 		c.DriftInterval = 10 * time.Minute
@@ -183,6 +190,20 @@ func (e *Engine) notifyReady(pool string) {
 		close(ch)
 		delete(e.signals, pool)
 	}
+}
+
+// lead takes or renews the leader lease name for ttl and reports whether
+// this engine holds it.
+func (e *Engine) lead(ctx context.Context, name string, ttl time.Duration) (bool, error) {
+	now := e.clock.Now()
+	ok, err := e.store.LeaderAcquire(ctx, name, e.cfg.Instance, now, now.Add(ttl))
+	if err != nil {
+		return false, fmt.Errorf("leader lease %s: %w", name, err)
+	}
+	if !ok {
+		e.log.Debug("not the leader", ovm.LogWorker, name)
+	}
+	return ok, nil
 }
 
 func (e *Engine) crash(point string) {

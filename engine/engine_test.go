@@ -194,6 +194,31 @@ func TestEachPoolHasItsOwnProviderAndPolicy(t *testing.T) {
 	}
 }
 
+func TestOnlyTheLeaderPlansAndAnotherTakesOverWhenItStops(t *testing.T) {
+	w := newWorld(t, sim.Config{}, poolPolicy(func(p *ovm.Pool) { p.Stock.Target = 2 }))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pools := []engine.Pool{{Policy: w.pool, Provider: w.sim}}
+	a, _ := engine.New(w.store, pools, w.clock, log, engine.Config{Instance: "a", LeaderTTL: 10 * time.Second})
+	b, _ := engine.New(w.store, pools, w.clock, log, engine.Config{Instance: "b", LeaderTTL: 10 * time.Second})
+	ctx := context.Background()
+	if n, _ := a.Planner.RunOnce(ctx); n != 2 {
+		t.Fatalf("leader a ordered %d", n)
+	}
+	for range 3 { // b runs the steps, but never plans while a leads
+		b.Runner.RunOnce(ctx)
+		w.clock.Advance(time.Second)
+		a.Planner.RunOnce(ctx) // a renews
+		if n, _ := b.Planner.RunOnce(ctx); n != 0 {
+			t.Fatalf("b planned while a led")
+		}
+	}
+	w.vend("x")
+	w.clock.Advance(11 * time.Second) // a is gone: its lease lapses
+	if n, _ := b.Planner.RunOnce(ctx); n != 1 {
+		t.Fatalf("b did not take over the planning (ordered %d)", n)
+	}
+}
+
 func TestVendingRefillsWithinTheCeiling(t *testing.T) {
 	w := newWorld(t, sim.Config{}, poolPolicy(func(p *ovm.Pool) { p.Stock.Ceiling = 5 }))
 	w.settle(10, time.Second)

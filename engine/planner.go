@@ -61,10 +61,14 @@ func PlanStock(pol ovm.Pool, c *ovm.PoolCounts, quota *ovm.Quota, now time.Time)
 	return p
 }
 
-// RunOnce plans every pool and inserts the pending accounts it decided on.
-// It returns how many accounts it ordered.
+// RunOnce plans every pool and inserts the pending accounts it decided on,
+// when this engine holds the planner's leader lease. It returns how many
+// accounts it ordered.
 func (p *Planner) RunOnce(ctx context.Context) (int, error) {
 	e := p.e
+	if ok, err := e.lead(ctx, "planner", e.cfg.LeaderTTL); !ok || err != nil {
+		return 0, err
+	}
 	total := 0
 	var errs []error
 	for _, pool := range e.pools {

@@ -41,3 +41,20 @@ func (s *Store) CloseLedgerList(ctx context.Context, ledger string, since time.T
 func (s *Store) EventAppend(ctx context.Context, e *ovm.Event) error {
 	return s.tx(ctx, func(tx *sql.Tx) error { return insertEvent(ctx, tx, e) })
 }
+
+// LeaderAcquire implements ovm.Store.
+func (s *Store) LeaderAcquire(ctx context.Context, name, holder string, now, until time.Time) (bool, error) {
+	var held bool
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO leaders (name, holder, expires_at) VALUES (?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+			WHERE leaders.holder = excluded.holder OR leaders.expires_at <= ?`, name, holder, ns(until), ns(now))
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		held = n == 1
+		return nil
+	})
+	return held, err
+}

@@ -53,6 +53,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"the event log records every transition in order", testEventLog},
 		{"the close ledger keeps one entry per account and lists by time", testCloseLedger},
 		{"pool events that name no account are listed by pool", testPoolEvents},
+		{"the leader lease has one holder until it expires", testLeader},
+		{"drift events of an account are in its log", testAccountEventAppend},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -637,5 +639,75 @@ func testPoolEvents(t *testing.T, s ovm.Store) {
 	ev, _, err := s.EventList(ctx, &ovm.EventListParams{Pool: "p1"})
 	if err != nil || len(ev) != 3 || ev[0].Reason != "drift 0" || ev[2].Kind != ovm.EventDrift {
 		t.Fatalf("pool events: %+v %v", ev, err)
+	}
+}
+
+func testLeader(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	acquire := func(holder string, at time.Time) bool {
+		t.Helper()
+		ok, err := s.LeaderAcquire(ctx, "planner", holder, at, at.Add(10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !acquire("a", T0) {
+		t.Fatal("a free lease was not taken")
+	}
+	if acquire("b", T0.Add(5*time.Second)) {
+		t.Fatal("b took a's lease before it expired")
+	}
+	if !acquire("a", T0.Add(8*time.Second)) { // renew: now until T0+18s
+		t.Fatal("a could not renew")
+	}
+	if acquire("b", T0.Add(15*time.Second)) {
+		t.Fatal("b took a renewed lease")
+	}
+	if !acquire("b", T0.Add(19*time.Second)) {
+		t.Fatal("b could not take an expired lease")
+	}
+	if acquire("a", T0.Add(20*time.Second)) {
+		t.Fatal("a took the lease back from b")
+	}
+	if ok, err := s.LeaderAcquire(ctx, "drift", "a", T0.Add(20*time.Second), T0.Add(30*time.Second)); err != nil || !ok {
+		t.Fatalf("another lease name: %v %v", ok, err)
+	}
+	// Many contenders for a free lease: exactly one wins.
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := s.LeaderAcquire(ctx, "race", fmt.Sprint("r", i), T0, T0.Add(time.Minute))
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				wins.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d holders of one lease", wins.Load())
+	}
+}
+
+func testAccountEventAppend(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	a := Ready(t, s, "p1", T0)
+	if err := s.EventAppend(ctx, &ovm.Event{Time: T0, Kind: ovm.EventDrift, AccountID: a.ID, Pool: "p1",
+		Actor: ovm.ActorDrift, From: "aws", To: "store", Reason: "closed outside OVM"}); err != nil {
+		t.Fatal(err)
+	}
+	ev, _, err := s.EventList(ctx, &ovm.EventListParams{AccountID: a.ID})
+	if err != nil || len(ev) != 5 || ev[4].Kind != ovm.EventDrift || ev[4].Seq <= ev[3].Seq {
+		t.Fatalf("events %+v %v", ev, err)
+	}
+	got, _ := s.AccountGet(ctx, a.ID)
+	if got.Version != a.Version || got.State != a.State {
+		t.Fatal("appending an event changed the account")
 	}
 }
