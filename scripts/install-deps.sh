@@ -13,6 +13,14 @@ fi
 
 command -v aws-nuke >/dev/null 2>&1 || need_apt+=(aws-nuke)
 
+# dynalite (npm), an independent DynamoDB implementation for the store's
+# conformance suite, installed under .tools/ (ignored by git).
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -x "$here/.tools/node_modules/.bin/dynalite" ] && ! command -v dynalite >/dev/null 2>&1; then
+  echo "install-deps: installing dynalite under .tools/" >&2
+  npm install --silent --no-audit --no-fund --prefix "$here/.tools" dynalite@4 >/dev/null
+fi
+
 if ((${#need_apt[@]})); then
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -58,13 +58,31 @@ func Require(t testing.TB) *Server {
 // Call it from TestMain.
 func Main(m *testing.M) int {
 	code := m.Run()
-	if shared != nil {
-		shared.Close()
-	}
+	Stop()
 	return code
 }
 
-// Start starts moto_server on a free loopback port and waits until it
+// Stop stops the shared server, if it runs.
+func Stop() {
+	if shared != nil {
+		shared.Close()
+		shared = nil
+	}
+}
+
+// serialLauncher runs moto's server application like moto_server does, but
+// serving one request at a time. moto_server is threaded and its DynamoDB
+// checks a condition expression and writes without a lock, so two
+// concurrent conditional writes to one item can both succeed; real DynamoDB
+// makes each single-item write atomic. Serving serially restores that
+// guarantee, which the store's concurrency tests rely on.
+const serialLauncher = `import sys
+from moto.server import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import run_simple
+run_simple(sys.argv[1], int(sys.argv[2]), DomainDispatcherApplication(create_backend_app), threaded=False)
+`
+
+// Start starts moto's server on a free loopback port and waits until it
 // answers. AWS managed policies are loaded (AdministratorAccess is attached).
 func Start() (*Server, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -74,7 +92,7 @@ func Start() (*Server, error) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), out: &strings.Builder{}}
-	s.cmd = exec.Command("moto_server", "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+	s.cmd = exec.Command("python3", "-c", serialLauncher, "127.0.0.1", fmt.Sprint(port))
 	s.cmd.Env = append(os.Environ(), "MOTO_IAM_LOAD_MANAGED_POLICIES=true")
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	// The server dies with the test binary even if Main is not reached.

@@ -1,0 +1,99 @@
+package dynamostore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ovmdev/ovm"
+)
+
+func keyPK(id string) string { return "KEY#" + id }
+
+func decodeKey(it item) (*ovm.APIKey, error) {
+	var k ovm.APIKey
+	if err := json.Unmarshal([]byte(getS(it, "data")), &k); err != nil {
+		return nil, fmt.Errorf("dynamostore: decode key: %w", err)
+	}
+	return &k, nil
+}
+
+// KeyCreate implements ovm.Store.
+func (s *Store) KeyCreate(ctx context.Context, k *ovm.APIKey) error {
+	if err := s.claimMarker(ctx, "KEYNAME#"+k.Name, k.ID); err != nil {
+		return fmt.Errorf("key name %q is taken: %w", k.Name, ovm.ErrConflict)
+	}
+	if err := s.claimMarker(ctx, "KEYHASH#"+k.Hash, k.ID); err != nil {
+		return err
+	}
+	_, err := s.apply(ctx, keyPK(k.ID), "K", &change{set: item{"data": str(encodeJSON(k)), "gsi1pk": str("KEYS"), "gsi1sk": str(k.ID)},
+		events: []*ovm.Event{{Time: k.CreatedAt, Kind: ovm.EventKey, KeyID: k.ID, Actor: ovm.ActorEngine, From: "", To: "active",
+			Reason: fmt.Sprintf("key %s (%s) created", k.Name, k.Role)}},
+		cond: "attribute_not_exists(pk)"})
+	if errors.Is(err, ovm.ErrConflict) {
+		return fmt.Errorf("key %s exists: %w", k.ID, ovm.ErrConflict)
+	}
+	return err
+}
+
+// KeyGetByHash implements ovm.Store.
+func (s *Store) KeyGetByHash(ctx context.Context, hash string) (*ovm.APIKey, error) {
+	id, err := s.marker(ctx, "KEYHASH#"+hash)
+	if err != nil {
+		return nil, err
+	}
+	if id != "" {
+		it, err := s.get(ctx, keyPK(id), "K")
+		if err != nil {
+			return nil, err
+		}
+		if it != nil {
+			return decodeKey(it)
+		}
+	}
+	return nil, fmt.Errorf("key: %w", ovm.ErrNotFound)
+}
+
+// KeyList implements ovm.Store.
+func (s *Store) KeyList(ctx context.Context, p *ovm.PageParams) ([]*ovm.APIKey, string, error) {
+	var pp ovm.PageParams
+	if p != nil {
+		pp = *p
+	}
+	var out []*ovm.APIKey
+	next, err := s.listByID(ctx, "KEYS", keyPK, "K", pp, true, nil, nil, item{}, func(it item) error {
+		k, err := decodeKey(it)
+		if err == nil {
+			out = append(out, k)
+		}
+		return err
+	})
+	return out, next, err
+}
+
+// KeyRevoke implements ovm.Store.
+func (s *Store) KeyRevoke(ctx context.Context, id, actor string, now time.Time) (*ovm.APIKey, error) {
+	it, err := s.get(ctx, keyPK(id), "K")
+	if err != nil {
+		return nil, err
+	}
+	if it == nil {
+		return nil, fmt.Errorf("key %s: %w", id, ovm.ErrNotFound)
+	}
+	k, err := decodeKey(it)
+	if err != nil || k.Revoked() {
+		return k, err
+	}
+	old := getS(it, "data")
+	k.RevokedAt = now
+	_, err = s.apply(ctx, keyPK(id), "K", &change{set: item{"data": str(encodeJSON(k))}, cond: "#d = :old",
+		names: map[string]string{"#d": "data"}, values: item{":old": str(old)},
+		events: []*ovm.Event{{Time: now, Kind: ovm.EventKey, KeyID: k.ID, Actor: actor, From: "active", To: "revoked",
+			Reason: "key " + k.Name + " revoked"}}})
+	if errors.Is(err, ovm.ErrConflict) {
+		return s.KeyRevoke(ctx, id, actor, now) // revoked meanwhile: report it
+	}
+	return k, err
+}

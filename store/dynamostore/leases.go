@@ -1,0 +1,293 @@
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/ovmdev/ovm"
+)
+
+func leasePK(id string) string { return "LSE#" + id }
+
+// writeLeaseCopy writes lease l's item: the copy used to find and list
+// leases. The account item is the source of truth.
+func (s *Store) writeLeaseCopy(ctx context.Context, l *ovm.Lease) error {
+	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item{
+		"pk": str(leasePK(l.ID)), "sk": str("L"), "data": str(encodeJSON(l)), "account": str(l.AccountID),
+		"owner": str(l.Owner), "state": str(string(l.State)), "pool": str(l.Pool), "lv": num(l.Version),
+		"gsi1pk": str("LEASES"), "gsi1sk": str(l.ID)},
+		// Never replace a newer copy with an older one.
+		ConditionExpression:       aws.String("attribute_not_exists(lv) OR lv <= :v"),
+		ExpressionAttributeValues: item{":v": num(l.Version)}})
+	if isConditionFailed(err) {
+		return nil
+	}
+	return err
+}
+
+// flush writes the pending lease copy of an account item, then clears it.
+func (s *Store) flush(ctx context.Context, accountID string, it item) error {
+	plw := getS(it, "plw")
+	if plw == "" {
+		return nil
+	}
+	l, err := decodeLease(plw)
+	if err != nil {
+		return err
+	}
+	if err := s.writeLeaseCopy(ctx, l); err != nil {
+		return err
+	}
+	_, err = s.apply(ctx, accountPK(accountID), "A", &change{set: item{}, remove: []string{"plw", "gsi5pk", "gsi5sk"},
+		cond: "plw = :p", values: item{":p": str(plw)}})
+	if errors.Is(err, ovm.ErrConflict) {
+		return nil // a newer pending copy replaced it; its writer flushes it
+	}
+	return err
+}
+
+// Repair writes the lease copies that a crash left pending, and returns how
+// many it wrote. The engine calls it every tick; it reads a sparse index, so
+// it costs nothing when there is nothing to repair.
+func (s *Store) Repair(ctx context.Context) (int, error) {
+	var dirty []item
+	err := s.query(ctx, &dynamodb.QueryInput{IndexName: aws.String(gsiDirty), KeyConditionExpression: aws.String("gsi5pk = :d"),
+		ExpressionAttributeValues: item{":d": str("DIRTY")}}, func(it item) bool { dirty = append(dirty, it); return true })
+	if err != nil {
+		return 0, err
+	}
+	for _, it := range dirty {
+		a, err := decodeAccount(it)
+		if err != nil {
+			return 0, err
+		}
+		if err := s.flush(ctx, a.ID, it); err != nil {
+			return 0, err
+		}
+	}
+	return len(dirty), nil
+}
+
+// LeaseCreate implements ovm.Store: one conditional write on a ready
+// account item moves it to leased with its lease and both events.
+func (s *Store) LeaseCreate(ctx context.Context, p *ovm.LeaseCreateParams) (*ovm.Lease, error) {
+	if p.OwnerLimit > 0 {
+		n, err := s.count(ctx, gsiOwner, "gsi4pk", "OWNER#"+p.Owner)
+		if err != nil {
+			return nil, err
+		}
+		if n >= p.OwnerLimit {
+			return nil, fmt.Errorf("%s holds %d active leases: %w", p.Owner, n, ovm.ErrLeaseLimit)
+		}
+	}
+	const candidates = 16
+	for round := 0; round < 20; round++ {
+		out, err := s.db.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(s.table), IndexName: aws.String(gsiStock),
+			KeyConditionExpression:    aws.String("gsi3pk = :p"),
+			ExpressionAttributeValues: item{":p": str(p.Pool + "#" + string(ovm.AccountReady))},
+			Limit:                     aws.Int32(candidates)})
+		if err != nil {
+			return nil, err
+		}
+		if len(out.Items) == 0 {
+			return nil, fmt.Errorf("pool %s: %w", p.Pool, ovm.ErrEmpty)
+		}
+		// The oldest first, the others in random order: concurrent vends
+		// spread over the candidates instead of all racing for one.
+		items := out.Items
+		rest := items[1:]
+		rand.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
+		if round > 0 {
+			rand.Shuffle(len(items), func(i, j int) { items[i], items[j] = items[j], items[i] })
+		}
+		for _, it := range items {
+			l, err := s.leaseOne(ctx, p, it)
+			if errors.Is(err, ovm.ErrConflict) {
+				continue
+			}
+			return l, err
+		}
+	}
+	return nil, fmt.Errorf("pool %s: every ready account was taken concurrently: %w", p.Pool, ovm.ErrEmpty)
+}
+
+func (s *Store) leaseOne(ctx context.Context, p *ovm.LeaseCreateParams, it item) (*ovm.Lease, error) {
+	a, err := decodeAccount(it)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.flush(ctx, a.ID, it); err != nil {
+		return nil, err
+	}
+	l := &ovm.Lease{ID: p.LeaseID, AccountID: a.ID, AWSAccountID: a.AWSAccountID, RoleARN: a.RoleARN,
+		Pool: p.Pool, Owner: p.Owner, Labels: p.Labels, State: ovm.LeaseActive, Version: 1,
+		CreatedAt: p.Now, ExpiresAt: p.ExpiresAt}
+	u, err := ovm.LeaseAccount(a, l, p.Now)
+	if err != nil {
+		return nil, ovm.ErrConflict
+	}
+	c := accountChange(u.Account, l)
+	c.expect(u.ExpectState, u.ExpectVersion)
+	c.pending(l)
+	c.events = []*ovm.Event{u.Event, {Time: p.Now, Kind: ovm.EventLease, AccountID: a.ID, LeaseID: l.ID, Pool: l.Pool,
+		Actor: ovm.KeyActor(p.Owner), From: "", To: string(l.State), Reason: "vended " + a.AWSAccountID}}
+	after, err := s.apply(ctx, accountPK(a.ID), "A", withReturn(c))
+	if err != nil {
+		return nil, err
+	}
+	return l, s.flush(ctx, a.ID, after)
+}
+
+func withReturn(c *change) *change {
+	c.ret = "ALL_NEW"
+	return c
+}
+
+// leaseState reads lease id with its account item: the account holds the
+// truth while the lease is active or its copy pending.
+func (s *Store) leaseState(ctx context.Context, id string) (*ovm.Lease, item, error) {
+	it, err := s.get(ctx, leasePK(id), "L")
+	if err != nil {
+		return nil, nil, err
+	}
+	if it == nil {
+		return nil, nil, fmt.Errorf("lease %s: %w", id, ovm.ErrNotFound)
+	}
+	acct, err := s.accountItem(ctx, getS(it, "account"))
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, attr := range []string{"lease", "plw"} {
+		if l, err := decodeLease(getS(acct, attr)); err != nil || l != nil && l.ID == id {
+			return l, acct, err
+		}
+	}
+	l, err := decodeLease(getS(it, "data"))
+	return l, acct, err
+}
+
+// LeaseGet implements ovm.Store.
+func (s *Store) LeaseGet(ctx context.Context, id string) (*ovm.Lease, error) {
+	l, _, err := s.leaseState(ctx, id)
+	return l, err
+}
+
+// LeaseList implements ovm.Store.
+func (s *Store) LeaseList(ctx context.Context, p *ovm.LeaseListParams) ([]*ovm.Lease, string, error) {
+	var filters []string
+	names := map[string]string{}
+	values := item{}
+	for attr, v := range map[string]string{"owner": p.Owner, "state": string(p.State), "pool": p.Pool} {
+		if v != "" {
+			filters = append(filters, "#"+attr+" = :"+attr)
+			names["#"+attr], values[":"+attr] = attr, str(v)
+		}
+	}
+	var out []*ovm.Lease
+	next, err := s.listByID(ctx, "LEASES", leasePK, "L", p.PageParams, false, filters, names, values, func(it item) error {
+		l, err := decodeLease(getS(it, "data"))
+		if err == nil {
+			out = append(out, l)
+		}
+		return err
+	})
+	return out, next, err
+}
+
+// LeaseExtend implements ovm.Store.
+func (s *Store) LeaseExtend(ctx context.Context, p *ovm.LeaseExtendParams) (*ovm.Lease, error) {
+	l, acct, err := s.leaseState(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	if l.State != ovm.LeaseActive || getS(acct, "lid") != p.ID {
+		return nil, fmt.Errorf("lease %s is %s: %w", l.ID, l.State, ovm.ErrConflict)
+	}
+	if err := s.flush(ctx, l.AccountID, acct); err != nil {
+		return nil, err
+	}
+	old := l.ExpiresAt
+	n := l.Clone()
+	n.ExpiresAt, n.Version = p.ExpiresAt, l.Version+1
+	c := &change{set: item{"lease": str(encodeJSON(n)), "lv": num(n.Version), "gsi2sk": num(n.ExpiresAt.UnixNano())},
+		cond: "lid = :id AND lv = :lv", values: item{":id": str(n.ID), ":lv": num(l.Version)}, names: map[string]string{}}
+	c.pending(n)
+	c.events = []*ovm.Event{{Time: p.Now, Kind: ovm.EventLease, AccountID: n.AccountID, LeaseID: n.ID, Pool: n.Pool,
+		Actor: p.Actor, From: string(n.State), To: string(n.State),
+		Reason: fmt.Sprintf("extended from %s to %s", old.UTC().Format(time.RFC3339), n.ExpiresAt.UTC().Format(time.RFC3339))}}
+	after, err := s.apply(ctx, accountPK(n.AccountID), "A", withReturn(c))
+	if err != nil {
+		return nil, fmt.Errorf("lease %s changed concurrently: %w", n.ID, ovm.ErrConflict)
+	}
+	return n, s.flush(ctx, n.AccountID, after)
+}
+
+// LeaseEnd implements ovm.Store: one conditional write ends the lease and
+// moves its account on.
+func (s *Store) LeaseEnd(ctx context.Context, p *ovm.LeaseEndParams) (*ovm.Lease, error) {
+	l, acct, err := s.leaseState(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	if l.State != ovm.LeaseActive || getS(acct, "lid") != p.ID {
+		return nil, fmt.Errorf("lease %s already ended (%s): %w", l.ID, l.EndReason, ovm.ErrConflict)
+	}
+	if !p.ExpiredBy.IsZero() && l.ExpiresAt.After(p.ExpiredBy) {
+		return nil, fmt.Errorf("lease %s now expires at %s: %w", l.ID, l.ExpiresAt.Format(time.RFC3339), ovm.ErrConflict)
+	}
+	if err := s.flush(ctx, l.AccountID, acct); err != nil {
+		return nil, err
+	}
+	a, err := decodeAccount(acct)
+	if err != nil {
+		return nil, err
+	}
+	n := l.Clone()
+	n.State, n.EndReason, n.EndedAt, n.Version = ovm.LeaseEnded, p.Reason, p.Now, l.Version+1
+	u, err := ovm.EndAccountLease(a, n, p.Retire, p.Actor, p.Now)
+	if err != nil {
+		return nil, fmt.Errorf("dynamostore: %w", err)
+	}
+	c := accountChange(u.Account, nil)
+	c.expect(u.ExpectState, u.ExpectVersion)
+	c.cond += " AND lv = :lv"
+	c.values[":lv"] = num(l.Version)
+	c.pending(n)
+	c.events = []*ovm.Event{{Time: p.Now, Kind: ovm.EventLease, AccountID: n.AccountID, LeaseID: n.ID, Pool: n.Pool,
+		Actor: p.Actor, From: string(ovm.LeaseActive), To: string(n.State), Reason: string(p.Reason)}, u.Event}
+	after, err := s.apply(ctx, accountPK(a.ID), "A", withReturn(c))
+	if err != nil {
+		return nil, fmt.Errorf("lease %s changed concurrently: %w", n.ID, ovm.ErrConflict)
+	}
+	return n, s.flush(ctx, a.ID, after)
+}
+
+// LeaseListExpired implements ovm.Store.
+func (s *Store) LeaseListExpired(ctx context.Context, now time.Time, limit int) ([]*ovm.Lease, error) {
+	limit = max(limit, 1)
+	var out []*ovm.Lease
+	var derr error
+	err := s.query(ctx, &dynamodb.QueryInput{IndexName: aws.String(gsiTime),
+		KeyConditionExpression:    aws.String("gsi2pk = :p AND gsi2sk <= :now"),
+		ExpressionAttributeValues: item{":p": str("LEXP"), ":now": num(now.UnixNano())},
+		Limit:                     aws.Int32(int32(limit))}, func(it item) bool {
+		l, err := decodeLease(getS(it, "lease"))
+		if err != nil {
+			derr = err
+			return false
+		}
+		if l != nil {
+			out = append(out, l)
+		}
+		return len(out) < limit
+	})
+	if err == nil {
+		err = derr
+	}
+	return out, err
+}

@@ -1,0 +1,82 @@
+package dynamostore
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/ovmdev/ovm"
+)
+
+func fromNS(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func encodeCursor(last string) string { return base64.RawURLEncoding.EncodeToString([]byte(last)) }
+
+func decodeCursor(c string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", ovm.Errorf(ovm.EInvalid, "invalid cursor")
+	}
+	return string(b), nil
+}
+
+// listByID pages through the records of list partition part (ACCOUNTS,
+// LEASES, KEYS) by id, ascending or not, with filters, calling each for
+// every record of the page. The cursor is the last id returned.
+func (s *Store) listByID(ctx context.Context, part string, pk func(string) string, sk string, p ovm.PageParams, asc bool,
+	filters []string, names map[string]string, values item, each func(item) error) (string, error) {
+	limit := p.EffectiveLimit()
+	values = cloneItem(values)
+	values[":part"] = str(part)
+	cond := "gsi1pk = :part"
+	if p.Cursor != "" {
+		last, err := decodeCursor(p.Cursor)
+		if err != nil {
+			return "", err
+		}
+		values[":last"] = str(last)
+		if asc {
+			cond += " AND gsi1sk > :last"
+		} else {
+			cond += " AND gsi1sk < :last"
+		}
+	}
+	q := &dynamodb.QueryInput{IndexName: aws.String(gsiList), KeyConditionExpression: aws.String(cond),
+		ExpressionAttributeValues: values, ScanIndexForward: aws.Bool(asc)}
+	if len(names) > 0 {
+		q.ExpressionAttributeNames = names
+	}
+	if len(filters) > 0 {
+		q.FilterExpression = aws.String(strings.Join(filters, " AND "))
+	}
+	var page []item
+	err := s.query(ctx, q, func(it item) bool {
+		page = append(page, it)
+		return len(page) <= limit
+	})
+	if err != nil {
+		return "", err
+	}
+	next := ""
+	if len(page) > limit {
+		page = page[:limit]
+		next = encodeCursor(getS(page[limit-1], "gsi1sk"))
+	}
+	for _, it := range page {
+		if err := each(it); err != nil {
+			return "", err
+		}
+	}
+	return next, nil
+}
+
+func cloneItem(it item) item {
+	out := item{}
+	for k, v := range it {
+		out[k] = v
+	}
+	return out
+}
