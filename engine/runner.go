@@ -12,6 +12,12 @@ import (
 	"github.com/ovmdev/ovm"
 )
 
+// Repairer is a store that finishes writes a crash left pending (the
+// runner calls it every tick; dynamostore implements it).
+type Repairer interface {
+	Repair(ctx context.Context) (int, error)
+}
+
 // Runner drives due accounts one step each.
 type Runner struct {
 	e    *Engine
@@ -31,6 +37,13 @@ func (r *Runner) Kick() {
 // many steps it ran.
 func (r *Runner) RunOnce(ctx context.Context) (int, error) {
 	e := r.e
+	if rep, ok := e.store.(Repairer); ok {
+		if n, err := rep.Repair(ctx); err != nil {
+			e.log.Warn("store repair failed", ovm.LogError, err)
+		} else if n > 0 {
+			e.log.Info("store repaired writes a crash left pending", ovm.LogCount, n)
+		}
+	}
 	due, err := e.store.AccountListDue(ctx, &ovm.AccountListDueParams{Now: e.clock.Now(), Limit: e.cfg.BatchSize})
 	if err != nil {
 		return 0, err

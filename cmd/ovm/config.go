@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -29,6 +30,7 @@ type Config struct {
 	LogFormat       string       `yaml:"log_format"`       // text | json (default text)
 	ShutdownTimeout Duration     `yaml:"shutdown_timeout"` // default 30s
 	AWS             AWSConfig    `yaml:"aws"`
+	DynamoDB        DynamoConfig `yaml:"dynamodb"`
 	API             APIConfig    `yaml:"api"`
 	Engine          EngineConfig `yaml:"engine"`
 	Pools           []PoolConfig `yaml:"pools"`
@@ -38,6 +40,12 @@ type Config struct {
 type AWSConfig struct {
 	Region   string `yaml:"region"`   // default us-east-1
 	Endpoint string `yaml:"endpoint"` // one endpoint for every service (moto in tests)
+}
+
+// DynamoConfig configures store: dynamodb.
+type DynamoConfig struct {
+	Table       string `yaml:"table"`        // default ovm
+	CreateTable bool   `yaml:"create_table"` // create the table on start when missing (default false)
 }
 
 // APIConfig tunes the HTTP API.
@@ -57,6 +65,10 @@ type EngineConfig struct {
 	StepTimeout Duration `yaml:"step_timeout"` // default 1m
 	// DriftInterval is how often AWS is compared with the store (default 10m).
 	DriftInterval Duration `yaml:"drift_interval"`
+	// LeaderTTL is how long the planner's leader lease lasts (default 15s).
+	LeaderTTL Duration `yaml:"leader_ttl"`
+	// Instance names this replica in claims and leases (default host-pid).
+	Instance string `yaml:"instance"`
 }
 
 // PoolConfig is one pool.
@@ -150,6 +162,7 @@ type SimConfig struct {
 	CloseWindow      Duration `yaml:"close_window"`      // default 720h
 	FailureRate      float64  `yaml:"failure_rate"`      // default 0
 	Seed             uint64   `yaml:"seed"`              // default 0 = random
+	CallDelay        Duration `yaml:"call_delay"`        // real time each call blocks (default 0)
 }
 
 // Duration is a Go duration string in YAML.
@@ -173,10 +186,11 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 func defaultConfig() Config {
 	return Config{Listen: "127.0.0.1:8080", DataDir: "./ovm-data", Store: "sqlite", LogLevel: "info", LogFormat: "text",
-		ShutdownTimeout: Duration(30 * time.Second), AWS: AWSConfig{Region: "us-east-1"},
+		ShutdownTimeout: Duration(30 * time.Second), AWS: AWSConfig{Region: "us-east-1"}, DynamoDB: DynamoConfig{Table: "ovm"},
 		API: APIConfig{DefaultPool: "default", LeasesPerOwner: 100, MaxBodyBytes: 64 << 10, MaxWait: Duration(5 * time.Minute)},
 		Engine: EngineConfig{Tick: Duration(time.Second), BatchSize: 64, Parallelism: 8,
-			ClaimTTL: Duration(2 * time.Minute), StepTimeout: Duration(time.Minute), DriftInterval: Duration(10 * time.Minute)},
+			ClaimTTL: Duration(2 * time.Minute), StepTimeout: Duration(time.Minute), DriftInterval: Duration(10 * time.Minute),
+			LeaderTTL: Duration(15 * time.Second)},
 	}
 }
 
@@ -307,6 +321,8 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 	return nil
 }
 
+var tableRe = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
+
 // validate checks values, naming the key of the first wrong one.
 func (c *Config) validate() error {
 	bad := func(key, format string, args ...any) error {
@@ -321,7 +337,9 @@ func (c *Config) validate() error {
 	switch c.Store {
 	case "sqlite":
 	case "dynamodb":
-		return bad("store", "dynamodb is not available in this build yet; use sqlite")
+		if !tableRe.MatchString(c.DynamoDB.Table) {
+			return bad("dynamodb.table", "%q is not a DynamoDB table name (3-255 of a-z A-Z 0-9 _ - .)", c.DynamoDB.Table)
+		}
 	default:
 		return bad("store", "%q must be sqlite or dynamodb", c.Store)
 	}
@@ -348,6 +366,9 @@ func (c *Config) validate() error {
 	}
 	if c.Engine.DriftInterval < Duration(time.Second) {
 		return bad("engine.drift_interval", "must be at least 1s")
+	}
+	if c.Engine.LeaderTTL < 3*c.Engine.Tick {
+		return bad("engine.leader_ttl", "must be at least 3 ticks (%s)", 3*c.Engine.Tick.D())
 	}
 	if c.Engine.StepTimeout >= c.Engine.ClaimTTL {
 		return bad("engine.step_timeout", "must be below engine.claim_ttl (%s)", c.Engine.ClaimTTL.D())
@@ -440,7 +461,7 @@ func (s SimConfig) config(statePath, roleName string) sim.Config {
 	return sim.Config{CreateLatency: s.CreateLatency.D(), BootstrapLatency: s.BootstrapLatency.D(),
 		CleanLatency: s.CleanLatency.D(), CloseLatency: s.CloseLatency.D(), MaxInFlight: s.MaxInFlight,
 		CloseQuota: s.CloseQuota, CloseWindow: s.CloseWindow.D(), FailureRate: s.FailureRate, Seed: s.Seed,
-		RoleName: roleName, StatePath: statePath}
+		RoleName: roleName, StatePath: statePath, CallDelay: s.CallDelay.D()}
 }
 
 // orgsConfig is the organizations provider's configuration of pool p.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/cleaner/awsnuke"
 	"github.com/ovmdev/ovm/engine"
@@ -27,6 +28,7 @@ import (
 	"github.com/ovmdev/ovm/internal/atomicfile"
 	"github.com/ovmdev/ovm/provider/awsorgs"
 	"github.com/ovmdev/ovm/provider/sim"
+	"github.com/ovmdev/ovm/store/dynamostore"
 	"github.com/ovmdev/ovm/store/sqlitestore"
 )
 
@@ -80,7 +82,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("data_dir: %w", err)
 	}
 	clock := ovm.SystemClock()
-	store, err := sqlitestore.Open(ctx, filepath.Join(cfg.DataDir, "ovm.db"))
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -159,6 +161,25 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("shutdown complete")
 	return nil
+}
+
+// Store is what serve needs of a store: the domain's, and the close ledger.
+type Store interface {
+	ovm.Store
+	awsorgs.Ledger
+}
+
+// openStore opens the configured store: SQLite in the data directory, or
+// the DynamoDB table shared by replicas.
+func openStore(ctx context.Context, cfg *Config) (Store, error) {
+	if cfg.Store == "dynamodb" {
+		ac, err := loadAWSConfig(ctx, cfg.AWS)
+		if err != nil {
+			return nil, err
+		}
+		return dynamostore.Open(ctx, dynamodb.NewFromConfig(ac), dynamostore.Options{Table: cfg.DynamoDB.Table, CreateTable: cfg.DynamoDB.CreateTable})
+	}
+	return sqlitestore.Open(ctx, filepath.Join(cfg.DataDir, "ovm.db"))
 }
 
 // loadAWSConfig is the AWS configuration of the `aws:` block: the default

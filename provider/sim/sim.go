@@ -21,8 +21,10 @@ import (
 	"math/big"
 	mrand "math/rand/v2"
 	"os"
+	"path/filepath"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ovmdev/ovm"
@@ -55,8 +57,12 @@ type Config struct {
 	RoleName string
 	// EmailDomain is the domain of reserved e-mails (default sim.ovm.invalid).
 	EmailDomain string
-	// StatePath, when set, keeps the simulated AWS in this JSON file.
+	// StatePath, when set, keeps the simulated AWS in this JSON file, which
+	// several processes may share (replicas on one machine).
 	StatePath string
+	// CallDelay is real time each call takes, like an AWS API round trip
+	// (default 0). Unlike the latencies above it blocks the caller.
+	CallDelay time.Duration
 }
 
 // DefaultConfig is the simulation `ovm serve` runs without configuration:
@@ -196,6 +202,46 @@ func (p *Provider) init() {
 	p.byMail, p.byRef, p.byID = map[string]*Account{}, map[string]*Account{}, map[string]*Account{}
 }
 
+// shared locks the state file against other processes and reloads what
+// they wrote; the returned function unlocks. Without a StatePath it does
+// nothing. Several `ovm serve` replicas on one machine share one simulated
+// AWS this way. Callers hold p.mu.
+func (p *Provider) shared() (func(), error) {
+	if p.cfg.StatePath == "" {
+		return func() {}, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(p.cfg.StatePath), 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(p.cfg.StatePath+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	unlock := func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }
+	b, err := os.ReadFile(p.cfg.StatePath)
+	if errors.Is(err, os.ErrNotExist) {
+		return unlock, nil
+	}
+	var st state
+	if err == nil {
+		err = json.Unmarshal(b, &st)
+	}
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("sim: %s: %w", p.cfg.StatePath, err)
+	}
+	p.st = st
+	p.byMail, p.byRef, p.byID = map[string]*Account{}, map[string]*Account{}, map[string]*Account{}
+	for _, a := range p.st.Accounts {
+		p.index(a)
+	}
+	return unlock, nil
+}
+
 func (p *Provider) index(a *Account) {
 	p.byMail[a.Email] = a
 	p.byRef[a.Ref] = a
@@ -223,6 +269,9 @@ func (p *Provider) Accounts() []Account {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.init()
+	if unlock, err := p.shared(); err == nil {
+		defer unlock()
+	}
 	out := make([]Account, 0, len(p.st.Accounts))
 	for _, a := range p.st.Accounts {
 		out = append(out, *a)
@@ -242,6 +291,9 @@ func (p *Provider) Reserve(id string) (name, email string) {
 // begin runs the hook and the failure dice for a call before its effect.
 // It returns the result to report (definitive failure) or a transient error.
 func (p *Provider) begin(op Op, a *ovm.Account) (*ovm.StepResult, error) {
+	if p.cfg.CallDelay > 0 {
+		time.Sleep(p.cfg.CallDelay)
+	}
 	if p.hook != nil {
 		if err := p.hook(op, a); err != nil {
 			var d *Definitive
@@ -289,6 +341,11 @@ func (p *Provider) Create(ctx context.Context, a *ovm.Account) (ovm.StepResult, 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.init()
+	unlock, err := p.shared()
+	if err != nil {
+		return ovm.StepResult{}, err
+	}
+	defer unlock()
 	if r, err := p.begin(OpCreate, a); r != nil || err != nil {
 		return deref(r), err
 	}
@@ -368,6 +425,11 @@ func (p *Provider) Bootstrap(ctx context.Context, a *ovm.Account) (ovm.StepResul
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.init()
+	unlock, err := p.shared()
+	if err != nil {
+		return ovm.StepResult{}, err
+	}
+	defer unlock()
 	if r, err := p.begin(OpBootstrap, a); r != nil || err != nil {
 		return deref(r), err
 	}
@@ -394,6 +456,11 @@ func (p *Provider) Clean(ctx context.Context, a *ovm.Account, _ ovm.RetirePolicy
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.init()
+	unlock, err := p.shared()
+	if err != nil {
+		return ovm.StepResult{}, err
+	}
+	defer unlock()
 	if r, err := p.begin(OpClean, a); r != nil || err != nil {
 		return deref(r), err
 	}
@@ -423,6 +490,11 @@ func (p *Provider) Close(ctx context.Context, a *ovm.Account) (ovm.StepResult, e
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.init()
+	unlock, err := p.shared()
+	if err != nil {
+		return ovm.StepResult{}, err
+	}
+	defer unlock()
 	if r, err := p.begin(OpClose, a); r != nil || err != nil {
 		return deref(r), err
 	}
@@ -457,6 +529,11 @@ func (p *Provider) CloseQuota(ctx context.Context) (ovm.Quota, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.init()
+	unlock, err := p.shared()
+	if err != nil {
+		return ovm.Quota{}, err
+	}
+	defer unlock()
 	return p.quotaLocked(p.clock.Now()), nil
 }
 
@@ -479,6 +556,11 @@ func (p *Provider) Inventory(ctx context.Context) ([]ovm.ExternalAccount, error)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.init()
+	unlock, err := p.shared()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	now := p.clock.Now()
 	var out []ovm.ExternalAccount
 	for _, a := range p.st.Accounts {
@@ -500,6 +582,11 @@ func (p *Provider) CloseOutside(awsID string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.init()
+	unlock, err := p.shared()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	a := p.byID[awsID]
 	if a == nil {
 		return fmt.Errorf("sim: no account %s", awsID)
@@ -514,6 +601,11 @@ func (p *Provider) AddOutside(ovmID, pool, email string) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.init()
+	unlock, err := p.shared()
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	now := p.clock.Now()
 	a := &Account{ID: p.newAccountIDLocked(), OVMID: ovmID, Pool: pool, Email: email, Name: ovmID,
 		Ref: "car-" + randHex(16), State: StateActive, CreatedAt: now, ActiveAt: now}

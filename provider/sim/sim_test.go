@@ -158,3 +158,31 @@ func TestTheSimulatedAWSOutlivesTheProcess(t *testing.T) {
 		t.Fatalf("after reload: %+v %v (%d accounts)", r2, err, len(q.Accounts()))
 	}
 }
+
+func TestTwoProvidersOnOneStateFileShareTheSimulatedAWS(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sim.json")
+	a, _ := sim.New(sim.Config{StatePath: path, CreateLatency: time.Hour}, nil)
+	b, _ := sim.New(sim.Config{StatePath: path, CreateLatency: time.Hour}, nil)
+	acct := providertest.NewAccount(a)
+	r, err := a.Create(context.Background(), acct)
+	if err != nil || r.Status != ovm.StepPending {
+		t.Fatal(r, err)
+	}
+	acct.ExternalRef = r.ExternalRef
+	// b polls a's request (as another replica would after a's death).
+	if r2, err := b.Create(context.Background(), acct); err != nil || r2.ExternalRef != r.ExternalRef {
+		t.Fatalf("b: %+v %v", r2, err)
+	}
+	var wg sync.WaitGroup
+	for _, p := range []*sim.Provider{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.Create(context.Background(), providertest.NewAccount(p))
+		}()
+	}
+	wg.Wait()
+	if n := len(a.Accounts()); n != 5 || len(b.Accounts()) != 5 {
+		t.Fatalf("a sees %d, b %d accounts, want 5", n, len(b.Accounts()))
+	}
+}
