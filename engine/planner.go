@@ -104,6 +104,13 @@ func (p *Planner) planPool(ctx context.Context, pool *Pool) (int, error) {
 	if plan.Why != "" {
 		e.log.Debug("stock planner held back", ovm.LogPool, name, "reason", plan.Why)
 	}
+	if plan.Create > 0 {
+		// A slow tick may have outlived the lease: make sure this engine
+		// still plans before ordering anything.
+		if ok, err := e.lead(ctx, "planner", e.cfg.LeaderTTL); !ok || err != nil {
+			return 0, err
+		}
+	}
 	for i := range plan.Create {
 		id := ovm.NewID("acc", now)
 		acctName, email := pool.Provider.Reserve(id)

@@ -100,8 +100,30 @@ func (s *Server) lease(ctx context.Context, p *principal, pool string, ttl time.
 	}
 }
 
-// retryAfter estimates when pool may have stock again.
+// retryAfter estimates when pool may have stock again. The estimate is
+// kept for a second: a storm of empty answers must not become a storm of
+// status reads.
 func (s *Server) retryAfter(ctx context.Context, pool string) time.Duration {
+	now := s.clock.Now()
+	s.raMu.Lock()
+	c, ok := s.raCache[pool]
+	s.raMu.Unlock()
+	if ok && now.Sub(c.at) < time.Second {
+		return c.d
+	}
+	d := s.estimateRetryAfter(ctx, pool)
+	s.raMu.Lock()
+	s.raCache[pool] = retryAfterEntry{at: now, d: d}
+	s.raMu.Unlock()
+	return d
+}
+
+type retryAfterEntry struct {
+	at time.Time
+	d  time.Duration
+}
+
+func (s *Server) estimateRetryAfter(ctx context.Context, pool string) time.Duration {
 	st, err := s.engine.PoolStatus(ctx, pool)
 	if err != nil {
 		return 10 * time.Second

@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ovmdev/ovm"
@@ -57,11 +58,15 @@ type Server struct {
 	log    *slog.Logger
 	cfg    Config
 	mux    *http.ServeMux
+
+	raMu    sync.Mutex
+	raCache map[string]retryAfterEntry
 }
 
 // New returns a server over store and engine.
 func New(store ovm.Store, eng *engine.Engine, clock ovm.Clock, log *slog.Logger, cfg Config) *Server {
-	s := &Server{store: store, engine: eng, clock: clock, log: log, cfg: cfg.withDefaults(), mux: http.NewServeMux()}
+	s := &Server{store: store, engine: eng, clock: clock, log: log, cfg: cfg.withDefaults(), mux: http.NewServeMux(),
+		raCache: map[string]retryAfterEntry{}}
 	s.routes()
 	return s
 }

@@ -125,7 +125,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	eng, err := engine.New(store, pools, clock, log, engine.Config{Tick: cfg.Engine.Tick.D(), BatchSize: cfg.Engine.BatchSize,
 		DriftInterval: cfg.Engine.DriftInterval.D(),
 		Parallelism:   cfg.Engine.Parallelism, ClaimTTL: cfg.Engine.ClaimTTL.D(), StepTimeout: cfg.Engine.StepTimeout.D(),
-		CrashPoint: crashPointFromEnv(log)})
+		LeaderTTL: cfg.Engine.LeaderTTL.D(), Instance: cfg.Engine.Instance, CrashPoint: crashPointFromEnv(log)})
 	if err != nil {
 		return err
 	}

@@ -59,3 +59,13 @@ func (s *Store) LeaderAcquire(ctx context.Context, name, holder string, now, unt
 	}
 	return err == nil, err
 }
+
+// Leader returns the holder of leader lease name and until when it holds
+// it (zero values if nobody ever did).
+func (s *Store) Leader(ctx context.Context, name string) (string, time.Time, error) {
+	it, err := s.get(ctx, "LEADER#"+name, "L")
+	if err != nil || it == nil {
+		return "", time.Time{}, err
+	}
+	return getS(it, "holder"), fromNS(getN(it, "expires")), nil
+}
