@@ -24,7 +24,7 @@ build:
 
 ## bench: the performance figures of the issues (vend latency, engine tick).
 bench:
-	$(GO) test -run '^$$' -bench Vend -benchtime 1x ./bench/
+	$(GO) test -run '^$$' -bench 'Vend' -benchtime 1x ./bench/
 	$(GO) test -run '^$$' -bench Tick -benchtime 200x ./engine/
 
 ## fuzz: a short run of every fuzz target.

@@ -8,29 +8,58 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/internal/mototest"
 	"github.com/ovmdev/ovm/provider/sim"
+	"github.com/ovmdev/ovm/store/dynamostore"
 	"github.com/ovmdev/ovm/store/sqlitestore"
 )
 
 var vends = flag.Int("vends", 2000, "vends per measurement")
 
+// importer is a store that can be seeded in bulk.
+type importer interface {
+	ovm.Store
+	AccountImport(ctx context.Context, accts []*ovm.Account, actor string) error
+}
+
 // seeded opens a fresh SQLite store holding n ready accounts in pool default.
-func seeded(b *testing.B, n int) *sqlitestore.Store {
+func seeded(b *testing.B, n int) importer {
 	b.Helper()
 	s, err := sqlitestore.Open(context.Background(), filepath.Join(b.TempDir(), "ovm.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close() })
+	seed(b, s, n)
+	return s
+}
+
+// seededDynamo opens a fresh table in moto's DynamoDB holding n ready
+// accounts.
+func seededDynamo(b *testing.B, n int) importer {
+	b.Helper()
+	cfg := mototest.Require(b).Config()
+	s, err := dynamostore.Open(context.Background(), dynamodb.NewFromConfig(cfg),
+		dynamostore.Options{Table: fmt.Sprintf("bench-%d", time.Now().UnixNano()), CreateTable: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	seed(b, s, n)
+	return s
+}
+
+func seed(b *testing.B, s importer, n int) {
 	now := time.Now().UTC()
 	accts := make([]*ovm.Account, n)
 	for i := range accts {
@@ -43,7 +72,6 @@ func seeded(b *testing.B, n int) *sqlitestore.Store {
 	if err := s.AccountImport(context.Background(), accts, "bench"); err != nil {
 		b.Fatal(err)
 	}
-	return s
 }
 
 // measure runs total calls of fn across clients goroutines and reports the
@@ -85,6 +113,51 @@ func measure(b *testing.B, clients, total int, fn func() error) {
 	b.ReportMetric(0, "ns/op")
 }
 
+var dynamoVends = flag.Int("dynamo-vends", 300, "vends per measurement on DynamoDB (moto)")
+
+// BenchmarkVendStores is the vend latency through one replica (GET /vend
+// over loopback HTTP) on SQLite and on DynamoDB (moto), at 1 and 16
+// clients, in the same run. moto serves one request at a time and scans a
+// table for each index query, so its figures are an upper bound of the
+// store's own cost, not a figure for AWS.
+func BenchmarkVendStores(b *testing.B) {
+	stores := []struct {
+		name  string
+		open  func(*testing.B, int) importer
+		vends int
+	}{{"sqlite", seeded, *dynamoVends}, {"dynamodb-moto", seededDynamo, *dynamoVends}}
+	for _, st := range stores {
+		for _, clients := range []int{1, 16} {
+			b.Run(fmt.Sprintf("%s/clients=%d", st.name, clients), func(b *testing.B) {
+				for range b.N {
+					s := st.open(b, st.vends)
+					url, key := serve(b, s)
+					measure(b, clients, st.vends, httpVend(url, key, clients))
+				}
+			})
+		}
+	}
+}
+
+// httpVend is one GET /vend.
+func httpVend(url, key string, clients int) func() error {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	return func() error {
+		req, _ := http.NewRequest("GET", url+"/vend", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		res, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			return fmt.Errorf("vend: %d", res.StatusCode)
+		}
+		return nil
+	}
+}
+
 // BenchmarkVend is the vend latency of the core issue: the bare store
 // transaction and GET /vend over loopback HTTP, each from a stock big
 // enough that no call finds it empty.
@@ -105,21 +178,7 @@ func BenchmarkVend(b *testing.B) {
 			for range b.N {
 				s := seeded(b, *vends)
 				url, key := serve(b, s)
-				client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
-				measure(b, clients, *vends, func() error {
-					req, _ := http.NewRequest("GET", url+"/vend", nil)
-					req.Header.Set("Authorization", "Bearer "+key)
-					res, err := client.Do(req)
-					if err != nil {
-						return err
-					}
-					io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-					if res.StatusCode != 200 {
-						return fmt.Errorf("vend: %d", res.StatusCode)
-					}
-					return nil
-				})
+				measure(b, clients, *vends, httpVend(url, key, clients))
 			}
 		})
 	}
@@ -127,7 +186,7 @@ func BenchmarkVend(b *testing.B) {
 
 // serve runs the real API (engine not started: the stock is pre-seeded)
 // on loopback and returns its URL and an admin key.
-func serve(b *testing.B, s *sqlitestore.Store) (string, string) {
+func serve(b *testing.B, s ovm.Store) (string, string) {
 	clock := ovm.SystemClock()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	pol := ovm.Pool{Name: "default", Provider: "sim"}.WithDefaults()
@@ -142,4 +201,10 @@ func serve(b *testing.B, s *sqlitestore.Store) (string, string) {
 	srv := httptest.NewServer(httpapi.New(s, eng, clock, log, httpapi.Config{}))
 	b.Cleanup(srv.Close)
 	return srv.URL, secret
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	mototest.Stop()
+	os.Exit(code)
 }
