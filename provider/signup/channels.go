@@ -1,0 +1,252 @@
+package signup
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// errWaiting means a step waits for something outside OVM (an e-mail, a
+// human, a bank code); the step is tried again later, without counting a
+// failure.
+type errWaiting struct{ what string }
+
+func (e *errWaiting) Error() string { return "waiting for " + e.what }
+
+// Captcha is one captcha to solve.
+type Captcha struct {
+	Kind string // "audio" or "image"
+	Data []byte
+	// Ext is the file extension of Data (".wav", ".png", ...).
+	Ext string
+}
+
+// CaptchaSolver answers captchas. Solvers are tried in order until one
+// answers.
+type CaptchaSolver interface {
+	Name() string
+	// Kinds are the captcha kinds it solves.
+	Kinds() []string
+	Solve(ctx context.Context, c Captcha) (string, error)
+}
+
+// CommandSolver runs an external program with the captcha file as its last
+// argument and reads the answer from its standard output.
+type CommandSolver struct {
+	Command []string
+	For     []string // captcha kinds (default audio and image)
+	Timeout time.Duration
+}
+
+// Name implements CaptchaSolver.
+func (c *CommandSolver) Name() string { return "command:" + filepath.Base(c.Command[0]) }
+
+// Kinds implements CaptchaSolver.
+func (c *CommandSolver) Kinds() []string {
+	if len(c.For) == 0 {
+		return []string{"audio", "image"}
+	}
+	return c.For
+}
+
+// Solve implements CaptchaSolver.
+func (c *CommandSolver) Solve(ctx context.Context, cp Captcha) (string, error) {
+	f, err := os.CreateTemp("", "ovm-captcha-*"+cp.Ext)
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(cp.Data); err != nil {
+		f.Close()
+		return "", err
+	}
+	f.Close()
+	timeout := c.Timeout
+	if timeout == 0 {
+		timeout = time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.Command[0], append(c.Command[1:], f.Name())...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%s: %v: %s", c.Name(), err, strings.TrimSpace(errOut.String()))
+	}
+	answer := strings.TrimSpace(out.String())
+	if answer == "" {
+		return "", fmt.Errorf("%s gave no answer", c.Name())
+	}
+	return answer, nil
+}
+
+// HumanSolver asks a person: the captcha is kept as a file, and the answer
+// comes through POST /v1/accounts/{id}/input with name "captcha".
+type HumanSolver struct{}
+
+// Name implements CaptchaSolver.
+func (HumanSolver) Name() string { return "human" }
+
+// Kinds implements CaptchaSolver.
+func (HumanSolver) Kinds() []string { return []string{"audio", "image"} }
+
+// Solve implements CaptchaSolver; the provider answers it from the
+// account's inputs (see Provider.captcha).
+func (HumanSolver) Solve(context.Context, Captcha) (string, error) {
+	return "", &errWaiting{what: "a human to answer the captcha (POST /v1/accounts/{id}/input name=captcha)"}
+}
+
+// SolverStats counts a solver's answers and the ones the page accepted.
+type SolverStats struct {
+	Answers  int `json:"answers"`
+	Accepted int `json:"accepted"`
+	Errors   int `json:"errors"`
+}
+
+type stats struct {
+	mu sync.Mutex
+	m  map[string]*SolverStats
+}
+
+func (s *stats) add(name string, f func(*SolverStats)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]*SolverStats{}
+	}
+	if s.m[name] == nil {
+		s.m[name] = &SolverStats{}
+	}
+	f(s.m[name])
+}
+
+func (s *stats) snapshot() map[string]SolverStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]SolverStats{}
+	for k, v := range s.m {
+		out[k] = *v
+	}
+	return out
+}
+
+// PhoneNumber is one verification number and its health.
+type PhoneNumber struct {
+	Number        string    `json:"number"`
+	LastUsed      time.Time `json:"last_used"`
+	Uses          int       `json:"uses"`
+	Failures      int       `json:"failures"` // in a row
+	CooldownUntil time.Time `json:"cooldown_until"`
+	busyPIN       string
+}
+
+// PhonePool hands out verification numbers one verification at a time,
+// healthiest first, and keeps the PIN the call must key in for the contact
+// flow (Amazon Connect, or the replica) to read.
+type PhonePool struct {
+	// Cooldown after a failed verification (default 1h), doubled per
+	// failure in a row.
+	Cooldown time.Duration
+	mu       sync.Mutex
+	numbers  map[string]*PhoneNumber
+}
+
+// NewPhonePool returns a pool of numbers.
+func NewPhonePool(numbers []string) *PhonePool {
+	p := &PhonePool{Cooldown: time.Hour, numbers: map[string]*PhoneNumber{}}
+	for _, n := range numbers {
+		p.numbers[n] = &PhoneNumber{Number: n}
+	}
+	return p
+}
+
+// ErrNoNumber means every number is busy or cooling down.
+var ErrNoNumber = errors.New("no phone number is free")
+
+// Pick chooses the healthiest free number: not busy, not cooling down,
+// fewest failures in a row, least recently used.
+func (p *PhonePool) Pick(now time.Time) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var free []*PhoneNumber
+	for _, n := range p.numbers {
+		if n.busyPIN == "" && !now.Before(n.CooldownUntil) {
+			free = append(free, n)
+		}
+	}
+	if len(free) == 0 {
+		return "", ErrNoNumber
+	}
+	sort.Slice(free, func(i, j int) bool {
+		if free[i].Failures != free[j].Failures {
+			return free[i].Failures < free[j].Failures
+		}
+		return free[i].LastUsed.Before(free[j].LastUsed)
+	})
+	return free[0].Number, nil
+}
+
+// Prepare makes number answer the next call with pin. One verification per
+// number at a time: a busy number refuses.
+func (p *PhonePool) Prepare(number, pin string, now time.Time) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.numbers[number]
+	switch {
+	case n == nil:
+		return fmt.Errorf("phone number %s is not in the pool", number)
+	case n.busyPIN != "" && n.busyPIN != pin:
+		return fmt.Errorf("phone number %s is busy with another verification", number)
+	}
+	n.busyPIN, n.LastUsed = pin, now
+	return nil
+}
+
+// PIN is what the contact flow plays as DTMF when number is called.
+func (p *PhonePool) PIN(number string) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.numbers[number]
+	if n == nil || n.busyPIN == "" {
+		return "", false
+	}
+	return n.busyPIN, true
+}
+
+// Done ends number's verification and records its outcome.
+func (p *PhonePool) Done(number string, ok bool, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.numbers[number]
+	if n == nil {
+		return
+	}
+	n.busyPIN = ""
+	n.Uses++
+	if ok {
+		n.Failures = 0
+		return
+	}
+	n.Failures++
+	n.CooldownUntil = now.Add(p.Cooldown << min(n.Failures-1, 6))
+}
+
+// Health returns every number's state.
+func (p *PhonePool) Health() []PhoneNumber {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []PhoneNumber
+	for _, n := range p.numbers {
+		out = append(out, *n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Number < out[j].Number })
+	return out
+}

@@ -1,0 +1,472 @@
+// Package signup is the `signup` provider: standalone AWS accounts (that
+// can become the management account of their own Organization) made through
+// the public sign-up in a real Chromium, driven by a flow file.
+//
+// The flow is data (Flow, flows/aws-2023.yaml): which page, which fields by
+// accessible label or role and name, what proves the step worked. It is read
+// again at every step, so an operator repairs the automation when AWS changes
+// a page by editing the file, without a release. Each call of Create,
+// Bootstrap or Close runs one step; the step reached, the page's URL and the
+// values read so far are stored on the account, and the browser profile is
+// kept on disk, so a crash or a failed step resumes at that step. A step
+// first checks which page the browser shows: a step that worked but was not
+// recorded is skipped, not repeated. Every failure keeps a screenshot, the
+// page's HTML and the step's log as evidence, named in the error that goes to
+// the account's event log.
+//
+// Outside values come through channels: one-time codes from an Inbox (mail
+// that SES stores in S3), captchas from solvers (an external command, a
+// human through POST /v1/accounts/{id}/input), the verification call's PIN
+// through a PhonePool, 3-D Secure codes through the same input endpoint.
+// Root passwords are generated per account and kept only in a Vault.
+package signup
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/ovmdev/ovm"
+)
+
+// Contact is the contact page's data.
+type Contact struct {
+	FullName, Company, Phone, Country, Address, City, State, PostalCode string
+}
+
+// Card is the payment page's data.
+type Card struct {
+	Number, Month, Year, Holder string
+}
+
+// Billing is the console's billing preferences.
+type Billing struct {
+	Currency, Email string
+}
+
+// Config is one signup pool. Card and contact data come from secrets in
+// the configuration (cmd/ovm resolves them); they never reach a log.
+type Config struct {
+	Pool string
+	// BaseURL is the sign-up site the flow's URLs start with.
+	BaseURL string
+	// FlowFile overrides the shipped flow (read at every step).
+	FlowFile string
+	// Chromium is the browser (default /usr/bin/chromium).
+	Chromium string
+	// DataDir keeps browser profiles and evidence.
+	DataDir string
+	// EmailTemplate makes the root e-mail; {id} is the OVM account id.
+	EmailTemplate string
+	// NamePrefix prefixes the account name (default "ovm-").
+	NamePrefix string
+	// RoleName is the vended role the stack creates; TrustedPrincipal the
+	// ARN it trusts.
+	RoleName, TrustedPrincipal string
+	Contact                    Contact
+	Card                       Card
+	Billing                    Billing
+	// PageTimeout bounds waiting for a page to change (default 30s).
+	PageTimeout time.Duration
+}
+
+// Deps are the provider's channels.
+type Deps struct {
+	Inbox   Inbox
+	Solvers []CaptchaSolver
+	Phones  *PhonePool
+	Vault   Vault
+	// SmokeTest assumes roleARN and returns the account it lands in; nil
+	// skips the smoke test.
+	SmokeTest func(ctx context.Context, roleARN string) (string, error)
+	// Bury retires an account through its cross-account role; nil closes
+	// it in the console.
+	Bury  func(ctx context.Context, a *ovm.Account) (ovm.StepResult, error)
+	Clock ovm.Clock
+	Log   *slog.Logger
+}
+
+// Provider implements ovm.Provider with the browser.
+type Provider struct {
+	cfg   Config
+	deps  Deps
+	stats stats
+
+	mu       sync.Mutex
+	browsers map[string]*browser
+}
+
+var _ ovm.Provider = (*Provider)(nil)
+
+// New returns a provider, checking that the flow file parses.
+func New(cfg Config, deps Deps) (*Provider, error) {
+	if cfg.Chromium == "" {
+		cfg.Chromium = "/usr/bin/chromium"
+	}
+	if cfg.NamePrefix == "" {
+		cfg.NamePrefix = "ovm-"
+	}
+	if cfg.RoleName == "" {
+		cfg.RoleName = ovm.DefaultRoleName
+	}
+	if cfg.PageTimeout == 0 {
+		cfg.PageTimeout = 30 * time.Second
+	}
+	if !strings.Contains(cfg.EmailTemplate, "{id}") || !strings.Contains(cfg.EmailTemplate, "@") {
+		return nil, &ovm.FieldError{Field: "signup.email_template", Message: "must be an e-mail address containing {id}"}
+	}
+	if _, err := url.ParseRequestURI(cfg.BaseURL); err != nil {
+		return nil, &ovm.FieldError{Field: "signup.base_url", Message: "is not a URL"}
+	}
+	if _, err := LoadFlow(cfg.FlowFile); err != nil {
+		return nil, &ovm.FieldError{Field: "signup.flow_file", Message: err.Error()}
+	}
+	if deps.Vault == nil || deps.Phones == nil || deps.Inbox == nil {
+		return nil, errors.New("signup: a vault, a phone pool and an inbox are required")
+	}
+	if deps.Clock == nil {
+		deps.Clock = ovm.SystemClock()
+	}
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Provider{cfg: cfg, deps: deps, browsers: map[string]*browser{}}, nil
+}
+
+// Reserve implements ovm.Provider.
+func (p *Provider) Reserve(id string) (name, email string) {
+	return p.cfg.NamePrefix + id, strings.ReplaceAll(p.cfg.EmailTemplate, "{id}", id)
+}
+
+// SolverStats returns how often each captcha solver answered and was right.
+func (p *Provider) SolverStats() map[string]SolverStats { return p.stats.snapshot() }
+
+// Shutdown closes every browser (their profiles stay for resuming).
+func (p *Provider) Shutdown() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, b := range p.browsers {
+		b.cancel()
+		delete(p.browsers, id)
+	}
+}
+
+// Create implements ovm.Provider: the sign-up, one page per call.
+func (p *Provider) Create(ctx context.Context, a *ovm.Account) (ovm.StepResult, error) {
+	if a.ExternalRef == "" {
+		// The reference of a sign-up is the account's browser session.
+		return ovm.StepResult{Status: ovm.StepPending, ExternalRef: "signup:" + a.ID, Reason: "sign-up starting"}, nil
+	}
+	r, done, err := p.runSection(ctx, a, "signup")
+	if err != nil || !done {
+		return r, err
+	}
+	id := r.Progress["signup.var.account_id"]
+	if !ovm.IsAWSAccountID(id) {
+		return ovm.StepResult{}, fmt.Errorf("the sign-up ended without an account id (read %q)", id)
+	}
+	r.Status, r.AWSAccountID = ovm.StepDone, id
+	return r, nil
+}
+
+// Bootstrap implements ovm.Provider: billing preferences and the role stack
+// in the console, then the smoke test.
+func (p *Provider) Bootstrap(ctx context.Context, a *ovm.Account) (ovm.StepResult, error) {
+	r, done, err := p.runSection(ctx, a, "bootstrap")
+	if err != nil || !done {
+		return r, err
+	}
+	role := ovm.RoleARN(a.AWSAccountID, p.cfg.RoleName)
+	if p.deps.SmokeTest != nil {
+		got, err := p.deps.SmokeTest(ctx, role)
+		if err != nil {
+			return ovm.StepResult{}, fmt.Errorf("smoke test: %w", err)
+		}
+		if got != a.AWSAccountID {
+			return ovm.Failed(fmt.Sprintf("smoke test: %s landed in %s", role, got)), nil
+		}
+	}
+	r.Status, r.RoleARN = ovm.StepDone, role
+	return r, nil
+}
+
+// Close implements ovm.Provider: the API burial when configured, else the
+// console closure. Done only when the closure is observed.
+func (p *Provider) Close(ctx context.Context, a *ovm.Account) (ovm.StepResult, error) {
+	if p.deps.Bury != nil {
+		return p.deps.Bury(ctx, a)
+	}
+	r, done, err := p.runSection(ctx, a, "close")
+	if err != nil || !done {
+		return r, err
+	}
+	r.Status = ovm.StepDone
+	return r, nil
+}
+
+// tdata is what flow templates see.
+type tdata struct {
+	BaseURL, Email, AccountName, Password, PhoneNumber, RoleName, TrustedPrincipal, AWSAccountID string
+	Contact                                                                                      Contact
+	Card                                                                                         Card
+	Billing                                                                                      Billing
+	Input, Var                                                                                   map[string]string
+}
+
+// runSection runs the next step of a section. It returns done when the
+// section's last step has run.
+func (p *Provider) runSection(ctx context.Context, a *ovm.Account, name string) (ovm.StepResult, bool, error) {
+	flow, err := LoadFlow(p.cfg.FlowFile)
+	if err != nil {
+		return ovm.StepResult{}, false, err
+	}
+	sec := map[string]Section{"signup": flow.Signup, "bootstrap": flow.Bootstrap, "close": flow.Close}[name]
+	stepKey, urlKey := "signup."+name+".step", "signup."+name+".url"
+	i, _ := strconv.Atoi(a.Progress[stepKey])
+	progress := map[string]string{}
+	if i >= len(sec.Steps) {
+		p.closeBrowser(a.ID)
+		return ovm.StepResult{Progress: progress}, true, nil
+	}
+	run := &stepRun{p: p, a: a, progress: progress, section: name}
+	data, err := run.data()
+	var waiting *errWaiting
+	if errors.As(err, &waiting) {
+		return ovm.StepResult{Status: ovm.StepPending, Wait: time.Minute, Reason: waiting.Error()}, false, nil
+	}
+	if err != nil {
+		return ovm.StepResult{}, false, err
+	}
+	b, fresh, err := p.browserFor(a.ID)
+	if err != nil {
+		return ovm.StepResult{}, false, err
+	}
+	run.b = b
+	if fresh {
+		start := a.Progress[urlKey]
+		if start == "" || i == 0 {
+			start = run.expand(sec.StartURL, data)
+		}
+		run.logf("open %s", start)
+		if err := b.do(ctx, p.cfg.PageTimeout, chromedp.Navigate(start)); err != nil {
+			return ovm.StepResult{}, false, run.fail(sec.Steps[i], fmt.Errorf("open %s: %w", start, err))
+		}
+	}
+	heading, err := b.heading(ctx)
+	if err != nil {
+		return ovm.StepResult{}, false, run.fail(sec.Steps[i], err)
+	}
+	step := sec.Steps[i]
+	if heading != step.Page {
+		// A later step's page: the earlier steps worked before a crash
+		// kept them from being recorded.
+		j := i + 1
+		for ; j < len(sec.Steps) && sec.Steps[j].Page != heading; j++ {
+		}
+		switch {
+		case j < len(sec.Steps):
+			run.logf("page %q is step %s: steps %d to %d already done", heading, sec.Steps[j].Name, i, j-1)
+			i, step = j, sec.Steps[j]
+		case step.Optional:
+			progress[stepKey] = strconv.Itoa(i + 1)
+			return ovm.StepResult{Status: ovm.StepPending, Progress: progress, Reason: "skipped optional step " + step.Name}, false, nil
+		default:
+			return ovm.StepResult{}, false, run.fail(step, fmt.Errorf("the page shows %q, but step %s expects %q", heading, step.Name, step.Page))
+		}
+	}
+	for _, act := range step.Actions {
+		if err := run.act(ctx, act, data); err != nil {
+			var w *errWaiting
+			if errors.As(err, &w) {
+				progress[stepKey] = strconv.Itoa(i)
+				return ovm.StepResult{Status: ovm.StepPending, Progress: progress, Wait: 5 * time.Second, Reason: w.Error()}, false, nil
+			}
+			return ovm.StepResult{}, false, run.fail(step, err)
+		}
+	}
+	if !step.Final {
+		if err := run.waitLeave(ctx, step); err != nil {
+			run.outcome(false)
+			return ovm.StepResult{}, false, run.fail(step, err)
+		}
+		run.outcome(true)
+	}
+	progress[stepKey] = strconv.Itoa(i + 1)
+	progress[urlKey] = b.url(ctx)
+	report := fmt.Sprintf("%s step %s done", name, step.Name)
+	if step.Final || i+1 >= len(sec.Steps) {
+		p.closeBrowser(a.ID)
+		return ovm.StepResult{Progress: progress, Report: report}, true, nil
+	}
+	return ovm.StepResult{Status: ovm.StepPending, Progress: progress, Reason: "on step " + sec.Steps[i+1].Name, Report: report}, false, nil
+}
+
+func (p *Provider) browserFor(id string) (*browser, bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if b := p.browsers[id]; b != nil {
+		return b, false, nil
+	}
+	b, err := startBrowser(p.cfg.Chromium, filepath.Join(p.cfg.DataDir, "profiles", id))
+	if err != nil {
+		return nil, false, err
+	}
+	p.browsers[id] = b
+	return b, true, nil
+}
+
+func (p *Provider) closeBrowser(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if b := p.browsers[id]; b != nil {
+		b.cancel()
+		delete(p.browsers, id)
+	}
+}
+
+// stepRun is one step being run.
+type stepRun struct {
+	p        *Provider
+	a        *ovm.Account
+	b        *browser
+	section  string
+	progress map[string]string
+	log      []string
+	phone    string // number prepared in this step
+	solver   string // solver that answered this step's captcha
+}
+
+func (r *stepRun) logf(format string, args ...any) {
+	r.log = append(r.log, r.p.deps.Clock.Now().UTC().Format(time.RFC3339)+" "+fmt.Sprintf(format, args...))
+}
+
+// fail keeps evidence and returns the step's error naming where it is.
+func (r *stepRun) fail(step Step, err error) error {
+	r.logf("FAILED: %v", err)
+	dir := filepath.Join(r.p.cfg.DataDir, "evidence", r.a.ID,
+		fmt.Sprintf("%s-%s-%s", r.p.deps.Clock.Now().UTC().Format("20060102T150405.000"), r.section, step.Name))
+	if r.b != nil {
+		if eerr := r.b.evidence(dir, r.log); eerr != nil {
+			r.p.deps.Log.Warn("could not keep evidence", ovm.LogAccountID, r.a.ID, ovm.LogError, eerr)
+		}
+	}
+	// A failed step may leave the browser anywhere: the next attempt starts
+	// a fresh one at the step's URL.
+	r.p.closeBrowser(r.a.ID)
+	return fmt.Errorf("%s step %s: %w (evidence: %s)", r.section, step.Name, err, dir)
+}
+
+func (r *stepRun) data() (tdata, error) {
+	a, p := r.a, r.p
+	pw, err := p.password(a.ID)
+	if err != nil {
+		return tdata{}, err
+	}
+	d := tdata{BaseURL: strings.TrimRight(p.cfg.BaseURL, "/"), Email: a.Email, AccountName: a.Name, Password: pw,
+		RoleName: p.cfg.RoleName, TrustedPrincipal: p.cfg.TrustedPrincipal, AWSAccountID: a.AWSAccountID,
+		Contact: p.cfg.Contact, Card: p.cfg.Card, Billing: p.cfg.Billing, Input: map[string]string{}, Var: map[string]string{}}
+	for k, v := range a.Progress {
+		if name, ok := strings.CutPrefix(k, "input."); ok && v != "" {
+			d.Input[name] = v
+		}
+		if name, ok := strings.CutPrefix(k, "signup.var."); ok {
+			d.Var[name] = v
+		}
+	}
+	if r.section == "signup" && d.Var["phone"] == "" {
+		n, err := p.deps.Phones.Pick(p.deps.Clock.Now())
+		if err != nil {
+			return tdata{}, &errWaiting{what: "a free phone number: " + err.Error()}
+		}
+		d.Var["phone"] = n
+		r.progress["signup.var.phone"] = n
+	}
+	d.PhoneNumber = d.Var["phone"]
+	return d, nil
+}
+
+// password is the account's root password from the vault, made on first use.
+func (p *Provider) password(id string) (string, error) {
+	ctx := context.Background()
+	pw, err := p.deps.Vault.Get(ctx, "root-password/"+id)
+	if errors.Is(err, ErrNoSecret) {
+		pw = newPassword()
+		if err := p.deps.Vault.Put(ctx, "root-password/"+id, pw); err != nil {
+			return "", fmt.Errorf("vault: %w", err)
+		}
+		return pw, nil
+	}
+	return pw, err
+}
+
+func newPassword() string {
+	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789!#%+-=?@^_"
+	var b strings.Builder
+	for b.Len() < 28 {
+		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		b.WriteByte(alphabet[n.Int64()])
+	}
+	return b.String() + "a7!Z" // every class, whatever the draw
+}
+
+func (r *stepRun) expand(s string, d tdata) string {
+	t, err := template.New("").Option("missingkey=zero").Parse(s)
+	if err != nil {
+		return s
+	}
+	var b bytes.Buffer
+	if t.Execute(&b, d) != nil {
+		return s
+	}
+	return b.String()
+}
+
+// waitLeave waits until the page is no longer the step's page; an error
+// message on the page fails the step.
+func (r *stepRun) waitLeave(ctx context.Context, step Step) error {
+	deadline := r.p.deps.Clock.Now().Add(r.p.cfg.PageTimeout)
+	for {
+		if alert := r.b.alert(ctx); alert != "" {
+			return fmt.Errorf("the page says: %s", alert)
+		}
+		h, err := r.b.heading(ctx)
+		if err == nil && h != "" && h != step.Page {
+			r.logf("left %q for %q", step.Page, h)
+			return nil
+		}
+		if r.p.deps.Clock.Now().After(deadline) {
+			return fmt.Errorf("still on %q after %s", step.Page, r.p.cfg.PageTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(150 * time.Millisecond):
+		}
+	}
+}
+
+// outcome records the results of a step's captcha and phone verification.
+func (r *stepRun) outcome(ok bool) {
+	if r.solver != "" {
+		r.p.stats.add(r.solver, func(s *SolverStats) {
+			if ok {
+				s.Accepted++
+			}
+		})
+	}
+	if r.phone != "" {
+		r.p.deps.Phones.Done(r.phone, ok, r.p.deps.Clock.Now())
+	}
+}

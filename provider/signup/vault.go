@@ -1,0 +1,121 @@
+package signup
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/ovmdev/ovm/internal/atomicfile"
+)
+
+// Vault keeps secrets (root passwords) out of the main store.
+type Vault interface {
+	Put(ctx context.Context, name, value string) error
+	// Get returns the secret, or ErrNoSecret.
+	Get(ctx context.Context, name string) (string, error)
+}
+
+// ErrNoSecret means the vault has no secret of that name.
+var ErrNoSecret = errors.New("no such secret")
+
+// FileVault is the embedded vault: a file of AES-256-GCM sealed secrets,
+// with the key in a separate file (mode 0600) created on first use.
+type FileVault struct {
+	Path    string // the sealed secrets
+	KeyPath string // the key
+	mu      sync.Mutex
+}
+
+func (v *FileVault) key() (cipher.AEAD, error) {
+	k, err := os.ReadFile(v.KeyPath)
+	if errors.Is(err, os.ErrNotExist) {
+		k = make([]byte, 32)
+		if _, err := rand.Read(k); err != nil {
+			return nil, err
+		}
+		if err := atomicfile.Write(v.KeyPath, k, 0o600); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	if len(k) != 32 {
+		return nil, fmt.Errorf("vault key %s is not 32 bytes", v.KeyPath)
+	}
+	block, err := aes.NewCipher(k)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+func (v *FileVault) load() (map[string]string, error) {
+	m := map[string]string{}
+	b, err := os.ReadFile(v.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return m, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m, json.Unmarshal(b, &m)
+}
+
+// Put implements Vault: the value is sealed with the name as associated data.
+func (v *FileVault) Put(ctx context.Context, name, value string) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	aead, err := v.key()
+	if err != nil {
+		return err
+	}
+	m, err := v.load()
+	if err != nil {
+		return err
+	}
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return err
+	}
+	m[name] = base64.StdEncoding.EncodeToString(aead.Seal(nonce, nonce, []byte(value), []byte(name)))
+	b, _ := json.MarshalIndent(m, "", "  ")
+	if err := os.MkdirAll(filepath.Dir(v.Path), 0o700); err != nil {
+		return err
+	}
+	return atomicfile.Write(v.Path, b, 0o600)
+}
+
+// Get implements Vault.
+func (v *FileVault) Get(ctx context.Context, name string) (string, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	m, err := v.load()
+	if err != nil {
+		return "", err
+	}
+	sealed, ok := m[name]
+	if !ok {
+		return "", ErrNoSecret
+	}
+	aead, err := v.key()
+	if err != nil {
+		return "", err
+	}
+	b, err := base64.StdEncoding.DecodeString(sealed)
+	if err != nil || len(b) < aead.NonceSize() {
+		return "", fmt.Errorf("vault: secret %s is damaged", name)
+	}
+	plain, err := aead.Open(nil, b[:aead.NonceSize()], b[aead.NonceSize():], []byte(name))
+	if err != nil {
+		return "", fmt.Errorf("vault: secret %s does not open with this key", name)
+	}
+	return string(plain), nil
+}
