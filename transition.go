@@ -2,6 +2,7 @@ package ovm
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"time"
 )
@@ -246,3 +247,21 @@ func mergeProgress(n *Account, progress map[string]string) {
 // MergeProgress returns the update's account with provider progress merged
 // in; used when a step finishes and moves state in the same write.
 func MergeProgress(u *AccountUpdate, progress map[string]string) { mergeProgress(u.Account, progress) }
+
+// RecordInput stores an outside value a step waits for (a human's captcha
+// answer, a relayed 3-D Secure code) on a working account, as
+// Progress["input.<name>"]. The event names the input, never its value.
+func RecordInput(a *Account, name, value, actor string, now time.Time) (*AccountUpdate, error) {
+	if !a.State.Working() {
+		return nil, Errorf(EConflict, "account %s is %s: it waits for no input", a.ID, a.State)
+	}
+	if !inputNameRe.MatchString(name) || value == "" || len(value) > 256 {
+		return nil, Errorf(EInvalid, "input needs a name (letters, digits, _) and a value of at most 256 characters")
+	}
+	return transition(a, a.State, actor, "input "+name+" received", now, func(n *Account) {
+		mergeProgress(n, map[string]string{"input." + name: value})
+		n.NextAttemptAt = now // the waiting step can go on at once
+	})
+}
+
+var inputNameRe = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)

@@ -23,7 +23,7 @@ func (r *stepRun) act(ctx context.Context, a Action, d tdata) error {
 			return err
 		}
 		r.logf("fill %q", a.Fill.Label) // never the value: it may be secret
-		return b.do(ctx, timeout, chromedp.SetValue(chromedp.CSS(sel), ""), chromedp.SendKeys(chromedp.CSS(sel), r.expand(a.Fill.Value, d)))
+		return r.typeInto(ctx, sel, r.expand(a.Fill.Value, d))
 	case a.Select != nil:
 		sel, err := b.locate(ctx, Target{Label: a.Select.Label})
 		if err != nil {
@@ -194,7 +194,15 @@ func (r *stepRun) captcha(ctx context.Context, c CaptchaAction, d tdata) error {
 	if err != nil {
 		return err
 	}
-	return b.do(ctx, r.p.cfg.PageTimeout, chromedp.SetValue(chromedp.CSS(sel), ""), chromedp.SendKeys(chromedp.CSS(sel), answer))
+	return r.typeInto(ctx, sel, answer)
+}
+
+// typeInto clears a field and types v into it with key events.
+func (r *stepRun) typeInto(ctx context.Context, sel, v string) error {
+	if _, err := eval[bool](ctx, r.b, 10*time.Second, fmt.Sprintf(`(function(){const e=document.querySelector(%q); e.value=''; e.focus(); return true})()`, sel)); err != nil {
+		return err
+	}
+	return r.b.do(ctx, r.p.cfg.PageTimeout, chromedp.SendKeys(chromedp.CSS(sel), v))
 }
 
 func ext(kind string) string {

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
 )
 
@@ -166,4 +169,25 @@ func (b *browser) evidence(dir string, log []string) error {
 	}
 	os.WriteFile(filepath.Join(dir, "page.html"), []byte(html), 0o600)
 	return os.WriteFile(filepath.Join(dir, "step.log"), []byte(strings.Join(log, "\n")+"\n"), 0o600)
+}
+
+// cookies returns the browser's cookies (the sign-up session).
+func (b *browser) cookies(ctx context.Context) ([]*network.Cookie, error) {
+	res, err := run(ctx, b, 10*time.Second, func(ctx context.Context, t *chromedp.Target) (storage.GetCookiesResult, error) {
+		return cdp.Call(ctx, t, storage.GetCookies, storage.GetCookiesParams{})
+	})
+	return res.Cookies, err
+}
+
+// setCookies puts saved cookies into a fresh browser.
+func (b *browser) setCookies(ctx context.Context, cs []*network.Cookie) error {
+	params := make([]*network.CookieParam, 0, len(cs))
+	for _, c := range cs {
+		params = append(params, &network.CookieParam{Name: c.Name, Value: c.Value, Domain: c.Domain, Path: c.Path,
+			Secure: c.Secure, HTTPOnly: c.HTTPOnly, SameSite: c.SameSite, Expires: cdp.TimeSinceEpoch(c.Expires)})
+	}
+	_, err := run(ctx, b, 10*time.Second, func(ctx context.Context, t *chromedp.Target) (cdp.Empty, error) {
+		return cdp.Call(ctx, t, storage.SetCookies, storage.SetCookiesParams{Cookies: params})
+	})
+	return err
 }

@@ -25,6 +25,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +38,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/ovmdev/ovm"
 )
@@ -254,7 +256,13 @@ func (p *Provider) runSection(ctx context.Context, a *ovm.Account, name string) 
 		return ovm.StepResult{}, false, err
 	}
 	run.b = b
+	defer run.saveSession(ctx)
 	if fresh {
+		// A new browser continues the sign-up session saved after the
+		// last step (cookies, sealed in the vault).
+		if err := run.restoreSession(ctx); err != nil {
+			return ovm.StepResult{}, false, run.fail(sec.Steps[i], fmt.Errorf("restore the session: %w", err))
+		}
 		start := a.Progress[urlKey]
 		if start == "" || i == 0 {
 			start = run.expand(sec.StartURL, data)
@@ -334,6 +342,38 @@ func (p *Provider) closeBrowser(id string) {
 		b.cancel()
 		delete(p.browsers, id)
 	}
+}
+
+// saveSession seals the browser's cookies in the vault: a browser that
+// dies (or an OVM that is killed) loses nothing of the session.
+func (r *stepRun) saveSession(ctx context.Context) {
+	if r.b == nil || r.b.ctx.Err() != nil {
+		return
+	}
+	cs, err := r.b.cookies(ctx)
+	if err != nil || len(cs) == 0 {
+		return
+	}
+	b, _ := json.Marshal(cs)
+	if err := r.p.deps.Vault.Put(context.Background(), "browser-session/"+r.a.ID, string(b)); err != nil {
+		r.p.deps.Log.Warn("could not save the browser session", ovm.LogAccountID, r.a.ID, ovm.LogError, err)
+	}
+}
+
+func (r *stepRun) restoreSession(ctx context.Context) error {
+	saved, err := r.p.deps.Vault.Get(context.Background(), "browser-session/"+r.a.ID)
+	if errors.Is(err, ErrNoSecret) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var cs []*network.Cookie
+	if err := json.Unmarshal([]byte(saved), &cs); err != nil {
+		return err
+	}
+	r.logf("restored %d session cookies", len(cs))
+	return r.b.setCookies(ctx, cs)
 }
 
 // stepRun is one step being run.
@@ -442,7 +482,7 @@ func (r *stepRun) waitLeave(ctx context.Context, step Step) error {
 			return fmt.Errorf("the page says: %s", alert)
 		}
 		h, err := r.b.heading(ctx)
-		if err == nil && h != "" && h != step.Page {
+		if err == nil && h != step.Page {
 			r.logf("left %q for %q", step.Page, h)
 			return nil
 		}
