@@ -192,3 +192,40 @@ func (s *Server) keyRevoke(w http.ResponseWriter, r *http.Request, p *principal)
 	s.log.Info("api key revoked", ovm.LogKeyName, k.Name, "by", p.Name)
 	return writeJSON(w, http.StatusOK, keyDTO(k))
 }
+
+// InputRequest is the body of POST /v1/accounts/{id}/input: a value a
+// sign-up step waits for (a human's captcha answer, a relayed 3-D Secure
+// code). The value is never shown back.
+type InputRequest struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+func (s *Server) accountInput(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var req InputRequest
+	if err := decode(r, &req, false); err != nil {
+		return err
+	}
+	return s.accountAction(w, r, p, func(a *ovm.Account, actor string, now time.Time) (*ovm.AccountUpdate, error) {
+		return ovm.RecordInput(a, req.Name, req.Value, actor, now)
+	})
+}
+
+// PINSource is a provider that keeps the PINs of phone verifications.
+type PINSource interface {
+	PIN(number string) (string, bool)
+}
+
+// phonePIN answers the contact flow (Amazon Connect) that calls AWS back:
+// which PIN to key in for this number now.
+func (s *Server) phonePIN(w http.ResponseWriter, r *http.Request, p *principal) error {
+	number := r.PathValue("number")
+	for _, pool := range s.engine.Pools() {
+		if src, ok := pool.Provider.(PINSource); ok {
+			if pin, ok := src.PIN(number); ok {
+				return writeJSON(w, http.StatusOK, map[string]string{"number": number, "pin": pin})
+			}
+		}
+	}
+	return ovm.Errorf(ovm.ENotFound, "no verification is waiting on number %s", number)
+}

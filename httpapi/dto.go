@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"strings"
 	"time"
 
 	"github.com/ovmdev/ovm"
@@ -58,7 +59,7 @@ func accountDTO(a *ovm.Account) Account {
 	d := Account{ID: a.ID, AccountID: a.AWSAccountID, Pool: a.Pool, State: a.State, Generation: a.Generation,
 		Name: a.Name, Email: a.Email, CrossAccountRole: a.RoleARN, LeaseID: a.LeaseID, ExternalRef: a.ExternalRef,
 		Attempts: a.Attempts, LastError: a.LastError, Waiting: a.Waiting, QuarantinedFrom: string(a.QuarantinedFrom),
-		Progress: a.Progress, Version: a.Version, CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(),
+		Progress: publicProgress(a.Progress), Version: a.Version, CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(),
 		StateChangedAt: a.StateChangedAt.UTC()}
 	if a.State.Working() {
 		d.NextAttemptAt = timePtr(a.NextAttemptAt)
@@ -177,4 +178,19 @@ func timePtr(t time.Time) *time.Time {
 type Page[T any] struct {
 	Items      []T    `json:"items"`
 	NextCursor string `json:"next_cursor"`
+}
+
+// publicProgress is an account's progress without the inputs it was given
+// (captcha answers, bank codes): those are never shown back.
+func publicProgress(p map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range p {
+		if !strings.HasPrefix(k, "input.") {
+			out[k] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }

@@ -455,6 +455,28 @@ func TestPoolsAndOperatorActions(t *testing.T) {
 	}
 }
 
+func TestInputsReachAWaitingAccountAndAreNeverShownBack(t *testing.T) {
+	f := newFixture(t, httpapi.Config{}, func(p *ovm.Pool) { p.Stock.Target = 1 })
+	f.eng.Planner.RunOnce(context.Background()) // one pending account
+	var page httpapi.Page[httpapi.Account]
+	f.do("GET", "/v1/accounts", f.admin, "").json(t, &page)
+	id := page.Items[0].ID
+	r := f.do("POST", "/v1/accounts/"+id+"/input", f.admin, `{"name":"bank_code","value":"918273"}`)
+	if r.status != 200 || strings.Contains(string(r.body), "918273") {
+		t.Fatalf("input: %d %s", r.status, r.body)
+	}
+	a, _ := f.store.AccountGet(context.Background(), id)
+	if a.Progress["input.bank_code"] != "918273" {
+		t.Fatalf("stored %v", a.Progress)
+	}
+	if got := f.do("GET", "/v1/accounts/"+id, f.admin, ""); strings.Contains(string(got.body), "918273") {
+		t.Fatal("the input is shown back")
+	}
+	f.do("POST", "/v1/accounts/"+id+"/input", f.user, `{"name":"x","value":"y"}`).wantError(t, 403, "forbidden")
+	f.do("POST", "/v1/accounts/"+id+"/input", f.admin, `{"name":"Bad Name","value":"y"}`).wantError(t, 400, "invalid")
+	f.do("GET", "/v1/phone/+15550100/pin", f.admin, "").wantError(t, 404, "not_found")
+}
+
 func TestClientRoundTrip(t *testing.T) {
 	f := newFixture(t, httpapi.Config{})
 	f.fill()

@@ -93,6 +93,8 @@ func (s *Server) routes() {
 		"/v1/accounts/{id}":        {"GET": {admin, s.accountGet}},
 		"/v1/accounts/{id}/retry":  {"POST": {admin, s.accountRetry}},
 		"/v1/accounts/{id}/retire": {"POST": {admin, s.accountRetire}},
+		"/v1/accounts/{id}/input":  {"POST": {admin, s.accountInput}},
+		"/v1/phone/{number}/pin":   {"GET": {admin, s.phonePIN}},
 		"/v1/keys":                 {"GET": {admin, s.keyList}, "POST": {admin, s.keyCreate}},
 		"/v1/keys/{id}":            {"DELETE": {admin, s.keyRevoke}},
 	}

@@ -12,6 +12,10 @@ if ! command -v moto_server >/dev/null 2>&1; then
 fi
 
 command -v aws-nuke >/dev/null 2>&1 || need_apt+=(aws-nuke)
+# The sign-up provider drives Debian's Chromium; its tests speak captchas
+# with espeak-ng.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 
 # dynalite (npm), an independent DynamoDB implementation for the store's
 # conformance suite, installed under .tools/ (ignored by git).

@@ -152,6 +152,10 @@ func (p *Provider) Reserve(id string) (name, email string) {
 	return p.cfg.NamePrefix + id, strings.ReplaceAll(p.cfg.EmailTemplate, "{id}", id)
 }
 
+// PIN is the PIN the verification call to number must key in, while one
+// waits (the contact flow reads it through GET /v1/phone/{number}/pin).
+func (p *Provider) PIN(number string) (string, bool) { return p.deps.Phones.PIN(number) }
+
 // SolverStats returns how often each captcha solver answered and was right.
 func (p *Provider) SolverStats() map[string]SolverStats { return p.stats.snapshot() }
 
