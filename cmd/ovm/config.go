@@ -16,6 +16,7 @@ import (
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/cleaner/awsnuke"
 	"github.com/ovmdev/ovm/provider/awsorgs"
+	"github.com/ovmdev/ovm/provider/signup"
 	"github.com/ovmdev/ovm/provider/sim"
 	"gopkg.in/yaml.v3"
 )
@@ -23,17 +24,18 @@ import (
 // Config is the YAML configuration file. Every key is documented in
 // docs/config.md; unknown keys are an error.
 type Config struct {
-	Listen          string       `yaml:"listen"`           // default 127.0.0.1:8080
-	DataDir         string       `yaml:"data_dir"`         // default ./ovm-data
-	Store           string       `yaml:"store"`            // sqlite
-	LogLevel        string       `yaml:"log_level"`        // debug | info | warn | error (default info)
-	LogFormat       string       `yaml:"log_format"`       // text | json (default text)
-	ShutdownTimeout Duration     `yaml:"shutdown_timeout"` // default 30s
-	AWS             AWSConfig    `yaml:"aws"`
-	DynamoDB        DynamoConfig `yaml:"dynamodb"`
-	API             APIConfig    `yaml:"api"`
-	Engine          EngineConfig `yaml:"engine"`
-	Pools           []PoolConfig `yaml:"pools"`
+	Listen          string        `yaml:"listen"`           // default 127.0.0.1:8080
+	DataDir         string        `yaml:"data_dir"`         // default ./ovm-data
+	Store           string        `yaml:"store"`            // sqlite
+	LogLevel        string        `yaml:"log_level"`        // debug | info | warn | error (default info)
+	LogFormat       string        `yaml:"log_format"`       // text | json (default text)
+	ShutdownTimeout Duration      `yaml:"shutdown_timeout"` // default 30s
+	AWS             AWSConfig     `yaml:"aws"`
+	DynamoDB        DynamoConfig  `yaml:"dynamodb"`
+	Secrets         SecretsConfig `yaml:"secrets"`
+	API             APIConfig     `yaml:"api"`
+	Engine          EngineConfig  `yaml:"engine"`
+	Pools           []PoolConfig  `yaml:"pools"`
 }
 
 // AWSConfig is used by the AWS providers and the DynamoDB store.
@@ -85,6 +87,73 @@ type PoolConfig struct {
 	Organizations OrganizationsConfig `yaml:"organizations"`
 	// Nuke configures the aws-nuke wipes of a recycle pool (organizations).
 	Nuke NukeConfig `yaml:"nuke"`
+	// Signup configures provider: signup.
+	Signup SignupConfig `yaml:"signup"`
+}
+
+// SignupConfig is the signup provider's block. Contact and card values may
+// be "secret:NAME", read from the secrets vault at start.
+type SignupConfig struct {
+	BaseURL          string         `yaml:"base_url"`          // the sign-up site (required)
+	FlowFile         string         `yaml:"flow_file"`         // default: the shipped flow
+	Chromium         string         `yaml:"chromium"`          // default /usr/bin/chromium
+	EmailTemplate    string         `yaml:"email_template"`    // root e-mail; {id} = OVM id (required)
+	NamePrefix       string         `yaml:"name_prefix"`       // default ovm-
+	TrustedPrincipal string         `yaml:"trusted_principal"` // ARN the vended role trusts (required)
+	Contact          SignupContact  `yaml:"contact"`
+	Card             SignupCard     `yaml:"card"`
+	Billing          SignupBilling  `yaml:"billing"`
+	PhoneNumbers     []string       `yaml:"phone_numbers"` // verification numbers (required)
+	Inbox            SignupInbox    `yaml:"inbox"`
+	CaptchaSolvers   []SolverConfig `yaml:"captcha_solvers"` // tried in order (default: human)
+	PageTimeout      Duration       `yaml:"page_timeout"`    // default 30s
+	SmokeTest        bool           `yaml:"smoke_test"`      // assume the vended role before ready (default true)
+}
+
+// SignupContact is the contact page's data.
+type SignupContact struct {
+	FullName   string `yaml:"full_name"`
+	Company    string `yaml:"company"`
+	Phone      string `yaml:"phone"`
+	Country    string `yaml:"country"`
+	Address    string `yaml:"address"`
+	City       string `yaml:"city"`
+	State      string `yaml:"state"`
+	PostalCode string `yaml:"postal_code"`
+}
+
+// SignupCard is the payment page's data (use secret: references).
+type SignupCard struct {
+	Number string `yaml:"number"`
+	Month  string `yaml:"month"`
+	Year   string `yaml:"year"`
+	Holder string `yaml:"holder"`
+}
+
+// SignupBilling is the console's billing preferences.
+type SignupBilling struct {
+	Currency string `yaml:"currency"`
+	Email    string `yaml:"email"`
+}
+
+// SignupInbox is where SES stores received mail.
+type SignupInbox struct {
+	S3Bucket string `yaml:"s3_bucket"`
+	S3Prefix string `yaml:"s3_prefix"`
+}
+
+// SolverConfig is one captcha solver: an external command, or a human.
+type SolverConfig struct {
+	Command []string `yaml:"command"`
+	For     []string `yaml:"for"` // audio, image (default both)
+	Human   bool     `yaml:"human"`
+}
+
+// SecretsConfig is the local encrypted vault (card and company data, root
+// passwords, browser sessions).
+type SecretsConfig struct {
+	File    string `yaml:"file"`     // default <data_dir>/secrets.json
+	KeyFile string `yaml:"key_file"` // default <data_dir>/secrets.key (keep it elsewhere in production)
 }
 
 // NukeConfig is the aws-nuke block of a recycle pool.
@@ -262,6 +331,16 @@ func parseConfig(data []byte, cfg *Config) error {
 	cfg.Pools = nil
 	for i := range pools {
 		p := defaultPool()
+		var peek struct {
+			Provider string `yaml:"provider"`
+		}
+		pools[i].Decode(&peek)
+		if peek.Provider == "signup" {
+			// Sign-ups go one at a time and hours apart: phone numbers
+			// get blocked when used faster.
+			p.Stock.MaxInFlight, p.Stock.MinSpacing = 1, Duration(2*time.Hour)
+			p.Signup.SmokeTest = true
+		}
 		if err := pools[i].Decode(&p); err != nil {
 			return fmt.Errorf("pools[%d]: %w", i, cleanYAMLError(err))
 		}
@@ -426,7 +505,27 @@ func (c *Config) validate() error {
 				return bad(key+".organizations", "%v", err)
 			}
 		case "signup":
-			return bad(key+".provider", "%q is not available in this build yet; use sim or organizations", p.Provider)
+			sc := p.Signup
+			switch {
+			case sc.BaseURL == "":
+				return bad(key+".signup.base_url", "is required")
+			case !strings.Contains(sc.EmailTemplate, "{id}"):
+				return bad(key+".signup.email_template", "must contain {id}")
+			case sc.TrustedPrincipal == "":
+				return bad(key+".signup.trusted_principal", "is required (the ARN the vended role trusts)")
+			case len(sc.PhoneNumbers) == 0:
+				return bad(key+".signup.phone_numbers", "at least one verification number is required")
+			case sc.Inbox.S3Bucket == "":
+				return bad(key+".signup.inbox.s3_bucket", "is required (SES stores received mail there)")
+			}
+			for j, sv := range sc.CaptchaSolvers {
+				if sv.Human == (len(sv.Command) > 0) {
+					return bad(fmt.Sprintf("%s.signup.captcha_solvers[%d]", key, j), "set exactly one of command or human")
+				}
+			}
+			if _, err := signup.LoadFlow(sc.FlowFile); err != nil {
+				return bad(key+".signup.flow_file", "%v", err)
+			}
 		default:
 			return bad(key+".provider", "%q must be sim, organizations or signup", p.Provider)
 		}

@@ -44,6 +44,9 @@ Client (OVM_URL, OVM_TOKEN; --output table|json):
   ovm key create NAME [--role user|admin]
   ovm key list
   ovm key revoke ID
+
+Local:
+  ovm secret put NAME [--data DIR] < VALUE   seal a secret (card, contact) into the data directory's vault
 `
 
 func main() {
@@ -60,9 +63,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	var err error
-	if args[0] == "serve" {
+	switch args[0] {
+	case "serve":
 		err = serve(args[1:], stdout, stderr)
-	} else {
+	case "secret":
+		err = secretCmd(args[1:], os.Stdin, stdout, stderr)
+	default:
 		err = client(args, stdout, stderr)
 	}
 	switch {

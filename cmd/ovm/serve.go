@@ -119,6 +119,17 @@ func serve(args []string, stdout, stderr io.Writer) error {
 				op.SetNuker(&awsnuke.Runner{Binary: pc.Nuke.Binary}, pc.nukeConfig(cfg.AWS))
 			}
 			prov = op
+		case "signup":
+			ac, err := loadAWSConfig(ctx, cfg.AWS)
+			if err != nil {
+				return err
+			}
+			sp, err := newSignupProvider(ctx, cfg, pc, pol, ac, clock, log.With(ovm.LogPool, pc.Name))
+			if err != nil {
+				return fmt.Errorf("pool %s: %w", pc.Name, err)
+			}
+			defer sp.Shutdown()
+			prov = sp
 		}
 		pools = append(pools, engine.Pool{Policy: pol, Provider: prov})
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 
 	"github.com/ovmdev/ovm/internal/atomicfile"
 )
@@ -69,10 +70,34 @@ func (v *FileVault) load() (map[string]string, error) {
 	return m, json.Unmarshal(b, &m)
 }
 
+// lock takes the vault's file lock: the server and `ovm secret put` may
+// write it at the same time.
+func (v *FileVault) lock() (func(), error) {
+	v.mu.Lock()
+	if err := os.MkdirAll(filepath.Dir(v.Path), 0o700); err != nil {
+		v.mu.Unlock()
+		return nil, err
+	}
+	f, err := os.OpenFile(v.Path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		v.mu.Unlock()
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		v.mu.Unlock()
+		return nil, err
+	}
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close(); v.mu.Unlock() }, nil
+}
+
 // Put implements Vault: the value is sealed with the name as associated data.
 func (v *FileVault) Put(ctx context.Context, name, value string) error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
+	unlock, err := v.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	aead, err := v.key()
 	if err != nil {
 		return err
@@ -95,8 +120,11 @@ func (v *FileVault) Put(ctx context.Context, name, value string) error {
 
 // Get implements Vault.
 func (v *FileVault) Get(ctx context.Context, name string) (string, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
+	unlock, err := v.lock()
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	m, err := v.load()
 	if err != nil {
 		return "", err

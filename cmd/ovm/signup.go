@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/provider/signup"
+)
+
+// vault is the secrets vault of the configuration.
+func vault(cfg *Config) *signup.FileVault {
+	file, key := cfg.Secrets.File, cfg.Secrets.KeyFile
+	if file == "" {
+		file = filepath.Join(cfg.DataDir, "secrets.json")
+	}
+	if key == "" {
+		key = filepath.Join(cfg.DataDir, "secrets.key")
+	}
+	return &signup.FileVault{Path: file, KeyPath: key}
+}
+
+// resolve reads "secret:NAME" values from the vault; key names the config
+// key for errors (the value is never shown).
+func resolve(ctx context.Context, v signup.Vault, key, value string) (string, error) {
+	name, ok := strings.CutPrefix(value, "secret:")
+	if !ok {
+		return value, nil
+	}
+	s, err := v.Get(ctx, name)
+	if errors.Is(err, signup.ErrNoSecret) {
+		return "", fmt.Errorf("%s: secret %q is not in the vault (ovm secret put %s)", key, name, name)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	return s, nil
+}
+
+// newSignupProvider makes a signup pool's provider.
+func newSignupProvider(ctx context.Context, cfg *Config, pc PoolConfig, pol ovm.Pool, ac aws.Config, clock ovm.Clock, log *slog.Logger) (*signup.Provider, error) {
+	sc := pc.Signup
+	v := vault(cfg)
+	key := "pools[" + pc.Name + "].signup."
+	fields := []*string{&sc.Contact.FullName, &sc.Contact.Company, &sc.Contact.Phone, &sc.Contact.Country, &sc.Contact.Address,
+		&sc.Contact.City, &sc.Contact.State, &sc.Contact.PostalCode, &sc.Card.Number, &sc.Card.Month, &sc.Card.Year, &sc.Card.Holder}
+	names := []string{"contact.full_name", "contact.company", "contact.phone", "contact.country", "contact.address",
+		"contact.city", "contact.state", "contact.postal_code", "card.number", "card.month", "card.year", "card.holder"}
+	for i, f := range fields {
+		val, err := resolve(ctx, v, key+names[i], *f)
+		if err != nil {
+			return nil, err
+		}
+		*f = val
+	}
+	var solvers []signup.CaptchaSolver
+	for _, s := range sc.CaptchaSolvers {
+		if s.Human {
+			solvers = append(solvers, signup.HumanSolver{})
+		} else {
+			solvers = append(solvers, &signup.CommandSolver{Command: s.Command, For: s.For})
+		}
+	}
+	if len(solvers) == 0 {
+		solvers = []signup.CaptchaSolver{signup.HumanSolver{}}
+	}
+	deps := signup.Deps{
+		Inbox:   signup.NewS3Inbox(s3.NewFromConfig(ac, func(o *s3.Options) { o.UsePathStyle = cfg.AWS.Endpoint != "" }), sc.Inbox.S3Bucket, sc.Inbox.S3Prefix),
+		Solvers: solvers, Phones: signup.NewPhonePool(sc.PhoneNumbers), Vault: v, Clock: clock, Log: log,
+	}
+	if sc.SmokeTest {
+		base := sts.NewFromConfig(ac)
+		deps.SmokeTest = func(ctx context.Context, roleARN string) (string, error) {
+			c := ac.Copy()
+			c.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(base, roleARN))
+			out, err := sts.NewFromConfig(c).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+			if err != nil {
+				return "", err
+			}
+			return aws.ToString(out.Account), nil
+		}
+	}
+	return signup.New(signup.Config{Pool: pc.Name, BaseURL: sc.BaseURL, FlowFile: sc.FlowFile, Chromium: sc.Chromium,
+		DataDir: filepath.Join(cfg.DataDir, "signup", pc.Name), EmailTemplate: sc.EmailTemplate, NamePrefix: sc.NamePrefix,
+		RoleName: pol.RoleName, TrustedPrincipal: sc.TrustedPrincipal, PageTimeout: sc.PageTimeout.D(),
+		Contact: signup.Contact{FullName: sc.Contact.FullName, Company: sc.Contact.Company, Phone: sc.Contact.Phone,
+			Country: sc.Contact.Country, Address: sc.Contact.Address, City: sc.Contact.City, State: sc.Contact.State,
+			PostalCode: sc.Contact.PostalCode},
+		Card:    signup.Card{Number: sc.Card.Number, Month: sc.Card.Month, Year: sc.Card.Year, Holder: sc.Card.Holder},
+		Billing: signup.Billing{Currency: sc.Billing.Currency, Email: sc.Billing.Email}}, deps)
+}
+
+// secretCmd runs `ovm secret put NAME`: the value comes from standard input
+// and goes, sealed, into the local vault of the data directory.
+func secretCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) < 2 || args[0] != "put" {
+		return fmt.Errorf("usage: ovm secret put NAME [--data DIR] < value: %w", errUsage)
+	}
+	name, dir := args[1], "./ovm-data"
+	if len(args) == 4 && args[2] == "--data" {
+		dir = args[3]
+	}
+	b, err := io.ReadAll(io.LimitReader(stdin, 64<<10))
+	if err != nil {
+		return err
+	}
+	value := strings.TrimRight(string(b), "\r\n")
+	if value == "" {
+		return errors.New("no value on standard input")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	v := vault(&Config{DataDir: dir})
+	if err := v.Put(context.Background(), name, value); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "secret %s stored in %s\n", name, v.Path)
+	return nil
+}
