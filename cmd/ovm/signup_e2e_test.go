@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/internal/mototest"
+	"github.com/ovmdev/ovm/internal/testtool"
+)
+
+// buildTestProgram builds a program of testdata for the test.
+func buildTestProgram(t *testing.T, pkg string) string {
+	out := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}
+
+func TestASignupPoolFillsVendsAndRetiresThroughTheBinary(t *testing.T) {
+	testtool.Require(t, "chromium", "make deps installs it")
+	testtool.Require(t, "espeak-ng", "make deps installs it")
+	moto := mototest.Require(t)
+	cfg := moto.Config()
+	if _, err := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }).CreateBucket(context.Background(),
+		&s3.CreateBucketInput{Bucket: aws.String("ovm-mail")}); err != nil {
+		t.Fatal(err)
+	}
+	solver := buildTestProgram(t, "../../provider/signup/testdata/digitsolver")
+	replicaBin := buildTestProgram(t, "./testdata/replicaserver")
+
+	dir := t.TempDir()
+	ovmFile := filepath.Join(dir, "ovm-for-replica")
+	rep := exec.Command(replicaBin, "--moto", moto.URL, "--ovm-file", ovmFile)
+	out, _ := rep.StdoutPipe()
+	if err := rep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rep.Process.Kill(); rep.Wait() })
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	repURL := regexp.MustCompile(`http://\S+`).FindString(line)
+	if repURL == "" {
+		t.Fatalf("replica: %q", line)
+	}
+
+	// The operator seals the card in the vault first.
+	data := filepath.Join(dir, "data")
+	put := exec.Command(binPath, "secret", "put", "card_number", "--data", data)
+	put.Stdin = strings.NewReader("4111 1111 1111 1111\n")
+	if b, err := put.CombinedOutput(); err != nil {
+		t.Fatalf("secret put: %v %s", err, b)
+	}
+	s := &server{t: t, dir: dir, cfg: filepath.Join(dir, "ovm.yaml")}
+	os.WriteFile(s.cfg, []byte(fmt.Sprintf(`listen: 127.0.0.1:0
+data_dir: %s
+aws: {region: us-east-1, endpoint: %q}
+engine: {tick: 100ms, step_timeout: 50s, claim_ttl: 2m}
+api: {default_pool: managers}
+pools:
+  - name: managers
+    provider: signup
+    stock: {target: 1, min_spacing: 0s}
+    lease: {min_ttl: 1s}
+    retry: {max_attempts: 3, base_delay: 200ms, max_delay: 1s}
+    signup:
+      base_url: %s
+      email_template: "root+{id}@example.com"
+      trusted_principal: "arn:aws:iam::123456789012:root"
+      phone_numbers: ["+15550100"]
+      inbox: {s3_bucket: ovm-mail, s3_prefix: inbound/}
+      captcha_solvers: [{command: [%q], for: [audio]}]
+      page_timeout: 10s
+      contact: {full_name: Ada Ops, company: Example Ltd, phone: "+3531555000", country: Ireland, address: 1 Main St, city: Dublin, state: Dublin, postal_code: D01}
+      card: {number: "secret:card_number", month: "07", year: "2030", holder: Ada Ops}
+      billing: {currency: EUR, email: billing@example.com}
+`, data, moto.URL, repURL, solver)), 0o600)
+	s.start("AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_SESSION_TOKEN=", "AWS_PROFILE=",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	os.WriteFile(ovmFile, []byte(s.url+" "+s.key), 0o600)
+
+	eventually(t, 3*time.Minute, "a signed-up account in stock", func() bool {
+		var p httpapi.Pool
+		s.ovmJSON(&p, "pool", "status", "managers")
+		return p.Ready == 1
+	})
+	r := s.do("GET", "/vend", s.key, "")
+	m := vendRe.FindSubmatch(r.body)
+	if r.status != 200 || m == nil {
+		t.Fatalf("vend: %d %s", r.status, r.body)
+	}
+	var a httpapi.Account
+	s.ovmJSON(&a, "account", "get", string(m[1]))
+	steps := 0
+	for _, e := range a.Events {
+		if strings.Contains(e.Reason, "step") && strings.Contains(e.Reason, "done") {
+			steps++
+		}
+	}
+	if steps < 10 {
+		t.Fatalf("%d step reports in the event log", steps)
+	}
+	if strings.Contains(s.stderr.String(), "4111") {
+		t.Fatal("the card number reached the log")
+	}
+	var leases httpapi.Page[httpapi.Lease]
+	s.ovmJSON(&leases, "lease", "list")
+	if _, err := s.ovm("lease", "release", leases.Items[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Minute, "the account closed in the console", func() bool {
+		s.ovmJSON(&a, "account", "get", string(m[1]))
+		return a.State == "closed"
+	})
+}
