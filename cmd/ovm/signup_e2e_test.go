@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,6 +89,12 @@ pools:
 	s.start("AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_SESSION_TOKEN=", "AWS_PROFILE=",
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 	os.WriteFile(ovmFile, []byte(s.url+" "+s.key), 0o600)
+	t.Cleanup(func() {
+		// A graceful stop closes the browsers before the directory goes.
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		s.waitExit(time.Minute)
+		time.Sleep(time.Second) // Chromium's helpers end a moment after it
+	})
 
 	eventually(t, 3*time.Minute, "a signed-up account in stock", func() bool {
 		var p httpapi.Pool

@@ -156,7 +156,11 @@ func (w *world) start(card string) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	w.t.Cleanup(w.prov.Shutdown)
+	prov := w.prov
+	w.t.Cleanup(func() {
+		prov.Shutdown()
+		time.Sleep(500 * time.Millisecond) // Chromium's helpers end a moment after it
+	})
 	w.eng, err = engine.New(w.store, []engine.Pool{{Policy: w.pol, Provider: w.prov}}, ovm.SystemClock(),
 		slog.New(slog.NewTextHandler(io.Discard, nil)), engine.Config{Instance: "t", StepTimeout: 50 * time.Second, ClaimTTL: 2 * time.Minute})
 	if err != nil {
