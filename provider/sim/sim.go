@@ -202,6 +202,20 @@ func (p *Provider) init() {
 	p.byMail, p.byRef, p.byID = map[string]*Account{}, map[string]*Account{}, map[string]*Account{}
 }
 
+// enter starts an operation: it takes the provider's lock and, with a
+// state file, the file's lock (reloading it); the returned function
+// releases both.
+func (p *Provider) enter() (func(), error) {
+	p.mu.Lock()
+	p.init()
+	unlock, err := p.shared()
+	if err != nil {
+		p.mu.Unlock()
+		return nil, err
+	}
+	return func() { unlock(); p.mu.Unlock() }, nil
+}
+
 // shared locks the state file against other processes and reloads what
 // they wrote; the returned function unlocks. Without a StatePath it does
 // nothing. Several `ovm serve` replicas on one machine share one simulated
@@ -338,10 +352,7 @@ func wait(d time.Duration) time.Duration { return max(d, 0) }
 
 // Create implements ovm.Provider.
 func (p *Provider) Create(ctx context.Context, a *ovm.Account) (ovm.StepResult, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.init()
-	unlock, err := p.shared()
+	unlock, err := p.enter()
 	if err != nil {
 		return ovm.StepResult{}, err
 	}
@@ -422,10 +433,7 @@ func (p *Provider) lookup(a *ovm.Account) *Account {
 
 // Bootstrap implements ovm.Provider.
 func (p *Provider) Bootstrap(ctx context.Context, a *ovm.Account) (ovm.StepResult, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.init()
-	unlock, err := p.shared()
+	unlock, err := p.enter()
 	if err != nil {
 		return ovm.StepResult{}, err
 	}
@@ -453,10 +461,7 @@ func (p *Provider) Bootstrap(ctx context.Context, a *ovm.Account) (ovm.StepResul
 
 // Clean implements ovm.Cleaner: a wipe takes CleanLatency.
 func (p *Provider) Clean(ctx context.Context, a *ovm.Account, _ ovm.RetirePolicy) (ovm.StepResult, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.init()
-	unlock, err := p.shared()
+	unlock, err := p.enter()
 	if err != nil {
 		return ovm.StepResult{}, err
 	}
@@ -487,10 +492,7 @@ func (p *Provider) Clean(ctx context.Context, a *ovm.Account, _ ovm.RetirePolicy
 
 // Close implements ovm.Provider: quota-aware, done once SUSPENDED.
 func (p *Provider) Close(ctx context.Context, a *ovm.Account) (ovm.StepResult, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.init()
-	unlock, err := p.shared()
+	unlock, err := p.enter()
 	if err != nil {
 		return ovm.StepResult{}, err
 	}
@@ -526,10 +528,7 @@ func (p *Provider) Close(ctx context.Context, a *ovm.Account) (ovm.StepResult, e
 
 // CloseQuota implements ovm.QuotaReporter.
 func (p *Provider) CloseQuota(ctx context.Context) (ovm.Quota, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.init()
-	unlock, err := p.shared()
+	unlock, err := p.enter()
 	if err != nil {
 		return ovm.Quota{}, err
 	}
@@ -553,10 +552,7 @@ func (p *Provider) quotaLocked(now time.Time) ovm.Quota {
 // Inventory implements ovm.Inventory: the accounts whose creation finished,
 // with their tags and state.
 func (p *Provider) Inventory(ctx context.Context) ([]ovm.ExternalAccount, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.init()
-	unlock, err := p.shared()
+	unlock, err := p.enter()
 	if err != nil {
 		return nil, err
 	}
@@ -579,10 +575,7 @@ func (p *Provider) Inventory(ctx context.Context) ([]ovm.ExternalAccount, error)
 // CloseOutside acts out a human closing the account in the console, behind
 // OVM's back.
 func (p *Provider) CloseOutside(awsID string) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.init()
-	unlock, err := p.shared()
+	unlock, err := p.enter()
 	if err != nil {
 		return err
 	}
@@ -598,10 +591,7 @@ func (p *Provider) CloseOutside(awsID string) error {
 // AddOutside acts out an account created outside OVM that carries OVM's
 // tags (e.g. restored from another installation), and returns its id.
 func (p *Provider) AddOutside(ovmID, pool, email string) (string, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.init()
-	unlock, err := p.shared()
+	unlock, err := p.enter()
 	if err != nil {
 		return "", err
 	}
