@@ -55,7 +55,7 @@ func (p *Provider) Bootstrap(ctx context.Context, a *ovm.Account) (ovm.StepResul
 			return ovm.StepResult{}, fmt.Errorf("billing contact: %w", err)
 		}
 	}
-	if err := p.ensureOU(ctx, id); err != nil {
+	if err := p.ensureOU(ctx, id, p.cfg.ParentOU); err != nil {
 		return ovm.StepResult{}, fmt.Errorf("move to %s: %w", p.cfg.ParentOU, err)
 	}
 	// Smoke test: a trusted principal (the management account) assumes the
@@ -182,8 +182,8 @@ func (p *Provider) ensureAlias(ctx context.Context, c iamAPI, a *ovm.Account) er
 	return err
 }
 
-func (p *Provider) ensureOU(ctx context.Context, id string) error {
-	if p.cfg.ParentOU == "" {
+func (p *Provider) ensureOU(ctx context.Context, id, ou string) error {
+	if ou == "" {
 		return nil
 	}
 	out, err := p.c.Orgs.ListParents(ctx, &organizations.ListParentsInput{ChildId: aws.String(id)})
@@ -194,11 +194,11 @@ func (p *Provider) ensureOU(ctx context.Context, id string) error {
 		return fmt.Errorf("account %s has no parent", id)
 	}
 	from := deref(out.Parents[0].Id)
-	if from == p.cfg.ParentOU {
+	if from == ou {
 		return nil
 	}
 	_, err = p.c.Orgs.MoveAccount(ctx, &organizations.MoveAccountInput{AccountId: aws.String(id),
-		SourceParentId: aws.String(from), DestinationParentId: aws.String(p.cfg.ParentOU)})
+		SourceParentId: aws.String(from), DestinationParentId: aws.String(ou)})
 	var dup *orgtypes.DuplicateAccountException
 	if errors.As(err, &dup) {
 		return nil
