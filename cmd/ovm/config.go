@@ -108,6 +108,15 @@ type SignupConfig struct {
 	CaptchaSolvers   []SolverConfig `yaml:"captcha_solvers"` // tried in order (default: human)
 	PageTimeout      Duration       `yaml:"page_timeout"`    // default 30s
 	SmokeTest        bool           `yaml:"smoke_test"`      // assume the vended role before ready (default true)
+	Burial           BurialConfig   `yaml:"burial"`
+}
+
+// BurialConfig retires vended management accounts through the API into
+// OVM's graveyard organization (the organization of OVM's AWS credentials).
+type BurialConfig struct {
+	Enabled     bool   `yaml:"enabled"`      // default false: console closure by the root user
+	GraveyardOU string `yaml:"graveyard_ou"` // OU for buried accounts ("" = root)
+	CloseQuota  int    `yaml:"close_quota"`  // the graveyard's closures per 30 days (default 10)
 }
 
 // SignupContact is the contact page's data.

@@ -124,7 +124,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
-			sp, err := newSignupProvider(ctx, cfg, pc, pol, ac, clock, log.With(ovm.LogPool, pc.Name))
+			sp, err := newSignupProvider(ctx, cfg, pc, pol, ac, store, clock, log.With(ovm.LogPool, pc.Name))
 			if err != nil {
 				return fmt.Errorf("pool %s: %w", pc.Name, err)
 			}

@@ -12,9 +12,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/provider/awsorgs"
 	"github.com/ovmdev/ovm/provider/signup"
 )
 
@@ -48,7 +50,7 @@ func resolve(ctx context.Context, v signup.Vault, key, value string) (string, er
 }
 
 // newSignupProvider makes a signup pool's provider.
-func newSignupProvider(ctx context.Context, cfg *Config, pc PoolConfig, pol ovm.Pool, ac aws.Config, clock ovm.Clock, log *slog.Logger) (*signup.Provider, error) {
+func newSignupProvider(ctx context.Context, cfg *Config, pc PoolConfig, pol ovm.Pool, ac aws.Config, ledger awsorgs.Ledger, clock ovm.Clock, log *slog.Logger) (*signup.Provider, error) {
 	sc := pc.Signup
 	v := vault(cfg)
 	key := "pools[" + pc.Name + "].signup."
@@ -89,6 +91,21 @@ func newSignupProvider(ctx context.Context, cfg *Config, pc PoolConfig, pol ovm.
 			}
 			return aws.ToString(out.Account), nil
 		}
+	}
+	if sc.Burial.Enabled {
+		clients := awsorgs.NewClients(ac)
+		graveyard, err := awsorgs.New(awsorgs.Config{Pool: pc.Name, EmailTemplate: "graveyard+{id}@invalid.example",
+			CloseQuota: sc.Burial.CloseQuota}, clients, ledger, clock, log)
+		if err != nil {
+			return nil, fmt.Errorf("burial: %w", err)
+		}
+		b := &awsorgs.Burial{Graveyard: graveyard, GraveyardOrgs: organizations.NewFromConfig(ac), OU: sc.Burial.GraveyardOU,
+			RoleName: pol.RoleName, ClientOrgs: func(creds aws.CredentialsProvider) awsorgs.BuryAPI {
+				c := ac.Copy()
+				c.Credentials = creds
+				return organizations.NewFromConfig(c)
+			}}
+		deps.Bury = b.Bury
 	}
 	return signup.New(signup.Config{Pool: pc.Name, BaseURL: sc.BaseURL, FlowFile: sc.FlowFile, Chromium: sc.Chromium,
 		DataDir: filepath.Join(cfg.DataDir, "signup", pc.Name), EmailTemplate: sc.EmailTemplate, NamePrefix: sc.NamePrefix,

@@ -211,8 +211,16 @@ func (p *Provider) Bootstrap(ctx context.Context, a *ovm.Account) (ovm.StepResul
 // Close implements ovm.Provider: the API burial when configured, else the
 // console closure. Done only when the closure is observed.
 func (p *Provider) Close(ctx context.Context, a *ovm.Account) (ovm.StepResult, error) {
-	if p.deps.Bury != nil {
-		return p.deps.Bury(ctx, a)
+	if p.deps.Bury != nil && a.Progress["burial.fallback"] == "" {
+		r, err := p.deps.Bury(ctx, a)
+		if err != nil || r.Status != ovm.StepFailed {
+			return r, err
+		}
+		// The API cannot bury it (e.g. it joined someone else's
+		// organization): the root user closes it in the console.
+		p.deps.Log.Warn("burial failed; closing in the console", ovm.LogAccountID, a.ID, "reason", r.Reason)
+		return ovm.StepResult{Status: ovm.StepPending, Reason: "burial failed: " + r.Reason + "; closing in the console",
+			Report: "burial failed: " + r.Reason, Progress: map[string]string{"burial.fallback": "console"}}, nil
 	}
 	r, done, err := p.runSection(ctx, a, "close")
 	if err != nil || !done {

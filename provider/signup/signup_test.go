@@ -143,7 +143,9 @@ func newWorld(t *testing.T, card string) *world {
 }
 
 // start makes the provider and the engine, as a (re)started OVM does.
-func (w *world) start(card string) {
+func (w *world) start(card string) { w.startWith(card, nil) }
+
+func (w *world) startWith(card string, bury func(context.Context, *ovm.Account) (ovm.StepResult, error)) {
 	var err error
 	w.prov, err = signup.New(signup.Config{Pool: "managers", BaseURL: w.srv.URL, FlowFile: w.flow, DataDir: w.dir,
 		EmailTemplate: "root+{id}@example.com", TrustedPrincipal: "arn:aws:iam::123456789012:root",
@@ -152,7 +154,7 @@ func (w *world) start(card string) {
 		Card:    signup.Card{Number: card, Month: "07", Year: "2030", Holder: "Ada Ops"},
 		Billing: signup.Billing{Currency: "EUR", Email: "billing@example.com"}, PageTimeout: 10 * time.Second},
 		signup.Deps{Inbox: w.inbox, Phones: w.phones, Vault: w.vault,
-			Solvers: []signup.CaptchaSolver{&signup.CommandSolver{Command: []string{solverBin}, For: []string{"audio"}}}})
+			Solvers: []signup.CaptchaSolver{&signup.CommandSolver{Command: []string{solverBin}, For: []string{"audio"}}}, Bury: bury})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -336,5 +338,22 @@ func TestAChangedPageFailsWithEvidenceAndAFlowFileChangeRepairsIt(t *testing.T) 
 				return x.ID == a.ID && x.State == ovm.AccountReady
 			})
 		})
+	}
+}
+
+func TestAFailedBurialFallsBackToTheConsole(t *testing.T) {
+	w := newWorld(t, "4111 1111 1111 1111")
+	buried := 0
+	w.prov.Shutdown()
+	w.startWith("4111 1111 1111 1111", func(ctx context.Context, a *ovm.Account) (ovm.StepResult, error) {
+		buried++
+		return ovm.Failed("account is a member of another organization"), nil
+	})
+	a := w.run(3*time.Minute, "a ready account", func(a *ovm.Account) bool { return a.State == ovm.AccountReady })
+	u, _ := ovm.RetireAccount(a, "key:admin", time.Now())
+	w.store.AccountUpdate(context.Background(), u)
+	w.run(2*time.Minute, "the console closure", func(x *ovm.Account) bool { return x.ID == a.ID && x.State == ovm.AccountClosed })
+	if buried != 1 || !w.rep.Accounts()[0].Closed {
+		t.Fatalf("burial tried %d times; replica closed=%v", buried, w.rep.Accounts()[0].Closed)
 	}
 }
