@@ -76,7 +76,7 @@ func TestTheSafetyRulesHold(t *testing.T) {
 }
 
 func TestParseARealRun(t *testing.T) {
-	f, _ := os.Open("testdata/removed.out")
+	f, _ := os.Open("testdata/removed.txt")
 	defer f.Close()
 	r := Parse(f)
 	if r.Found != 10 || r.Removed != 10 || r.Failed != 0 || r.Filtered != 2 || !r.OK() || r.Clean() {
@@ -91,7 +91,7 @@ func TestParseARealRun(t *testing.T) {
 }
 
 func TestParseAFailedRun(t *testing.T) {
-	f, _ := os.Open("testdata/failed.out")
+	f, _ := os.Open("testdata/failed.txt")
 	defer f.Close()
 	r := Parse(f)
 	r.ExitCode = 255
