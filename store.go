@@ -31,6 +31,9 @@ type Store interface {
 	// PoolCounts returns the number of the pool's accounts per live
 	// (non-terminal) state, and when its newest account was created.
 	PoolCounts(ctx context.Context, pool string) (*PoolCounts, error)
+	// AccountCountSince counts the pool's accounts that entered state at or
+	// after since (e.g. recently abandoned), in time proportional to them.
+	AccountCountSince(ctx context.Context, pool string, state AccountState, since time.Time) (int, error)
 
 	// LeaseCreate vends: it picks a ready account of p.Pool, moves it to
 	// leased and creates the active lease, atomically. ErrEmpty if the pool

@@ -370,6 +370,32 @@ func TestADefinitiveCreateFailureAbandonsAndTheStockStillFills(t *testing.T) {
 	}
 }
 
+func TestCreationsThatKeepFailingForGoodStopThePlanner(t *testing.T) {
+	w := newWorld(t, sim.Config{}, poolPolicy(func(p *ovm.Pool) { p.Stock.Target = 2 }))
+	w.sim.SetHook(func(op sim.Op, a *ovm.Account) error {
+		if op == sim.OpCreate {
+			return &sim.Definitive{Reason: "INVALID_EMAIL"}
+		}
+		return nil
+	})
+	w.settle(30, time.Second)
+	abandoned, _, _ := w.store.AccountList(context.Background(), &ovm.AccountListParams{State: ovm.AccountAbandoned})
+	if len(abandoned) < engine.BreakerAbandons || len(abandoned) > engine.BreakerAbandons+1 {
+		t.Fatalf("%d accounts abandoned in 30 ticks; the breaker should stop at %d", len(abandoned), engine.BreakerAbandons)
+	}
+	st, _ := w.eng.PoolStatus(context.Background(), "default")
+	if !strings.Contains(st.Plan.Why, "failed for good") {
+		t.Fatalf("pool status: %q", st.Plan.Why)
+	}
+	// After the window, with the provider fixed, the stock fills.
+	w.sim.SetHook(nil)
+	w.clock.Advance(engine.BreakerWindow)
+	w.settle(10, time.Second)
+	if c := w.counts(); c[ovm.AccountReady] != 2 {
+		t.Fatalf("counts %v", c)
+	}
+}
+
 func TestTheCloseQuotaHoldsClosuresAndCreationsWithoutFailing(t *testing.T) {
 	w := newWorld(t, sim.Config{CloseQuota: 2, CloseWindow: time.Hour},
 		poolPolicy(func(p *ovm.Pool) { p.Stock.Target = 2 }))

@@ -22,6 +22,15 @@ type Plan struct {
 	NextAt time.Time
 }
 
+// Circuit breaker: this many abandoned creations within BreakerWindow stop
+// the pool's planning until the window has passed. A provider that refuses
+// every creation (a bad e-mail domain, a closed card) must not make the
+// planner order and abandon accounts without end.
+const (
+	BreakerAbandons = 3
+	BreakerWindow   = time.Hour
+)
+
 // PlanStock decides how many accounts pool should order now: enough to
 // bring ready + in-flight (+ cleaning, when recycling) up to the target,
 // within max in flight, the ceiling on live accounts, minimum spacing (one
@@ -91,6 +100,15 @@ func (p *Planner) planPool(ctx context.Context, pool *Pool) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	now := e.clock.Now()
+	abandoned, err := e.store.AccountCountSince(ctx, name, ovm.AccountAbandoned, now.Add(-BreakerWindow))
+	if err != nil {
+		return 0, err
+	}
+	if abandoned >= BreakerAbandons {
+		e.log.Warn("stock planner stopped: creations keep failing for good", ovm.LogPool, name, ovm.LogCount, abandoned)
+		return 0, nil
+	}
 	var quota *ovm.Quota
 	if qr, ok := pool.Provider.(ovm.QuotaReporter); ok {
 		q, err := qr.CloseQuota(ctx)
@@ -99,7 +117,6 @@ func (p *Planner) planPool(ctx context.Context, pool *Pool) (int, error) {
 		}
 		quota = &q
 	}
-	now := e.clock.Now()
 	plan := PlanStock(pool.Policy, counts, quota, now)
 	if plan.Why != "" {
 		e.log.Debug("stock planner held back", ovm.LogPool, name, "reason", plan.Why)

@@ -52,6 +52,13 @@ func (e *Engine) PoolStatus(ctx context.Context, name string) (*PoolStatus, erro
 		st.Quota = &q
 	}
 	st.Plan = PlanStock(p.Policy, st.Counts, st.Quota, e.clock.Now())
+	abandoned, err := e.store.AccountCountSince(ctx, name, ovm.AccountAbandoned, e.clock.Now().Add(-BreakerWindow))
+	if err != nil {
+		return nil, err
+	}
+	if abandoned >= BreakerAbandons {
+		st.Plan = Plan{Why: fmt.Sprintf("stopped: %d creations failed for good in the last %s; check the provider (see abandoned accounts)", abandoned, BreakerWindow)}
+	}
 	st.Drift, st.DriftCheckedAt = e.Drift.Findings(name)
 	if cl, ok := p.Provider.(CloseLister); ok {
 		if st.RecentCloses, err = cl.RecentCloses(ctx); err != nil {

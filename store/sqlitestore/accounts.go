@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ovmdev/ovm"
 )
@@ -215,4 +216,12 @@ func (s *Store) AccountImport(ctx context.Context, accts []*ovm.Account, actor s
 		}
 		return nil
 	})
+}
+
+// AccountCountSince implements ovm.Store.
+func (s *Store) AccountCountSince(ctx context.Context, pool string, state ovm.AccountState, since time.Time) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE pool = ? AND state = ? AND state_changed_at >= ?`,
+		pool, state, ns(since)).Scan(&n)
+	return n, err
 }

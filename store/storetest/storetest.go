@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"accounts list in pages with filters", testAccountList},
 		{"due work lists only due working accounts, claims defer it", testListDue},
 		{"pool counts cover live states", testPoolCounts},
+		{"accounts that entered a state recently are counted", testCountSince},
 		{"a vend leases the oldest ready account", testLeaseCreate},
 		{"an empty pool answers ErrEmpty", testLeaseEmpty},
 		{"the per-owner lease limit holds", testLeaseLimit},
@@ -709,5 +710,21 @@ func testAccountEventAppend(t *testing.T, s ovm.Store) {
 	got, _ := s.AccountGet(ctx, a.ID)
 	if got.Version != a.Version || got.State != a.State {
 		t.Fatal("appending an event changed the account")
+	}
+}
+
+func testCountSince(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	for i, at := range []time.Time{T0, T0.Add(time.Hour), T0.Add(2 * time.Hour)} {
+		a := insert(t, s, Account("p1"))
+		apply(t, s)(ovm.AbandonAccount(a, fmt.Sprint("INVALID_EMAIL ", i), at))
+	}
+	insert(t, s, Account("p1"))                                                            // pending, not abandoned
+	apply(t, s)(ovm.AbandonAccount(insert(t, s, Account("p2")), "x", T0.Add(2*time.Hour))) // another pool
+	for since, want := range map[time.Time]int{T0: 3, T0.Add(time.Hour): 2, T0.Add(3 * time.Hour): 0} {
+		n, err := s.AccountCountSince(ctx, "p1", ovm.AccountAbandoned, since)
+		if err != nil || n != want {
+			t.Fatalf("since %s: %d %v, want %d", since, n, err, want)
+		}
 	}
 }
