@@ -218,7 +218,7 @@ func (s *Store) PoolCounts(ctx context.Context, pool string) (*ovm.PoolCounts, e
 		if st.Terminal() {
 			continue
 		}
-		n, err := s.count(ctx, gsiStock, "gsi3pk", pool+"#"+string(st))
+		n, err := s.count(ctx, gsiStock, "gsi3pk = :p", item{":p": str(pool + "#" + string(st))})
 		if err != nil {
 			return nil, err
 		}
@@ -239,19 +239,6 @@ func (s *Store) PoolCounts(ctx context.Context, pool string) (*ovm.PoolCounts, e
 // AccountCountSince implements ovm.Store with a COUNT query of the stock
 // index's partition of that state.
 func (s *Store) AccountCountSince(ctx context.Context, pool string, state ovm.AccountState, since time.Time) (int, error) {
-	q := &dynamodb.QueryInput{TableName: aws.String(s.table), IndexName: aws.String(gsiStock), Select: "COUNT",
-		KeyConditionExpression:    aws.String("gsi3pk = :p AND gsi3sk >= :since"),
-		ExpressionAttributeValues: item{":p": str(pool + "#" + string(state)), ":since": str(padNS(since.UnixNano()))}}
-	n := 0
-	for {
-		out, err := s.db.Query(ctx, q)
-		if err != nil {
-			return 0, err
-		}
-		n += int(out.Count)
-		if len(out.LastEvaluatedKey) == 0 {
-			return n, nil
-		}
-		q.ExclusiveStartKey = out.LastEvaluatedKey
-	}
+	return s.count(ctx, gsiStock, "gsi3pk = :p AND gsi3sk >= :since",
+		item{":p": str(pool + "#" + string(state)), ":since": str(padNS(since.UnixNano()))})
 }

@@ -234,11 +234,10 @@ func (s *Store) query(ctx context.Context, q *dynamodb.QueryInput, fn func(item)
 	}
 }
 
-// count counts the items of an index partition.
-func (s *Store) count(ctx context.Context, index, pkName, pk string) (int, error) {
+// count counts the items of an index partition (and sort-key condition).
+func (s *Store) count(ctx context.Context, index, cond string, values item) (int, error) {
 	q := &dynamodb.QueryInput{TableName: aws.String(s.table), IndexName: aws.String(index), Select: types.SelectCount,
-		KeyConditionExpression: aws.String("#p = :p"), ExpressionAttributeNames: map[string]string{"#p": pkName},
-		ExpressionAttributeValues: item{":p": str(pk)}}
+		KeyConditionExpression: aws.String(cond), ExpressionAttributeValues: values}
 	n := 0
 	for {
 		out, err := s.db.Query(ctx, q)

@@ -77,7 +77,7 @@ func (s *Store) Repair(ctx context.Context) (int, error) {
 // account item moves it to leased with its lease and both events.
 func (s *Store) LeaseCreate(ctx context.Context, p *ovm.LeaseCreateParams) (*ovm.Lease, error) {
 	if p.OwnerLimit > 0 {
-		n, err := s.count(ctx, gsiOwner, "gsi4pk", "OWNER#"+p.Owner)
+		n, err := s.count(ctx, gsiOwner, "gsi4pk = :p", item{":p": str("OWNER#" + p.Owner)})
 		if err != nil {
 			return nil, err
 		}
