@@ -122,37 +122,8 @@ func (s *Store) AccountUpdate(ctx context.Context, u *ovm.AccountUpdate) (*ovm.A
 
 // AccountList implements ovm.Store.
 func (s *Store) AccountList(ctx context.Context, p *ovm.AccountListParams) ([]*ovm.Account, string, error) {
-	limit := p.EffectiveLimit()
-	q := `SELECT data FROM accounts WHERE 1=1`
-	var args []any
-	if p.Cursor != "" {
-		after, err := decodeCursor(p.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		q += ` AND id > ?`
-		args = append(args, after)
-	}
-	if p.Pool != "" {
-		q += ` AND pool = ?`
-		args = append(args, p.Pool)
-	}
-	if p.State != "" {
-		q += ` AND state = ?`
-		args = append(args, p.State)
-	}
-	q += ` ORDER BY id LIMIT ?`
-	args = append(args, limit+1)
-	rows, err := s.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, "", err
-	}
-	accts, err := scanAll(rows, decodeAccount)
-	if err != nil {
-		return nil, "", err
-	}
-	items, next := page(accts, limit, func(a *ovm.Account) string { return a.ID })
-	return items, next, nil
+	return listPage(ctx, s, "accounts", p.PageParams, false, [][2]string{{"pool", p.Pool}, {"state", string(p.State)}},
+		decodeAccount, func(a *ovm.Account) string { return a.ID })
 }
 
 // AccountListDue implements ovm.Store.

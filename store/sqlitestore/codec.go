@@ -1,6 +1,7 @@
 package sqlitestore
 
 import (
+	"context"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
@@ -89,4 +90,48 @@ func page[T any](items []T, limit int, key func(T) string) ([]T, string) {
 	}
 	items = items[:limit]
 	return items, encodeCursor(key(items[limit-1]))
+}
+
+// listPage runs one page of a list: table's rows by id (ascending, or
+// descending when desc), after the cursor, with equality filters (empty
+// values ignored), decoded.
+func listPage[T any](ctx context.Context, s *Store, table string, p ovm.PageParams, desc bool, filters [][2]string,
+	decode func(string) (T, error), id func(T) string) ([]T, string, error) {
+	limit := p.EffectiveLimit()
+	q := `SELECT data FROM ` + table + ` WHERE 1=1`
+	var args []any
+	if p.Cursor != "" {
+		last, err := decodeCursor(p.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		if desc {
+			q += ` AND id < ?`
+		} else {
+			q += ` AND id > ?`
+		}
+		args = append(args, last)
+	}
+	for _, f := range filters {
+		if f[1] != "" {
+			q += ` AND ` + f[0] + ` = ?`
+			args = append(args, f[1])
+		}
+	}
+	order := " ORDER BY id"
+	if desc {
+		order += " DESC"
+	}
+	q += order + ` LIMIT ?`
+	args = append(args, limit+1)
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	items, err := scanAll(rows, decode)
+	if err != nil {
+		return nil, "", err
+	}
+	items, next := page(items, limit, id)
+	return items, next, nil
 }

@@ -41,24 +41,11 @@ func (s *Store) KeyGetByHash(ctx context.Context, hash string) (*ovm.APIKey, err
 
 // KeyList implements ovm.Store.
 func (s *Store) KeyList(ctx context.Context, p *ovm.PageParams) ([]*ovm.APIKey, string, error) {
-	limit := p.EffectiveLimit()
-	after := ""
-	if p != nil && p.Cursor != "" {
-		var err error
-		if after, err = decodeCursor(p.Cursor); err != nil {
-			return nil, "", err
-		}
+	var pp ovm.PageParams
+	if p != nil {
+		pp = *p
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT data FROM api_keys WHERE id > ? ORDER BY id LIMIT ?`, after, limit+1)
-	if err != nil {
-		return nil, "", err
-	}
-	keys, err := scanAll(rows, decodeKey)
-	if err != nil {
-		return nil, "", err
-	}
-	items, next := page(keys, limit, func(k *ovm.APIKey) string { return k.ID })
-	return items, next, nil
+	return listPage(ctx, s, "api_keys", pp, false, nil, decodeKey, func(k *ovm.APIKey) string { return k.ID })
 }
 
 // KeyRevoke implements ovm.Store.

@@ -103,35 +103,9 @@ func (s *Store) LeaseGet(ctx context.Context, id string) (*ovm.Lease, error) {
 
 // LeaseList implements ovm.Store.
 func (s *Store) LeaseList(ctx context.Context, p *ovm.LeaseListParams) ([]*ovm.Lease, string, error) {
-	limit := p.EffectiveLimit()
-	q := `SELECT data FROM leases WHERE 1=1`
-	var args []any
-	if p.Cursor != "" {
-		before, err := decodeCursor(p.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		q += ` AND id < ?`
-		args = append(args, before)
-	}
-	for col, v := range map[string]string{"owner": p.Owner, "state": string(p.State), "pool": p.Pool} {
-		if v != "" {
-			q += ` AND ` + col + ` = ?`
-			args = append(args, v)
-		}
-	}
-	q += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, limit+1)
-	rows, err := s.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, "", err
-	}
-	leases, err := scanAll(rows, decodeLease)
-	if err != nil {
-		return nil, "", err
-	}
-	items, next := page(leases, limit, func(l *ovm.Lease) string { return l.ID })
-	return items, next, nil
+	return listPage(ctx, s, "leases", p.PageParams, true,
+		[][2]string{{"owner", p.Owner}, {"state", string(p.State)}, {"pool", p.Pool}},
+		decodeLease, func(l *ovm.Lease) string { return l.ID })
 }
 
 // LeaseExtend implements ovm.Store.
