@@ -41,7 +41,7 @@ func TestASignupPoolFillsVendsAndRetiresThroughTheBinary(t *testing.T) {
 	solver := buildTestProgram(t, "../../provider/signup/testdata/digitsolver")
 	replicaBin := buildTestProgram(t, "./testdata/replicaserver")
 
-	dir := t.TempDir()
+	dir := testtool.BrowserDir(t)
 	ovmFile := filepath.Join(dir, "ovm-for-replica")
 	rep := exec.Command(replicaBin, "--moto", moto.URL, "--ovm-file", ovmFile)
 	out, _ := rep.StdoutPipe()

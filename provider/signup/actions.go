@@ -184,7 +184,7 @@ func (r *stepRun) captcha(ctx context.Context, c CaptchaAction, d tdata) error {
 			}
 			answer, r.solver = strings.TrimSpace(got), s.Name()
 			r.p.stats.add(s.Name(), func(st *SolverStats) { st.Answers++ })
-			r.logf("captcha (%s) answered by %s", kind, s.Name())
+			r.logf("captcha (%s) answered by %s with %d characters", kind, s.Name(), len(answer))
 		}
 	}
 	if answer == "" {

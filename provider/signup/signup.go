@@ -485,17 +485,22 @@ func (r *stepRun) expand(s string, d tdata) string {
 	return b.String()
 }
 
-// waitLeave waits until the page is no longer the step's page; an error
-// message on the page fails the step.
+// waitLeave waits until the browser shows another, fully loaded page than
+// the step's; an error message on the page fails the step. While the next
+// document loads, the heading reads empty: only a complete document counts.
 func (r *stepRun) waitLeave(ctx context.Context, step Step) error {
 	deadline := r.p.deps.Clock.Now().Add(r.p.cfg.PageTimeout)
 	for {
 		if alert := r.b.alert(ctx); alert != "" {
 			return fmt.Errorf("the page says: %s", alert)
 		}
-		h, err := r.b.heading(ctx)
-		if err == nil && h != step.Page {
-			r.logf("left %q for %q", step.Page, h)
+		st, err := eval[pageState](ctx, r.b, 10*time.Second,
+			`({ready: document.readyState, heading: ((document.querySelector('h1')||{}).innerText||'').trim()})`)
+		if err == nil && st.Ready == "complete" && st.Heading != step.Page {
+			if alert := r.b.alert(ctx); alert != "" {
+				return fmt.Errorf("the page says: %s", alert)
+			}
+			r.logf("left %q for %q", step.Page, st.Heading)
 			return nil
 		}
 		if r.p.deps.Clock.Now().After(deadline) {
@@ -507,6 +512,11 @@ func (r *stepRun) waitLeave(ctx context.Context, step Step) error {
 		case <-time.After(150 * time.Millisecond):
 		}
 	}
+}
+
+type pageState struct {
+	Ready   string `json:"ready"`
+	Heading string `json:"heading"`
 }
 
 // outcome records the results of a step's captcha and phone verification.

@@ -116,7 +116,7 @@ func newWorld(t *testing.T, card string) *world {
 	if _, err := s3c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("ovm-mail")}); err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, dir: t.TempDir(), phones: signup.NewPhonePool([]string{"+15550100", "+15550101"}),
+	w := &world{t: t, dir: testtool.BrowserDir(t), phones: signup.NewPhonePool([]string{"+15550100", "+15550101"}),
 		console: &console{roles: map[string]string{}}, relayed: map[string]string{}}
 	w.inbox = signup.NewS3Inbox(s3c, "ovm-mail", "inbound/")
 	w.vault = &signup.FileVault{Path: filepath.Join(w.dir, "vault.json"), KeyPath: filepath.Join(w.dir, "vault.key")}
