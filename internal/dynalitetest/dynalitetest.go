@@ -22,6 +22,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/ovmdev/ovm/internal/testtool"
 )
 
 // Server is a running dynalite.
@@ -50,12 +51,8 @@ func Binary() (string, error) {
 // when dynalite is missing.
 func Require(t testing.TB) *Server {
 	t.Helper()
-	if _, err := Binary(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("dynalite is not installed, and CI=true: run `make deps`")
-		}
-		t.Skip("dynalite is not installed (make deps installs it)")
-	}
+	bin, err := Binary()
+	testtool.Found(t, "dynalite", "make deps installs it", bin, err)
 	once.Do(func() { shared, sharedErr = start() })
 	if sharedErr != nil {
 		t.Fatalf("starting dynalite: %v", sharedErr)

@@ -14,6 +14,13 @@ import (
 func Require(t testing.TB, name, hint string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
+	return Found(t, name, hint, path, err)
+}
+
+// Found applies the same rule to a program found another way: it returns
+// path when err is nil, else skips t (fails it under CI=true).
+func Found(t testing.TB, name, hint, path string, err error) string {
+	t.Helper()
 	if err == nil {
 		return path
 	}
