@@ -158,11 +158,14 @@ type SolverConfig struct {
 	Human   bool     `yaml:"human"`
 }
 
-// SecretsConfig is the local encrypted vault (card and company data, root
-// passwords, browser sessions).
+// SecretsConfig is the vault of card and company data, root passwords and
+// browser sessions: a local encrypted file, or AWS Secrets Manager.
 type SecretsConfig struct {
-	File    string `yaml:"file"`     // default <data_dir>/secrets.json
-	KeyFile string `yaml:"key_file"` // default <data_dir>/secrets.key (keep it elsewhere in production)
+	Backend  string `yaml:"backend"`    // file | secretsmanager (default file)
+	File     string `yaml:"file"`       // file: default <data_dir>/secrets.json
+	KeyFile  string `yaml:"key_file"`   // file: default <data_dir>/secrets.key (keep it elsewhere in production)
+	Prefix   string `yaml:"prefix"`     // secretsmanager: secret name prefix (default ovm/)
+	KMSKeyID string `yaml:"kms_key_id"` // secretsmanager: KMS key of new secrets (default aws/secretsmanager)
 }
 
 // NukeConfig is the aws-nuke block of a recycle pool.
@@ -409,6 +412,9 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 	return nil
 }
 
+// smNameRe is what Secrets Manager allows in a secret name.
+var smNameRe = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]{1,256}$`)
+
 var tableRe = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
 
 // validate checks values, naming the key of the first wrong one.
@@ -430,6 +436,18 @@ func (c *Config) validate() error {
 		}
 	default:
 		return bad("store", "%q must be sqlite or dynamodb", c.Store)
+	}
+	switch c.Secrets.Backend {
+	case "", "file":
+	case "secretsmanager":
+		if c.Secrets.File != "" || c.Secrets.KeyFile != "" {
+			return bad("secrets.file", "is for backend file; secretsmanager keeps no local file")
+		}
+		if c.Secrets.Prefix != "" && !smNameRe.MatchString(c.Secrets.Prefix) {
+			return bad("secrets.prefix", "%q may only hold a-z A-Z 0-9 / _ + = . @ -", c.Secrets.Prefix)
+		}
+	default:
+		return bad("secrets.backend", "%q must be file or secretsmanager", c.Secrets.Backend)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return bad("log_level", "%v", err)

@@ -75,6 +75,9 @@ func TestABadConfigFailsNamingTheKey(t *testing.T) {
 		"store":                               "store: postgres\npools: [{name: default}]\n",
 		"pools[0].stock: must be a mapping":   "pools:\n  - name: default\n    stock: 3\n",
 		"cannot unmarshal":                    "pools:\n  - name: default\n    stock: {target: many}\n",
+		"secrets.backend":                     "secrets: {backend: vault}\npools: [{name: default}]\n",
+		"secrets.file":                        "secrets: {backend: secretsmanager, file: x}\npools: [{name: default}]\n",
+		"secrets.prefix":                      "secrets: {backend: secretsmanager, prefix: 'a b'}\npools: [{name: default}]\n",
 	}
 	for want, body := range cases {
 		_, err := loadConfig(writeConfig(t, body))

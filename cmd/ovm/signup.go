@@ -9,19 +9,31 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/provider/awsorgs"
 	"github.com/ovmdev/ovm/provider/signup"
+	"github.com/ovmdev/ovm/provider/signup/smvault"
 )
 
-// vault is the secrets vault of the configuration.
-func vault(cfg *Config) *signup.FileVault {
+// openVault is the secrets vault of the configuration and a description of
+// where it keeps secrets (for messages; never a secret).
+func openVault(ctx context.Context, cfg *Config) (signup.Vault, string, error) {
+	if cfg.Secrets.Backend == "secretsmanager" {
+		ac, err := loadAWSConfig(ctx, cfg.AWS)
+		if err != nil {
+			return nil, "", err
+		}
+		v := &smvault.Vault{API: secretsmanager.NewFromConfig(ac), Prefix: cfg.Secrets.Prefix, KMSKeyID: cfg.Secrets.KMSKeyID}
+		return v, "AWS Secrets Manager (" + ac.Region + ")", nil
+	}
 	file, key := cfg.Secrets.File, cfg.Secrets.KeyFile
 	if file == "" {
 		file = filepath.Join(cfg.DataDir, "secrets.json")
@@ -29,7 +41,7 @@ func vault(cfg *Config) *signup.FileVault {
 	if key == "" {
 		key = filepath.Join(cfg.DataDir, "secrets.key")
 	}
-	return &signup.FileVault{Path: file, KeyPath: key}
+	return &signup.FileVault{Path: file, KeyPath: key}, file, nil
 }
 
 // resolve reads "secret:NAME" values from the vault; key names the config
@@ -52,7 +64,10 @@ func resolve(ctx context.Context, v signup.Vault, key, value string) (string, er
 // newSignupProvider makes a signup pool's provider.
 func newSignupProvider(ctx context.Context, cfg *Config, pc PoolConfig, pol ovm.Pool, ac aws.Config, ledger awsorgs.Ledger, clock ovm.Clock, log *slog.Logger) (*signup.Provider, error) {
 	sc := pc.Signup
-	v := vault(cfg)
+	v, _, err := openVault(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
 	key := "pools[" + pc.Name + "].signup."
 	fields := []*string{&sc.Contact.FullName, &sc.Contact.Company, &sc.Contact.Phone, &sc.Contact.Country, &sc.Contact.Address,
 		&sc.Contact.City, &sc.Contact.State, &sc.Contact.PostalCode, &sc.Card.Number, &sc.Card.Month, &sc.Card.Year, &sc.Card.Holder}
@@ -118,14 +133,26 @@ func newSignupProvider(ctx context.Context, cfg *Config, pc PoolConfig, pol ovm.
 }
 
 // secretCmd runs `ovm secret put NAME`: the value comes from standard input
-// and goes, sealed, into the local vault of the data directory.
+// and goes into the vault of the configuration (--config), or the local
+// vault of a data directory (--data, default ./ovm-data).
 func secretCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	const usage = "usage: ovm secret put NAME [--config FILE | --data DIR] < value"
 	if len(args) < 2 || args[0] != "put" {
-		return fmt.Errorf("usage: ovm secret put NAME [--data DIR] < value: %w", errUsage)
+		return fmt.Errorf("%s: %w", usage, errUsage)
 	}
-	name, dir := args[1], "./ovm-data"
-	if len(args) == 4 && args[2] == "--data" {
-		dir = args[3]
+	name, dir, cfgPath := args[1], "./ovm-data", ""
+	for rest := args[2:]; len(rest) > 0; rest = rest[2:] {
+		if len(rest) < 2 {
+			return fmt.Errorf("%s: %w", usage, errUsage)
+		}
+		switch rest[0] {
+		case "--data":
+			dir = rest[1]
+		case "--config":
+			cfgPath = rest[1]
+		default:
+			return fmt.Errorf("unknown flag %s; %s: %w", rest[0], usage, errUsage)
+		}
 	}
 	b, err := io.ReadAll(io.LimitReader(stdin, 64<<10))
 	if err != nil {
@@ -135,13 +162,26 @@ func secretCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if value == "" {
 		return errors.New("no value on standard input")
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	cfg := &Config{DataDir: dir}
+	if cfgPath != "" {
+		if cfg, err = loadConfig(cfgPath); err != nil {
+			return err
+		}
+	}
+	if cfg.Secrets.Backend != "secretsmanager" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	v, where, err := openVault(ctx, cfg)
+	if err != nil {
 		return err
 	}
-	v := vault(&Config{DataDir: dir})
-	if err := v.Put(context.Background(), name, value); err != nil {
+	if err := v.Put(ctx, name, value); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "secret %s stored in %s\n", name, v.Path)
+	fmt.Fprintf(stdout, "secret %s stored in %s\n", name, where)
 	return nil
 }

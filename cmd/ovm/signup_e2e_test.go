@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/ovmdev/ovm/internal/mototest"
 	"github.com/ovmdev/ovm/internal/testtool"
@@ -55,17 +56,12 @@ func TestASignupPoolFillsVendsAndRetiresThroughTheBinary(t *testing.T) {
 		t.Fatalf("replica: %q", line)
 	}
 
-	// The operator seals the card in the vault first.
 	data := filepath.Join(dir, "data")
-	put := exec.Command(binPath, "secret", "put", "card_number", "--data", data)
-	put.Stdin = strings.NewReader("4111 1111 1111 1111\n")
-	if b, err := put.CombinedOutput(); err != nil {
-		t.Fatalf("secret put: %v %s", err, b)
-	}
 	s := &server{t: t, dir: dir, cfg: filepath.Join(dir, "ovm.yaml")}
 	os.WriteFile(s.cfg, []byte(fmt.Sprintf(`listen: 127.0.0.1:0
 data_dir: %s
 aws: {region: us-east-1, endpoint: %q}
+secrets: {backend: secretsmanager, prefix: ovm-e2e/}
 engine: {tick: 100ms, step_timeout: 50s, claim_ttl: 2m}
 api: {default_pool: managers}
 pools:
@@ -86,8 +82,16 @@ pools:
       card: {number: "secret:card_number", month: "07", year: "2030", holder: Ada Ops}
       billing: {currency: EUR, email: billing@example.com}
 `, data, moto.URL, repURL, solver)), 0o600)
-	s.start("AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_SESSION_TOKEN=", "AWS_PROFILE=",
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	awsEnv := []string{"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_SESSION_TOKEN=", "AWS_PROFILE=",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
+	// The operator puts the card in the vault (Secrets Manager) first.
+	put := exec.Command(binPath, "secret", "put", "card_number", "--config", s.cfg)
+	put.Env = append(os.Environ(), awsEnv...)
+	put.Stdin = strings.NewReader("4111 1111 1111 1111\n")
+	if b, err := put.CombinedOutput(); err != nil || !strings.Contains(string(b), "AWS Secrets Manager") {
+		t.Fatalf("secret put: %v %s", err, b)
+	}
+	s.start(awsEnv...)
 	os.WriteFile(ovmFile, []byte(s.url+" "+s.key), 0o600)
 	t.Cleanup(func() {
 		// A graceful stop closes the browsers before the directory goes.
@@ -119,6 +123,17 @@ pools:
 	}
 	if strings.Contains(s.stderr.String(), "4111") {
 		t.Fatal("the card number reached the log")
+	}
+	// The root password is in Secrets Manager, and nowhere in the store.
+	pw, err := secretsmanager.NewFromConfig(cfg).GetSecretValue(context.Background(),
+		&secretsmanager.GetSecretValueInput{SecretId: aws.String("ovm-e2e/root-password/" + a.ID)})
+	if err != nil || len(aws.ToString(pw.SecretString)) < 16 {
+		t.Fatalf("root password in Secrets Manager: %v", err)
+	}
+	storeFile, _ := os.ReadFile(filepath.Join(data, "ovm.db"))
+	walFile, _ := os.ReadFile(filepath.Join(data, "ovm.db-wal"))
+	if len(storeFile) == 0 || strings.Contains(string(storeFile)+string(walFile), aws.ToString(pw.SecretString)) {
+		t.Fatal("the root password is in the store file (or the store file is missing)")
 	}
 	var leases httpapi.Page[httpapi.Lease]
 	s.ovmJSON(&leases, "lease", "list")
