@@ -151,11 +151,38 @@ type SignupInbox struct {
 	S3Prefix string `yaml:"s3_prefix"`
 }
 
-// SolverConfig is one captcha solver: an external command, or a human.
+// SolverConfig is one captcha solver: set exactly one of command, human,
+// transcribe or twocaptcha.
 type SolverConfig struct {
-	Command []string `yaml:"command"`
-	For     []string `yaml:"for"` // audio, image (default both)
-	Human   bool     `yaml:"human"`
+	Command    []string          `yaml:"command"` // gets the file as its last argument, prints the answer
+	For        []string          `yaml:"for"`     // audio, image (default: what the solver can do)
+	Human      bool              `yaml:"human"`
+	Transcribe *TranscribeSolver `yaml:"transcribe"` // audio, through Amazon Transcribe
+	TwoCaptcha *TwoCaptchaSolver `yaml:"twocaptcha"` // a 2captcha-compatible service
+}
+
+// TranscribeSolver solves audio captchas with Amazon Transcribe.
+type TranscribeSolver struct {
+	Bucket   string `yaml:"bucket"`   // S3 bucket for the audio and the transcript (required)
+	Prefix   string `yaml:"prefix"`   // default ovm-captcha/
+	Language string `yaml:"language"` // default en-US
+}
+
+// TwoCaptchaSolver is a service speaking the 2captcha API.
+type TwoCaptchaSolver struct {
+	URL string `yaml:"url"` // e.g. https://2captcha.com (required)
+	Key string `yaml:"key"` // account key: use secret:NAME
+}
+
+// kinds is how many solver kinds the entry sets.
+func (s SolverConfig) kinds() int {
+	n := 0
+	for _, set := range []bool{len(s.Command) > 0, s.Human, s.Transcribe != nil, s.TwoCaptcha != nil} {
+		if set {
+			n++
+		}
+	}
+	return n
 }
 
 // SecretsConfig is the vault of card and company data, root passwords and
@@ -546,8 +573,21 @@ func (c *Config) validate() error {
 				return bad(key+".signup.inbox.s3_bucket", "is required (SES stores received mail there)")
 			}
 			for j, sv := range sc.CaptchaSolvers {
-				if sv.Human == (len(sv.Command) > 0) {
-					return bad(fmt.Sprintf("%s.signup.captcha_solvers[%d]", key, j), "set exactly one of command or human")
+				sk := fmt.Sprintf("%s.signup.captcha_solvers[%d]", key, j)
+				switch {
+				case sv.kinds() != 1:
+					return bad(sk, "set exactly one of command, human, transcribe or twocaptcha")
+				case sv.Transcribe != nil && sv.Transcribe.Bucket == "":
+					return bad(sk+".transcribe.bucket", "is required (Transcribe reads the audio from it)")
+				case sv.TwoCaptcha != nil && !strings.HasPrefix(sv.TwoCaptcha.URL, "http"):
+					return bad(sk+".twocaptcha.url", "%q is not an http(s) URL", sv.TwoCaptcha.URL)
+				case sv.TwoCaptcha != nil && sv.TwoCaptcha.Key == "":
+					return bad(sk+".twocaptcha.key", "is required (use secret:NAME)")
+				}
+				for _, k := range sv.For {
+					if k != "audio" && k != "image" {
+						return bad(sk+".for", "%q must be audio or image", k)
+					}
 				}
 			}
 			if _, err := signup.LoadFlow(sc.FlowFile); err != nil {

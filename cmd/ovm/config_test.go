@@ -86,3 +86,48 @@ func TestABadConfigFailsNamingTheKey(t *testing.T) {
 		}
 	}
 }
+
+// signupPool is a valid signup pool; extra is added to its signup block.
+func signupPool(extra string) string {
+	return `pools:
+  - name: default
+    provider: signup
+    signup:
+      base_url: https://portal.example
+      email_template: "root+{id}@example.com"
+      trusted_principal: arn:aws:iam::123456789012:root
+      phone_numbers: ["+15550100"]
+      inbox: {s3_bucket: mail}
+` + extra
+}
+
+func TestSignupSolversAndChannelsAreCheckedAtStart(t *testing.T) {
+	good := signupPool(`      captcha_solvers:
+        - transcribe: {bucket: captcha}
+        - twocaptcha: {url: "https://2captcha.example", key: "secret:twocaptcha"}
+          for: [image]
+        - command: [/bin/solve]
+        - human: true
+`)
+	cfg, err := loadConfig(writeConfig(t, good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Pools[0].Signup.CaptchaSolvers; len(s) != 4 || s[0].Transcribe.Bucket != "captcha" || s[1].TwoCaptcha.Key != "secret:twocaptcha" {
+		t.Fatalf("solvers: %+v", s)
+	}
+	cases := map[string]string{
+		"captcha_solvers[0]: set exactly one":      "      captcha_solvers: [{human: true, command: [x]}]\n",
+		"captcha_solvers[0]: set exactly one of c": "      captcha_solvers: [{for: [audio]}]\n",
+		"captcha_solvers[0].transcribe.bucket":     "      captcha_solvers: [{transcribe: {prefix: x/}}]\n",
+		"captcha_solvers[0].twocaptcha.url":        "      captcha_solvers: [{twocaptcha: {url: 2captcha.com, key: k}}]\n",
+		"captcha_solvers[0].twocaptcha.key":        "      captcha_solvers: [{twocaptcha: {url: \"https://x\"}}]\n",
+		"captcha_solvers[0].for":                   "      captcha_solvers: [{human: true, for: [video]}]\n",
+	}
+	for want, extra := range cases {
+		_, err := loadConfig(writeConfig(t, signupPool(extra)))
+		if err == nil || !strings.Contains(err.Error(), "pools[0].signup."+want) {
+			t.Errorf("%q: error %v, want one containing %q", extra, err, want)
+		}
+	}
+}

@@ -17,10 +17,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/aws-sdk-go-v2/service/transcribe"
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/provider/awsorgs"
 	"github.com/ovmdev/ovm/provider/signup"
 	"github.com/ovmdev/ovm/provider/signup/smvault"
+	"github.com/ovmdev/ovm/provider/signup/transcribesolver"
+	"github.com/ovmdev/ovm/provider/signup/twocaptcha"
 )
 
 // openVault is the secrets vault of the configuration and a description of
@@ -61,6 +64,11 @@ func resolve(ctx context.Context, v signup.Vault, key, value string) (string, er
 	return s, nil
 }
 
+// newS3 is an S3 client; path-style addressing with a custom endpoint (moto).
+func newS3(cfg *Config, ac aws.Config) *s3.Client {
+	return s3.NewFromConfig(ac, func(o *s3.Options) { o.UsePathStyle = cfg.AWS.Endpoint != "" })
+}
+
 // newSignupProvider makes a signup pool's provider.
 func newSignupProvider(ctx context.Context, cfg *Config, pc PoolConfig, pol ovm.Pool, ac aws.Config, ledger awsorgs.Ledger, clock ovm.Clock, log *slog.Logger) (*signup.Provider, error) {
 	sc := pc.Signup
@@ -81,10 +89,20 @@ func newSignupProvider(ctx context.Context, cfg *Config, pc PoolConfig, pol ovm.
 		*f = val
 	}
 	var solvers []signup.CaptchaSolver
-	for _, s := range sc.CaptchaSolvers {
-		if s.Human {
+	for j, s := range sc.CaptchaSolvers {
+		switch {
+		case s.Human:
 			solvers = append(solvers, signup.HumanSolver{})
-		} else {
+		case s.Transcribe != nil:
+			solvers = append(solvers, &transcribesolver.Solver{Transcribe: transcribe.NewFromConfig(ac), S3: newS3(cfg, ac),
+				Bucket: s.Transcribe.Bucket, Prefix: s.Transcribe.Prefix, Language: s.Transcribe.Language})
+		case s.TwoCaptcha != nil:
+			k, err := resolve(ctx, v, fmt.Sprintf("%scaptcha_solvers[%d].twocaptcha.key", key, j), s.TwoCaptcha.Key)
+			if err != nil {
+				return nil, err
+			}
+			solvers = append(solvers, &twocaptcha.Solver{URL: s.TwoCaptcha.URL, Key: k, For: s.For})
+		default:
 			solvers = append(solvers, &signup.CommandSolver{Command: s.Command, For: s.For})
 		}
 	}
@@ -92,7 +110,7 @@ func newSignupProvider(ctx context.Context, cfg *Config, pc PoolConfig, pol ovm.
 		solvers = []signup.CaptchaSolver{signup.HumanSolver{}}
 	}
 	deps := signup.Deps{
-		Inbox:   signup.NewS3Inbox(s3.NewFromConfig(ac, func(o *s3.Options) { o.UsePathStyle = cfg.AWS.Endpoint != "" }), sc.Inbox.S3Bucket, sc.Inbox.S3Prefix),
+		Inbox:   signup.NewS3Inbox(newS3(cfg, ac), sc.Inbox.S3Bucket, sc.Inbox.S3Prefix),
 		Solvers: solvers, Phones: signup.NewPhonePool(sc.PhoneNumbers), Vault: v, Clock: clock, Log: log,
 	}
 	if sc.SmokeTest {

@@ -270,7 +270,7 @@ func (s *Server) captchaFile(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "image/png")
 		writeDigitsPNG(w, answer)
 	case "wav":
-		out, err := speakDigits(answer)
+		out, err := SpeakDigits(answer)
 		if err != nil {
 			http.Error(w, "no speech synthesizer", http.StatusInternalServerError)
 			return
@@ -284,9 +284,9 @@ func (s *Server) captchaFile(w http.ResponseWriter, r *http.Request) {
 
 var digitWords = []string{"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
 
-// speakDigits renders digits with espeak-ng, one word each, with 400 ms of
+// SpeakDigits renders digits with espeak-ng, one word each, with 400 ms of
 // silence between them, as one WAV.
-func speakDigits(digits string) ([]byte, error) {
+func SpeakDigits(digits string) ([]byte, error) {
 	var header []byte
 	var data []byte
 	for i, d := range digits {
