@@ -25,6 +25,15 @@ type PoolStatus struct {
 	// RecentCloses are the close ledger's entries of the quota window,
 	// when the provider keeps one.
 	RecentCloses []*ovm.CloseEntry
+	// Channels is the provider's report on its outside channels, when it
+	// makes one (ChannelReporter).
+	Channels map[string]any
+}
+
+// ChannelReporter is a provider that reports on the channels it depends
+// on (captcha solvers, phone numbers): JSON-encodable, never a secret.
+type ChannelReporter interface {
+	Channels() map[string]any
 }
 
 // CloseLister is a provider that keeps a close ledger and lists the
@@ -64,6 +73,9 @@ func (e *Engine) PoolStatus(ctx context.Context, name string) (*PoolStatus, erro
 		if st.RecentCloses, err = cl.RecentCloses(ctx); err != nil {
 			return nil, fmt.Errorf("close ledger: %w", err)
 		}
+	}
+	if cr, ok := p.Provider.(ChannelReporter); ok {
+		st.Channels = cr.Channels()
 	}
 	for _, state := range []ovm.AccountState{ovm.AccountPending, ovm.AccountCreating, ovm.AccountBootstrapping,
 		ovm.AccountCleaning, ovm.AccountClosing} {

@@ -60,6 +60,7 @@ func (s *Server) poolDTO(r *http.Request, name string) (Pool, error) {
 		d.Drift = append(d.Drift, Drift{AWSAccountID: f.AWSAccountID, AccountID: f.AccountID, Problem: f.Problem, Since: f.Since.UTC()})
 	}
 	d.DriftCheckedAt = timePtr(st.DriftCheckedAt)
+	d.Channels = st.Channels
 	for _, c := range st.RecentCloses {
 		d.RecentCloses = append(d.RecentCloses, CloseInfo{AccountID: c.AWSAccountID, OVMAccountID: c.AccountID, Pool: c.Pool, At: c.At.UTC()})
 	}

@@ -118,6 +118,9 @@ type Pool struct {
 	Drift          []Drift     `json:"drift"`
 	DriftCheckedAt *time.Time  `json:"drift_checked_at,omitempty"`
 	RecentCloses   []CloseInfo `json:"recent_closes,omitempty"`
+	// Channels is the provider's report on its outside channels (signup:
+	// captcha solver statistics, phone number health).
+	Channels map[string]any `json:"channels,omitempty"`
 }
 
 // Drift is one difference between AWS and the store.

@@ -105,6 +105,25 @@ pools:
 		s.ovmJSON(&p, "pool", "status", "managers")
 		return p.Ready == 1
 	})
+	// The pool reports its channels: the solver's answers, the number used.
+	var p struct {
+		Channels struct {
+			Solvers map[string]struct{ Answers, Accepted int } `json:"captcha_solvers"`
+			Phones  []struct {
+				Number string
+				Uses   int
+				Busy   bool
+				PIN    string `json:"pin"`
+			} `json:"phone_numbers"`
+		}
+	}
+	s.ovmJSON(&p, "pool", "status", "managers")
+	if st := p.Channels.Solvers["command:digitsolver"]; st.Answers < 1 || st.Accepted < 1 {
+		t.Fatalf("solver statistics in pool status: %+v", p.Channels)
+	}
+	if ph := p.Channels.Phones; len(ph) != 1 || ph[0].Uses < 1 || ph[0].Busy || ph[0].PIN != "" {
+		t.Fatalf("phone numbers in pool status: %+v", ph)
+	}
 	r := s.do("GET", "/vend", s.key, "")
 	m := vendRe.FindSubmatch(r.body)
 	if r.status != 200 || m == nil {

@@ -145,7 +145,10 @@ type PhoneNumber struct {
 	Uses          int       `json:"uses"`
 	Failures      int       `json:"failures"` // in a row
 	CooldownUntil time.Time `json:"cooldown_until"`
-	busyPIN       string
+	// Busy is true while a verification uses the number (its PIN is never
+	// shown here).
+	Busy    bool `json:"busy"`
+	busyPIN string
 }
 
 // PhonePool hands out verification numbers one verification at a time,
@@ -245,7 +248,9 @@ func (p *PhonePool) Health() []PhoneNumber {
 	defer p.mu.Unlock()
 	var out []PhoneNumber
 	for _, n := range p.numbers {
-		out = append(out, *n)
+		c := *n
+		c.Busy, c.busyPIN = n.busyPIN != "", ""
+		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Number < out[j].Number })
 	return out
