@@ -145,10 +145,21 @@ type SignupBilling struct {
 	Email    string `yaml:"email"`
 }
 
-// SignupInbox is where SES stores received mail.
+// SignupInbox is where the sign-up e-mails arrive: the S3 bucket of an SES
+// receipt rule, or an IMAP mailbox. Set exactly one.
 type SignupInbox struct {
-	S3Bucket string `yaml:"s3_bucket"`
-	S3Prefix string `yaml:"s3_prefix"`
+	S3Bucket string      `yaml:"s3_bucket"`
+	S3Prefix string      `yaml:"s3_prefix"`
+	IMAP     *IMAPConfig `yaml:"imap"`
+}
+
+// IMAPConfig is an IMAP mailbox.
+type IMAPConfig struct {
+	Address  string `yaml:"address"`  // host:port (required)
+	Username string `yaml:"username"` // (required)
+	Password string `yaml:"password"` // use secret:NAME (required)
+	Mailbox  string `yaml:"mailbox"`  // default INBOX
+	Security string `yaml:"security"` // tls (default) | starttls | none (loopback only)
 }
 
 // SolverConfig is one captcha solver: set exactly one of command, human,
@@ -439,6 +450,12 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 	return nil
 }
 
+// isLoopback reports whether host names this machine.
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
+}
+
 // smNameRe is what Secrets Manager allows in a secret name.
 var smNameRe = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]{1,256}$`)
 
@@ -569,8 +586,24 @@ func (c *Config) validate() error {
 				return bad(key+".signup.trusted_principal", "is required (the ARN the vended role trusts)")
 			case len(sc.PhoneNumbers) == 0:
 				return bad(key+".signup.phone_numbers", "at least one verification number is required")
-			case sc.Inbox.S3Bucket == "":
-				return bad(key+".signup.inbox.s3_bucket", "is required (SES stores received mail there)")
+			case (sc.Inbox.S3Bucket == "") == (sc.Inbox.IMAP == nil):
+				return bad(key+".signup.inbox", "set exactly one of s3_bucket (SES stores received mail there) or imap")
+			}
+			if m := sc.Inbox.IMAP; m != nil {
+				ik := key + ".signup.inbox.imap."
+				host, _, err := net.SplitHostPort(m.Address)
+				switch {
+				case err != nil:
+					return bad(ik+"address", "%q is not host:port", m.Address)
+				case m.Username == "":
+					return bad(ik+"username", "is required")
+				case m.Password == "":
+					return bad(ik+"password", "is required (use secret:NAME)")
+				case m.Security != "" && m.Security != "tls" && m.Security != "starttls" && m.Security != "none":
+					return bad(ik+"security", "%q must be tls, starttls or none", m.Security)
+				case m.Security == "none" && !isLoopback(host):
+					return bad(ik+"security", "none sends the password in clear: only for a server on loopback, not %s", host)
+				}
 			}
 			for j, sv := range sc.CaptchaSolvers {
 				sk := fmt.Sprintf("%s.signup.captcha_solvers[%d]", key, j)

@@ -130,4 +130,23 @@ func TestSignupSolversAndChannelsAreCheckedAtStart(t *testing.T) {
 			t.Errorf("%q: error %v, want one containing %q", extra, err, want)
 		}
 	}
+	withIMAP := func(imap string) string {
+		return strings.Replace(signupPool(""), "inbox: {s3_bucket: mail}", "inbox: {imap: "+imap+"}", 1)
+	}
+	if _, err := loadConfig(writeConfig(t, withIMAP("{address: \"mail.example.com:993\", username: ovm, password: \"secret:imap\"}"))); err != nil {
+		t.Fatalf("IMAP inbox: %v", err)
+	}
+	cases = map[string]string{
+		"inbox: set exactly one":     strings.Replace(signupPool(""), "{s3_bucket: mail}", "{s3_bucket: mail, imap: {address: \"a:1\"}}", 1),
+		"inbox.imap.address":         withIMAP("{address: mail.example.com, username: u, password: p}"),
+		"inbox.imap.password":        withIMAP("{address: \"mail.example.com:993\", username: u}"),
+		"inbox.imap.security: \"ssl": withIMAP("{address: \"mail.example.com:993\", username: u, password: p, security: ssl}"),
+		"inbox.imap.security: none":  withIMAP("{address: \"mail.example.com:143\", username: u, password: p, security: none}"),
+	}
+	for want, body := range cases {
+		_, err := loadConfig(writeConfig(t, body))
+		if err == nil || !strings.Contains(err.Error(), "pools[0].signup."+want) {
+			t.Errorf("%q: error %v, want one containing %q", body, err, want)
+		}
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/provider/awsorgs"
 	"github.com/ovmdev/ovm/provider/signup"
+	"github.com/ovmdev/ovm/provider/signup/imapinbox"
 	"github.com/ovmdev/ovm/provider/signup/smvault"
 	"github.com/ovmdev/ovm/provider/signup/transcribesolver"
 	"github.com/ovmdev/ovm/provider/signup/twocaptcha"
@@ -109,8 +110,17 @@ func newSignupProvider(ctx context.Context, cfg *Config, pc PoolConfig, pol ovm.
 	if len(solvers) == 0 {
 		solvers = []signup.CaptchaSolver{signup.HumanSolver{}}
 	}
+	var inbox signup.Inbox = signup.NewS3Inbox(newS3(cfg, ac), sc.Inbox.S3Bucket, sc.Inbox.S3Prefix)
+	if m := sc.Inbox.IMAP; m != nil {
+		pw, err := resolve(ctx, v, key+"inbox.imap.password", m.Password)
+		if err != nil {
+			return nil, err
+		}
+		inbox = &imapinbox.Inbox{Address: m.Address, Username: m.Username, Password: pw, Mailbox: m.Mailbox,
+			Security: imapinbox.Security(m.Security)}
+	}
 	deps := signup.Deps{
-		Inbox:   signup.NewS3Inbox(newS3(cfg, ac), sc.Inbox.S3Bucket, sc.Inbox.S3Prefix),
+		Inbox:   inbox,
 		Solvers: solvers, Phones: signup.NewPhonePool(sc.PhoneNumbers), Vault: v, Clock: clock, Log: log,
 	}
 	if sc.SmokeTest {

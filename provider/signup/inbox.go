@@ -76,16 +76,16 @@ func (in *S3Inbox) Find(ctx context.Context, to string, since time.Time, pattern
 		if err != nil {
 			return "", false, err
 		}
-		if code, ok := matchMail(raw, to, pattern); ok {
+		if code, ok := MatchMail(raw, to, pattern); ok {
 			return code, true, nil
 		}
 	}
 	return "", false, nil
 }
 
-// matchMail checks that a raw message is addressed to to and finds pattern
+// MatchMail checks that a raw message is addressed to to and finds pattern
 // in its text.
-func matchMail(raw []byte, to string, pattern *regexp.Regexp) (string, bool) {
+func MatchMail(raw []byte, to string, pattern *regexp.Regexp) (string, bool) {
 	msg, err := mail.ReadMessage(bytes.NewReader(raw))
 	if err != nil {
 		return "", false
