@@ -17,6 +17,7 @@ import (
 	"github.com/ovmdev/ovm/cleaner/awsnuke"
 	"github.com/ovmdev/ovm/provider/awsorgs"
 	"github.com/ovmdev/ovm/provider/signup"
+	"github.com/ovmdev/ovm/provider/signup/awsconnect"
 	"github.com/ovmdev/ovm/provider/sim"
 	"gopkg.in/yaml.v3"
 )
@@ -109,6 +110,16 @@ type SignupConfig struct {
 	PageTimeout      Duration       `yaml:"page_timeout"`    // default 30s
 	SmokeTest        bool           `yaml:"smoke_test"`      // assume the vended role before ready (default true)
 	Burial           BurialConfig   `yaml:"burial"`
+	Connect          *ConnectConfig `yaml:"connect"` // answer the verification call with Amazon Connect
+}
+
+// ConnectConfig sets up Amazon Connect to key in the verification PIN:
+// OVM makes the DTMF prompts and one contact flow per phone number.
+type ConnectConfig struct {
+	InstanceARN  string   `yaml:"instance_arn"`  // arn:aws:connect:REGION:ACCOUNT:instance/ID (required)
+	PromptBucket string   `yaml:"prompt_bucket"` // S3 bucket Connect reads the prompt WAVs from (required)
+	PromptPrefix string   `yaml:"prompt_prefix"` // default ovm-prompts/
+	AnswerDelay  Duration `yaml:"answer_delay"`  // silence before the first tone (default 3s)
 }
 
 // BurialConfig retires vended management accounts through the API into
@@ -588,6 +599,17 @@ func (c *Config) validate() error {
 				return bad(key+".signup.phone_numbers", "at least one verification number is required")
 			case (sc.Inbox.S3Bucket == "") == (sc.Inbox.IMAP == nil):
 				return bad(key+".signup.inbox", "set exactly one of s3_bucket (SES stores received mail there) or imap")
+			}
+			if cc := sc.Connect; cc != nil {
+				if _, err := awsconnect.InstanceID(cc.InstanceARN); err != nil {
+					return bad(key+".signup.connect.instance_arn", "%q is not a Connect instance ARN (arn:aws:connect:REGION:ACCOUNT:instance/ID)", cc.InstanceARN)
+				}
+				if cc.PromptBucket == "" {
+					return bad(key+".signup.connect.prompt_bucket", "is required (Connect reads the prompts from it)")
+				}
+				if cc.AnswerDelay < 0 || cc.AnswerDelay.D() > time.Minute {
+					return bad(key+".signup.connect.answer_delay", "must be between 0 and 1m")
+				}
 			}
 			if m := sc.Inbox.IMAP; m != nil {
 				ik := key + ".signup.inbox.imap."

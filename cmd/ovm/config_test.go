@@ -136,7 +136,14 @@ func TestSignupSolversAndChannelsAreCheckedAtStart(t *testing.T) {
 	if _, err := loadConfig(writeConfig(t, withIMAP("{address: \"mail.example.com:993\", username: ovm, password: \"secret:imap\"}"))); err != nil {
 		t.Fatalf("IMAP inbox: %v", err)
 	}
+	withConnect := func(c string) string { return signupPool("      connect: " + c + "\n") }
+	if _, err := loadConfig(writeConfig(t, withConnect("{instance_arn: \"arn:aws:connect:us-east-1:123456789012:instance/abc\", prompt_bucket: p}"))); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
 	cases = map[string]string{
+		"connect.instance_arn":       withConnect("{instance_arn: abc, prompt_bucket: p}"),
+		"connect.prompt_bucket":      withConnect("{instance_arn: \"arn:aws:connect:us-east-1:123456789012:instance/abc\"}"),
+		"connect.answer_delay":       withConnect("{instance_arn: \"arn:aws:connect:us-east-1:123456789012:instance/abc\", prompt_bucket: p, answer_delay: 5m}"),
 		"inbox: set exactly one":     strings.Replace(signupPool(""), "{s3_bucket: mail}", "{s3_bucket: mail, imap: {address: \"a:1\"}}", 1),
 		"inbox.imap.address":         withIMAP("{address: mail.example.com, username: u, password: p}"),
 		"inbox.imap.password":        withIMAP("{address: \"mail.example.com:993\", username: u}"),

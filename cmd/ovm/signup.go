@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/connect"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -21,6 +22,7 @@ import (
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/provider/awsorgs"
 	"github.com/ovmdev/ovm/provider/signup"
+	"github.com/ovmdev/ovm/provider/signup/awsconnect"
 	"github.com/ovmdev/ovm/provider/signup/imapinbox"
 	"github.com/ovmdev/ovm/provider/signup/smvault"
 	"github.com/ovmdev/ovm/provider/signup/transcribesolver"
@@ -122,6 +124,14 @@ func newSignupProvider(ctx context.Context, cfg *Config, pc PoolConfig, pol ovm.
 	deps := signup.Deps{
 		Inbox:   inbox,
 		Solvers: solvers, Phones: signup.NewPhonePool(sc.PhoneNumbers), Vault: v, Clock: clock, Log: log,
+	}
+	if cc := sc.Connect; cc != nil {
+		an := &awsconnect.Answerer{Connect: connect.NewFromConfig(ac), S3: newS3(cfg, ac), InstanceARN: cc.InstanceARN,
+			Bucket: cc.PromptBucket, Prefix: cc.PromptPrefix, Numbers: sc.PhoneNumbers, AnswerDelay: cc.AnswerDelay.D(), Log: log}
+		if err := an.Setup(ctx); err != nil {
+			return nil, fmt.Errorf("%sconnect: %w", key, err)
+		}
+		deps.Answerer = an
 	}
 	if sc.SmokeTest {
 		base := sts.NewFromConfig(ac)

@@ -101,6 +101,11 @@ func (r *stepRun) act(ctx context.Context, a Action, d tdata) error {
 			return &errWaiting{what: err.Error()}
 		}
 		r.phone = number
+		if an := r.p.deps.Answerer; an != nil {
+			if err := an.Arm(ctx, number, pin); err != nil {
+				return fmt.Errorf("arm the verification number: %w", err)
+			}
+		}
 		r.logf("phone %s answers the next call with the PIN", number)
 		return nil
 	}

@@ -138,6 +138,15 @@ func (s *stats) snapshot() map[string]SolverStats {
 	return out
 }
 
+// PhoneAnswerer makes a verification number's next incoming call key in a
+// PIN (Amazon Connect: provider/signup/awsconnect). Without one, the PIN
+// is only served at GET /v1/phone/{number}/pin for a flow of the
+// operator's own.
+type PhoneAnswerer interface {
+	Arm(ctx context.Context, number, pin string) error
+	Disarm(ctx context.Context, number string) error
+}
+
 // PhoneNumber is one verification number and its health.
 type PhoneNumber struct {
 	Number        string    `json:"number"`

@@ -89,7 +89,10 @@ type Deps struct {
 	Inbox   Inbox
 	Solvers []CaptchaSolver
 	Phones  *PhonePool
-	Vault   Vault
+	// Answerer, when set, is armed with the PIN before the page asks AWS
+	// to call, and disarmed after.
+	Answerer PhoneAnswerer
+	Vault    Vault
 	// SmokeTest assumes roleARN and returns the account it lands in; nil
 	// skips the smoke test.
 	SmokeTest func(ctx context.Context, roleARN string) (string, error)
@@ -535,6 +538,15 @@ func (r *stepRun) outcome(ok bool) {
 		})
 	}
 	if r.phone != "" {
+		if an := r.p.deps.Answerer; an != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			if err := an.Disarm(ctx, r.phone); err != nil {
+				// The next Arm rewrites the flow anyway; a stale flow
+				// only answers a call nobody makes.
+				r.p.deps.Log.Warn("disarming the verification number failed", ovm.LogAccountID, r.a.ID, "number", r.phone, ovm.LogError, err)
+			}
+			cancel()
+		}
 		r.p.deps.Phones.Done(r.phone, ok, r.p.deps.Clock.Now())
 	}
 }

@@ -67,10 +67,37 @@ func (m *s3Mail) Send(to, subject, body string) error {
 
 // phone plays the contact flow: it reads the PIN OVM prepared for the
 // number and keys it in.
-type phone struct{ pool *signup.PhonePool }
+// flows plays the contact flows a PhoneAnswerer writes (awsconnect is
+// tested against its own Connect stand-in): the replica's verification
+// call hears the PIN armed for the number, and nothing once disarmed.
+type flows struct {
+	mu            sync.Mutex
+	armed         map[string]string
+	arms, disarms int
+}
+
+func (f *flows) Arm(_ context.Context, number, pin string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.armed[number] = pin
+	f.arms++
+	return nil
+}
+
+func (f *flows) Disarm(_ context.Context, number string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.armed, number)
+	f.disarms++
+	return nil
+}
+
+type phone struct{ flows *flows }
 
 func (p phone) Call(number string) (string, error) {
-	pin, ok := p.pool.PIN(number)
+	p.flows.mu.Lock()
+	defer p.flows.mu.Unlock()
+	pin, ok := p.flows.armed[number]
 	if !ok {
 		return "", fmt.Errorf("number %s has no PIN to play", number)
 	}
@@ -97,6 +124,7 @@ type world struct {
 	dir     string
 	flow    string // the operator's flow file
 	phones  *signup.PhonePool
+	flows   *flows
 	vault   *signup.FileVault
 	inbox   *signup.S3Inbox
 	console *console
@@ -125,7 +153,8 @@ func newWorld(t *testing.T, card string) *world {
 		defer w.mu.Unlock()
 		w.relayed[to] = strings.TrimPrefix(body, "Your bank code: ")
 	}}
-	w.rep = replica.New(replica.Original, mail, phone{w.phones}, w.console)
+	w.flows = &flows{armed: map[string]string{}}
+	w.rep = replica.New(replica.Original, mail, phone{w.flows}, w.console)
 	w.srv = httptest.NewServer(w.rep)
 	t.Cleanup(w.srv.Close)
 	w.flow = filepath.Join(w.dir, "flow.yaml")
@@ -153,7 +182,7 @@ func (w *world) startWith(card string, bury func(context.Context, *ovm.Account) 
 			Address: "1 Main St", City: "Dublin", State: "Dublin", PostalCode: "D01"},
 		Card:    signup.Card{Number: card, Month: "07", Year: "2030", Holder: "Ada Ops"},
 		Billing: signup.Billing{Currency: "EUR", Email: "billing@example.com"}, PageTimeout: 10 * time.Second},
-		signup.Deps{Inbox: w.inbox, Phones: w.phones, Vault: w.vault,
+		signup.Deps{Inbox: w.inbox, Phones: w.phones, Answerer: w.flows, Vault: w.vault,
 			Solvers: []signup.CaptchaSolver{&signup.CommandSolver{Command: []string{solverBin}, For: []string{"audio"}}}, Bury: bury})
 	if err != nil {
 		w.t.Fatal(err)
@@ -249,6 +278,13 @@ func TestAManagementAccountIsSignedUpBootstrappedVendedAndClosed(t *testing.T) {
 	}
 	if h := w.phones.Health(); h[0].Uses+h[1].Uses != 1 {
 		t.Fatalf("phone health %+v", h)
+	}
+	// The number's flow was armed with the PIN for the call, and disarmed.
+	w.flows.mu.Lock()
+	arms, disarms, armed := w.flows.arms, w.flows.disarms, len(w.flows.armed)
+	w.flows.mu.Unlock()
+	if arms != 1 || disarms != 1 || armed != 0 {
+		t.Fatalf("answerer: %d arms, %d disarms, %d numbers still armed", arms, disarms, armed)
 	}
 	// Vend, release: the console closure closes it.
 	now := time.Now()
