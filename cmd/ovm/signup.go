@@ -158,7 +158,7 @@ func newSignupProvider(ctx context.Context, cfg *Config, pc PoolConfig, pol ovm.
 				c.Credentials = creds
 				return organizations.NewFromConfig(c)
 			}}
-		deps.Bury = b.Bury
+		deps.Bury, deps.Graveyard = b.Bury, graveyard
 	}
 	return signup.New(signup.Config{Pool: pc.Name, BaseURL: sc.BaseURL, FlowFile: sc.FlowFile, Chromium: sc.Chromium,
 		DataDir: filepath.Join(cfg.DataDir, "signup", pc.Name), EmailTemplate: sc.EmailTemplate, NamePrefix: sc.NamePrefix,

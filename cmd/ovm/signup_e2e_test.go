@@ -3,7 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,8 +17,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/ovmdev/ovm/internal/mototest"
 	"github.com/ovmdev/ovm/internal/testtool"
@@ -30,7 +37,7 @@ func buildTestProgram(t *testing.T, pkg string) string {
 	return out
 }
 
-func TestASignupPoolFillsVendsAndRetiresThroughTheBinary(t *testing.T) {
+func TestASignupPoolFillsVendsAndRetiresByBurialThroughTheBinary(t *testing.T) {
 	testtool.Require(t, "chromium", "make deps installs it")
 	testtool.Require(t, "espeak-ng", "make deps installs it")
 	moto := mototest.Require(t)
@@ -44,16 +51,31 @@ func TestASignupPoolFillsVendsAndRetiresThroughTheBinary(t *testing.T) {
 
 	dir := testtool.BrowserDir(t)
 	ovmFile := filepath.Join(dir, "ovm-for-replica")
-	rep := exec.Command(replicaBin, "--moto", moto.URL, "--ovm-file", ovmFile)
+	rep := exec.Command(replicaBin, "--moto", moto.URL, "--ovm-file", ovmFile, "--aws-gateway")
 	out, _ := rep.StdoutPipe()
 	if err := rep.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rep.Process.Kill(); rep.Wait() })
-	line, _ := bufio.NewReader(out).ReadString('\n')
+	// OVM's AWS endpoint is the replica's gateway: moto, plus the graveyard
+	// invitations and handshakes moto lacks (documented in gateway.go).
+	lines := bufio.NewReader(out)
+	gwLine, _ := lines.ReadString('\n')
+	line, _ := lines.ReadString('\n')
+	gateway := regexp.MustCompile(`http://\S+`).FindString(gwLine)
 	repURL := regexp.MustCompile(`http://\S+`).FindString(line)
-	if repURL == "" {
-		t.Fatalf("replica: %q", line)
+	if repURL == "" || gateway == "" {
+		t.Fatalf("replica: %q %q", gwLine, line)
+	}
+	// OVM's own organization is the graveyard, with its OU.
+	gy := organizations.NewFromConfig(cfg)
+	if _, err := gy.CreateOrganization(context.Background(), &organizations.CreateOrganizationInput{FeatureSet: orgtypes.OrganizationFeatureSetAll}); err != nil {
+		t.Fatal(err)
+	}
+	roots, _ := gy.ListRoots(context.Background(), &organizations.ListRootsInput{})
+	ou, err := gy.CreateOrganizationalUnit(context.Background(), &organizations.CreateOrganizationalUnitInput{ParentId: roots.Roots[0].Id, Name: aws.String("graveyard")})
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	data := filepath.Join(dir, "data")
@@ -81,7 +103,8 @@ pools:
       contact: {full_name: Ada Ops, company: Example Ltd, phone: "+3531555000", country: Ireland, address: 1 Main St, city: Dublin, state: Dublin, postal_code: D01}
       card: {number: "secret:card_number", month: "07", year: "2030", holder: Ada Ops}
       billing: {currency: EUR, email: billing@example.com}
-`, data, moto.URL, repURL, solver)), 0o600)
+      burial: {enabled: true, graveyard_ou: %s, close_quota: 5}
+`, data, gateway, repURL, solver, aws.ToString(ou.OrganizationalUnit.Id))), 0o600)
 	awsEnv := []string{"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_SESSION_TOKEN=", "AWS_PROFILE=",
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
 	// The operator puts the card in the vault (Secrets Manager) first.
@@ -154,13 +177,51 @@ pools:
 	if len(storeFile) == 0 || strings.Contains(string(storeFile)+string(walFile), aws.ToString(pw.SecretString)) {
 		t.Fatal("the root password is in the store file (or the store file is missing)")
 	}
+	// The lessee makes an Organization of its own in the account.
+	lessee := cfg.Copy()
+	lessee.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), a.CrossAccountRole))
+	if _, err := organizations.NewFromConfig(lessee).CreateOrganization(context.Background(),
+		&organizations.CreateOrganizationInput{FeatureSet: orgtypes.OrganizationFeatureSetAll}); err != nil {
+		t.Fatal(err)
+	}
 	var leases httpapi.Page[httpapi.Lease]
 	s.ovmJSON(&leases, "lease", "list")
 	if _, err := s.ovm("lease", "release", leases.Items[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Minute, "the account closed in the console", func() bool {
+	eventually(t, 2*time.Minute, "the account buried", func() bool {
 		s.ovmJSON(&a, "account", "get", string(m[1]))
 		return a.State == "closed"
 	})
+	// Buried through the API: the lessee's organization deleted (moto), the
+	// account joined the graveyard, moved to its OU and closed there under
+	// the graveyard's ledger; the console was not used.
+	var notInUse *orgtypes.AWSOrganizationsNotInUseException
+	if _, err := organizations.NewFromConfig(lessee).DescribeOrganization(context.Background(), &organizations.DescribeOrganizationInput{}); !errors.As(err, &notInUse) {
+		t.Fatalf("the lessee's organization is still there: %v", err)
+	}
+	res, err := http.Get(gateway + "/burials")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buried map[string]struct{ Parent, State string }
+	json.NewDecoder(res.Body).Decode(&buried)
+	res.Body.Close()
+	if b := buried[a.AccountID]; b.State != "SUSPENDED" || b.Parent != aws.ToString(ou.OrganizationalUnit.Id) {
+		t.Fatalf("in the graveyard: %+v", buried)
+	}
+	var pool httpapi.Pool
+	s.ovmJSON(&pool, "pool", "status", "managers")
+	if len(pool.RecentCloses) != 1 || pool.RecentCloses[0].AccountID != a.AccountID {
+		t.Fatalf("the graveyard's close ledger: %+v", pool.RecentCloses)
+	}
+	phases := 0
+	for _, e := range a.Events {
+		if strings.Contains(e.Reason, "graveyard") {
+			phases++
+		}
+	}
+	if phases < 2 {
+		t.Fatalf("burial phases in the event log: %d", phases)
+	}
 }

@@ -98,7 +98,13 @@ type Deps struct {
 	SmokeTest func(ctx context.Context, roleARN string) (string, error)
 	// Bury retires an account through its cross-account role; nil closes
 	// it in the console.
-	Bury  func(ctx context.Context, a *ovm.Account) (ovm.StepResult, error)
+	Bury func(ctx context.Context, a *ovm.Account) (ovm.StepResult, error)
+	// Graveyard reports the burial's close quota and ledger (the
+	// graveyard organization's); nil when there is no burial.
+	Graveyard interface {
+		ovm.QuotaReporter
+		RecentCloses(ctx context.Context) ([]*ovm.CloseEntry, error)
+	}
 	Clock ovm.Clock
 	Log   *slog.Logger
 }
@@ -166,6 +172,23 @@ func (p *Provider) SolverStats() map[string]SolverStats { return p.stats.snapsho
 // the health of every verification number.
 func (p *Provider) Channels() map[string]any {
 	return map[string]any{"captcha_solvers": p.stats.snapshot(), "phone_numbers": p.deps.Phones.Health()}
+}
+
+// CloseQuota implements ovm.QuotaReporter: the graveyard's quota when
+// accounts are buried, none otherwise (the console closes without one).
+func (p *Provider) CloseQuota(ctx context.Context) (ovm.Quota, error) {
+	if p.deps.Graveyard == nil {
+		return ovm.Quota{}, nil
+	}
+	return p.deps.Graveyard.CloseQuota(ctx)
+}
+
+// RecentCloses lists the graveyard's closures of the quota window.
+func (p *Provider) RecentCloses(ctx context.Context) ([]*ovm.CloseEntry, error) {
+	if p.deps.Graveyard == nil {
+		return nil, nil
+	}
+	return p.deps.Graveyard.RecentCloses(ctx)
 }
 
 // Shutdown closes every browser (their profiles stay for resuming).

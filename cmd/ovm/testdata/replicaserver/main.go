@@ -79,12 +79,25 @@ func main() {
 	moto := flag.String("moto", "", "moto URL")
 	bucket := flag.String("bucket", "ovm-mail", "mail bucket")
 	ovmFile := flag.String("ovm-file", "", "file with OVM's URL and admin key")
+	withGateway := flag.Bool("aws-gateway", false, "also serve an AWS endpoint: moto, plus the graveyard's handshakes")
 	flag.Parse()
 	cfg = aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(*moto),
 		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *withGateway {
+		gln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			log.Fatal(err)
+		}
+		g := newGateway(*moto)
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /burials", g.burials)
+		mux.Handle("/", g)
+		go http.Serve(gln, mux)
+		fmt.Printf("aws gateway on http://%s\n", gln.Addr())
 	}
 	fmt.Printf("replica listening on http://%s\n", ln.Addr())
 	log.Fatal(http.Serve(ln, replica.New(replica.Original, &mail{bucket: *bucket}, phone{*ovmFile}, console{})))
