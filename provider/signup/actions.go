@@ -73,7 +73,7 @@ func (r *stepRun) act(ctx context.Context, a Action, d tdata) error {
 		return b.do(ctx, timeout, chromedp.Click(chromedp.CSS(sel)))
 	case a.Navigate != "":
 		u := r.expand(a.Navigate, d)
-		r.logf("navigate %s", u)
+		r.logf("navigate %s", redactURL(u))
 		return b.do(ctx, timeout, chromedp.Navigate(u))
 	case a.Read != nil:
 		text, err := b.text(ctx)

@@ -29,6 +29,9 @@ type Flow struct {
 	Bootstrap Section `yaml:"bootstrap"`
 	// Close is the console closure, the fallback of the API burial.
 	Close Section `yaml:"close"`
+	// Reset sets a new root password through the e-mailed reset link; it
+	// runs before Close when the vault has no password for the account.
+	Reset Section `yaml:"reset"`
 }
 
 // Section is a sequence of pages.
@@ -134,7 +137,7 @@ func ParseFlow(data []byte) (*Flow, error) {
 	for _, sec := range []struct {
 		name string
 		s    Section
-	}{{"signup", f.Signup}, {"bootstrap", f.Bootstrap}, {"close", f.Close}} {
+	}{{"signup", f.Signup}, {"bootstrap", f.Bootstrap}, {"close", f.Close}, {"reset", f.Reset}} {
 		if len(sec.s.Steps) == 0 {
 			continue
 		}

@@ -254,12 +254,64 @@ func (p *Provider) Close(ctx context.Context, a *ovm.Account) (ovm.StepResult, e
 		return ovm.StepResult{Status: ovm.StepPending, Reason: "burial failed: " + r.Reason + "; closing in the console",
 			Report: "burial failed: " + r.Reason, Progress: map[string]string{"burial.fallback": "console"}}, nil
 	}
+	if a.Progress["signup.reset"] == "" && a.Progress["signup.close.step"] == "" {
+		// The root user needs the password; without it (a vault lost or
+		// restored from an old backup), it is reset by e-mail first.
+		_, err := p.deps.Vault.Get(ctx, "root-password/"+a.ID)
+		if errors.Is(err, ErrNoSecret) {
+			flow, ferr := LoadFlow(p.cfg.FlowFile)
+			if ferr != nil {
+				return ovm.StepResult{}, ferr
+			}
+			if len(flow.Reset.Steps) == 0 {
+				return ovm.Failed("the root password is not in the vault, and the flow file has no reset section to reset it by e-mail"), nil
+			}
+			const why = "the root password is not in the vault: resetting it by e-mail"
+			return ovm.StepResult{Status: ovm.StepPending, Reason: why, Report: why, Progress: map[string]string{"signup.reset": "needed"}}, nil
+		}
+		if err != nil {
+			return ovm.StepResult{}, fmt.Errorf("vault: %w", err)
+		}
+	}
+	if a.Progress["signup.reset"] == "needed" {
+		r, done, err := p.runSection(ctx, a, "reset")
+		if err != nil || !done {
+			return r, err
+		}
+		r.Status, r.Reason, r.Report = ovm.StepPending, "root password reset by e-mail", "root password reset by e-mail"
+		r.Progress["signup.reset"] = "done"
+		return r, nil
+	}
 	r, done, err := p.runSection(ctx, a, "close")
 	if err != nil || !done {
 		return r, err
 	}
 	r.Status = ovm.StepDone
 	return r, nil
+}
+
+// sealedURL marks a resume URL kept in the vault.
+const sealedURL = "(sealed in the vault)"
+
+// keepURL returns how the store records the page a step ended on: the URL
+// itself when it has no query, else a marker, with the URL sealed in the
+// vault (a query may carry a credential, such as a reset link's token).
+func (r *stepRun) keepURL(ctx context.Context, u string) (string, error) {
+	if !strings.ContainsAny(u, "?#") {
+		return u, nil
+	}
+	if err := r.p.deps.Vault.Put(ctx, "browser-url/"+r.a.ID+"/"+r.section, u); err != nil {
+		return "", fmt.Errorf("vault: %w", err)
+	}
+	return sealedURL, nil
+}
+
+// redactURL drops a URL's query and fragment, for logs.
+func redactURL(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		return u[:i] + "?…"
+	}
+	return u
 }
 
 // tdata is what flow templates see.
@@ -278,7 +330,7 @@ func (p *Provider) runSection(ctx context.Context, a *ovm.Account, name string) 
 	if err != nil {
 		return ovm.StepResult{}, false, err
 	}
-	sec := map[string]Section{"signup": flow.Signup, "bootstrap": flow.Bootstrap, "close": flow.Close}[name]
+	sec := map[string]Section{"signup": flow.Signup, "bootstrap": flow.Bootstrap, "close": flow.Close, "reset": flow.Reset}[name]
 	stepKey, urlKey := "signup."+name+".step", "signup."+name+".url"
 	i, _ := strconv.Atoi(a.Progress[stepKey])
 	progress := map[string]string{}
@@ -308,10 +360,15 @@ func (p *Provider) runSection(ctx context.Context, a *ovm.Account, name string) 
 			return ovm.StepResult{}, false, run.fail(sec.Steps[i], fmt.Errorf("restore the session: %w", err))
 		}
 		start := a.Progress[urlKey]
+		if start == sealedURL {
+			if start, err = p.deps.Vault.Get(ctx, "browser-url/"+a.ID+"/"+name); err != nil {
+				return ovm.StepResult{}, false, run.fail(sec.Steps[i], fmt.Errorf("the page to resume at (vault): %w", err))
+			}
+		}
 		if start == "" || i == 0 {
 			start = run.expand(sec.StartURL, data)
 		}
-		run.logf("open %s", start)
+		run.logf("open %s", redactURL(start))
 		if err := b.do(ctx, p.cfg.PageTimeout, chromedp.Navigate(start)); err != nil {
 			return ovm.StepResult{}, false, run.fail(sec.Steps[i], fmt.Errorf("open %s: %w", start, err))
 		}
@@ -356,7 +413,9 @@ func (p *Provider) runSection(ctx context.Context, a *ovm.Account, name string) 
 		run.outcome(true)
 	}
 	progress[stepKey] = strconv.Itoa(i + 1)
-	progress[urlKey] = b.url(ctx)
+	if progress[urlKey], err = run.keepURL(ctx, b.url(ctx)); err != nil {
+		return ovm.StepResult{}, false, err
+	}
 	report := fmt.Sprintf("%s step %s done", name, step.Name)
 	if step.Final || i+1 >= len(sec.Steps) {
 		p.closeBrowser(a.ID)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime/quotedprintable"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -59,14 +60,16 @@ func (m *s3Mail) Send(to, subject, body string) error {
 	m.n++
 	key := fmt.Sprintf("inbound/%d-%d", time.Now().UnixNano(), m.n)
 	m.mu.Unlock()
+	var qp strings.Builder
+	enc := quotedprintable.NewWriter(&qp)
+	enc.Write([]byte(body))
+	enc.Close()
 	raw := "From: no-reply@signup.replica\r\nTo: " + to + "\r\nSubject: " + subject +
-		"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + body + "\r\n"
+		"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + qp.String() + "\r\n"
 	_, err := m.c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(m.bucket), Key: aws.String(key), Body: strings.NewReader(raw)})
 	return err
 }
 
-// phone plays the contact flow: it reads the PIN OVM prepared for the
-// number and keys it in.
 // flows plays the contact flows a PhoneAnswerer writes (awsconnect is
 // tested against its own Connect stand-in): the replica's verification
 // call hears the PIN armed for the number, and nothing once disarmed.
@@ -215,7 +218,12 @@ func (w *world) run(d time.Duration, what string, cond func(*ovm.Account) bool) 
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	w.t.Fatalf("timed out waiting for %s", what)
+	accts, _, _ := w.store.AccountList(context.Background(), &ovm.AccountListParams{Pool: "managers"})
+	var st []string
+	for _, a := range accts {
+		st = append(st, fmt.Sprintf("%s %s waiting=%q error=%q progress=%v", a.ID, a.State, a.Waiting, a.LastError, a.Progress))
+	}
+	w.t.Fatalf("timed out waiting for %s: %s", what, strings.Join(st, "; "))
 	return nil
 }
 
@@ -391,5 +399,68 @@ func TestAFailedBurialFallsBackToTheConsole(t *testing.T) {
 	w.run(2*time.Minute, "the console closure", func(x *ovm.Account) bool { return x.ID == a.ID && x.State == ovm.AccountClosed })
 	if buried != 1 || !w.rep.Accounts()[0].Closed {
 		t.Fatalf("burial tried %d times; replica closed=%v", buried, w.rep.Accounts()[0].Closed)
+	}
+}
+
+// A root password missing from the vault (a lost or older vault) is reset
+// through the e-mailed link before the console closure; the new password
+// is the one in the vault.
+func TestAMissingRootPasswordIsResetByEmailBeforeTheConsoleClosure(t *testing.T) {
+	w := newWorld(t, "4111 1111 1111 1111")
+	a := w.run(3*time.Minute, "a ready account", func(a *ovm.Account) bool { return a.State == ovm.AccountReady })
+	replicaAccount := func() replica.Account {
+		for _, r := range w.rep.Accounts() {
+			if r.ID == a.AWSAccountID {
+				return r
+			}
+		}
+		t.Fatalf("account %s is not in the replica", a.AWSAccountID)
+		return replica.Account{}
+	}
+	old := replicaAccount().Password
+	// The vault is lost: OVM restarts with an empty one.
+	w.prov.Shutdown()
+	w.vault = &signup.FileVault{Path: filepath.Join(w.dir, "vault2.json"), KeyPath: filepath.Join(w.dir, "vault2.key")}
+	w.start("4111 1111 1111 1111")
+	u, _ := ovm.RetireAccount(a, "key:admin", time.Now())
+	w.store.AccountUpdate(context.Background(), u)
+	closed := w.run(3*time.Minute, "the console closure after a reset", func(x *ovm.Account) bool {
+		if x.State == ovm.AccountQuarantined {
+			t.Fatalf("quarantined: %s", x.LastError)
+		}
+		return x.ID == a.ID && x.State == ovm.AccountClosed
+	})
+	r := replicaAccount()
+	if !r.Closed || r.Resets != 1 || r.Password == old {
+		t.Fatalf("replica: closed=%v resets=%d password changed=%v", r.Closed, r.Resets, r.Password != old)
+	}
+	if pw, err := w.vault.Get(context.Background(), "root-password/"+a.ID); err != nil || pw != r.Password {
+		t.Fatalf("the new password is not the vault's: %v", err)
+	}
+	if closed.Progress["signup.reset"] != "done" {
+		t.Fatalf("progress %v", closed.Progress)
+	}
+	for k, v := range closed.Progress {
+		if strings.Contains(v, "token=") || v == r.Password {
+			t.Fatalf("the reset link or the password is in the store (%s)", k)
+		}
+	}
+}
+
+// Without a reset section in the flow, a missing password is a clear
+// failure, not a login with a made-up password.
+func TestAMissingRootPasswordWithoutAResetSectionFailsClearly(t *testing.T) {
+	w := newWorld(t, "4111 1111 1111 1111")
+	a := w.run(3*time.Minute, "a ready account", func(a *ovm.Account) bool { return a.State == ovm.AccountReady })
+	w.prov.Shutdown()
+	f, _ := os.ReadFile(w.flow)
+	os.WriteFile(w.flow, f[:strings.Index(string(f), "\nreset:")+1], 0o600)
+	w.vault = &signup.FileVault{Path: filepath.Join(w.dir, "vault2.json"), KeyPath: filepath.Join(w.dir, "vault2.key")}
+	w.start("4111 1111 1111 1111")
+	u, _ := ovm.RetireAccount(a, "key:admin", time.Now())
+	w.store.AccountUpdate(context.Background(), u)
+	q := w.run(time.Minute, "quarantine", func(x *ovm.Account) bool { return x.ID == a.ID && x.State == ovm.AccountQuarantined })
+	if !strings.Contains(q.LastError, "no reset section") {
+		t.Fatalf("last error %q", q.LastError)
 	}
 }

@@ -91,3 +91,55 @@ func (s *Server) consolePage(name string) http.HandlerFunc {
 		s.render(w, v)
 	}
 }
+
+// consoleForgot is the root user's password recovery: it mails a one-time
+// reset link to the account's address.
+func (s *Server) consoleForgot(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	form := template.HTML(field("Root user email address", "email", "email") + button("Send reset link"))
+	if r.Method != http.MethodPost {
+		s.render(w, view{Title: "Password recovery", Action: "/console/forgot", Body: form})
+		return
+	}
+	r.ParseForm()
+	if a := s.accounts[r.PostForm.Get("email")]; a != nil && !a.Closed {
+		token := randHex(16)
+		s.resets[token] = a
+		link := "http://" + r.Host + "/console/reset?token=" + token
+		if err := s.Mail.Send(a.Email, "Password recovery", "Reset your password with this link:\n\n"+link+"\n\n(replica)"); err != nil {
+			s.render(w, view{Title: "Password recovery", Action: "/console/forgot", Error: "We could not send the e-mail.", Body: form})
+			return
+		}
+	}
+	// As AWS does, the page does not tell whether the address exists.
+	s.render(w, view{Title: "Check your e-mail", Body: template.HTML("<p>If the address belongs to an account, a reset link is on its way.</p>")})
+}
+
+// consoleReset sets a new password through a mailed link (used once).
+func (s *Server) consoleReset(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	token := r.URL.Query().Get("token")
+	a := s.resets[token]
+	if a == nil {
+		s.render(w, view{Title: "Password recovery", Error: "This reset link is not valid any more."})
+		return
+	}
+	form := template.HTML(field("New password", "password", "password") + field("Confirm new password", "confirm", "password") + button("Reset password"))
+	action := "/console/reset?token=" + token
+	if r.Method != http.MethodPost {
+		s.render(w, view{Title: "Reset your password", Action: action, Body: form})
+		return
+	}
+	r.ParseForm()
+	pw := r.PostForm.Get("password")
+	if len(pw) < 8 || pw != r.PostForm.Get("confirm") {
+		s.render(w, view{Title: "Reset your password", Action: action, Error: "The passwords must match and have at least 8 characters.", Body: form})
+		return
+	}
+	a.Password = pw
+	a.Resets++
+	delete(s.resets, token)
+	s.render(w, view{Title: "Password reset", Body: template.HTML(`<p>Your password was changed. <a href="/console/login">Sign in</a></p>`)})
+}

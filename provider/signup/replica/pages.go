@@ -39,6 +39,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/console/stack", s.consolePage("stack"))
 	s.mux.HandleFunc("/console/close", s.consolePage("close"))
 	s.mux.HandleFunc("/console/home", s.consolePage("home"))
+	s.mux.HandleFunc("/console/forgot", s.consoleForgot)
+	s.mux.HandleFunc("/console/reset", s.consoleReset)
 }
 
 // signupPage serves one sign-up page. A session can only show the page it

@@ -69,6 +69,7 @@ type Account struct {
 	BillingEmail string
 	Role         string
 	Closed       bool
+	Resets       int      // passwords reset by e-mail
 	Steps        []string // pages completed, in order
 }
 
@@ -82,6 +83,7 @@ type Server struct {
 	variant  Variant
 	sessions map[string]*session
 	accounts map[string]*Account // by e-mail
+	resets   map[string]*Account // by password reset token
 	// CaptchaAnswer is the last captcha shown (tests of solvers read it).
 	captchas map[string]string
 	mux      *http.ServeMux
@@ -104,7 +106,7 @@ type session struct {
 // New returns a replica showing variant v.
 func New(v Variant, mail Mail, phone Phone, console Console) *Server {
 	s := &Server{Mail: mail, Phone: phone, Console: console, variant: v, sessions: map[string]*session{},
-		accounts: map[string]*Account{}, captchas: map[string]string{}, failOnce: map[string]bool{}}
+		accounts: map[string]*Account{}, resets: map[string]*Account{}, captchas: map[string]string{}, failOnce: map[string]bool{}}
 	s.routes()
 	return s
 }
