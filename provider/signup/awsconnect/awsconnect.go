@@ -100,17 +100,14 @@ func (a *Answerer) Setup(ctx context.Context) error {
 		return err
 	}
 	claimed := map[string]string{}
-	var next *string
-	for {
-		out, err := a.Connect.ListPhoneNumbersV2(ctx, &connect.ListPhoneNumbersV2Input{TargetArn: aws.String(a.InstanceARN), NextToken: next})
+	numbers := connect.NewListPhoneNumbersV2Paginator(a.Connect, &connect.ListPhoneNumbersV2Input{TargetArn: aws.String(a.InstanceARN)})
+	for numbers.HasMorePages() {
+		out, err := numbers.NextPage(ctx)
 		if err != nil {
 			return fmt.Errorf("connect: list the instance's numbers: %w", err)
 		}
 		for _, n := range out.ListPhoneNumbersSummaryList {
 			claimed[aws.ToString(n.PhoneNumber)] = aws.ToString(n.PhoneNumberId)
-		}
-		if next = out.NextToken; next == nil {
-			break
 		}
 	}
 	flows, err := a.listFlows(ctx)
@@ -159,17 +156,14 @@ var keys = []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "silence",
 
 func (a *Answerer) setupPrompts(ctx context.Context) error {
 	have := map[string]string{}
-	var next *string
-	for {
-		out, err := a.Connect.ListPrompts(ctx, &connect.ListPromptsInput{InstanceId: aws.String(a.id()), NextToken: next})
+	pages := connect.NewListPromptsPaginator(a.Connect, &connect.ListPromptsInput{InstanceId: aws.String(a.id())})
+	for pages.HasMorePages() {
+		out, err := pages.NextPage(ctx)
 		if err != nil {
 			return fmt.Errorf("connect: list prompts: %w", err)
 		}
 		for _, p := range out.PromptSummaryList {
 			have[aws.ToString(p.Name)] = aws.ToString(p.Arn)
-		}
-		if next = out.NextToken; next == nil {
-			break
 		}
 	}
 	prefix := a.Prefix
@@ -217,20 +211,18 @@ func (a *Answerer) setupPrompts(ctx context.Context) error {
 
 func (a *Answerer) listFlows(ctx context.Context) (map[string]string, error) {
 	flows := map[string]string{}
-	var next *string
-	for {
-		out, err := a.Connect.ListContactFlows(ctx, &connect.ListContactFlowsInput{InstanceId: aws.String(a.id()),
-			ContactFlowTypes: []types.ContactFlowType{types.ContactFlowTypeContactFlow}, NextToken: next})
+	pages := connect.NewListContactFlowsPaginator(a.Connect, &connect.ListContactFlowsInput{InstanceId: aws.String(a.id()),
+		ContactFlowTypes: []types.ContactFlowType{types.ContactFlowTypeContactFlow}})
+	for pages.HasMorePages() {
+		out, err := pages.NextPage(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("connect: list contact flows: %w", err)
 		}
 		for _, f := range out.ContactFlowSummaryList {
 			flows[aws.ToString(f.Name)] = aws.ToString(f.Id)
 		}
-		if next = out.NextToken; next == nil {
-			return flows, nil
-		}
 	}
+	return flows, nil
 }
 
 // Arm implements signup.PhoneAnswerer: the next call to number keys in pin.
