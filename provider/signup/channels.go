@@ -3,6 +3,7 @@ package signup
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -263,4 +264,28 @@ func (p *PhonePool) Health() []PhoneNumber {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Number < out[j].Number })
 	return out
+}
+
+// Export returns the numbers' health as JSON (never a PIN), for keeping
+// across restarts: a number AWS blocked must stay cooled down.
+func (p *PhonePool) Export() []byte {
+	b, _ := json.Marshal(p.Health())
+	return b
+}
+
+// Import restores health saved by Export for the numbers still in the
+// pool. Busy is not restored: a verification in flight at a crash is over.
+func (p *PhonePool) Import(b []byte) error {
+	var saved []PhoneNumber
+	if err := json.Unmarshal(b, &saved); err != nil {
+		return fmt.Errorf("phone number health: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, s := range saved {
+		if n := p.numbers[s.Number]; n != nil {
+			n.LastUsed, n.Uses, n.Failures, n.CooldownUntil = s.LastUsed, s.Uses, s.Failures, s.CooldownUntil
+		}
+	}
+	return nil
 }

@@ -153,8 +153,24 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Provider{cfg: cfg, deps: deps, browsers: map[string]*browser{}}, nil
+	p := &Provider{cfg: cfg, deps: deps, browsers: map[string]*browser{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	saved, err := deps.Vault.Get(ctx, p.healthKey())
+	switch {
+	case err == nil:
+		if err := deps.Phones.Import([]byte(saved)); err != nil {
+			return nil, err
+		}
+	case !errors.Is(err, ErrNoSecret):
+		return nil, fmt.Errorf("signup: reading the phone numbers' health: %w", err)
+	}
+	return p, nil
 }
+
+// healthKey is where the phone numbers' health is kept: the vault, which
+// every replica of the pool shares (it holds no secret).
+func (p *Provider) healthKey() string { return "phone-health/" + p.cfg.Pool }
 
 // Reserve implements ovm.Provider.
 func (p *Provider) Reserve(id string) (name, email string) {
@@ -630,5 +646,10 @@ func (r *stepRun) outcome(ok bool) {
 			cancel()
 		}
 		r.p.deps.Phones.Done(r.phone, ok, r.p.deps.Clock.Now())
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := r.p.deps.Vault.Put(ctx, r.p.healthKey(), string(r.p.deps.Phones.Export())); err != nil {
+			r.p.deps.Log.Warn("could not keep the phone numbers' health", ovm.LogError, err)
+		}
+		cancel()
 	}
 }

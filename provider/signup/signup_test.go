@@ -287,6 +287,15 @@ func TestAManagementAccountIsSignedUpBootstrappedVendedAndClosed(t *testing.T) {
 	if h := w.phones.Health(); h[0].Uses+h[1].Uses != 1 {
 		t.Fatalf("phone health %+v", h)
 	}
+	// The numbers' health is kept for the next start.
+	saved, err := w.vault.Get(context.Background(), "phone-health/managers")
+	restored := signup.NewPhonePool([]string{"+15550100", "+15550101"})
+	if err != nil || restored.Import([]byte(saved)) != nil {
+		t.Fatalf("phone health in the vault: %v", err)
+	}
+	if h := restored.Health(); h[0].Uses+h[1].Uses != 1 {
+		t.Fatalf("restored phone health %+v", h)
+	}
 	// The number's flow was armed with the PIN for the call, and disarmed.
 	w.flows.mu.Lock()
 	arms, disarms, armed := w.flows.arms, w.flows.disarms, len(w.flows.armed)
