@@ -51,7 +51,16 @@ func TestASignupPoolFillsVendsAndRetiresByBurialThroughTheBinary(t *testing.T) {
 
 	dir := testtool.BrowserDir(t)
 	ovmFile := filepath.Join(dir, "ovm-for-replica")
-	rep := exec.Command(replicaBin, "--moto", moto.URL, "--ovm-file", ovmFile, "--aws-gateway")
+	// The replica also stands in for Amazon Connect (moto has no prompts or
+	// flows): its verification call plays the number's flow and hears the
+	// DTMF tones, so the PIN must travel OVM -> Connect flow -> prompts in S3.
+	const instance = "arn:aws:connect:us-east-1:123456789012:instance/replica-0001"
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	if _, err := s3c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("ovm-connect")}); err != nil {
+		t.Fatal(err)
+	}
+	rep := exec.Command(replicaBin, "--moto", moto.URL, "--ovm-file", ovmFile, "--aws-gateway",
+		"--connect-instance", instance, "--connect-numbers", "+15550100")
 	out, _ := rep.StdoutPipe()
 	if err := rep.Start(); err != nil {
 		t.Fatal(err)
@@ -104,7 +113,8 @@ pools:
       card: {number: "secret:card_number", month: "07", year: "2030", holder: Ada Ops}
       billing: {currency: EUR, email: billing@example.com}
       burial: {enabled: true, graveyard_ou: %s, close_quota: 5}
-`, data, gateway, repURL, solver, aws.ToString(ou.OrganizationalUnit.Id))), 0o600)
+      connect: {instance_arn: %q, prompt_bucket: ovm-connect, answer_delay: 200ms}
+`, data, gateway, repURL, solver, aws.ToString(ou.OrganizationalUnit.Id), instance)), 0o600)
 	awsEnv := []string{"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_SESSION_TOKEN=", "AWS_PROFILE=",
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
 	// The operator puts the card in the vault (Secrets Manager) first.
@@ -146,6 +156,11 @@ pools:
 	}
 	if ph := p.Channels.Phones; len(ph) != 1 || ph[0].Uses < 1 || ph[0].Busy || ph[0].PIN != "" {
 		t.Fatalf("phone numbers in pool status: %+v", ph)
+	}
+	// OVM set up Connect: the twelve prompts it generated are in S3.
+	prompts, err := s3c.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String("ovm-connect")})
+	if err != nil || len(prompts.Contents) != 12 {
+		t.Fatalf("prompts in S3: %v", err)
 	}
 	r := s.do("GET", "/vend", s.key, "")
 	m := vendRe.FindSubmatch(r.body)

@@ -1,10 +1,11 @@
 package awsconnect
 
 import (
-	"encoding/binary"
 	"math"
 	"testing"
 	"time"
+
+	"github.com/ovmdev/ovm/internal/dtmftest"
 )
 
 func TestMuLawMatchesG711(t *testing.T) {
@@ -29,85 +30,18 @@ func TestMuLawMatchesG711(t *testing.T) {
 	}
 }
 
-// decodeWAV checks the prompt format Connect requires and returns the samples.
+// decodeWAV decodes a prompt with the independent decoder of dtmftest.
 func decodeWAV(t testing.TB, b []byte) []float64 {
 	t.Helper()
-	le := binary.LittleEndian
-	if string(b[:4]) != "RIFF" || string(b[8:16]) != "WAVEfmt " || int(le.Uint32(b[4:]))+8 != len(b) {
-		t.Fatalf("not a RIFF WAVE file")
+	x, err := dtmftest.Samples(b)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if format, ch, rate, bits := le.Uint16(b[20:]), le.Uint16(b[22:]), le.Uint32(b[24:]), le.Uint16(b[34:]); format != 7 || ch != 1 || rate != 8000 || bits != 8 {
-		t.Fatalf("format %d, %d channels, %d Hz, %d bits; Connect wants mu-law (7), mono, 8000 Hz, 8 bits", format, ch, rate, bits)
-	}
-	for i := 12; i+8 <= len(b); {
-		id, size := string(b[i:i+4]), int(le.Uint32(b[i+4:]))
-		i += 8
-		if id == "data" {
-			var out []float64
-			for _, u := range b[i : i+size] {
-				out = append(out, float64(MuLawDecode(u)))
-			}
-			return out
-		}
-		i += size
-	}
-	t.Fatal("no data chunk")
-	return nil
+	return x
 }
 
-// goertzel is the power of frequency f in x.
-func goertzel(x []float64, f float64) float64 {
-	w := 2 * math.Cos(2*math.Pi*f/SampleRate)
-	var s1, s2 float64
-	for _, v := range x {
-		s1, s2 = v+w*s1-s2, s1
-	}
-	return s1*s1 + s2*s2 - w*s1*s2
-}
-
-// Detect finds the DTMF keys in samples, as a telephone receiver would:
-// 20 ms blocks, one row and one column tone clearly above the others and
-// above the noise floor, a key counted once per tone burst.
-func Detect(x []float64) string {
-	rows, cols := []float64{697, 770, 852, 941}, []float64{1209, 1336, 1477, 1633}
-	keys := map[[2]float64]rune{}
-	for k, f := range dtmf {
-		keys[f] = k
-	}
-	best := func(block []float64, fs []float64) (float64, float64, float64) {
-		var bf, bp, second float64
-		for _, f := range fs {
-			p := goertzel(block, f)
-			if p > bp {
-				bf, second, bp = f, bp, p
-			} else if p > second {
-				second = p
-			}
-		}
-		return bf, bp, second
-	}
-	var out []rune
-	var last rune
-	const block = SampleRate / 50
-	for i := 0; i+block <= len(x); i += block {
-		b := x[i : i+block]
-		var energy float64
-		for _, v := range b {
-			energy += v * v
-		}
-		rf, rp, r2 := best(b, rows)
-		cf, cp, c2 := best(b, cols)
-		key := rune(0)
-		if energy > 1e6 && rp > 10*r2 && cp > 10*c2 {
-			key = keys[[2]float64{rf, cf}]
-		}
-		if key != 0 && key != last {
-			out = append(out, key)
-		}
-		last = key
-	}
-	return string(out)
-}
+// Detect hears the keys, as the far end of the call would.
+func Detect(x []float64) string { return dtmftest.Keys(x) }
 
 func TestEachPromptIsItsKeysTone(t *testing.T) {
 	for _, k := range "0123456789*#" {

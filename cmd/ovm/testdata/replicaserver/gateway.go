@@ -21,10 +21,11 @@ import (
 // CloseAccount: PENDING_CLOSURE, then SUSPENDED). Every other request goes
 // to moto unchanged: the client's organization, its deletion, STS, IAM, S3.
 type gateway struct {
-	moto *httputil.ReverseProxy
-	mu   sync.Mutex
-	hs   map[string]string // handshake id -> account
-	in   map[string]*member
+	moto    *httputil.ReverseProxy
+	connect http.Handler // Amazon Connect, when the replica stands in for it
+	mu      sync.Mutex
+	hs      map[string]string // handshake id -> account
+	in      map[string]*member
 }
 
 type member struct {
@@ -40,6 +41,10 @@ func newGateway(moto string) *gateway {
 const orgsTarget = "AWSOrganizationsV20161128."
 
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.connect != nil && strings.Contains(r.Header.Get("Authorization"), "/connect/aws4_request") {
+		g.connect.ServeHTTP(w, r)
+		return
+	}
 	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), orgsTarget)
 	if !ok {
 		g.moto.ServeHTTP(w, r)

@@ -80,7 +80,15 @@ func main() {
 	bucket := flag.String("bucket", "ovm-mail", "mail bucket")
 	ovmFile := flag.String("ovm-file", "", "file with OVM's URL and admin key")
 	withGateway := flag.Bool("aws-gateway", false, "also serve an AWS endpoint: moto, plus the graveyard's handshakes")
+	connectInstance := flag.String("connect-instance", "", "stand in for this Amazon Connect instance (ARN) on the gateway; calls play its flows")
+	connectNumbers := flag.String("connect-numbers", "", "comma-separated numbers claimed in the Connect instance")
 	flag.Parse()
+	var answer replica.Phone = phone{*ovmFile}
+	var cs *connectService
+	if *connectInstance != "" {
+		cs = newConnect(*connectInstance, strings.Split(*connectNumbers, ","))
+		answer = connectPhone{cs}
+	}
 	cfg = aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(*moto),
 		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -93,6 +101,9 @@ func main() {
 			log.Fatal(err)
 		}
 		g := newGateway(*moto)
+		if cs != nil {
+			g.connect = cs
+		}
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET /burials", g.burials)
 		mux.Handle("/", g)
@@ -100,5 +111,5 @@ func main() {
 		fmt.Printf("aws gateway on http://%s\n", gln.Addr())
 	}
 	fmt.Printf("replica listening on http://%s\n", ln.Addr())
-	log.Fatal(http.Serve(ln, replica.New(replica.Original, &mail{bucket: *bucket}, phone{*ovmFile}, console{})))
+	log.Fatal(http.Serve(ln, replica.New(replica.Original, &mail{bucket: *bucket}, answer, console{})))
 }
