@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +155,36 @@ func TestSignupSolversAndChannelsAreCheckedAtStart(t *testing.T) {
 		_, err := loadConfig(writeConfig(t, body))
 		if err == nil || !strings.Contains(err.Error(), "pools[0].signup."+want) {
 			t.Errorf("%q: error %v, want one containing %q", body, err, want)
+		}
+	}
+}
+
+// The configuration examples in the docs are valid configurations.
+func TestTheDocsExamplesAreValidConfigs(t *testing.T) {
+	md, err := os.ReadFile("../../docs/signup.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := 0
+	for _, part := range strings.Split(string(md), "```yaml\n")[1:] {
+		body, _, _ := strings.Cut(part, "```")
+		if !strings.Contains(body, "pools:") {
+			continue
+		}
+		blocks++
+		// The operator's flow file exists on their machine, not here.
+		body = regexp.MustCompile(`(?m)^\s*flow_file:.*\n`).ReplaceAllString(body, "")
+		if _, err := loadConfig(writeConfig(t, body)); err != nil {
+			t.Errorf("docs/signup.md example: %v", err)
+		}
+	}
+	if blocks == 0 {
+		t.Fatal("no example found in docs/signup.md")
+	}
+	examples, _ := filepath.Glob("../../docs/examples/*.yaml")
+	for _, f := range examples {
+		if _, err := loadConfig(f); err != nil {
+			t.Errorf("%s: %v", f, err)
 		}
 	}
 }
