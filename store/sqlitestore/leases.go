@@ -48,52 +48,132 @@ func leaseEvent(l *ovm.Lease, actor, from, reason string, now time.Time) *ovm.Ev
 		Actor: actor, From: from, To: string(l.State), Reason: reason}
 }
 
-// LeaseCreate implements ovm.Store.
+// LeaseCreate implements ovm.Store. Concurrent vends are committed
+// together (group commit): one transaction and one fsync for all the vends
+// waiting at that moment, each in its own savepoint, so one that fails
+// (empty pool, lease limit) leaves the others alone. See vendBatches.
 func (s *Store) LeaseCreate(ctx context.Context, p *ovm.LeaseCreateParams) (*ovm.Lease, error) {
-	var out *ovm.Lease
+	req := &vendReq{p: p, done: make(chan struct{})}
+	select {
+	case s.vends <- req:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.closed:
+		return nil, errors.New("sqlitestore: closed")
+	}
+	// Once queued the vend is decided by the batch: waiting for it, even
+	// past ctx, tells the caller the truth (a lease made for a caller that
+	// left expires like any other).
+	<-req.done
+	return req.lease, req.err
+}
+
+// vendReq is one vend waiting for its batch.
+type vendReq struct {
+	p     *ovm.LeaseCreateParams
+	lease *ovm.Lease
+	err   error
+	done  chan struct{}
+}
+
+// maxBatch bounds the vends of one transaction.
+const maxBatch = 64
+
+// vendBatches runs until the store closes: it takes the waiting vends,
+// runs them in one transaction, and answers each.
+func (s *Store) vendBatches() {
+	defer close(s.batcherDone)
+	for {
+		var batch []*vendReq
+		select {
+		case r := <-s.vends:
+			batch = append(batch, r)
+		case <-s.closed:
+			return
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-s.vends:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		s.vendBatch(batch)
+		for _, r := range batch {
+			close(r.done)
+		}
+	}
+}
+
+func (s *Store) vendBatch(batch []*vendReq) {
+	ctx := context.Background() // one caller's cancel must not undo the others' vends
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if p.OwnerLimit > 0 {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM leases WHERE owner = ? AND state = 'active'`, p.Owner).Scan(&n); err != nil {
+		for i, r := range batch {
+			sp := fmt.Sprintf("vend%d", i)
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
 				return err
 			}
-			if n >= p.OwnerLimit {
-				return fmt.Errorf("%s holds %d active leases: %w", p.Owner, n, ovm.ErrLeaseLimit)
+			r.lease, r.err = vendOne(ctx, tx, r.p)
+			end := "RELEASE " + sp
+			if r.err != nil {
+				end = "ROLLBACK TO " + sp + "; RELEASE " + sp
+			}
+			if _, err := tx.ExecContext(ctx, end); err != nil {
+				return err
 			}
 		}
-		var data string
-		err := tx.QueryRowContext(ctx, `SELECT data FROM accounts WHERE pool = ? AND state = 'ready'
-			ORDER BY state_changed_at, id LIMIT 1`, p.Pool).Scan(&data)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("pool %s: %w", p.Pool, ovm.ErrEmpty)
-		}
-		if err != nil {
-			return err
-		}
-		a, err := decodeAccount(data)
-		if err != nil {
-			return err
-		}
-		l := &ovm.Lease{ID: p.LeaseID, AccountID: a.ID, AWSAccountID: a.AWSAccountID, RoleARN: a.RoleARN,
-			Pool: p.Pool, Owner: p.Owner, Labels: p.Labels, State: ovm.LeaseActive, Version: 1,
-			CreatedAt: p.Now, ExpiresAt: p.ExpiresAt}
-		u, err := ovm.LeaseAccount(a, l, p.Now)
-		if err != nil {
-			return err
-		}
-		if err := applyUpdate(ctx, tx, u); err != nil {
-			return err
-		}
-		if err := writeLease(ctx, tx, l, 0); err != nil {
-			return err
-		}
-		out = l
-		return insertEvent(ctx, tx, leaseEvent(l, ovm.KeyActor(p.Owner), "", "vended "+a.AWSAccountID, p.Now))
+		return nil
 	})
+	if err != nil { // nothing was committed
+		for _, r := range batch {
+			r.lease, r.err = nil, err
+		}
+	}
+}
+
+// vendOne vends one account inside tx.
+func vendOne(ctx context.Context, tx *sql.Tx, p *ovm.LeaseCreateParams) (*ovm.Lease, error) {
+	if p.OwnerLimit > 0 {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM leases WHERE owner = ? AND state = 'active'`, p.Owner).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n >= p.OwnerLimit {
+			return nil, fmt.Errorf("%s holds %d active leases: %w", p.Owner, n, ovm.ErrLeaseLimit)
+		}
+	}
+	var data string
+	err := tx.QueryRowContext(ctx, `SELECT data FROM accounts WHERE pool = ? AND state = 'ready'
+		ORDER BY state_changed_at, id LIMIT 1`, p.Pool).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("pool %s: %w", p.Pool, ovm.ErrEmpty)
+	}
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	a, err := decodeAccount(data)
+	if err != nil {
+		return nil, err
+	}
+	l := &ovm.Lease{ID: p.LeaseID, AccountID: a.ID, AWSAccountID: a.AWSAccountID, RoleARN: a.RoleARN,
+		Pool: p.Pool, Owner: p.Owner, Labels: p.Labels, State: ovm.LeaseActive, Version: 1,
+		CreatedAt: p.Now, ExpiresAt: p.ExpiresAt}
+	u, err := ovm.LeaseAccount(a, l, p.Now)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyUpdate(ctx, tx, u); err != nil {
+		return nil, err
+	}
+	if err := writeLease(ctx, tx, l, 0); err != nil {
+		return nil, err
+	}
+	if err := insertEvent(ctx, tx, leaseEvent(l, ovm.KeyActor(p.Owner), "", "vended "+a.AWSAccountID, p.Now)); err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // LeaseGet implements ovm.Store.

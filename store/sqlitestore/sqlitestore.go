@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -40,6 +41,12 @@ var migrations embed.FS
 type Store struct {
 	w, r *sql.DB
 	lock *os.File
+	// vends feeds the group-commit batcher (LeaseCreate); closed stops it.
+	vends       chan *vendReq
+	closed      chan struct{}
+	batcherDone chan struct{}
+	closeOnce   sync.Once
+	batching    bool // the batcher runs (Open succeeded)
 }
 
 var _ ovm.Store = (*Store)(nil)
@@ -62,7 +69,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600); err == nil {
 		f.Close()
 	}
-	s := &Store{lock: lock}
+	s := &Store{lock: lock, vends: make(chan *vendReq), closed: make(chan struct{}), batcherDone: make(chan struct{})}
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas
 	if s.w, err = sql.Open("sqlite", dsn+"&_txlock=immediate"); err != nil {
@@ -83,11 +90,19 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.batching = true
+	go s.vendBatches()
 	return s, nil
 }
 
 // Close closes the database and releases the lock.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		if s.batching {
+			<-s.batcherDone
+		}
+	})
 	var errs []error
 	for _, db := range []*sql.DB{s.r, s.w} {
 		if db != nil {

@@ -2,8 +2,11 @@ package sqlitestore_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,5 +96,78 @@ func TestImportStoresAccountsInAnyStateAtomically(t *testing.T) {
 	}
 	if _, err := s.AccountGet(ctx, good.ID); ovm.ErrorCodeOf(err) != ovm.ENotFound {
 		t.Fatalf("a failed import stored part of its batch: %v", err)
+	}
+}
+
+// Vends that share a group commit keep their own outcomes: an owner over
+// its limit and vends of an empty pool fail alone, every other vend of the
+// batch is committed, and no account is vended twice.
+func TestVendsSharingACommitFailAlone(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "ovm.db"))
+	defer s.Close()
+	var stock []*ovm.Account
+	for i := range 20 {
+		id := fmt.Sprintf("1111%08d", i)
+		stock = append(stock, storetest.Account("p1", func(a *ovm.Account) {
+			a.State, a.AWSAccountID, a.RoleARN = ovm.AccountReady, id, ovm.RoleARN(id, "R")
+		}))
+	}
+	if err := s.AccountImport(ctx, stock, "import"); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		owner string
+		l     *ovm.Lease
+		err   error
+	}
+	results := make(chan result, 60)
+	var wg sync.WaitGroup
+	for i := range 60 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			owner, limit := "limited", 3
+			if i%2 == 1 {
+				owner, limit = "free", 0
+			}
+			l, err := s.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: fmt.Sprintf("lse_%02d", i), Pool: "p1", Owner: owner,
+				OwnerLimit: limit, Now: storetest.T0, ExpiresAt: storetest.T0.Add(time.Hour)})
+			results <- result{owner, l, err}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	granted, limited, empty, seen := map[string]int{}, 0, map[string]int{}, map[string]bool{}
+	for r := range results {
+		switch {
+		case r.err == nil:
+			granted[r.owner]++
+			if seen[r.l.AWSAccountID] {
+				t.Fatalf("%s vended twice", r.l.AWSAccountID)
+			}
+			seen[r.l.AWSAccountID] = true
+			if got, err := s.LeaseGet(ctx, r.l.ID); err != nil || got.AccountID != r.l.AccountID {
+				t.Fatalf("a granted lease is not stored: %v", err)
+			}
+		case errors.Is(r.err, ovm.ErrLeaseLimit):
+			limited++
+		case errors.Is(r.err, ovm.ErrEmpty):
+			empty[r.owner]++
+		default:
+			t.Fatalf("vend: %v", r.err)
+		}
+	}
+	// The stock of 20 is all vended; the limited owner gets at most 3 and
+	// every other of its 30 vends is refused by the limit or the empty pool.
+	if granted["limited"]+granted["free"] != 20 || granted["limited"] > 3 || granted["limited"] == 0 ||
+		granted["limited"]+limited+empty["limited"] != 30 {
+		t.Fatalf("granted %v, limited %d, empty %v", granted, limited, empty)
+	}
+	// After Close a vend is an error, not a hang.
+	s.Close()
+	if _, err := s.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: "lse_late", Pool: "p1", Owner: "o", Now: storetest.T0,
+		ExpiresAt: storetest.T0.Add(time.Hour)}); err == nil {
+		t.Fatal("vend after close")
 	}
 }
