@@ -5,6 +5,7 @@
 package transcribesolver
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -90,7 +91,7 @@ func (s *Solver) Solve(ctx context.Context, c signup.Captcha) (string, error) {
 	media, transcript := path.Join(prefix, job+c.Ext), path.Join(prefix, job+".json")
 
 	if _, err := s.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(media),
-		Body: strings.NewReader(string(c.Data))}); err != nil {
+		Body: bytes.NewReader(c.Data)}); err != nil {
 		return "", fmt.Errorf("transcribe: upload the captcha: %w", err)
 	}
 	defer s.forget(job, media, transcript)
