@@ -111,6 +111,14 @@ type SignupConfig struct {
 	SmokeTest        bool           `yaml:"smoke_test"`      // assume the vended role before ready (default true)
 	Burial           BurialConfig   `yaml:"burial"`
 	Connect          *ConnectConfig `yaml:"connect"` // answer the verification call with Amazon Connect
+	Evidence         SignupEvidence `yaml:"evidence"`
+}
+
+// SignupEvidence copies failed steps' evidence to S3 as well (useful with
+// several replicas: the local copy is on the replica that ran the step).
+type SignupEvidence struct {
+	S3Bucket string `yaml:"s3_bucket"` // "" = local only
+	S3Prefix string `yaml:"s3_prefix"` // default evidence/
 }
 
 // ConnectConfig sets up Amazon Connect to key in the verification PIN:

@@ -125,6 +125,13 @@ func newSignupProvider(ctx context.Context, cfg *Config, pc PoolConfig, pol ovm.
 		Inbox:   inbox,
 		Solvers: solvers, Phones: signup.NewPhonePool(sc.PhoneNumbers), Vault: v, Clock: clock, Log: log,
 	}
+	if e := sc.Evidence; e.S3Bucket != "" {
+		prefix := e.S3Prefix
+		if prefix == "" {
+			prefix = "evidence/"
+		}
+		deps.Evidence = &signup.S3Evidence{Client: newS3(cfg, ac), Bucket: e.S3Bucket, Prefix: prefix}
+	}
 	if cc := sc.Connect; cc != nil {
 		an := &awsconnect.Answerer{Connect: connect.NewFromConfig(ac), S3: newS3(cfg, ac), InstanceARN: cc.InstanceARN,
 			Bucket: cc.PromptBucket, Prefix: cc.PromptPrefix, Numbers: sc.PhoneNumbers, AnswerDelay: cc.AnswerDelay.D(), Log: log}

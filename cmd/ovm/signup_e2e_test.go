@@ -114,6 +114,7 @@ pools:
       billing: {currency: EUR, email: billing@example.com}
       burial: {enabled: true, graveyard_ou: %s, close_quota: 5}
       connect: {instance_arn: %q, prompt_bucket: ovm-connect, answer_delay: 200ms}
+      evidence: {s3_bucket: ovm-connect, s3_prefix: evidence/}
 `, data, gateway, repURL, solver, aws.ToString(ou.OrganizationalUnit.Id), instance)), 0o600)
 	awsEnv := []string{"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_SESSION_TOKEN=", "AWS_PROFILE=",
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
@@ -158,7 +159,7 @@ pools:
 		t.Fatalf("phone numbers in pool status: %+v", ph)
 	}
 	// OVM set up Connect: the twelve prompts it generated are in S3.
-	prompts, err := s3c.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String("ovm-connect")})
+	prompts, err := s3c.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String("ovm-connect"), Prefix: aws.String("ovm-prompts/")})
 	if err != nil || len(prompts.Contents) != 12 {
 		t.Fatalf("prompts in S3: %v", err)
 	}

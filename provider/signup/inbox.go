@@ -129,3 +129,33 @@ func bodyText(ctype, enc string, r io.Reader) string {
 	b, _ := io.ReadAll(io.LimitReader(r, 1<<20))
 	return string(b)
 }
+
+// EvidenceCopy keeps a copy of a failed step's evidence somewhere every
+// replica's operator can reach (S3), besides the local directory.
+type EvidenceCopy interface {
+	// Copy stores files under name and returns where they are.
+	Copy(ctx context.Context, name string, files map[string][]byte) (string, error)
+}
+
+type s3PutAPI interface {
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+}
+
+// S3Evidence implements EvidenceCopy on an S3 bucket.
+type S3Evidence struct {
+	Client s3PutAPI
+	Bucket string
+	Prefix string // e.g. "evidence/"
+}
+
+// Copy implements EvidenceCopy.
+func (e *S3Evidence) Copy(ctx context.Context, name string, files map[string][]byte) (string, error) {
+	base := e.Prefix + name + "/"
+	for f, b := range files {
+		if _, err := e.Client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(e.Bucket), Key: aws.String(base + f),
+			Body: bytes.NewReader(b)}); err != nil {
+			return "", fmt.Errorf("evidence: put s3://%s/%s: %w", e.Bucket, base+f, err)
+		}
+	}
+	return "s3://" + e.Bucket + "/" + base, nil
+}

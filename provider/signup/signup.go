@@ -31,6 +31,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -99,6 +100,8 @@ type Deps struct {
 	// Bury retires an account through its cross-account role; nil closes
 	// it in the console.
 	Bury func(ctx context.Context, a *ovm.Account) (ovm.StepResult, error)
+	// Evidence, when set, also keeps failed steps' evidence there (S3).
+	Evidence EvidenceCopy
 	// Graveyard reports the burial's close quota and ledger (the
 	// graveyard organization's); nil when there is no burial.
 	Graveyard interface {
@@ -524,7 +527,25 @@ func (r *stepRun) fail(step Step, err error) error {
 	// A failed step may leave the browser anywhere: the next attempt starts
 	// a fresh one at the step's URL.
 	r.p.closeBrowser(r.a.ID)
-	return fmt.Errorf("%s step %s: %w (evidence: %s)", r.section, step.Name, err, dir)
+	where := dir
+	if ec := r.p.deps.Evidence; ec != nil {
+		files := map[string][]byte{}
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if b, rerr := os.ReadFile(filepath.Join(dir, e.Name())); rerr == nil {
+				files[e.Name()] = b
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		copied, cerr := ec.Copy(ctx, r.a.ID+"/"+filepath.Base(dir), files)
+		cancel()
+		if cerr != nil {
+			r.p.deps.Log.Warn("could not copy the evidence", ovm.LogAccountID, r.a.ID, ovm.LogError, cerr)
+		} else {
+			where += ", " + copied
+		}
+	}
+	return fmt.Errorf("%s step %s: %w (evidence: %s)", r.section, step.Name, err, where)
 }
 
 func (r *stepRun) data() (tdata, error) {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -120,22 +121,25 @@ func (c *console) CreateRole(acct, role, principal string) error {
 }
 
 type world struct {
-	t       *testing.T
-	rep     *replica.Server
-	srv     *httptest.Server
-	store   *sqlitestore.Store
-	dir     string
-	flow    string // the operator's flow file
-	phones  *signup.PhonePool
-	flows   *flows
-	vault   *signup.FileVault
-	inbox   *signup.S3Inbox
-	console *console
-	prov    *signup.Provider
-	eng     *engine.Engine
-	relayed map[string]string // 3-D Secure codes by e-mail
-	mu      sync.Mutex
-	pol     ovm.Pool
+	t      *testing.T
+	rep    *replica.Server
+	srv    *httptest.Server
+	store  *sqlitestore.Store
+	dir    string
+	flow   string // the operator's flow file
+	phones *signup.PhonePool
+	flows  *flows
+	vault  *signup.FileVault
+	inbox  *signup.S3Inbox
+	s3     *s3.Client
+	// evidence copies failed steps' evidence to S3 (moto).
+	evidence *signup.S3Evidence
+	console  *console
+	prov     *signup.Provider
+	eng      *engine.Engine
+	relayed  map[string]string // 3-D Secure codes by e-mail
+	mu       sync.Mutex
+	pol      ovm.Pool
 }
 
 func newWorld(t *testing.T, card string) *world {
@@ -144,12 +148,16 @@ func newWorld(t *testing.T, card string) *world {
 	moto := mototest.Require(t)
 	cfg := moto.Config()
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
-	if _, err := s3c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("ovm-mail")}); err != nil {
-		t.Fatal(err)
+	for _, b := range []string{"ovm-mail", "ovm-evidence"} {
+		if _, err := s3c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	w := &world{t: t, dir: testtool.BrowserDir(t), phones: signup.NewPhonePool([]string{"+15550100", "+15550101"}),
 		console: &console{roles: map[string]string{}}, relayed: map[string]string{}}
 	w.inbox = signup.NewS3Inbox(s3c, "ovm-mail", "inbound/")
+	w.evidence = &signup.S3Evidence{Client: s3c, Bucket: "ovm-evidence", Prefix: "evidence/"}
+	w.s3 = s3c
 	w.vault = &signup.FileVault{Path: filepath.Join(w.dir, "vault.json"), KeyPath: filepath.Join(w.dir, "vault.key")}
 	mail := &s3Mail{c: s3c, bucket: "ovm-mail", relay: func(to, body string) {
 		w.mu.Lock()
@@ -185,7 +193,7 @@ func (w *world) startWith(card string, bury func(context.Context, *ovm.Account) 
 			Address: "1 Main St", City: "Dublin", State: "Dublin", PostalCode: "D01"},
 		Card:    signup.Card{Number: card, Month: "07", Year: "2030", Holder: "Ada Ops"},
 		Billing: signup.Billing{Currency: "EUR", Email: "billing@example.com"}, PageTimeout: 10 * time.Second},
-		signup.Deps{Inbox: w.inbox, Phones: w.phones, Answerer: w.flows, Vault: w.vault,
+		signup.Deps{Inbox: w.inbox, Phones: w.phones, Answerer: w.flows, Vault: w.vault, Evidence: w.evidence,
 			Solvers: []signup.CaptchaSolver{&signup.CommandSolver{Command: []string{solverBin}, For: []string{"audio"}}}, Bury: bury})
 	if err != nil {
 		w.t.Fatal(err)
@@ -371,6 +379,19 @@ func TestAChangedPageFailsWithEvidenceAndAFlowFileChangeRepairsIt(t *testing.T) 
 			a := w.run(2*time.Minute, "quarantine", func(a *ovm.Account) bool { return a.State == ovm.AccountQuarantined })
 			if !strings.Contains(a.LastError, "evidence:") || len(evidenceDirs(t, w.dir, a.ID)) == 0 {
 				t.Fatalf("no evidence: %q", a.LastError)
+			}
+			// A copy is in S3, named in the error.
+			if !strings.Contains(a.LastError, "s3://ovm-evidence/evidence/"+a.ID+"/") {
+				t.Fatalf("no S3 copy named: %q", a.LastError)
+			}
+			objs, err := w.s3.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String("ovm-evidence"),
+				Prefix: aws.String("evidence/" + a.ID + "/")})
+			files := map[string]bool{}
+			for _, o := range objs.Contents {
+				files[path.Base(aws.ToString(o.Key))] = true
+			}
+			if err != nil || !files["screenshot.jpg"] || !files["page.html"] || !files["step.log"] {
+				t.Fatalf("evidence in S3: %v, %v", files, err)
 			}
 			// The operator edits the flow file and retries the account.
 			flow, _ := os.ReadFile(w.flow)
