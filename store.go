@@ -160,6 +160,14 @@ type LeaseCreateParams struct {
 	OwnerLimit int
 }
 
+// LeaseOf is the new active lease of p on account a (a store then moves a
+// to leased with LeaseAccount).
+func (p *LeaseCreateParams) LeaseOf(a *Account) *Lease {
+	return &Lease{ID: p.LeaseID, AccountID: a.ID, AWSAccountID: a.AWSAccountID, RoleARN: a.RoleARN,
+		Pool: p.Pool, Owner: p.Owner, Labels: p.Labels, State: LeaseActive, Version: 1,
+		CreatedAt: p.Now, ExpiresAt: p.ExpiresAt}
+}
+
 // LeaseListParams filters LeaseList.
 type LeaseListParams struct {
 	PageParams

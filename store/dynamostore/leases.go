@@ -124,9 +124,7 @@ func (s *Store) leaseOne(ctx context.Context, p *ovm.LeaseCreateParams, it item)
 	if err := s.flush(ctx, a.ID, it); err != nil {
 		return nil, err
 	}
-	l := &ovm.Lease{ID: p.LeaseID, AccountID: a.ID, AWSAccountID: a.AWSAccountID, RoleARN: a.RoleARN,
-		Pool: p.Pool, Owner: p.Owner, Labels: p.Labels, State: ovm.LeaseActive, Version: 1,
-		CreatedAt: p.Now, ExpiresAt: p.ExpiresAt}
+	l := p.LeaseOf(a)
 	u, err := ovm.LeaseAccount(a, l, p.Now)
 	if err != nil {
 		return nil, ovm.ErrConflict

@@ -157,9 +157,7 @@ func vendOne(ctx context.Context, tx *sql.Tx, p *ovm.LeaseCreateParams) (*ovm.Le
 	if err != nil {
 		return nil, err
 	}
-	l := &ovm.Lease{ID: p.LeaseID, AccountID: a.ID, AWSAccountID: a.AWSAccountID, RoleARN: a.RoleARN,
-		Pool: p.Pool, Owner: p.Owner, Labels: p.Labels, State: ovm.LeaseActive, Version: 1,
-		CreatedAt: p.Now, ExpiresAt: p.ExpiresAt}
+	l := p.LeaseOf(a)
 	u, err := ovm.LeaseAccount(a, l, p.Now)
 	if err != nil {
 		return nil, err
