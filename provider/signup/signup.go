@@ -389,7 +389,7 @@ func (p *Provider) runSection(ctx context.Context, a *ovm.Account, name string) 
 		}
 		run.logf("open %s", redactURL(start))
 		if err := b.do(ctx, p.cfg.PageTimeout, chromedp.Navigate(start)); err != nil {
-			return ovm.StepResult{}, false, run.fail(sec.Steps[i], fmt.Errorf("open %s: %w", start, err))
+			return ovm.StepResult{}, false, run.fail(sec.Steps[i], fmt.Errorf("open %s: %w", redactURL(start), err))
 		}
 	}
 	heading, err := b.heading(ctx)
