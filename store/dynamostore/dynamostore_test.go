@@ -2,14 +2,17 @@ package dynamostore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/internal/dynalitetest"
 	"github.com/ovmdev/ovm/internal/mototest"
@@ -46,5 +49,61 @@ func TestAMissingTableIsAClearError(t *testing.T) {
 	_, err := dynamostore.Open(context.Background(), dynamodb.NewFromConfig(cfg), dynamostore.Options{Table: "nope"})
 	if err == nil || !strings.Contains(err.Error(), "create_table") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A slot that a crash left taken (a vend that reserved and died, a lease
+// end that never gave it back) is repaired when the owner reaches its
+// limit; a vend still in flight keeps its slot.
+func TestLeftOverLeaseSlotsAreRepairedAtTheLimit(t *testing.T) {
+	ctx := context.Background()
+	cfg := dynalitetest.Require(t).Config()
+	db := dynamodb.NewFromConfig(cfg)
+	table := fmt.Sprintf("ovm_%d", rand.Int64())
+	s, err := dynamostore.Open(ctx, db, dynamostore.Options{Table: table, CreateTable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		storetest.Ready(t, s, "p1", storetest.T0)
+	}
+	vend := func(id string, now time.Time) (*ovm.Lease, error) {
+		return s.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: id, Pool: "p1", Owner: "alice", OwnerLimit: 2, Now: now, ExpiresAt: now.Add(time.Hour)})
+	}
+	take := func(element string) {
+		if _, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table),
+			Key:                       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "OWNER#alice"}, "sk": &types.AttributeValueMemberS{Value: "O"}},
+			UpdateExpression:          aws.String("ADD res :e"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":e": &types.AttributeValueMemberSS{Value: []string{element}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t0 := storetest.T0
+	// A vend that died after reserving, long ago, and one in flight now.
+	take(fmt.Sprintf("lse_dead@%d", t0.Add(-time.Hour).Unix()))
+	take(fmt.Sprintf("lse_inflight@%d", t0.Unix()))
+	if _, err := vend("lse_1", t0); err != nil {
+		t.Fatalf("the dead vend's slot was not repaired: %v", err)
+	}
+	if _, err := vend("lse_2", t0); !errors.Is(err, ovm.ErrLeaseLimit) {
+		t.Fatalf("the in-flight vend's slot was taken: %v", err)
+	}
+	// A lease that ended but kept its slot (the end's release was lost).
+	l1, _ := s.LeaseGet(ctx, "lse_1")
+	if _, err := s.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: "lse_1", Reason: ovm.LeaseReleased, Actor: "key:alice", Now: t0,
+		Retire: ovm.RetirePolicy{Mode: ovm.RetireClose}}); err != nil {
+		t.Fatal(err)
+	}
+	take(fmt.Sprintf("%s@%d", l1.ID, l1.CreatedAt.Unix()))
+	if _, err := vend("lse_3", t0.Add(3*time.Minute)); err != nil {
+		t.Fatalf("the ended lease's slot was not repaired: %v", err)
+	}
+	// The "in-flight" reservation is now old and still has no lease: it
+	// is repaired too, and then two active leases fill the limit.
+	if _, err := vend("lse_4", t0.Add(4*time.Minute)); err != nil {
+		t.Fatalf("the stale in-flight slot was not repaired: %v", err)
+	}
+	if _, err := vend("lse_5", t0.Add(5*time.Minute)); !errors.Is(err, ovm.ErrLeaseLimit) {
+		t.Fatalf("two active leases and a limit of 2: %v", err)
 	}
 }

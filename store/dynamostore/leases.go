@@ -84,7 +84,23 @@ func (s *Store) LeaseCreate(ctx context.Context, p *ovm.LeaseCreateParams) (*ovm
 		if n >= p.OwnerLimit {
 			return nil, fmt.Errorf("%s holds %d active leases: %w", p.Owner, n, ovm.ErrLeaseLimit)
 		}
+		// The count above is of an eventually consistent index; the
+		// reservation makes the limit exact among concurrent vends.
+		if err := s.reserve(ctx, p); err != nil {
+			return nil, err
+		}
 	}
+	l, err := s.vend(ctx, p)
+	if l == nil && p.OwnerLimit > 0 { // no lease was committed: give the slot back
+		if rerr := s.release(ctx, p.Owner, p.LeaseID, p.Now); rerr != nil {
+			err = errors.Join(err, rerr) // the reservation lapses: see repairOwner
+		}
+	}
+	return l, err
+}
+
+// vend leases the oldest ready account it can take.
+func (s *Store) vend(ctx context.Context, p *ovm.LeaseCreateParams) (*ovm.Lease, error) {
 	const candidates = 16
 	for round := 0; round < 20; round++ {
 		out, err := s.db.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(s.table), IndexName: aws.String(gsiStock),
@@ -262,6 +278,9 @@ func (s *Store) LeaseEnd(ctx context.Context, p *ovm.LeaseEndParams) (*ovm.Lease
 	if err != nil {
 		return nil, fmt.Errorf("lease %s changed concurrently: %w", n.ID, ovm.ErrConflict)
 	}
+	// The owner's slot. The lease has ended whatever this answers: a slot
+	// not given back is repaired when the owner reaches its limit.
+	s.release(ctx, n.Owner, n.ID, n.CreatedAt)
 	return n, s.flush(ctx, a.ID, after)
 }
 

@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"an empty pool answers ErrEmpty", testLeaseEmpty},
 		{"the per-owner lease limit holds", testLeaseLimit},
 		{"concurrent vends from a small stock never share an account", testConcurrentVend},
+		{"concurrent vends of one owner stop exactly at its limit", testConcurrentLeaseLimit},
 		{"a lease is extended only while active", testLeaseExtend},
 		{"ending a lease moves its account on, once", testLeaseEnd},
 		{"expired leases are listed by expiry", testLeaseListExpired},
@@ -368,6 +369,50 @@ func testLeaseLimit(t *testing.T, s ovm.Store) {
 	if _, err := vend(s, "p1", "bob", T0, 2); err != nil {
 		t.Fatalf("another owner: %v", err)
 	}
+}
+
+func testConcurrentLeaseLimit(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	const stock, clients, limit = 10, 12, 3
+	for range stock {
+		Ready(t, s, "p1", T0)
+	}
+	var mu sync.Mutex
+	var granted []*ovm.Lease
+	var limited atomic.Int32
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l, err := vend(s, "p1", "alice", T0, limit)
+			if errors.Is(err, ovm.ErrLeaseLimit) {
+				limited.Add(1)
+				return
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			granted = append(granted, l)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if len(granted) != limit || int(limited.Load()) != clients-limit {
+		t.Fatalf("%d leases granted and %d refused to one owner with a limit of %d", len(granted), limited.Load(), limit)
+	}
+	// A lease that ends frees its slot, once.
+	if _, err := s.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: granted[0].ID, Reason: ovm.LeaseReleased, Actor: "key:alice", Now: T0,
+		Retire: ovm.RetirePolicy{Mode: ovm.RetireClose}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vend(s, "p1", "alice", T0.Add(time.Second), limit); err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	_, err := vend(s, "p1", "alice", T0.Add(2*time.Second), limit)
+	wantErr(t, err, ovm.ErrLeaseLimit)
 }
 
 func testConcurrentVend(t *testing.T, s ovm.Store) {
