@@ -320,8 +320,8 @@ func TestAManagementAccountIsSignedUpBootstrappedVendedAndClosed(t *testing.T) {
 	}
 	w.store.LeaseEnd(context.Background(), &ovm.LeaseEndParams{ID: l.ID, Reason: ovm.LeaseReleased, Now: now, Retire: w.pol.Retire})
 	w.run(2*time.Minute, "the account closed", func(x *ovm.Account) bool { return x.ID == a.ID && x.State == ovm.AccountClosed })
-	if !w.rep.Accounts()[0].Closed {
-		t.Fatal("the replica does not show the account closed")
+	if r := w.rep.Accounts()[0]; !r.Closed || !r.TaxInheritance {
+		t.Fatalf("the replica shows closed=%v, tax inheritance=%v", r.Closed, r.TaxInheritance)
 	}
 }
 

@@ -54,6 +54,8 @@ func (s *Server) consolePage(name string) http.HandlerFunc {
 					return
 				}
 				a.Role = f("role")
+			case "tax":
+				a.TaxInheritance = f("inherit") == "yes"
 			case "close":
 				if f("understand") != "yes" || f("confirm") != a.ID {
 					s.render(w, view{Title: "Close account", Action: "/console/close", Error: "Confirm by checking the box and entering your account ID."})
@@ -82,6 +84,9 @@ func (s *Server) consolePage(name string) http.HandlerFunc {
 			v.Title = "Quick create stack"
 			b.WriteString(`<p>Template: OVMCrossAccountRole.yaml</p>` + field("RoleName", "role", "text") + field("TrustedPrincipal", "principal", "text"))
 			b.WriteString(`<label><input type="checkbox" name="ack" value="yes">I acknowledge that AWS CloudFormation might create IAM resources.</label>` + button("Create stack"))
+		case "tax":
+			v.Title = "Tax settings"
+			b.WriteString(`<label><input type="checkbox" name="inherit" value="yes">Enable tax inheritance</label>` + button("Save tax settings"))
 		case "close":
 			v.Title = "Close account"
 			b.WriteString(`<label><input type="checkbox" name="understand" value="yes">I understand that closing my account is permanent</label>`)

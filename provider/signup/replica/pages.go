@@ -38,6 +38,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/console/billing", s.consolePage("billing"))
 	s.mux.HandleFunc("/console/stack", s.consolePage("stack"))
 	s.mux.HandleFunc("/console/close", s.consolePage("close"))
+	s.mux.HandleFunc("/console/tax", s.consolePage("tax"))
 	s.mux.HandleFunc("/console/home", s.consolePage("home"))
 	s.mux.HandleFunc("/console/forgot", s.consoleForgot)
 	s.mux.HandleFunc("/console/reset", s.consoleReset)

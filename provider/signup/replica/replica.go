@@ -69,8 +69,10 @@ type Account struct {
 	BillingEmail string
 	Role         string
 	Closed       bool
-	Resets       int      // passwords reset by e-mail
-	Steps        []string // pages completed, in order
+	// TaxInheritance was enabled (before closing, against invoice floods).
+	TaxInheritance bool
+	Resets         int      // passwords reset by e-mail
+	Steps          []string // pages completed, in order
 }
 
 // Server is the replica. Its zero value is not usable: use New.
