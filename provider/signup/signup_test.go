@@ -20,9 +20,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/engine"
+	"github.com/ovmdev/ovm/internal/imaptest"
 	"github.com/ovmdev/ovm/internal/mototest"
 	"github.com/ovmdev/ovm/internal/testtool"
 	"github.com/ovmdev/ovm/provider/signup"
+	"github.com/ovmdev/ovm/provider/signup/imapinbox"
 	"github.com/ovmdev/ovm/provider/signup/replica"
 	"github.com/ovmdev/ovm/store/sqlitestore"
 )
@@ -45,6 +47,7 @@ func TestMain(m *testing.M) {
 // s3Mail delivers the replica's e-mails the way an SES receipt rule does:
 // raw messages in an S3 bucket. SMS (3-D Secure codes) go to the relay.
 type s3Mail struct {
+	imap   *imaptest.Server // when set, mail goes there instead of S3
 	c      *s3.Client
 	bucket string
 	relay  func(to, body string)
@@ -67,6 +70,9 @@ func (m *s3Mail) Send(to, subject, body string) error {
 	enc.Close()
 	raw := "From: no-reply@signup.replica\r\nTo: " + to + "\r\nSubject: " + subject +
 		"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + qp.String() + "\r\n"
+	if m.imap != nil {
+		return m.imap.Deliver(raw, time.Now())
+	}
 	_, err := m.c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(m.bucket), Key: aws.String(key), Body: strings.NewReader(raw)})
 	return err
 }
@@ -130,7 +136,7 @@ type world struct {
 	phones *signup.PhonePool
 	flows  *flows
 	vault  *signup.FileVault
-	inbox  *signup.S3Inbox
+	inbox  signup.Inbox
 	s3     *s3.Client
 	// evidence copies failed steps' evidence to S3 (moto).
 	evidence *signup.S3Evidence
@@ -142,7 +148,17 @@ type world struct {
 	pol      ovm.Pool
 }
 
-func newWorld(t *testing.T, card string) *world {
+// mailVia is how the replica's e-mail reaches OVM's inbox.
+type mailVia int
+
+const (
+	viaS3   mailVia = iota // an SES receipt rule's bucket (moto)
+	viaIMAP                // an IMAP mailbox (internal/imaptest)
+)
+
+func newWorld(t *testing.T, card string) *world { return newWorldVia(t, card, viaS3) }
+
+func newWorldVia(t *testing.T, card string, via mailVia) *world {
 	testtool.Require(t, "chromium", "make deps installs it (apt-get install -y chromium)")
 	testtool.Require(t, "espeak-ng", "make deps installs it (apt-get install -y espeak-ng)")
 	moto := mototest.Require(t)
@@ -164,6 +180,10 @@ func newWorld(t *testing.T, card string) *world {
 		defer w.mu.Unlock()
 		w.relayed[to] = strings.TrimPrefix(body, "Your bank code: ")
 	}}
+	if via == viaIMAP {
+		mail.imap = imaptest.Start(t, nil)
+		w.inbox = &imapinbox.Inbox{Address: mail.imap.Addr, Username: imaptest.User, Password: imaptest.Password, Security: imapinbox.None}
+	}
 	w.flows = &flows{armed: map[string]string{}}
 	w.rep = replica.New(replica.Original, mail, phone{w.flows}, w.console)
 	w.srv = httptest.NewServer(w.rep)
@@ -492,5 +512,21 @@ func TestAMissingRootPasswordWithoutAResetSectionFailsClearly(t *testing.T) {
 	q := w.run(time.Minute, "quarantine", func(x *ovm.Account) bool { return x.ID == a.ID && x.State == ovm.AccountQuarantined })
 	if !strings.Contains(q.LastError, "no reset section") {
 		t.Fatalf("last error %q", q.LastError)
+	}
+}
+
+// The e-mail code can come over IMAP instead of SES-in-S3: the same flow,
+// another inbox.
+func TestTheEmailCodeComesOverIMAP(t *testing.T) {
+	w := newWorldVia(t, "4111 1111 1111 1111", viaIMAP)
+	a := w.run(3*time.Minute, "a ready account", func(a *ovm.Account) bool {
+		if a.State == ovm.AccountQuarantined {
+			t.Fatalf("quarantined: %s", a.LastError)
+		}
+		return a.State == ovm.AccountReady
+	})
+	objs, _ := w.s3.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String("ovm-mail")})
+	if len(objs.Contents) != 0 || len(w.rep.Accounts()) != 1 || w.rep.Accounts()[0].ID != a.AWSAccountID {
+		t.Fatalf("%d mails went to S3; replica accounts %+v", len(objs.Contents), w.rep.Accounts())
 	}
 }

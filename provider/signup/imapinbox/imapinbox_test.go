@@ -17,58 +17,22 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+	"github.com/ovmdev/ovm/internal/imaptest"
 	"github.com/ovmdev/ovm/provider/signup/imapinbox"
 )
 
-// mailServer runs go-imap's IMAP server (a complete IMAP4rev1 server with
-// in-memory mailboxes) on loopback, over TLS with a test CA when tlsCfg is
-// set. It returns the address and a client logged in to put mail in.
+// mailServer runs a real IMAP server (internal/imaptest) and returns its
+// address and a logged-in client.
 func mailServer(t *testing.T, tlsCfg *tls.Config) (string, *imapclient.Client) {
-	t.Helper()
-	mem := imapmemserver.New()
-	user := imapmemserver.NewUser("ovm", "s3cret-imap-pw")
-	user.Create("INBOX", nil)
-	mem.AddUser(user)
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return mem.NewSession(), nil, nil
-		},
-		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}},
-		InsecureAuth: tlsCfg == nil,
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tlsCfg != nil {
-		ln = tls.NewListener(ln, tlsCfg)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	c, err := imapclient.DialInsecure(ln.Addr().String(), nil)
-	if tlsCfg != nil {
-		c, err = imapclient.DialTLS(ln.Addr().String(), &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.Login("ovm", "s3cret-imap-pw").Wait(); err != nil {
-		t.Fatal(err)
-	}
-	return ln.Addr().String(), c
+	srv := imaptest.Start(t, tlsCfg)
+	return srv.Addr, srv.Client
 }
 
 func deliver(t *testing.T, c *imapclient.Client, at time.Time, to, body string) {
 	t.Helper()
 	msg := "From: no-reply@signup.aws\r\nTo: " + to + "\r\nSubject: Verify your e-mail\r\n" +
 		"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + body + "\r\n"
-	cmd := c.Append("INBOX", int64(len(msg)), &imap.AppendOptions{Time: at})
-	cmd.Write([]byte(msg))
-	cmd.Close()
-	if _, err := cmd.Wait(); err != nil {
+	if err := (&imaptest.Server{Client: c}).Deliver(msg, at); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -77,7 +41,7 @@ var code = regexp.MustCompile(`code: (\d{6})`)
 
 func TestTheNewestCodeForTheAddressIsFoundAndLeftUnread(t *testing.T) {
 	addr, c := mailServer(t, nil)
-	in := &imapinbox.Inbox{Address: addr, Username: "ovm", Password: "s3cret-imap-pw", Security: imapinbox.None}
+	in := &imapinbox.Inbox{Address: addr, Username: imaptest.User, Password: imaptest.Password, Security: imapinbox.None}
 	ctx := context.Background()
 	since := time.Now().Add(-10 * time.Minute)
 
@@ -114,17 +78,17 @@ func TestTLSAndABadPasswordGiveAClearErrorWithoutThePassword(t *testing.T) {
 	addr, c := mailServer(t, &tls.Config{Certificates: []tls.Certificate{cert}})
 	deliver(t, c, time.Now(), "root+acc-1@example.com", "Your code: 555555")
 	ctx := context.Background()
-	in := &imapinbox.Inbox{Address: addr, Username: "ovm", Password: "s3cret-imap-pw", TLSConfig: &tls.Config{RootCAs: pool}}
+	in := &imapinbox.Inbox{Address: addr, Username: imaptest.User, Password: imaptest.Password, TLSConfig: &tls.Config{RootCAs: pool}}
 	if got, ok, err := in.Find(ctx, "root+acc-1@example.com", time.Now().Add(-time.Minute), code); err != nil || !ok || got != "555555" {
 		t.Fatalf("over TLS: %q %v %v", got, ok, err)
 	}
-	bad := &imapinbox.Inbox{Address: addr, Username: "ovm", Password: "wr0ng-pw", TLSConfig: &tls.Config{RootCAs: pool}}
+	bad := &imapinbox.Inbox{Address: addr, Username: imaptest.User, Password: "wr0ng-pw", TLSConfig: &tls.Config{RootCAs: pool}}
 	_, _, err := bad.Find(ctx, "root+acc-1@example.com", time.Now(), code)
 	if err == nil || !strings.Contains(err.Error(), "login as ovm") || strings.Contains(err.Error(), "wr0ng-pw") {
 		t.Fatalf("bad password: %v", err)
 	}
 	// A server whose certificate the system does not trust is refused.
-	untrusted := &imapinbox.Inbox{Address: addr, Username: "ovm", Password: "s3cret-imap-pw"}
+	untrusted := &imapinbox.Inbox{Address: addr, Username: imaptest.User, Password: imaptest.Password}
 	if _, _, err := untrusted.Find(ctx, "root+acc-1@example.com", time.Now(), code); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("untrusted certificate: %v", err)
 	}
