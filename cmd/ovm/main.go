@@ -46,7 +46,7 @@ Client (OVM_URL, OVM_TOKEN; --output table|json):
   ovm key revoke ID
 
 Local:
-  ovm secret put NAME [--data DIR] < VALUE   seal a secret (card, contact) into the data directory's vault
+  ovm secret put NAME [--config FILE | --data DIR] < VALUE   put a secret (card, contact, solver key) into the vault
 `
 
 func main() {
