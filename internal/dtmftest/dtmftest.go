@@ -6,6 +6,7 @@ package dtmftest
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -106,4 +107,57 @@ func Keys(x []float64) string {
 		last = key
 	}
 	return string(out)
+}
+
+// Call plays an Amazon Connect contact flow (flow language 2019-10-30) as
+// the caller hears it: from StartAction, every MessageParticipant's prompt
+// in order until DisconnectParticipant, and returns the keys heard. prompt
+// returns the WAV of a PromptId.
+func Call(content string, prompt func(id string) ([]byte, error)) (string, error) {
+	var f struct {
+		StartAction string
+		Actions     []struct {
+			Identifier, Type string
+			Parameters       map[string]any
+			Transitions      struct{ NextAction string }
+		}
+	}
+	if err := json.Unmarshal([]byte(content), &f); err != nil {
+		return "", fmt.Errorf("flow: %w", err)
+	}
+	var audio []float64
+	for id, steps := f.StartAction, 0; id != ""; steps++ {
+		if steps > 100 {
+			return "", errors.New("flow: more than 100 actions (a loop?)")
+		}
+		found := false
+		for _, a := range f.Actions {
+			if a.Identifier != id {
+				continue
+			}
+			found = true
+			switch a.Type {
+			case "DisconnectParticipant":
+				return Keys(audio), nil
+			case "MessageParticipant":
+				wav, err := prompt(fmt.Sprint(a.Parameters["PromptId"]))
+				if err != nil {
+					return "", err
+				}
+				x, err := Samples(wav)
+				if err != nil {
+					return "", fmt.Errorf("prompt %v: %w", a.Parameters["PromptId"], err)
+				}
+				audio = append(audio, x...)
+			default:
+				return "", fmt.Errorf("flow: action type %s is not played here", a.Type)
+			}
+			id = a.Transitions.NextAction
+			break
+		}
+		if !found {
+			return "", fmt.Errorf("flow: no action %q", id)
+		}
+	}
+	return Keys(audio), nil
 }

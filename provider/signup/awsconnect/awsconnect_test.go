@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/connect"
 	"github.com/aws/aws-sdk-go-v2/service/connect/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/ovmdev/ovm/internal/dtmftest"
 	"github.com/ovmdev/ovm/internal/mototest"
 )
 
@@ -184,32 +185,27 @@ func (g *connectGaps) call(t *testing.T, number string) string {
 	if f == nil {
 		t.Fatalf("%s answers with no flow", number)
 	}
-	var fl flow
-	json.Unmarshal([]byte(aws.ToString(f.Content)), &fl)
-	byID := map[string]action{}
-	for _, a := range fl.Actions {
-		byID[a.Identifier] = a
-	}
-	var audio []float64
-	for id, steps := fl.StartAction, 0; id != "" && steps < 100; steps++ {
-		a := byID[id]
-		if a.Type == "DisconnectParticipant" {
-			break
-		}
+	keys, err := dtmftest.Call(aws.ToString(f.Content), func(id string) ([]byte, error) {
 		g.mu.Lock()
-		uri := g.prompts[fmt.Sprint(a.Parameters["PromptId"])]
+		uri := g.prompts[id]
 		g.mu.Unlock()
-		bucket, key, _ := strings.Cut(strings.TrimPrefix(uri, "s3://"), "/")
-		obj, err := g.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-		if err != nil {
-			t.Fatalf("prompt %s: %v", uri, err)
-		}
-		b, _ := io.ReadAll(obj.Body)
-		obj.Body.Close()
-		audio = append(audio, decodeWAV(t, b)...)
-		id = a.Transitions.NextAction
+		return g.read(uri)
+	})
+	if err != nil {
+		t.Fatalf("call to %s: %v", number, err)
 	}
-	return Detect(audio)
+	return keys
+}
+
+// read is a prompt's WAV, from S3 (moto).
+func (g *connectGaps) read(uri string) ([]byte, error) {
+	bucket, key, _ := strings.Cut(strings.TrimPrefix(uri, "s3://"), "/")
+	obj, err := g.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, fmt.Errorf("prompt %s: %w", uri, err)
+	}
+	defer obj.Body.Close()
+	return io.ReadAll(obj.Body)
 }
 
 func TestTheVerificationCallKeysInThePINAndOnlyWhileArmed(t *testing.T) {

@@ -136,44 +136,17 @@ func (c *connectService) call(number string) (string, error) {
 	if f == nil {
 		return "", fmt.Errorf("%s has no contact flow", number)
 	}
-	var fl struct {
-		StartAction string
-		Actions     []struct {
-			Identifier, Type string
-			Parameters       map[string]any
-			Transitions      struct{ NextAction string }
+	return dtmftest.Call(content, func(id string) ([]byte, error) {
+		uri := prompts[id]
+		bucket, key, _ := strings.Cut(strings.TrimPrefix(uri, "s3://"), "/")
+		obj, err := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }).GetObject(context.Background(),
+			&s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		if err != nil {
+			return nil, fmt.Errorf("prompt %s: %w", uri, err)
 		}
-	}
-	if err := json.Unmarshal([]byte(content), &fl); err != nil {
-		return "", err
-	}
-	var audio []float64
-	next := fl.StartAction
-	for steps := 0; next != "" && steps < 100; steps++ {
-		cur := next
-		next = ""
-		for _, a := range fl.Actions {
-			if a.Identifier != cur || a.Type != "MessageParticipant" {
-				continue
-			}
-			uri := prompts[fmt.Sprint(a.Parameters["PromptId"])]
-			bucket, key, _ := strings.Cut(strings.TrimPrefix(uri, "s3://"), "/")
-			obj, err := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }).GetObject(context.Background(),
-				&s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-			if err != nil {
-				return "", fmt.Errorf("prompt %s: %w", uri, err)
-			}
-			b, _ := io.ReadAll(obj.Body)
-			obj.Body.Close()
-			x, err := dtmftest.Samples(b)
-			if err != nil {
-				return "", fmt.Errorf("prompt %s: %w", uri, err)
-			}
-			audio = append(audio, x...)
-			next = a.Transitions.NextAction
-		}
-	}
-	return dtmftest.Keys(audio), nil
+		defer obj.Body.Close()
+		return io.ReadAll(obj.Body)
+	})
 }
 
 // connectPhone is the replica's phone when Connect answers the calls.
