@@ -89,6 +89,15 @@ type Store interface {
 	Close() error
 }
 
+// Repairer is a store that can finish writes a crash left pending (a
+// DynamoDB lease copy written after its account item, for example). It is an
+// optional capability, found by type assertion: the engine's runner calls
+// Repair every tick when the store has it. Repair returns how many pending
+// writes it finished; it must cost nothing when there are none.
+type Repairer interface {
+	Repair(ctx context.Context) (int, error)
+}
+
 // PageParams selects one page of a list. Cursor is opaque (from the previous
 // page); Limit defaults to 100 and is capped at 1000.
 type PageParams struct {

@@ -12,12 +12,6 @@ import (
 	"github.com/ovmdev/ovm"
 )
 
-// Repairer is a store that finishes writes a crash left pending (the
-// runner calls it every tick; dynamostore implements it).
-type Repairer interface {
-	Repair(ctx context.Context) (int, error)
-}
-
 // Runner drives due accounts one step each.
 type Runner struct {
 	e    *Engine
@@ -37,7 +31,7 @@ func (r *Runner) Kick() {
 // many steps it ran.
 func (r *Runner) RunOnce(ctx context.Context) (int, error) {
 	e := r.e
-	if rep, ok := e.store.(Repairer); ok {
+	if rep, ok := e.store.(ovm.Repairer); ok {
 		if n, err := rep.Repair(ctx); err != nil {
 			e.log.Warn("store repair failed", ovm.LogError, err)
 		} else if n > 0 {

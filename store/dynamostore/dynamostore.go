@@ -55,7 +55,10 @@ type Store struct {
 	seq   atomic.Int64 // orders this process's pool events of one instant
 }
 
-var _ ovm.Store = (*Store)(nil)
+var (
+	_ ovm.Store    = (*Store)(nil)
+	_ ovm.Repairer = (*Store)(nil)
+)
 
 // Open returns a store on table, creating it when allowed.
 func Open(ctx context.Context, db API, opts Options) (*Store, error) {
