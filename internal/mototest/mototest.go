@@ -8,50 +8,41 @@ package mototest
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/ovmdev/ovm/internal/testtool"
+	"github.com/ovmdev/ovm/internal/testserver"
 )
 
 // Server is a running moto_server.
 type Server struct {
-	URL string
-	cmd *exec.Cmd
-	out *strings.Builder
+	URL  string
+	proc *testserver.Process
 }
 
 var (
-	shared    *Server
-	sharedErr error
-	once      sync.Once
-	mu        sync.Mutex
+	shared = &testserver.Shared{Options: options}
+	mu     sync.Mutex
 )
 
 // Require returns the shared server, reset to an empty state for t. It
 // skips t when moto_server is missing, unless CI=true, where it fails.
 func Require(t testing.TB) *Server {
 	t.Helper()
-	testtool.Require(t, "moto_server", "make deps installs it")
-	once.Do(func() { shared, sharedErr = Start() })
-	if sharedErr != nil {
-		t.Fatalf("starting moto_server: %v", sharedErr)
-	}
+	s := &Server{proc: shared.Require(t)}
+	s.URL = s.proc.URL
 	mu.Lock() // tests that share the server must not overlap
 	t.Cleanup(mu.Unlock)
-	if err := shared.Reset(); err != nil {
+	if err := s.Reset(); err != nil {
 		t.Fatal(err)
 	}
-	return shared
+	return s
 }
 
 // Main runs the tests of a package and stops the shared server after them.
@@ -63,12 +54,7 @@ func Main(m *testing.M) int {
 }
 
 // Stop stops the shared server, if it runs.
-func Stop() {
-	if shared != nil {
-		shared.Close()
-		shared = nil
-	}
-}
+func Stop() { shared.Stop() }
 
 // serialLauncher runs moto's server application like moto_server does, but
 // serving one request at a time. moto_server is threaded and its DynamoDB
@@ -82,40 +68,36 @@ from werkzeug.serving import run_simple
 run_simple(sys.argv[1], int(sys.argv[2]), DomainDispatcherApplication(create_backend_app), threaded=False)
 `
 
-// Start starts moto's server on a free loopback port and waits until it
-// answers. AWS managed policies are loaded (AdministratorAccess is attached).
+// options start moto's application with serialLauncher, AWS managed
+// policies loaded (AdministratorAccess is attached); it is ready when a
+// reset answers.
+var options = testserver.Options{
+	Name: "moto_server",
+	Hint: "make deps installs it",
+	Command: func(_ string, port int) *exec.Cmd {
+		cmd := exec.Command("python3", "-c", serialLauncher, "127.0.0.1", fmt.Sprint(port))
+		cmd.Env = append(os.Environ(), "MOTO_IAM_LOAD_MANAGED_POLICIES=true")
+		return cmd
+	},
+	Ready:   reset,
+	Timeout: 60 * time.Second,
+}
+
+// Start starts a moto server of its own (not the shared one) on a free
+// loopback port and waits until it answers. Close stops it.
 func Start() (*Server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := testserver.Start(options)
 	if err != nil {
 		return nil, err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), out: &strings.Builder{}}
-	s.cmd = exec.Command("python3", "-c", serialLauncher, "127.0.0.1", fmt.Sprint(port))
-	s.cmd.Env = append(os.Environ(), "MOTO_IAM_LOAD_MANAGED_POLICIES=true")
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	// The server dies with the test binary even if Main is not reached.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if err := s.Reset(); err == nil {
-			return s, nil
-		}
-		if time.Now().After(deadline) {
-			s.Close()
-			return nil, fmt.Errorf("moto_server did not answer on %s: %s", s.URL, s.out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return &Server{URL: p.URL, proc: p}, nil
 }
 
 // Reset empties every moto backend.
-func (s *Server) Reset() error {
-	res, err := http.Post(s.URL+"/moto-api/reset", "application/json", nil)
+func (s *Server) Reset() error { return reset(s.URL) }
+
+func reset(url string) error {
+	res, err := http.Post(url+"/moto-api/reset", "application/json", nil)
 	if err != nil {
 		return err
 	}
@@ -127,12 +109,7 @@ func (s *Server) Reset() error {
 }
 
 // Close stops the server.
-func (s *Server) Close() {
-	if s.cmd.Process != nil {
-		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		s.cmd.Wait()
-	}
-}
+func (s *Server) Close() { s.proc.Stop() }
 
 // Config is an AWS configuration for the management account of moto
 // (123456789012) with static test credentials and moto as the endpoint.
