@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"a lease is extended only while active", testLeaseExtend},
 		{"ending a lease moves its account on, once", testLeaseEnd},
 		{"expired leases are listed by expiry", testLeaseListExpired},
+		{"a lease has expired at the very instant of its expiry", testLeaseExpiryBoundary},
 		{"leases list by owner and state, newest first", testLeaseList},
 		{"api keys are found by hash and revoked", testKeys},
 		{"the event log records every transition in order", testEventLog},
@@ -541,6 +542,28 @@ func testLeaseListExpired(t *testing.T, s ovm.Store) {
 	exp, _ = s.LeaseListExpired(ctx, T0.Add(7*time.Hour), 10)
 	if len(exp) != 2 || exp[0].ID != l2.ID || exp[1].ID != l3.ID {
 		t.Fatalf("expired later: %v", exp)
+	}
+}
+
+func testLeaseExpiryBoundary(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	Ready(t, s, "p1", T0)
+	l, err := vend(s, "p1", "alice", T0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := l.ExpiresAt
+	if exp, err := s.LeaseListExpired(ctx, at.Add(-time.Nanosecond), 10); err != nil || len(exp) != 0 {
+		t.Fatalf("a nanosecond before its expiry: %v %v, want none", exp, err)
+	}
+	exp, err := s.LeaseListExpired(ctx, at, 10)
+	if err != nil || len(exp) != 1 || exp[0].ID != l.ID {
+		t.Fatalf("at its expiry: %v %v, want %s", exp, err, l.ID)
+	}
+	ended, err := s.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: l.ID, Reason: ovm.LeaseExpired, Actor: ovm.ActorExpirer, Now: at,
+		ExpiredBy: at, Retire: ovm.RetirePolicy{Mode: ovm.RetireClose}})
+	if err != nil || ended.State != ovm.LeaseEnded {
+		t.Fatalf("end with ExpiredBy at its expiry: %+v %v", ended, err)
 	}
 }
 
