@@ -40,6 +40,9 @@ type LeasePolicy struct {
 	DefaultTTL time.Duration // default 24h
 	MaxTTL     time.Duration // default 72h; a lease never outlives CreatedAt+MaxTTL
 	MinTTL     time.Duration // default 1m
+	// MaxPerOwner caps one owner's active leases in the pool (default half
+	// the ceiling, at least 1: one key cannot hold a whole pool).
+	MaxPerOwner int
 }
 
 // RetireMode is what happens to an account after its lease ends.
@@ -86,6 +89,9 @@ func (p Pool) WithDefaults() Pool {
 	}
 	if p.Stock.MaxInFlight == 0 {
 		p.Stock.MaxInFlight = 5
+	}
+	if p.Lease.MaxPerOwner == 0 {
+		p.Lease.MaxPerOwner = max(1, p.Stock.Ceiling/2)
 	}
 	if p.Lease.DefaultTTL == 0 {
 		p.Lease.DefaultTTL = 24 * time.Hour
@@ -155,6 +161,8 @@ func (p Pool) Validate() error {
 		return bad("lease.default_ttl", "must be at least lease.min_ttl (%s)", p.Lease.MinTTL)
 	case p.Lease.MaxTTL < p.Lease.DefaultTTL:
 		return bad("lease.max_ttl", "must be at least lease.default_ttl (%s)", p.Lease.DefaultTTL)
+	case p.Lease.MaxPerOwner < 1:
+		return bad("lease.max_per_owner", "must be at least 1")
 	case p.Retire.Mode != RetireClose && p.Retire.Mode != RetireRecycle:
 		return bad("retire.mode", "%q must be close or recycle", p.Retire.Mode)
 	case p.Retire.MaxGenerations < 0:

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ovmdev/ovm/provider/sim"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -18,6 +20,8 @@ func writeConfig(t *testing.T, body string) string {
 	return p
 }
 
+func simOf(p PoolConfig) sim.Config { return p.Kind.(*sim.PoolConfig).Sim }
+
 func TestNoConfigGivesTheEmbeddedDefault(t *testing.T) {
 	cfg, err := loadConfig("")
 	if err != nil {
@@ -25,7 +29,7 @@ func TestNoConfigGivesTheEmbeddedDefault(t *testing.T) {
 	}
 	p := cfg.Pools[0]
 	if cfg.Listen != "127.0.0.1:8080" || cfg.DataDir != "./ovm-data" || len(cfg.Pools) != 1 || p.Name != "default" ||
-		p.Provider != "sim" || p.Stock.Target != 3 || p.policy().Lease.DefaultTTL != 24*time.Hour {
+		p.Provider != "sim" || p.Stock.Target != 3 || p.Policy().Lease.DefaultTTL != 24*time.Hour {
 		t.Fatalf("default config %+v", cfg)
 	}
 }
@@ -48,9 +52,9 @@ pools:
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := cfg.Pools[0].policy()
+	p := cfg.Pools[0].Policy()
 	if cfg.Listen != "127.0.0.1:9090" || p.Stock.Target != 2 || p.Stock.MinSpacing != 10*time.Second || p.Lease.MinTTL != time.Second ||
-		p.Retire.MaxGenerations != 3 || cfg.Pools[0].Sim.FailureRate != 0.3 || cfg.Pools[0].Sim.BootstrapLatency.D() != 2*time.Second {
+		p.Retire.MaxGenerations != 3 || simOf(cfg.Pools[0]).FailureRate != 0.3 || simOf(cfg.Pools[0]).BootstrapLatency != 2*time.Second {
 		t.Fatalf("parsed %+v", cfg.Pools[0])
 	}
 	if o := cfg.Pools[1]; o.Provider != "sim" || o.Stock.Target != 3 {
@@ -68,16 +72,28 @@ func TestABadConfigFailsNamingTheKey(t *testing.T) {
 		"pools[0].retire.mode":                "pools:\n  - name: default\n    retire: {mode: burn}\n",
 		"pools[0].provider":                   "pools:\n  - name: default\n    provider: azure\n",
 		"pools[1].name":                       "pools: [{name: default}, {name: default}]\n",
-		"api.default_pool":                    "pools: [{name: other}]\n",
+		"api.default_pool":                    "pools: [{name: one}, {name: two}]\n",
 		"listen":                              "listen: nope\npools: [{name: default}]\n",
 		"pools[0].sim.failure_rate":           "pools:\n  - name: default\n    sim: {failure_rate: 2}\n",
 		"invalid yaml":                        "pools: [\n",
 		"pools[0].name":                       "pools: [{name: 'Bad Name'}]\n",
 		"store":                               "store: postgres\npools: [{name: default}]\n",
 		"pools[0].stock: must be a mapping":   "pools:\n  - name: default\n    stock: 3\n",
-		"cannot unmarshal":                    "pools:\n  - name: default\n    stock: {target: many}\n",
+		`pools[0].stock.target: "many" must be a whole number`: "pools:\n  - name: default\n    stock: {target: many}\n",
 		"secrets.backend":                     "secrets: {backend: vault}\npools: [{name: default}]\n",
 		"secrets.file":                        "secrets: {backend: secretsmanager, file: x}\npools: [{name: default}]\n",
+		`pools[0].lease.max_ttl: duration "-1h" must not be negative`: "pools:\n  - name: default\n    lease: {max_ttl: -1h}\n",
+		`engine.tick: "soon" is not a duration`:                         "engine: {tick: soon}\n",
+		`api.leases_per_owner: "lots" must be a whole number`:            "api: {leases_per_owner: lots}\n",
+		"pools[0].stock.max_in_flight: 4 is above the provider's cap of 2 (sim.max_in_flight)": "pools:\n  - name: default\n    sim: {max_in_flight: 2}\n    stock: {max_in_flight: 4}\n",
+		"pools[0].stock.max_in_flight: must be at least 1":                                      "pools:\n  - name: default\n    stock: {max_in_flight: 0}\n",
+		"pools[0].organizations: is a block of provider organizations; this pool's provider is sim": "pools:\n  - name: default\n    organizations: {email_template: \"a+{id}@example.com\"}\n",
+		"pools[0].signup: is a block of provider signup":                                           "pools:\n  - name: default\n    signup: {}\n",
+		"pools[0].sim.latency: unknown key":                                                        "pools:\n  - name: default\n    sim: {latency: 1s}\n",
+		"pools[0].nonsense: unknown key":                                                           "pools:\n  - name: default\n    nonsense: 1\n",
+		"pools[0].lease.max_per_owner: must be at least 1":                                         "pools:\n  - name: default\n    lease: {max_per_owner: -2}\n",
+		"pools[0].sim.seed: must be a single value, not a list":                                                    "pools:\n  - name: default\n    sim: {seed: [1]}\n",
+		"listen: \"127.0.0.1:70000\": the port must be a number from 0 to 65535":                   "listen: 127.0.0.1:70000\n",
 		"secrets.prefix":                      "secrets: {backend: secretsmanager, prefix: 'a b'}\npools: [{name: default}]\n",
 	}
 	for want, body := range cases {
@@ -114,7 +130,7 @@ func TestSignupSolversAndChannelsAreCheckedAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := cfg.Pools[0].Signup.CaptchaSolvers; len(s) != 4 || s[0].Transcribe.Bucket != "captcha" || s[1].TwoCaptcha.Key != "secret:twocaptcha" {
+	if s := cfg.Pools[0].Kind.(*signupPoolConfig).Signup.CaptchaSolvers; len(s) != 4 || s[0].Transcribe.Bucket != "captcha" || s[1].TwoCaptcha.Key != "secret:twocaptcha" {
 		t.Fatalf("solvers: %+v", s)
 	}
 	cases := map[string]string{
@@ -185,6 +201,66 @@ func TestTheDocsExamplesAreValidConfigs(t *testing.T) {
 	for _, f := range examples {
 		if _, err := loadConfig(f); err != nil {
 			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestAPartialFileIsLaidOverTheEmbeddedDefault(t *testing.T) {
+	cfg, err := loadConfig(writeConfig(t, "listen: 127.0.0.1:9999\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:9999" || len(cfg.Pools) != 1 || cfg.Pools[0].Name != "default" || cfg.API.DefaultPool != "default" ||
+		simOf(cfg.Pools[0]).CreateLatency != 3*time.Second || cfg.Pools[0].Policy().Stock.Target != 3 {
+		t.Fatalf("partial file gave %+v", cfg)
+	}
+	cfg, err = loadConfig(writeConfig(t, "pools: [{name: only}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.API.DefaultPool != "only" {
+		t.Fatalf("the only pool is not GET /vend's pool: %q", cfg.API.DefaultPool)
+	}
+}
+
+func TestTheProviderKindChoosesStockPacing(t *testing.T) {
+	cfg, err := loadConfig(writeConfig(t, signupPool("")+"  - name: orgs\n    provider: organizations\n    organizations: {email_template: \"a+{id}@example.com\", max_in_flight: 2}\n"+
+		"  - name: sim\n    sim: {max_in_flight: 3}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	su, orgs, sm := cfg.Pools[0].Policy().Stock, cfg.Pools[1].Policy().Stock, cfg.Pools[2].Policy().Stock
+	if su.MaxInFlight != 1 || su.MinSpacing != 2*time.Hour {
+		t.Errorf("signup pacing %+v, want one at a time, 2h apart", su)
+	}
+	if orgs.MaxInFlight != 2 || orgs.MinSpacing != 0 {
+		t.Errorf("organizations pacing %+v, want organizations.max_in_flight 2", orgs)
+	}
+	if sm.MaxInFlight != 3 {
+		t.Errorf("sim pacing %+v, want sim.max_in_flight 3", sm)
+	}
+	if lp := cfg.Pools[2].Policy().Lease; lp.MaxPerOwner != 10 {
+		t.Errorf("max_per_owner default %d, want half the ceiling of 20", lp.MaxPerOwner)
+	}
+	_, err = loadConfig(writeConfig(t, "pools:\n  - name: orgs\n    provider: organizations\n    stock: {max_in_flight: 8}\n    organizations: {email_template: \"a+{id}@example.com\"}\n"))
+	if err == nil || !strings.Contains(err.Error(), "pools[0].stock.max_in_flight: 8 is above the provider's cap of 5") {
+		t.Errorf("organizations pool above AWS's 5 creations: %v", err)
+	}
+}
+
+func TestABadListenPortFailsBeforeTheAdminKeyIsWritten(t *testing.T) {
+	for _, args := range [][]string{
+		{"--config", writeConfig(t, "listen: 127.0.0.1:70000\n")},
+		{"--listen", "127.0.0.1:99999"},
+	} {
+		dir := t.TempDir()
+		var out, errOut strings.Builder
+		code := run(append([]string{"serve", "--data", dir}, args...), &out, &errOut)
+		if code == 0 || !strings.Contains(errOut.String(), "65535") {
+			t.Errorf("serve %v: exit %d, stderr %q", args, code, errOut.String())
+		}
+		if _, err := os.Stat(filepath.Join(dir, "admin.key")); !os.IsNotExist(err) {
+			t.Errorf("serve %v wrote admin.key before failing (%v)", args, err)
 		}
 	}
 }

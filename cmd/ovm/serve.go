@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -22,12 +23,10 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/ovmdev/ovm"
-	"github.com/ovmdev/ovm/cleaner/awsnuke"
 	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/ovmdev/ovm/internal/atomicfile"
-	"github.com/ovmdev/ovm/provider/awsorgs"
-	"github.com/ovmdev/ovm/provider/sim"
+	"github.com/ovmdev/ovm/provider"
 	"github.com/ovmdev/ovm/store/dynamostore"
 	"github.com/ovmdev/ovm/store/sqlitestore"
 )
@@ -58,8 +57,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *listen != "" {
-		if _, _, err := net.SplitHostPort(*listen); err != nil {
-			return fmt.Errorf("--listen: %q is not host:port", *listen)
+		if err := checkListen(*listen); err != nil {
+			return fmt.Errorf("--listen: %w", err)
 		}
 		cfg.Listen = *listen
 	}
@@ -93,62 +92,63 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "admin API key: %s\n", keyPath)
 
-	var pools []engine.Pool
-	var awsClients *awsorgs.Clients
-	for _, pc := range cfg.Pools {
-		pol := pc.policy()
-		var prov ovm.Provider
-		switch pc.Provider {
-		case "sim":
-			if prov, err = sim.New(pc.Sim.config(filepath.Join(cfg.DataDir, "sim-"+pc.Name+".json"), pol.RoleName), clock); err != nil {
-				return fmt.Errorf("pool %s: %w", pc.Name, err)
-			}
-		case "organizations":
-			if awsClients == nil {
-				ac, err := loadAWSConfig(ctx, cfg.AWS)
-				if err != nil {
-					return err
-				}
-				awsClients = awsorgs.NewClients(ac)
-			}
-			op, err := awsorgs.New(pc.orgsConfig(), awsClients, store, clock, log.With(ovm.LogPool, pc.Name))
-			if err != nil {
-				return fmt.Errorf("pool %s: %w", pc.Name, err)
-			}
-			if pol.Retire.Mode == ovm.RetireRecycle {
-				op.SetNuker(&awsnuke.Runner{Binary: pc.Nuke.Binary}, pc.nukeConfig(cfg.AWS))
-			}
-			prov = op
-		case "signup":
-			ac, err := loadAWSConfig(ctx, cfg.AWS)
-			if err != nil {
-				return err
-			}
-			sp, err := newSignupProvider(ctx, cfg, pc, pol, ac, store, clock, log.With(ovm.LogPool, pc.Name))
-			if err != nil {
-				return fmt.Errorf("pool %s: %w", pc.Name, err)
-			}
-			defer sp.Shutdown()
-			prov = sp
+	var (
+		pools    []engine.Pool
+		shutdown []func()
+	)
+	defer func() {
+		for _, fn := range shutdown {
+			fn()
 		}
-		pools = append(pools, engine.Pool{Policy: pol, Provider: prov})
+	}()
+	var (
+		awsOnce  sync.Once
+		awsCfg   aws.Config
+		awsErr   error
+		vaultCfg provider.Vault
+	)
+	env := provider.Env{Settings: provider.Settings{AWSRegion: cfg.AWS.Region, AWSEndpoint: cfg.AWS.Endpoint},
+		DataDir: cfg.DataDir, Store: store, Clock: clock,
+		AWS: func(ctx context.Context) (aws.Config, error) {
+			awsOnce.Do(func() { awsCfg, awsErr = loadAWSConfig(ctx, cfg.AWS) })
+			return awsCfg, awsErr
+		},
+		Vault: func(ctx context.Context) (provider.Vault, error) {
+			if vaultCfg == nil {
+				v, _, err := openVault(ctx, cfg)
+				if err != nil {
+					return nil, err
+				}
+				vaultCfg = v
+			}
+			return vaultCfg, nil
+		},
+		OnShutdown: func(fn func()) { shutdown = append(shutdown, fn) },
 	}
-	eng, err := engine.New(store, pools, clock, log, engine.Config{Tick: cfg.Engine.Tick.D(), BatchSize: cfg.Engine.BatchSize,
-		DriftInterval: cfg.Engine.DriftInterval.D(),
-		Parallelism:   cfg.Engine.Parallelism, ClaimTTL: cfg.Engine.ClaimTTL.D(), StepTimeout: cfg.Engine.StepTimeout.D(),
-		LeaderTTL: cfg.Engine.LeaderTTL.D(), Instance: cfg.Engine.Instance, CrashPoint: crashPointFromEnv(log)})
+	for _, pc := range cfg.Pools {
+		env.Pool, env.Log = pc.Policy(), log.With(ovm.LogPool, pc.Name)
+		prov, err := pc.Kind.New(ctx, env)
+		if err != nil {
+			return fmt.Errorf("pool %s: %w", pc.Name, err)
+		}
+		pools = append(pools, engine.Pool{Policy: pc.Policy(), Provider: prov})
+	}
+	eng, err := engine.New(store, pools, clock, log, engine.Config{Tick: cfg.Engine.Tick, BatchSize: cfg.Engine.BatchSize,
+		DriftInterval: cfg.Engine.DriftInterval,
+		Parallelism:   cfg.Engine.Parallelism, ClaimTTL: cfg.Engine.ClaimTTL, StepTimeout: cfg.Engine.StepTimeout,
+		LeaderTTL: cfg.Engine.LeaderTTL, Instance: cfg.Engine.Instance, CrashPoint: crashPointFromEnv(log)})
 	if err != nil {
 		return err
 	}
 	api := httpapi.New(store, eng, clock, log, httpapi.Config{DefaultPool: cfg.API.DefaultPool,
-		LeasesPerOwner: cfg.API.LeasesPerOwner, MaxBodyBytes: cfg.API.MaxBodyBytes, MaxWait: cfg.API.MaxWait.D()})
+		LeasesPerOwner: cfg.API.LeasesPerOwner, MaxBodyBytes: cfg.API.MaxBodyBytes, MaxWait: cfg.API.MaxWait})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: cfg.API.MaxWait.D() + 30*time.Second, IdleTimeout: 2 * time.Minute,
+		WriteTimeout: cfg.API.MaxWait + 30*time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	eng.Start()
 	serveErr := make(chan error, 1)
@@ -162,7 +162,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	case err := <-serveErr:
 		log.Error("http server stopped", ovm.LogError, err)
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	errHTTP := srv.Shutdown(shutdownCtx)
 	errEngine := eng.Stop(shutdownCtx)
@@ -174,15 +174,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// Store is what serve needs of a store: the domain's, and the close ledger.
-type Store interface {
-	ovm.Store
-	awsorgs.Ledger
-}
-
 // openStore opens the configured store: SQLite in the data directory, or
 // the DynamoDB table shared by replicas.
-func openStore(ctx context.Context, cfg *Config) (Store, error) {
+func openStore(ctx context.Context, cfg *Config) (ovm.Store, error) {
 	if cfg.Store == "dynamodb" {
 		ac, err := loadAWSConfig(ctx, cfg.AWS)
 		if err != nil {

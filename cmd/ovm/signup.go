@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,11 +18,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/aws-sdk-go-v2/service/transcribe"
-	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/provider"
 	"github.com/ovmdev/ovm/provider/awsorgs"
 	"github.com/ovmdev/ovm/provider/signup"
 	"github.com/ovmdev/ovm/provider/signup/awsconnect"
 	"github.com/ovmdev/ovm/provider/signup/imapinbox"
+	"github.com/ovmdev/ovm/provider/signup/s3bucket"
 	"github.com/ovmdev/ovm/provider/signup/smvault"
 	"github.com/ovmdev/ovm/provider/signup/transcribesolver"
 	"github.com/ovmdev/ovm/provider/signup/twocaptcha"
@@ -67,19 +67,21 @@ func resolve(ctx context.Context, v signup.Vault, key, value string) (string, er
 	return s, nil
 }
 
-// newS3 is an S3 client; path-style addressing with a custom endpoint (moto).
-func newS3(cfg *Config, ac aws.Config) *s3.Client {
-	return s3.NewFromConfig(ac, func(o *s3.Options) { o.UsePathStyle = cfg.AWS.Endpoint != "" })
-}
-
 // newSignupProvider makes a signup pool's provider.
-func newSignupProvider(ctx context.Context, cfg *Config, pc PoolConfig, pol ovm.Pool, ac aws.Config, ledger awsorgs.Ledger, clock ovm.Clock, log *slog.Logger) (*signup.Provider, error) {
-	sc := pc.Signup
-	v, _, err := openVault(ctx, cfg)
+func newSignupProvider(ctx context.Context, env provider.Env, sc SignupConfig) (*signup.Provider, error) {
+	ac, err := env.AWS(ctx)
 	if err != nil {
 		return nil, err
 	}
-	key := "pools[" + pc.Name + "].signup."
+	v, err := env.Vault(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pol, clock, log := env.Pool, env.Clock, env.Log
+	newS3 := func() *s3.Client {
+		return s3.NewFromConfig(ac, func(o *s3.Options) { o.UsePathStyle = env.AWSEndpoint != "" })
+	}
+	key := "pools[" + pol.Name + "].signup."
 	fields := []*string{&sc.Contact.FullName, &sc.Contact.Company, &sc.Contact.Phone, &sc.Contact.Country, &sc.Contact.Address,
 		&sc.Contact.City, &sc.Contact.State, &sc.Contact.PostalCode, &sc.Card.Number, &sc.Card.Month, &sc.Card.Year, &sc.Card.Holder}
 	names := []string{"contact.full_name", "contact.company", "contact.phone", "contact.country", "contact.address",
@@ -97,7 +99,7 @@ func newSignupProvider(ctx context.Context, cfg *Config, pc PoolConfig, pol ovm.
 		case s.Human:
 			solvers = append(solvers, signup.HumanSolver{})
 		case s.Transcribe != nil:
-			solvers = append(solvers, &transcribesolver.Solver{Transcribe: transcribe.NewFromConfig(ac), S3: newS3(cfg, ac),
+			solvers = append(solvers, &transcribesolver.Solver{Transcribe: transcribe.NewFromConfig(ac), S3: newS3(),
 				Bucket: s.Transcribe.Bucket, Prefix: s.Transcribe.Prefix, Language: s.Transcribe.Language})
 		case s.TwoCaptcha != nil:
 			k, err := resolve(ctx, v, fmt.Sprintf("%scaptcha_solvers[%d].twocaptcha.key", key, j), s.TwoCaptcha.Key)
@@ -112,7 +114,7 @@ func newSignupProvider(ctx context.Context, cfg *Config, pc PoolConfig, pol ovm.
 	if len(solvers) == 0 {
 		solvers = []signup.CaptchaSolver{signup.HumanSolver{}}
 	}
-	var inbox signup.Inbox = signup.NewS3Inbox(newS3(cfg, ac), sc.Inbox.S3Bucket, sc.Inbox.S3Prefix)
+	var inbox signup.Inbox = s3bucket.NewInbox(newS3(), sc.Inbox.S3Bucket, sc.Inbox.S3Prefix)
 	if m := sc.Inbox.IMAP; m != nil {
 		pw, err := resolve(ctx, v, key+"inbox.imap.password", m.Password)
 		if err != nil {
@@ -130,11 +132,11 @@ func newSignupProvider(ctx context.Context, cfg *Config, pc PoolConfig, pol ovm.
 		if prefix == "" {
 			prefix = "evidence/"
 		}
-		deps.Evidence = &signup.S3Evidence{Client: newS3(cfg, ac), Bucket: e.S3Bucket, Prefix: prefix}
+		deps.Evidence = &s3bucket.Evidence{Client: newS3(), Bucket: e.S3Bucket, Prefix: prefix}
 	}
 	if cc := sc.Connect; cc != nil {
-		an := &awsconnect.Answerer{Connect: connect.NewFromConfig(ac), S3: newS3(cfg, ac), InstanceARN: cc.InstanceARN,
-			Bucket: cc.PromptBucket, Prefix: cc.PromptPrefix, Numbers: sc.PhoneNumbers, AnswerDelay: cc.AnswerDelay.D(), Log: log}
+		an := &awsconnect.Answerer{Connect: connect.NewFromConfig(ac), S3: newS3(), InstanceARN: cc.InstanceARN,
+			Bucket: cc.PromptBucket, Prefix: cc.PromptPrefix, Numbers: sc.PhoneNumbers, AnswerDelay: cc.AnswerDelay, Log: log}
 		if err := an.Setup(ctx); err != nil {
 			return nil, fmt.Errorf("%sconnect: %w", key, err)
 		}
@@ -154,8 +156,8 @@ func newSignupProvider(ctx context.Context, cfg *Config, pc PoolConfig, pol ovm.
 	}
 	if sc.Burial.Enabled {
 		clients := awsorgs.NewClients(ac)
-		graveyard, err := awsorgs.New(awsorgs.Config{Pool: pc.Name, EmailTemplate: "graveyard+{id}@invalid.example",
-			CloseQuota: sc.Burial.CloseQuota}, clients, ledger, clock, log)
+		graveyard, err := awsorgs.New(awsorgs.Config{Pool: pol.Name, EmailTemplate: "graveyard+{id}@invalid.example",
+			CloseQuota: sc.Burial.CloseQuota}, clients, env.Store, clock, log)
 		if err != nil {
 			return nil, fmt.Errorf("burial: %w", err)
 		}
@@ -167,9 +169,9 @@ func newSignupProvider(ctx context.Context, cfg *Config, pc PoolConfig, pol ovm.
 			}}
 		deps.Bury, deps.Graveyard = b.Bury, graveyard
 	}
-	return signup.New(signup.Config{Pool: pc.Name, BaseURL: sc.BaseURL, FlowFile: sc.FlowFile, Chromium: sc.Chromium,
-		DataDir: filepath.Join(cfg.DataDir, "signup", pc.Name), EmailTemplate: sc.EmailTemplate, NamePrefix: sc.NamePrefix,
-		RoleName: pol.RoleName, TrustedPrincipal: sc.TrustedPrincipal, PageTimeout: sc.PageTimeout.D(),
+	return signup.New(signup.Config{Pool: pol.Name, BaseURL: sc.BaseURL, FlowFile: sc.FlowFile, Chromium: sc.Chromium,
+		DataDir: filepath.Join(env.DataDir, "signup", pol.Name), EmailTemplate: sc.EmailTemplate, NamePrefix: sc.NamePrefix,
+		RoleName: pol.RoleName, TrustedPrincipal: sc.TrustedPrincipal, PageTimeout: sc.PageTimeout,
 		Contact: signup.Contact{FullName: sc.Contact.FullName, Company: sc.Contact.Company, Phone: sc.Contact.Phone,
 			Country: sc.Contact.Country, Address: sc.Contact.Address, City: sc.Contact.City, State: sc.Contact.State,
 			PostalCode: sc.Contact.PostalCode},

@@ -28,50 +28,58 @@ import (
 )
 
 // Config is one pool's `organizations:` block. Zero fields take the
-// documented defaults (see WithDefaults).
+// documented defaults (see WithDefaults). Pool is set by the binary; RoleName
+// defaults to the pool's role_name.
 type Config struct {
 	// Pool is the pool's name, tagged on every account (ovm:pool).
-	Pool string
+	Pool string `yaml:"-"`
 	// EmailTemplate makes the account's e-mail; {id} is the OVM account id.
-	EmailTemplate string
+	EmailTemplate string `yaml:"email_template"`
 	// NamePrefix prefixes the account name (default "ovm-").
-	NamePrefix string
+	NamePrefix string `yaml:"name_prefix"`
 	// ParentOU is where bootstrapped accounts are moved ("" = leave them
 	// under the root).
-	ParentOU string
+	ParentOU string `yaml:"parent_ou"`
 	// CreationRole is the role CreateAccount makes in the new account and
 	// OVM assumes to bootstrap it (default OrganizationAccountAccessRole).
-	CreationRole string
+	CreationRole string `yaml:"creation_role"`
 	// RoleName is the vended cross-account role (default OVMCrossAccountRole).
-	RoleName string
+	RoleName string `yaml:"role_name"`
 	// TrustPrincipals are the ARNs trusted by the vended role, in addition
 	// to the management account itself (used for the smoke test).
-	TrustPrincipals []string
+	TrustPrincipals []string `yaml:"trust_principals"`
 	// RolePolicyARNs are attached to the vended role (default
 	// arn:aws:iam::aws:policy/AdministratorAccess).
-	RolePolicyARNs []string
+	RolePolicyARNs []string `yaml:"role_policy_arns"`
 	// BillingContact is set as the BILLING alternate contact, when given.
-	BillingContact *Contact
+	BillingContact *Contact `yaml:"billing_contact"`
 	// Tags are added to every created account.
-	Tags map[string]string
+	Tags map[string]string `yaml:"tags"`
 	// CloseQuota is how many closures the organization allows per rolling
 	// 30 days (default 10: the most conservative AWS figure; raise it to
 	// what AWS documents for your organization).
-	CloseQuota int
+	CloseQuota int `yaml:"close_quota"`
 	// PollInterval is the wait between status polls (default 10s).
-	PollInterval time.Duration
+	PollInterval time.Duration `yaml:"poll_interval"`
 	// IAMWait is how long the creation role or the vended role may be
 	// refused after creation while IAM catches up (default 10m).
-	IAMWait time.Duration
+	IAMWait time.Duration `yaml:"iam_wait"`
+	// MaxInFlight caps the pool's creations in progress (1-5, default 5:
+	// AWS allows 5 CreateAccount requests in progress per organization).
+	MaxInFlight int `yaml:"max_in_flight"`
 }
 
 // Contact is an alternate contact.
 type Contact struct {
-	Name  string `json:"name"`
-	Title string `json:"title"`
-	Email string `json:"email"`
-	Phone string `json:"phone"`
+	Name  string `json:"name" yaml:"name"`
+	Title string `json:"title" yaml:"title"`
+	Email string `json:"email" yaml:"email"`
+	Phone string `json:"phone" yaml:"phone"`
 }
+
+// MaxCreationsInProgress is AWS's limit of CreateAccount requests in
+// progress in one organization.
+const MaxCreationsInProgress = 5
 
 // CloseWindow is the rolling window of the close quota.
 const CloseWindow = 30 * 24 * time.Hour
@@ -99,6 +107,9 @@ func (c Config) WithDefaults() Config {
 	if c.IAMWait == 0 {
 		c.IAMWait = 10 * time.Minute
 	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = MaxCreationsInProgress
+	}
 	return c
 }
 
@@ -124,6 +135,8 @@ func (c Config) Validate() error {
 		return bad("parent_ou", "%q is not an OU id (ou-...) or root id (r-...)", c.ParentOU)
 	case c.CloseQuota < 1:
 		return bad("close_quota", "must be at least 1")
+	case c.MaxInFlight < 1 || c.MaxInFlight > MaxCreationsInProgress:
+		return bad("max_in_flight", "must be between 1 and 5 (AWS allows 5 creations in progress)")
 	}
 	for _, p := range c.TrustPrincipals {
 		if !arnRe.MatchString(p) {

@@ -19,17 +19,11 @@ type Nuker interface {
 	Run(ctx context.Context, p awsnuke.Params, creds aws.Credentials, timeout time.Duration) (*awsnuke.Report, error)
 }
 
-// NukeConfig is what a recycle pool's wipes may touch.
+// NukeConfig is what a recycle pool's wipes may touch: its `nuke:` block,
+// and the AWS region and endpoint (moto) of the `aws:` block.
 type NukeConfig struct {
-	// Regions to wipe (default: global and the AWS region).
-	Regions []string
-	// Include limits the resource types (empty: all); Exclude leaves some out.
-	Include, Exclude []string
-	// Protected are accounts aws-nuke must never touch, besides the
-	// management account.
-	Protected []string
-	// Endpoint and Region are set when AWS is a local endpoint (moto).
-	Endpoint, Region string
+	awsnuke.Config
+	Region, Endpoint string
 }
 
 // Progress keys of cleaning.
@@ -71,9 +65,8 @@ func (p *Provider) Clean(ctx context.Context, a *ovm.Account, policy ovm.RetireP
 	if err := p.resetRole(ctx, p.c.IAMFor(creds), mgmtID); err != nil {
 		return ovm.StepResult{}, fmt.Errorf("reset the vended role: %w", err)
 	}
-	params := awsnuke.Params{Target: a.AWSAccountID, Management: mgmtID, Protected: p.nukeCfg.Protected,
-		Regions: p.nukeCfg.Regions, Include: p.nukeCfg.Include, Exclude: p.nukeCfg.Exclude,
-		ProtectRoles: []string{p.cfg.RoleName, p.cfg.CreationRole}, Endpoint: p.nukeCfg.Endpoint, EndpointRegion: p.nukeCfg.Region}
+	params := p.nukeCfg.Params(a.AWSAccountID, mgmtID, p.nukeCfg.Region, p.nukeCfg.Endpoint)
+	params.ProtectRoles = []string{p.cfg.RoleName, p.cfg.CreationRole}
 	rep, err := p.nuker.Run(ctx, params, value, policy.CleanTimeout)
 	if err != nil {
 		return ovm.Failed("cleaner refused: " + err.Error()), nil

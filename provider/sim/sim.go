@@ -31,38 +31,39 @@ import (
 	"github.com/ovmdev/ovm/internal/atomicfile"
 )
 
-// Config holds the simulation's knobs. Zero values mean instant, unlimited
+// Config holds the simulation's knobs; it is also a pool's `sim:` block
+// (RoleName, EmailDomain and StatePath are set by the binary, not the file). Zero values mean instant, unlimited
 // and failure-free; DefaultConfig returns what `ovm serve` uses.
 type Config struct {
 	// CreateLatency is how long a creation stays in progress.
-	CreateLatency time.Duration
+	CreateLatency time.Duration `yaml:"create_latency"`
 	// BootstrapLatency is how long bootstrapping takes.
-	BootstrapLatency time.Duration
+	BootstrapLatency time.Duration `yaml:"bootstrap_latency"`
 	// CleanLatency is how long a recycle wipe takes.
-	CleanLatency time.Duration
+	CleanLatency time.Duration `yaml:"clean_latency"`
 	// CloseLatency is how long PENDING_CLOSURE lasts before SUSPENDED.
-	CloseLatency time.Duration
+	CloseLatency time.Duration `yaml:"close_latency"`
 	// MaxInFlight caps creations in progress (AWS: 5); 0 means no cap.
-	MaxInFlight int
+	MaxInFlight int `yaml:"max_in_flight"`
 	// CloseQuota caps closures per CloseWindow; 0 means no quota.
-	CloseQuota int
+	CloseQuota int `yaml:"close_quota"`
 	// CloseWindow is the quota's rolling window (default 30 days).
-	CloseWindow time.Duration
+	CloseWindow time.Duration `yaml:"close_window"`
 	// FailureRate is the probability (0..1) that a call fails transiently,
 	// half of them after the effect took place (a lost response).
-	FailureRate float64
+	FailureRate float64 `yaml:"failure_rate"`
 	// Seed seeds the failure dice (0: random).
-	Seed uint64
+	Seed uint64 `yaml:"seed"`
 	// RoleName is the vended role (default ovm.DefaultRoleName).
-	RoleName string
+	RoleName string `yaml:"-"`
 	// EmailDomain is the domain of reserved e-mails (default sim.ovm.invalid).
-	EmailDomain string
+	EmailDomain string `yaml:"-"`
 	// StatePath, when set, keeps the simulated AWS in this JSON file, which
 	// several processes may share (replicas on one machine).
-	StatePath string
+	StatePath string `yaml:"-"`
 	// CallDelay is real time each call takes, like an AWS API round trip
 	// (default 0). Unlike the latencies above it blocks the caller.
-	CallDelay time.Duration
+	CallDelay time.Duration `yaml:"call_delay"`
 }
 
 // DefaultConfig is the simulation `ovm serve` runs without configuration:
