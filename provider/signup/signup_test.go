@@ -26,6 +26,7 @@ import (
 	"github.com/ovmdev/ovm/provider/signup"
 	"github.com/ovmdev/ovm/provider/signup/imapinbox"
 	"github.com/ovmdev/ovm/provider/signup/replica"
+	"github.com/ovmdev/ovm/provider/signup/s3bucket"
 	"github.com/ovmdev/ovm/store/sqlitestore"
 )
 
@@ -139,7 +140,7 @@ type world struct {
 	inbox  signup.Inbox
 	s3     *s3.Client
 	// evidence copies failed steps' evidence to S3 (moto).
-	evidence *signup.S3Evidence
+	evidence *s3bucket.Evidence
 	console  *console
 	prov     *signup.Provider
 	eng      *engine.Engine
@@ -171,8 +172,8 @@ func newWorldVia(t *testing.T, card string, via mailVia) *world {
 	}
 	w := &world{t: t, dir: testtool.BrowserDir(t), phones: signup.NewPhonePool([]string{"+15550100", "+15550101"}),
 		console: &console{roles: map[string]string{}}, relayed: map[string]string{}}
-	w.inbox = signup.NewS3Inbox(s3c, "ovm-mail", "inbound/")
-	w.evidence = &signup.S3Evidence{Client: s3c, Bucket: "ovm-evidence", Prefix: "evidence/"}
+	w.inbox = s3bucket.NewInbox(s3c, "ovm-mail", "inbound/")
+	w.evidence = &s3bucket.Evidence{Client: s3c, Bucket: "ovm-evidence", Prefix: "evidence/"}
 	w.s3 = s3c
 	w.vault = &signup.FileVault{Path: filepath.Join(w.dir, "vault.json"), KeyPath: filepath.Join(w.dir, "vault.key")}
 	mail := &s3Mail{c: s3c, bucket: "ovm-mail", relay: func(to, body string) {
