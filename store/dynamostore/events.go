@@ -112,12 +112,12 @@ func (s *Store) EventList(ctx context.Context, p *ovm.EventListParams) ([]*ovm.E
 	limit := p.EffectiveLimit()
 	var after int64
 	if p.Cursor != "" {
-		c, err := decodeCursor(p.Cursor)
+		c, err := ovm.DecodeCursor(ovm.CursorEvents, p.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
-		if after, err = strconv.ParseInt(c, 10, 64); err != nil {
-			return nil, "", ovm.Errorf(ovm.EInvalid, "invalid cursor")
+		if after, err = strconv.ParseInt(c, 10, 64); err != nil || after < 0 {
+			return nil, "", ovm.Errorf(ovm.EInvalid, "invalid cursor: not a position in an event list")
 		}
 	}
 	var all []*ovm.Event
@@ -154,7 +154,7 @@ func (s *Store) EventList(ctx context.Context, p *ovm.EventListParams) ([]*ovm.E
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = encodeCursor(strconv.FormatInt(out[limit-1].Seq, 10))
+		next = ovm.EncodeCursor(ovm.CursorEvents, strconv.FormatInt(out[limit-1].Seq, 10))
 	}
 	return out, next, nil
 }

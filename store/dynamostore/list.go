@@ -2,7 +2,6 @@ package dynamostore
 
 import (
 	"context"
-	"encoding/base64"
 	"strings"
 	"time"
 
@@ -13,19 +12,12 @@ import (
 
 func fromNS(n int64) time.Time { return time.Unix(0, n).UTC() }
 
-func encodeCursor(last string) string { return base64.RawURLEncoding.EncodeToString([]byte(last)) }
-
-func decodeCursor(c string) (string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return "", ovm.Errorf(ovm.EInvalid, "invalid cursor")
-	}
-	return string(b), nil
-}
+// listKinds is the cursor kind of each list partition.
+var listKinds = map[string]ovm.CursorKind{"ACCOUNTS": ovm.CursorAccounts, "LEASES": ovm.CursorLeases, "KEYS": ovm.CursorKeys}
 
 // listByID pages through the records of list partition part (ACCOUNTS,
 // LEASES, KEYS) by id, ascending or not, with filters, calling each for
-// every record of the page. The cursor is the last id returned.
+// every record of the page. The cursor holds the last id returned.
 func (s *Store) listByID(ctx context.Context, part string, pk func(string) string, sk string, p ovm.PageParams, asc bool,
 	filters []string, names map[string]string, values item, each func(item) error) (string, error) {
 	limit := p.EffectiveLimit()
@@ -33,7 +25,7 @@ func (s *Store) listByID(ctx context.Context, part string, pk func(string) strin
 	values[":part"] = str(part)
 	cond := "gsi1pk = :part"
 	if p.Cursor != "" {
-		last, err := decodeCursor(p.Cursor)
+		last, err := ovm.DecodeCursor(listKinds[part], p.Cursor)
 		if err != nil {
 			return "", err
 		}
@@ -63,7 +55,7 @@ func (s *Store) listByID(ctx context.Context, part string, pk func(string) strin
 	next := ""
 	if len(page) > limit {
 		page = page[:limit]
-		next = encodeCursor(getS(page[limit-1], "gsi1sk"))
+		next = ovm.EncodeCursor(listKinds[part], getS(page[limit-1], "gsi1sk"))
 	}
 	for _, it := range page {
 		if err := each(it); err != nil {

@@ -122,7 +122,7 @@ func (s *Store) AccountUpdate(ctx context.Context, u *ovm.AccountUpdate) (*ovm.A
 
 // AccountList implements ovm.Store.
 func (s *Store) AccountList(ctx context.Context, p *ovm.AccountListParams) ([]*ovm.Account, string, error) {
-	return listPage(ctx, s, "accounts", p.PageParams, false, [][2]string{{"pool", p.Pool}, {"state", string(p.State)}},
+	return listPage(ctx, s, "accounts", ovm.CursorAccounts, p.PageParams, false, [][2]string{{"pool", p.Pool}, {"state", string(p.State)}},
 		decodeAccount, func(a *ovm.Account) string { return a.ID })
 }
 

@@ -3,7 +3,6 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -72,36 +71,26 @@ func scanAll[T any](rows *sql.Rows, decode func(string) (T, error)) ([]T, error)
 	return out, rows.Err()
 }
 
-// Cursors are opaque to clients: base64 of the last key returned.
-func encodeCursor(last string) string { return base64.RawURLEncoding.EncodeToString([]byte(last)) }
-
-func decodeCursor(c string) (string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return "", ovm.Errorf(ovm.EInvalid, "invalid cursor")
-	}
-	return string(b), nil
-}
-
-// page trims items to limit and returns the cursor of the next page.
-func page[T any](items []T, limit int, key func(T) string) ([]T, string) {
+// page trims items to limit and returns the cursor (of list kind) of the
+// next page.
+func page[T any](items []T, limit int, kind ovm.CursorKind, key func(T) string) ([]T, string) {
 	if len(items) <= limit {
 		return items, ""
 	}
 	items = items[:limit]
-	return items, encodeCursor(key(items[limit-1]))
+	return items, ovm.EncodeCursor(kind, key(items[limit-1]))
 }
 
 // listPage runs one page of a list: table's rows by id (ascending, or
 // descending when desc), after the cursor, with equality filters (empty
 // values ignored), decoded.
-func listPage[T any](ctx context.Context, s *Store, table string, p ovm.PageParams, desc bool, filters [][2]string,
+func listPage[T any](ctx context.Context, s *Store, table string, kind ovm.CursorKind, p ovm.PageParams, desc bool, filters [][2]string,
 	decode func(string) (T, error), id func(T) string) ([]T, string, error) {
 	limit := p.EffectiveLimit()
 	q := `SELECT data FROM ` + table + ` WHERE 1=1`
 	var args []any
 	if p.Cursor != "" {
-		last, err := decodeCursor(p.Cursor)
+		last, err := ovm.DecodeCursor(kind, p.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -132,6 +121,6 @@ func listPage[T any](ctx context.Context, s *Store, table string, p ovm.PagePara
 	if err != nil {
 		return nil, "", err
 	}
-	items, next := page(items, limit, id)
+	items, next := page(items, limit, kind, id)
 	return items, next, nil
 }

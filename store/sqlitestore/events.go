@@ -12,12 +12,12 @@ func (s *Store) EventList(ctx context.Context, p *ovm.EventListParams) ([]*ovm.E
 	limit := p.EffectiveLimit()
 	var after int64
 	if p.Cursor != "" {
-		c, err := decodeCursor(p.Cursor)
+		c, err := ovm.DecodeCursor(ovm.CursorEvents, p.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
-		if after, err = strconv.ParseInt(c, 10, 64); err != nil {
-			return nil, "", ovm.Errorf(ovm.EInvalid, "invalid cursor")
+		if after, err = strconv.ParseInt(c, 10, 64); err != nil || after < 0 {
+			return nil, "", ovm.Errorf(ovm.EInvalid, "invalid cursor: not a position in an event list")
 		}
 	}
 	where, id := "account_id = ?", p.AccountID
@@ -51,6 +51,6 @@ func (s *Store) EventList(ctx context.Context, p *ovm.EventListParams) ([]*ovm.E
 	if err := rows.Err(); err != nil {
 		return nil, "", err
 	}
-	items, next := page(out, limit, func(e *ovm.Event) string { return strconv.FormatInt(e.Seq, 10) })
+	items, next := page(out, limit, ovm.CursorEvents, func(e *ovm.Event) string { return strconv.FormatInt(e.Seq, 10) })
 	return items, next, nil
 }

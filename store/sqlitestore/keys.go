@@ -45,7 +45,7 @@ func (s *Store) KeyList(ctx context.Context, p *ovm.PageParams) ([]*ovm.APIKey, 
 	if p != nil {
 		pp = *p
 	}
-	return listPage(ctx, s, "api_keys", pp, false, nil, decodeKey, func(k *ovm.APIKey) string { return k.ID })
+	return listPage(ctx, s, "api_keys", ovm.CursorKeys, pp, false, nil, decodeKey, func(k *ovm.APIKey) string { return k.ID })
 }
 
 // KeyRevoke implements ovm.Store.

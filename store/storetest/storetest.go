@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -53,6 +54,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"a lease has expired at the very instant of its expiry", testLeaseExpiryBoundary},
 		{"leases list by owner and state, newest first", testLeaseList},
 		{"api keys are found by hash and revoked", testKeys},
+		{"every list refuses a garbage cursor and another list's cursor", testBadCursors},
 		{"the event log records every transition in order", testEventLog},
 		{"the close ledger keeps one entry per account and lists by time", testCloseLedger},
 		{"pool events that name no account are listed by pool", testPoolEvents},
@@ -630,6 +632,71 @@ func testKeys(t *testing.T, s ovm.Store) {
 	keys, _, err := s.KeyList(ctx, &ovm.PageParams{})
 	if err != nil || len(keys) != 2 {
 		t.Fatalf("list: %v %v", keys, err)
+	}
+}
+
+func testBadCursors(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	a := Ready(t, s, "p1", T0)
+	Ready(t, s, "p1", T0)
+	for range 2 {
+		if _, err := vend(s, "p1", "alice", T0, 0); err != nil {
+			t.Fatal(err)
+		}
+		k, _, _ := ovm.NewAPIKey(ovm.NewID("k", T0), ovm.RoleUser, T0)
+		if err := s.KeyCreate(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lists := []struct {
+		name string
+		list func(cursor string) (next string, err error)
+	}{
+		{"accounts", func(c string) (string, error) {
+			_, next, err := s.AccountList(ctx, &ovm.AccountListParams{PageParams: ovm.PageParams{Limit: 1, Cursor: c}})
+			return next, err
+		}},
+		{"leases", func(c string) (string, error) {
+			_, next, err := s.LeaseList(ctx, &ovm.LeaseListParams{PageParams: ovm.PageParams{Limit: 1, Cursor: c}})
+			return next, err
+		}},
+		{"keys", func(c string) (string, error) {
+			_, next, err := s.KeyList(ctx, &ovm.PageParams{Limit: 1, Cursor: c})
+			return next, err
+		}},
+		{"events", func(c string) (string, error) {
+			_, next, err := s.EventList(ctx, &ovm.EventListParams{AccountID: a.ID, PageParams: ovm.PageParams{Limit: 1, Cursor: c}})
+			return next, err
+		}},
+	}
+	cursors := map[string]string{}
+	for _, l := range lists {
+		next, err := l.list("")
+		if err != nil || next == "" {
+			t.Fatalf("%s: first page: next %q, %v", l.name, next, err)
+		}
+		if _, err := l.list(next); err != nil {
+			t.Fatalf("%s: its own cursor: %v", l.name, err)
+		}
+		cursors[l.name] = next
+	}
+	invalid := func(what string, err error) {
+		t.Helper()
+		if ovm.ErrorCodeOf(err) != ovm.EInvalid || !strings.Contains(err.Error(), "cursor") {
+			t.Errorf("%s: %v, want an invalid-cursor error", what, err)
+		}
+	}
+	for _, l := range lists {
+		for _, garbage := range []string{"garbage", "!!not-a-cursor", "eyJ9"} {
+			_, err := l.list(garbage)
+			invalid(fmt.Sprintf("%s with cursor %q", l.name, garbage), err)
+		}
+		for other, c := range cursors {
+			if other != l.name {
+				_, err := l.list(c)
+				invalid(fmt.Sprintf("%s with a cursor of %s", l.name, other), err)
+			}
+		}
 	}
 }
 
