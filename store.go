@@ -44,8 +44,10 @@ type Store interface {
 	LeaseGet(ctx context.Context, id string) (*Lease, error)
 	// LeaseList pages through leases by id, newest first.
 	LeaseList(ctx context.Context, p *LeaseListParams) ([]*Lease, string, error)
-	// LeaseExtend sets a new expiry on an active lease. ErrConflict if the
-	// lease is no longer active or its version moved on.
+	// LeaseExtend sets a new expiry on an active lease, a compare-and-set on
+	// p.Version: the lease's version is bumped. ErrNotFound if there is no
+	// such lease, ErrConflict if it is no longer active or its version is
+	// not p.Version (it moved on since the caller read it).
 	LeaseExtend(ctx context.Context, p *LeaseExtendParams) (*Lease, error)
 	// LeaseEnd ends an active lease and moves its account on (cleaning or
 	// closing, per p.Retire), atomically. ErrConflict if already ended, or
@@ -187,7 +189,10 @@ type LeaseListParams struct {
 
 // LeaseExtendParams sets a new expiry.
 type LeaseExtendParams struct {
-	ID        string
+	ID string
+	// Version is the lease's version the caller read (Lease.Version); the
+	// extension applies only if it is still the stored one.
+	Version   int64
 	ExpiresAt time.Time
 	Actor     string
 	Now       time.Time

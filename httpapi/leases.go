@@ -216,7 +216,10 @@ func (s *Server) leaseExtend(w http.ResponseWriter, r *http.Request, p *principa
 	if err := pool.Policy.Lease.CheckExtend(l, expires, now); err != nil {
 		return err
 	}
-	l, err = s.store.LeaseExtend(r.Context(), &ovm.LeaseExtendParams{ID: l.ID, ExpiresAt: expires, Actor: ovm.KeyActor(p.Name), Now: now})
+	// A compare-and-set on the lease as read above: an extension or end
+	// that won a race since is answered 409 conflict.
+	l, err = s.store.LeaseExtend(r.Context(), &ovm.LeaseExtendParams{ID: l.ID, Version: l.Version, ExpiresAt: expires,
+		Actor: ovm.KeyActor(p.Name), Now: now})
 	if err != nil {
 		return err
 	}

@@ -213,7 +213,8 @@ func (s *Store) LeaseList(ctx context.Context, p *ovm.LeaseListParams) ([]*ovm.L
 	return out, next, err
 }
 
-// LeaseExtend implements ovm.Store.
+// LeaseExtend implements ovm.Store: one write on the account item,
+// conditioned on the lease and the caller's version of it.
 func (s *Store) LeaseExtend(ctx context.Context, p *ovm.LeaseExtendParams) (*ovm.Lease, error) {
 	l, acct, err := s.leaseState(ctx, p.ID)
 	if err != nil {
@@ -222,14 +223,19 @@ func (s *Store) LeaseExtend(ctx context.Context, p *ovm.LeaseExtendParams) (*ovm
 	if l.State != ovm.LeaseActive || getS(acct, "lid") != p.ID {
 		return nil, fmt.Errorf("lease %s is %s: %w", l.ID, l.State, ovm.ErrConflict)
 	}
+	if l.Version != p.Version {
+		return nil, fmt.Errorf("lease %s is at version %d, not %d: %w", l.ID, l.Version, p.Version, ovm.ErrConflict)
+	}
 	if err := s.flush(ctx, l.AccountID, acct); err != nil {
 		return nil, err
 	}
 	old := l.ExpiresAt
 	n := l.Clone()
-	n.ExpiresAt, n.Version = p.ExpiresAt, l.Version+1
+	n.ExpiresAt, n.Version = p.ExpiresAt, p.Version+1
+	// The condition is on the caller's version, not on what was read here:
+	// the extension is a compare-and-set of the caller's read.
 	c := &change{set: item{"lease": str(encodeJSON(n)), "lv": num(n.Version), "gsi2sk": num(n.ExpiresAt.UnixNano())},
-		cond: "lid = :id AND lv = :lv", values: item{":id": str(n.ID), ":lv": num(l.Version)}, names: map[string]string{}}
+		cond: "lid = :id AND lv = :lv", values: item{":id": str(n.ID), ":lv": num(p.Version)}, names: map[string]string{}}
 	c.pending(n)
 	c.events = []*ovm.Event{{Time: p.Now, Kind: ovm.EventLease, AccountID: n.AccountID, LeaseID: n.ID, Pool: n.Pool,
 		Actor: p.Actor, From: string(n.State), To: string(n.State),

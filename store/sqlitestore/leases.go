@@ -186,7 +186,8 @@ func (s *Store) LeaseList(ctx context.Context, p *ovm.LeaseListParams) ([]*ovm.L
 		decodeLease, func(l *ovm.Lease) string { return l.ID })
 }
 
-// LeaseExtend implements ovm.Store.
+// LeaseExtend implements ovm.Store: the version check and the write are
+// one transaction.
 func (s *Store) LeaseExtend(ctx context.Context, p *ovm.LeaseExtendParams) (*ovm.Lease, error) {
 	var out *ovm.Lease
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -196,6 +197,9 @@ func (s *Store) LeaseExtend(ctx context.Context, p *ovm.LeaseExtendParams) (*ovm
 		}
 		if l.State != ovm.LeaseActive {
 			return fmt.Errorf("lease %s is %s: %w", l.ID, l.State, ovm.ErrConflict)
+		}
+		if l.Version != p.Version {
+			return fmt.Errorf("lease %s is at version %d, not %d: %w", l.ID, l.Version, p.Version, ovm.ErrConflict)
 		}
 		old := l.ExpiresAt
 		l.ExpiresAt = p.ExpiresAt

@@ -49,6 +49,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"concurrent vends from a small stock never share an account", testConcurrentVend},
 		{"concurrent vends of one owner stop exactly at its limit", testConcurrentLeaseLimit},
 		{"a lease is extended only while active", testLeaseExtend},
+		{"an extension is a compare-and-set on the lease's version", testLeaseExtendCAS},
+		{"exactly one of many concurrent extensions from one read wins", testConcurrentLeaseExtend},
 		{"ending a lease moves its account on, once", testLeaseEnd},
 		{"expired leases are listed by expiry", testLeaseListExpired},
 		{"a lease has expired at the very instant of its expiry", testLeaseExpiryBoundary},
@@ -459,7 +461,7 @@ func testLeaseExtend(t *testing.T, s ovm.Store) {
 	Ready(t, s, "p1", T0)
 	l, _ := vend(s, "p1", "alice", T0, 0)
 	newExp := T0.Add(5 * time.Hour)
-	e, err := s.LeaseExtend(ctx, &ovm.LeaseExtendParams{ID: l.ID, ExpiresAt: newExp, Actor: "key:alice", Now: T0})
+	e, err := s.LeaseExtend(ctx, &ovm.LeaseExtendParams{ID: l.ID, Version: l.Version, ExpiresAt: newExp, Actor: "key:alice", Now: T0})
 	if err != nil || !e.ExpiresAt.Equal(newExp) || e.Version != 2 {
 		t.Fatalf("extend: %+v %v", e, err)
 	}
@@ -471,10 +473,69 @@ func testLeaseExtend(t *testing.T, s ovm.Store) {
 		Retire: ovm.RetirePolicy{Mode: ovm.RetireClose}}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.LeaseExtend(ctx, &ovm.LeaseExtendParams{ID: l.ID, ExpiresAt: newExp.Add(time.Hour), Now: T0})
+	ended, _ := s.LeaseGet(ctx, l.ID)
+	_, err = s.LeaseExtend(ctx, &ovm.LeaseExtendParams{ID: l.ID, Version: ended.Version, ExpiresAt: newExp.Add(time.Hour), Now: T0})
 	wantErr(t, err, ovm.ErrConflict)
-	_, err = s.LeaseExtend(ctx, &ovm.LeaseExtendParams{ID: "lse_nope", ExpiresAt: newExp, Now: T0})
+	_, err = s.LeaseExtend(ctx, &ovm.LeaseExtendParams{ID: "lse_nope", Version: 1, ExpiresAt: newExp, Now: T0})
 	wantErr(t, err, ovm.ErrNotFound)
+}
+
+func testLeaseExtendCAS(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	Ready(t, s, "p1", T0)
+	l, _ := vend(s, "p1", "alice", T0, 0) // version 1
+	e, err := s.LeaseExtend(ctx, &ovm.LeaseExtendParams{ID: l.ID, Version: l.Version, ExpiresAt: T0.Add(3 * time.Hour), Now: T0})
+	if err != nil || e.Version != l.Version+1 {
+		t.Fatalf("extend: %+v %v", e, err)
+	}
+	// l is stale now: extending from it again must conflict and change nothing.
+	_, err = s.LeaseExtend(ctx, &ovm.LeaseExtendParams{ID: l.ID, Version: l.Version, ExpiresAt: T0.Add(9 * time.Hour), Now: T0})
+	wantErr(t, err, ovm.ErrConflict)
+	_, err = s.LeaseExtend(ctx, &ovm.LeaseExtendParams{ID: l.ID, Version: e.Version + 1, ExpiresAt: T0.Add(9 * time.Hour), Now: T0})
+	wantErr(t, err, ovm.ErrConflict)
+	got, _ := s.LeaseGet(ctx, l.ID)
+	if !got.ExpiresAt.Equal(T0.Add(3*time.Hour)) || got.Version != e.Version {
+		t.Fatalf("a lost compare-and-set changed the lease: expires %s v%d", got.ExpiresAt, got.Version)
+	}
+	if exp, _ := s.LeaseListExpired(ctx, T0.Add(4*time.Hour), 10); len(exp) != 1 || !exp[0].ExpiresAt.Equal(T0.Add(3*time.Hour)) {
+		t.Fatalf("expired at the stored expiry: %v", exp)
+	}
+}
+
+func testConcurrentLeaseExtend(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	Ready(t, s, "p1", T0)
+	l, _ := vend(s, "p1", "alice", T0, 0)
+	read, _ := s.LeaseGet(ctx, l.ID)
+	const clients = 8
+	var wins, conflicts atomic.Int32
+	var won atomic.Pointer[ovm.Lease]
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e, err := s.LeaseExtend(ctx, &ovm.LeaseExtendParams{ID: read.ID, Version: read.Version,
+				ExpiresAt: read.ExpiresAt.Add(time.Duration(i+1) * time.Hour), Actor: fmt.Sprint("key:c", i), Now: T0})
+			switch {
+			case err == nil:
+				wins.Add(1)
+				won.Store(e)
+			case errors.Is(err, ovm.ErrConflict):
+				conflicts.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 || conflicts.Load() != clients-1 {
+		t.Fatalf("wins=%d conflicts=%d, want 1 and %d", wins.Load(), conflicts.Load(), clients-1)
+	}
+	got, _ := s.LeaseGet(ctx, l.ID)
+	if w := won.Load(); !got.ExpiresAt.Equal(w.ExpiresAt) || got.Version != read.Version+1 {
+		t.Fatalf("stored expires %s v%d, the winner set %s v%d", got.ExpiresAt, got.Version, w.ExpiresAt, w.Version)
+	}
 }
 
 func testLeaseEnd(t *testing.T, s ovm.Store) {
@@ -511,7 +572,7 @@ func testLeaseEnd(t *testing.T, s ovm.Store) {
 	// An expirer that listed the lease before it was extended loses.
 	a := Ready(t, s, "p1", T0)
 	l, _ := vend(s, "p1", "bob", T0, 0) // expires T0+1h
-	if _, err := s.LeaseExtend(ctx, &ovm.LeaseExtendParams{ID: l.ID, ExpiresAt: T0.Add(3 * time.Hour), Now: T0}); err != nil {
+	if _, err := s.LeaseExtend(ctx, &ovm.LeaseExtendParams{ID: l.ID, Version: l.Version, ExpiresAt: T0.Add(3 * time.Hour), Now: T0}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: l.ID, Reason: ovm.LeaseExpired, Now: T0.Add(2 * time.Hour),
