@@ -78,6 +78,9 @@ func Open(ctx context.Context, db API, opts Options) (*Store, error) {
 	case err != nil:
 		return nil, fmt.Errorf("dynamostore: describe table %s: %w", opts.Table, err)
 	}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -2,6 +2,7 @@ package dynamostore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -105,5 +106,58 @@ func TestLeftOverLeaseSlotsAreRepairedAtTheLimit(t *testing.T) {
 	}
 	if _, err := vend("lse_5", t0.Add(5*time.Minute)); !errors.Is(err, ovm.ErrLeaseLimit) {
 		t.Fatalf("two active leases and a limit of 2: %v", err)
+	}
+}
+
+// A table written before key names were unique without regard to case is
+// migrated at Open: keys that differ only in case keep working, and no new
+// key can take any of their names.
+func TestOpenMigratesKeyNamesOfAnOlderTable(t *testing.T) {
+	ctx := context.Background()
+	db := dynamodb.NewFromConfig(dynalitetest.Require(t).Config())
+	table := fmt.Sprintf("ovm_%d", rand.Int64())
+	if _, err := dynamostore.Open(ctx, db, dynamostore.Options{Table: table, CreateTable: true}); err != nil {
+		t.Fatal(err)
+	}
+	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	put := func(it map[string]types.AttributeValue) {
+		t.Helper()
+		if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: it}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What an older OVM wrote: the key items and their markers, names as given.
+	var secrets []string
+	for _, name := range []string{"ADMIN", "Admin"} {
+		k, secret, _ := ovm.NewAPIKey(name, ovm.RoleAdmin, storetest.T0)
+		data, _ := json.Marshal(k)
+		put(map[string]types.AttributeValue{"pk": s("KEY#" + k.ID), "sk": s("K"), "data": s(string(data)), "gsi1pk": s("KEYS"), "gsi1sk": s(k.ID)})
+		put(map[string]types.AttributeValue{"pk": s("KEYNAME#" + k.Name), "sk": s("M"), "owner": s(k.ID)})
+		put(map[string]types.AttributeValue{"pk": s("KEYHASH#" + k.Hash), "sk": s("M"), "owner": s(k.ID)})
+		secrets = append(secrets, secret)
+	}
+	if _, err := db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table),
+		Key: map[string]types.AttributeValue{"pk": s("META"), "sk": s("SCHEMA")}}); err != nil {
+		t.Fatal(err)
+	}
+
+	st, err := dynamostore.Open(ctx, db, dynamostore.Options{Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range secrets {
+		if _, err := st.KeyGetByHash(ctx, ovm.HashKey(secret)); err != nil {
+			t.Fatalf("a key made before the migration: %v", err)
+		}
+	}
+	for _, name := range []string{"admin", "aDMIN", "ADMIN"} {
+		k, _, _ := ovm.NewAPIKey(name, ovm.RoleUser, storetest.T0)
+		if err := st.KeyCreate(ctx, k); !errors.Is(err, ovm.ErrConflict) {
+			t.Fatalf("new key %q: %v, want a conflict", name, err)
+		}
+	}
+	k, _, _ := ovm.NewAPIKey("ci", ovm.RoleUser, storetest.T0)
+	if err := st.KeyCreate(ctx, k); err != nil {
+		t.Fatal(err)
 	}
 }

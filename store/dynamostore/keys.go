@@ -5,12 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ovmdev/ovm"
 )
 
 func keyPK(id string) string { return "KEY#" + id }
+
+// keyNamePK is the marker of a key name: names are unique without regard
+// to case (they are ASCII).
+func keyNamePK(name string) string { return "KEYNAME#" + strings.ToLower(name) }
 
 func decodeKey(it item) (*ovm.APIKey, error) {
 	var k ovm.APIKey
@@ -22,8 +27,8 @@ func decodeKey(it item) (*ovm.APIKey, error) {
 
 // KeyCreate implements ovm.Store.
 func (s *Store) KeyCreate(ctx context.Context, k *ovm.APIKey) error {
-	if err := s.claimMarker(ctx, "KEYNAME#"+k.Name, k.ID); err != nil {
-		return fmt.Errorf("key name %q is taken: %w", k.Name, ovm.ErrConflict)
+	if err := s.claimMarker(ctx, keyNamePK(k.Name), k.ID); err != nil {
+		return fmt.Errorf("key name %q is taken (names are unique without regard to case): %w", k.Name, ovm.ErrConflict)
 	}
 	if err := s.claimMarker(ctx, "KEYHASH#"+k.Hash, k.ID); err != nil {
 		return err

@@ -13,10 +13,11 @@ import (
 // KeyCreate implements ovm.Store.
 func (s *Store) KeyCreate(ctx context.Context, k *ovm.APIKey) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, hash, data) VALUES (?, ?, ?, ?)`,
-			k.ID, k.Name, k.Hash, encode(k))
+		// name_fold makes names unique without regard to case (migration 4).
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, name_fold, hash, data) VALUES (?, ?, lower(?), ?, ?)`,
+			k.ID, k.Name, k.Name, k.Hash, encode(k))
 		if isConstraint(err) {
-			return fmt.Errorf("key name %q is taken: %w", k.Name, ovm.ErrConflict)
+			return fmt.Errorf("key name %q is taken (names are unique without regard to case): %w", k.Name, ovm.ErrConflict)
 		}
 		if err != nil {
 			return err

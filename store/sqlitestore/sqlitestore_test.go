@@ -2,6 +2,8 @@ package sqlitestore_test
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -169,5 +171,52 @@ func TestVendsSharingACommitFailAlone(t *testing.T) {
 	if _, err := s.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: "lse_late", Pool: "p1", Owner: "o", Now: storetest.T0,
 		ExpiresAt: storetest.T0.Add(time.Hour)}); err == nil {
 		t.Fatal("vend after close")
+	}
+}
+
+// Keys made before names were unique without regard to case keep working
+// after the migration, and no new key can take any of their names.
+func TestKeysThatDifferOnlyInCaseSurviveTheMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ovm.db")
+	open(t, path).Close()
+	// Back to the schema before migration 4, with two keys it forbids.
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var secrets []string
+	for _, stmt := range []string{`DROP INDEX api_keys_name_fold`, `ALTER TABLE api_keys DROP COLUMN name_fold`,
+		`DELETE FROM schema_migrations WHERE version = 4`} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"ADMIN", "admin"} {
+		k, secret, _ := ovm.NewAPIKey(name, ovm.RoleAdmin, storetest.T0)
+		b, _ := json.Marshal(k)
+		if _, err := db.ExecContext(ctx, `INSERT INTO api_keys (id, name, hash, data) VALUES (?, ?, ?, ?)`, k.ID, k.Name, k.Hash, string(b)); err != nil {
+			t.Fatal(err)
+		}
+		secrets = append(secrets, secret)
+	}
+	db.Close()
+
+	s := open(t, path)
+	defer s.Close()
+	for _, secret := range secrets {
+		if _, err := s.KeyGetByHash(ctx, ovm.HashKey(secret)); err != nil {
+			t.Fatalf("a key made before the migration: %v", err)
+		}
+	}
+	for _, name := range []string{"Admin", "admin", "ADMIN"} {
+		k, _, _ := ovm.NewAPIKey(name, ovm.RoleUser, storetest.T0)
+		if err := s.KeyCreate(ctx, k); !errors.Is(err, ovm.ErrConflict) {
+			t.Fatalf("new key %q: %v, want a conflict", name, err)
+		}
+	}
+	k, _, _ := ovm.NewAPIKey("ci", ovm.RoleUser, storetest.T0)
+	if err := s.KeyCreate(ctx, k); err != nil {
+		t.Fatal(err)
 	}
 }

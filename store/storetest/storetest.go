@@ -56,6 +56,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"a lease has expired at the very instant of its expiry", testLeaseExpiryBoundary},
 		{"leases list by owner and state, newest first", testLeaseList},
 		{"api keys are found by hash and revoked", testKeys},
+		{"key names are unique without regard to case", testKeyNamesIgnoreCase},
 		{"every list refuses a garbage cursor and another list's cursor", testBadCursors},
 		{"the event log records every transition in order", testEventLog},
 		{"the close ledger keeps one entry per account and lists by time", testCloseLedger},
@@ -693,6 +694,35 @@ func testKeys(t *testing.T, s ovm.Store) {
 	keys, _, err := s.KeyList(ctx, &ovm.PageParams{})
 	if err != nil || len(keys) != 2 {
 		t.Fatalf("list: %v %v", keys, err)
+	}
+}
+
+func testKeyNamesIgnoreCase(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	first, _, _ := ovm.NewAPIKey("ADMIN", ovm.RoleUser, T0)
+	if err := s.KeyCreate(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"admin", "Admin", "ADMIN"} {
+		k, _, _ := ovm.NewAPIKey(name, ovm.RoleAdmin, T0)
+		wantErr(t, s.KeyCreate(ctx, k), ovm.ErrConflict)
+	}
+	// A revoked key keeps its name.
+	if _, err := s.KeyRevoke(ctx, first.ID, "key:x", T0); err != nil {
+		t.Fatal(err)
+	}
+	k, _, _ := ovm.NewAPIKey("aDmIn", ovm.RoleUser, T0)
+	wantErr(t, s.KeyCreate(ctx, k), ovm.ErrConflict)
+	other, _, _ := ovm.NewAPIKey("admin-2", ovm.RoleUser, T0)
+	if err := s.KeyCreate(ctx, other); err != nil {
+		t.Fatalf("another name: %v", err)
+	}
+	keys, _, err := s.KeyList(ctx, &ovm.PageParams{})
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("keys %v %v: a refused key was stored", keys, err)
+	}
+	if got, err := s.KeyGetByHash(ctx, first.Hash); err != nil || got.Name != "ADMIN" {
+		t.Fatalf("the first key: %+v %v, want its name as given", got, err)
 	}
 }
 
