@@ -109,10 +109,11 @@ func TestLeftOverLeaseSlotsAreRepairedAtTheLimit(t *testing.T) {
 	}
 }
 
-// A table written before key names were unique without regard to case is
-// migrated at Open: keys that differ only in case keep working, and no new
-// key can take any of their names.
-func TestOpenMigratesKeyNamesOfAnOlderTable(t *testing.T) {
+// A table written before key names were unique without regard to case and
+// before the set of admin keys is migrated at Open: keys that differ only
+// in case keep working, no new key can take any of their names, and its
+// admin keys are counted (one of two can be revoked, not both).
+func TestOpenMigratesTheKeysOfAnOlderTable(t *testing.T) {
 	ctx := context.Background()
 	db := dynamodb.NewFromConfig(dynalitetest.Require(t).Config())
 	table := fmt.Sprintf("ovm_%d", rand.Int64())
@@ -159,5 +160,73 @@ func TestOpenMigratesKeyNamesOfAnOlderTable(t *testing.T) {
 	k, _, _ := ovm.NewAPIKey("ci", ovm.RoleUser, storetest.T0)
 	if err := st.KeyCreate(ctx, k); err != nil {
 		t.Fatal(err)
+	}
+	var admins []*ovm.APIKey
+	for _, secret := range secrets {
+		a, _ := st.KeyGetByHash(ctx, ovm.HashKey(secret))
+		admins = append(admins, a)
+	}
+	if _, err := st.KeyRevoke(ctx, admins[0].ID, "key:x", storetest.T0); err != nil {
+		t.Fatalf("revoke one of two admin keys of an older table: %v", err)
+	}
+	if _, err := st.KeyRevoke(ctx, admins[1].ID, "key:x", storetest.T0); !errors.Is(err, ovm.ErrConflict) {
+		t.Fatalf("revoke the last admin key of an older table: %v, want a conflict", err)
+	}
+}
+
+// Admin keys whose creation or revocation stopped half-way (a crash
+// between its two writes) never let the last admin key go: a key never
+// counted is counted when it is revoked, and a revocation that took its
+// key out of the set finishes when it is repeated.
+func TestHalfDoneAdminKeyWritesKeepOneAdmin(t *testing.T) {
+	ctx := context.Background()
+	db := dynamodb.NewFromConfig(dynalitetest.Require(t).Config())
+	table := fmt.Sprintf("ovm_%d", rand.Int64())
+	st, err := dynamostore.Open(ctx, db, dynamostore.Options{Table: table, CreateTable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	create := func(name string) *ovm.APIKey {
+		k, _, _ := ovm.NewAPIKey(name, ovm.RoleAdmin, storetest.T0)
+		if err := st.KeyCreate(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	revoke := func(k *ovm.APIKey) error {
+		_, err := st.KeyRevoke(ctx, k.ID, "key:x", storetest.T0)
+		return err
+	}
+	a := create("a")
+	// k's creation stopped after its item, before it was counted.
+	k, _, _ := ovm.NewAPIKey("k", ovm.RoleAdmin, storetest.T0)
+	data, _ := json.Marshal(k)
+	if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
+		"pk": s("KEY#" + k.ID), "sk": s("K"), "data": s(string(data)), "gsi1pk": s("KEYS"), "gsi1sk": s(k.ID)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := revoke(a); !errors.Is(err, ovm.ErrConflict) {
+		t.Fatalf("revoke a while k is not counted: %v, want a conflict", err)
+	}
+	if err := revoke(k); err != nil {
+		t.Fatalf("revoke the uncounted k: %v", err)
+	}
+	// b's revocation stopped after taking it out of the set.
+	b := create("b")
+	if _, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table),
+		Key:                       map[string]types.AttributeValue{"pk": s("ADMINKEYS"), "sk": s("S")},
+		UpdateExpression:          aws.String("DELETE ids :b ADD revoked :b"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":b": &types.AttributeValueMemberSS{Value: []string{b.ID}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := revoke(b); err != nil {
+		t.Fatalf("repeat b's revocation: %v", err)
+	}
+	if got, _ := st.KeyGetByHash(ctx, b.Hash); !got.Revoked() {
+		t.Fatal("b is not revoked")
+	}
+	if err := revoke(a); !errors.Is(err, ovm.ErrConflict) {
+		t.Fatalf("revoke the last admin key a: %v, want a conflict", err)
 	}
 }

@@ -40,6 +40,12 @@ func (s *Store) KeyCreate(ctx context.Context, k *ovm.APIKey) error {
 	if errors.Is(err, ovm.ErrConflict) {
 		return fmt.Errorf("key %s exists: %w", k.ID, ovm.ErrConflict)
 	}
+	if err != nil || k.Role != ovm.RoleAdmin {
+		return err
+	}
+	// Counted among the active admin keys only now that it exists (a key
+	// revoked meanwhile is not added; see admins.go).
+	_, err = s.addAdmin(ctx, k.ID)
 	return err
 }
 
@@ -78,7 +84,9 @@ func (s *Store) KeyList(ctx context.Context, p *ovm.PageParams) ([]*ovm.APIKey, 
 	return out, next, err
 }
 
-// KeyRevoke implements ovm.Store.
+// KeyRevoke implements ovm.Store. An admin key is first taken out of the
+// set of active admin keys with one conditional write (it must not be the
+// last one), then its item is marked revoked (admins.go).
 func (s *Store) KeyRevoke(ctx context.Context, id, actor string, now time.Time) (*ovm.APIKey, error) {
 	it, err := s.get(ctx, keyPK(id), "K")
 	if err != nil {
@@ -90,6 +98,11 @@ func (s *Store) KeyRevoke(ctx context.Context, id, actor string, now time.Time) 
 	k, err := decodeKey(it)
 	if err != nil || k.Revoked() {
 		return k, err
+	}
+	if k.Role == ovm.RoleAdmin {
+		if err := s.takeOutAdmin(ctx, k.ID); err != nil {
+			return nil, err
+		}
 	}
 	old := getS(it, "data")
 	k.RevokedAt = now

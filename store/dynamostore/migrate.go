@@ -21,6 +21,7 @@ var migrations = []struct {
 	run  func(*Store, context.Context) error
 }{
 	{"key names are unique without regard to case", (*Store).migrateKeyNameFold},
+	{"the set of active admin keys", (*Store).migrateAdminSet},
 }
 
 func (s *Store) migrate(ctx context.Context) error {

@@ -49,7 +49,9 @@ func (s *Store) KeyList(ctx context.Context, p *ovm.PageParams) ([]*ovm.APIKey, 
 	return listPage(ctx, s, "api_keys", ovm.CursorKeys, pp, false, nil, decodeKey, func(k *ovm.APIKey) string { return k.ID })
 }
 
-// KeyRevoke implements ovm.Store.
+// KeyRevoke implements ovm.Store. The check that another active admin key
+// remains and the revocation are one write transaction, so two admins
+// revoking each other at once cannot both succeed.
 func (s *Store) KeyRevoke(ctx context.Context, id, actor string, now time.Time) (*ovm.APIKey, error) {
 	var out *ovm.APIKey
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -69,6 +71,11 @@ func (s *Store) KeyRevoke(ctx context.Context, id, actor string, now time.Time) 
 		if k.Revoked() {
 			return nil
 		}
+		if k.Role == ovm.RoleAdmin {
+			if err := otherActiveAdmin(ctx, tx, k.ID); err != nil {
+				return err
+			}
+		}
 		k.RevokedAt = now
 		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET data = ? WHERE id = ?`, encode(k), id); err != nil {
 			return err
@@ -77,4 +84,23 @@ func (s *Store) KeyRevoke(ctx context.Context, id, actor string, now time.Time) 
 			From: "active", To: "revoked", Reason: "key " + k.Name + " revoked"})
 	})
 	return out, err
+}
+
+// otherActiveAdmin returns nil if an active admin key other than id
+// exists, and ErrConflict if none does.
+func otherActiveAdmin(ctx context.Context, tx *sql.Tx, id string) error {
+	rows, err := tx.QueryContext(ctx, `SELECT data FROM api_keys WHERE id != ? AND json_extract(data, '$.role') = ?`, id, ovm.RoleAdmin)
+	if err != nil {
+		return err
+	}
+	admins, err := scanAll(rows, decodeKey)
+	if err != nil {
+		return err
+	}
+	for _, a := range admins {
+		if !a.Revoked() {
+			return nil
+		}
+	}
+	return fmt.Errorf("the last active admin key cannot be revoked; create another admin key first: %w", ovm.ErrConflict)
 }
