@@ -22,6 +22,32 @@ type browser struct {
 	cancel func()
 }
 
+// browserFor returns the account's browser, starting one (fresh is true)
+// when it has none.
+func (p *Provider) browserFor(id string) (*browser, bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if b := p.browsers[id]; b != nil {
+		return b, false, nil
+	}
+	b, err := startBrowser(p.cfg.Chromium, filepath.Join(p.cfg.DataDir, "profiles", id))
+	if err != nil {
+		return nil, false, err
+	}
+	p.browsers[id] = b
+	return b, true, nil
+}
+
+// closeBrowser ends the account's browser; its profile stays on disk.
+func (p *Provider) closeBrowser(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if b := p.browsers[id]; b != nil {
+		b.cancel()
+		delete(p.browsers, id)
+	}
+}
+
 // startBrowser starts headless Chromium with profile dir.
 func startBrowser(chromium, profile string) (*browser, error) {
 	if err := os.MkdirAll(profile, 0o700); err != nil {

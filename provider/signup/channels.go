@@ -1,5 +1,10 @@
 package signup
 
+// This file holds the channels that outside values come through: captcha
+// solvers (an external command, a human; more in twocaptcha and
+// transcribesolver), and the PhonePool of verification numbers with the
+// PhoneAnswerer that makes a number's call key in its PIN (awsconnect).
+
 import (
 	"bytes"
 	"context"
@@ -103,40 +108,6 @@ func (HumanSolver) Kinds() []string { return []string{"audio", "image"} }
 // account's inputs (see Provider.captcha).
 func (HumanSolver) Solve(context.Context, Captcha) (string, error) {
 	return "", &errWaiting{what: "a human to answer the captcha (POST /v1/accounts/{id}/input name=captcha)"}
-}
-
-// SolverStats counts a solver's answers and the ones the page accepted.
-type SolverStats struct {
-	Answers  int `json:"answers"`
-	Accepted int `json:"accepted"`
-	Errors   int `json:"errors"`
-}
-
-type stats struct {
-	mu sync.Mutex
-	m  map[string]*SolverStats
-}
-
-func (s *stats) add(name string, f func(*SolverStats)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[string]*SolverStats{}
-	}
-	if s.m[name] == nil {
-		s.m[name] = &SolverStats{}
-	}
-	f(s.m[name])
-}
-
-func (s *stats) snapshot() map[string]SolverStats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := map[string]SolverStats{}
-	for k, v := range s.m {
-		out[k] = *v
-	}
-	return out
 }
 
 // PhoneAnswerer makes a verification number's next incoming call key in a
