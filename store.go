@@ -80,6 +80,10 @@ type Store interface {
 	// whether holder holds it. Singleton loops (stock planner, drift) run
 	// only on the holder.
 	LeaderAcquire(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
+	// LeaderRelease gives the leader lease name back if holder holds it, so
+	// another holder can take it at once instead of after its expiry (a
+	// clean stop). It is a no-op if holder does not hold it.
+	LeaderRelease(ctx context.Context, name, holder string) error
 
 	// EventAppend appends an event that is not part of a transition
 	// (e.g. drift found between AWS and the store).

@@ -256,7 +256,9 @@ func (e *Engine) Start() {
 }
 
 // Stop stops the loops from taking new work and waits until the steps in
-// flight are finished and recorded, or ctx ends.
+// flight are finished and recorded, or ctx ends. Once the loops have
+// stopped, it gives back the leader leases this engine holds, so another
+// replica (or the next process) plans at once instead of after LeaderTTL.
 func (e *Engine) Stop(ctx context.Context) error {
 	e.loopsMu.Lock()
 	cancel := e.cancel
@@ -269,8 +271,16 @@ func (e *Engine) Stop(ctx context.Context) error {
 	go func() { e.loops.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("engine: steps still in flight at shutdown: %w", ctx.Err())
 	}
+	// A lease that is not given back lapses after its TTL: log, not fail.
+	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer rcancel()
+	for _, name := range []string{"planner", "drift"} {
+		if err := e.store.LeaderRelease(rctx, name, e.cfg.Instance); err != nil {
+			e.log.Warn("leader lease not released; another replica takes it when it expires", ovm.LogWorker, name, ovm.LogError, err)
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package dynamostore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -68,4 +69,17 @@ func (s *Store) Leader(ctx context.Context, name string) (string, time.Time, err
 		return "", time.Time{}, err
 	}
 	return getS(it, "holder"), fromNS(getN(it, "expires")), nil
+}
+
+// LeaderRelease implements ovm.Store with one conditional write: if
+// holder holds the lease, it is left with no holder and expired, so any
+// holder takes it at once. (An UpdateItem, not a DeleteItem: replicas need
+// no more permissions.)
+func (s *Store) LeaderRelease(ctx context.Context, name, holder string) error {
+	_, err := s.apply(ctx, "LEADER#"+name, "L", &change{set: item{"expires": num(0)}, remove: []string{"holder"},
+		cond: "holder = :h", values: item{":h": str(holder)}})
+	if errors.Is(err, ovm.ErrConflict) {
+		return nil // not holder's (or nobody's)
+	}
+	return err
 }

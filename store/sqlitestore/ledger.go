@@ -58,3 +58,11 @@ func (s *Store) LeaderAcquire(ctx context.Context, name, holder string, now, unt
 	})
 	return held, err
 }
+
+// LeaderRelease implements ovm.Store.
+func (s *Store) LeaderRelease(ctx context.Context, name, holder string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM leaders WHERE name = ? AND holder = ?`, name, holder)
+		return err
+	})
+}

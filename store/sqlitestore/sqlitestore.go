@@ -3,8 +3,8 @@
 //
 // It serves one process. Open takes an exclusive lock next to the database,
 // so a second `ovm serve` on the same data directory fails fast, and claims
-// left behind by an earlier process (killed mid-step) are released at once
-// instead of lapsing. All writes go through a single connection (SQLite
+// and leader leases left behind by an earlier process (killed mid-step) are
+// released at once instead of lapsing. All writes go through a single connection (SQLite
 // allows one writer anyway); reads use a pool of connections.
 //
 // Every state change is a compare-and-set on (state, version) and appends its
@@ -151,10 +151,15 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// releaseClaims clears every claim: with the exclusive lock held, no other
-// live process can own one.
+// releaseClaims clears every claim and drops every leader lease: with the
+// exclusive lock held, no other live process can own one, and a process
+// that was killed (or stopped without releasing) must not keep this one
+// from planning until its lease expires.
 func (s *Store) releaseClaims(ctx context.Context) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM leaders`); err != nil {
+			return err
+		}
 		rows, err := tx.QueryContext(ctx, `SELECT data FROM accounts WHERE due_at IS NOT NULL`)
 		if err != nil {
 			return err

@@ -220,3 +220,25 @@ func TestKeysThatDifferOnlyInCaseSurviveTheMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Only one process opens the store, so the leader leases of the one
+// before it (killed, or stopped without releasing them) are dropped at
+// Open: the new process plans at once instead of after the lease expires.
+func TestReopeningDropsTheLeaderLeases(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ovm.db")
+	s := open(t, path)
+	for _, name := range []string{"planner", "drift"} {
+		if ok, err := s.LeaderAcquire(ctx, name, "host-1234", storetest.T0, storetest.T0.Add(time.Hour)); err != nil || !ok {
+			t.Fatalf("acquire %s: %v %v", name, ok, err)
+		}
+	}
+	s.Close()
+	s = open(t, path)
+	defer s.Close()
+	for _, name := range []string{"planner", "drift"} {
+		if ok, err := s.LeaderAcquire(ctx, name, "host-5678", storetest.T0, storetest.T0.Add(15*time.Second)); err != nil || !ok {
+			t.Fatalf("%s after reopening: held %v (%v), want the new process to take it at once", name, ok, err)
+		}
+	}
+}

@@ -64,6 +64,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"the close ledger keeps one entry per account and lists by time", testCloseLedger},
 		{"pool events that name no account are listed by pool", testPoolEvents},
 		{"the leader lease has one holder until it expires", testLeader},
+		{"a leader lease released by its holder is free at once, by another not", testLeaderRelease},
 		{"drift events of an account are in its log", testAccountEventAppend},
 	}
 	for _, tc := range tests {
@@ -1025,6 +1026,43 @@ func testLeader(t *testing.T, s ovm.Store) {
 	wg.Wait()
 	if wins.Load() != 1 {
 		t.Fatalf("%d holders of one lease", wins.Load())
+	}
+}
+
+func testLeaderRelease(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	acquire := func(name, holder string, at time.Time) bool {
+		t.Helper()
+		ok, err := s.LeaderAcquire(ctx, name, holder, at, at.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	release := func(name, holder string) {
+		t.Helper()
+		if err := s.LeaderRelease(ctx, name, holder); err != nil {
+			t.Fatalf("release %s by %s: %v", name, holder, err)
+		}
+	}
+	release("planner", "a") // never held: a no-op
+	if !acquire("planner", "a", T0) || !acquire("drift", "a", T0) {
+		t.Fatal("free leases were not taken")
+	}
+	release("planner", "b") // b does not hold it: nothing changes
+	if acquire("planner", "b", T0.Add(time.Second)) {
+		t.Fatal("b took a's lease after b's release")
+	}
+	release("planner", "a")
+	if !acquire("planner", "b", T0.Add(2*time.Second)) {
+		t.Fatal("b could not take the lease a released")
+	}
+	if acquire("drift", "b", T0.Add(2*time.Second)) {
+		t.Fatal("releasing one lease released another")
+	}
+	release("planner", "a") // a holds it no more: b keeps it
+	if acquire("planner", "a", T0.Add(3*time.Second)) {
+		t.Fatal("a's late release freed b's lease")
 	}
 }
 
