@@ -87,7 +87,10 @@ func (p *Provider) savePhoneHealth(ctx context.Context) {
 }
 
 // outcome records the results of a step's captcha and phone verification.
-func (r *stepRun) outcome(ok bool) {
+// A step whose ctx ended (a timeout while waiting for the next page) must
+// still disarm its number and keep its health, so that work runs on
+// context.WithoutCancel(ctx), each call with a timeout of its own.
+func (r *stepRun) outcome(ctx context.Context, ok bool) {
 	if r.solver != "" {
 		r.p.stats.add(r.solver, func(s *SolverStats) {
 			if ok {
@@ -97,8 +100,8 @@ func (r *stepRun) outcome(ok bool) {
 	}
 	if r.phone != "" {
 		if an := r.p.deps.Answerer; an != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			if err := an.Disarm(ctx, r.phone); err != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			if err := an.Disarm(dctx, r.phone); err != nil {
 				// The next Arm rewrites the flow anyway; a stale flow
 				// only answers a call nobody makes.
 				r.p.deps.Log.Warn("disarming the verification number failed", ovm.LogAccountID, r.a.ID, "number", r.phone, ovm.LogError, err)
@@ -106,8 +109,8 @@ func (r *stepRun) outcome(ok bool) {
 			cancel()
 		}
 		r.p.deps.Phones.Done(r.phone, ok, r.p.deps.Clock.Now())
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		r.p.savePhoneHealth(ctx)
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		r.p.savePhoneHealth(hctx)
 		cancel()
 	}
 }

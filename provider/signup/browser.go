@@ -60,6 +60,9 @@ func startBrowser(chromium, profile string) (*browser, error) {
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1200, 1600),
 	}
+	// The browser outlives the step that starts it (it is kept for the
+	// account's next steps) and is ended by closeBrowser or Shutdown, so
+	// its context is not derived from a step's.
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx)
 	if err := chromedp.Do(ctx); err != nil { // starts the browser
@@ -184,12 +187,14 @@ func (b *browser) fetch(ctx context.Context, url string) ([]byte, error) {
 }
 
 // evidence keeps a screenshot, the page's HTML and the step's log in dir.
-func (b *browser) evidence(dir string, log []string) error {
+// Each capture is bounded by its own deadline; a failed step passes a ctx
+// that outlives its own (context.WithoutCancel).
+func (b *browser) evidence(ctx context.Context, dir string, log []string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	shot, _ := run(context.Background(), b, 15*time.Second, chromedp.FullScreenshot(80))
-	html, _ := run(context.Background(), b, 15*time.Second, chromedp.OuterHTML(chromedp.CSS("html")))
+	shot, _ := run(ctx, b, 15*time.Second, chromedp.FullScreenshot(80))
+	html, _ := run(ctx, b, 15*time.Second, chromedp.OuterHTML(chromedp.CSS("html")))
 	if len(shot) > 0 {
 		os.WriteFile(filepath.Join(dir, "screenshot.jpg"), shot, 0o600)
 	}

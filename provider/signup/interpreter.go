@@ -47,7 +47,7 @@ func (p *Provider) runSection(ctx context.Context, a *ovm.Account, name string) 
 		return ovm.StepResult{Progress: progress}, true, nil
 	}
 	run := &stepRun{p: p, a: a, progress: progress, section: name}
-	data, err := run.data()
+	data, err := run.data(ctx)
 	var waiting *errWaiting
 	if errors.As(err, &waiting) {
 		return ovm.StepResult{Status: ovm.StepPending, Wait: time.Minute, Reason: waiting.Error()}, false, nil
@@ -65,23 +65,23 @@ func (p *Provider) runSection(ctx context.Context, a *ovm.Account, name string) 
 		// A new browser continues the sign-up session saved after the
 		// last step (cookies, sealed in the vault).
 		if err := run.restoreSession(ctx); err != nil {
-			return ovm.StepResult{}, false, run.fail(sec.Steps[i], fmt.Errorf("restore the session: %w", err))
+			return ovm.StepResult{}, false, run.fail(ctx, sec.Steps[i], fmt.Errorf("restore the session: %w", err))
 		}
 		start, err := run.resumeURL(ctx, a.Progress[urlKey])
 		if err != nil {
-			return ovm.StepResult{}, false, run.fail(sec.Steps[i], fmt.Errorf("the page to resume at (vault): %w", err))
+			return ovm.StepResult{}, false, run.fail(ctx, sec.Steps[i], fmt.Errorf("the page to resume at (vault): %w", err))
 		}
 		if start == "" || i == 0 {
 			start = run.expand(sec.StartURL, data)
 		}
 		run.logf("open %s", redactURL(start))
 		if err := b.do(ctx, p.cfg.PageTimeout, chromedp.Navigate(start)); err != nil {
-			return ovm.StepResult{}, false, run.fail(sec.Steps[i], fmt.Errorf("open %s: %w", redactURL(start), err))
+			return ovm.StepResult{}, false, run.fail(ctx, sec.Steps[i], fmt.Errorf("open %s: %w", redactURL(start), err))
 		}
 	}
 	heading, err := b.heading(ctx)
 	if err != nil {
-		return ovm.StepResult{}, false, run.fail(sec.Steps[i], err)
+		return ovm.StepResult{}, false, run.fail(ctx, sec.Steps[i], err)
 	}
 	step := sec.Steps[i]
 	if heading != step.Page {
@@ -98,7 +98,7 @@ func (p *Provider) runSection(ctx context.Context, a *ovm.Account, name string) 
 			progress[stepKey] = strconv.Itoa(i + 1)
 			return ovm.StepResult{Status: ovm.StepPending, Progress: progress, Reason: "skipped optional step " + step.Name}, false, nil
 		default:
-			return ovm.StepResult{}, false, run.fail(step, fmt.Errorf("the page shows %q, but step %s expects %q", heading, step.Name, step.Page))
+			return ovm.StepResult{}, false, run.fail(ctx, step, fmt.Errorf("the page shows %q, but step %s expects %q", heading, step.Name, step.Page))
 		}
 	}
 	for _, act := range step.Actions {
@@ -108,15 +108,15 @@ func (p *Provider) runSection(ctx context.Context, a *ovm.Account, name string) 
 				progress[stepKey] = strconv.Itoa(i)
 				return ovm.StepResult{Status: ovm.StepPending, Progress: progress, Wait: 5 * time.Second, Reason: w.Error()}, false, nil
 			}
-			return ovm.StepResult{}, false, run.fail(step, err)
+			return ovm.StepResult{}, false, run.fail(ctx, step, err)
 		}
 	}
 	if !step.Final {
 		if err := run.waitLeave(ctx, step); err != nil {
-			run.outcome(false)
-			return ovm.StepResult{}, false, run.fail(step, err)
+			run.outcome(ctx, false)
+			return ovm.StepResult{}, false, run.fail(ctx, step, err)
 		}
-		run.outcome(true)
+		run.outcome(ctx, true)
 	}
 	progress[stepKey] = strconv.Itoa(i + 1)
 	if progress[urlKey], err = run.keepURL(ctx, b.url(ctx)); err != nil {
@@ -147,12 +147,16 @@ func (r *stepRun) logf(format string, args ...any) {
 }
 
 // fail keeps evidence and returns the step's error naming where it is.
-func (r *stepRun) fail(step Step, err error) error {
+// The evidence is kept even when the step failed because ctx ended (the
+// engine's step timeout): that work runs on context.WithoutCancel(ctx),
+// bounded by timeouts of its own.
+func (r *stepRun) fail(ctx context.Context, step Step, err error) error {
+	keep := context.WithoutCancel(ctx)
 	r.logf("FAILED: %v", err)
 	dir := filepath.Join(r.p.cfg.DataDir, "evidence", r.a.ID,
 		fmt.Sprintf("%s-%s-%s", r.p.deps.Clock.Now().UTC().Format("20060102T150405.000"), r.section, step.Name))
 	if r.b != nil {
-		if eerr := r.b.evidence(dir, r.log); eerr != nil {
+		if eerr := r.b.evidence(keep, dir, r.log); eerr != nil {
 			r.p.deps.Log.Warn("could not keep evidence", ovm.LogAccountID, r.a.ID, ovm.LogError, eerr)
 		}
 	}
@@ -168,8 +172,8 @@ func (r *stepRun) fail(step Step, err error) error {
 				files[e.Name()] = b
 			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		copied, cerr := ec.Copy(ctx, r.a.ID+"/"+filepath.Base(dir), files)
+		cctx, cancel := context.WithTimeout(keep, time.Minute)
+		copied, cerr := ec.Copy(cctx, r.a.ID+"/"+filepath.Base(dir), files)
 		cancel()
 		if cerr != nil {
 			r.p.deps.Log.Warn("could not copy the evidence", ovm.LogAccountID, r.a.ID, ovm.LogError, cerr)
@@ -180,9 +184,12 @@ func (r *stepRun) fail(step Step, err error) error {
 	return fmt.Errorf("%s step %s: %w (evidence: %s)", r.section, step.Name, err, where)
 }
 
-func (r *stepRun) data() (tdata, error) {
+// data is what the step's templates see: the configuration, the account,
+// its root password, its inputs and the variables read so far. A sign-up
+// without a verification number picks one here.
+func (r *stepRun) data(ctx context.Context) (tdata, error) {
 	a, p := r.a, r.p
-	pw, err := p.password(a.ID)
+	pw, err := p.password(ctx, a.ID)
 	if err != nil {
 		return tdata{}, err
 	}
@@ -209,6 +216,8 @@ func (r *stepRun) data() (tdata, error) {
 	return d, nil
 }
 
+// expand fills a flow template with d; a template that does not parse or
+// run is used as it is.
 func (r *stepRun) expand(s string, d tdata) string {
 	t, err := template.New("").Option("missingkey=zero").Parse(s)
 	if err != nil {
@@ -224,8 +233,13 @@ func (r *stepRun) expand(s string, d tdata) string {
 // waitLeave waits until the browser shows another, fully loaded page than
 // the step's; an error message on the page fails the step. While the next
 // document loads, the heading reads empty: only a complete document counts.
+//
+// The wait is real time, not the injected clock: it is Chromium that loads
+// the page, and a test's manual clock would never end the wait. A timer
+// bounds it at PageTimeout, and the page is polled every 150ms.
 func (r *stepRun) waitLeave(ctx context.Context, step Step) error {
-	deadline := r.p.deps.Clock.Now().Add(r.p.cfg.PageTimeout)
+	deadline := time.NewTimer(r.p.cfg.PageTimeout)
+	defer deadline.Stop()
 	for {
 		if alert := r.b.alert(ctx); alert != "" {
 			return fmt.Errorf("the page says: %s", alert)
@@ -239,8 +253,10 @@ func (r *stepRun) waitLeave(ctx context.Context, step Step) error {
 			r.logf("left %q for %q", step.Page, st.Heading)
 			return nil
 		}
-		if r.p.deps.Clock.Now().After(deadline) {
+		select {
+		case <-deadline.C:
 			return fmt.Errorf("still on %q after %s", step.Page, r.p.cfg.PageTimeout)
+		default:
 		}
 		select {
 		case <-ctx.Done():

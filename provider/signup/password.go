@@ -16,8 +16,7 @@ import (
 func passwordKey(id string) string { return "root-password/" + id }
 
 // password is the account's root password from the vault, made on first use.
-func (p *Provider) password(id string) (string, error) {
-	ctx := context.Background()
+func (p *Provider) password(ctx context.Context, id string) (string, error) {
 	pw, err := p.deps.Vault.Get(ctx, passwordKey(id))
 	if errors.Is(err, ErrNoSecret) {
 		pw = newPassword()

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/ovmdev/ovm"
@@ -58,7 +59,9 @@ func redactURL(u string) string {
 func sessionKey(id string) string { return "browser-session/" + id }
 
 // saveSession seals the browser's cookies in the vault: a browser that
-// dies (or an OVM that is killed) loses nothing of the session.
+// dies (or an OVM that is killed) loses nothing of the session. It runs as
+// a step ends, so the vault write outlives ctx (context.WithoutCancel, with
+// a timeout of its own); the cookies are read while ctx lasts, as before.
 func (r *stepRun) saveSession(ctx context.Context) {
 	if r.b == nil || r.b.ctx.Err() != nil {
 		return
@@ -68,14 +71,16 @@ func (r *stepRun) saveSession(ctx context.Context) {
 		return
 	}
 	b, _ := json.Marshal(cs)
-	if err := r.p.deps.Vault.Put(context.Background(), sessionKey(r.a.ID), string(b)); err != nil {
+	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := r.p.deps.Vault.Put(vctx, sessionKey(r.a.ID), string(b)); err != nil {
 		r.p.deps.Log.Warn("could not save the browser session", ovm.LogAccountID, r.a.ID, ovm.LogError, err)
 	}
 }
 
 // restoreSession puts the cookies saveSession sealed into a fresh browser.
 func (r *stepRun) restoreSession(ctx context.Context) error {
-	saved, err := r.p.deps.Vault.Get(context.Background(), sessionKey(r.a.ID))
+	saved, err := r.p.deps.Vault.Get(ctx, sessionKey(r.a.ID))
 	if errors.Is(err, ErrNoSecret) {
 		return nil
 	}

@@ -156,6 +156,8 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
 	p := &Provider{cfg: cfg, deps: deps, browsers: map[string]*browser{}}
+	// New has no caller's context; reading the numbers' health gets a
+	// bounded one of its own.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := p.loadPhoneHealth(ctx); err != nil {
