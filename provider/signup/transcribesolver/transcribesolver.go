@@ -94,7 +94,7 @@ func (s *Solver) Solve(ctx context.Context, c signup.Captcha) (string, error) {
 		Body: bytes.NewReader(c.Data)}); err != nil {
 		return "", fmt.Errorf("transcribe: upload the captcha: %w", err)
 	}
-	defer s.forget(job, media, transcript)
+	defer s.forget(ctx, job, media, transcript)
 	if _, err := s.Transcribe.StartTranscriptionJob(ctx, &transcribe.StartTranscriptionJobInput{
 		TranscriptionJobName: aws.String(job), LanguageCode: types.LanguageCode(lang), MediaFormat: format,
 		Media:            &types.Media{MediaFileUri: aws.String("s3://" + s.Bucket + "/" + media)},
@@ -124,7 +124,7 @@ func (s *Solver) Solve(ctx context.Context, c signup.Captcha) (string, error) {
 		select {
 		case <-ctx.Done():
 			return "", fmt.Errorf("transcribe: job %s not done in %s: %w", job, timeout, ctx.Err())
-		case <-time.After(poll):
+		case <-time.After(poll): // a real-time poll: the job runs at AWS, and no clock of ours hurries it
 		}
 	}
 }
@@ -153,9 +153,11 @@ func (s *Solver) read(ctx context.Context, key string) (string, error) {
 }
 
 // forget deletes the job and both objects; they hold nothing secret, and a
-// failure to delete only leaves clutter, so errors are ignored.
-func (s *Solver) forget(job, media, transcript string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// failure to delete only leaves clutter, so errors are ignored. It runs as
+// Solve returns, often because ctx ended, so it outlives ctx
+// (context.WithoutCancel) with a timeout of its own.
+func (s *Solver) forget(ctx context.Context, job, media, transcript string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	s.Transcribe.DeleteTranscriptionJob(ctx, &transcribe.DeleteTranscriptionJobInput{TranscriptionJobName: aws.String(job)})
 	for _, k := range []string{media, transcript} {

@@ -87,7 +87,7 @@ func (s *Solver) Solve(ctx context.Context, c signup.Captcha) (string, error) {
 		select {
 		case <-ctx.Done():
 			return "", fmt.Errorf("%s: no answer for captcha %s in %s", s.Name(), id, timeout)
-		case <-time.After(poll):
+		case <-time.After(poll): // a real-time poll: the service's solvers work at their own pace
 		}
 		a, err := s.call(ctx, "res.php", url.Values{"key": {s.Key}, "action": {"get"}, "id": {id}, "json": {"1"}})
 		var notReady errNotReady
