@@ -32,10 +32,12 @@ type Error struct {
 	RetryAfter time.Duration
 	// Err is the underlying cause, for logs only.
 	Err error
+	// inMessage: Message already holds Err's text (Errorf with %w).
+	inMessage bool
 }
 
 func (e *Error) Error() string {
-	if e.Err != nil {
+	if e.Err != nil && !e.inMessage {
 		return e.Message + ": " + e.Err.Error()
 	}
 	return e.Message
@@ -54,7 +56,7 @@ func (e *Error) Is(target error) bool {
 // format wraps the cause.
 func Errorf(code ErrorCode, format string, args ...any) *Error {
 	err := fmt.Errorf(format, args...)
-	return &Error{Code: code, Message: err.Error(), Err: errors.Unwrap(err)}
+	return &Error{Code: code, Message: err.Error(), Err: errors.Unwrap(err), inMessage: true}
 }
 
 // Sentinel errors returned by stores; wrap them with context (%w).

@@ -1,4 +1,4 @@
-// Package engine is OVM's reconciler. Three workers share one store:
+// Package engine is OVM's reconciler. Four workers share one store:
 //
 //   - the stock planner orders new accounts so each pool holds its target
 //     stock, within its ceiling, its creations-in-flight limit, its minimum
@@ -115,6 +115,8 @@ type Engine struct {
 
 	sigMu   sync.Mutex
 	signals map[string]chan struct{}
+
+	observed observed
 
 	loopsMu sync.Mutex
 	cancel  context.CancelFunc

@@ -18,9 +18,24 @@ type Plan struct {
 	Create int
 	// Why explains a decision to create fewer than the stock lacks.
 	Why string
+	// Limit names the bound behind Why ("" when nothing held back).
+	Limit Limit
 	// NextAt is the earliest time spacing allows the next creation.
 	NextAt time.Time
 }
+
+// Limit is a bound the planner respects.
+type Limit string
+
+// The planner's bounds.
+const (
+	LimitMaxInFlight Limit = "max_in_flight"
+	LimitCeiling     Limit = "ceiling"
+	LimitMinSpacing  Limit = "min_spacing"
+	LimitCloseQuota  Limit = "close_quota"
+	// LimitBreaker: creations kept failing for good; planning is stopped.
+	LimitBreaker Limit = "breaker"
+)
 
 // Circuit breaker: this many abandoned creations within BreakerWindow stop
 // the pool's planning until the window has passed. A provider that refuses
@@ -35,7 +50,8 @@ const (
 // bring ready + in-flight (+ cleaning, when recycling) up to the target,
 // within max in flight, the ceiling on live accounts, minimum spacing (one
 // at a time when spacing is set) and, when accounts are closed on retire,
-
+// the close quota: it never holds more live accounts than closures left.
+// It is pure; Plan.Why and Plan.Limit say what held it back.
 func PlanStock(pol ovm.Pool, c *ovm.PoolCounts, quota *ovm.Quota, now time.Time) Plan {
 	stock := c.ByState[ovm.AccountReady] + c.InFlight()
 	if pol.Retire.Mode == ovm.RetireRecycle {
@@ -46,26 +62,26 @@ func PlanStock(pol ovm.Pool, c *ovm.PoolCounts, quota *ovm.Quota, now time.Time)
 		return Plan{}
 	}
 	p := Plan{Create: lack}
-	limit := func(n int, why string) {
+	limit := func(n int, l Limit, why string) {
 		if n < p.Create {
-			p.Create, p.Why = max(n, 0), why
+			p.Create, p.Limit, p.Why = max(n, 0), l, why
 		}
 	}
-	limit(pol.Stock.MaxInFlight-c.InFlight(), fmt.Sprintf("max_in_flight %d reached", pol.Stock.MaxInFlight))
-	limit(pol.Stock.Ceiling-c.Live(), fmt.Sprintf("ceiling of %d live accounts reached", pol.Stock.Ceiling))
+	limit(pol.Stock.MaxInFlight-c.InFlight(), LimitMaxInFlight, fmt.Sprintf("max_in_flight %d reached", pol.Stock.MaxInFlight))
+	limit(pol.Stock.Ceiling-c.Live(), LimitCeiling, fmt.Sprintf("ceiling of %d live accounts reached", pol.Stock.Ceiling))
 	if pol.Stock.MinSpacing > 0 && !c.LastCreatedAt.IsZero() {
 		p.NextAt = c.LastCreatedAt.Add(pol.Stock.MinSpacing)
 		if now.Before(p.NextAt) {
-			limit(0, "min_spacing: next creation at "+p.NextAt.UTC().Format(time.RFC3339))
+			limit(0, LimitMinSpacing, "min_spacing: next creation at "+p.NextAt.UTC().Format(time.RFC3339))
 		}
 	}
 	if pol.Stock.MinSpacing > 0 {
-		limit(1, "min_spacing allows one creation at a time")
+		limit(1, LimitMinSpacing, "min_spacing allows one creation at a time")
 	}
 	if quota != nil && quota.Limited() && pol.Retire.Mode == ovm.RetireClose {
 		// Every live account will need one closure: never hold more than
 		// the quota could close.
-		limit(quota.Left()-c.Live(), fmt.Sprintf("close quota: %d closures left in the window for %d live accounts", quota.Left(), c.Live()))
+		limit(quota.Left()-c.Live(), LimitCloseQuota, fmt.Sprintf("close quota: %d closures left in the window for %d live accounts", quota.Left(), c.Live()))
 	}
 	return p
 }

@@ -121,6 +121,7 @@ func (r *Runner) step(ctx context.Context, a *ovm.Account) (bool, error) {
 	}
 	logOutcome(log, a, stored, callErr)
 	if stored.State == ovm.AccountReady && a.State != ovm.AccountReady {
+		e.observed.readyAfter(a, stored.UpdatedAt)
 		e.notifyReady(stored.Pool)
 	}
 	if stored.State != a.State {

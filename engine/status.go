@@ -66,7 +66,7 @@ func (e *Engine) PoolStatus(ctx context.Context, name string) (*PoolStatus, erro
 		return nil, err
 	}
 	if abandoned >= BreakerAbandons {
-		st.Plan = Plan{Why: fmt.Sprintf("stopped: %d creations failed for good in the last %s; check the provider (see abandoned accounts)", abandoned, BreakerWindow)}
+		st.Plan = Plan{Limit: LimitBreaker, Why: fmt.Sprintf("stopped: %d creations failed for good in the last %s; check the provider (see abandoned accounts)", abandoned, BreakerWindow)}
 	}
 	st.Drift, st.DriftCheckedAt = e.Drift.Findings(name)
 	if cl, ok := p.Provider.(CloseLister); ok {

@@ -17,7 +17,7 @@ func (s *Server) poolList(w http.ResponseWriter, r *http.Request, p *principal) 
 	slices.Sort(names)
 	out := Page[Pool]{Items: []Pool{}}
 	for _, name := range names {
-		dto, err := s.poolDTO(r, name)
+		dto, err := s.poolDTO(r, p, name)
 		if err != nil {
 			return err
 		}
@@ -27,22 +27,25 @@ func (s *Server) poolList(w http.ResponseWriter, r *http.Request, p *principal) 
 }
 
 func (s *Server) poolGet(w http.ResponseWriter, r *http.Request, p *principal) error {
-	dto, err := s.poolDTO(r, r.PathValue("name"))
+	dto, err := s.poolDTO(r, p, r.PathValue("name"))
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, dto)
 }
 
-func (s *Server) poolDTO(r *http.Request, name string) (Pool, error) {
+// poolDTO is the pool's status as p may see it: admins see the accounts
+// that wait or fail, drift, closures and channels; users counts and policy.
+func (s *Server) poolDTO(r *http.Request, p *principal, name string) (Pool, error) {
 	st, err := s.engine.PoolStatus(r.Context(), name)
 	if err != nil {
 		return Pool{}, err
 	}
 	pol := st.Policy
 	d := Pool{Name: pol.Name, Provider: pol.Provider,
-		Stock:  Stock{Target: pol.Stock.Target, Ceiling: pol.Stock.Ceiling, MaxInFlight: pol.Stock.MaxInFlight, MinSpacing: pol.Stock.MinSpacing.String()},
-		Lease:  LeaseLimits{DefaultTTL: pol.Lease.DefaultTTL.String(), MaxTTL: pol.Lease.MaxTTL.String(), MinTTL: pol.Lease.MinTTL.String()},
+		Stock: Stock{Target: pol.Stock.Target, Ceiling: pol.Stock.Ceiling, MaxInFlight: pol.Stock.MaxInFlight, MinSpacing: pol.Stock.MinSpacing.String()},
+		Lease: LeaseLimits{DefaultTTL: pol.Lease.DefaultTTL.String(), MaxTTL: pol.Lease.MaxTTL.String(), MinTTL: pol.Lease.MinTTL.String(),
+			MaxPerOwner: pol.Lease.MaxPerOwner},
 		Retire: Retire{Mode: pol.Retire.Mode, MaxGenerations: pol.Retire.MaxGenerations},
 		Counts: map[string]int{}, Ready: st.Counts.ByState[ovm.AccountReady], InFlight: st.Counts.InFlight(), Live: st.Counts.Live(),
 		HeldBack: st.Plan.Why, NextCreationAt: timePtr(st.Plan.NextAt)}
@@ -51,6 +54,9 @@ func (s *Server) poolDTO(r *http.Request, name string) (Pool, error) {
 	}
 	if q := st.Quota; q != nil && q.Limited() {
 		d.CloseQuota = &Quota{Limit: q.Limit, Used: q.Used, Left: q.Left(), Window: q.Window.String(), NextFreeAt: timePtr(q.NextFreeAt)}
+	}
+	if !p.admin() {
+		return d, nil
 	}
 	for _, a := range st.Waiting {
 		d.Waiting = append(d.Waiting, accountDTO(a))

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ovmdev/ovm"
 )
@@ -29,7 +32,10 @@ func decode(r *http.Request, v any, optional bool) error {
 	return decodeBytes(body, v, optional)
 }
 
-// decodeBytes is decode's pure part (fuzzed).
+// decodeBytes is decode's pure part (fuzzed). Beyond encoding/json it
+// refuses what encoding/json lets through: a body that is not an object
+// (null included), field names in another case than documented, and a
+// field given twice.
 func decodeBytes(body []byte, v any, optional bool) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		if optional {
@@ -37,26 +43,145 @@ func decodeBytes(body []byte, v any, optional bool) error {
 		}
 		return ovm.Errorf(ovm.EInvalid, "request body is required (a JSON object)")
 	}
+	if err := checkFields(body, v); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var syn *json.SyntaxError
 		var typ *json.UnmarshalTypeError
+		var de *ovm.Error
+		var te *time.ParseError
 		switch {
 		case errors.As(err, &syn):
 			return ovm.Errorf(ovm.EInvalid, "malformed json at byte %d", syn.Offset)
 		case errors.As(err, &typ):
-			return ovm.Errorf(ovm.EInvalid, "field %q must be a %s", typ.Field, typ.Type)
+			return ovm.Errorf(ovm.EInvalid, "field %q must be %s", typ.Field, jsonKind(typ.Type))
+		case errors.As(err, &de):
+			return de // a field's own check (durations)
+		case errors.As(err, &te):
+			return ovm.Errorf(ovm.EInvalid, "%q is not an RFC 3339 time (e.g. 2026-01-02T15:04:05Z)", te.Value)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			return ovm.Errorf(ovm.EInvalid, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return ovm.Errorf(ovm.EInvalid, "malformed json: the body ends too early")
 		default:
-			return ovm.Errorf(ovm.EInvalid, "malformed json: %s", strings.TrimPrefix(err.Error(), "json: "))
+			return ovm.Errorf(ovm.EInvalid, "invalid request body: %s", strings.TrimPrefix(err.Error(), "json: "))
 		}
 	}
 	if dec.More() {
 		return ovm.Errorf(ovm.EInvalid, "request body must hold one json object")
 	}
 	return nil
+}
+
+// checkFields reads the top level of body: it must be a JSON object whose
+// keys are the json names of v's fields, exactly and once each.
+func checkFields(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return ovm.Errorf(ovm.EInvalid, "malformed json at byte %d", syn.Offset)
+		}
+		return ovm.Errorf(ovm.EInvalid, "malformed json")
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return ovm.Errorf(ovm.EInvalid, "request body must be a JSON object, not %s", jsonTokenKind(tok))
+	}
+	names := jsonNames(reflect.TypeOf(v))
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // the full decode names the syntax error
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return ovm.Errorf(ovm.EInvalid, "field %q is given twice", key)
+		}
+		seen[key] = true
+		if !names[key] {
+			for n := range names {
+				if strings.EqualFold(n, key) {
+					return ovm.Errorf(ovm.EInvalid, "unknown field %q (field names are case-sensitive: %q)", key, n)
+				}
+			}
+			return ovm.Errorf(ovm.EInvalid, "unknown field %q", key)
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// jsonNames are the json field names of struct type t (through pointers).
+func jsonNames(t reflect.Type) map[string]bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	names := map[string]bool{}
+	if t.Kind() != reflect.Struct {
+		return names
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-" || !f.IsExported():
+		case name == "":
+			names[f.Name] = true
+		default:
+			names[name] = true
+		}
+	}
+	return names
+}
+
+// jsonKind says in words what JSON a Go type takes.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Map, reflect.Struct:
+		if t == reflect.TypeOf(time.Time{}) {
+			return "an RFC 3339 time string"
+		}
+		if t.Kind() == reflect.Map && t.Elem().Kind() == reflect.String {
+			return "an object of strings"
+		}
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "a number"
+}
+
+// jsonTokenKind names a JSON token's kind for messages.
+func jsonTokenKind(tok json.Token) string {
+	switch v := tok.(type) {
+	case nil:
+		return "null"
+	case json.Delim:
+		if v == '[' {
+			return "a list"
+		}
+	case string:
+		return "a string"
+	case bool:
+		return "true or false"
+	case float64, json.Number:
+		return "a number"
+	}
+	return "something else"
 }
 
 // Duration is a Go duration string in JSON ("90s", "24h").
@@ -94,6 +219,9 @@ func checkLabels(labels map[string]string) error {
 		return ovm.Errorf(ovm.EInvalid, "at most %d labels", maxLabels)
 	}
 	for k, v := range labels {
+		if !printable(k) || !printable(v) {
+			return ovm.Errorf(ovm.EInvalid, "label keys and values must be UTF-8 text without control characters")
+		}
 		if k == "" || len(k) > maxLabelKey {
 			return ovm.Errorf(ovm.EInvalid, "label keys must be 1-%d characters", maxLabelKey)
 		}
@@ -102,6 +230,11 @@ func checkLabels(labels map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// printable reports whether s is valid UTF-8 without control characters.
+func printable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
 }
 
 // pageParams reads ?limit= and ?cursor=.

@@ -112,10 +112,12 @@ type Pool struct {
 	CloseQuota     *Quota         `json:"close_quota,omitempty"`
 	HeldBack       string         `json:"held_back,omitempty"`
 	NextCreationAt *time.Time     `json:"next_creation_at,omitempty"`
-	Waiting        []Account      `json:"waiting,omitempty"`
+	// The fields below are shown to admin keys only: they name accounts,
+	// e-mails, errors and phone numbers. A user key sees counts and policy.
+	Waiting []Account `json:"waiting,omitempty"`
 	// Drift lists differences between AWS and the store (last check at
 	// DriftCheckedAt); RecentCloses the close ledger's window.
-	Drift          []Drift     `json:"drift"`
+	Drift          []Drift     `json:"drift,omitempty"`
 	DriftCheckedAt *time.Time  `json:"drift_checked_at,omitempty"`
 	RecentCloses   []CloseInfo `json:"recent_closes,omitempty"`
 	// Channels is the provider's report on its outside channels (signup:
@@ -152,6 +154,8 @@ type LeaseLimits struct {
 	DefaultTTL string `json:"default_ttl"`
 	MaxTTL     string `json:"max_ttl"`
 	MinTTL     string `json:"min_ttl"`
+	// MaxPerOwner caps one key's active leases in the pool.
+	MaxPerOwner int `json:"max_per_owner"`
 }
 
 // Retire is a pool's retire policy.

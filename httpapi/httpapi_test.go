@@ -487,7 +487,7 @@ func TestClientRoundTrip(t *testing.T) {
 		t.Fatalf("vend: %+v %v", v, err)
 	}
 	ttl := httpapi.Duration(time.Hour)
-	l, err := c.LeaseCreate(ctx, &httpapi.LeaseRequest{TTL: ttl})
+	l, err := c.LeaseCreate(ctx, &httpapi.LeaseRequest{TTL: &ttl})
 	if err != nil || l.Owner != "alice" {
 		t.Fatalf("lease: %+v %v", l, err)
 	}

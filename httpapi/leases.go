@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/engine"
 )
 
 // vend is the seed's API: a lease from the default pool with the default
@@ -20,6 +21,9 @@ func (s *Server) vend(w http.ResponseWriter, r *http.Request, p *principal) erro
 	}
 	id, _ := json.Marshal(l.AWSAccountID)
 	role, _ := json.Marshal(l.RoleARN)
+	// The body stays the seed's; the lease is named in Location so the
+	// caller can extend or release it.
+	w.Header().Set("Location", "/v1/leases/"+l.ID)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
@@ -29,8 +33,10 @@ func (s *Server) vend(w http.ResponseWriter, r *http.Request, p *principal) erro
 
 // LeaseRequest is the body of POST /v1/leases.
 type LeaseRequest struct {
-	Pool   string            `json:"pool"`
-	TTL    Duration          `json:"ttl"`
+	Pool string `json:"pool"`
+	// TTL is the lease's duration (nil: the pool's default; it must be
+	// positive when given).
+	TTL    *Duration         `json:"ttl,omitempty"`
 	Labels map[string]string `json:"labels"`
 	// Wait long-polls up to this long for an account when the stock is empty.
 	Wait Duration `json:"wait"`
@@ -44,13 +50,16 @@ func (s *Server) leaseCreate(w http.ResponseWriter, r *http.Request, p *principa
 	if req.Pool == "" {
 		req.Pool = s.cfg.DefaultPool
 	}
+	if req.TTL != nil && *req.TTL <= 0 {
+		return ovm.Errorf(ovm.EInvalid, "ttl must be positive; leave it out for the pool's default")
+	}
 	if time.Duration(req.Wait) > s.cfg.MaxWait {
 		return ovm.Errorf(ovm.EInvalid, "wait %s is longer than the maximum %s", time.Duration(req.Wait), s.cfg.MaxWait)
 	}
 	if err := checkLabels(req.Labels); err != nil {
 		return err
 	}
-	l, err := s.lease(r.Context(), p, req.Pool, time.Duration(req.TTL), req.Labels, time.Duration(req.Wait))
+	l, err := s.lease(r.Context(), p, req.Pool, time.Duration(deref(req.TTL)), req.Labels, time.Duration(req.Wait))
 	if err != nil {
 		return err
 	}
@@ -85,8 +94,14 @@ func (s *Server) lease(ctx context.Context, p *principal, pool string, ttl time.
 		}
 		left := deadline.Sub(s.clock.Now())
 		if left <= 0 {
-			return nil, &ovm.Error{Code: ovm.EUnavailable, RetryAfter: s.retryAfter(ctx, pool),
-				Message: fmt.Sprintf("pool %q has no account in stock; retry later or pass wait", pool)}
+			o := s.outlook(ctx, pool)
+			waited := ""
+			if wait > 0 {
+				waited = " after waiting " + wait.String()
+			}
+			return nil, &ovm.Error{Code: ovm.EUnavailable, RetryAfter: o.RetryAfter,
+				Message: fmt.Sprintf("pool %q has no account in stock%s: %s; expect one in about %s (Retry-After)",
+					pool, waited, o.Reason, o.RetryAfter.Round(time.Second))}
 		}
 		timer := time.NewTimer(min(left, s.cfg.PollInterval))
 		select {
@@ -100,41 +115,30 @@ func (s *Server) lease(ctx context.Context, p *principal, pool string, ttl time.
 	}
 }
 
-// retryAfter estimates when pool may have stock again. The estimate is
-// kept for a second: a storm of empty answers must not become a storm of
-// status reads.
-func (s *Server) retryAfter(ctx context.Context, pool string) time.Duration {
+// outlook is the engine's outlook of an empty pool. It is kept for a
+// second: a storm of empty answers must not become a storm of status reads.
+func (s *Server) outlook(ctx context.Context, pool string) engine.Outlook {
 	now := s.clock.Now()
 	s.raMu.Lock()
 	c, ok := s.raCache[pool]
 	s.raMu.Unlock()
 	if ok && now.Sub(c.at) < time.Second {
-		return c.d
+		return c.o
 	}
-	d := s.estimateRetryAfter(ctx, pool)
-	s.raMu.Lock()
-	s.raCache[pool] = retryAfterEntry{at: now, d: d}
-	s.raMu.Unlock()
-	return d
-}
-
-type retryAfterEntry struct {
-	at time.Time
-	d  time.Duration
-}
-
-func (s *Server) estimateRetryAfter(ctx context.Context, pool string) time.Duration {
-	st, err := s.engine.PoolStatus(ctx, pool)
+	o, err := s.engine.Outlook(ctx, pool)
 	if err != nil {
-		return 10 * time.Second
+		s.log.Warn("cannot tell why the pool is empty", ovm.LogPool, pool, ovm.LogError, err)
+		o = engine.Outlook{Reason: "the pool's status cannot be read right now", RetryAfter: 10 * time.Second}
 	}
-	if st.Counts.InFlight() > 0 {
-		return 5 * time.Second
-	}
-	if !st.Plan.NextAt.IsZero() {
-		return max(st.Plan.NextAt.Sub(s.clock.Now()), time.Second)
-	}
-	return 30 * time.Second
+	s.raMu.Lock()
+	s.raCache[pool] = outlookEntry{at: now, o: o}
+	s.raMu.Unlock()
+	return o
+}
+
+type outlookEntry struct {
+	at time.Time
+	o  engine.Outlook
 }
 
 // ownLease loads a lease the caller may see: its own, or any for admins.
@@ -199,6 +203,9 @@ func (s *Server) leaseExtend(w http.ResponseWriter, r *http.Request, p *principa
 	}
 	if (req.ExpiresAt == nil) == (req.ExtendBy == nil) {
 		return ovm.Errorf(ovm.EInvalid, "give exactly one of expires_at (RFC 3339) or extend_by (duration)")
+	}
+	if req.ExtendBy != nil && *req.ExtendBy <= 0 {
+		return ovm.Errorf(ovm.EInvalid, "extend_by must be positive")
 	}
 	l, err := s.ownLease(r, p)
 	if err != nil {

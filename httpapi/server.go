@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -59,14 +60,15 @@ type Server struct {
 	cfg    Config
 	mux    *http.ServeMux
 
+	table   map[string]map[string]method
 	raMu    sync.Mutex
-	raCache map[string]retryAfterEntry
+	raCache map[string]outlookEntry
 }
 
 // New returns a server over store and engine.
 func New(store ovm.Store, eng *engine.Engine, clock ovm.Clock, log *slog.Logger, cfg Config) *Server {
 	s := &Server{store: store, engine: eng, clock: clock, log: log, cfg: cfg.withDefaults(), mux: http.NewServeMux(),
-		raCache: map[string]retryAfterEntry{}}
+		raCache: map[string]outlookEntry{}}
 	s.routes()
 	return s
 }
@@ -75,29 +77,54 @@ func New(store ovm.Store, eng *engine.Engine, clock ovm.Clock, log *slog.Logger,
 type handler func(w http.ResponseWriter, r *http.Request, p *principal) error
 
 // method is one method of a route and the role it needs ("" = no auth).
+// A GET that changes state (the seed's /vend) is marked: HEAD is not
+// answered by it.
 type method struct {
-	role ovm.Role
-	fn   handler
+	role     ovm.Role
+	fn       handler
+	mutating bool
+}
+
+// Route is one method of one route of the API and the role it needs
+// ("" = none); Routes lists them for documentation and tests.
+type Route struct {
+	Pattern, Method string
+	Role            ovm.Role
+}
+
+// Routes returns the API's routes, sorted.
+func (s *Server) Routes() []Route {
+	var out []Route
+	for pattern, methods := range s.table {
+		for m, h := range methods {
+			out = append(out, Route{Pattern: pattern, Method: m, Role: h.role})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Pattern < out[j].Pattern || out[i].Pattern == out[j].Pattern && out[i].Method < out[j].Method
+	})
+	return out
 }
 
 func (s *Server) routes() {
 	user, admin := ovm.RoleUser, ovm.RoleAdmin
 	table := map[string]map[string]method{
-		"/healthz":                 {"GET": {"", s.healthz}},
-		"/vend":                    {"GET": {user, s.vend}, "POST": {user, s.vend}},
-		"/v1/leases":               {"GET": {user, s.leaseList}, "POST": {user, s.leaseCreate}},
-		"/v1/leases/{id}":          {"GET": {user, s.leaseGet}, "PATCH": {user, s.leaseExtend}, "DELETE": {user, s.leaseEnd}},
-		"/v1/pools":                {"GET": {user, s.poolList}},
-		"/v1/pools/{name}":         {"GET": {user, s.poolGet}},
-		"/v1/accounts":             {"GET": {admin, s.accountList}},
-		"/v1/accounts/{id}":        {"GET": {admin, s.accountGet}},
-		"/v1/accounts/{id}/retry":  {"POST": {admin, s.accountRetry}},
-		"/v1/accounts/{id}/retire": {"POST": {admin, s.accountRetire}},
-		"/v1/accounts/{id}/input":  {"POST": {admin, s.accountInput}},
-		"/v1/phone/{number}/pin":   {"GET": {admin, s.phonePIN}},
-		"/v1/keys":                 {"GET": {admin, s.keyList}, "POST": {admin, s.keyCreate}},
-		"/v1/keys/{id}":            {"DELETE": {admin, s.keyRevoke}},
+		"/healthz":                 {"GET": {"", s.healthz, false}},
+		"/vend":                    {"GET": {user, s.vend, true}, "POST": {user, s.vend, true}},
+		"/v1/leases":               {"GET": {user, s.leaseList, false}, "POST": {user, s.leaseCreate, false}},
+		"/v1/leases/{id}":          {"GET": {user, s.leaseGet, false}, "PATCH": {user, s.leaseExtend, false}, "DELETE": {user, s.leaseEnd, false}},
+		"/v1/pools":                {"GET": {user, s.poolList, false}},
+		"/v1/pools/{name}":         {"GET": {user, s.poolGet, false}},
+		"/v1/accounts":             {"GET": {admin, s.accountList, false}},
+		"/v1/accounts/{id}":        {"GET": {admin, s.accountGet, false}},
+		"/v1/accounts/{id}/retry":  {"POST": {admin, s.accountRetry, false}},
+		"/v1/accounts/{id}/retire": {"POST": {admin, s.accountRetire, false}},
+		"/v1/accounts/{id}/input":  {"POST": {admin, s.accountInput, false}},
+		"/v1/phone/{number}/pin":   {"GET": {admin, s.phonePIN, false}},
+		"/v1/keys":                 {"GET": {admin, s.keyList, false}, "POST": {admin, s.keyCreate, false}},
+		"/v1/keys/{id}":            {"DELETE": {admin, s.keyRevoke, false}},
 	}
+	s.table = table
 	for path, methods := range table {
 		s.mux.HandleFunc(path, s.dispatch(methods))
 	}
@@ -117,7 +144,9 @@ func (s *Server) dispatch(methods map[string]method) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		m, ok := methods[r.Method]
 		if !ok && r.Method == http.MethodHead {
+			// HEAD is GET without the body: never for a GET that changes state.
 			m, ok = methods[http.MethodGet]
+			ok = ok && !m.mutating
 		}
 		if !ok {
 			w.Header().Set("Allow", allowHeader)
@@ -170,6 +199,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.log.Log(r.Context(), level, "http request", attrs...)
 	}()
+	if p := r.URL.Path; p == "" || p[0] != '/' || p != "/" && path.Clean(p) != p {
+		// ServeMux would answer a 307 redirect in HTML; paths with "..",
+		// "//" or a trailing slash name no route.
+		s.writeError(rw, r, ovm.Errorf(ovm.ENotFound, "no route %s %s", r.Method, p))
+		return
+	}
 	s.mux.ServeHTTP(rw, r)
 }
 

@@ -208,8 +208,12 @@ func cmdLeaseCreate(c *clientCmd) func() error {
 		if err := c.needArgs(); err != nil {
 			return err
 		}
-		l, err := c.c.LeaseCreate(c.ctx, &httpapi.LeaseRequest{Pool: *pool, TTL: httpapi.Duration(*ttl),
-			Wait: httpapi.Duration(*wait), Labels: labels})
+		req := &httpapi.LeaseRequest{Pool: *pool, Wait: httpapi.Duration(*wait), Labels: labels}
+		if *ttl != 0 {
+			d := httpapi.Duration(*ttl)
+			req.TTL = &d
+		}
+		l, err := c.c.LeaseCreate(c.ctx, req)
 		if err != nil {
 			return err
 		}

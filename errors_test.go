@@ -1,0 +1,27 @@
+package ovm_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/ovmdev/ovm"
+)
+
+func TestAWrappedSentinelIsNamedOnce(t *testing.T) {
+	err := ovm.Errorf(ovm.ENotFound, "lease %s: %w", "lse_1", ovm.ErrNotFound)
+	if got := err.Error(); got != "lease lse_1: not found" {
+		t.Errorf("Error() = %q, want the cause once", got)
+	}
+	if got := ovm.ErrorMessage(fmt.Errorf("get: %w", err)); got != "get: lease lse_1: not found" {
+		t.Errorf("ErrorMessage = %q", got)
+	}
+	if !errors.Is(err, ovm.ErrNotFound) || ovm.ErrorCodeOf(err) != ovm.ENotFound {
+		t.Error("the sentinel is lost")
+	}
+	// A cause attached by hand (not formatted into the message) is shown.
+	e := &ovm.Error{Code: ovm.EInternal, Message: "write", Err: errors.New("disk full")}
+	if e.Error() != "write: disk full" {
+		t.Errorf("hand-made error %q", e.Error())
+	}
+}
