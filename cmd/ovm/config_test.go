@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ovmdev/ovm/provider/signup/setup"
 	"github.com/ovmdev/ovm/provider/sim"
 )
 
@@ -80,21 +81,21 @@ func TestABadConfigFailsNamingTheKey(t *testing.T) {
 		"store":                               "store: postgres\npools: [{name: default}]\n",
 		"pools[0].stock: must be a mapping":   "pools:\n  - name: default\n    stock: 3\n",
 		`pools[0].stock.target: "many" must be a whole number`: "pools:\n  - name: default\n    stock: {target: many}\n",
-		"secrets.backend":                     "secrets: {backend: vault}\npools: [{name: default}]\n",
-		"secrets.file":                        "secrets: {backend: secretsmanager, file: x}\npools: [{name: default}]\n",
-		`pools[0].lease.max_ttl: duration "-1h" must not be negative`: "pools:\n  - name: default\n    lease: {max_ttl: -1h}\n",
-		`engine.tick: "soon" is not a duration`:                         "engine: {tick: soon}\n",
-		`api.leases_per_owner: "lots" must be a whole number`:            "api: {leases_per_owner: lots}\n",
-		"pools[0].stock.max_in_flight: 4 is above the provider's cap of 2 (sim.max_in_flight)": "pools:\n  - name: default\n    sim: {max_in_flight: 2}\n    stock: {max_in_flight: 4}\n",
-		"pools[0].stock.max_in_flight: must be at least 1":                                      "pools:\n  - name: default\n    stock: {max_in_flight: 0}\n",
+		"secrets.backend": "secrets: {backend: vault}\npools: [{name: default}]\n",
+		"secrets.file":    "secrets: {backend: secretsmanager, file: x}\npools: [{name: default}]\n",
+		`pools[0].lease.max_ttl: duration "-1h" must not be negative`:                               "pools:\n  - name: default\n    lease: {max_ttl: -1h}\n",
+		`engine.tick: "soon" is not a duration`:                                                     "engine: {tick: soon}\n",
+		`api.leases_per_owner: "lots" must be a whole number`:                                       "api: {leases_per_owner: lots}\n",
+		"pools[0].stock.max_in_flight: 4 is above the provider's cap of 2 (sim.max_in_flight)":      "pools:\n  - name: default\n    sim: {max_in_flight: 2}\n    stock: {max_in_flight: 4}\n",
+		"pools[0].stock.max_in_flight: must be at least 1":                                          "pools:\n  - name: default\n    stock: {max_in_flight: 0}\n",
 		"pools[0].organizations: is a block of provider organizations; this pool's provider is sim": "pools:\n  - name: default\n    organizations: {email_template: \"a+{id}@example.com\"}\n",
-		"pools[0].signup: is a block of provider signup":                                           "pools:\n  - name: default\n    signup: {}\n",
-		"pools[0].sim.latency: unknown key":                                                        "pools:\n  - name: default\n    sim: {latency: 1s}\n",
-		"pools[0].nonsense: unknown key":                                                           "pools:\n  - name: default\n    nonsense: 1\n",
-		"pools[0].lease.max_per_owner: must be at least 1":                                         "pools:\n  - name: default\n    lease: {max_per_owner: -2}\n",
-		"pools[0].sim.seed: must be a single value, not a list":                                                    "pools:\n  - name: default\n    sim: {seed: [1]}\n",
-		"listen: \"127.0.0.1:70000\": the port must be a number from 0 to 65535":                   "listen: 127.0.0.1:70000\n",
-		"secrets.prefix":                      "secrets: {backend: secretsmanager, prefix: 'a b'}\npools: [{name: default}]\n",
+		"pools[0].signup: is a block of provider signup":                                            "pools:\n  - name: default\n    signup: {}\n",
+		"pools[0].sim.latency: unknown key":                                                         "pools:\n  - name: default\n    sim: {latency: 1s}\n",
+		"pools[0].nonsense: unknown key":                                                            "pools:\n  - name: default\n    nonsense: 1\n",
+		"pools[0].lease.max_per_owner: must be at least 1":                                          "pools:\n  - name: default\n    lease: {max_per_owner: -2}\n",
+		"pools[0].sim.seed: must be a single value, not a list":                                     "pools:\n  - name: default\n    sim: {seed: [1]}\n",
+		"listen: \"127.0.0.1:70000\": the port must be a number from 0 to 65535":                    "listen: 127.0.0.1:70000\n",
+		"secrets.prefix": "secrets: {backend: secretsmanager, prefix: 'a b'}\npools: [{name: default}]\n",
 	}
 	for want, body := range cases {
 		_, err := loadConfig(writeConfig(t, body))
@@ -130,7 +131,7 @@ func TestSignupSolversAndChannelsAreCheckedAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := cfg.Pools[0].Kind.(*signupPoolConfig).Signup.CaptchaSolvers; len(s) != 4 || s[0].Transcribe.Bucket != "captcha" || s[1].TwoCaptcha.Key != "secret:twocaptcha" {
+	if s := cfg.Pools[0].Kind.(*setup.PoolConfig).Signup.CaptchaSolvers; len(s) != 4 || s[0].Transcribe.Bucket != "captcha" || s[1].TwoCaptcha.Key != "secret:twocaptcha" {
 		t.Fatalf("solvers: %+v", s)
 	}
 	cases := map[string]string{

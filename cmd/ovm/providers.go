@@ -6,6 +6,7 @@ import (
 
 	"github.com/ovmdev/ovm/provider"
 	"github.com/ovmdev/ovm/provider/awsorgs"
+	"github.com/ovmdev/ovm/provider/signup/setup"
 	"github.com/ovmdev/ovm/provider/sim"
 )
 
@@ -14,7 +15,7 @@ import (
 var kinds = map[string]provider.Kind{
 	"sim":           sim.Kind{},
 	"organizations": awsorgs.Kind{},
-	"signup":        signupKind{},
+	"signup":        setup.Kind{},
 }
 
 // kindNames lists the registry's kinds for messages ("organizations, signup or sim").

@@ -1,4 +1,10 @@
-package main
+// Package setup is the signup provider kind: a pool's `signup:` block (its
+// defaults and validation, errors naming the key) and how the binary builds
+// the pool's provider from it: secrets resolved from the vault, the captcha
+// solvers, the inbox (S3 or IMAP), the Amazon Connect answerer, the smoke
+// test and the burial into the graveyard organization. It lives beside
+// provider/signup because it wires the channel packages, which import it.
+package setup
 
 import (
 	"context"
@@ -13,25 +19,25 @@ import (
 	"github.com/ovmdev/ovm/provider/signup/awsconnect"
 )
 
-// signupKind is the signup provider kind (transitional home in cmd/ovm).
-type signupKind struct{}
+// Kind is the signup provider kind for the binary's registry.
+type Kind struct{}
 
 // NewConfig implements provider.Kind.
-func (signupKind) NewConfig() provider.Config {
-	return &signupPoolConfig{Signup: SignupConfig{SmokeTest: true}}
+func (Kind) NewConfig() provider.Config {
+	return &PoolConfig{Signup: Config{SmokeTest: true}}
 }
 
-// signupPoolConfig is a signup pool's configuration.
-type signupPoolConfig struct {
-	Signup SignupConfig
+// PoolConfig is a signup pool's configuration.
+type PoolConfig struct {
+	Signup Config
 }
 
 // Blocks implements provider.Config.
-func (c *signupPoolConfig) Blocks() map[string]any { return map[string]any{"signup": &c.Signup} }
+func (c *PoolConfig) Blocks() map[string]any { return map[string]any{"signup": &c.Signup} }
 
 // New implements provider.Config.
-func (c *signupPoolConfig) New(ctx context.Context, env provider.Env) (ovm.Provider, error) {
-	p, err := newSignupProvider(ctx, env, c.Signup)
+func (c *PoolConfig) New(ctx context.Context, env provider.Env) (ovm.Provider, error) {
+	p, err := build(ctx, env, c.Signup)
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +48,7 @@ func (c *signupPoolConfig) New(ctx context.Context, env provider.Env) (ovm.Provi
 // Complete implements provider.Config: sign-ups go one at a time and two
 // hours apart unless the pool says otherwise (phone numbers get blocked
 // when used faster).
-func (c *signupPoolConfig) Complete(p *provider.Pool, _ provider.Settings) error {
+func (c *PoolConfig) Complete(p *provider.Pool, _ provider.Settings) error {
 	if !p.MinSpacingSet {
 		p.Stock.MinSpacing = 2 * time.Hour
 	}
@@ -117,54 +123,54 @@ func (c *signupPoolConfig) Complete(p *provider.Pool, _ provider.Settings) error
 	return nil
 }
 
-// SignupConfig is the signup provider's block. Contact and card values may
+// Config is a pool's `signup:` block. Contact and card values may
 // be "secret:NAME", read from the secrets vault at start.
-type SignupConfig struct {
-	BaseURL          string         `yaml:"base_url"`          // the sign-up site (required)
-	FlowFile         string         `yaml:"flow_file"`         // default: the shipped flow
-	Chromium         string         `yaml:"chromium"`          // default /usr/bin/chromium
-	EmailTemplate    string         `yaml:"email_template"`    // root e-mail; {id} = OVM id (required)
-	NamePrefix       string         `yaml:"name_prefix"`       // default ovm-
-	TrustedPrincipal string         `yaml:"trusted_principal"` // ARN the vended role trusts (required)
-	Contact          SignupContact  `yaml:"contact"`
-	Card             SignupCard     `yaml:"card"`
-	Billing          SignupBilling  `yaml:"billing"`
-	PhoneNumbers     []string       `yaml:"phone_numbers"` // verification numbers (required)
-	Inbox            SignupInbox    `yaml:"inbox"`
-	CaptchaSolvers   []SolverConfig `yaml:"captcha_solvers"` // tried in order (default: human)
-	PageTimeout      time.Duration  `yaml:"page_timeout"`    // default 30s
-	SmokeTest        bool           `yaml:"smoke_test"`      // assume the vended role before ready (default true)
-	Burial           BurialConfig   `yaml:"burial"`
-	Connect          *ConnectConfig `yaml:"connect"` // answer the verification call with Amazon Connect
-	Evidence         SignupEvidence `yaml:"evidence"`
+type Config struct {
+	BaseURL          string        `yaml:"base_url"`          // the sign-up site (required)
+	FlowFile         string        `yaml:"flow_file"`         // default: the shipped flow
+	Chromium         string        `yaml:"chromium"`          // default /usr/bin/chromium
+	EmailTemplate    string        `yaml:"email_template"`    // root e-mail; {id} = OVM id (required)
+	NamePrefix       string        `yaml:"name_prefix"`       // default ovm-
+	TrustedPrincipal string        `yaml:"trusted_principal"` // ARN the vended role trusts (required)
+	Contact          Contact       `yaml:"contact"`
+	Card             Card          `yaml:"card"`
+	Billing          Billing       `yaml:"billing"`
+	PhoneNumbers     []string      `yaml:"phone_numbers"` // verification numbers (required)
+	Inbox            Inbox         `yaml:"inbox"`
+	CaptchaSolvers   []Solver      `yaml:"captcha_solvers"` // tried in order (default: human)
+	PageTimeout      time.Duration `yaml:"page_timeout"`    // default 30s
+	SmokeTest        bool          `yaml:"smoke_test"`      // assume the vended role before ready (default true)
+	Burial           Burial        `yaml:"burial"`
+	Connect          *Connect      `yaml:"connect"` // answer the verification call with Amazon Connect
+	Evidence         Evidence      `yaml:"evidence"`
 }
 
-// SignupEvidence copies failed steps' evidence to S3 as well (useful with
+// Evidence copies failed steps' evidence to S3 as well (useful with
 // several replicas: the local copy is on the replica that ran the step).
-type SignupEvidence struct {
+type Evidence struct {
 	S3Bucket string `yaml:"s3_bucket"` // "" = local only
 	S3Prefix string `yaml:"s3_prefix"` // default evidence/
 }
 
-// ConnectConfig sets up Amazon Connect to key in the verification PIN:
+// Connect sets up Amazon Connect to key in the verification PIN:
 // OVM makes the DTMF prompts and one contact flow per phone number.
-type ConnectConfig struct {
+type Connect struct {
 	InstanceARN  string        `yaml:"instance_arn"`  // arn:aws:connect:REGION:ACCOUNT:instance/ID (required)
 	PromptBucket string        `yaml:"prompt_bucket"` // S3 bucket Connect reads the prompt WAVs from (required)
 	PromptPrefix string        `yaml:"prompt_prefix"` // default ovm-prompts/
 	AnswerDelay  time.Duration `yaml:"answer_delay"`  // silence before the first tone (default 3s)
 }
 
-// BurialConfig retires vended management accounts through the API into
+// Burial retires vended management accounts through the API into
 // OVM's graveyard organization (the organization of OVM's AWS credentials).
-type BurialConfig struct {
+type Burial struct {
 	Enabled     bool   `yaml:"enabled"`      // default false: console closure by the root user
 	GraveyardOU string `yaml:"graveyard_ou"` // OU for buried accounts ("" = root)
 	CloseQuota  int    `yaml:"close_quota"`  // the graveyard's closures per 30 days (default 10)
 }
 
-// SignupContact is the contact page's data.
-type SignupContact struct {
+// Contact is the contact page's data.
+type Contact struct {
 	FullName   string `yaml:"full_name"`
 	Company    string `yaml:"company"`
 	Phone      string `yaml:"phone"`
@@ -175,30 +181,30 @@ type SignupContact struct {
 	PostalCode string `yaml:"postal_code"`
 }
 
-// SignupCard is the payment page's data (use secret: references).
-type SignupCard struct {
+// Card is the payment page's data (use secret: references).
+type Card struct {
 	Number string `yaml:"number"`
 	Month  string `yaml:"month"`
 	Year   string `yaml:"year"`
 	Holder string `yaml:"holder"`
 }
 
-// SignupBilling is the console's billing preferences.
-type SignupBilling struct {
+// Billing is the console's billing preferences.
+type Billing struct {
 	Currency string `yaml:"currency"`
 	Email    string `yaml:"email"`
 }
 
-// SignupInbox is where the sign-up e-mails arrive: the S3 bucket of an SES
+// Inbox is where the sign-up e-mails arrive: the S3 bucket of an SES
 // receipt rule, or an IMAP mailbox. Set exactly one.
-type SignupInbox struct {
-	S3Bucket string      `yaml:"s3_bucket"`
-	S3Prefix string      `yaml:"s3_prefix"`
-	IMAP     *IMAPConfig `yaml:"imap"`
+type Inbox struct {
+	S3Bucket string `yaml:"s3_bucket"`
+	S3Prefix string `yaml:"s3_prefix"`
+	IMAP     *IMAP  `yaml:"imap"`
 }
 
-// IMAPConfig is an IMAP mailbox.
-type IMAPConfig struct {
+// IMAP is an IMAP mailbox.
+type IMAP struct {
 	Address  string `yaml:"address"`  // host:port (required)
 	Username string `yaml:"username"` // (required)
 	Password string `yaml:"password"` // use secret:NAME (required)
@@ -206,9 +212,9 @@ type IMAPConfig struct {
 	Security string `yaml:"security"` // tls (default) | starttls | none (loopback only)
 }
 
-// SolverConfig is one captcha solver: set exactly one of command, human,
+// Solver is one captcha solver: set exactly one of command, human,
 // transcribe or twocaptcha.
-type SolverConfig struct {
+type Solver struct {
 	Command    []string          `yaml:"command"` // gets the file as its last argument, prints the answer
 	For        []string          `yaml:"for"`     // audio, image (default: what the solver can do)
 	Human      bool              `yaml:"human"`
@@ -230,7 +236,7 @@ type TwoCaptchaSolver struct {
 }
 
 // kinds is how many solver kinds the entry sets.
-func (s SolverConfig) kinds() int {
+func (s Solver) kinds() int {
 	n := 0
 	for _, set := range []bool{len(s.Command) > 0, s.Human, s.Transcribe != nil, s.TwoCaptcha != nil} {
 		if set {

@@ -1,21 +1,17 @@
-package main
+package setup
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/connect"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/aws-sdk-go-v2/service/transcribe"
 	"github.com/ovmdev/ovm/provider"
@@ -24,35 +20,13 @@ import (
 	"github.com/ovmdev/ovm/provider/signup/awsconnect"
 	"github.com/ovmdev/ovm/provider/signup/imapinbox"
 	"github.com/ovmdev/ovm/provider/signup/s3bucket"
-	"github.com/ovmdev/ovm/provider/signup/smvault"
 	"github.com/ovmdev/ovm/provider/signup/transcribesolver"
 	"github.com/ovmdev/ovm/provider/signup/twocaptcha"
 )
 
-// openVault is the secrets vault of the configuration and a description of
-// where it keeps secrets (for messages; never a secret).
-func openVault(ctx context.Context, cfg *Config) (signup.Vault, string, error) {
-	if cfg.Secrets.Backend == "secretsmanager" {
-		ac, err := loadAWSConfig(ctx, cfg.AWS)
-		if err != nil {
-			return nil, "", err
-		}
-		v := &smvault.Vault{API: secretsmanager.NewFromConfig(ac), Prefix: cfg.Secrets.Prefix, KMSKeyID: cfg.Secrets.KMSKeyID}
-		return v, "AWS Secrets Manager (" + ac.Region + ")", nil
-	}
-	file, key := cfg.Secrets.File, cfg.Secrets.KeyFile
-	if file == "" {
-		file = filepath.Join(cfg.DataDir, "secrets.json")
-	}
-	if key == "" {
-		key = filepath.Join(cfg.DataDir, "secrets.key")
-	}
-	return &signup.FileVault{Path: file, KeyPath: key}, file, nil
-}
-
 // resolve reads "secret:NAME" values from the vault; key names the config
 // key for errors (the value is never shown).
-func resolve(ctx context.Context, v signup.Vault, key, value string) (string, error) {
+func resolve(ctx context.Context, v provider.Vault, key, value string) (string, error) {
 	name, ok := strings.CutPrefix(value, "secret:")
 	if !ok {
 		return value, nil
@@ -67,8 +41,8 @@ func resolve(ctx context.Context, v signup.Vault, key, value string) (string, er
 	return s, nil
 }
 
-// newSignupProvider makes a signup pool's provider.
-func newSignupProvider(ctx context.Context, env provider.Env, sc SignupConfig) (*signup.Provider, error) {
+// build makes a signup pool's provider.
+func build(ctx context.Context, env provider.Env, sc Config) (*signup.Provider, error) {
 	ac, err := env.AWS(ctx)
 	if err != nil {
 		return nil, err
@@ -81,7 +55,7 @@ func newSignupProvider(ctx context.Context, env provider.Env, sc SignupConfig) (
 	newS3 := func() *s3.Client {
 		return s3.NewFromConfig(ac, func(o *s3.Options) { o.UsePathStyle = env.AWSEndpoint != "" })
 	}
-	key := "pools[" + pol.Name + "].signup."
+	key := "signup." // serve prefixes the pool's name
 	fields := []*string{&sc.Contact.FullName, &sc.Contact.Company, &sc.Contact.Phone, &sc.Contact.Country, &sc.Contact.Address,
 		&sc.Contact.City, &sc.Contact.State, &sc.Contact.PostalCode, &sc.Card.Number, &sc.Card.Month, &sc.Card.Year, &sc.Card.Holder}
 	names := []string{"contact.full_name", "contact.company", "contact.phone", "contact.country", "contact.address",
@@ -177,58 +151,4 @@ func newSignupProvider(ctx context.Context, env provider.Env, sc SignupConfig) (
 			PostalCode: sc.Contact.PostalCode},
 		Card:    signup.Card{Number: sc.Card.Number, Month: sc.Card.Month, Year: sc.Card.Year, Holder: sc.Card.Holder},
 		Billing: signup.Billing{Currency: sc.Billing.Currency, Email: sc.Billing.Email}}, deps)
-}
-
-// secretCmd runs `ovm secret put NAME`: the value comes from standard input
-// and goes into the vault of the configuration (--config), or the local
-// vault of a data directory (--data, default ./ovm-data).
-func secretCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	const usage = "usage: ovm secret put NAME [--config FILE | --data DIR] < value"
-	if len(args) < 2 || args[0] != "put" {
-		return fmt.Errorf("%s: %w", usage, errUsage)
-	}
-	name, dir, cfgPath := args[1], "./ovm-data", ""
-	for rest := args[2:]; len(rest) > 0; rest = rest[2:] {
-		if len(rest) < 2 {
-			return fmt.Errorf("%s: %w", usage, errUsage)
-		}
-		switch rest[0] {
-		case "--data":
-			dir = rest[1]
-		case "--config":
-			cfgPath = rest[1]
-		default:
-			return fmt.Errorf("unknown flag %s; %s: %w", rest[0], usage, errUsage)
-		}
-	}
-	b, err := io.ReadAll(io.LimitReader(stdin, 64<<10))
-	if err != nil {
-		return err
-	}
-	value := strings.TrimRight(string(b), "\r\n")
-	if value == "" {
-		return errors.New("no value on standard input")
-	}
-	cfg := &Config{DataDir: dir}
-	if cfgPath != "" {
-		if cfg, err = loadConfig(cfgPath); err != nil {
-			return err
-		}
-	}
-	if cfg.Secrets.Backend != "secretsmanager" {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return err
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	v, where, err := openVault(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	if err := v.Put(ctx, name, value); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "secret %s stored in %s\n", name, where)
-	return nil
 }
