@@ -45,6 +45,26 @@ type QuotaReporter interface {
 	CloseQuota(ctx context.Context) (Quota, error)
 }
 
+// CloseLister is an optional Provider capability: a provider that keeps a
+// close ledger lists the closures of the quota window (pool status).
+type CloseLister interface {
+	RecentCloses(ctx context.Context) ([]*CloseEntry, error)
+}
+
+// ChannelReporter is an optional Provider capability: it reports on the
+// outside channels it depends on (captcha solvers, phone numbers), as
+// JSON-encodable values that never hold a secret (pool status).
+type ChannelReporter interface {
+	Channels() map[string]any
+}
+
+// PINSource is an optional Provider capability: a provider that verifies
+// phone numbers tells which PIN a call to number must key in now (for an
+// operator's own contact flow).
+type PINSource interface {
+	PIN(number string) (pin string, ok bool)
+}
+
 // Quota is a rolling-window allowance.
 type Quota struct {
 	// Limit is the allowance per Window; 0 means there is no quota.

@@ -112,3 +112,24 @@ func TestTwoRunnersRacingForOneAccountRunItsStepOnce(t *testing.T) {
 		w.clock.Advance(6 * time.Minute) // past the claim and the next poll
 	}
 }
+
+// pinSim is the simulated provider with the phone-verification capability.
+type pinSim struct{ *sim.Provider }
+
+func (pinSim) PIN(number string) (string, bool) { return "4729", number == "+15550100" }
+
+func TestThePINComesFromThePoolThatVerifiesTheNumber(t *testing.T) {
+	w := newWorld(t, sim.Config{}, poolPolicy())
+	other := poolPolicy(func(p *ovm.Pool) { p.Name = "mgmt" })
+	e, err := engine.New(w.store, []engine.Pool{{Policy: w.pool, Provider: w.sim}, {Policy: other, Provider: pinSim{w.sim}}},
+		w.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), engine.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pin, ok := e.PIN("+15550100"); !ok || pin != "4729" {
+		t.Fatalf("PIN = %q, %v", pin, ok)
+	}
+	if _, ok := e.PIN("+15550199"); ok {
+		t.Fatal("a PIN for a number no verification waits on")
+	}
+}

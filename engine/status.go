@@ -26,20 +26,8 @@ type PoolStatus struct {
 	// when the provider keeps one.
 	RecentCloses []*ovm.CloseEntry
 	// Channels is the provider's report on its outside channels, when it
-	// makes one (ChannelReporter).
+	// makes one (ovm.ChannelReporter).
 	Channels map[string]any
-}
-
-// ChannelReporter is a provider that reports on the channels it depends
-// on (captcha solvers, phone numbers): JSON-encodable, never a secret.
-type ChannelReporter interface {
-	Channels() map[string]any
-}
-
-// CloseLister is a provider that keeps a close ledger and lists the
-// closures of the quota window.
-type CloseLister interface {
-	RecentCloses(ctx context.Context) ([]*ovm.CloseEntry, error)
 }
 
 // PoolStatus gathers the status of the named pool. ErrNotFound if none.
@@ -69,12 +57,12 @@ func (e *Engine) PoolStatus(ctx context.Context, name string) (*PoolStatus, erro
 		st.Plan = Plan{Limit: LimitBreaker, Why: fmt.Sprintf("stopped: %d creations failed for good in the last %s; check the provider (see abandoned accounts)", abandoned, BreakerWindow)}
 	}
 	st.Drift, st.DriftCheckedAt = e.Drift.Findings(name)
-	if cl, ok := p.Provider.(CloseLister); ok {
+	if cl, ok := p.Provider.(ovm.CloseLister); ok {
 		if st.RecentCloses, err = cl.RecentCloses(ctx); err != nil {
 			return nil, fmt.Errorf("close ledger: %w", err)
 		}
 	}
-	if cr, ok := p.Provider.(ChannelReporter); ok {
+	if cr, ok := p.Provider.(ovm.ChannelReporter); ok {
 		st.Channels = cr.Channels()
 	}
 	for _, state := range []ovm.AccountState{ovm.AccountPending, ovm.AccountCreating, ovm.AccountBootstrapping,
@@ -93,4 +81,17 @@ func (e *Engine) PoolStatus(ctx context.Context, name string) (*PoolStatus, erro
 		}
 	}
 	return st, nil
+}
+
+// PIN is the PIN a verification call to number must key in now, asked of
+// every pool whose provider verifies phone numbers (ovm.PINSource).
+func (e *Engine) PIN(number string) (string, bool) {
+	for _, p := range e.pools {
+		if src, ok := p.Provider.(ovm.PINSource); ok {
+			if pin, ok := src.PIN(number); ok {
+				return pin, true
+			}
+		}
+	}
+	return "", false
 }

@@ -218,21 +218,12 @@ func (s *Server) accountInput(w http.ResponseWriter, r *http.Request, p *princip
 	})
 }
 
-// PINSource is a provider that keeps the PINs of phone verifications.
-type PINSource interface {
-	PIN(number string) (string, bool)
-}
-
 // phonePIN answers the contact flow (Amazon Connect) that calls AWS back:
 // which PIN to key in for this number now.
 func (s *Server) phonePIN(w http.ResponseWriter, r *http.Request, p *principal) error {
 	number := r.PathValue("number")
-	for _, pool := range s.engine.Pools() {
-		if src, ok := pool.Provider.(PINSource); ok {
-			if pin, ok := src.PIN(number); ok {
-				return writeJSON(w, http.StatusOK, map[string]string{"number": number, "pin": pin})
-			}
-		}
+	if pin, ok := s.engine.PIN(number); ok {
+		return writeJSON(w, http.StatusOK, map[string]string{"number": number, "pin": pin})
 	}
 	return ovm.Errorf(ovm.ENotFound, "no verification is waiting on number %s", number)
 }

@@ -181,6 +181,7 @@ var (
 	_ ovm.Provider      = (*Provider)(nil)
 	_ ovm.QuotaReporter = (*Provider)(nil)
 	_ ovm.Inventory     = (*Provider)(nil)
+	_ ovm.CloseLister   = (*Provider)(nil)
 )
 
 // New returns a provider for one pool. It makes no AWS call; the

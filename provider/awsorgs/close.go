@@ -145,7 +145,7 @@ func (p *Provider) Inventory(ctx context.Context) ([]ovm.ExternalAccount, error)
 	return out, nil
 }
 
-// RecentCloses lists the closures of the quota window (engine.CloseLister).
+// RecentCloses lists the closures of the quota window (ovm.CloseLister).
 func (p *Provider) RecentCloses(ctx context.Context) ([]*ovm.CloseEntry, error) {
 	orgID, _, err := p.org(ctx)
 	if err != nil {

@@ -56,7 +56,7 @@ func (p *Provider) PIN(number string) (string, bool) { return p.deps.Phones.PIN(
 // SolverStats returns how often each captcha solver answered and was right.
 func (p *Provider) SolverStats() map[string]SolverStats { return p.stats.snapshot() }
 
-// Channels implements engine.ChannelReporter: per-solver statistics and
+// Channels implements ovm.ChannelReporter: per-solver statistics and
 // the health of every verification number.
 func (p *Provider) Channels() map[string]any {
 	return map[string]any{"captcha_solvers": p.stats.snapshot(), "phone_numbers": p.deps.Phones.Health()}

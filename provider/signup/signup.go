@@ -121,7 +121,13 @@ type Provider struct {
 	browsers map[string]*browser
 }
 
-var _ ovm.Provider = (*Provider)(nil)
+var (
+	_ ovm.Provider        = (*Provider)(nil)
+	_ ovm.QuotaReporter   = (*Provider)(nil)
+	_ ovm.CloseLister     = (*Provider)(nil)
+	_ ovm.ChannelReporter = (*Provider)(nil)
+	_ ovm.PINSource       = (*Provider)(nil)
+)
 
 // New returns a provider, checking that the flow file parses.
 func New(cfg Config, deps Deps) (*Provider, error) {
