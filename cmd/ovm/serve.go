@@ -13,7 +13,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -25,7 +24,6 @@ import (
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
-	"github.com/ovmdev/ovm/internal/atomicfile"
 	"github.com/ovmdev/ovm/provider"
 	"github.com/ovmdev/ovm/store/dynamostore"
 	"github.com/ovmdev/ovm/store/sqlitestore"
@@ -87,7 +85,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	defer store.Close()
 	keyPath := filepath.Join(cfg.DataDir, "admin.key")
-	if err := ensureAdminKey(ctx, store, keyPath, clock.Now()); err != nil {
+	if err := ensureAdminKey(ctx, store, keyPath, clock.Now(), log); err != nil {
 		return fmt.Errorf("admin key: %w", err)
 	}
 	fmt.Fprintf(stdout, "admin API key: %s\n", keyPath)
@@ -199,52 +197,6 @@ func loadAWSConfig(ctx context.Context, c AWSConfig) (aws.Config, error) {
 		ac.BaseEndpoint = aws.String(c.Endpoint)
 	}
 	return ac, nil
-}
-
-// ensureAdminKey makes sure the key in keyPath exists in the store. On first
-// start it generates one and writes the file (0600) before storing the
-// hash, so a crash in between is repaired at the next start. The key itself
-// is never printed or logged.
-func ensureAdminKey(ctx context.Context, store ovm.Store, keyPath string, now time.Time) error {
-	data, err := os.ReadFile(keyPath)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	secret := strings.TrimSpace(string(data))
-	if secret == "" {
-		_, secret, err = ovm.NewAPIKey("admin", ovm.RoleAdmin, now)
-		if err != nil {
-			return err
-		}
-		if err := atomicfile.Write(keyPath, []byte(secret+"\n"), 0o600); err != nil {
-			return err
-		}
-	}
-	k, err := store.KeyGetByHash(ctx, ovm.HashKey(secret))
-	if err == nil {
-		if k.Revoked() {
-			return fmt.Errorf("the key in %s was revoked; delete the file to make a new one", keyPath)
-		}
-		return nil
-	}
-	if !errors.Is(err, ovm.ErrNotFound) {
-		return err
-	}
-	for i := 1; ; i++ {
-		name := "admin"
-		if i > 1 {
-			name += "-" + strconv.Itoa(i)
-		}
-		k, _, err := ovm.NewAPIKey(name, ovm.RoleAdmin, now)
-		if err != nil {
-			return err
-		}
-		k.Hash = ovm.HashKey(secret)
-		err = store.KeyCreate(ctx, k)
-		if !errors.Is(err, ovm.ErrConflict) || i > 100 {
-			return err
-		}
-	}
 }
 
 // crashPointFromEnv is a test hook: OVM_TEST_CRASH_POINT names an engine
