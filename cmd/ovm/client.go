@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -15,74 +14,58 @@ import (
 
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/httpapi"
+	"github.com/spf13/cobra"
 )
 
-// clientCmd is one parsed client command.
-type clientCmd struct {
+// The client commands: each builds its request, calls the API through
+// httpapi.Client and prints a table, or JSON with --output json.
+
+// session is one client command's connection and output.
+type session struct {
 	c    *httpapi.Client
 	out  io.Writer
 	json bool
-	args []string
-	fs   *flag.FlagSet
 	ctx  context.Context
 }
 
-// parse parses flags anywhere among the arguments (Go's flag package stops
-// at the first positional one) and returns the positional arguments.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+// checkOutput validates --output.
+func checkOutput(c *cobra.Command, g *globals) error {
+	if g.output != "table" && g.output != "json" {
+		return usagef(c, "--output %q must be table or json", g.output)
 	}
+	return nil
 }
 
-func client(args []string, stdout, stderr io.Writer) error {
-	if len(args) < 1 {
-		return errUsage
-	}
-	group, verb := args[0], ""
-	rest := args[1:]
-	if group != "vend" {
-		if len(rest) == 0 {
-			return errUsage
-		}
-		verb, rest = rest[0], rest[1:]
-	}
-	fs := flag.NewFlagSet("ovm "+group+" "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	output := fs.String("output", "table", "output format: table or json")
-	baseURL := fs.String("url", envOr("OVM_URL", "http://127.0.0.1:8080"), "OVM server (env OVM_URL)")
-	cmd := &clientCmd{out: stdout, fs: fs, ctx: context.Background()}
-	run, ok := commands[group+" "+verb]
-	if group == "vend" {
-		run, ok = cmdVend, true
-	}
-	if !ok {
-		return fmt.Errorf("unknown command %q: %w", strings.TrimSpace(group+" "+verb), errUsage)
-	}
-	flags := run(cmd) // registers the command's flags, returns its body
-	pos, err := parseInterspersed(fs, rest)
-	if err != nil {
-		return errUsage
-	}
-	if *output != "table" && *output != "json" {
-		return fmt.Errorf("--output %q must be table or json", *output)
+// connect makes c's session from the global flags and the environment.
+func connect(c *cobra.Command, g *globals) (*session, error) {
+	if err := checkOutput(c, g); err != nil {
+		return nil, err
 	}
 	token, err := clientToken()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cmd.json = *output == "json"
-	cmd.args = pos
-	cmd.c = &httpapi.Client{BaseURL: *baseURL, Token: token}
-	return flags()
+	base := g.url
+	if base == "" {
+		base = envOr("OVM_URL", "http://127.0.0.1:8080")
+	}
+	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usagef(c, "the server URL %q (--url or OVM_URL) is not an http(s) URL", base)
+	}
+	return &session{c: &httpapi.Client{BaseURL: base, Token: token}, out: c.OutOrStdout(), json: g.output == "json",
+		ctx: c.Context()}, nil
+}
+
+// clientCommand is a client command: body runs with a session.
+func clientCommand(g *globals, use, short string, args []string, body func(s *session, args []string) error) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, Args: exactArgs(args...),
+		RunE: func(c *cobra.Command, a []string) error {
+			s, err := connect(c, g)
+			if err != nil {
+				return err
+			}
+			return body(s, a)
+		}}
 }
 
 func envOr(k, def string) string {
@@ -104,43 +87,20 @@ func clientToken() (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// needArgs checks the number of positional arguments.
-func (c *clientCmd) needArgs(names ...string) error {
-	if len(c.args) != len(names) {
-		return fmt.Errorf("%s needs %s: %w", c.fs.Name(), strings.Join(names, " "), errUsage)
-	}
-	return nil
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // print writes v as JSON, or as a table made by table.
-func (c *clientCmd) print(v any, table func(w *tabwriter.Writer)) error {
-	if c.json {
-		enc := json.NewEncoder(c.out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+func (s *session) print(v any, table func(w *tabwriter.Writer)) error {
+	if s.json {
+		return printJSON(s.out, v)
 	}
-	w := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	w := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
 	table(w)
 	return w.Flush()
-}
-
-type command func(c *clientCmd) func() error
-
-var commands = map[string]command{
-	"lease create":   cmdLeaseCreate,
-	"lease list":     cmdLeaseList,
-	"lease get":      cmdLeaseGet,
-	"lease extend":   cmdLeaseExtend,
-	"lease release":  cmdLeaseRelease,
-	"pool list":      cmdPoolList,
-	"pool status":    cmdPoolStatus,
-	"account list":   cmdAccountList,
-	"account get":    cmdAccountGet,
-	"account retry":  cmdAccountAction("retry"),
-	"account retire": cmdAccountAction("retire"),
-	"key create":     cmdKeyCreate,
-	"key list":       cmdKeyList,
-	"key revoke":     cmdKeyRevoke,
 }
 
 func fmtTime(t *time.Time) string {
@@ -157,20 +117,44 @@ func orDash(s string) string {
 	return s
 }
 
-func cmdVend(c *clientCmd) func() error {
-	return func() error {
-		if err := c.needArgs(); err != nil {
-			return err
-		}
-		v, err := c.c.Vend(c.ctx)
-		if err != nil {
-			return err
-		}
-		return c.print(v, func(w *tabwriter.Writer) {
-			fmt.Fprintln(w, "ACCOUNT\tCROSS ACCOUNT ROLE")
-			fmt.Fprintf(w, "%s\t%s\n", v.AccountID, v.CrossAccountRole)
+func vendCommand(g *globals) *cobra.Command {
+	return clientCommand(g, "vend", "lease an account from the default pool (the seed's GET /vend)", nil,
+		func(s *session, _ []string) error {
+			v, err := s.c.Vend(s.ctx)
+			if err != nil {
+				return err
+			}
+			return s.print(v, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "ACCOUNT\tCROSS ACCOUNT ROLE")
+				fmt.Fprintf(w, "%s\t%s\n", v.AccountID, v.CrossAccountRole)
+			})
 		})
-	}
+}
+
+func group(use, short string, cmds ...*cobra.Command) *cobra.Command {
+	c := &cobra.Command{Use: use, Short: short}
+	c.AddCommand(cmds...)
+	return c
+}
+
+func leaseCommand(g *globals) *cobra.Command {
+	return group("lease", "create, list, extend and release leases",
+		leaseCreateCommand(g), leaseListCommand(g),
+		clientCommand(g, "get ID", "show one lease", []string{"ID"}, func(s *session, a []string) error {
+			l, err := s.c.LeaseGet(s.ctx, a[0])
+			if err != nil {
+				return err
+			}
+			return s.print(l, leaseTable(*l))
+		}),
+		leaseExtendCommand(g),
+		clientCommand(g, "release ID", "end a lease early; the account goes on to retirement", []string{"ID"}, func(s *session, a []string) error {
+			l, err := s.c.LeaseRelease(s.ctx, a[0])
+			if err != nil {
+				return err
+			}
+			return s.print(l, leaseTable(*l))
+		}))
 }
 
 func leaseTable(leases ...httpapi.Lease) func(w *tabwriter.Writer) {
@@ -198,112 +182,111 @@ func (l labelFlag) Set(s string) error {
 	return nil
 }
 
-func cmdLeaseCreate(c *clientCmd) func() error {
-	pool := c.fs.String("pool", "", "pool (default: the server's default pool)")
-	ttl := c.fs.Duration("ttl", 0, "lease duration (default: the pool's default TTL)")
-	wait := c.fs.Duration("wait", 0, "wait this long for an account when the stock is empty")
-	labels := labelFlag{}
-	c.fs.Var(labels, "label", "label key=value (repeatable)")
-	return func() error {
-		if err := c.needArgs(); err != nil {
-			return err
-		}
-		req := &httpapi.LeaseRequest{Pool: *pool, Wait: httpapi.Duration(*wait), Labels: labels}
-		if *ttl != 0 {
-			d := httpapi.Duration(*ttl)
+func (l labelFlag) Type() string { return "key=value" }
+
+func leaseCreateCommand(g *globals) *cobra.Command {
+	var (
+		pool      string
+		ttl, wait time.Duration
+		labels    = labelFlag{}
+	)
+	c := clientCommand(g, "create", "lease an account", nil, func(s *session, _ []string) error {
+		req := &httpapi.LeaseRequest{Pool: pool, Wait: httpapi.Duration(wait), Labels: labels}
+		if ttl != 0 {
+			d := httpapi.Duration(ttl)
 			req.TTL = &d
 		}
-		l, err := c.c.LeaseCreate(c.ctx, req)
+		l, err := s.c.LeaseCreate(s.ctx, req)
 		if err != nil {
 			return err
 		}
-		return c.print(l, leaseTable(*l))
+		return s.print(l, leaseTable(*l))
+	})
+	c.Flags().StringVar(&pool, "pool", "", "pool (default: the server's default pool)")
+	c.Flags().DurationVar(&ttl, "ttl", 0, "lease duration (default: the pool's default TTL)")
+	c.Flags().DurationVar(&wait, "wait", 0, "wait this long for an account when the stock is empty")
+	c.Flags().Var(labels, "label", "label key=value (repeatable)")
+	return c
+}
+
+// listFlags are the filters and paging of a list command.
+func listFlags(c *cobra.Command, filters ...string) (map[string]*string, *int) {
+	f := map[string]*string{}
+	help := map[string]string{"state": "only this state", "pool": "only this pool", "owner": "only this owner (admins)",
+		"cursor": "page cursor from a previous list"}
+	for _, name := range append(filters, "cursor") {
+		f[name] = c.Flags().String(name, "", help[name])
+	}
+	return f, c.Flags().Int("limit", 100, "page size (1-1000)")
+}
+
+func query(f map[string]*string, limit *int) url.Values {
+	q := url.Values{"limit": {fmt.Sprint(*limit)}}
+	for k, v := range f {
+		if *v != "" {
+			q.Set(k, *v)
+		}
+	}
+	return q
+}
+
+func moreHint(w *tabwriter.Writer, next string) {
+	if next != "" {
+		fmt.Fprintf(w, "(more: --cursor %s)\n", next)
 	}
 }
 
-func cmdLeaseList(c *clientCmd) func() error {
-	state := c.fs.String("state", "", "active or ended")
-	pool := c.fs.String("pool", "", "only this pool")
-	owner := c.fs.String("owner", "", "only this owner (admins)")
-	limit := c.fs.Int("limit", 100, "page size")
-	cursor := c.fs.String("cursor", "", "page cursor from a previous list")
-	return func() error {
-		if err := c.needArgs(); err != nil {
-			return err
-		}
-		q := url.Values{}
-		for k, v := range map[string]string{"state": *state, "pool": *pool, "owner": *owner, "cursor": *cursor} {
-			if v != "" {
-				q.Set(k, v)
-			}
-		}
-		q.Set("limit", fmt.Sprint(*limit))
-		page, err := c.c.LeaseList(c.ctx, q)
+func leaseListCommand(g *globals) *cobra.Command {
+	var f map[string]*string
+	var limit *int
+	c := clientCommand(g, "list", "list leases (a user key sees its own)", nil, func(s *session, _ []string) error {
+		page, err := s.c.LeaseList(s.ctx, query(f, limit))
 		if err != nil {
 			return err
 		}
-		return c.print(page, func(w *tabwriter.Writer) {
+		return s.print(page, func(w *tabwriter.Writer) {
 			leaseTable(page.Items...)(w)
-			if page.NextCursor != "" {
-				fmt.Fprintf(w, "(more: --cursor %s)\n", page.NextCursor)
-			}
+			moreHint(w, page.NextCursor)
 		})
-	}
+	})
+	f, limit = listFlags(c, "state", "pool", "owner")
+	return c
 }
 
-func cmdLeaseGet(c *clientCmd) func() error {
-	return func() error {
-		if err := c.needArgs("ID"); err != nil {
-			return err
-		}
-		l, err := c.c.LeaseGet(c.ctx, c.args[0])
-		if err != nil {
-			return err
-		}
-		return c.print(l, leaseTable(*l))
-	}
-}
-
-func cmdLeaseExtend(c *clientCmd) func() error {
-	by := c.fs.Duration("by", 0, "extend by this duration")
-	until := c.fs.String("until", "", "new expiry, RFC 3339")
-	return func() error {
-		if err := c.needArgs("ID"); err != nil {
-			return err
-		}
+func leaseExtendCommand(g *globals) *cobra.Command {
+	var (
+		by    time.Duration
+		until string
+	)
+	c := &cobra.Command{Use: "extend ID (--by D | --until RFC3339)", Short: "extend a lease within the pool's max_ttl", Args: exactArgs("ID")}
+	c.RunE = func(c *cobra.Command, a []string) error {
 		req := &httpapi.ExtendRequest{}
 		switch {
-		case *by != 0 && *until == "":
-			d := httpapi.Duration(*by)
+		case by != 0 && until == "":
+			d := httpapi.Duration(by)
 			req.ExtendBy = &d
-		case *by == 0 && *until != "":
-			t, err := time.Parse(time.RFC3339, *until)
+		case by == 0 && until != "":
+			t, err := time.Parse(time.RFC3339, until)
 			if err != nil {
-				return fmt.Errorf("--until %q is not RFC 3339 (e.g. 2026-11-25T09:00:00Z)", *until)
+				return usagef(c, "--until %q is not RFC 3339 (e.g. 2026-11-25T09:00:00Z)", until)
 			}
 			req.ExpiresAt = &t
 		default:
-			return fmt.Errorf("give exactly one of --by or --until")
+			return usagef(c, "give exactly one of --by or --until")
 		}
-		l, err := c.c.LeaseExtend(c.ctx, c.args[0], req)
+		s, err := connect(c, g)
 		if err != nil {
 			return err
 		}
-		return c.print(l, leaseTable(*l))
-	}
-}
-
-func cmdLeaseRelease(c *clientCmd) func() error {
-	return func() error {
-		if err := c.needArgs("ID"); err != nil {
-			return err
-		}
-		l, err := c.c.LeaseRelease(c.ctx, c.args[0])
+		l, err := s.c.LeaseExtend(s.ctx, a[0], req)
 		if err != nil {
 			return err
 		}
-		return c.print(l, leaseTable(*l))
+		return s.print(l, leaseTable(*l))
 	}
+	c.Flags().DurationVar(&by, "by", 0, "extend by this duration")
+	c.Flags().StringVar(&until, "until", "", "new expiry, RFC 3339")
+	return c
 }
 
 func poolTable(pools ...httpapi.Pool) func(w *tabwriter.Writer) {
@@ -320,49 +303,44 @@ func poolTable(pools ...httpapi.Pool) func(w *tabwriter.Writer) {
 	}
 }
 
-func cmdPoolList(c *clientCmd) func() error {
-	return func() error {
-		if err := c.needArgs(); err != nil {
-			return err
-		}
-		page, err := c.c.PoolList(c.ctx)
-		if err != nil {
-			return err
-		}
-		return c.print(page, poolTable(page.Items...))
-	}
+func poolCommand(g *globals) *cobra.Command {
+	return group("pool", "see pools: stock, in flight, quota",
+		clientCommand(g, "list", "list pools", nil, func(s *session, _ []string) error {
+			page, err := s.c.PoolList(s.ctx)
+			if err != nil {
+				return err
+			}
+			return s.print(page, poolTable(page.Items...))
+		}),
+		clientCommand(g, "status NAME", "one pool's status (admins also see waiting accounts and drift)", []string{"NAME"},
+			func(s *session, a []string) error {
+				p, err := s.c.PoolGet(s.ctx, a[0])
+				if err != nil {
+					return err
+				}
+				return s.print(p, func(w *tabwriter.Writer) { poolStatusTable(w, p) })
+			}))
 }
 
-func cmdPoolStatus(c *clientCmd) func() error {
-	return func() error {
-		if err := c.needArgs("NAME"); err != nil {
-			return err
+func poolStatusTable(w *tabwriter.Writer, p *httpapi.Pool) {
+	poolTable(*p)(w)
+	if p.HeldBack != "" {
+		fmt.Fprintf(w, "\nplanner holds back: %s\n", p.HeldBack)
+	}
+	if len(p.Drift) > 0 {
+		fmt.Fprintln(w, "\nDRIFT\tAWS ACCOUNT\tSINCE\tPROBLEM")
+		for _, d := range p.Drift {
+			fmt.Fprintf(w, "\t%s\t%s\t%s\n", orDash(d.AWSAccountID), fmtTime(&d.Since), d.Problem)
 		}
-		p, err := c.c.PoolGet(c.ctx, c.args[0])
-		if err != nil {
-			return err
+	}
+	if len(p.RecentCloses) > 0 {
+		fmt.Fprintf(w, "\nclosures in the quota window: %d\n", len(p.RecentCloses))
+	}
+	if len(p.Waiting) > 0 {
+		fmt.Fprintln(w, "\nACCOUNT\tSTATE\tWAITING FOR\tLAST ERROR")
+		for _, a := range p.Waiting {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", a.ID, a.State, orDash(a.Waiting), orDash(a.LastError))
 		}
-		return c.print(p, func(w *tabwriter.Writer) {
-			poolTable(*p)(w)
-			if p.HeldBack != "" {
-				fmt.Fprintf(w, "\nplanner holds back: %s\n", p.HeldBack)
-			}
-			if len(p.Drift) > 0 {
-				fmt.Fprintln(w, "\nDRIFT\tAWS ACCOUNT\tSINCE\tPROBLEM")
-				for _, d := range p.Drift {
-					fmt.Fprintf(w, "\t%s\t%s\t%s\n", orDash(d.AWSAccountID), fmtTime(&d.Since), d.Problem)
-				}
-			}
-			if len(p.RecentCloses) > 0 {
-				fmt.Fprintf(w, "\nclosures in the quota window: %d\n", len(p.RecentCloses))
-			}
-			if len(p.Waiting) > 0 {
-				fmt.Fprintln(w, "\nACCOUNT\tSTATE\tWAITING FOR\tLAST ERROR")
-				for _, a := range p.Waiting {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", a.ID, a.State, orDash(a.Waiting), orDash(a.LastError))
-				}
-			}
-		})
 	}
 }
 
@@ -376,77 +354,57 @@ func accountTable(accts ...httpapi.Account) func(w *tabwriter.Writer) {
 	}
 }
 
-func cmdAccountList(c *clientCmd) func() error {
-	state := c.fs.String("state", "", "only this state")
-	pool := c.fs.String("pool", "", "only this pool")
-	limit := c.fs.Int("limit", 100, "page size")
-	cursor := c.fs.String("cursor", "", "page cursor from a previous list")
-	return func() error {
-		if err := c.needArgs(); err != nil {
-			return err
-		}
-		q := url.Values{"limit": {fmt.Sprint(*limit)}}
-		for k, v := range map[string]string{"state": *state, "pool": *pool, "cursor": *cursor} {
-			if v != "" {
-				q.Set(k, v)
-			}
-		}
-		page, err := c.c.AccountList(c.ctx, q)
-		if err != nil {
-			return err
-		}
-		return c.print(page, func(w *tabwriter.Writer) {
-			accountTable(page.Items...)(w)
-			if page.NextCursor != "" {
-				fmt.Fprintf(w, "(more: --cursor %s)\n", page.NextCursor)
-			}
-		})
-	}
-}
-
-func cmdAccountGet(c *clientCmd) func() error {
-	return func() error {
-		if err := c.needArgs("ID"); err != nil {
-			return err
-		}
-		a, err := c.c.AccountGet(c.ctx, c.args[0])
-		if err != nil {
-			return err
-		}
-		return c.print(a, func(w *tabwriter.Writer) {
-			accountTable(*a)(w)
-			fmt.Fprintf(w, "\nrole: %s\nemail: %s\n", orDash(a.CrossAccountRole), a.Email)
-			if a.Waiting != "" {
-				fmt.Fprintf(w, "waiting for: %s\n", a.Waiting)
-			}
-			fmt.Fprintln(w, "\nTIME\tACTOR\tFROM\tTO\tWHY")
-			for _, e := range a.Events {
-				from := e.From
-				if e.Kind == "lease" {
-					from = "lease " + orDash(from)
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Actor, orDash(from), e.To, e.Reason)
-			}
-		})
-	}
-}
-
-func cmdAccountAction(action string) command {
-	return func(c *clientCmd) func() error {
-		return func() error {
-			if err := c.needArgs("ID"); err != nil {
-				return err
-			}
-			fn := c.c.AccountRetry
-			if action == "retire" {
-				fn = c.c.AccountRetire
-			}
-			a, err := fn(c.ctx, c.args[0])
+func accountCommand(g *globals) *cobra.Command {
+	action := func(name, short string, fn func(*httpapi.Client) func(context.Context, string) (*httpapi.Account, error)) *cobra.Command {
+		return clientCommand(g, name+" ID", short, []string{"ID"}, func(s *session, a []string) error {
+			acct, err := fn(s.c)(s.ctx, a[0])
 			if err != nil {
 				return err
 			}
-			return c.print(a, accountTable(*a))
+			return s.print(acct, accountTable(*acct))
+		})
+	}
+	var f map[string]*string
+	var limit *int
+	list := clientCommand(g, "list", "list accounts (admin)", nil, func(s *session, _ []string) error {
+		page, err := s.c.AccountList(s.ctx, query(f, limit))
+		if err != nil {
+			return err
 		}
+		return s.print(page, func(w *tabwriter.Writer) {
+			accountTable(page.Items...)(w)
+			moreHint(w, page.NextCursor)
+		})
+	})
+	f, limit = listFlags(list, "state", "pool")
+	get := clientCommand(g, "get ID", "one account and its event log (OVM id or 12-digit AWS id; admin)", []string{"ID"},
+		func(s *session, a []string) error {
+			acct, err := s.c.AccountGet(s.ctx, a[0])
+			if err != nil {
+				return err
+			}
+			return s.print(acct, func(w *tabwriter.Writer) { accountDetail(w, acct) })
+		})
+	return group("account", "see and act on accounts (admin)", list, get,
+		action("retry", "retry a quarantined account's failed step", func(c *httpapi.Client) func(context.Context, string) (*httpapi.Account, error) { return c.AccountRetry }),
+		action("retire", "retire a quarantined account", func(c *httpapi.Client) func(context.Context, string) (*httpapi.Account, error) {
+			return c.AccountRetire
+		}))
+}
+
+func accountDetail(w *tabwriter.Writer, a *httpapi.Account) {
+	accountTable(*a)(w)
+	fmt.Fprintf(w, "\nrole: %s\nemail: %s\n", orDash(a.CrossAccountRole), a.Email)
+	if a.Waiting != "" {
+		fmt.Fprintf(w, "waiting for: %s\n", a.Waiting)
+	}
+	fmt.Fprintln(w, "\nTIME\tACTOR\tFROM\tTO\tWHY")
+	for _, e := range a.Events {
+		from := e.From
+		if e.Kind == "lease" {
+			from = "lease " + orDash(from)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Actor, orDash(from), e.To, e.Reason)
 	}
 }
 
@@ -459,45 +417,33 @@ func keyTable(keys ...httpapi.Key) func(w *tabwriter.Writer) {
 	}
 }
 
-func cmdKeyCreate(c *clientCmd) func() error {
-	role := c.fs.String("role", "user", "user or admin")
-	return func() error {
-		if err := c.needArgs("NAME"); err != nil {
-			return err
-		}
-		k, err := c.c.KeyCreate(c.ctx, &httpapi.KeyRequest{Name: c.args[0], Role: ovm.Role(*role)})
+func keyCommand(g *globals) *cobra.Command {
+	var role string
+	create := clientCommand(g, "create NAME", "make an API key; it is shown only once (admin)", []string{"NAME"}, func(s *session, a []string) error {
+		k, err := s.c.KeyCreate(s.ctx, &httpapi.KeyRequest{Name: a[0], Role: ovm.Role(role)})
 		if err != nil {
 			return err
 		}
-		return c.print(k, func(w *tabwriter.Writer) {
+		return s.print(k, func(w *tabwriter.Writer) {
 			keyTable(*k)(w)
 			fmt.Fprintf(w, "\nkey (shown only now): %s\n", k.Key)
 		})
-	}
-}
-
-func cmdKeyList(c *clientCmd) func() error {
-	return func() error {
-		if err := c.needArgs(); err != nil {
-			return err
-		}
-		page, err := c.c.KeyList(c.ctx, nil)
-		if err != nil {
-			return err
-		}
-		return c.print(page, keyTable(page.Items...))
-	}
-}
-
-func cmdKeyRevoke(c *clientCmd) func() error {
-	return func() error {
-		if err := c.needArgs("ID"); err != nil {
-			return err
-		}
-		k, err := c.c.KeyRevoke(c.ctx, c.args[0])
-		if err != nil {
-			return err
-		}
-		return c.print(k, keyTable(*k))
-	}
+	})
+	create.Flags().StringVar(&role, "role", "user", "user or admin")
+	return group("key", "manage API keys (admin)", create,
+		clientCommand(g, "list", "list API keys (admin)", nil, func(s *session, _ []string) error {
+			page, err := s.c.KeyList(s.ctx, nil)
+			if err != nil {
+				return err
+			}
+			return s.print(page, keyTable(page.Items...))
+		}),
+		clientCommand(g, "revoke ID", "revoke an API key; the last active admin key cannot be revoked (admin)", []string{"ID"},
+			func(s *session, a []string) error {
+				k, err := s.c.KeyRevoke(s.ctx, a[0])
+				if err != nil {
+					return err
+				}
+				return s.print(k, keyTable(*k))
+			}))
 }

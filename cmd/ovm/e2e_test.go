@@ -639,7 +639,7 @@ func TestTheClientNeedsAServerAndSaysSo(t *testing.T) {
 	}
 	cmd = exec.Command(binPath, "lease", "frobnicate")
 	out, err = cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "ovm lease create") {
+	if err == nil || !strings.Contains(string(out), "use one of create, extend, get, list, release") {
 		t.Fatalf("unknown command: %v %s", err, out)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/ovmdev/ovm/provider/signup"
 	"github.com/ovmdev/ovm/provider/signup/smvault"
+	"github.com/spf13/cobra"
 )
 
 // openVault is the secrets vault of the configuration and a description of
@@ -36,28 +37,26 @@ func openVault(ctx context.Context, cfg *Config) (signup.Vault, string, error) {
 	return &signup.FileVault{Path: file, KeyPath: key}, file, nil
 }
 
-// secretCmd runs `ovm secret put NAME`: the value comes from standard input
-// and goes into the vault of the configuration (--config), or the local
-// vault of a data directory (--data, default ./ovm-data).
-func secretCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	const usage = "usage: ovm secret put NAME [--config FILE | --data DIR] < value"
-	if len(args) < 2 || args[0] != "put" {
-		return fmt.Errorf("%s: %w", usage, errUsage)
-	}
-	name, dir, cfgPath := args[1], "./ovm-data", ""
-	for rest := args[2:]; len(rest) > 0; rest = rest[2:] {
-		if len(rest) < 2 {
-			return fmt.Errorf("%s: %w", usage, errUsage)
-		}
-		switch rest[0] {
-		case "--data":
-			dir = rest[1]
-		case "--config":
-			cfgPath = rest[1]
-		default:
-			return fmt.Errorf("unknown flag %s; %s: %w", rest[0], usage, errUsage)
-		}
-	}
+func secretCommand(stdin io.Reader, stdout io.Writer) *cobra.Command {
+	var cfgPath, dir string
+	put := &cobra.Command{Use: "put NAME", Short: "put a secret (card, contact, solver key) read from standard input into the vault",
+		Long: `Reads the value from standard input and puts it into the vault of the
+configuration (--config), or the local vault of a data directory (--data,
+default ./ovm-data). Configurations refer to it as secret:NAME.`,
+		Args: exactArgs("NAME"),
+		RunE: func(c *cobra.Command, a []string) error {
+			if cfgPath != "" && c.Flags().Changed("data") {
+				return usagef(c, "give --config or --data, not both")
+			}
+			return secretPut(c.Context(), a[0], cfgPath, dir, stdin, stdout)
+		}}
+	put.Flags().StringVar(&cfgPath, "config", "", "configuration file whose secrets: block names the vault")
+	put.Flags().StringVar(&dir, "data", "./ovm-data", "data directory of the local vault")
+	return group("secret", "manage the secrets vault", put)
+}
+
+// secretPut puts the value on stdin into the vault as name.
+func secretPut(ctx context.Context, name, cfgPath, dir string, stdin io.Reader, stdout io.Writer) error {
 	b, err := io.ReadAll(io.LimitReader(stdin, 64<<10))
 	if err != nil {
 		return err
@@ -77,7 +76,7 @@ func secretCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	v, where, err := openVault(ctx, cfg)
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,8 +13,8 @@ import (
 func TestSecretPutStoresInTheVaultAndRefusesBadInput(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
-	if err := secretCmd([]string{"put", "card_number", "--data", dir}, strings.NewReader("4111 1111 1111 1111\n"), &out, &out); err != nil {
-		t.Fatal(err)
+	if code := runWith([]string{"secret", "put", "card_number", "--data", dir}, strings.NewReader("4111 1111 1111 1111\n"), &out, &out); code != 0 {
+		t.Fatalf("exit %d: %s", code, out.String())
 	}
 	if strings.Contains(out.String(), "4111") {
 		t.Fatalf("the value was printed: %q", out.String())
@@ -24,23 +23,28 @@ func TestSecretPutStoresInTheVaultAndRefusesBadInput(t *testing.T) {
 	if got, err := v.Get(context.Background(), "card_number"); err != nil || got != "4111 1111 1111 1111" {
 		t.Fatalf("vault: %q %v", got, err)
 	}
-	cases := map[string][]string{
-		"unknown flag --bogus": {"put", "x", "--bogus", "y"},
-		"usage":                {"get", "x"},
-		"no value":             {"put", "x", "--data", dir},
-		"config":               {"put", "x", "--config", filepath.Join(dir, "missing.yaml")},
+	cases := []struct {
+		want string
+		args []string
+		code int
+	}{
+		{"unknown flag: --bogus (see ovm secret put --help)", []string{"put", "x", "--bogus", "y"}, 2},
+		{`unknown subcommand "get"`, []string{"get", "x"}, 2},
+		{"needs NAME", []string{"put"}, 2},
+		{"give --config or --data, not both", []string{"put", "x", "--data", dir, "--config", "c.yaml"}, 2},
+		{"no value", []string{"put", "x", "--data", dir}, 1},
+		{"missing.yaml", []string{"put", "x", "--config", filepath.Join(dir, "missing.yaml")}, 1},
 	}
-	for want, args := range cases {
+	for _, c := range cases {
 		stdin := "value"
-		if want == "no value" {
+		if c.want == "no value" {
 			stdin = "\n"
 		}
-		err := secretCmd(args, strings.NewReader(stdin), &out, &out)
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%v: %v, want an error containing %q", args, err, want)
-		}
-		if want == "usage" && !errors.Is(err, errUsage) {
-			t.Errorf("%v: not a usage error", args)
+		var stdout, stderr bytes.Buffer
+		code := runWith(append([]string{"secret"}, c.args...), strings.NewReader(stdin), &stdout, &stderr)
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		if code != c.code || !strings.Contains(stderr.String(), c.want) || len(lines) != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and one line containing %q", c.args, code, stderr.String(), c.code, c.want)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,6 +26,7 @@ import (
 	"github.com/ovmdev/ovm/provider"
 	"github.com/ovmdev/ovm/store/dynamostore"
 	"github.com/ovmdev/ovm/store/sqlitestore"
+	"github.com/spf13/cobra"
 )
 
 func parseLevel(s string) (slog.Level, error) {
@@ -37,31 +37,35 @@ func parseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
+// serveOptions are the flags of `ovm serve`.
+type serveOptions struct {
+	config, listen, data string
+}
+
+func serveCommand(stdout, stderr io.Writer) *cobra.Command {
+	var o serveOptions
+	c := &cobra.Command{Use: "serve", Short: "run the API and the workers until SIGINT or SIGTERM", Args: exactArgs(),
+		RunE: func(*cobra.Command, []string) error { return serve(o, stdout, stderr) }}
+	c.Flags().StringVar(&o.config, "config", "", "YAML configuration file (default: the embedded default)")
+	c.Flags().StringVar(&o.listen, "listen", "", "listen address, overrides the config's listen")
+	c.Flags().StringVar(&o.data, "data", "", "data directory, overrides the config's data_dir")
+	return c
+}
+
 // serve runs `ovm serve`: the API and the workers, until SIGINT or SIGTERM.
-func serve(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("ovm serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "YAML configuration file (default: the embedded default)")
-	listen := fs.String("listen", "", "listen address, overrides the config's listen")
-	dataDir := fs.String("data", "", "data directory, overrides the config's data_dir")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("ovm serve: unexpected argument %q", fs.Arg(0))
-	}
-	cfg, err := loadConfig(*configPath)
+func serve(o serveOptions, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(o.config)
 	if err != nil {
 		return err
 	}
-	if *listen != "" {
-		if err := checkListen(*listen); err != nil {
+	if o.listen != "" {
+		if err := checkListen(o.listen); err != nil {
 			return fmt.Errorf("--listen: %w", err)
 		}
-		cfg.Listen = *listen
+		cfg.Listen = o.listen
 	}
-	if *dataDir != "" {
-		cfg.DataDir = *dataDir
+	if o.data != "" {
+		cfg.DataDir = o.data
 	}
 	level, _ := parseLevel(cfg.LogLevel)
 	opts := &slog.HandlerOptions{Level: level}
