@@ -11,6 +11,7 @@ type Clock interface {
 // ClockFunc adapts a function to Clock.
 type ClockFunc func() time.Time
 
+// Now implements Clock.
 func (f ClockFunc) Now() time.Time { return f() }
 
 // SystemClock returns the wall clock, in UTC.

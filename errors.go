@@ -36,6 +36,8 @@ type Error struct {
 	inMessage bool
 }
 
+// Error implements error: the message, and the cause when the message does
+// not already hold it.
 func (e *Error) Error() string {
 	if e.Err != nil && !e.inMessage {
 		return e.Message + ": " + e.Err.Error()
@@ -43,6 +45,7 @@ func (e *Error) Error() string {
 	return e.Message
 }
 
+// Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Is makes errors.Is(err, ErrNotFound) true for any *Error of the same code

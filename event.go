@@ -6,9 +6,12 @@ import "time"
 type EventKind string
 
 const (
+	// EventAccount is a change of an account (a transition, a retry).
 	EventAccount EventKind = "account"
-	EventLease   EventKind = "lease"
-	EventKey     EventKind = "key"
+	// EventLease is a change of a lease (vended, extended, ended).
+	EventLease EventKind = "lease"
+	// EventKey is a change of an API key (created, revoked).
+	EventKey EventKind = "key"
 	// EventDrift reports a difference between AWS and the store.
 	EventDrift EventKind = "drift"
 )

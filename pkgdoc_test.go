@@ -1,6 +1,7 @@
 package ovm_test
 
 import (
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"io/fs"
@@ -51,5 +52,83 @@ func TestEveryPackageHasAPackageComment(t *testing.T) {
 		if !ok {
 			t.Errorf("package in %s has no package comment", dir)
 		}
+	}
+}
+
+// TestEveryExportedIdentifierHasADocComment walks the module's non-test
+// files and requires a doc comment on every exported type, function,
+// method of an exported type, and const or var (a comment on its group
+// counts), the way go doc shows them.
+func TestEveryExportedIdentifierHasADocComment(t *testing.T) {
+	missing := 0
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && path != "." || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		fset := token.NewFileSet()
+		f, err := parser.ParseFile(fset, path, src, parser.ParseComments)
+		if err != nil {
+			return err
+		}
+		if f.Name.Name == "main" {
+			return nil // a command's identifiers are not an API
+		}
+		report := func(pos token.Pos, what string) {
+			t.Errorf("%s: exported %s has no doc comment", fset.Position(pos), what)
+			missing++
+		}
+		for _, decl := range f.Decls {
+			switch d := decl.(type) {
+			case *ast.FuncDecl:
+				if !d.Name.IsExported() || d.Doc != nil {
+					continue
+				}
+				if d.Recv != nil {
+					recv := d.Recv.List[0].Type
+					if s, ok := recv.(*ast.StarExpr); ok {
+						recv = s.X
+					}
+					if ix, ok := recv.(*ast.IndexExpr); ok {
+						recv = ix.X
+					}
+					if id, ok := recv.(*ast.Ident); ok && !id.IsExported() {
+						continue
+					}
+				}
+				report(d.Pos(), "func "+d.Name.Name)
+			case *ast.GenDecl:
+				for _, spec := range d.Specs {
+					switch s := spec.(type) {
+					case *ast.TypeSpec:
+						if s.Name.IsExported() && s.Doc == nil && d.Doc == nil {
+							report(s.Pos(), "type "+s.Name.Name)
+						}
+					case *ast.ValueSpec:
+						for _, n := range s.Names {
+							if n.IsExported() && s.Doc == nil && d.Doc == nil && s.Comment == nil {
+								report(n.Pos(), "identifier "+n.Name)
+							}
+						}
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if missing > 0 {
+		t.Logf("%d exported identifiers without a doc comment", missing)
 	}
 }

@@ -132,6 +132,7 @@ type FieldError struct {
 	Message string
 }
 
+// Error implements error: "key: message".
 func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
 
 // Validate checks p (after WithDefaults) and returns a *FieldError naming the

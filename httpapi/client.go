@@ -30,6 +30,7 @@ type APIError struct {
 	Message string
 }
 
+// Error implements error: the message, status and code.
 func (e *APIError) Error() string { return fmt.Sprintf("%s (%d %s)", e.Message, e.Status, e.Code) }
 
 // VendResponse is the answer of GET /vend.

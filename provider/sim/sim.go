@@ -76,6 +76,7 @@ func DefaultConfig() Config {
 // Op names a provider operation, for hooks.
 type Op string
 
+// The operations hooks see.
 const (
 	OpCreate    Op = "create"
 	OpBootstrap Op = "bootstrap"
@@ -94,6 +95,7 @@ type Definitive struct {
 	AccountMayExist bool
 }
 
+// Error implements error.
 func (d *Definitive) Error() string { return "sim: definitive failure: " + d.Reason }
 
 // ErrInjected is the transient failure the FailureRate dice inject.

@@ -146,6 +146,7 @@ func (s *Server) Captcha(token string) string {
 	return s.captchas[token]
 }
 
+// ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 func randDigits(n int) string {
