@@ -136,7 +136,11 @@ func onTheWay(c *ovm.PoolCounts, mode ovm.RetireMode) string {
 
 // Outlook gathers and decides pool's outlook. ErrNotFound if no such pool.
 func (e *Engine) Outlook(ctx context.Context, pool string) (Outlook, error) {
-	st, err := e.PoolStatus(ctx, pool)
+	p := e.pools[pool]
+	if p == nil {
+		return Outlook{}, ovm.Errorf(ovm.ENotFound, "pool %q: %w", pool, ovm.ErrNotFound)
+	}
+	st, err := e.planStatus(ctx, p)
 	if err != nil {
 		return Outlook{}, err
 	}
@@ -163,14 +167,16 @@ func (e *Engine) Outlook(ctx context.Context, pool string) (Outlook, error) {
 			return Outlook{}, err
 		}
 	case LimitCeiling:
-		leases, _, err := e.store.LeaseList(ctx, &ovm.LeaseListParams{Pool: pool, State: ovm.LeaseActive,
-			PageParams: ovm.PageParams{Limit: ovm.MaxPageLimit}})
+		// The earliest-ending active leases of all pools, from the expiry
+		// index (cheap); the first of this pool among them is the answer.
+		leases, err := e.store.LeaseListExpired(ctx, now.Add(100*365*24*time.Hour), 50)
 		if err != nil {
 			return Outlook{}, err
 		}
 		for _, l := range leases {
-			if in.NextLeaseEnd.IsZero() || l.ExpiresAt.Before(in.NextLeaseEnd) {
+			if l.Pool == pool {
 				in.NextLeaseEnd = l.ExpiresAt
+				break
 			}
 		}
 	}

@@ -30,12 +30,10 @@ type PoolStatus struct {
 	Channels map[string]any
 }
 
-// PoolStatus gathers the status of the named pool. ErrNotFound if none.
-func (e *Engine) PoolStatus(ctx context.Context, name string) (*PoolStatus, error) {
-	p := e.pools[name]
-	if p == nil {
-		return nil, ovm.Errorf(ovm.ENotFound, "pool %q: %w", name, ovm.ErrNotFound)
-	}
+// planStatus is the part of a pool's status the planner decides on:
+// counts, close quota, and the plan (or the circuit breaker's stop).
+func (e *Engine) planStatus(ctx context.Context, p *Pool) (*PoolStatus, error) {
+	name := p.Policy.Name
 	st := &PoolStatus{Policy: p.Policy}
 	var err error
 	if st.Counts, err = e.store.PoolCounts(ctx, name); err != nil {
@@ -55,6 +53,19 @@ func (e *Engine) PoolStatus(ctx context.Context, name string) (*PoolStatus, erro
 	}
 	if abandoned >= BreakerAbandons {
 		st.Plan = Plan{Limit: LimitBreaker, Why: fmt.Sprintf("stopped: %d creations failed for good in the last %s; check the provider (see abandoned accounts)", abandoned, BreakerWindow)}
+	}
+	return st, nil
+}
+
+// PoolStatus gathers the status of the named pool. ErrNotFound if none.
+func (e *Engine) PoolStatus(ctx context.Context, name string) (*PoolStatus, error) {
+	p := e.pools[name]
+	if p == nil {
+		return nil, ovm.Errorf(ovm.ENotFound, "pool %q: %w", name, ovm.ErrNotFound)
+	}
+	st, err := e.planStatus(ctx, p)
+	if err != nil {
+		return nil, err
 	}
 	st.Drift, st.DriftCheckedAt = e.Drift.Findings(name)
 	if cl, ok := p.Provider.(ovm.CloseLister); ok {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/ovmdev/ovm"
@@ -117,12 +118,20 @@ func (s *Server) lease(ctx context.Context, p *principal, pool string, ttl time.
 
 // outlook is the engine's outlook of an empty pool. It is kept for a
 // second: a storm of empty answers must not become a storm of status reads.
+// One request per pool computes it at a time; the others wait for its
+// answer (a burst of empty answers reads the store once).
 func (s *Server) outlook(ctx context.Context, pool string) engine.Outlook {
-	now := s.clock.Now()
 	s.raMu.Lock()
-	c, ok := s.raCache[pool]
+	c := s.raCache[pool]
+	if c == nil {
+		c = &outlookEntry{}
+		s.raCache[pool] = c
+	}
 	s.raMu.Unlock()
-	if ok && now.Sub(c.at) < time.Second {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := s.clock.Now()
+	if !c.at.IsZero() && now.Sub(c.at) < time.Second {
 		return c.o
 	}
 	o, err := s.engine.Outlook(ctx, pool)
@@ -130,13 +139,13 @@ func (s *Server) outlook(ctx context.Context, pool string) engine.Outlook {
 		s.log.Warn("cannot tell why the pool is empty", ovm.LogPool, pool, ovm.LogError, err)
 		o = engine.Outlook{Reason: "the pool's status cannot be read right now", RetryAfter: 10 * time.Second}
 	}
-	s.raMu.Lock()
-	s.raCache[pool] = outlookEntry{at: now, o: o}
-	s.raMu.Unlock()
+	c.at, c.o = s.clock.Now(), o
 	return o
 }
 
+// outlookEntry is one pool's last outlook, and the lock of its computation.
 type outlookEntry struct {
+	mu sync.Mutex
 	at time.Time
 	o  engine.Outlook
 }

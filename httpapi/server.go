@@ -62,13 +62,13 @@ type Server struct {
 
 	table   map[string]map[string]method
 	raMu    sync.Mutex
-	raCache map[string]outlookEntry
+	raCache map[string]*outlookEntry
 }
 
 // New returns a server over store and engine.
 func New(store ovm.Store, eng *engine.Engine, clock ovm.Clock, log *slog.Logger, cfg Config) *Server {
 	s := &Server{store: store, engine: eng, clock: clock, log: log, cfg: cfg.withDefaults(), mux: http.NewServeMux(),
-		raCache: map[string]outlookEntry{}}
+		raCache: map[string]*outlookEntry{}}
 	s.routes()
 	return s
 }
