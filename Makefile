@@ -31,3 +31,4 @@ bench:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzTransitionTable -fuzztime 20s .
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 20s ./httpapi/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeCursor -fuzztime 20s .

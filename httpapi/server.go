@@ -1,5 +1,5 @@
 // Package httpapi is OVM's HTTP edge: JSON over HTTP, bearer API keys with
-// roles, the seed's GET /vend and the /v1 API of DESIGN.md. It holds no
+// roles, the seed's GET /vend and the /v1 API of docs/api.md. It holds no
 // business rules: it decodes, checks the caller's role, calls the store and
 // the engine, and maps domain error codes to statuses in one table
 // (errors.go). It also has the Go client the CLI uses (client.go).
