@@ -2,6 +2,8 @@ package ovm_test
 
 import (
 	"errors"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -252,4 +254,39 @@ func FuzzTransitionTable(f *testing.F) {
 			t.Fatalf("retry from %q gave %q", from, u.Account.State)
 		}
 	})
+}
+
+// TestTheTransitionTableIsTheDocumented reads the edge table of
+// docs/state-machine.md and compares it with CanTransition for every pair
+// of distinct states: an edge added to or dropped from either fails here.
+func TestTheTransitionTableIsTheDocumented(t *testing.T) {
+	md, err := os.ReadFile("docs/state-machine.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `([a-z]+)` \\| ([^|]*) \\|$")
+	documented := map[ovm.AccountState]map[ovm.AccountState]bool{}
+	for _, m := range row.FindAllStringSubmatch(string(md), -1) {
+		from := ovm.AccountState(m[1])
+		if documented[from] != nil {
+			t.Fatalf("state %s has two rows", from)
+		}
+		documented[from] = map[ovm.AccountState]bool{}
+		for _, to := range regexp.MustCompile("`([a-z]+)`").FindAllStringSubmatch(m[2], -1) {
+			documented[from][ovm.AccountState(to[1])] = true
+		}
+	}
+	if len(documented) != len(ovm.AccountStates) {
+		t.Fatalf("the docs' table has %d states, the domain %d", len(documented), len(ovm.AccountStates))
+	}
+	for _, from := range ovm.AccountStates {
+		for _, to := range ovm.AccountStates {
+			if from == to {
+				continue
+			}
+			if got, want := ovm.CanTransition(from, to), documented[from][to]; got != want {
+				t.Errorf("%s -> %s: the table says %v, docs/state-machine.md %v", from, to, got, want)
+			}
+		}
+	}
 }
