@@ -7,9 +7,9 @@ import (
 
 // Store persists OVM's records. Every state change is a compare-and-set on
 // (state, version) and appends its event in the same transaction. Methods
-// return errors wrapping ErrNotFound, ErrConflict, ErrEmpty or ErrLeaseLimit
-// as documented; any other error is internal. Implementations must pass the
-// conformance suite in store/storetest.
+// return errors wrapping ErrNotFound, ErrConflict, ErrEmpty, ErrLeaseLimit
+// or ErrPoolLeaseLimit as documented; any other error is internal.
+// Implementations must pass the conformance suite in store/storetest.
 type Store interface {
 	// AccountInsert stores a new pending account (Version 1) and its
 	// "created" event. ErrConflict if the id, name or e-mail is taken.
@@ -37,8 +37,13 @@ type Store interface {
 
 	// LeaseCreate vends: it picks a ready account of p.Pool, moves it to
 	// leased and creates the active lease, atomically. ErrEmpty if the pool
-	// has no ready account, ErrLeaseLimit if p.Owner holds p.OwnerLimit
-	// active leases (0 means no limit).
+	// has no ready account. ErrPoolLeaseLimit if p.Owner already holds
+	// p.PoolOwnerLimit active leases in p.Pool; otherwise ErrLeaseLimit if
+	// it holds p.OwnerLimit active leases over all pools (0 means no limit,
+	// for either). ErrPoolLeaseLimit wraps ErrLeaseLimit: errors.Is(err,
+	// ErrLeaseLimit) holds for both limits, errors.Is(err,
+	// ErrPoolLeaseLimit) only for the pool's. Both limits are exact under
+	// concurrent vends: a refused vend changes nothing.
 	LeaseCreate(ctx context.Context, p *LeaseCreateParams) (*Lease, error)
 	// LeaseGet returns one lease. ErrNotFound if none.
 	LeaseGet(ctx context.Context, id string) (*Lease, error)
@@ -164,15 +169,29 @@ func (c *PoolCounts) Live() int {
 	return n
 }
 
+// ErrPoolLeaseLimit: the owner already holds the maximum of active leases
+// in one pool (LeaseCreateParams.PoolOwnerLimit, a pool's
+// lease.max_per_owner). It wraps ErrLeaseLimit, so a caller that knows only
+// ErrLeaseLimit still sees a lease limit; one that tells the limits apart
+// tests for ErrPoolLeaseLimit first.
+var ErrPoolLeaseLimit = &Error{Code: ELimitExceeded, Message: "active lease limit reached in the pool",
+	Err: ErrLeaseLimit, inMessage: true}
+
 // LeaseCreateParams is one vend.
 type LeaseCreateParams struct {
-	LeaseID    string
-	Pool       string
-	Owner      string
-	Labels     map[string]string
-	Now        time.Time
-	ExpiresAt  time.Time
+	LeaseID   string
+	Pool      string
+	Owner     string
+	Labels    map[string]string
+	Now       time.Time
+	ExpiresAt time.Time
+	// OwnerLimit caps Owner's active leases over all pools (0: no limit);
+	// ErrLeaseLimit beyond it.
 	OwnerLimit int
+	// PoolOwnerLimit caps Owner's active leases in Pool (0: no limit);
+	// ErrPoolLeaseLimit beyond it. When both limits are reached the pool's
+	// is reported: releasing a lease of this pool frees a slot of both.
+	PoolOwnerLimit int
 }
 
 // LeaseOf is the new active lease of p on account a (a store then moves a
