@@ -51,7 +51,7 @@ func leaseEvent(l *ovm.Lease, actor, from, reason string, now time.Time) *ovm.Ev
 // LeaseCreate implements ovm.Store. Concurrent vends are committed
 // together (group commit): one transaction and one fsync for all the vends
 // waiting at that moment, each in its own savepoint, so one that fails
-// (empty pool, lease limit) leaves the others alone. See vendBatches.
+// (empty pool, either lease limit) leaves the others alone. See vendBatches.
 func (s *Store) LeaseCreate(ctx context.Context, p *ovm.LeaseCreateParams) (*ovm.Lease, error) {
 	req := &vendReq{p: p, done: make(chan struct{})}
 	select {
@@ -133,15 +133,23 @@ func (s *Store) vendBatch(batch []*vendReq) {
 	}
 }
 
-// vendOne vends one account inside tx.
+// vendOne vends one account inside tx. The limits are checked in the
+// same transaction as the vend (SQLite has one writer), so they are exact;
+// a refused vend has written nothing and its savepoint rolls back alone.
 func vendOne(ctx context.Context, tx *sql.Tx, p *ovm.LeaseCreateParams) (*ovm.Lease, error) {
-	if p.OwnerLimit > 0 {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM leases WHERE owner = ? AND state = 'active'`, p.Owner).Scan(&n); err != nil {
+	if p.OwnerLimit > 0 || p.PoolOwnerLimit > 0 {
+		// The owner's active leases, all and in p.Pool: one look at the
+		// partial index leases_owner_active.
+		var all, inPool int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(pool = ?), 0) FROM leases
+			WHERE owner = ? AND state = 'active'`, p.Pool, p.Owner).Scan(&all, &inPool); err != nil {
 			return nil, err
 		}
-		if n >= p.OwnerLimit {
-			return nil, fmt.Errorf("%s holds %d active leases: %w", p.Owner, n, ovm.ErrLeaseLimit)
+		if p.PoolOwnerLimit > 0 && inPool >= p.PoolOwnerLimit {
+			return nil, fmt.Errorf("%s holds %d active leases in pool %s: %w", p.Owner, inPool, p.Pool, ovm.ErrPoolLeaseLimit)
+		}
+		if p.OwnerLimit > 0 && all >= p.OwnerLimit {
+			return nil, fmt.Errorf("%s holds %d active leases: %w", p.Owner, all, ovm.ErrLeaseLimit)
 		}
 	}
 	var data string

@@ -101,15 +101,19 @@ func TestImportStoresAccountsInAnyStateAtomically(t *testing.T) {
 	}
 }
 
-// Vends that share a group commit keep their own outcomes: an owner over
-// its limit and vends of an empty pool fail alone, every other vend of the
-// batch is committed, and no account is vended twice.
+// Vends that share a group commit keep their own outcomes: vends over an
+// owner's limit, over its limit in the pool, and of an empty pool fail
+// alone, every other vend of the batch is committed, and no account is
+// vended twice.
 func TestVendsSharingACommitFailAlone(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, filepath.Join(t.TempDir(), "ovm.db"))
 	defer s.Close()
+	// 60 vends, 15 each: "free" (no limit), "limited" (3 over all pools),
+	// "capped" (3 in the pool), and "late" from the empty pool p2. The
+	// stock of 21 is exactly what they may take.
 	var stock []*ovm.Account
-	for i := range 20 {
+	for i := range 21 {
 		id := fmt.Sprintf("1111%08d", i)
 		stock = append(stock, storetest.Account("p1", func(a *ovm.Account) {
 			a.State, a.AWSAccountID, a.RoleARN = ovm.AccountReady, id, ovm.RoleARN(id, "R")
@@ -129,18 +133,25 @@ func TestVendsSharingACommitFailAlone(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			owner, limit := "limited", 3
-			if i%2 == 1 {
-				owner, limit = "free", 0
+			p := &ovm.LeaseCreateParams{LeaseID: fmt.Sprintf("lse_%02d", i), Pool: "p1", Now: storetest.T0,
+				ExpiresAt: storetest.T0.Add(time.Hour)}
+			switch i % 4 {
+			case 0:
+				p.Owner = "free"
+			case 1:
+				p.Owner, p.OwnerLimit = "limited", 3
+			case 2:
+				p.Owner, p.PoolOwnerLimit = "capped", 3
+			case 3:
+				p.Owner, p.Pool = "late", "p2"
 			}
-			l, err := s.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: fmt.Sprintf("lse_%02d", i), Pool: "p1", Owner: owner,
-				OwnerLimit: limit, Now: storetest.T0, ExpiresAt: storetest.T0.Add(time.Hour)})
-			results <- result{owner, l, err}
+			l, err := s.LeaseCreate(ctx, p)
+			results <- result{p.Owner, l, err}
 		}()
 	}
 	wg.Wait()
 	close(results)
-	granted, limited, empty, seen := map[string]int{}, 0, map[string]int{}, map[string]bool{}
+	granted, refused, seen := map[string]int{}, map[string]int{}, map[string]bool{}
 	for r := range results {
 		switch {
 		case r.err == nil:
@@ -152,19 +163,22 @@ func TestVendsSharingACommitFailAlone(t *testing.T) {
 			if got, err := s.LeaseGet(ctx, r.l.ID); err != nil || got.AccountID != r.l.AccountID {
 				t.Fatalf("a granted lease is not stored: %v", err)
 			}
-		case errors.Is(r.err, ovm.ErrLeaseLimit):
-			limited++
-		case errors.Is(r.err, ovm.ErrEmpty):
-			empty[r.owner]++
+		case errors.Is(r.err, ovm.ErrPoolLeaseLimit) && r.owner == "capped",
+			errors.Is(r.err, ovm.ErrLeaseLimit) && !errors.Is(r.err, ovm.ErrPoolLeaseLimit) && r.owner == "limited",
+			errors.Is(r.err, ovm.ErrEmpty) && r.owner == "late":
+			refused[r.owner]++
 		default:
-			t.Fatalf("vend: %v", r.err)
+			t.Fatalf("vend of %s: %v", r.owner, r.err)
 		}
 	}
-	// The stock of 20 is all vended; the limited owner gets at most 3 and
-	// every other of its 30 vends is refused by the limit or the empty pool.
-	if granted["limited"]+granted["free"] != 20 || granted["limited"] > 3 || granted["limited"] == 0 ||
-		granted["limited"]+limited+empty["limited"] != 30 {
-		t.Fatalf("granted %v, limited %d, empty %v", granted, limited, empty)
+	want := map[string][2]int{"free": {15, 0}, "limited": {3, 12}, "capped": {3, 12}, "late": {0, 15}}
+	for owner, w := range want {
+		if granted[owner] != w[0] || refused[owner] != w[1] {
+			t.Errorf("%s: %d granted and %d refused, want %d and %d", owner, granted[owner], refused[owner], w[0], w[1])
+		}
+	}
+	if c, err := s.PoolCounts(ctx, "p1"); err != nil || c.ByState[ovm.AccountReady] != 0 || c.ByState[ovm.AccountLeased] != 21 {
+		t.Errorf("stock after the batch: %v %v, want all 21 leased", c, err)
 	}
 	// After Close a vend is an error, not a hang.
 	s.Close()
