@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +108,151 @@ func TestLeftOverLeaseSlotsAreRepairedAtTheLimit(t *testing.T) {
 	}
 	if _, err := vend("lse_5", t0.Add(5*time.Minute)); !errors.Is(err, ovm.ErrLeaseLimit) {
 		t.Fatalf("two active leases and a limit of 2: %v", err)
+	}
+}
+
+// ownerSets reads owner's slot sets: attribute name -> lease ids.
+func ownerSets(t *testing.T, db *dynamodb.Client, table, owner string) map[string][]string {
+	t.Helper()
+	out, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "OWNER#" + owner}, "sk": &types.AttributeValueMemberS{Value: "O"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets := map[string][]string{}
+	for attr, v := range out.Item {
+		if ss, ok := v.(*types.AttributeValueMemberSS); ok {
+			for _, e := range ss.Value {
+				id, _, _ := strings.Cut(e, "@")
+				sets[attr] = append(sets[attr], id)
+			}
+			slices.Sort(sets[attr])
+		}
+	}
+	return sets
+}
+
+// The slots under both limits are one item's sets: a vend takes its slot in
+// each set of a limit it is under, a refused or failed vend takes none, and
+// a lease's end gives back both, also where one set does not exist.
+func TestLeaseSlotsOfBothLimits(t *testing.T) {
+	for name, cfg := range map[string]func(testing.TB) aws.Config{
+		"moto":     func(t testing.TB) aws.Config { return mototest.Require(t).Config() },
+		"dynalite": func(t testing.TB) aws.Config { return dynalitetest.Require(t).Config() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			db := dynamodb.NewFromConfig(cfg(t))
+			table := fmt.Sprintf("ovm_%d", rand.Int64())
+			s, err := dynamostore.Open(ctx, db, dynamostore.Options{Table: table, CreateTable: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 4 {
+				storetest.Ready(t, s, "p1", storetest.T0)
+			}
+			t0 := storetest.T0
+			vend := func(id, pool string, ownerLimit, poolLimit int) error {
+				_, err := s.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: id, Pool: pool, Owner: "alice", OwnerLimit: ownerLimit,
+					PoolOwnerLimit: poolLimit, Now: t0, ExpiresAt: t0.Add(time.Hour)})
+				return err
+			}
+			end := func(id string) {
+				t.Helper()
+				if _, err := s.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: id, Reason: ovm.LeaseReleased, Actor: "key:alice", Now: t0,
+					Retire: ovm.RetirePolicy{Mode: ovm.RetireClose}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := func(step string, sets map[string][]string) {
+				t.Helper()
+				if got := ownerSets(t, db, table, "alice"); !maps.EqualFunc(got, sets, slices.Equal) {
+					t.Fatalf("%s: slot sets %v, want %v", step, got, sets)
+				}
+			}
+			if err := vend("lse_1", "p1", 0, 2); err != nil {
+				t.Fatal(err)
+			}
+			want("a vend under the pool's limit only", map[string][]string{"res#p1": {"lse_1"}})
+			if err := vend("lse_2", "p1", 5, 2); err != nil {
+				t.Fatal(err)
+			}
+			want("a vend under both", map[string][]string{"res": {"lse_2"}, "res#p1": {"lse_1", "lse_2"}})
+			if err := vend("lse_3", "p1", 5, 2); !errors.Is(err, ovm.ErrPoolLeaseLimit) {
+				t.Fatalf("a third vend in p1: %v, want the pool's limit", err)
+			}
+			if err := vend("lse_4", "p2", 5, 2); !errors.Is(err, ovm.ErrEmpty) {
+				t.Fatalf("a vend from the empty p2: %v", err)
+			}
+			want("a refused and a failed vend", map[string][]string{"res": {"lse_2"}, "res#p1": {"lse_1", "lse_2"}})
+			end("lse_1") // holds no slot in res
+			want("the end of lse_1", map[string][]string{"res": {"lse_2"}, "res#p1": {"lse_2"}})
+			end("lse_2")
+			want("the end of lse_2", map[string][]string{})
+			if err := vend("lse_5", "p1", 0, 2); err != nil {
+				t.Fatal(err)
+			}
+			end("lse_5") // res does not exist
+			want("the end of lse_5", map[string][]string{})
+		})
+	}
+}
+
+// Slots under a pool's limit that a crash left taken are repaired when the
+// owner reaches that limit, in every set that holds them; a vend in flight
+// keeps its slot.
+func TestLeftOverPoolSlotsAreRepairedAtTheLimit(t *testing.T) {
+	ctx := context.Background()
+	db := dynamodb.NewFromConfig(dynalitetest.Require(t).Config())
+	table := fmt.Sprintf("ovm_%d", rand.Int64())
+	s, err := dynamostore.Open(ctx, db, dynamostore.Options{Table: table, CreateTable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		storetest.Ready(t, s, "p1", storetest.T0)
+	}
+	t0 := storetest.T0
+	vend := func(id string, now time.Time) error {
+		_, err := s.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: id, Pool: "p1", Owner: "alice", OwnerLimit: 10, PoolOwnerLimit: 2,
+			Now: now, ExpiresAt: now.Add(time.Hour)})
+		return err
+	}
+	take := func(element string, attrs ...string) {
+		t.Helper()
+		names := map[string]string{}
+		var adds []string
+		for i, a := range attrs {
+			names[fmt.Sprintf("#a%d", i)] = a
+			adds = append(adds, fmt.Sprintf("#a%d :e", i))
+		}
+		if _, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table),
+			Key:                       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "OWNER#alice"}, "sk": &types.AttributeValueMemberS{Value: "O"}},
+			UpdateExpression:          aws.String("ADD " + strings.Join(adds, ", ")),
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: map[string]types.AttributeValue{":e": &types.AttributeValueMemberSS{Value: []string{element}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A vend that died after reserving in both sets, long ago, and one in
+	// flight now.
+	take(fmt.Sprintf("lse_dead@%d", t0.Add(-time.Hour).Unix()), "res", "res#p1")
+	take(fmt.Sprintf("lse_inflight@%d", t0.Unix()), "res", "res#p1")
+	if err := vend("lse_1", t0); err != nil {
+		t.Fatalf("the dead vend's slot was not repaired: %v", err)
+	}
+	if got := ownerSets(t, db, table, "alice"); slices.Contains(got["res"], "lse_dead") || slices.Contains(got["res#p1"], "lse_dead") {
+		t.Fatalf("the dead vend still holds a slot: %v", got)
+	}
+	if err := vend("lse_2", t0); !errors.Is(err, ovm.ErrPoolLeaseLimit) {
+		t.Fatalf("the in-flight vend's slot was taken: %v", err)
+	}
+	// The "in-flight" reservation is old now and still has no lease.
+	if err := vend("lse_3", t0.Add(3*time.Minute)); err != nil {
+		t.Fatalf("the stale in-flight slot was not repaired: %v", err)
+	}
+	if err := vend("lse_4", t0.Add(4*time.Minute)); !errors.Is(err, ovm.ErrPoolLeaseLimit) {
+		t.Fatalf("two active leases in p1 and a pool limit of 2: %v", err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/ovmdev/ovm"
 )
 
@@ -74,29 +75,57 @@ func (s *Store) Repair(ctx context.Context) (int, error) {
 }
 
 // LeaseCreate implements ovm.Store: one conditional write on a ready
-// account item moves it to leased with its lease and both events.
+// account item moves it to leased with its lease and both events. Under a
+// lease limit, the owner's slots are taken first (owners.go).
 func (s *Store) LeaseCreate(ctx context.Context, p *ovm.LeaseCreateParams) (*ovm.Lease, error) {
-	if p.OwnerLimit > 0 {
-		n, err := s.count(ctx, gsiOwner, "gsi4pk = :p", item{":p": str("OWNER#" + p.Owner)})
+	limited := p.OwnerLimit > 0 || p.PoolOwnerLimit > 0
+	if limited {
+		all, inPool, err := s.countActive(ctx, p.Owner, p.Pool)
 		if err != nil {
 			return nil, err
 		}
-		if n >= p.OwnerLimit {
-			return nil, fmt.Errorf("%s holds %d active leases: %w", p.Owner, n, ovm.ErrLeaseLimit)
+		if p.PoolOwnerLimit > 0 && inPool >= p.PoolOwnerLimit {
+			return nil, fmt.Errorf("%s holds %d active leases in pool %s: %w", p.Owner, inPool, p.Pool, ovm.ErrPoolLeaseLimit)
 		}
-		// The count above is of an eventually consistent index; the
-		// reservation makes the limit exact among concurrent vends.
+		if p.OwnerLimit > 0 && all >= p.OwnerLimit {
+			return nil, fmt.Errorf("%s holds %d active leases: %w", p.Owner, all, ovm.ErrLeaseLimit)
+		}
+		// The count above is of an eventually consistent index (it still
+		// counts leases that hold no slot: made before their limit was
+		// set); the reservation makes the limits exact among concurrent
+		// vends.
 		if err := s.reserve(ctx, p); err != nil {
 			return nil, err
 		}
 	}
 	l, err := s.vend(ctx, p)
-	if l == nil && p.OwnerLimit > 0 { // no lease was committed: give the slot back
-		if rerr := s.release(ctx, p.Owner, p.LeaseID, p.Now); rerr != nil {
+	if l == nil && limited { // no lease was committed: give the slots back
+		if rerr := s.release(ctx, p.Owner, p.Pool, p.LeaseID, p.Now); rerr != nil {
 			err = errors.Join(err, rerr) // the reservation lapses: see repairOwner
 		}
 	}
 	return l, err
+}
+
+// countActive counts owner's active leases, all and those in pool, with
+// one query of the owner's index partition (the filter leaves the scanned
+// count whole).
+func (s *Store) countActive(ctx context.Context, owner, pool string) (all, inPool int, err error) {
+	q := &dynamodb.QueryInput{TableName: aws.String(s.table), IndexName: aws.String(gsiOwner), Select: types.SelectCount,
+		KeyConditionExpression: aws.String("gsi4pk = :p"), FilterExpression: aws.String("#pool = :pool"),
+		ExpressionAttributeNames:  map[string]string{"#pool": "pool"},
+		ExpressionAttributeValues: item{":p": str(ownerPK(owner)), ":pool": str(pool)}}
+	for {
+		out, err := s.db.Query(ctx, q)
+		if err != nil {
+			return 0, 0, err
+		}
+		all, inPool = all+int(out.ScannedCount), inPool+int(out.Count)
+		if len(out.LastEvaluatedKey) == 0 {
+			return all, inPool, nil
+		}
+		q.ExclusiveStartKey = out.LastEvaluatedKey
+	}
 }
 
 // vend leases the oldest ready account it can take.
@@ -284,9 +313,9 @@ func (s *Store) LeaseEnd(ctx context.Context, p *ovm.LeaseEndParams) (*ovm.Lease
 	if err != nil {
 		return nil, fmt.Errorf("lease %s changed concurrently: %w", n.ID, ovm.ErrConflict)
 	}
-	// The owner's slot. The lease has ended whatever this answers: a slot
-	// not given back is repaired when the owner reaches its limit.
-	s.release(ctx, n.Owner, n.ID, n.CreatedAt)
+	// The owner's slots. The lease has ended whatever this answers: a slot
+	// not given back is repaired when the owner reaches a limit.
+	s.release(ctx, n.Owner, n.Pool, n.ID, n.CreatedAt)
 	return n, s.flush(ctx, a.ID, after)
 }
 
