@@ -48,6 +48,10 @@ func Run(t *testing.T, newStore NewStore) {
 		{"the per-owner lease limit holds", testLeaseLimit},
 		{"concurrent vends from a small stock never share an account", testConcurrentVend},
 		{"concurrent vends of one owner stop exactly at its limit", testConcurrentLeaseLimit},
+		{"an owner at a pool's limit is refused there, not elsewhere nor others", testPoolLeaseLimit},
+		{"concurrent vends of one owner in one pool stop exactly at the pool's limit", testConcurrentPoolLeaseLimit},
+		{"with both lease limits the stricter one refuses", testBothLeaseLimits},
+		{"concurrent vends of one owner over two pools respect both limits", testConcurrentBothLeaseLimits},
 		{"a lease is extended only while active", testLeaseExtend},
 		{"an extension is a compare-and-set on the lease's version", testLeaseExtendCAS},
 		{"exactly one of many concurrent extensions from one read wins", testConcurrentLeaseExtend},
@@ -139,6 +143,49 @@ func wantErr(t *testing.T, err, target error) {
 func vend(s ovm.Store, pool, owner string, now time.Time, limit int) (*ovm.Lease, error) {
 	return s.LeaseCreate(context.Background(), &ovm.LeaseCreateParams{LeaseID: ovm.NewID("lse", now), Pool: pool,
 		Owner: owner, Labels: map[string]string{"ci": "yes"}, Now: now, ExpiresAt: now.Add(time.Hour), OwnerLimit: limit})
+}
+
+// vendIn vends with both limits: ownerLimit over all pools, poolLimit in
+// pool (0: none).
+func vendIn(s ovm.Store, pool, owner string, now time.Time, ownerLimit, poolLimit int) (*ovm.Lease, error) {
+	return s.LeaseCreate(context.Background(), &ovm.LeaseCreateParams{LeaseID: ovm.NewID("lse", now), Pool: pool,
+		Owner: owner, Now: now, ExpiresAt: now.Add(time.Hour), OwnerLimit: ownerLimit, PoolOwnerLimit: poolLimit})
+}
+
+// wantPoolLimit fails unless err is the pool's lease limit (which is also
+// a lease limit).
+func wantPoolLimit(t *testing.T, err error) {
+	t.Helper()
+	if !errors.Is(err, ovm.ErrPoolLeaseLimit) || !errors.Is(err, ovm.ErrLeaseLimit) || ovm.ErrorCodeOf(err) != ovm.ELimitExceeded {
+		t.Fatalf("error = %v, want the pool's lease limit", err)
+	}
+}
+
+// wantOwnerLimit fails unless err is the lease limit over all pools, not
+// the pool's.
+func wantOwnerLimit(t *testing.T, err error) {
+	t.Helper()
+	if !errors.Is(err, ovm.ErrLeaseLimit) || errors.Is(err, ovm.ErrPoolLeaseLimit) {
+		t.Fatalf("error = %v, want the lease limit over all pools", err)
+	}
+}
+
+// endLease releases lease l at now.
+func endLease(t *testing.T, s ovm.Store, l *ovm.Lease, now time.Time) {
+	t.Helper()
+	if _, err := s.LeaseEnd(context.Background(), &ovm.LeaseEndParams{ID: l.ID, Reason: ovm.LeaseReleased, Actor: "key:" + l.Owner,
+		Now: now, Retire: ovm.RetirePolicy{Mode: ovm.RetireClose}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readyCount(t *testing.T, s ovm.Store, pool string) int {
+	t.Helper()
+	c, err := s.PoolCounts(context.Background(), pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.ByState[ovm.AccountReady]
 }
 
 func testInsertGet(t *testing.T, s ovm.Store) {
@@ -422,6 +469,159 @@ func testConcurrentLeaseLimit(t *testing.T, s ovm.Store) {
 	}
 	_, err := vend(s, "p1", "alice", T0.Add(2*time.Second), limit)
 	wantErr(t, err, ovm.ErrLeaseLimit)
+}
+
+func testPoolLeaseLimit(t *testing.T, s ovm.Store) {
+	for range 5 {
+		Ready(t, s, "p1", T0)
+	}
+	Ready(t, s, "p2", T0)
+	var held []*ovm.Lease
+	for range 2 {
+		l, err := vendIn(s, "p1", "alice", T0, 0, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, l)
+	}
+	_, err := vendIn(s, "p1", "alice", T0, 0, 2)
+	wantPoolLimit(t, err)
+	if n := readyCount(t, s, "p1"); n != 3 {
+		t.Fatalf("a refused vend changed the stock: %d ready, want 3", n)
+	}
+	if _, err := vendIn(s, "p1", "bob", T0, 0, 2); err != nil {
+		t.Fatalf("another owner in the same pool: %v", err)
+	}
+	if _, err := vendIn(s, "p2", "alice", T0, 0, 2); err != nil {
+		t.Fatalf("the same owner in another pool: %v", err)
+	}
+	// Ending a lease frees its slot in the pool, once.
+	endLease(t, s, held[0], T0.Add(time.Second))
+	if _, err := vendIn(s, "p1", "alice", T0.Add(2*time.Second), 0, 2); err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	_, err = vendIn(s, "p1", "alice", T0.Add(3*time.Second), 0, 2)
+	wantPoolLimit(t, err)
+}
+
+func testConcurrentPoolLeaseLimit(t *testing.T, s ovm.Store) {
+	const stock, clients, limit = 10, 12, 3
+	for range stock {
+		Ready(t, s, "p1", T0)
+	}
+	var mu sync.Mutex
+	var granted []*ovm.Lease
+	var limited atomic.Int32
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l, err := vendIn(s, "p1", "alice", T0, 0, limit)
+			if errors.Is(err, ovm.ErrPoolLeaseLimit) {
+				limited.Add(1)
+				return
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			granted = append(granted, l)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if len(granted) != limit || int(limited.Load()) != clients-limit {
+		t.Fatalf("%d leases granted and %d refused to one owner with a pool limit of %d", len(granted), limited.Load(), limit)
+	}
+	if n := readyCount(t, s, "p1"); n != stock-limit {
+		t.Fatalf("%d ready after %d vends, want %d: a refused vend changed the stock", n, limit, stock-limit)
+	}
+	endLease(t, s, granted[0], T0.Add(time.Second))
+	if _, err := vendIn(s, "p1", "alice", T0.Add(2*time.Second), 0, limit); err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	_, err := vendIn(s, "p1", "alice", T0.Add(3*time.Second), 0, limit)
+	wantPoolLimit(t, err)
+}
+
+func testBothLeaseLimits(t *testing.T, s ovm.Store) {
+	for _, pool := range []string{"p1", "p2", "p3"} {
+		for range 3 {
+			Ready(t, s, pool, T0)
+		}
+	}
+	// Over all pools 3, in each pool 2.
+	const owner, perPool = 3, 2
+	for range 2 {
+		if _, err := vendIn(s, "p1", "alice", T0, owner, perPool); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := vendIn(s, "p1", "alice", T0, owner, perPool)
+	wantPoolLimit(t, err) // 2 of 3 over all pools: the pool's limit refuses
+	if _, err := vendIn(s, "p2", "alice", T0, owner, perPool); err != nil {
+		t.Fatal(err)
+	}
+	_, err = vendIn(s, "p2", "alice", T0, owner, perPool)
+	wantOwnerLimit(t, err) // 1 of 2 in p2: the limit over all pools refuses
+	_, err = vendIn(s, "p1", "alice", T0, owner, perPool)
+	wantPoolLimit(t, err) // both reached: the pool's is named
+	// The pool's limit above the owner's: the owner's refuses.
+	if _, err := vendIn(s, "p3", "bob", T0, 1, 5); err != nil {
+		t.Fatal(err)
+	}
+	_, err = vendIn(s, "p3", "bob", T0, 1, 5)
+	wantOwnerLimit(t, err)
+	for _, pool := range []string{"p1", "p2", "p3"} {
+		if n := readyCount(t, s, pool); n != map[string]int{"p1": 1, "p2": 2, "p3": 2}[pool] {
+			t.Fatalf("%s: %d ready: a refused vend changed the stock", pool, n)
+		}
+	}
+}
+
+func testConcurrentBothLeaseLimits(t *testing.T, s ovm.Store) {
+	// Twenty vends in p1 and two in p2, with stock for each. The limits are
+	// 5 over all pools and 3 per pool: only the pool's limit keeps p1 at 3,
+	// and then both vends of p2 fit and fill the owner's limit.
+	const clients, owner, perPool = 22, 5, 3
+	pools := map[string]int{"p1": 20, "p2": 2}
+	for pool, n := range pools {
+		for range n {
+			Ready(t, s, pool, T0)
+		}
+	}
+	var mu sync.Mutex
+	granted := map[string]int{}
+	var refused atomic.Int32
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pool := "p1"
+			if i%11 == 5 {
+				pool = "p2"
+			}
+			_, err := vendIn(s, pool, "alice", T0, owner, perPool)
+			if errors.Is(err, ovm.ErrLeaseLimit) {
+				refused.Add(1)
+				return
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			granted[pool]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if granted["p1"] != perPool || granted["p2"] != 2 || int(refused.Load()) != clients-owner {
+		t.Fatalf("granted %v and %d refused, want 3 in p1 and 2 in p2", granted, refused.Load())
+	}
 }
 
 func testConcurrentVend(t *testing.T, s ovm.Store) {
