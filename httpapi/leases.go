@@ -83,9 +83,15 @@ func (s *Server) lease(ctx context.Context, p *principal, pool string, ttl time.
 		ready := s.engine.ReadySignal(pool) // before the attempt: no wake-up is missed
 		now := s.clock.Now()
 		l, err := s.store.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: ovm.NewID("lse", now), Pool: pool,
-			Owner: p.Name, Labels: labels, Now: now, ExpiresAt: now.Add(ttl), OwnerLimit: s.cfg.LeasesPerOwner})
-		if errors.Is(err, ovm.ErrLeaseLimit) {
-			return nil, ovm.Errorf(ovm.ELimitExceeded, "%s already holds %d active leases, the limit: release one first", p.Name, s.cfg.LeasesPerOwner)
+			Owner: p.Name, Labels: labels, Now: now, ExpiresAt: now.Add(ttl), OwnerLimit: s.cfg.LeasesPerOwner,
+			PoolOwnerLimit: ep.Policy.Lease.MaxPerOwner})
+		switch { // the pool's limit first: ErrPoolLeaseLimit is an ErrLeaseLimit too
+		case errors.Is(err, ovm.ErrPoolLeaseLimit):
+			return nil, ovm.Errorf(ovm.ELimitExceeded, "%s already holds %d active leases in pool %q, its lease.max_per_owner: release one first",
+				p.Name, ep.Policy.Lease.MaxPerOwner, pool)
+		case errors.Is(err, ovm.ErrLeaseLimit):
+			return nil, ovm.Errorf(ovm.ELimitExceeded, "%s already holds %d active leases over all pools, the api.leases_per_owner limit: release one first",
+				p.Name, s.cfg.LeasesPerOwner)
 		}
 		if !errors.Is(err, ovm.ErrEmpty) {
 			if err == nil {
