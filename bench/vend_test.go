@@ -189,7 +189,8 @@ func BenchmarkVend(b *testing.B) {
 func serve(b *testing.B, s ovm.Store) (string, string) {
 	clock := ovm.SystemClock()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pol := ovm.Pool{Name: "default", Provider: "sim"}.WithDefaults()
+	// One key vends the whole pre-seeded stock: no per-pool owner limit.
+	pol := ovm.Pool{Name: "default", Provider: "sim", Lease: ovm.LeasePolicy{MaxPerOwner: 1 << 30}}.WithDefaults()
 	eng, err := engine.New(s, []engine.Pool{{Policy: pol, Provider: &sim.Provider{}}}, clock, log, engine.Config{})
 	if err != nil {
 		b.Fatal(err)

@@ -190,7 +190,10 @@ func TestAnEmptyStockAnswers503WithRetryAfter(t *testing.T) {
 }
 
 func TestConcurrentVendsNeverShareAnAccount(t *testing.T) {
-	f := newFixture(t, httpapi.Config{}, func(p *ovm.Pool) { p.Stock = ovm.StockPolicy{Target: 10, MaxInFlight: 10} })
+	f := newFixture(t, httpapi.Config{}, func(p *ovm.Pool) {
+		p.Stock = ovm.StockPolicy{Target: 10, MaxInFlight: 10}
+		p.Lease.MaxPerOwner = 30 // one key drains the pool
+	})
 	f.fill()
 	var mu sync.Mutex
 	seen := map[string]int{}

@@ -48,7 +48,7 @@ engine: {tick: 50ms, claim_ttl: 10s, step_timeout: 5s}
 pools:
   - name: default
     stock: {target: 3, ceiling: 6}
-    lease: {default_ttl: 1h, max_ttl: 2h, min_ttl: 1s}
+    lease: {default_ttl: 1h, max_ttl: 2h, min_ttl: 1s, max_per_owner: 6}
     retry: {base_delay: 100ms, max_delay: 1s}
     sim: {create_latency: 300ms, bootstrap_latency: 200ms, close_latency: 200ms}
 `
