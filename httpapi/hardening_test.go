@@ -2,8 +2,10 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -250,5 +252,54 @@ func TestAUserKeySeesCountsNotAccounts(t *testing.T) {
 	}
 	if !strings.Contains(user, `"pending":`) || !strings.Contains(user, `"max_per_owner"`) {
 		t.Errorf("a user key does not see counts and policy: %s", user)
+	}
+}
+
+func TestTwoAdminsRevokingEachOtherLeaveOneAdmin(t *testing.T) {
+	f := newFixture(t, httpapi.Config{})
+	ctx := context.Background()
+	id := func(secret string) string {
+		k, err := f.store.KeyGetByHash(ctx, ovm.HashKey(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.ID
+	}
+	only := f.admin // the one active admin key at the start of each round
+	for round := range 10 {
+		a, b := f.key(fmt.Sprintf("ops-a-%d", round), ovm.RoleAdmin), f.key(fmt.Sprintf("ops-b-%d", round), ovm.RoleAdmin)
+		if r := f.do("DELETE", "/v1/keys/"+id(only), a, ""); r.status != 200 {
+			t.Fatalf("round %d: a revokes the previous admin: %d %s", round, r.status, r.body)
+		}
+		var wg sync.WaitGroup
+		var ra, rb resp
+		wg.Add(2)
+		go func() { defer wg.Done(); ra = f.do("DELETE", "/v1/keys/"+id(b), a, "") }()
+		go func() { defer wg.Done(); rb = f.do("DELETE", "/v1/keys/"+id(a), b, "") }()
+		wg.Wait()
+		ok := 0
+		for _, r := range []resp{ra, rb} {
+			switch r.status {
+			case 200:
+				ok++
+			case 409:
+				if !strings.Contains(string(r.body), "last active admin key") {
+					t.Errorf("409 without the reason: %s", r.body)
+				}
+			case 401: // its own key was revoked a moment before
+			default:
+				t.Errorf("round %d: %d %s", round, r.status, r.body)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("round %d: %d revocations succeeded (%d, %d), want exactly one", round, ok, ra.status, rb.status)
+		}
+		only = a
+		if ra.status != 200 {
+			only = b
+		}
+		if r := f.do("GET", "/v1/keys", only, ""); r.status != 200 {
+			t.Fatalf("round %d: the surviving admin cannot work: %d", round, r.status)
+		}
 	}
 }
