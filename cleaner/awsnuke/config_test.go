@@ -1,11 +1,15 @@
 package awsnuke
 
 import (
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/internal/testtool"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -104,5 +108,41 @@ func TestParseNothingToDo(t *testing.T) {
 	r := Parse(strings.NewReader("Scan complete: 2 total, 0 nukeable, 2 filtered.\n\nNo resource to delete.\n"))
 	if !r.Clean() || r.Found != 0 {
 		t.Fatalf("report %+v", r)
+	}
+}
+
+func TestWithAnEndpointTheDefaultIsTheTypesMotoCanList(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		include  []string
+		endpoint string
+		want     []string
+	}{
+		{"AWS, no list: every type", nil, "", nil},
+		{"moto, no list: the verified types", nil, "http://127.0.0.1:5000", MotoTypes},
+		{"AWS, a list: the list", []string{"IAMUser"}, "", []string{"IAMUser"}},
+		{"moto, a list: the list", []string{"IAMUser"}, "http://127.0.0.1:5000", []string{"IAMUser"}},
+	} {
+		p := Config{Include: c.include}.Params("210987654321", "123456789012", "us-east-1", c.endpoint)
+		if strings.Join(p.Include, ",") != strings.Join(c.want, ",") {
+			t.Errorf("%s: include %v, want %v", c.name, p.Include, c.want)
+		}
+	}
+}
+
+func TestValidationRefusesResourceTypesAWSNukeDoesNotKnow(t *testing.T) {
+	testtool.Require(t, "aws-nuke", "make deps installs it (apt-get install -y aws-nuke)")
+	if err := (Config{Include: MotoTypes, Exclude: []string{"S3Object"}}).Validate("us-east-1", ""); err != nil {
+		t.Fatalf("known types refused: %v", err)
+	}
+	for field, c := range map[string]Config{
+		"nuke.include": {Include: []string{"IAMUser", "IAMUsers"}}, // a typo would scan nothing and look clean
+		"nuke.exclude": {Exclude: []string{"s3object"}},
+	} {
+		err := c.Validate("us-east-1", "")
+		var fe *ovm.FieldError
+		if !errors.As(err, &fe) || fe.Field != field {
+			t.Errorf("%s: %v", field, err)
+		}
 	}
 }
