@@ -8,7 +8,6 @@
 package awsnuke
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -29,6 +27,9 @@ type Runner struct {
 	Binary string
 	// ForceSleep is aws-nuke's --force-sleep in seconds (default 3, its minimum).
 	ForceSleep int
+	// Heartbeat is how often a watched run reports even when aws-nuke
+	// prints nothing (default 10s): a lister can take minutes silently.
+	Heartbeat time.Duration
 	// Clock measures durations (tests); default time.Now.
 	Now func() time.Time
 }
@@ -38,7 +39,11 @@ type Runner struct {
 // could not be started or the configuration was refused; a run that ends
 // with failed deletions, a non-zero exit or at the timeout is a report that
 // is not OK, with a nil error.
-func (r *Runner) Run(ctx context.Context, p Params, creds aws.Credentials, timeout time.Duration) (*Report, error) {
+//
+// watch, when not nil, hears how the run is going: once at its start,
+// whenever a line of output changes the progress, and every Heartbeat.
+// Calls never overlap; watch should return quickly (output waits for it).
+func (r *Runner) Run(ctx context.Context, p Params, creds aws.Credentials, timeout time.Duration, watch func(Progress)) (*Report, error) {
 	conf, err := Generate(p)
 	if err != nil {
 		return nil, err
@@ -65,37 +70,56 @@ func (r *Runner) Run(ctx context.Context, p Params, creds aws.Credentials, timeo
 	if now == nil {
 		now = time.Now
 	}
+	beat := r.Heartbeat
+	if beat <= 0 {
+		beat = 10 * time.Second
+	}
 	args := []string{"--config", path, "--force", "--force-sleep", strconv.Itoa(sleep), "--no-dry-run", "--quiet",
 		"--default-region", region, "--max-wait-retries", "60"}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(minimalEnv(), "AWS_ACCESS_KEY_ID="+creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+creds.SecretAccessKey,
 		"AWS_SESSION_TOKEN="+creds.SessionToken, "AWS_REGION="+region)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	start := now()
+	out := &stream{watch: watch, elapsed: func() time.Duration { return now().Sub(start) }, sleep: time.Duration(sleep) * time.Second}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	out.mu.Lock() // no output is parsed before the group is known
 	if err := cmd.Start(); err != nil {
+		out.mu.Unlock()
 		return nil, fmt.Errorf("awsnuke: start %s: %w", bin, err)
 	}
+	out.pgid = cmd.Process.Pid // Setpgid: the group is named after its leader
+	out.notify(true)
+	out.mu.Unlock()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
+	ticker := time.NewTicker(beat)
+	defer ticker.Stop()
 	timedOut := false
 	var waitErr error
-	select {
-	case waitErr = <-done:
-	case <-timer.C:
-		timedOut = true
-	case <-ctx.Done():
-		timedOut = true
+wait:
+	for {
+		select {
+		case waitErr = <-done:
+			break wait
+		case <-ticker.C:
+			out.heartbeat()
+		case <-timer.C:
+			timedOut = true
+			break wait
+		case <-ctx.Done():
+			timedOut = true
+			break wait
+		}
 	}
 	if timedOut {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the whole group
+		syscall.Kill(-out.pgid, syscall.SIGKILL) // the whole group
 		waitErr = <-done
 	}
-	rep := Parse(bytes.NewReader(out.Bytes()))
-	rep.Tail = tail(out.String(), 20)
+	syscall.Kill(-out.pgid, syscall.SIGKILL) // whatever the leader left behind
+	rep := out.finish()
 	rep.Duration = now().Sub(start)
 	rep.TimedOut = timedOut
 	var ee *exec.ExitError
@@ -103,15 +127,6 @@ func (r *Runner) Run(ctx context.Context, p Params, creds aws.Credentials, timeo
 		rep.ExitCode = ee.ExitCode()
 	}
 	return rep, nil
-}
-
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // minimalEnv passes on what aws-nuke needs from OVM's environment, and no

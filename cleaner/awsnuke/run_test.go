@@ -2,9 +2,13 @@ package awsnuke
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -68,14 +72,14 @@ func TestARealRunRemovesTheLesseesResourcesAndKeepsOVMs(t *testing.T) {
 	r := &Runner{}
 	p := Params{Target: id, Management: "123456789012", Regions: []string{"us-east-1"}, Endpoint: srv.URL,
 		ProtectRoles: []string{"OVMCrossAccountRole", "OrganizationAccountAccessRole"}, Include: MotoTypes}
-	rep, err := r.Run(ctx, p, creds, 2*time.Minute)
+	rep, err := r.Run(ctx, p, creds, 2*time.Minute, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !rep.OK() || rep.Removed != 3 || rep.ByType["IAMRole"].Removed != 1 || rep.Filtered < 2 {
 		t.Fatalf("first run: %s\n%s", rep, rep.Tail)
 	}
-	again, err := r.Run(ctx, p, creds, 2*time.Minute)
+	again, err := r.Run(ctx, p, creds, 2*time.Minute, nil)
 	if err != nil || !again.Clean() {
 		t.Fatalf("second run: %v %v", again, err)
 	}
@@ -93,19 +97,116 @@ func TestARealRunRemovesTheLesseesResourcesAndKeepsOVMs(t *testing.T) {
 	}
 }
 
+// TestTheTimeoutKillsTheWholeRun checks the process group of its own run
+// only: another aws-nuke on the machine (another test binary, an operator's
+// run) is none of its business, and the runner must leave it alone.
 func TestTheTimeoutKillsTheWholeRun(t *testing.T) {
 	srv, id, _, creds := memberAccount(t)
-	r := &Runner{ForceSleep: 30} // aws-nuke sleeps 30 s before deleting: longer than the timeout
-	start := time.Now()
+	other := unrelatedNuke(t)
+	r := &Runner{ForceSleep: 30} // aws-nuke sleeps 30 s before scanning: longer than the timeout
 	rep, err := r.Run(context.Background(), Params{Target: id, Management: "123456789012", Regions: []string{"us-east-1"},
-		Endpoint: srv.URL, Include: MotoTypes}, creds, 2*time.Second)
+		Endpoint: srv.URL, Include: MotoTypes}, creds, 2*time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.TimedOut || rep.OK() || time.Since(start) > 20*time.Second {
-		t.Fatalf("report %s after %s", rep, time.Since(start))
+	if !rep.TimedOut || rep.OK() || rep.Phase != PhaseStarting || !strings.Contains(rep.String(), "killed at the clean timeout while starting") {
+		t.Fatalf("report %s (phase %s)", rep, rep.Phase)
 	}
-	if out, _ := exec.Command("pgrep", "-f", "ovm-nuke-").Output(); len(out) > 0 {
-		t.Fatalf("aws-nuke still running: %s", out)
+	if rep.PGID <= 1 {
+		t.Fatalf("the report names no process group: %d", rep.PGID)
+	}
+	if err := syscall.Kill(-rep.PGID, 0); err != syscall.ESRCH {
+		t.Fatalf("process group %d of the run is still there (kill -0: %v)", rep.PGID, err)
+	}
+	if err := syscall.Kill(other.Pid, 0); err != nil {
+		t.Fatalf("the unrelated ovm-nuke- process %d was touched: %v", other.Pid, err)
+	}
+}
+
+// unrelatedNuke starts a process whose command line contains "ovm-nuke-",
+// as another aws-nuke run of OVM on the same machine has, in a group of its
+// own; it is killed when t ends.
+func unrelatedNuke(t *testing.T) *os.Process {
+	t.Helper()
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "ovm-nuke-unrelated")
+	data, err := os.ReadFile(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "300")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd.Process
+}
+
+// TestARunIsWatchedAsItGoes runs aws-nuke over enough resources that its
+// scan and removal take a while, and checks what watch heard: the run's
+// process group at once, then the phases in order with the resources found
+// so far, and a last word that agrees with the report.
+func TestARunIsWatchedAsItGoes(t *testing.T) {
+	srv, id, member, creds := memberAccount(t)
+	ctx := context.Background()
+	im := iam.NewFromConfig(member)
+	q := sqs.NewFromConfig(member)
+	const n = 12
+	for i := range n {
+		if _, err := im.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(fmt.Sprintf("lessee-%d", i))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(fmt.Sprintf("lessee-%d", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var (
+		mu    sync.Mutex
+		heard []Progress
+	)
+	r := &Runner{Heartbeat: 200 * time.Millisecond}
+	p := Params{Target: id, Management: "123456789012", Regions: []string{"us-east-1"}, Endpoint: srv.URL,
+		ProtectRoles: []string{"OrganizationAccountAccessRole"}, Include: MotoTypes}
+	rep, err := r.Run(ctx, p, creds, 2*time.Minute, func(pr Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		heard = append(heard, pr)
+	})
+	if err != nil || !rep.OK() || rep.Removed != 2*n {
+		t.Fatalf("run: %v %v\n%s", rep, err, rep.Tail)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(heard) == 0 || heard[0].Phase != PhaseStarting || heard[0].PGID != rep.PGID || rep.PGID <= 1 {
+		t.Fatalf("first word %+v, run's group %d", heard, rep.PGID)
+	}
+	order := map[Phase]int{PhaseStarting: 0, PhaseScanning: 1, PhaseRemoving: 2, PhaseDone: 3}
+	seen := map[Phase]bool{}
+	for i, pr := range heard {
+		seen[pr.Phase] = true
+		if i > 0 && (order[pr.Phase] < order[heard[i-1].Phase] || pr.Elapsed < heard[i-1].Elapsed || pr.Found < heard[i-1].Found) {
+			t.Fatalf("progress went back: %+v after %+v", pr, heard[i-1])
+		}
+		if pr.Phase == PhaseRemoving && pr.Found != 2*n {
+			t.Fatalf("removing with %d found, want the scan's %d", pr.Found, 2*n)
+		}
+	}
+	for _, ph := range []Phase{PhaseScanning, PhaseRemoving, PhaseDone} {
+		if !seen[ph] {
+			t.Fatalf("never heard %s: %+v", ph, heard)
+		}
+	}
+	if last := heard[len(heard)-1]; last.Phase != PhaseDone || last.Removed != 2*n || last.Found != rep.Found {
+		t.Fatalf("last word %+v, report %s", last, rep)
 	}
 }

@@ -14,9 +14,10 @@ import (
 	"github.com/ovmdev/ovm/cleaner/awsnuke"
 )
 
-// Nuker wipes an account; cleaner/awsnuke.Runner is the real one.
+// Nuker wipes an account; cleaner/awsnuke.Runner is the real one. watch,
+// when not nil, hears how the run is going while it runs.
 type Nuker interface {
-	Run(ctx context.Context, p awsnuke.Params, creds aws.Credentials, timeout time.Duration) (*awsnuke.Report, error)
+	Run(ctx context.Context, p awsnuke.Params, creds aws.Credentials, timeout time.Duration, watch func(awsnuke.Progress)) (*awsnuke.Report, error)
 }
 
 // NukeConfig is what a recycle pool's wipes may touch: its `nuke:` block,
@@ -67,7 +68,7 @@ func (p *Provider) Clean(ctx context.Context, a *ovm.Account, policy ovm.RetireP
 	}
 	params := p.nukeCfg.Params(a.AWSAccountID, mgmtID, p.nukeCfg.Region, p.nukeCfg.Endpoint)
 	params.ProtectRoles = []string{p.cfg.RoleName, p.cfg.CreationRole}
-	rep, err := p.nuker.Run(ctx, params, value, policy.CleanTimeout)
+	rep, err := p.nuker.Run(ctx, params, value, policy.CleanTimeout, nil)
 	if err != nil {
 		return ovm.Failed("cleaner refused: " + err.Error()), nil
 	}
