@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/provider"
+	"gopkg.in/yaml.v3"
+)
+
+// Reading the configuration file: YAML laid over the defaults, each pool's
+// blocks decoded by its provider kind, and every value checked with the key
+// that names it.
+
+// loadConfig reads path ("" = no file: the embedded default) and validates.
+func loadConfig(path string) (*Config, error) {
+	cfg := defaultConfig()
+	if path == "" {
+		return &cfg, cfg.validate()
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := parseConfig(data, &cfg); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return &cfg, nil
+}
+
+// parseConfig decodes YAML into cfg (pre-filled with defaults). Unknown
+// keys and values of the wrong type are reported with their key path.
+func parseConfig(data []byte, cfg *Config) error {
+	var root yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&root); err != nil && !errors.Is(err, errEOF) {
+		return fmt.Errorf("invalid yaml: %w", err)
+	}
+	if len(root.Content) == 0 {
+		return nil
+	}
+	doc := root.Content[0]
+	if doc.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: the file must be a mapping of keys (listen:, pools:, ...)", doc.Line)
+	}
+	var pools *yaml.Node
+	top := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if doc.Content[i].Value == "pools" {
+			pools = doc.Content[i+1]
+			continue
+		}
+		top.Content = append(top.Content, doc.Content[i], doc.Content[i+1])
+	}
+	if err := checkNode(top, typeOf[Config](), ""); err != nil {
+		return err
+	}
+	if err := top.Decode(cfg); err != nil {
+		return cleanYAMLError(err)
+	}
+	if pools == nil {
+		return nil
+	}
+	if pools.Kind != yaml.SequenceNode {
+		return fmt.Errorf("line %d: pools: must be a list", pools.Line)
+	}
+	for i, n := range pools.Content {
+		p, err := parsePool(n, fmt.Sprintf("pools[%d]", i))
+		if err != nil {
+			return err
+		}
+		cfg.Pools = append(cfg.Pools, p)
+	}
+	return nil
+}
+
+// parsePool decodes one pool: its common keys over the defaults, then the
+// blocks of its provider kind.
+func parsePool(n *yaml.Node, path string) (PoolConfig, error) {
+	p := defaultPool()
+	if n.Kind != yaml.MappingNode {
+		return p, fmt.Errorf("line %d: %s: must be a mapping of keys", n.Line, path)
+	}
+	common := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	var blocks [][2]*yaml.Node
+	fields := yamlFields(typeOf[PoolConfig]())
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if _, ok := fields[n.Content[i].Value]; ok {
+			common.Content = append(common.Content, n.Content[i], n.Content[i+1])
+		} else {
+			blocks = append(blocks, [2]*yaml.Node{n.Content[i], n.Content[i+1]})
+		}
+	}
+	if err := checkNode(common, typeOf[PoolConfig](), path); err != nil {
+		return p, err
+	}
+	if err := common.Decode(&p); err != nil {
+		return p, fmt.Errorf("%s: %w", path, cleanYAMLError(err))
+	}
+	kind, ok := kinds[p.Provider]
+	if !ok {
+		return p, fmt.Errorf("%s.provider: %q must be one of %s", path, p.Provider, kindNames())
+	}
+	p.Kind = kind.NewConfig()
+	own := p.Kind.Blocks()
+	for _, b := range blocks {
+		key, val := b[0], b[1]
+		kp := path + "." + key.Value
+		target, ok := own[key.Value]
+		if !ok {
+			if other := kindOfBlock(key.Value); other != "" {
+				return p, fmt.Errorf("line %d: %s: is a block of provider %s; this pool's provider is %s", key.Line, kp, other, p.Provider)
+			}
+			known := keysOf(fields)
+			for k := range own {
+				known = append(known, k)
+			}
+			return p, unknownKey(key.Line, kp, known)
+		}
+		if err := checkNode(val, reflectTypeOf(target), kp); err != nil {
+			return p, err
+		}
+		if err := val.Decode(target); err != nil {
+			return p, fmt.Errorf("%s: %w", kp, cleanYAMLError(err))
+		}
+	}
+	return p, nil
+}
+
+var tableRe = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
+
+// smNameRe is what Secrets Manager allows in a secret name.
+var smNameRe = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]{1,256}$`)
+
+// checkListen checks a listen address: host:port with a port in 0-65535.
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: the port must be a number from 0 to 65535", addr)
+	}
+	return nil
+}
+
+// validate checks values, naming the key of the first wrong one, and
+// completes each pool's policy with its provider kind.
+func (c *Config) validate() error {
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...))
+	}
+	if err := checkListen(c.Listen); err != nil {
+		return bad("listen", "%v", err)
+	}
+	if c.DataDir == "" {
+		return bad("data_dir", "must not be empty")
+	}
+	switch c.Store {
+	case "sqlite":
+	case "dynamodb":
+		if !tableRe.MatchString(c.DynamoDB.Table) {
+			return bad("dynamodb.table", "%q is not a DynamoDB table name (3-255 of a-z A-Z 0-9 _ - .)", c.DynamoDB.Table)
+		}
+	default:
+		return bad("store", "%q must be sqlite or dynamodb", c.Store)
+	}
+	switch c.Secrets.Backend {
+	case "", "file":
+	case "secretsmanager":
+		if c.Secrets.File != "" || c.Secrets.KeyFile != "" {
+			return bad("secrets.file", "is for backend file; secretsmanager keeps no local file")
+		}
+		if c.Secrets.Prefix != "" && !smNameRe.MatchString(c.Secrets.Prefix) {
+			return bad("secrets.prefix", "%q may only hold a-z A-Z 0-9 / _ + = . @ -", c.Secrets.Prefix)
+		}
+	default:
+		return bad("secrets.backend", "%q must be file or secretsmanager", c.Secrets.Backend)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return bad("log_level", "%v", err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return bad("log_format", "%q must be text or json", c.LogFormat)
+	}
+	if c.ShutdownTimeout <= 0 {
+		return bad("shutdown_timeout", "must be positive")
+	}
+	if c.API.LeasesPerOwner < 0 {
+		return bad("api.leases_per_owner", "must not be negative")
+	}
+	if c.API.MaxBodyBytes < 1024 {
+		return bad("api.max_body_bytes", "must be at least 1024")
+	}
+	if c.Engine.Tick < 10*time.Millisecond {
+		return bad("engine.tick", "must be at least 10ms")
+	}
+	if c.Engine.BatchSize < 1 {
+		return bad("engine.batch_size", "must be at least 1")
+	}
+	if c.Engine.Parallelism < 1 {
+		return bad("engine.parallelism", "must be at least 1")
+	}
+	if c.Engine.DriftInterval < time.Second {
+		return bad("engine.drift_interval", "must be at least 1s")
+	}
+	if c.Engine.LeaderTTL < 3*c.Engine.Tick {
+		return bad("engine.leader_ttl", "must be at least 3 ticks (%s)", 3*c.Engine.Tick)
+	}
+	if c.Engine.StepTimeout >= c.Engine.ClaimTTL {
+		return bad("engine.step_timeout", "must be below engine.claim_ttl (%s)", c.Engine.ClaimTTL)
+	}
+	if len(c.Pools) == 0 {
+		c.Pools = []PoolConfig{embeddedPool()}
+	}
+	settings := provider.Settings{AWSRegion: c.AWS.Region, AWSEndpoint: c.AWS.Endpoint}
+	seen := map[string]bool{}
+	for i := range c.Pools {
+		p := &c.Pools[i]
+		key := fmt.Sprintf("pools[%d]", i)
+		if err := p.complete(settings); err != nil {
+			var fe *ovm.FieldError
+			if errors.As(err, &fe) {
+				return bad(key+"."+fe.Field, "%s", fe.Message)
+			}
+			return bad(key, "%v", err)
+		}
+		if seen[p.Name] {
+			return bad(key+".name", "pool %q is defined twice", p.Name)
+		}
+		seen[p.Name] = true
+	}
+	if c.API.DefaultPool == "" {
+		c.API.DefaultPool = "default"
+		if len(c.Pools) == 1 {
+			c.API.DefaultPool = c.Pools[0].Name
+		}
+	}
+	if !seen[c.API.DefaultPool] {
+		return bad("api.default_pool", "pool %q (used by GET /vend) is not defined", c.API.DefaultPool)
+	}
+	return nil
+}
+
+// complete lets the pool's provider kind complete its policy, then checks
+// it: errors are *ovm.FieldError relative to the pool.
+func (p *PoolConfig) complete(s provider.Settings) error {
+	pp := provider.Pool{Pool: ovm.Pool{Name: p.Name, Provider: p.Provider, RoleName: p.RoleName,
+		Stock: ovm.StockPolicy{Target: p.Stock.Target, Ceiling: p.Stock.Ceiling},
+		Lease: ovm.LeasePolicy{DefaultTTL: p.Lease.DefaultTTL, MaxTTL: p.Lease.MaxTTL, MinTTL: p.Lease.MinTTL,
+			MaxPerOwner: p.Lease.MaxPerOwner},
+		Retire: ovm.RetirePolicy{Mode: ovm.RetireMode(p.Retire.Mode), MaxGenerations: p.Retire.MaxGenerations,
+			CleanTimeout: p.Retire.CleanTimeout, CleanPasses: p.Retire.CleanPasses},
+		Retry: ovm.RetryPolicy{MaxAttempts: p.Retry.MaxAttempts, BaseDelay: p.Retry.BaseDelay, MaxDelay: p.Retry.MaxDelay},
+	}}
+	if v := p.Stock.MaxInFlight; v != nil {
+		pp.Stock.MaxInFlight, pp.MaxInFlightSet = *v, true
+		if *v < 1 {
+			return &ovm.FieldError{Field: "stock.max_in_flight", Message: "must be at least 1"}
+		}
+	}
+	if v := p.Stock.MinSpacing; v != nil {
+		pp.Stock.MinSpacing, pp.MinSpacingSet = *v, true
+	}
+	// The pool's own keys first: a bad name or mode is reported as such.
+	if err := pp.Pool.WithDefaults().Validate(); err != nil {
+		return err
+	}
+	if err := p.Kind.Complete(&pp, s); err != nil {
+		return err
+	}
+	p.policy = pp.Pool.WithDefaults()
+	return p.policy.Validate()
+}
+
+// Policy is the pool's final policy (after validate).
+func (p *PoolConfig) Policy() ovm.Pool { return p.policy }
