@@ -58,6 +58,18 @@ type ChannelReporter interface {
 	Channels() map[string]any
 }
 
+// ProgressReporter is an optional Provider capability: a provider whose
+// steps run for minutes (a cleaning pass) tells how the step under way for
+// an account in this process is going. The engine shows the entries in the
+// account's progress under "live." (account and pool status) and never
+// stores them. The runner records the step when it returns, with a
+// compare-and-set on the account's version, so a provider must not write
+// the account meanwhile (appending events is fine). Nil when no step of the
+// account runs in this process.
+type ProgressReporter interface {
+	LiveProgress(accountID string) map[string]string
+}
+
 // PINSource is an optional Provider capability: a provider that verifies
 // phone numbers tells which PIN a call to number must key in now (for an
 // operator's own contact flow).
