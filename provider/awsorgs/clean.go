@@ -25,6 +25,9 @@ type Nuker interface {
 type NukeConfig struct {
 	awsnuke.Config
 	Region, Endpoint string
+	// EventEvery is the least time between two progress events of one
+	// pass in the account's event log (default 1m; the start event counts).
+	EventEvery time.Duration
 }
 
 // Progress keys of cleaning.
@@ -41,7 +44,12 @@ const extraPasses = 3
 var _ ovm.Cleaner = (*Provider)(nil)
 
 // SetNuker makes the provider able to recycle accounts with n under cfg.
-func (p *Provider) SetNuker(n Nuker, cfg NukeConfig) { p.nuker, p.nukeCfg = n, cfg }
+func (p *Provider) SetNuker(n Nuker, cfg NukeConfig) {
+	if cfg.EventEvery <= 0 {
+		cfg.EventEvery = time.Minute
+	}
+	p.nuker, p.nukeCfg = &livePasses{Nuker: n, running: map[string]*livePass{}}, cfg
+}
 
 // Clean implements ovm.Cleaner: one wipe pass with the account's own
 // short-lived credentials (the creation role's), after resetting the vended
@@ -50,10 +58,25 @@ func (p *Provider) SetNuker(n Nuker, cfg NukeConfig) { p.nuker, p.nukeCfg = n, c
 // last finding nothing; a failed pass is an error (retried, then
 // quarantined with its report); passes that keep finding resources end in
 // a definitive failure.
+//
+// While the pass runs it is visible: an event when aws-nuke starts, a
+// progress event at most every EventEvery, and LiveProgress in this
+// process. It never writes the account itself.
 func (p *Provider) Clean(ctx context.Context, a *ovm.Account, policy ovm.RetirePolicy) (ovm.StepResult, error) {
-	if p.nuker == nil {
+	ps, ok := p.nuker.(*livePasses)
+	if !ok {
 		return ovm.Failed("pool has no cleaner configured"), nil
 	}
+	// Consecutive successful passes of this generation; a failure since the
+	// last pass (attempts moved) starts the count again.
+	gen, attempts := strconv.Itoa(a.Generation), strconv.Itoa(a.Attempts)
+	passes := 0
+	if a.Progress[progressCleanGen] == gen && a.Progress[progressCleanAttempts] == attempts {
+		passes, _ = strconv.Atoi(a.Progress[progressCleanPasses])
+	}
+	passes++
+	ps.begin(a.ID, passes, p.clock.Now())
+	defer ps.end(a.ID)
 	_, mgmtID, err := p.org(ctx)
 	if err != nil {
 		return ovm.StepResult{}, err
@@ -68,22 +91,20 @@ func (p *Provider) Clean(ctx context.Context, a *ovm.Account, policy ovm.RetireP
 	}
 	params := p.nukeCfg.Params(a.AWSAccountID, mgmtID, p.nukeCfg.Region, p.nukeCfg.Endpoint)
 	params.ProtectRoles = []string{p.cfg.RoleName, p.cfg.CreationRole}
-	rep, err := p.nuker.Run(ctx, params, value, policy.CleanTimeout, nil)
+	p.event(ctx, a, startedReason(passes, params, policy.CleanTimeout))
+	rep, err := ps.Run(ctx, params, value, policy.CleanTimeout, func(pr awsnuke.Progress) {
+		now := p.clock.Now()
+		if r, due := ps.update(a.ID, pr, now, p.nukeCfg.EventEvery); due {
+			p.event(ctx, a, progressReason(r, now))
+		}
+	})
 	if err != nil {
 		return ovm.Failed("cleaner refused: " + err.Error()), nil
 	}
 	report, _ := json.Marshal(rep)
 	if !rep.OK() {
-		return ovm.StepResult{}, fmt.Errorf("cleaning pass failed: %s", rep)
+		return ovm.StepResult{}, fmt.Errorf("cleaning pass %d failed: %s", passes, rep)
 	}
-	// Consecutive successful passes of this generation; a failure since the
-	// last pass (attempts moved) starts the count again.
-	gen, attempts := strconv.Itoa(a.Generation), strconv.Itoa(a.Attempts)
-	passes := 0
-	if a.Progress[progressCleanGen] == gen && a.Progress[progressCleanAttempts] == attempts {
-		passes, _ = strconv.Atoi(a.Progress[progressCleanPasses])
-	}
-	passes++
 	progress := map[string]string{progressCleanGen: gen, progressCleanPasses: strconv.Itoa(passes),
 		progressCleanAttempts: attempts, progressCleanReport: string(report)}
 	summary := fmt.Sprintf("pass %d: %s", passes, rep)
