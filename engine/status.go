@@ -16,7 +16,9 @@ type PoolStatus struct {
 	Quota *ovm.Quota
 	// Plan is what the planner would do now, and why it holds back.
 	Plan Plan
-	// Waiting lists accounts whose step waits on something (e.g. quota).
+	// Waiting lists accounts whose step waits on something (e.g. quota)
+	// or failed last time, and those whose step runs in this process now
+	// with live progress (LiveAccount); at most 20 of each working state.
 	Waiting []*ovm.Account
 	// Drift lists the differences between AWS and the store found by the
 	// last drift check (DriftCheckedAt; zero if the provider cannot list).
@@ -57,6 +59,17 @@ func (e *Engine) planStatus(ctx context.Context, p *Pool) (*PoolStatus, error) {
 	return st, nil
 }
 
+// StockStatus is the part of the named pool's status the planner decides
+// on: counts, close quota and the plan (or the circuit breaker's stop). It
+// is cheaper than PoolStatus (metrics read it on every scrape).
+func (e *Engine) StockStatus(ctx context.Context, name string) (*PoolStatus, error) {
+	p := e.pools[name]
+	if p == nil {
+		return nil, ovm.Errorf(ovm.ENotFound, "pool %q: %w", name, ovm.ErrNotFound)
+	}
+	return e.planStatus(ctx, p)
+}
+
 // PoolStatus gathers the status of the named pool. ErrNotFound if none.
 func (e *Engine) PoolStatus(ctx context.Context, name string) (*PoolStatus, error) {
 	p := e.pools[name]
@@ -86,12 +99,42 @@ func (e *Engine) PoolStatus(ctx context.Context, name string) (*PoolStatus, erro
 			return nil, err
 		}
 		for _, a := range accts {
-			if a.Waiting != "" || a.LastError != "" {
-				st.Waiting = append(st.Waiting, a)
+			if la := e.LiveAccount(a); la != a || a.Waiting != "" || a.LastError != "" {
+				st.Waiting = append(st.Waiting, la)
 			}
 		}
 	}
 	return st, nil
+}
+
+// LiveAccount returns a with the progress of its step under way in this
+// process (a cleaning pass: its number, phase, elapsed time, resources
+// found so far) merged into a copy of its progress under "live.", when a's
+// provider reports it (ovm.ProgressReporter); otherwise a itself. It is for
+// showing only: nothing live is stored, and the runner's write of the step
+// is not disturbed. A step that another replica runs is not seen here; its
+// start and progress events are in the store.
+func (e *Engine) LiveAccount(a *ovm.Account) *ovm.Account {
+	p := e.pools[a.Pool]
+	if p == nil || !a.State.Working() {
+		return a
+	}
+	r, ok := p.Provider.(ovm.ProgressReporter)
+	if !ok {
+		return a
+	}
+	live := r.LiveProgress(a.ID)
+	if len(live) == 0 {
+		return a
+	}
+	c := a.Clone()
+	if c.Progress == nil {
+		c.Progress = map[string]string{}
+	}
+	for k, v := range live {
+		c.Progress["live."+k] = v
+	}
+	return c
 }
 
 // PIN is the PIN a verification call to number must key in now, asked of
