@@ -57,7 +57,7 @@ func TestAScanUnderWayCountsWhatItFoundAndWhatFailedToList(t *testing.T) {
 	rep := Parse(strings.NewReader(strings.Join(out, "\n")))
 	rep.TimedOut = true
 	s := rep.String()
-	for _, want := range []string{"found 15, removed 0", "1 resource types failed to list",
+	for _, want := range []string{"found 15, removed 0", "1 resource type failed to list",
 		"killed at the clean timeout while scanning (the scan never completed)", "Listing IAMInstanceProfile failed"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("summary %q lacks %q", s, want)

@@ -68,7 +68,7 @@ func (r *Report) String() string {
 		s += " (found/removed/failed: " + strings.Join(parts, ", ") + ")"
 	}
 	if r.ListErrors > 0 {
-		s += fmt.Sprintf("; %d resource types failed to list", r.ListErrors)
+		s += "; " + TypesFailedToList(r.ListErrors)
 	}
 	if r.TimedOut {
 		s += "; killed at the clean timeout while " + string(r.Phase)
@@ -226,4 +226,12 @@ func (p *parser) report() *Report {
 		rep.ByType = nil
 	}
 	return rep
+}
+
+// TypesFailedToList says that n resource types failed to list.
+func TypesFailedToList(n int) string {
+	if n == 1 {
+		return "1 resource type failed to list"
+	}
+	return fmt.Sprintf("%d resource types failed to list", n)
 }
