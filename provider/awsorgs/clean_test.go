@@ -184,3 +184,21 @@ func TestAPassStartEventSaysWhatAWSNukeWillLookAt(t *testing.T) {
 		}
 	}
 }
+
+func TestAProgressEventSaysWhereThePassIs(t *testing.T) {
+	start := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		progress awsnuke.Progress
+		want     string
+	}{
+		{awsnuke.Progress{Phase: awsnuke.PhaseScanning, Found: 37, ListErrors: 1},
+			"cleaning pass 2 under way for 4m0s: scanning, 37 resources found so far, 1 resource type failed to list"},
+		{awsnuke.Progress{Phase: awsnuke.PhaseRemoving, Found: 37, Waiting: 30, Removed: 7},
+			"cleaning pass 2 under way for 4m0s: removing, 37 resources found, 30 waiting for deletion, 7 removed, 0 failed"},
+	} {
+		r := &livePass{number: 2, started: start, progress: c.progress}
+		if got := progressReason(r, start.Add(4*time.Minute)); got != c.want {
+			t.Errorf("got  %q\nwant %q", got, c.want)
+		}
+	}
+}

@@ -156,7 +156,7 @@ func progressReason(r *livePass, now time.Time) string {
 		s += " so far"
 	}
 	if pr.ListErrors > 0 {
-		s += fmt.Sprintf(", %d resource types failed to list", pr.ListErrors)
+		s += ", " + awsnuke.TypesFailedToList(pr.ListErrors)
 	}
 	return s
 }
