@@ -63,7 +63,31 @@ type Config struct {
 	// CrashPoint, when set, is called at named points between an effect
 	// and its record (tests use it to kill the process there).
 	CrashPoint func(point string)
+	// Observer, when set, is told what the engine does (metrics).
+	Observer Observer
 }
+
+// Observer is told what the engine does, for metrics. Its methods are
+// called on the engine's goroutines: they must be quick and never block.
+type Observer interface {
+	// Step reports one provider step of an account of pool: the step
+	// (create, bootstrap, clean, close), its outcome (pending, done,
+	// failed, or error for a transient failure) and the call's duration.
+	Step(pool, step, outcome string, d time.Duration)
+	// Ready reports an account of pool that reached stock: made, d after
+	// it was ordered, or cleaned (recycled), d after its cleaning began.
+	Ready(pool string, recycled bool, d time.Duration)
+	// Leader reports whether this process holds the named leader lease
+	// after an attempt to take or renew it.
+	Leader(name string, held bool)
+}
+
+// nopObserver listens to nothing.
+type nopObserver struct{}
+
+func (nopObserver) Step(string, string, string, time.Duration) {}
+func (nopObserver) Ready(string, bool, time.Duration)          {}
+func (nopObserver) Leader(string, bool)                        {}
 
 func (c Config) withDefaults() Config {
 	if c.Instance == "" {
@@ -96,6 +120,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxPoll == 0 {
 		c.MaxPoll = 5 * time.Minute
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 	return c
 }
@@ -199,6 +226,7 @@ func (e *Engine) notifyReady(pool string) {
 func (e *Engine) lead(ctx context.Context, name string, ttl time.Duration) (bool, error) {
 	now := e.clock.Now()
 	ok, err := e.store.LeaderAcquire(ctx, name, e.cfg.Instance, now, now.Add(ttl))
+	e.cfg.Observer.Leader(name, ok && err == nil)
 	if err != nil {
 		return false, fmt.Errorf("leader lease %s: %w", name, err)
 	}
@@ -283,6 +311,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 		if err := e.store.LeaderRelease(rctx, name, e.cfg.Instance); err != nil {
 			e.log.Warn("leader lease not released; another replica takes it when it expires", ovm.LogWorker, name, ovm.LogError, err)
 		}
+		e.cfg.Observer.Leader(name, false)
 	}
 	return nil
 }

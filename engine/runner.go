@@ -101,8 +101,14 @@ func (r *Runner) step(ctx context.Context, a *ovm.Account) (bool, error) {
 	// The provider call outlives a shutdown request (Stop waits for it) but
 	// not StepTimeout.
 	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.StepTimeout)
+	began := e.clock.Now()
 	res, callErr := call(callCtx, pool.Provider, a, pool.Policy.Retire)
 	cancel()
+	outcome := string(res.Status)
+	if callErr != nil {
+		outcome = "error"
+	}
+	e.cfg.Observer.Step(a.Pool, stepName(a.State), outcome, e.clock.Now().Sub(began))
 	e.crash("runner.after-call")
 	e.crash("runner.after-call:" + string(a.State))
 
@@ -122,6 +128,11 @@ func (r *Runner) step(ctx context.Context, a *ovm.Account) (bool, error) {
 	logOutcome(log, a, stored, callErr)
 	if stored.State == ovm.AccountReady && a.State != ovm.AccountReady {
 		e.observed.readyAfter(a, stored.UpdatedAt)
+		if a.State == ovm.AccountCleaning {
+			e.cfg.Observer.Ready(a.Pool, true, stored.UpdatedAt.Sub(a.StateChangedAt))
+		} else {
+			e.cfg.Observer.Ready(a.Pool, false, stored.UpdatedAt.Sub(a.CreatedAt))
+		}
 		e.notifyReady(stored.Pool)
 	}
 	if stored.State != a.State {
@@ -151,6 +162,21 @@ func logOutcome(log *slog.Logger, before, after *ovm.Account, callErr error) {
 	default:
 		log.Debug("step pending", "waiting", after.Waiting, "next_attempt_at", after.NextAttemptAt)
 	}
+}
+
+// stepName names the provider step of an account in state s.
+func stepName(s ovm.AccountState) string {
+	switch s {
+	case ovm.AccountPending, ovm.AccountCreating:
+		return "create"
+	case ovm.AccountBootstrapping:
+		return "bootstrap"
+	case ovm.AccountCleaning:
+		return "clean"
+	case ovm.AccountClosing:
+		return "close"
+	}
+	return string(s)
 }
 
 // call runs the provider operation for a's state.

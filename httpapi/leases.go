@@ -69,12 +69,14 @@ func (s *Server) leaseCreate(w http.ResponseWriter, r *http.Request, p *principa
 }
 
 // lease vends from pool, waiting up to wait for stock.
-func (s *Server) lease(ctx context.Context, p *principal, pool string, ttl time.Duration, labels map[string]string, wait time.Duration) (*ovm.Lease, error) {
+func (s *Server) lease(ctx context.Context, p *principal, pool string, ttl time.Duration, labels map[string]string, wait time.Duration) (_ *ovm.Lease, err error) {
 	ep := s.engine.Pool(pool)
 	if ep == nil {
 		return nil, ovm.Errorf(ovm.ENotFound, "pool %q does not exist", pool)
 	}
-	ttl, err := ep.Policy.Lease.LeaseTTL(ttl)
+	start := s.clock.Now()
+	defer func() { s.cfg.Observer.Vend(pool, vendResult(err), s.clock.Now().Sub(start)) }()
+	ttl, err = ep.Policy.Lease.LeaseTTL(ttl)
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +122,22 @@ func (s *Server) lease(ctx context.Context, p *principal, pool string, ttl time.
 		}
 		timer.Stop()
 	}
+}
+
+// vendResult names a vend's outcome for metrics: ok, empty, limit,
+// invalid (a TTL out of range) or error.
+func vendResult(err error) string {
+	switch ovm.ErrorCodeOf(err) {
+	case "":
+		return "ok"
+	case ovm.EUnavailable:
+		return "empty"
+	case ovm.ELimitExceeded:
+		return "limit"
+	case ovm.EInvalid:
+		return "invalid"
+	}
+	return "error"
 }
 
 // outlook is the engine's outlook of an empty pool. It is kept for a

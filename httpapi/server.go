@@ -33,7 +33,25 @@ type Config struct {
 	// PollInterval is how often a waiting vend retries when no ready
 	// signal arrives (another replica may have made stock; default 500ms).
 	PollInterval time.Duration
+	// Observer, when set, is told of every request and vend (metrics).
+	Observer Observer
 }
+
+// Observer is told what the API serves, for metrics. Its methods must be
+// quick and never block.
+type Observer interface {
+	// Request reports one answered request: the route pattern that matched
+	// ("" for none), the method, the status code and the duration.
+	Request(route, method string, code int, d time.Duration)
+	// Vend reports one vend of pool: its result (ok, empty, limit, error)
+	// and how long it took, waiting included.
+	Vend(pool, result string, d time.Duration)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Request(string, string, int, time.Duration) {}
+func (nopObserver) Vend(string, string, time.Duration)         {}
 
 func (c Config) withDefaults() Config {
 	if c.DefaultPool == "" {
@@ -47,6 +65,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = 500 * time.Millisecond
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 	return c
 }
@@ -193,19 +214,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead || rw.status >= 500 {
 			level = slog.LevelInfo
 		}
-		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rw.status, ovm.LogDuration, s.clock.Now().Sub(start)}
+		took := s.clock.Now().Sub(start)
+		_, route := s.mux.Handler(r)
+		if route == "/" || !cleanPath(r.URL.Path) {
+			route = "" // no route: never the raw path (unbounded labels)
+		}
+		s.cfg.Observer.Request(route, r.Method, rw.status, took)
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rw.status, ovm.LogDuration, took}
 		if who.Name != "" {
 			attrs = append(attrs, ovm.LogKeyName, who.Name)
 		}
 		s.log.Log(r.Context(), level, "http request", attrs...)
 	}()
-	if p := r.URL.Path; p == "" || p[0] != '/' || p != "/" && path.Clean(p) != p {
+	if p := r.URL.Path; !cleanPath(p) {
 		// ServeMux would answer a 307 redirect in HTML; paths with "..",
 		// "//" or a trailing slash name no route.
 		s.writeError(rw, r, ovm.Errorf(ovm.ENotFound, "no route %s %s", r.Method, p))
 		return
 	}
 	s.mux.ServeHTTP(rw, r)
+}
+
+// cleanPath reports whether p names a route as given: absolute, without
+// "..", "//" or a trailing slash.
+func cleanPath(p string) bool {
+	return p != "" && p[0] == '/' && (p == "/" || path.Clean(p) == p)
 }
 
 type statusWriter struct {

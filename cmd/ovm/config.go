@@ -23,6 +23,7 @@ type Config struct {
 	Secrets         SecretsConfig `yaml:"secrets"`
 	API             APIConfig     `yaml:"api"`
 	Engine          EngineConfig  `yaml:"engine"`
+	Metrics         MetricsConfig `yaml:"metrics"`
 	Pools           []PoolConfig  `yaml:"pools"`
 }
 
@@ -61,6 +62,13 @@ type EngineConfig struct {
 	LeaderTTL time.Duration `yaml:"leader_ttl"`
 	// Instance names this replica in claims and leases (default host-pid).
 	Instance string `yaml:"instance"`
+}
+
+// MetricsConfig serves Prometheus metrics (docs/operations.md).
+type MetricsConfig struct {
+	// Listen is the host:port of GET /metrics, apart from the API and
+	// without a key: bind it to loopback or a private network ("" = off).
+	Listen string `yaml:"listen"`
 }
 
 // SecretsConfig is the vault of card and company data, root passwords and

@@ -162,6 +162,11 @@ func (c *Config) validate() error {
 	if err := checkListen(c.Listen); err != nil {
 		return bad("listen", "%v", err)
 	}
+	if c.Metrics.Listen != "" {
+		if err := checkListen(c.Metrics.Listen); err != nil {
+			return bad("metrics.listen", "%v", err)
+		}
+	}
 	if c.DataDir == "" {
 		return bad("data_dir", "must not be empty")
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/metrics"
 	"github.com/ovmdev/ovm/provider"
 	"github.com/ovmdev/ovm/store/dynamostore"
 	"github.com/ovmdev/ovm/store/sqlitestore"
@@ -135,15 +136,30 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 		}
 		pools = append(pools, engine.Pool{Policy: pc.Policy(), Provider: prov})
 	}
+	met := metrics.New(log, metrics.Config{Version: version})
 	eng, err := engine.New(store, pools, clock, log, engine.Config{Tick: cfg.Engine.Tick, BatchSize: cfg.Engine.BatchSize,
 		DriftInterval: cfg.Engine.DriftInterval,
 		Parallelism:   cfg.Engine.Parallelism, ClaimTTL: cfg.Engine.ClaimTTL, StepTimeout: cfg.Engine.StepTimeout,
-		LeaderTTL: cfg.Engine.LeaderTTL, Instance: cfg.Engine.Instance, CrashPoint: crashPointFromEnv(log)})
+		LeaderTTL: cfg.Engine.LeaderTTL, Instance: cfg.Engine.Instance, CrashPoint: crashPointFromEnv(log), Observer: met})
 	if err != nil {
 		return err
 	}
+	met.Watch(eng)
 	api := httpapi.New(store, eng, clock, log, httpapi.Config{DefaultPool: cfg.API.DefaultPool,
-		LeasesPerOwner: cfg.API.LeasesPerOwner, MaxBodyBytes: cfg.API.MaxBodyBytes, MaxWait: cfg.API.MaxWait})
+		LeasesPerOwner: cfg.API.LeasesPerOwner, MaxBodyBytes: cfg.API.MaxBodyBytes, MaxWait: cfg.API.MaxWait, Observer: met})
+	var metricsSrv *http.Server
+	if cfg.Metrics.Listen != "" {
+		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", met.Handler())
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go metricsSrv.Serve(mln)
+		fmt.Fprintf(stdout, "ovm metrics on http://%s/metrics\n", mln.Addr())
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -167,6 +183,9 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	errHTTP := srv.Shutdown(shutdownCtx)
+	if metricsSrv != nil {
+		metricsSrv.Close()
+	}
 	errEngine := eng.Stop(shutdownCtx)
 	if err := errors.Join(errHTTP, errEngine); err != nil {
 		log.Warn("shutdown incomplete", ovm.LogError, err)
