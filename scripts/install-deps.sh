@@ -16,6 +16,8 @@ command -v aws-nuke >/dev/null 2>&1 || need_apt+=(aws-nuke)
 # with espeak-ng.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
+# The metrics tests run a real Prometheus and promtool (rules checks).
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 
 # dynalite (npm), an independent DynamoDB implementation for the store's
 # conformance suite, installed under .tools/ (ignored by git).

@@ -54,14 +54,16 @@ pools:
 `
 
 type server struct {
-	t      *testing.T
-	dir    string
-	cfg    string
-	cmd    *exec.Cmd
-	url    string
-	key    string
-	stderr *syncBuf
-	exited chan error
+	t   *testing.T
+	dir string
+	cfg string
+	cmd *exec.Cmd
+	url string
+	key string
+	// metricsURL is where the server serves /metrics (metrics.listen).
+	metricsURL string
+	stderr     *syncBuf
+	exited     chan error
 }
 
 type syncBuf struct {
@@ -92,7 +94,10 @@ func newServer(t *testing.T, config string) *server {
 	return &server{t: t, dir: dir, cfg: cfg}
 }
 
-var listenRe = regexp.MustCompile(`ovm listening on (http://\S+)`)
+var (
+	listenRe  = regexp.MustCompile(`ovm listening on (http://\S+)`)
+	metricsRe = regexp.MustCompile(`ovm metrics on (http://\S+)`)
+)
 
 // start runs `ovm serve` with extra environment and waits until it listens.
 func (s *server) start(env ...string) {
@@ -118,6 +123,9 @@ func (s *server) startArgs(args []string, env ...string) {
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
+			if m := metricsRe.FindStringSubmatch(sc.Text()); m != nil {
+				s.metricsURL = m[1]
+			}
 			if m := listenRe.FindStringSubmatch(sc.Text()); m != nil {
 				urlc <- m[1]
 			}
