@@ -106,7 +106,7 @@ func (s *Server) accountGet(w http.ResponseWriter, r *http.Request, p *principal
 	if err != nil {
 		return err
 	}
-	d := accountDTO(a)
+	d := accountDTO(s.engine.LiveAccount(a)) // a running step's live figures, on the replica running it
 	for _, e := range ev {
 		d.Events = append(d.Events, eventDTO(e))
 	}

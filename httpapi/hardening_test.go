@@ -3,6 +3,9 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -10,7 +13,9 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/provider/sim"
 )
 
 func TestHEADOfVendLeasesNothing(t *testing.T) {
@@ -301,5 +306,39 @@ func TestTwoAdminsRevokingEachOtherLeaveOneAdmin(t *testing.T) {
 		if r := f.do("GET", "/v1/keys", only, ""); r.status != 200 {
 			t.Fatalf("round %d: the surviving admin cannot work: %d", round, r.status)
 		}
+	}
+}
+
+// liveSim is the simulated provider with live progress for every account
+// (as awsorgs reports a running aws-nuke pass).
+type liveSim struct{ *sim.Provider }
+
+func (liveSim) LiveProgress(id string) map[string]string {
+	return map[string]string{"step": "clean", "found": "37"}
+}
+
+func TestAnAccountShowsItsRunningStepsLiveFigures(t *testing.T) {
+	f := newFixture(t, httpapi.Config{})
+	p, _ := sim.New(sim.Config{}, f.clock)
+	pol := ovm.Pool{Name: "default", Provider: "sim", Stock: ovm.StockPolicy{Target: 1}}.WithDefaults()
+	eng, err := engine.New(f.store, []engine.Pool{{Policy: pol, Provider: liveSim{p}}}, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), engine.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(httpapi.New(f.store, eng, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Config{}))
+	defer srv.Close()
+	f.srv = srv
+	if _, err := eng.Planner.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	accts, _, _ := f.store.AccountList(context.Background(), &ovm.AccountListParams{})
+	var a httpapi.Account
+	f.do("GET", "/v1/accounts/"+accts[0].ID, f.admin, "").json(t, &a)
+	if a.Progress["live.found"] != "37" {
+		t.Fatalf("the account's live figures are missing: %+v", a.Progress)
+	}
+	stored, _ := f.store.AccountGet(context.Background(), accts[0].ID)
+	if _, ok := stored.Progress["live.found"]; ok {
+		t.Fatal("live figures were stored")
 	}
 }
