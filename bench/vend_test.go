@@ -20,6 +20,7 @@ import (
 	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/ovmdev/ovm/internal/mototest"
+	"github.com/ovmdev/ovm/metrics"
 	"github.com/ovmdev/ovm/provider/sim"
 	"github.com/ovmdev/ovm/store/dynamostore"
 	"github.com/ovmdev/ovm/store/sqlitestore"
@@ -74,9 +75,24 @@ func seed(b *testing.B, s importer, n int) {
 	}
 }
 
+// figures are one measurement's latency percentiles and throughput.
+type figures struct {
+	p50, p99 time.Duration
+	perSec   float64
+}
+
 // measure runs total calls of fn across clients goroutines and reports the
 // latency percentiles and the throughput.
 func measure(b *testing.B, clients, total int, fn func() error) {
+	f := run(b, clients, total, fn)
+	b.ReportMetric(float64(f.p50.Microseconds()), "p50-µs")
+	b.ReportMetric(float64(f.p99.Microseconds()), "p99-µs")
+	b.ReportMetric(f.perSec, "vends/s")
+	b.ReportMetric(0, "ns/op")
+}
+
+// run runs total calls of fn across clients goroutines.
+func run(b *testing.B, clients, total int, fn func() error) figures {
 	lat := make([]time.Duration, total)
 	var wg sync.WaitGroup
 	next := make(chan int, total)
@@ -107,10 +123,7 @@ func measure(b *testing.B, clients, total int, fn func() error) {
 		b.Fatal(err)
 	}
 	slices.Sort(lat)
-	b.ReportMetric(float64(lat[total/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(lat[total*99/100].Microseconds()), "p99-µs")
-	b.ReportMetric(float64(total)/elapsed.Seconds(), "vends/s")
-	b.ReportMetric(0, "ns/op")
+	return figures{p50: lat[total/2], p99: lat[total*99/100], perSec: float64(total) / elapsed.Seconds()}
 }
 
 var dynamoVends = flag.Int("dynamo-vends", 300, "vends per measurement on DynamoDB (moto)")
@@ -186,22 +199,86 @@ func BenchmarkVend(b *testing.B) {
 
 // serve runs the real API (engine not started: the stock is pre-seeded)
 // on loopback and returns its URL and an admin key.
-func serve(b *testing.B, s ovm.Store) (string, string) {
+func serve(b *testing.B, s ovm.Store) (string, string) { return serveWith(b, s, nil) }
+
+// serveWith is serve with met observing the API and the engine, when set.
+func serveWith(b *testing.B, s ovm.Store, met *metrics.Metrics) (string, string) {
 	clock := ovm.SystemClock()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// One key vends the whole pre-seeded stock: no per-pool owner limit.
 	pol := ovm.Pool{Name: "default", Provider: "sim", Lease: ovm.LeasePolicy{MaxPerOwner: 1 << 30}}.WithDefaults()
-	eng, err := engine.New(s, []engine.Pool{{Policy: pol, Provider: &sim.Provider{}}}, clock, log, engine.Config{})
+	ecfg, acfg := engine.Config{}, httpapi.Config{}
+	if met != nil {
+		ecfg.Observer, acfg.Observer = met, met
+	}
+	eng, err := engine.New(s, []engine.Pool{{Policy: pol, Provider: &sim.Provider{}}}, clock, log, ecfg)
 	if err != nil {
 		b.Fatal(err)
+	}
+	if met != nil {
+		met.Watch(eng)
 	}
 	k, secret, _ := ovm.NewAPIKey("bench", ovm.RoleAdmin, clock.Now())
 	if err := s.KeyCreate(context.Background(), k); err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.New(s, eng, clock, log, httpapi.Config{}))
+	srv := httptest.NewServer(httpapi.New(s, eng, clock, log, acfg))
 	b.Cleanup(srv.Close)
 	return srv.URL, secret
+}
+
+// BenchmarkVendMetrics compares GET /vend with the metrics on (observers,
+// and a Prometheus-like scrape every second) against off, in one run,
+// alternating three times; it reports on/off ratios of p99 and throughput
+// (issue target: within 5 %).
+func BenchmarkVendMetrics(b *testing.B) {
+	for _, clients := range []int{1, 16} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			for range b.N {
+				var off, on figures
+				for range 3 {
+					off = off.plus(vendRun(b, clients, false))
+					on = on.plus(vendRun(b, clients, true))
+				}
+				b.ReportMetric(float64(off.p99.Microseconds()/3), "off-p99-µs")
+				b.ReportMetric(float64(on.p99.Microseconds()/3), "on-p99-µs")
+				b.ReportMetric(float64(on.p99)/float64(off.p99), "p99-on/off")
+				b.ReportMetric(on.perSec/off.perSec, "vends/s-on/off")
+				b.ReportMetric(0, "ns/op")
+			}
+		})
+	}
+}
+
+func (f figures) plus(g figures) figures {
+	return figures{p50: f.p50 + g.p50, p99: f.p99 + g.p99, perSec: f.perSec + g.perSec}
+}
+
+// vendRun measures *vends GET /vend on a fresh store, metrics on or off.
+func vendRun(b *testing.B, clients int, withMetrics bool) figures {
+	s := seeded(b, *vends)
+	var met *metrics.Metrics
+	if withMetrics {
+		met = metrics.New(slog.New(slog.NewTextHandler(io.Discard, nil)), metrics.Config{Version: "bench"})
+	}
+	url, key := serveWith(b, s, met)
+	stop := make(chan struct{})
+	defer close(stop)
+	if met != nil {
+		go func() {
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					met.Handler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/metrics", nil))
+				}
+			}
+		}()
+	}
+	return run(b, clients, *vends, httpVend(url, key, clients))
 }
 
 func TestMain(m *testing.M) {
