@@ -3,6 +3,7 @@ package ovm
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -95,8 +96,14 @@ func ErrorMessage(err error) string {
 		return ""
 	}
 	var e *Error
-	if errors.As(err, &e) && e.Code != EInternal {
-		return err.Error()
+	if !errors.As(err, &e) || e.Code == EInternal {
+		return "internal error"
 	}
-	return "internal error"
+	msg := err.Error()
+	// ErrConflict wrapped under a message that says what conflicts ("lease
+	// x already ended: conflict") adds nothing for the client.
+	if e == ErrConflict && msg != e.Message {
+		msg = strings.TrimSuffix(msg, ": "+e.Message)
+	}
+	return msg
 }

@@ -59,6 +59,11 @@ func NewAPIKey(name string, role Role, now time.Time) (*APIKey, string, error) {
 	return &APIKey{ID: NewID("key", now), Name: name, Role: role, Hash: HashKey(secret), CreatedAt: now}, secret, nil
 }
 
+var keySecretRe = regexp.MustCompile(`^ovm_[A-Za-z0-9_-]{43}$`)
+
+// IsKeySecret reports whether s has the form of a secret NewAPIKey makes.
+func IsKeySecret(s string) bool { return keySecretRe.MatchString(s) }
+
 // HashKey is the stored form of a key secret. Secrets are 256-bit random, so
 // a plain SHA-256 is enough (no password stretching needed).
 func HashKey(secret string) string {

@@ -44,6 +44,11 @@ type OutlookInput struct {
 	Tick time.Duration
 }
 
+// quarantineRetryAfter is the Retry-After of a pool whose live accounts
+// wait for an operator: no estimate is possible, so callers are asked to
+// come back rarely.
+const quarantineRetryAfter = 5 * time.Minute
+
 // unknownBuildTime is assumed for an account's making before this process
 // has seen one made.
 const unknownBuildTime = 5 * time.Second
@@ -94,6 +99,11 @@ func DecideOutlook(in OutlookInput, now time.Time) Outlook {
 	case in.Plan.Limit == LimitMinSpacing:
 		o.Reason = "no account is being made: " + in.Plan.Why
 		o.RetryAfter = at(in.Plan.NextAt.Add(build))
+	case in.Plan.Limit == LimitCeiling && in.NextLeaseEnd.IsZero() && in.Counts.ByState[ovm.AccountQuarantined] > 0:
+		// Nothing comes back by itself: the live accounts wait for an operator.
+		o.Reason = fmt.Sprintf("no account is being made: %s, %d of them quarantined and waiting for an operator (ovm account retry or retire)",
+			in.Plan.Why, in.Counts.ByState[ovm.AccountQuarantined])
+		o.RetryAfter = quarantineRetryAfter
 	case in.Plan.Limit == LimitCeiling:
 		o.Reason = "no account is being made: " + in.Plan.Why + "; accounts come back as leases end"
 		o.RetryAfter = time.Minute

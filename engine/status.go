@@ -90,7 +90,7 @@ func (e *Engine) PoolStatus(ctx context.Context, name string) (*PoolStatus, erro
 		st.Channels = cr.Channels()
 	}
 	for _, state := range []ovm.AccountState{ovm.AccountPending, ovm.AccountCreating, ovm.AccountBootstrapping,
-		ovm.AccountCleaning, ovm.AccountClosing} {
+		ovm.AccountCleaning, ovm.AccountClosing, ovm.AccountQuarantined} {
 		if st.Counts.ByState[state] == 0 {
 			continue
 		}

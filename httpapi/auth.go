@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -13,6 +14,8 @@ type principal struct {
 	KeyID string
 	Name  string
 	Role  ovm.Role
+	// hash is the key's hash, to check again during a long wait.
+	hash string
 }
 
 type principalKey struct{}
@@ -34,5 +37,15 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &principal{KeyID: k.ID, Name: k.Name, Role: k.Role}, nil
+	return &principal{KeyID: k.ID, Name: k.Name, Role: k.Role, hash: k.Hash}, nil
+}
+
+// stillValid checks again that p's key is not revoked (a long wait must not
+// hand an account to a key revoked meanwhile).
+func (s *Server) stillValid(ctx context.Context, p *principal) error {
+	k, err := s.store.KeyGetByHash(ctx, p.hash)
+	if errors.Is(err, ovm.ErrNotFound) || err == nil && k.Revoked() {
+		return ovm.Errorf(ovm.EUnauthorized, "the api key was revoked while the request waited")
+	}
+	return err
 }

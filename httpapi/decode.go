@@ -43,6 +43,9 @@ func decodeBytes(body []byte, v any, optional bool) error {
 		}
 		return ovm.Errorf(ovm.EInvalid, "request body is required (a JSON object)")
 	}
+	if !utf8.Valid(body) {
+		return ovm.Errorf(ovm.EInvalid, "request body must be UTF-8")
+	}
 	if err := checkFields(body, v); err != nil {
 		return err
 	}
@@ -56,6 +59,8 @@ func decodeBytes(body []byte, v any, optional bool) error {
 		switch {
 		case errors.As(err, &syn):
 			return ovm.Errorf(ovm.EInvalid, "malformed json at byte %d", syn.Offset)
+		case errors.As(err, &typ) && strings.HasPrefix(typ.Field, "labels") && typ.Type.Kind() == reflect.String:
+			return ovm.Errorf(ovm.EInvalid, "label values must be strings")
 		case errors.As(err, &typ):
 			return ovm.Errorf(ovm.EInvalid, "field %q must be %s", typ.Field, jsonKind(typ.Type))
 		case errors.As(err, &de):
@@ -64,6 +69,8 @@ func decodeBytes(body []byte, v any, optional bool) error {
 			return ovm.Errorf(ovm.EInvalid, "%q is not an RFC 3339 time (e.g. 2026-01-02T15:04:05Z)", te.Value)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			return ovm.Errorf(ovm.EInvalid, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		case strings.Contains(err.Error(), "Time.UnmarshalJSON"):
+			return ovm.Errorf(ovm.EInvalid, "times must be RFC 3339 strings (e.g. 2026-01-02T15:04:05Z)")
 		case errors.Is(err, io.ErrUnexpectedEOF):
 			return ovm.Errorf(ovm.EInvalid, "malformed json: the body ends too early")
 		default:
@@ -222,10 +229,10 @@ func checkLabels(labels map[string]string) error {
 		if !printable(k) || !printable(v) {
 			return ovm.Errorf(ovm.EInvalid, "label keys and values must be UTF-8 text without control characters")
 		}
-		if k == "" || len(k) > maxLabelKey {
+		if k == "" || utf8.RuneCountInString(k) > maxLabelKey {
 			return ovm.Errorf(ovm.EInvalid, "label keys must be 1-%d characters", maxLabelKey)
 		}
-		if len(v) > maxLabelValue {
+		if utf8.RuneCountInString(v) > maxLabelValue {
 			return ovm.Errorf(ovm.EInvalid, "label %q: values must be at most %d characters", k, maxLabelValue)
 		}
 	}

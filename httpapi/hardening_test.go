@@ -138,10 +138,18 @@ func TestInputTheContractRefuses(t *testing.T) {
 		{"a label of the wrong type", "POST", "/v1/leases", `{"labels":["a"]}`, 400, `field "labels" must be an object of strings`},
 		{"a bad time", "PATCH", "/v1/leases/" + l.ID, `{"expires_at":"tomorrow"}`, 400, `"tomorrow" is not an RFC 3339 time`},
 		{"a bad duration", "POST", "/v1/leases", `{"ttl":"forever"}`, 400, `invalid duration "forever"`},
+		{"a label value of the wrong type", "POST", "/v1/leases", `{"labels":{"a":1}}`, 400, "label values must be strings"},
+		{"a time of the wrong type", "PATCH", "/v1/leases/" + l.ID, `{"expires_at":1}`, 400, "times must be RFC 3339 strings"},
+		{"a body that is not UTF-8", "POST", "/v1/leases", "{\"labels\":{\"a\":\"\xff\"}}", 400, "must be UTF-8"},
+		{"a label key of 64 characters", "POST", "/v1/leases", `{"labels":{"` + strings.Repeat("é", 64) + `":"v"}}`, 400, "label keys must be 1-63 characters"},
 		{"a path with ..", "GET", "/v1/leases/../keys", "", 404, "no route"},
 		{"a path with //", "GET", "/v1//leases", "", 404, "no route"},
 		{"a trailing slash", "GET", "/v1/leases/", "", 404, "no route"},
 		{"an unknown lease", "GET", "/v1/leases/lse_nope", "", 404, "lease lse_nope: not found"},
+	}
+	// Label limits count characters, not bytes.
+	if r := f.do("POST", "/v1/leases", f.admin, `{"labels":{"`+strings.Repeat("é", 63)+`":"`+strings.Repeat("ü", 256)+`"}}`); r.status != 201 {
+		t.Errorf("a 63-character key and a 256-character value: %d %s", r.status, r.body)
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -151,7 +159,7 @@ func TestInputTheContractRefuses(t *testing.T) {
 			if !strings.Contains(msg, c.want) {
 				t.Errorf("message %q, want it to contain %q", msg, c.want)
 			}
-			for _, bad := range []string{"httpapi.", "map[", "malformed json", "not found: not found", "[]string"} {
+			for _, bad := range []string{"httpapi.", "map[", "malformed json", "not found: not found", "[]string", "UnmarshalJSON", ": conflict"} {
 				if strings.Contains(msg, bad) && !strings.Contains(c.body, "`") {
 					t.Errorf("message %q holds %q", msg, bad)
 				}
@@ -340,5 +348,45 @@ func TestAnAccountShowsItsRunningStepsLiveFigures(t *testing.T) {
 	stored, _ := f.store.AccountGet(context.Background(), accts[0].ID)
 	if _, ok := stored.Progress["live.found"]; ok {
 		t.Fatal("live figures were stored")
+	}
+}
+
+func TestAKeyRevokedWhileItWaitsGetsNoAccount(t *testing.T) {
+	f := newFixture(t, httpapi.Config{PollInterval: 10 * time.Millisecond}, func(p *ovm.Pool) { p.Stock.Target = 0 })
+	bob := f.key("bob", ovm.RoleUser)
+	done := make(chan resp)
+	go func() { done <- f.do("POST", "/v1/leases", bob, `{"wait":"1m"}`) }()
+	time.Sleep(50 * time.Millisecond) // bob is waiting
+	k, _ := f.store.KeyGetByHash(context.Background(), ovm.HashKey(bob))
+	if r := f.do("DELETE", "/v1/keys/"+k.ID, f.admin, ""); r.status != 200 {
+		t.Fatalf("revoke: %d %s", r.status, r.body)
+	}
+	select {
+	case r := <-done:
+		if msg := r.wantError(t, 401, "unauthorized"); !strings.Contains(msg, "revoked while the request waited") {
+			t.Fatalf("message %q", msg)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the revoked key's request still waits")
+	}
+}
+
+func TestDrainEndsTheWaits(t *testing.T) {
+	f := newFixture(t, httpapi.Config{PollInterval: time.Hour}, func(p *ovm.Pool) { p.Stock.Target = 0 })
+	srv := httpapi.New(f.store, f.eng, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Config{PollInterval: time.Hour})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	f.srv = ts
+	done := make(chan resp)
+	go func() { done <- f.do("POST", "/v1/leases", f.user, `{"wait":"1m"}`) }()
+	time.Sleep(50 * time.Millisecond)
+	srv.Drain()
+	select {
+	case r := <-done:
+		if msg := r.wantError(t, 503, "unavailable"); !strings.Contains(msg, "shutting down") || r.header.Get("Retry-After") != "1" {
+			t.Fatalf("message %q, Retry-After %q", msg, r.header.Get("Retry-After"))
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a drained server's vend still waits")
 	}
 }

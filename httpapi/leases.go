@@ -81,7 +81,12 @@ func (s *Server) lease(ctx context.Context, p *principal, pool string, ttl time.
 		return nil, err
 	}
 	deadline := s.clock.Now().Add(wait)
-	for {
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if err := s.stillValid(ctx, p); err != nil {
+				return nil, err
+			}
+		}
 		ready := s.engine.ReadySignal(pool) // before the attempt: no wake-up is missed
 		now := s.clock.Now()
 		l, err := s.store.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: ovm.NewID("lse", now), Pool: pool,
@@ -117,6 +122,10 @@ func (s *Server) lease(ctx context.Context, p *principal, pool string, ttl time.
 		case <-ctx.Done():
 			timer.Stop()
 			return nil, ovm.Errorf(ovm.EUnavailable, "request cancelled while waiting for stock")
+		case <-s.draining:
+			timer.Stop()
+			return nil, &ovm.Error{Code: ovm.EUnavailable, RetryAfter: time.Second,
+				Message: "the server is shutting down; retry (another replica, or this one once it is back)"}
 		case <-ready:
 		case <-timer.C:
 		}

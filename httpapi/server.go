@@ -82,6 +82,9 @@ type Server struct {
 	mux    *http.ServeMux
 
 	table   map[string]map[string]method
+
+	drainOnce sync.Once
+	draining  chan struct{}
 	raMu    sync.Mutex
 	raCache map[string]*outlookEntry
 }
@@ -89,10 +92,15 @@ type Server struct {
 // New returns a server over store and engine.
 func New(store ovm.Store, eng *engine.Engine, clock ovm.Clock, log *slog.Logger, cfg Config) *Server {
 	s := &Server{store: store, engine: eng, clock: clock, log: log, cfg: cfg.withDefaults(), mux: http.NewServeMux(),
-		raCache: map[string]*outlookEntry{}}
+		raCache: map[string]*outlookEntry{}, draining: make(chan struct{})}
 	s.routes()
 	return s
 }
+
+// Drain ends the waits of vends in progress (they answer 503, retry
+// elsewhere) so that a shutdown need not wait for them. Call it before
+// http.Server.Shutdown.
+func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
 
 // handler serves one method of one route for an authenticated principal.
 type handler func(w http.ResponseWriter, r *http.Request, p *principal) error

@@ -17,49 +17,57 @@ import (
 // ensureAdminKey makes sure an admin can reach the server. The key in
 // keyPath (the data directory's admin.key) is the first admin's:
 //   - missing or empty: a new key is written there (0600) before its hash is
-//     stored, so a crash in between is repaired at the next start;
+//     stored, so a crash in between is repaired at the next start (whoever
+//     holds the data directory can so always regain admin access);
 //   - revoked (the admins rotated it): the start goes on with a warning
 //     that names the file when another admin key is active, and writes a
 //     new key there when none is;
 //   - unknown to the store (a fresh store): it is stored as an admin key.
 //
-// The key itself is never printed or logged.
-func ensureAdminKey(ctx context.Context, store ovm.Store, keyPath string, now time.Time, log *slog.Logger) error {
+//   - anything else in it (a typo, a placeholder) stops the start: it is
+//     never made an admin key.
+//
+// It reports whether the file holds an active admin key. The key itself is
+// never printed or logged.
+func ensureAdminKey(ctx context.Context, store ovm.Store, keyPath string, now time.Time, log *slog.Logger) (bool, error) {
 	data, err := os.ReadFile(keyPath)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+		return false, err
 	}
 	secret := strings.TrimSpace(string(data))
+	if secret != "" && !ovm.IsKeySecret(secret) {
+		return false, fmt.Errorf("%s holds no OVM API key (ovm_ and 43 characters); put an admin key in it, or delete it to have a new one written", keyPath)
+	}
 	if secret != "" {
 		k, err := store.KeyGetByHash(ctx, ovm.HashKey(secret))
 		switch {
 		case err == nil && !k.Revoked():
-			return nil
+			return true, nil
 		case err == nil:
 			active, err := activeAdmins(ctx, store)
 			if err != nil {
-				return err
+				return false, err
 			}
 			if active > 0 {
-				log.Warn("the key in this file was revoked; other admin keys are active, so it is left as it is (delete the file, or keep another admin key there)",
+				log.Warn("the key in this file was revoked; other admin keys are active, so it is left as it is (put a current admin key in it)",
 					"file", keyPath, "active_admin_keys", active)
-				return nil
+				return false, nil
 			}
 			log.Warn("the key in this file was revoked and no admin key is active: writing a new admin key to it", "file", keyPath)
 			secret = ""
 		case !errors.Is(err, ovm.ErrNotFound):
-			return err
+			return false, err
 		}
 	}
 	if secret == "" {
 		if _, secret, err = ovm.NewAPIKey("admin", ovm.RoleAdmin, now); err != nil {
-			return err
+			return false, err
 		}
 		if err := atomicfile.Write(keyPath, []byte(secret+"\n"), 0o600); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return storeAdminKey(ctx, store, secret, now)
+	return true, storeAdminKey(ctx, store, secret, now)
 }
 
 // storeAdminKey stores secret's hash as an admin key named admin, or

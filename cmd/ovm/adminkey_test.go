@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -35,8 +36,8 @@ func TestTheAdminKeyFileSurvivesRotation(t *testing.T) {
 	}
 
 	// First start: a key in the file, stored as admin.
-	if err := ensureAdminKey(ctx, store, keyPath, now, log); err != nil {
-		t.Fatal(err)
+	if ok, err := ensureAdminKey(ctx, store, keyPath, now, log); err != nil || !ok {
+		t.Fatal(ok, err)
 	}
 	first := read()
 	k1, err := store.KeyGetByHash(ctx, ovm.HashKey(first))
@@ -56,8 +57,8 @@ func TestTheAdminKeyFileSurvivesRotation(t *testing.T) {
 	if _, err := store.KeyRevoke(ctx, k1.ID, "key:ops", now); err != nil {
 		t.Fatal(err)
 	}
-	if err := ensureAdminKey(ctx, store, keyPath, now, log); err != nil {
-		t.Fatalf("a start with a rotated admin.key failed: %v", err)
+	if ok, err := ensureAdminKey(ctx, store, keyPath, now, log); err != nil || ok {
+		t.Fatalf("a start with a rotated admin.key: usable %v, %v", ok, err)
 	}
 	if read() != first || !strings.Contains(logs.String(), keyPath) || !strings.Contains(logs.String(), "revoked") {
 		t.Fatalf("file changed or no warning naming it: %s", logs.String())
@@ -85,12 +86,34 @@ func TestTheAdminKeyFileSurvivesRotation(t *testing.T) {
 	}
 	keyPath = filepath.Join(dir2, "admin.key")
 	os.WriteFile(keyPath, []byte(secret+"\n"), 0o600)
-	if err := ensureAdminKey(ctx, store2, keyPath, now, log); err != nil {
-		t.Fatal(err)
+	if ok, err := ensureAdminKey(ctx, store2, keyPath, now, log); err != nil || !ok {
+		t.Fatal(ok, err)
 	}
 	fresh := read()
 	k, err := store2.KeyGetByHash(ctx, ovm.HashKey(fresh))
 	if fresh == secret || err != nil || k.Revoked() || k.Role != ovm.RoleAdmin {
 		t.Fatalf("no new active admin key in the file: %+v (%v)", k, err)
+	}
+}
+
+func TestAnAdminKeyFileWithoutAKeyStopsTheStart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := sqlitestore.Open(ctx, filepath.Join(dir, "ovm.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	keyPath := filepath.Join(dir, "admin.key")
+	for _, content := range []string{"changeme", "ovm_short", "x"} {
+		os.WriteFile(keyPath, []byte(content+"\n"), 0o600)
+		ok, err := ensureAdminKey(ctx, store, keyPath, time.Now(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err == nil || ok || !strings.Contains(err.Error(), "holds no OVM API key") || strings.Contains(err.Error(), content) {
+			t.Errorf("%q: usable %v, %v", content, ok, err)
+		}
+	}
+	keys, _, _ := store.KeyList(ctx, &ovm.PageParams{})
+	if len(keys) != 0 {
+		t.Fatalf("a key was stored from a file without a key: %+v", keys)
 	}
 }

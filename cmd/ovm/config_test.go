@@ -95,6 +95,9 @@ func TestABadConfigFailsNamingTheKey(t *testing.T) {
 		"pools[0].lease.max_per_owner: must be at least 1":                                          "pools:\n  - name: default\n    lease: {max_per_owner: -2}\n",
 		"pools[0].sim.seed: must be a single value, not a list":                                     "pools:\n  - name: default\n    sim: {seed: [1]}\n",
 		"listen: \"127.0.0.1:70000\": the port must be a number from 0 to 65535":                    "listen: 127.0.0.1:70000\n",
+		`pools[0].stock.target: "2.5" must be a whole number`:                                       "pools:\n  - name: default\n    stock: {target: 2.5}\n",
+		"more than one YAML document":                                                               "listen: 127.0.0.1:9000\n---\nlisten: 127.0.0.1:9001\n",
+		"set api.default_pool to one of one, two":                                                   "pools: [{name: one}, {name: two}]\n",
 		"secrets.prefix": "secrets: {backend: secretsmanager, prefix: 'a b'}\npools: [{name: default}]\n",
 	}
 	for want, body := range cases {

@@ -91,3 +91,30 @@ pools:
 		}
 	}
 }
+
+// SIGTERM does not wait for vends waiting for stock: they answer 503 and the
+// process stops cleanly (shutdown_timeout is an hour here).
+func TestSIGTERMDoesNotWaitForWaitingVends(t *testing.T) {
+	s := newServer(t, `
+shutdown_timeout: 1h
+engine: {tick: 50ms, claim_ttl: 10s, step_timeout: 5s}
+pools:
+  - name: default
+    stock: {target: 0}
+`)
+	s.start()
+	done := make(chan answer, 1)
+	go func() { done <- s.do("POST", "/v1/leases", s.key, `{"wait":"5m"}`) }()
+	time.Sleep(300 * time.Millisecond)
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if err := s.waitExit(30 * time.Second); err != nil {
+		t.Fatalf("SIGTERM with a waiting vend: %v\n%s", err, s.stderr.String())
+	}
+	r := <-done
+	if r.status != 503 || !strings.Contains(string(r.body), "shutting down") {
+		t.Fatalf("the waiting vend: %d %s", r.status, r.body)
+	}
+	if strings.Contains(s.stderr.String(), "shutdown incomplete") {
+		t.Fatalf("shutdown incomplete:\n%s", s.stderr.String())
+	}
+}

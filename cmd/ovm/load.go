@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ovmdev/ovm"
@@ -42,8 +43,13 @@ func loadConfig(path string) (*Config, error) {
 // keys and values of the wrong type are reported with their key path.
 func parseConfig(data []byte, cfg *Config) error {
 	var root yaml.Node
-	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&root); err != nil && !errors.Is(err, errEOF) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, errEOF) {
 		return fmt.Errorf("invalid yaml: %w", err)
+	}
+	var more yaml.Node
+	if err := dec.Decode(&more); !errors.Is(err, errEOF) {
+		return fmt.Errorf("line %d: the file holds more than one YAML document (---); OVM reads one", more.Line)
 	}
 	if len(root.Content) == 0 {
 		return nil
@@ -251,7 +257,12 @@ func (c *Config) validate() error {
 		}
 	}
 	if !seen[c.API.DefaultPool] {
-		return bad("api.default_pool", "pool %q (used by GET /vend) is not defined", c.API.DefaultPool)
+		var names []string
+		for _, p := range c.Pools {
+			names = append(names, p.Name)
+		}
+		return bad("api.default_pool", "pool %q (used by GET /vend) is not defined; set api.default_pool to one of %s",
+			c.API.DefaultPool, strings.Join(names, ", "))
 	}
 	return nil
 }

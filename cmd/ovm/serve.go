@@ -89,11 +89,21 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
+	// Bind before the admin key is written: a port in use fails the start
+	// with nothing left behind.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
 	keyPath := filepath.Join(cfg.DataDir, "admin.key")
-	if err := ensureAdminKey(ctx, store, keyPath, clock.Now(), log); err != nil {
+	written, err := ensureAdminKey(ctx, store, keyPath, clock.Now(), log)
+	if err != nil {
 		return fmt.Errorf("admin key: %w", err)
 	}
-	fmt.Fprintf(stdout, "admin API key: %s\n", keyPath)
+	if written {
+		fmt.Fprintf(stdout, "admin API key: %s\n", keyPath)
+	}
 
 	var (
 		pools    []engine.Pool
@@ -161,10 +171,6 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "ovm metrics on http://%s/metrics\n", mln.Addr())
 	}
 
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: cfg.API.MaxWait + 30*time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -182,11 +188,16 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	api.Drain() // vends waiting for stock answer 503 now
 	errHTTP := srv.Shutdown(shutdownCtx)
 	if metricsSrv != nil {
 		metricsSrv.Close()
 	}
-	errEngine := eng.Stop(shutdownCtx)
+	// The engine gets its own time: a slow HTTP shutdown must not make it
+	// skip handing its leader leases back.
+	engineCtx, cancelEngine := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancelEngine()
+	errEngine := eng.Stop(engineCtx)
 	if err := errors.Join(errHTTP, errEngine); err != nil {
 		log.Warn("shutdown incomplete", ovm.LogError, err)
 		return err

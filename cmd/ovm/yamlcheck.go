@@ -113,7 +113,8 @@ func checkNode(n *yaml.Node, t reflect.Type, path string) error {
 		if n.Kind != yaml.ScalarNode {
 			return at("must be a single value, not a %s", map[yaml.Kind]string{yaml.MappingNode: "mapping", yaml.SequenceNode: "list"}[n.Kind])
 		}
-		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+		whole := t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64
+		if err := n.Decode(reflect.New(t).Interface()); err != nil || whole && n.ShortTag() != "!!int" {
 			return at("%q %s", n.Value, mustBe(t))
 		}
 	}

@@ -253,7 +253,7 @@ func (s *Store) LeaseExtend(ctx context.Context, p *ovm.LeaseExtendParams) (*ovm
 		return nil, fmt.Errorf("lease %s is %s: %w", l.ID, l.State, ovm.ErrConflict)
 	}
 	if l.Version != p.Version {
-		return nil, fmt.Errorf("lease %s is at version %d, not %d: %w", l.ID, l.Version, p.Version, ovm.ErrConflict)
+		return nil, fmt.Errorf("lease %s changed meanwhile (version %d, not %d); read it again: %w", l.ID, l.Version, p.Version, ovm.ErrConflict)
 	}
 	if err := s.flush(ctx, l.AccountID, acct); err != nil {
 		return nil, err

@@ -207,7 +207,7 @@ func (s *Store) LeaseExtend(ctx context.Context, p *ovm.LeaseExtendParams) (*ovm
 			return fmt.Errorf("lease %s is %s: %w", l.ID, l.State, ovm.ErrConflict)
 		}
 		if l.Version != p.Version {
-			return fmt.Errorf("lease %s is at version %d, not %d: %w", l.ID, l.Version, p.Version, ovm.ErrConflict)
+			return fmt.Errorf("lease %s changed meanwhile (version %d, not %d); read it again: %w", l.ID, l.Version, p.Version, ovm.ErrConflict)
 		}
 		old := l.ExpiresAt
 		l.ExpiresAt = p.ExpiresAt
