@@ -81,12 +81,12 @@ type Server struct {
 	cfg    Config
 	mux    *http.ServeMux
 
-	table   map[string]map[string]method
+	table map[string]map[string]method
 
 	drainOnce sync.Once
 	draining  chan struct{}
-	raMu    sync.Mutex
-	raCache map[string]*outlookEntry
+	raMu      sync.Mutex
+	raCache   map[string]*outlookEntry
 }
 
 // New returns a server over store and engine.
