@@ -16,17 +16,13 @@ import (
 
 // ensureAdminKey makes sure an admin can reach the server. The key in
 // keyPath (the data directory's admin.key) is the first admin's:
-//
 //   - missing or empty: a new key is written there (0600) before its hash is
 //     stored, so a crash in between is repaired at the next start (whoever
 //     holds the data directory can so always regain admin access);
-//
 //   - revoked (the admins rotated it): the start goes on with a warning
 //     that names the file when another admin key is active, and writes a
 //     new key there when none is;
-//
-//   - unknown to the store (a fresh store): it is stored as an admin key.
-//
+//   - unknown to the store (a fresh store): it is stored as an admin key;
 //   - anything else in it (a typo, a placeholder) stops the start: it is
 //     never made an admin key.
 //
