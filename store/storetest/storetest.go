@@ -427,22 +427,21 @@ func testLeaseLimit(t *testing.T, s ovm.Store) {
 	}
 }
 
-func testConcurrentLeaseLimit(t *testing.T, s ovm.Store) {
-	ctx := context.Background()
-	const stock, clients, limit = 10, 12, 3
-	for range stock {
-		Ready(t, s, "p1", T0)
-	}
-	var mu sync.Mutex
-	var granted []*ovm.Lease
-	var limited atomic.Int32
-	var wg sync.WaitGroup
+// vendAtOnce runs clients vends at once and returns the leases granted and
+// how many were refused with refusal; any other error fails t.
+func vendAtOnce(t *testing.T, clients int, refusal error, vend func() (*ovm.Lease, error)) ([]*ovm.Lease, int) {
+	var (
+		mu      sync.Mutex
+		granted []*ovm.Lease
+		limited atomic.Int32
+		wg      sync.WaitGroup
+	)
 	for range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l, err := vend(s, "p1", "alice", T0, limit)
-			if errors.Is(err, ovm.ErrLeaseLimit) {
+			l, err := vend()
+			if errors.Is(err, refusal) {
 				limited.Add(1)
 				return
 			}
@@ -456,8 +455,20 @@ func testConcurrentLeaseLimit(t *testing.T, s ovm.Store) {
 		}()
 	}
 	wg.Wait()
-	if len(granted) != limit || int(limited.Load()) != clients-limit {
-		t.Fatalf("%d leases granted and %d refused to one owner with a limit of %d", len(granted), limited.Load(), limit)
+	return granted, int(limited.Load())
+}
+
+func testConcurrentLeaseLimit(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	const stock, clients, limit = 10, 12, 3
+	for range stock {
+		Ready(t, s, "p1", T0)
+	}
+	granted, limited := vendAtOnce(t, clients, ovm.ErrLeaseLimit, func() (*ovm.Lease, error) {
+		return vend(s, "p1", "alice", T0, limit)
+	})
+	if len(granted) != limit || limited != clients-limit {
+		t.Fatalf("%d leases granted and %d refused to one owner with a limit of %d", len(granted), limited, limit)
 	}
 	// A lease that ends frees its slot, once.
 	if _, err := s.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: granted[0].ID, Reason: ovm.LeaseReleased, Actor: "key:alice", Now: T0,
@@ -509,31 +520,11 @@ func testConcurrentPoolLeaseLimit(t *testing.T, s ovm.Store) {
 	for range stock {
 		Ready(t, s, "p1", T0)
 	}
-	var mu sync.Mutex
-	var granted []*ovm.Lease
-	var limited atomic.Int32
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			l, err := vendIn(s, "p1", "alice", T0, 0, limit)
-			if errors.Is(err, ovm.ErrPoolLeaseLimit) {
-				limited.Add(1)
-				return
-			}
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			mu.Lock()
-			granted = append(granted, l)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	if len(granted) != limit || int(limited.Load()) != clients-limit {
-		t.Fatalf("%d leases granted and %d refused to one owner with a pool limit of %d", len(granted), limited.Load(), limit)
+	granted, limited := vendAtOnce(t, clients, ovm.ErrPoolLeaseLimit, func() (*ovm.Lease, error) {
+		return vendIn(s, "p1", "alice", T0, 0, limit)
+	})
+	if len(granted) != limit || limited != clients-limit {
+		t.Fatalf("%d leases granted and %d refused to one owner with a pool limit of %d", len(granted), limited, limit)
 	}
 	if n := readyCount(t, s, "p1"); n != stock-limit {
 		t.Fatalf("%d ready after %d vends, want %d: a refused vend changed the stock", n, limit, stock-limit)
