@@ -136,6 +136,7 @@ func (f *fixture) do(method, path, key, body string) resp {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
+	checkAgainstContract(f.t, req, res.StatusCode, res.Header, b)
 	return resp{res.StatusCode, res.Header, b}
 }
 

@@ -7,6 +7,7 @@ package httpapi
 
 import (
 	"context"
+	_ "embed"
 	"log/slog"
 	"net/http"
 	"path"
@@ -139,6 +140,7 @@ func (s *Server) routes() {
 	user, admin := ovm.RoleUser, ovm.RoleAdmin
 	table := map[string]map[string]method{
 		"/healthz":                 {"GET": {"", s.healthz, false}},
+		"/openapi.json":            {"GET": {"", s.openAPI, false}},
 		"/vend":                    {"GET": {user, s.vend, true}, "POST": {user, s.vend, true}},
 		"/v1/leases":               {"GET": {user, s.leaseList, false}, "POST": {user, s.leaseCreate, false}},
 		"/v1/leases/{id}":          {"GET": {user, s.leaseGet, false}, "PATCH": {user, s.leaseExtend, false}, "DELETE": {user, s.leaseEnd, false}},
@@ -269,6 +271,19 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// OpenAPI is the API's contract, an OpenAPI 3 document (openapi.json),
+// served at GET /openapi.json.
+//
+//go:embed openapi.json
+var OpenAPI []byte
+
+func (s *Server) openAPI(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, err := w.Write(OpenAPI)
+	return err
+}
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ *principal) error {
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
