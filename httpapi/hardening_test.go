@@ -146,6 +146,8 @@ func TestInputTheContractRefuses(t *testing.T) {
 		{"a path with //", "GET", "/v1//leases", "", 404, "no route"},
 		{"a trailing slash", "GET", "/v1/leases/", "", 404, "no route"},
 		{"an unknown lease", "GET", "/v1/leases/lse_nope", "", 404, "lease lse_nope: not found"},
+		{"an unknown pool to lease from", "POST", "/v1/leases", `{"pool":"nope"}`, 404, `pool "nope": not found`},
+		{"an unknown pool to read", "GET", "/v1/pools/nope", "", 404, `pool "nope": not found`},
 	}
 	// Label limits count characters, not bytes.
 	if r := f.do("POST", "/v1/leases", f.admin, `{"labels":{"`+strings.Repeat("é", 63)+`":"`+strings.Repeat("ü", 256)+`"}}`); r.status != 201 {

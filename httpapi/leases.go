@@ -72,7 +72,7 @@ func (s *Server) leaseCreate(w http.ResponseWriter, r *http.Request, p *principa
 func (s *Server) lease(ctx context.Context, p *principal, pool string, ttl time.Duration, labels map[string]string, wait time.Duration) (_ *ovm.Lease, err error) {
 	ep := s.engine.Pool(pool)
 	if ep == nil {
-		return nil, ovm.Errorf(ovm.ENotFound, "pool %q does not exist", pool)
+		return nil, ovm.Errorf(ovm.ENotFound, "pool %q: %w", pool, ovm.ErrNotFound)
 	}
 	start := s.clock.Now()
 	defer func() { s.cfg.Observer.Vend(pool, vendResult(err), s.clock.Now().Sub(start)) }()

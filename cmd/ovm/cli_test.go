@@ -82,6 +82,7 @@ func TestUsageErrorsAreOneLineWithAHint(t *testing.T) {
 		{[]string{"lease", "get"}, "ovm lease get: needs ID, got 0 argument(s)"},
 		{[]string{"lease", "extend", "lse_1"}, "give exactly one of --by or --until"},
 		{[]string{"lease", "create", "--ttl", "soon"}, `invalid argument "soon" for "--ttl"`},
+		{[]string{"lease", "create", "--label", "team=a", "--label", "team=b"}, `label "team" is given twice`},
 		{[]string{"--output", "yaml", "pool", "list"}, `--output "yaml" must be table or json`},
 		{[]string{"frobnicate"}, `ovm: unknown command or argument "frobnicate" (see ovm --help)`},
 		{[]string{"serve", "extra"}, `ovm serve: unexpected argument "extra"`},

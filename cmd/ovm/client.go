@@ -178,6 +178,9 @@ func (l labelFlag) Set(s string) error {
 	if !ok || k == "" {
 		return fmt.Errorf("label %q must be key=value", s)
 	}
+	if _, dup := l[k]; dup {
+		return fmt.Errorf("label %q is given twice", k)
+	}
 	l[k] = v
 	return nil
 }
