@@ -15,16 +15,7 @@ import (
 // non-test file of every package to carry a package comment.
 func TestEveryPackageHasAPackageComment(t *testing.T) {
 	documented := map[string]bool{}
-	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && path != "." || d.Name() == "testdata") {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
+	err := walkSources(func(path string) error {
 		dir := filepath.Dir(path)
 		if _, seen := documented[dir]; !seen {
 			documented[dir] = false
@@ -61,16 +52,7 @@ func TestEveryPackageHasAPackageComment(t *testing.T) {
 // counts), the way go doc shows them.
 func TestEveryExportedIdentifierHasADocComment(t *testing.T) {
 	missing := 0
-	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && path != "." || d.Name() == "testdata") {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
+	err := walkSources(func(path string) error {
 		src, err := os.ReadFile(path)
 		if err != nil {
 			return err
@@ -131,4 +113,21 @@ func TestEveryExportedIdentifierHasADocComment(t *testing.T) {
 	if missing > 0 {
 		t.Logf("%d exported identifiers without a doc comment", missing)
 	}
+}
+
+// walkSources calls fn with every non-test Go file of the module, outside
+// hidden directories and testdata.
+func walkSources(fn func(path string) error) error {
+	return filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && path != "." || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		return fn(path)
+	})
 }
