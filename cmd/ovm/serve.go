@@ -97,11 +97,11 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 	}
 	defer ln.Close()
 	keyPath := filepath.Join(cfg.DataDir, "admin.key")
-	written, err := ensureAdminKey(ctx, store, keyPath, clock.Now(), log)
+	usable, err := ensureAdminKey(ctx, store, keyPath, clock.Now(), log)
 	if err != nil {
 		return fmt.Errorf("admin key: %w", err)
 	}
-	if written {
+	if usable { // the file holds an active admin key
 		fmt.Fprintf(stdout, "admin API key: %s\n", keyPath)
 	}
 
