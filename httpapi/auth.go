@@ -5,30 +5,50 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/ovmdev/ovm"
 )
 
-// principal is the caller, identified by its API key.
+// TokenVerifier verifies a bearer token that is not an OVM API key: an
+// OIDC ID token (identity.Verifier implements it).
+type TokenVerifier interface {
+	// VerifyToken returns the token's owner, its role and the last instant
+	// it is valid, or an *ovm.Error whose message is safe to show
+	// (unauthorized, or unavailable when the issuer cannot be reached).
+	VerifyToken(ctx context.Context, token string) (owner string, role ovm.Role, until time.Time, err error)
+}
+
+// principal is the caller, identified by its API key or by a token.
 type principal struct {
-	KeyID string
-	Name  string
+	KeyID string // "" for a token
+	Name  string // the key's name, or the token's owner
 	Role  ovm.Role
 	// hash is the key's hash, to check again during a long wait.
 	hash string
+	// until is when a token stops being valid (zero for a key).
+	until time.Time
 }
 
 type principalKey struct{}
 
 func (p *principal) admin() bool { return p.Role == ovm.RoleAdmin }
 
-// authenticate resolves the bearer key. The key itself never reaches a log
-// or an error message.
+// authenticate resolves the bearer token: an OVM API key (recognised by its
+// form), else a token of Config.Tokens when set. Neither reaches a log or
+// an error message.
 func (s *Server) authenticate(r *http.Request) (*principal, error) {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimSpace(token)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return nil, ovm.Errorf(ovm.EUnauthorized, "missing bearer token: send Authorization: Bearer <api key>")
+	}
+	if s.cfg.Tokens != nil && !ovm.IsKeySecret(token) {
+		owner, role, until, err := s.cfg.Tokens.VerifyToken(r.Context(), token)
+		if err != nil {
+			return nil, err
+		}
+		return &principal{Name: owner, Role: role, until: until}, nil
 	}
 	k, err := s.store.KeyGetByHash(r.Context(), ovm.HashKey(token))
 	if errors.Is(err, ovm.ErrNotFound) || err == nil && k.Revoked() {
@@ -40,9 +60,15 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 	return &principal{KeyID: k.ID, Name: k.Name, Role: k.Role, hash: k.Hash}, nil
 }
 
-// stillValid checks again that p's key is not revoked (a long wait must not
-// hand an account to a key revoked meanwhile).
+// stillValid checks again that p may act (a long wait must not hand an
+// account to a key revoked or a token expired meanwhile).
 func (s *Server) stillValid(ctx context.Context, p *principal) error {
+	if p.KeyID == "" {
+		if !s.clock.Now().Before(p.until) {
+			return ovm.Errorf(ovm.EUnauthorized, "the token expired while the request waited")
+		}
+		return nil
+	}
 	k, err := s.store.KeyGetByHash(ctx, p.hash)
 	if errors.Is(err, ovm.ErrNotFound) || err == nil && k.Revoked() {
 		return ovm.Errorf(ovm.EUnauthorized, "the api key was revoked while the request waited")

@@ -36,6 +36,9 @@ type Config struct {
 	PollInterval time.Duration
 	// Observer, when set, is told of every request and vend (metrics).
 	Observer Observer
+	// Tokens, when set, verifies bearer tokens that are not API keys
+	// (OIDC ID tokens; default: API keys only).
+	Tokens TokenVerifier
 }
 
 // Observer is told what the API serves, for metrics. Its methods must be

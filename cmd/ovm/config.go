@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/identity"
 	"github.com/ovmdev/ovm/provider"
 )
 
@@ -25,6 +26,9 @@ type Config struct {
 	Engine          EngineConfig  `yaml:"engine"`
 	Metrics         MetricsConfig `yaml:"metrics"`
 	Pools           []PoolConfig  `yaml:"pools"`
+
+	// Auth lists the OIDC issuers whose ID tokens sign in (docs/oidc.md).
+	Auth identity.Config `yaml:"auth"`
 }
 
 // AWSConfig is used by the AWS providers and the DynamoDB store.

@@ -212,6 +212,9 @@ func (c *Config) validate() error {
 	if c.API.MaxBodyBytes < 1024 {
 		return bad("api.max_body_bytes", "must be at least 1024")
 	}
+	if err := c.Auth.Validate(); err != nil {
+		return err
+	}
 	if c.Engine.Tick < 10*time.Millisecond {
 		return bad("engine.tick", "must be at least 10ms")
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/identity"
 	"github.com/ovmdev/ovm/metrics"
 	"github.com/ovmdev/ovm/provider"
 	"github.com/ovmdev/ovm/store/dynamostore"
@@ -155,8 +156,15 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	met.Watch(eng)
+	var tokens httpapi.TokenVerifier
+	if len(cfg.Auth.OIDC) > 0 {
+		if tokens, err = identity.New(cfg.Auth, clock, log); err != nil {
+			return fmt.Errorf("auth: %w", err)
+		}
+	}
 	api := httpapi.New(store, eng, clock, log, httpapi.Config{DefaultPool: cfg.API.DefaultPool,
-		LeasesPerOwner: cfg.API.LeasesPerOwner, MaxBodyBytes: cfg.API.MaxBodyBytes, MaxWait: cfg.API.MaxWait, Observer: met})
+		LeasesPerOwner: cfg.API.LeasesPerOwner, MaxBodyBytes: cfg.API.MaxBodyBytes, MaxWait: cfg.API.MaxWait, Observer: met,
+		Tokens: tokens})
 	var metricsSrv *http.Server
 	if cfg.Metrics.Listen != "" {
 		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
