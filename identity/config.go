@@ -124,12 +124,17 @@ func checkIssuerURL(s string) error {
 		return fmt.Errorf("%q is not an absolute URL", s)
 	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
 		return fmt.Errorf("%q must not have a query, a fragment or user info", s)
-	case u.Scheme == "https":
-		return nil
-	case u.Scheme == "http" && loopback(u.Hostname()):
-		return nil
+	case !secureURL(s):
+		return fmt.Errorf("%q must be https (http only on a loopback address, for tests)", s)
 	}
-	return fmt.Errorf("%q must be https (http only on a loopback address, for tests)", s)
+	return nil
+}
+
+// secureURL reports whether s is an absolute https URL, or http on a
+// loopback host.
+func secureURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Host != "" && (u.Scheme == "https" || u.Scheme == "http" && loopback(u.Hostname()))
 }
 
 func loopback(host string) bool {

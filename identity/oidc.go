@@ -3,25 +3,81 @@
 // tokens, such as a CI job's token from GitHub Actions, sent as bearer
 // tokens (docs/oidc.md); httpapi still looks up API keys itself.
 //
-// Signatures, issuer, audience and expiry are checked by go-oidc, with the
-// issuer's discovery document and key set fetched lazily on the first
+// go-oidc checks the signature, the issuer, the audience and the expiry,
+// with the issuer's discovery document and key set fetched on the first
 // token and cached (a token signed with an unknown key id fetches the key
-// set again). Only asymmetric algorithms are accepted.
+// set again). Only asymmetric algorithms are accepted. This package adds
+// not-before with a bounded skew, the required claims and the owner.
 package identity
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
+	"unicode"
 
+	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/ovmdev/ovm"
 )
+
+const (
+	// Leeway is the clock skew allowed between OVM and an issuer: a token
+	// is accepted from Leeway before its nbf to Leeway after its exp.
+	Leeway = time.Minute
+	// FetchTimeout bounds one request to an issuer (its discovery document
+	// or its key set).
+	FetchTimeout = 10 * time.Second
+	// RetryDiscovery is how long after a failed discovery the next token
+	// tries again; tokens in between are answered unavailable at once.
+	RetryDiscovery = 30 * time.Second
+	// MaxTokenBytes bounds a token (ID tokens are a few KiB).
+	MaxTokenBytes = 16 << 10
+	// maxOwner bounds an owner's length.
+	maxOwner = 256
+)
+
+// Log attribute keys of this package.
+const (
+	logIssuer = "issuer"
+	logOwner  = "owner"
+	logReason = "reason"
+)
+
+// Algorithms are the signature algorithms accepted: asymmetric only, so
+// that a key set's public key can never be used as an HMAC secret, and
+// never "none".
+var Algorithms = []string{oidc.RS256, oidc.RS384, oidc.RS512, oidc.ES256, oidc.ES384, oidc.ES512,
+	oidc.PS256, oidc.PS384, oidc.PS512, oidc.EdDSA}
+
+// refusedAlgs are parsed only to name them when refusing a token.
+var refusedAlgs = []jose.SignatureAlgorithm{"none", jose.HS256, jose.HS384, jose.HS512}
 
 // Verifier verifies the ID tokens of the configured issuers. It is safe for
 // concurrent use.
 type Verifier struct {
-	clock ovm.Clock
-	log   *slog.Logger
+	clock   ovm.Clock
+	log     *slog.Logger
+	client  *http.Client
+	issuers map[string]*issuer
+}
+
+// issuer is one configured issuer and, once discovered, its go-oidc
+// verifier.
+type issuer struct {
+	cfg      IssuerConfig
+	verifier atomic.Pointer[oidc.IDTokenVerifier]
+	// discovering admits one discovery at a time; it guards failedAt.
+	discovering chan struct{}
+	failedAt    time.Time
 }
 
 // New returns a verifier of cfg's issuers. Nothing is fetched until the
@@ -31,14 +87,254 @@ func New(cfg Config, clock ovm.Clock, log *slog.Logger) (*Verifier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Verifier{clock: clock, log: log}, nil
+	v := &Verifier{clock: clock, log: log, client: &http.Client{Timeout: FetchTimeout}, issuers: map[string]*issuer{}}
+	for _, ic := range cfg.OIDC {
+		v.issuers[ic.Issuer] = &issuer{cfg: ic, discovering: make(chan struct{}, 1)}
+	}
+	return v, nil
 }
 
 // VerifyToken checks raw, an ID token, and returns its owner, its role and
-// the last instant it is valid. Errors are *ovm.Error with a message safe
-// to show: unauthorized for a token refused, unavailable when the
-// issuer cannot be reached. Neither the token nor any part of its
-// signature reaches a message or a log line.
+// the last instant it is valid (exp plus Leeway). Errors are *ovm.Error
+// with a message safe to show: unauthorized for a token refused,
+// unavailable (with a RetryAfter) when its issuer cannot be reached. The
+// token never reaches a message or a log line.
 func (v *Verifier) VerifyToken(ctx context.Context, raw string) (owner string, role ovm.Role, until time.Time, err error) {
-	return "", "", time.Time{}, ovm.Errorf(ovm.EUnauthorized, "not implemented")
+	iss, err := v.issuerOf(raw)
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	verifier, err := v.discover(ctx, iss)
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	var ks keySetResult
+	tok, err := verifier.Verify(context.WithValue(ctx, keySetResultKey{}, &ks), raw)
+	if err != nil {
+		return "", "", time.Time{}, v.explain(iss, raw, &ks, err)
+	}
+	owner, err = v.check(iss, tok)
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	v.log.Debug("oidc token accepted", logIssuer, iss.cfg.Issuer, logOwner, owner)
+	return owner, iss.cfg.role(), tok.Expiry.Add(Leeway), nil
+}
+
+// refuse logs why a token was refused (at Debug: a client's mistake) and
+// returns the unauthorized error that says it.
+func (v *Verifier) refuse(issuer, format string, args ...any) error {
+	err := ovm.Errorf(ovm.EUnauthorized, format, args...)
+	v.log.Debug("oidc token refused", logIssuer, issuer, logReason, err.Message)
+	return err
+}
+
+// issuerOf reads the token's algorithm and iss, unverified, only to pick
+// the issuer whose verifier checks it.
+func (v *Verifier) issuerOf(raw string) (*issuer, error) {
+	if len(raw) > MaxTokenBytes {
+		return nil, v.refuse("", "bearer token is longer than %d KiB", MaxTokenBytes>>10)
+	}
+	jws, err := jose.ParseSignedCompact(raw, append(joseAlgs(Algorithms), refusedAlgs...))
+	if err != nil {
+		return nil, v.refuse("", "bearer token is neither an ovm api key nor a signed JWT (an OIDC ID token)")
+	}
+	if alg := jws.Signatures[0].Header.Algorithm; !slices.Contains(Algorithms, alg) {
+		return nil, v.refuse("", "token algorithm %q is not accepted: only asymmetric signatures (%s)", alg, strings.Join(Algorithms, ", "))
+	}
+	var claims struct {
+		Issuer string `json:"iss"`
+	}
+	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims); err != nil {
+		return nil, v.refuse("", "token payload is not a JSON object of claims")
+	}
+	iss, ok := v.issuers[claims.Issuer]
+	if !ok {
+		return nil, v.refuse(claims.Issuer, "token issuer %s is not accepted here (not in auth.oidc)", quote(claims.Issuer))
+	}
+	return iss, nil
+}
+
+// discover returns iss's verifier, fetching its discovery document on the
+// first call and again after a failure once RetryDiscovery has passed.
+func (v *Verifier) discover(ctx context.Context, iss *issuer) (*oidc.IDTokenVerifier, error) {
+	if ver := iss.verifier.Load(); ver != nil {
+		return ver, nil
+	}
+	select {
+	case iss.discovering <- struct{}{}:
+		defer func() { <-iss.discovering }()
+	case <-ctx.Done():
+		return nil, unreachable(iss, FetchTimeout)
+	}
+	if ver := iss.verifier.Load(); ver != nil {
+		return ver, nil // discovered while this call waited
+	}
+	now := v.clock.Now()
+	if next := iss.failedAt.Add(RetryDiscovery); !iss.failedAt.IsZero() && now.Before(next) {
+		return nil, unreachable(iss, next.Sub(now))
+	}
+	// The caller hanging up does not cut a discovery other tokens need.
+	dctx, cancel := context.WithTimeout(oidc.ClientContext(context.WithoutCancel(ctx), v.client), FetchTimeout)
+	defer cancel()
+	p, err := oidc.NewProvider(dctx, iss.cfg.Issuer)
+	var meta struct {
+		JWKS string `json:"jwks_uri"`
+	}
+	if err == nil {
+		if err = p.Claims(&meta); err == nil && !secureURL(meta.JWKS) {
+			err = fmt.Errorf("jwks_uri %q is not https (http only on loopback)", meta.JWKS)
+		}
+	}
+	if err != nil {
+		iss.failedAt = now
+		v.log.Warn("oidc discovery failed; tokens of this issuer are refused until it answers",
+			logIssuer, iss.cfg.Issuer, ovm.LogError, err, "retry_after", RetryDiscovery)
+		return nil, unreachable(iss, RetryDiscovery)
+	}
+	keys := keySet{oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), v.client), meta.JWKS)}
+	ver := oidc.NewVerifier(iss.cfg.Issuer, keys, &oidc.Config{
+		ClientID:             iss.cfg.Audience,
+		SupportedSigningAlgs: Algorithms,
+		// go-oidc refuses a token whose exp is before Now: Leeway earlier
+		// accepts it up to Leeway after its exp.
+		Now: func() time.Time { return v.clock.Now().Add(-Leeway) },
+	})
+	iss.verifier.Store(ver)
+	iss.failedAt = time.Time{}
+	v.log.Info("oidc issuer discovered", logIssuer, iss.cfg.Issuer)
+	return ver, nil
+}
+
+func unreachable(iss *issuer, retry time.Duration) error {
+	err := ovm.Errorf(ovm.EUnavailable, "cannot verify the token now: issuer %s did not answer its discovery; retry later", quote(iss.cfg.Issuer))
+	err.RetryAfter = retry
+	return err
+}
+
+// explain turns go-oidc's refusal into a message for the client. go-oidc
+// decides; the claims are read here, unverified, only to say why, in
+// go-oidc's order: signature, audience, expiry, not-before.
+func (v *Verifier) explain(iss *issuer, raw string, ks *keySetResult, verr error) error {
+	name := iss.cfg.Issuer
+	if ks.err != nil {
+		// The remote key set wraps its fetch errors ("fetching keys %w")
+		// and returns a plain error when no key verifies the signature.
+		if errors.Unwrap(ks.err) != nil {
+			v.log.Warn("oidc key set fetch failed", logIssuer, name, ovm.LogError, ks.err)
+			err := ovm.Errorf(ovm.EUnavailable, "cannot verify the token now: the keys of issuer %s cannot be fetched; retry later", quote(name))
+			err.RetryAfter = RetryDiscovery
+			return err
+		}
+		return v.refuse(name, "token signature does not verify with the published keys of issuer %s", quote(name))
+	}
+	var expired *oidc.TokenExpiredError
+	if errors.As(verr, &expired) {
+		return v.refuse(name, "token expired at %s", expired.Expiry.UTC().Format(time.RFC3339))
+	}
+	if !ks.verified {
+		return v.refuse(name, "token is not a valid signed JWT")
+	}
+	var claims struct {
+		Audience  audience `json:"aud"`
+		NotBefore *float64 `json:"nbf"`
+	}
+	jws, _ := jose.ParseSignedCompact(raw, joseAlgs(Algorithms)) // parsed once already
+	_ = json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims)
+	if !slices.Contains(claims.Audience, iss.cfg.Audience) {
+		return v.refuse(name, "token audience is not %s (ask the issuer for a token with that audience)", quote(iss.cfg.Audience))
+	}
+	if claims.NotBefore != nil {
+		return v.refuse(name, "token is not valid before %s", unixTime(*claims.NotBefore))
+	}
+	v.log.Debug("oidc token refused", logIssuer, name, ovm.LogError, verr)
+	return v.refuse(name, "token refused by issuer %s's checks", quote(name))
+}
+
+// check applies what go-oidc does not: not-before with Leeway, the
+// required claims and the owner claim. It returns the owner.
+func (v *Verifier) check(iss *issuer, tok *oidc.IDToken) (string, error) {
+	name := iss.cfg.Issuer
+	var claims map[string]any
+	if err := tok.Claims(&claims); err != nil {
+		return "", v.refuse(name, "token payload is not a JSON object of claims")
+	}
+	if nbf, ok := claims["nbf"].(float64); ok && time.Unix(int64(nbf), 0).After(v.clock.Now().Add(Leeway)) {
+		return "", v.refuse(name, "token is not valid before %s", unixTime(nbf))
+	}
+	for _, c := range slices.Sorted(maps.Keys(iss.cfg.Require)) {
+		got, ok := claims[c].(string)
+		if !ok {
+			return "", v.refuse(name, "token has no claim %q (a string), which this server requires", c)
+		}
+		if got != iss.cfg.Require[c] {
+			return "", v.refuse(name, "token claim %q is %s, not the value this server requires", c, quote(got))
+		}
+	}
+	value, _ := claims[iss.cfg.OwnerClaim].(string)
+	if value == "" {
+		return "", v.refuse(name, "token has no owner claim %q (a non-empty string)", iss.cfg.OwnerClaim)
+	}
+	owner := iss.cfg.OwnerPrefix + value
+	switch {
+	case len(owner) > maxOwner || strings.IndexFunc(owner, unicode.IsControl) >= 0:
+		return "", v.refuse(name, "token owner claim %q must be at most %d characters, without control characters", iss.cfg.OwnerClaim, maxOwner)
+	case !strings.ContainsAny(owner, "/:"):
+		// API key names hold neither '/' nor ':' (ovm.NewAPIKey): an owner
+		// without them could be a key's name and share its leases.
+		return "", v.refuse(name, "token owner %s could be an api key's name: an owner must contain '/' or ':' (the server sets owner_prefix for this claim)", quote(owner))
+	}
+	return owner, nil
+}
+
+// keySet is go-oidc's remote key set, recording in the context what became
+// of the signature: verified, refused, or the keys could not be fetched.
+type keySet struct{ remote *oidc.RemoteKeySet }
+
+type keySetResult struct {
+	verified bool
+	err      error
+}
+
+type keySetResultKey struct{}
+
+// VerifySignature implements oidc.KeySet.
+func (k keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
+	payload, err := k.remote.VerifySignature(ctx, jwt)
+	if r, ok := ctx.Value(keySetResultKey{}).(*keySetResult); ok {
+		r.verified, r.err = err == nil, err
+	}
+	return payload, err
+}
+
+// audience is the aud claim: one string or a list.
+type audience []string
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	var one string
+	if json.Unmarshal(b, &one) == nil {
+		*a = audience{one}
+		return nil
+	}
+	return json.Unmarshal(b, (*[]string)(a))
+}
+
+func joseAlgs(algs []string) []jose.SignatureAlgorithm {
+	out := make([]jose.SignatureAlgorithm, len(algs))
+	for i, a := range algs {
+		out[i] = jose.SignatureAlgorithm(a)
+	}
+	return out
+}
+
+func unixTime(sec float64) string {
+	return time.Unix(int64(sec), 0).UTC().Format(time.RFC3339)
+}
+
+// quote quotes a value taken from a token for a message, cut to 100 bytes.
+func quote(s string) string {
+	if len(s) > 100 {
+		s = s[:100] + "..."
+	}
+	return fmt.Sprintf("%q", s)
 }
