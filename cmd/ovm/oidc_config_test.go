@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ovmdev/ovm/identity"
 	"github.com/ovmdev/ovm/identity/identitytest"
 )
 
@@ -51,6 +52,39 @@ func TestTheAuthBlockParses(t *testing.T) {
 	if len(cfg.Auth.OIDC) != 1 || ic.Audience != "https://ovm.example" || ic.OwnerClaim != "repository" || ic.Role != "admin" ||
 		ic.OwnerPrefix != "gh:" || ic.Require["repository_owner"] != "my-org" || ic.Require["ref"] != "refs/heads/main" {
 		t.Fatalf("parsed %+v", cfg.Auth)
+	}
+}
+
+func TestTheOIDCDocsExampleIsValidAndEveryKeyIsDocumented(t *testing.T) {
+	md, err := os.ReadFile("../../docs/oidc.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	examples := 0
+	for _, part := range strings.Split(string(md), "```yaml\n")[1:] {
+		body, _, _ := strings.Cut(part, "```")
+		if !strings.HasPrefix(body, "auth:") {
+			continue // a CI's workflow, not OVM's configuration
+		}
+		examples++
+		if _, err := loadConfig(writeConfig(t, body)); err != nil {
+			t.Errorf("docs/oidc.md example: %v", err)
+		}
+	}
+	if examples == 0 {
+		t.Fatal("no auth: example in docs/oidc.md")
+	}
+	config, err := os.ReadFile("../../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key := range yamlFields(typeOf[identity.IssuerConfig]()) {
+		if !strings.Contains(string(md), "| `"+key+"` |") {
+			t.Errorf("docs/oidc.md: no row for auth.oidc[].%s", key)
+		}
+		if !strings.Contains(string(config), " "+key+":") {
+			t.Errorf("docs/config.md: auth.oidc[].%s is not documented", key)
+		}
 	}
 }
 
