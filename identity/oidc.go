@@ -52,10 +52,10 @@ const (
 	logReason = "reason"
 )
 
-// Algorithms are the signature algorithms accepted: asymmetric only, so
+// algorithms are the signature algorithms accepted: asymmetric only, so
 // that a key set's public key can never be used as an HMAC secret, and
 // never "none".
-var Algorithms = []string{oidc.RS256, oidc.RS384, oidc.RS512, oidc.ES256, oidc.ES384, oidc.ES512,
+var algorithms = []string{oidc.RS256, oidc.RS384, oidc.RS512, oidc.ES256, oidc.ES384, oidc.ES512,
 	oidc.PS256, oidc.PS384, oidc.PS512, oidc.EdDSA}
 
 // refusedAlgs are parsed only to name them when refusing a token.
@@ -100,7 +100,7 @@ func New(cfg Config, clock ovm.Clock, log *slog.Logger) (*Verifier, error) {
 // unavailable (with a RetryAfter) when its issuer cannot be reached. The
 // token never reaches a message or a log line.
 func (v *Verifier) VerifyToken(ctx context.Context, raw string) (owner string, role ovm.Role, until time.Time, err error) {
-	iss, err := v.issuerOf(raw)
+	iss, payload, err := v.issuerOf(raw)
 	if err != nil {
 		return "", "", time.Time{}, err
 	}
@@ -111,7 +111,7 @@ func (v *Verifier) VerifyToken(ctx context.Context, raw string) (owner string, r
 	var ks keySetResult
 	tok, err := verifier.Verify(context.WithValue(ctx, keySetResultKey{}, &ks), raw)
 	if err != nil {
-		return "", "", time.Time{}, v.explain(iss, raw, &ks, err)
+		return "", "", time.Time{}, v.explain(iss, payload, &ks, err)
 	}
 	owner, err = v.check(iss, tok)
 	if err != nil {
@@ -130,29 +130,31 @@ func (v *Verifier) refuse(issuer, format string, args ...any) error {
 }
 
 // issuerOf reads the token's algorithm and iss, unverified, only to pick
-// the issuer whose verifier checks it.
-func (v *Verifier) issuerOf(raw string) (*issuer, error) {
+// the issuer whose verifier checks it. It returns the issuer and the
+// unverified payload.
+func (v *Verifier) issuerOf(raw string) (*issuer, []byte, error) {
 	if len(raw) > MaxTokenBytes {
-		return nil, v.refuse("", "bearer token is longer than %d KiB", MaxTokenBytes>>10)
+		return nil, nil, v.refuse("", "bearer token is longer than %d KiB", MaxTokenBytes>>10)
 	}
-	jws, err := jose.ParseSignedCompact(raw, append(joseAlgs(Algorithms), refusedAlgs...))
+	jws, err := jose.ParseSignedCompact(raw, append(joseAlgs(algorithms), refusedAlgs...))
 	if err != nil {
-		return nil, v.refuse("", "bearer token is neither an ovm api key nor a signed JWT (an OIDC ID token)")
+		return nil, nil, v.refuse("", "bearer token is neither an ovm api key nor a signed JWT (an OIDC ID token)")
 	}
-	if alg := jws.Signatures[0].Header.Algorithm; !slices.Contains(Algorithms, alg) {
-		return nil, v.refuse("", "token algorithm %q is not accepted: only asymmetric signatures (%s)", alg, strings.Join(Algorithms, ", "))
+	if alg := jws.Signatures[0].Header.Algorithm; !slices.Contains(algorithms, alg) {
+		return nil, nil, v.refuse("", "token algorithm %q is not accepted: only asymmetric signatures (%s)", alg, strings.Join(algorithms, ", "))
 	}
+	payload := jws.UnsafePayloadWithoutVerification()
 	var claims struct {
 		Issuer string `json:"iss"`
 	}
-	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims); err != nil {
-		return nil, v.refuse("", "token payload is not a JSON object of claims")
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return nil, nil, v.refuse("", "token payload is not a JSON object of claims")
 	}
 	iss, ok := v.issuers[claims.Issuer]
 	if !ok {
-		return nil, v.refuse(claims.Issuer, "token issuer %s is not accepted here (not in auth.oidc)", quote(claims.Issuer))
+		return nil, nil, v.refuse(quote(claims.Issuer), "token issuer %s is not accepted here (not in auth.oidc)", quote(claims.Issuer))
 	}
-	return iss, nil
+	return iss, payload, nil
 }
 
 // discover returns iss's verifier, fetching its discovery document on the
@@ -195,7 +197,7 @@ func (v *Verifier) discover(ctx context.Context, iss *issuer) (*oidc.IDTokenVeri
 	keys := keySet{oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), v.client), meta.JWKS)}
 	ver := oidc.NewVerifier(iss.cfg.Issuer, keys, &oidc.Config{
 		ClientID:             iss.cfg.Audience,
-		SupportedSigningAlgs: Algorithms,
+		SupportedSigningAlgs: algorithms,
 		// go-oidc refuses a token whose exp is before Now: Leeway earlier
 		// accepts it up to Leeway after its exp.
 		Now: func() time.Time { return v.clock.Now().Add(-Leeway) },
@@ -213,9 +215,9 @@ func unreachable(iss *issuer, retry time.Duration) error {
 }
 
 // explain turns go-oidc's refusal into a message for the client. go-oidc
-// decides; the claims are read here, unverified, only to say why, in
-// go-oidc's order: signature, audience, expiry, not-before.
-func (v *Verifier) explain(iss *issuer, raw string, ks *keySetResult, verr error) error {
+// decides; the claims are read here, from the unverified payload, only to
+// say why, in go-oidc's order: signature, audience, expiry, not-before.
+func (v *Verifier) explain(iss *issuer, payload []byte, ks *keySetResult, verr error) error {
 	name := iss.cfg.Issuer
 	if ks.err != nil {
 		// The remote key set wraps its fetch errors ("fetching keys %w")
@@ -239,16 +241,16 @@ func (v *Verifier) explain(iss *issuer, raw string, ks *keySetResult, verr error
 		Audience  audience `json:"aud"`
 		NotBefore *float64 `json:"nbf"`
 	}
-	jws, _ := jose.ParseSignedCompact(raw, joseAlgs(Algorithms)) // parsed once already
-	_ = json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims)
+	_ = json.Unmarshal(payload, &claims) // issuerOf decoded it: a JSON object
 	if !slices.Contains(claims.Audience, iss.cfg.Audience) {
 		return v.refuse(name, "token audience is not %s (ask the issuer for a token with that audience)", quote(iss.cfg.Audience))
 	}
 	if claims.NotBefore != nil {
 		return v.refuse(name, "token is not valid before %s", unixTime(*claims.NotBefore))
 	}
-	v.log.Debug("oidc token refused", logIssuer, name, ovm.LogError, verr)
-	return v.refuse(name, "token refused by issuer %s's checks", quote(name))
+	err := ovm.Errorf(ovm.EUnauthorized, "token refused by the checks of issuer %s", quote(name))
+	v.log.Debug("oidc token refused", logIssuer, name, logReason, err.Message, ovm.LogError, verr)
+	return err
 }
 
 // check applies what go-oidc does not: not-before with Leeway, the
