@@ -37,12 +37,15 @@ type Lease struct {
 	Pool         string            `json:"pool"`
 	Owner        string            `json:"owner"`
 	Labels       map[string]string `json:"labels,omitempty"`
-	State        LeaseState        `json:"state"`
-	EndReason    LeaseEndReason    `json:"end_reason,omitempty"`
-	Version      int64             `json:"version"`
-	CreatedAt    time.Time         `json:"created_at"`
-	ExpiresAt    time.Time         `json:"expires_at"`
-	EndedAt      time.Time         `json:"ended_at"`
+	// Principal is the lease's own principal (an IAM role or user ARN),
+	// trusted by the account's vended role for the lease's life only.
+	Principal string         `json:"principal,omitempty"`
+	State     LeaseState     `json:"state"`
+	EndReason LeaseEndReason `json:"end_reason,omitempty"`
+	Version   int64          `json:"version"`
+	CreatedAt time.Time      `json:"created_at"`
+	ExpiresAt time.Time      `json:"expires_at"`
+	EndedAt   time.Time      `json:"ended_at"`
 }
 
 // Clone returns a deep copy of l.

@@ -179,10 +179,12 @@ var ErrPoolLeaseLimit = &Error{Code: ELimitExceeded, Message: "active lease limi
 
 // LeaseCreateParams is one vend.
 type LeaseCreateParams struct {
-	LeaseID   string
-	Pool      string
-	Owner     string
-	Labels    map[string]string
+	LeaseID string
+	Pool    string
+	Owner   string
+	Labels  map[string]string
+	// Principal is the lease's own principal (CheckPrincipalARN), or "".
+	Principal string
 	Now       time.Time
 	ExpiresAt time.Time
 	// OwnerLimit caps Owner's active leases over all pools (0: no limit);
@@ -198,7 +200,7 @@ type LeaseCreateParams struct {
 // to leased with LeaseAccount).
 func (p *LeaseCreateParams) LeaseOf(a *Account) *Lease {
 	return &Lease{ID: p.LeaseID, AccountID: a.ID, AWSAccountID: a.AWSAccountID, RoleARN: a.RoleARN,
-		Pool: p.Pool, Owner: p.Owner, Labels: p.Labels, State: LeaseActive, Version: 1,
+		Pool: p.Pool, Owner: p.Owner, Labels: p.Labels, Principal: p.Principal, State: LeaseActive, Version: 1,
 		CreatedAt: p.Now, ExpiresAt: p.ExpiresAt}
 }
 

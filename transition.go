@@ -123,8 +123,12 @@ func FinishBootstrap(a *Account, roleARN string, now time.Time) (*AccountUpdate,
 	})
 }
 
-// FinishCleaning: cleaning -> ready, one more generation.
+// FinishCleaning: cleaning -> ready, one more generation. An account whose
+// last lease's access is not revoked yet is never ready.
 func FinishCleaning(a *Account, now time.Time) (*AccountUpdate, error) {
+	if r, pending := PendingRevocation(a); pending {
+		return nil, Errorf(EConflict, "account %s: the access of lease %s is not revoked yet", a.ID, r.LeaseID)
+	}
 	return transitionFrom(a, AccountCleaning, AccountReady, ActorEngine, "cleaned", now, func(n *Account) {
 		n.Generation++
 	})
@@ -187,12 +191,17 @@ func LeaseAccount(a *Account, l *Lease, now time.Time) (*AccountUpdate, error) {
 }
 
 // EndAccountLease: leased -> cleaning or closing (per rp) as lease l ends.
+// The lease's access is revoked first: the update marks the revocation
+// (PendingRevocation) in the same write.
 func EndAccountLease(a *Account, l *Lease, rp RetirePolicy, actor string, now time.Time) (*AccountUpdate, error) {
 	if a.State != AccountLeased || a.LeaseID != l.ID {
 		return nil, Errorf(EConflict, "account %s is %s with lease %q, not leased by %s", a.ID, a.State, a.LeaseID, l.ID)
 	}
 	reason := fmt.Sprintf("lease %s %s", l.ID, l.EndReason)
-	return transition(a, rp.RetireTarget(a), actor, reason, now, func(n *Account) { n.LeaseID = "" })
+	return transition(a, rp.RetireTarget(a), actor, reason, now, func(n *Account) {
+		n.LeaseID = ""
+		markRevocation(n, l)
+	})
 }
 
 // ClaimAccount marks a's next step as taken by worker until until.

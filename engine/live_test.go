@@ -59,6 +59,9 @@ func TestAPassUnderWayShowsInTheStatusAndIsNeverStored(t *testing.T) {
 	if _, err := w.store.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: l.ID, Reason: ovm.LeaseReleased, Now: w.clock.Now(), Retire: w.pool.Retire}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := w.eng.Runner.RunOnce(ctx); err != nil { // the revocation comes first
+		t.Fatal(err)
+	}
 	ls := &liveSim{Provider: w.sim, started: make(chan struct{}), release: make(chan struct{})}
 	running, err := engine.New(w.store, []engine.Pool{{Policy: w.pool, Provider: ls}}, w.clock,
 		slog.New(slog.NewTextHandler(io.Discard, nil)), engine.Config{Instance: "running"})

@@ -108,7 +108,7 @@ func (r *Runner) step(ctx context.Context, a *ovm.Account) (bool, error) {
 	if callErr != nil {
 		outcome = "error"
 	}
-	e.cfg.Observer.Step(a.Pool, stepName(a.State), outcome, e.clock.Now().Sub(began))
+	e.cfg.Observer.Step(a.Pool, stepName(a), outcome, e.clock.Now().Sub(began))
 	e.crash("runner.after-call")
 	e.crash("runner.after-call:" + string(a.State))
 
@@ -164,9 +164,19 @@ func logOutcome(log *slog.Logger, before, after *ovm.Account, callErr error) {
 	}
 }
 
-// stepName names the provider step of an account in state s.
-func stepName(s ovm.AccountState) string {
-	switch s {
+// revoking reports whether a's next step is the revocation of its last
+// lease's access: it comes before cleaning or closing.
+func revoking(a *ovm.Account) bool {
+	_, pending := ovm.PendingRevocation(a)
+	return pending && (a.State == ovm.AccountCleaning || a.State == ovm.AccountClosing)
+}
+
+// stepName names the provider step a is due for.
+func stepName(a *ovm.Account) string {
+	if revoking(a) {
+		return "revoke"
+	}
+	switch a.State {
 	case ovm.AccountPending, ovm.AccountCreating:
 		return "create"
 	case ovm.AccountBootstrapping:
@@ -176,11 +186,20 @@ func stepName(s ovm.AccountState) string {
 	case ovm.AccountClosing:
 		return "close"
 	}
-	return string(s)
+	return string(a.State)
 }
 
-// call runs the provider operation for a's state.
+// call runs the provider operation a is due for: the revocation of its last
+// lease's access first, then the step of its state.
 func call(ctx context.Context, p ovm.Provider, a *ovm.Account, retire ovm.RetirePolicy) (ovm.StepResult, error) {
+	if revoking(a) {
+		acc, ok := p.(ovm.Access)
+		if !ok {
+			return ovm.StepResult{Status: ovm.StepDone, Report: "the provider gave no access of its own to revoke"}, nil
+		}
+		rev, _ := ovm.PendingRevocation(a)
+		return acc.Revoke(ctx, a, rev)
+	}
 	switch a.State {
 	case ovm.AccountPending, ovm.AccountCreating:
 		return p.Create(ctx, a)
@@ -233,23 +252,10 @@ func Decide(a *ovm.Account, pol ovm.Pool, res ovm.StepResult, callErr error, now
 			}
 		}
 	case ovm.StepDone:
-		switch a.State {
-		case ovm.AccountPending:
-			ref := res.ExternalRef
-			if ref == "" {
-				ref = "aws:" + res.AWSAccountID
-			}
-			u, err = ovm.StartCreating(a, ref, now)
-		case ovm.AccountCreating:
-			u, err = ovm.FinishCreating(a, res.AWSAccountID, now)
-		case ovm.AccountBootstrapping:
-			u, err = ovm.FinishBootstrap(a, res.RoleARN, now)
-		case ovm.AccountCleaning:
-			u, err = ovm.FinishCleaning(a, now)
-		case ovm.AccountClosing:
-			u, err = ovm.ObserveClosed(a, now)
-		default:
-			return nil, fmt.Errorf("engine: done result for account %s in state %s", a.ID, a.State)
+		if revoking(a) {
+			u, err = ovm.FinishRevocation(a, "", now)
+		} else {
+			u, err = decideDone(a, res, now)
 		}
 	case ovm.StepFailed:
 		reason := res.Reason
@@ -278,4 +284,26 @@ func Decide(a *ovm.Account, pol ovm.Pool, res ovm.StepResult, callErr error, now
 		u.Event.Reason = strings.TrimPrefix(u.Event.Reason+": "+res.Report, ": ")
 	}
 	return u, nil
+}
+
+// decideDone is the forward transition of a's state once its step is done.
+func decideDone(a *ovm.Account, res ovm.StepResult, now time.Time) (*ovm.AccountUpdate, error) {
+	switch a.State {
+	case ovm.AccountPending:
+		ref := res.ExternalRef
+		if ref == "" {
+			ref = "aws:" + res.AWSAccountID
+		}
+		return ovm.StartCreating(a, ref, now)
+	case ovm.AccountCreating:
+		return ovm.FinishCreating(a, res.AWSAccountID, now)
+	case ovm.AccountBootstrapping:
+		return ovm.FinishBootstrap(a, res.RoleARN, now)
+	case ovm.AccountCleaning:
+		return ovm.FinishCleaning(a, now)
+	case ovm.AccountClosing:
+		return ovm.ObserveClosed(a, now)
+	default:
+		return nil, fmt.Errorf("engine: done result for account %s in state %s", a.ID, a.State)
+	}
 }

@@ -19,6 +19,7 @@ type Lease struct {
 	State            ovm.LeaseState    `json:"state"`
 	EndReason        string            `json:"end_reason,omitempty"`
 	Labels           map[string]string `json:"labels,omitempty"`
+	Principal        string            `json:"principal,omitempty"`
 	CreatedAt        time.Time         `json:"created_at"`
 	ExpiresAt        time.Time         `json:"expires_at"`
 	EndedAt          *time.Time        `json:"ended_at,omitempty"`
@@ -26,7 +27,7 @@ type Lease struct {
 
 func leaseDTO(l *ovm.Lease) Lease {
 	return Lease{ID: l.ID, AccountID: l.AWSAccountID, CrossAccountRole: l.RoleARN, OVMAccountID: l.AccountID,
-		Pool: l.Pool, Owner: l.Owner, State: l.State, EndReason: string(l.EndReason), Labels: l.Labels,
+		Pool: l.Pool, Owner: l.Owner, State: l.State, EndReason: string(l.EndReason), Labels: l.Labels, Principal: l.Principal,
 		CreatedAt: l.CreatedAt.UTC(), ExpiresAt: l.ExpiresAt.UTC(), EndedAt: timePtr(l.EndedAt)}
 }
 

@@ -34,6 +34,7 @@ type fixture struct {
 	store  *sqlitestore.Store
 	clock  *clocktest.Clock
 	eng    *engine.Engine
+	sim    *sim.Provider
 	srv    *httptest.Server
 	admin  string // admin key
 	user   string // user key "alice"
@@ -54,6 +55,7 @@ func newFixture(t *testing.T, cfg httpapi.Config, mods ...func(*ovm.Pool)) *fixt
 		m(&pol)
 	}
 	p, _ := sim.New(sim.Config{}, f.clock)
+	f.sim = p
 	log := slog.New(slog.NewTextHandler(&syncWriter{w: f.logBuf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f.eng, err = engine.New(f.store, []engine.Pool{{Policy: pol.WithDefaults(), Provider: p}}, f.clock, log, engine.Config{})
 	if err != nil {
@@ -292,10 +294,15 @@ func TestLeaseLifecycle(t *testing.T) {
 		t.Fatalf("account %s, want closed", acct.State)
 	}
 	var path []string
+	revoked := false
 	for _, e := range acct.Events {
-		if e.Kind == "account" {
+		if e.Kind == "account" && e.From != e.To {
 			path = append(path, e.To)
 		}
+		revoked = revoked || e.To == "closing" && strings.Contains(e.Reason, "access of lease "+l.ID+" revoked")
+	}
+	if !revoked {
+		t.Fatalf("no event of the revocation of the lease's access: %+v", acct.Events)
 	}
 	if strings.Join(path, ",") != "pending,creating,bootstrapping,ready,leased,closing,closed" {
 		t.Fatalf("event path %v", path)

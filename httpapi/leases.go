@@ -16,7 +16,7 @@ import (
 // vend is the seed's API: a lease from the default pool with the default
 // TTL, answered exactly as the original did.
 func (s *Server) vend(w http.ResponseWriter, r *http.Request, p *principal) error {
-	l, err := s.lease(r.Context(), p, s.cfg.DefaultPool, 0, nil, 0)
+	l, err := s.lease(r.Context(), p, &LeaseRequest{Pool: s.cfg.DefaultPool})
 	if err != nil {
 		return err
 	}
@@ -41,6 +41,9 @@ type LeaseRequest struct {
 	Labels map[string]string `json:"labels"`
 	// Wait long-polls up to this long for an account when the stock is empty.
 	Wait Duration `json:"wait"`
+	// Principal, an IAM role or user ARN, is trusted by the account's
+	// vended role for the lease's life only.
+	Principal string `json:"principal,omitempty"`
 }
 
 func (s *Server) leaseCreate(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -60,23 +63,42 @@ func (s *Server) leaseCreate(w http.ResponseWriter, r *http.Request, p *principa
 	if err := checkLabels(req.Labels); err != nil {
 		return err
 	}
-	l, err := s.lease(r.Context(), p, req.Pool, time.Duration(deref(req.TTL)), req.Labels, time.Duration(req.Wait))
+	if req.Principal != "" {
+		if err := ovm.CheckPrincipalARN(req.Principal); err != nil {
+			return err
+		}
+		if s.engine.Pool(req.Pool) != nil && !s.engine.GivesAccess(req.Pool) {
+			return ovm.Errorf(ovm.EInvalid, "pool %q's provider gives no access per lease: it cannot trust a principal", req.Pool)
+		}
+	}
+	l, err := s.lease(r.Context(), p, &req)
 	if err != nil {
 		return err
+	}
+	if err := s.engine.Grant(r.Context(), l); err != nil {
+		// The lease is of no use without its principal: end it (its
+		// revocation takes the principal away if it was added after all).
+		s.log.Warn("cannot trust the lease's principal; ending the lease", ovm.LogLeaseID, l.ID, ovm.LogError, err)
+		if _, endErr := s.store.LeaseEnd(context.WithoutCancel(r.Context()), &ovm.LeaseEndParams{ID: l.ID, Reason: ovm.LeaseAccountFailed,
+			Actor: ovm.ActorEngine, Now: s.clock.Now(), Retire: s.engine.Pool(l.Pool).Policy.Retire}); endErr != nil {
+			s.log.Error("cannot end the lease whose principal failed; it expires as usual", ovm.LogLeaseID, l.ID, ovm.LogError, endErr)
+		}
+		return fmt.Errorf("the lease could not be made: %w", err)
 	}
 	w.Header().Set("Location", "/v1/leases/"+l.ID)
 	return writeJSON(w, http.StatusCreated, leaseDTO(l))
 }
 
-// lease vends from pool, waiting up to wait for stock.
-func (s *Server) lease(ctx context.Context, p *principal, pool string, ttl time.Duration, labels map[string]string, wait time.Duration) (_ *ovm.Lease, err error) {
+// lease vends from req's pool (set), waiting up to req.Wait for stock.
+func (s *Server) lease(ctx context.Context, p *principal, req *LeaseRequest) (_ *ovm.Lease, err error) {
+	pool, labels, wait := req.Pool, req.Labels, time.Duration(req.Wait)
 	ep := s.engine.Pool(pool)
 	if ep == nil {
 		return nil, ovm.Errorf(ovm.ENotFound, "pool %q: %w", pool, ovm.ErrNotFound)
 	}
 	start := s.clock.Now()
 	defer func() { s.cfg.Observer.Vend(pool, vendResult(err), s.clock.Now().Sub(start)) }()
-	ttl, err = ep.Policy.Lease.LeaseTTL(ttl)
+	ttl, err := ep.Policy.Lease.LeaseTTL(time.Duration(deref(req.TTL)))
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +112,7 @@ func (s *Server) lease(ctx context.Context, p *principal, pool string, ttl time.
 		ready := s.engine.ReadySignal(pool) // before the attempt: no wake-up is missed
 		now := s.clock.Now()
 		l, err := s.store.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: ovm.NewID("lse", now), Pool: pool,
-			Owner: p.Name, Labels: labels, Now: now, ExpiresAt: now.Add(ttl), OwnerLimit: s.cfg.LeasesPerOwner,
+			Owner: p.Name, Labels: labels, Principal: req.Principal, Now: now, ExpiresAt: now.Add(ttl), OwnerLimit: s.cfg.LeasesPerOwner,
 			PoolOwnerLimit: ep.Policy.Lease.MaxPerOwner})
 		switch { // the pool's limit first: ErrPoolLeaseLimit is an ErrLeaseLimit too
 		case errors.Is(err, ovm.ErrPoolLeaseLimit):

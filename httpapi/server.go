@@ -142,21 +142,23 @@ func (s *Server) Routes() []Route {
 func (s *Server) routes() {
 	user, admin := ovm.RoleUser, ovm.RoleAdmin
 	table := map[string]map[string]method{
-		"/healthz":                 {"GET": {"", s.healthz, false}},
-		"/openapi.json":            {"GET": {"", s.openAPI, false}},
-		"/vend":                    {"GET": {user, s.vend, true}, "POST": {user, s.vend, true}},
-		"/v1/leases":               {"GET": {user, s.leaseList, false}, "POST": {user, s.leaseCreate, false}},
-		"/v1/leases/{id}":          {"GET": {user, s.leaseGet, false}, "PATCH": {user, s.leaseExtend, false}, "DELETE": {user, s.leaseEnd, false}},
-		"/v1/pools":                {"GET": {user, s.poolList, false}},
-		"/v1/pools/{name}":         {"GET": {user, s.poolGet, false}},
-		"/v1/accounts":             {"GET": {admin, s.accountList, false}},
-		"/v1/accounts/{id}":        {"GET": {admin, s.accountGet, false}},
-		"/v1/accounts/{id}/retry":  {"POST": {admin, s.accountRetry, false}},
-		"/v1/accounts/{id}/retire": {"POST": {admin, s.accountRetire, false}},
-		"/v1/accounts/{id}/input":  {"POST": {admin, s.accountInput, false}},
-		"/v1/phone/{number}/pin":   {"GET": {admin, s.phonePIN, false}},
-		"/v1/keys":                 {"GET": {admin, s.keyList, false}, "POST": {admin, s.keyCreate, false}},
-		"/v1/keys/{id}":            {"DELETE": {admin, s.keyRevoke, false}},
+		"/healthz":                    {"GET": {"", s.healthz, false}},
+		"/openapi.json":               {"GET": {"", s.openAPI, false}},
+		"/vend":                       {"GET": {user, s.vend, true}, "POST": {user, s.vend, true}},
+		"/v1/leases":                  {"GET": {user, s.leaseList, false}, "POST": {user, s.leaseCreate, false}},
+		"/v1/leases/{id}":             {"GET": {user, s.leaseGet, false}, "PATCH": {user, s.leaseExtend, false}, "DELETE": {user, s.leaseEnd, false}},
+		"/v1/leases/{id}/credentials": {"POST": {user, s.leaseCredentials, false}},
+		"/v1/leases/{id}/console":     {"POST": {user, s.leaseConsole, false}},
+		"/v1/pools":                   {"GET": {user, s.poolList, false}},
+		"/v1/pools/{name}":            {"GET": {user, s.poolGet, false}},
+		"/v1/accounts":                {"GET": {admin, s.accountList, false}},
+		"/v1/accounts/{id}":           {"GET": {admin, s.accountGet, false}},
+		"/v1/accounts/{id}/retry":     {"POST": {admin, s.accountRetry, false}},
+		"/v1/accounts/{id}/retire":    {"POST": {admin, s.accountRetire, false}},
+		"/v1/accounts/{id}/input":     {"POST": {admin, s.accountInput, false}},
+		"/v1/phone/{number}/pin":      {"GET": {admin, s.phonePIN, false}},
+		"/v1/keys":                    {"GET": {admin, s.keyList, false}, "POST": {admin, s.keyCreate, false}},
+		"/v1/keys/{id}":               {"DELETE": {admin, s.keyRevoke, false}},
 	}
 	s.table = table
 	for path, methods := range table {

@@ -78,6 +78,8 @@ const (
 	OpBootstrap Op = "bootstrap"
 	OpClean     Op = "clean"
 	OpClose     Op = "close"
+	OpAccess    Op = "access" // credentials, console URLs, grants
+	OpRevoke    Op = "revoke"
 )
 
 // Hook runs before each operation. A non-nil error fails the call: a
@@ -122,6 +124,11 @@ type Account struct {
 	Cleans           int       `json:"cleans"`
 	CleanStartedAt   time.Time `json:"clean_started_at"`
 	CloseRequestedAt time.Time `json:"close_requested_at"`
+	// Access per lease: the principals the vended role trusts beyond the
+	// pool's own, and the deny of sessions issued before DenyBefore.
+	Trust       []string  `json:"trust,omitempty"`
+	DenyBefore  time.Time `json:"deny_before"`
+	Revocations int       `json:"revocations"`
 }
 
 type state struct {
@@ -149,6 +156,7 @@ var (
 	_ ovm.Cleaner       = (*Provider)(nil)
 	_ ovm.QuotaReporter = (*Provider)(nil)
 	_ ovm.Inventory     = (*Provider)(nil)
+	_ ovm.Access        = (*Provider)(nil)
 )
 
 // New returns a simulated provider with cfg on clock (nil: the system clock),

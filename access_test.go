@@ -1,0 +1,84 @@
+package ovm_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ovmdev/ovm"
+)
+
+func TestALeasesEndMarksItsRevocationAndNothingIsReadyBeforeIt(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	a := &ovm.Account{ID: "acc_1", Pool: "p", State: ovm.AccountLeased, Version: 3, LeaseID: "lse_1", AWSAccountID: "123456789012"}
+	l := &ovm.Lease{ID: "lse_1", AccountID: "acc_1", State: ovm.LeaseEnded, EndReason: ovm.LeaseReleased, EndedAt: now,
+		Principal: "arn:aws:iam::210987654321:role/ci"}
+	u, err := ovm.EndAccountLease(a, l, ovm.RetirePolicy{Mode: ovm.RetireRecycle}, "key:alice", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := ovm.PendingRevocation(u.Account)
+	if !ok || r.LeaseID != "lse_1" || !r.Before.Equal(now) || r.Principal != l.Principal {
+		t.Fatalf("revocation %+v %v", r, ok)
+	}
+	if _, err := ovm.FinishCleaning(u.Account, now); ovm.ErrorCodeOf(err) != ovm.EConflict {
+		t.Fatalf("an account with its access not revoked must not be ready: %v", err)
+	}
+	done, err := ovm.FinishRevocation(u.Account, "trust reset", now.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, still := ovm.PendingRevocation(done.Account); still || done.Account.State != ovm.AccountCleaning ||
+		done.Account.Progress[ovm.ProgressRevokedAt] == "" || !strings.Contains(done.Event.Reason, "lease lse_1 revoked: trust reset") {
+		t.Fatalf("after the revocation: %+v %+v", done.Account, done.Event)
+	}
+	if _, err := ovm.FinishCleaning(done.Account, now); err != nil {
+		t.Fatalf("once revoked, cleaning may finish: %v", err)
+	}
+	if _, err := ovm.FinishRevocation(done.Account, "", now); ovm.ErrorCodeOf(err) != ovm.EConflict {
+		t.Fatalf("a second revocation without a lease: %v", err)
+	}
+}
+
+func TestAPrincipalIsARoleOrUserARN(t *testing.T) {
+	for _, ok := range []string{"arn:aws:iam::123456789012:role/ci", "arn:aws:iam::123456789012:role/path/to/ci-role",
+		"arn:aws:iam::123456789012:user/bot", "arn:aws-us-gov:iam::123456789012:role/x"} {
+		if err := ovm.CheckPrincipalARN(ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "*", "arn:aws:iam::123456789012:root", "arn:aws:iam::12345678901:role/x",
+		"arn:aws:iam::123456789012:role/", "arn:aws:iam::123456789012:role/a//b", "arn:aws:iam::*:role/x",
+		"arn:aws:iam::123456789012:role/x y", "arn:aws:s3:::bucket", " arn:aws:iam::123456789012:role/x"} {
+		if err := ovm.CheckPrincipalARN(bad); ovm.ErrorCodeOf(err) != ovm.EInvalid {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestSessionNamesAreWhatSTSAccepts(t *testing.T) {
+	for owner, want := range map[string][2]string{
+		"alice":                 {"ovm-alice", "alice"},
+		"my-org/app":            {"ovm-my-org-app", "my-org-app"},
+		"github:repo:x y":       {"ovm-github-repo-x-y", "github-repo-x-y"},
+		"a":                     {"ovm-a", "ovm-a"},
+		strings.Repeat("x", 80): {"ovm-" + strings.Repeat("x", 60), strings.Repeat("x", 64)},
+	} {
+		if got := ovm.SessionName(owner); got != want[0] {
+			t.Errorf("SessionName(%q) = %q, want %q", owner, got, want[0])
+		}
+		if got := ovm.SourceIdentity(owner); got != want[1] {
+			t.Errorf("SourceIdentity(%q) = %q, want %q", owner, got, want[1])
+		}
+	}
+}
+
+func TestCredentialsNeverPrintTheirSecrets(t *testing.T) {
+	c := &ovm.Credentials{AccessKeyID: "ASIAX", SecretAccessKey: "s3cr3t", SessionToken: "t0k3n", SessionName: "ovm-a"}
+	for _, s := range []string{c.String(), c.GoString(), c.LogValue().String(), fmt.Sprintf("%v %+v %#v %s", c, *c, *c, *c)} {
+		if strings.Contains(s, "s3cr3t") || strings.Contains(s, "t0k3n") || !strings.Contains(s, "ASIAX") {
+			t.Fatalf("%q", s)
+		}
+	}
+}

@@ -1,0 +1,140 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ovmdev/ovm"
+)
+
+// access returns the Access capability of l's pool and l's account, after
+// checking that l is active and holds the account now.
+func (e *Engine) access(ctx context.Context, l *ovm.Lease) (ovm.Access, *ovm.Account, error) {
+	now := e.clock.Now()
+	if l.State != ovm.LeaseActive {
+		return nil, nil, ovm.Errorf(ovm.EConflict, "lease %s has ended (%s): it gives no access any more", l.ID, l.EndReason)
+	}
+	if !now.Before(l.ExpiresAt) {
+		return nil, nil, ovm.Errorf(ovm.EConflict, "lease %s expired at %s: it gives no access any more", l.ID, l.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	p := e.pools[l.Pool]
+	if p == nil {
+		return nil, nil, ovm.Errorf(ovm.EConflict, "lease %s belongs to pool %q, which is no longer configured", l.ID, l.Pool)
+	}
+	acc, ok := p.Provider.(ovm.Access)
+	if !ok {
+		return nil, nil, ovm.Errorf(ovm.EConflict, "pool %q's provider (%s) gives no access per lease: use the role %s", l.Pool, p.Policy.Provider, l.RoleARN)
+	}
+	a, err := e.store.AccountGet(ctx, l.AccountID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if a.State != ovm.AccountLeased || a.LeaseID != l.ID {
+		return nil, nil, ovm.Errorf(ovm.EConflict, "lease %s no longer holds account %s", l.ID, l.AccountID)
+	}
+	return acc, a, nil
+}
+
+// Credentials issues temporary credentials of lease l's account to its
+// lessee: a session of the vended role that ends no later than the lease
+// (but lasts at least STS's 15 minutes; the revocation at the lease's end
+// denies it then). actor is who asked. The issue is an event on the lease
+// (who, when, until), never the secret; without the event, no credentials.
+func (e *Engine) Credentials(ctx context.Context, l *ovm.Lease, actor string) (*ovm.Credentials, error) {
+	c, _, err := e.credentials(ctx, l, actor, "credentials")
+	return c, err
+}
+
+func (e *Engine) credentials(ctx context.Context, l *ovm.Lease, actor, what string) (*ovm.Credentials, ovm.Access, error) {
+	acc, a, err := e.access(ctx, l)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := e.clock.Now()
+	c, err := acc.Credentials(ctx, a, ovm.SessionRequest{LeaseID: l.ID, Owner: l.Owner, Duration: l.ExpiresAt.Sub(now)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("assume %s for lease %s: %w", l.RoleARN, l.ID, err)
+	}
+	ev := &ovm.Event{Time: now, Kind: ovm.EventLease, AccountID: l.AccountID, LeaseID: l.ID, Pool: l.Pool, Actor: actor,
+		From: string(l.State), To: string(l.State),
+		Reason: fmt.Sprintf("%s issued to %s: session %s (key %s) until %s", what, actor, c.SessionName, c.AccessKeyID,
+			c.Expiration.UTC().Format(time.RFC3339))}
+	if err := e.store.EventAppend(ctx, ev); err != nil {
+		return nil, nil, fmt.Errorf("record the issue of %s: %w", what, err)
+	}
+	e.log.Info(what+" issued", ovm.LogLeaseID, l.ID, ovm.LogAccountID, l.AccountID, ovm.LogPool, l.Pool,
+		"actor", actor, "session", c.SessionName, "expires_at", c.Expiration)
+	return c, acc, nil
+}
+
+// ConsoleURL returns an AWS console sign-in URL for lease l, landing on
+// destination ("" for the console's home). The destination must be a page
+// of the AWS console (https, a host under console.aws.amazon.com or
+// another AWS console domain).
+// It returns the URL and the session's credentials (never to be shown).
+func (e *Engine) ConsoleURL(ctx context.Context, l *ovm.Lease, actor, destination string) (string, *ovm.Credentials, error) {
+	if err := CheckConsoleDestination(destination); err != nil {
+		return "", nil, err
+	}
+	c, acc, err := e.credentials(ctx, l, actor, "console sign-in")
+	if err != nil {
+		return "", nil, err
+	}
+	u, err := acc.ConsoleURL(ctx, c, destination)
+	if err != nil {
+		return "", nil, fmt.Errorf("console sign-in for lease %s: %w", l.ID, err)
+	}
+	return u, c, nil
+}
+
+// GivesAccess reports whether pool's provider gives access per lease.
+func (e *Engine) GivesAccess(pool string) bool {
+	p := e.pools[pool]
+	if p == nil {
+		return false
+	}
+	_, ok := p.Provider.(ovm.Access)
+	return ok
+}
+
+// consoleHosts are the AWS console domains a destination may name.
+var consoleHosts = []string{"console.aws.amazon.com", "console.amazonaws-us-gov.com", "console.amazonaws.cn"}
+
+// CheckConsoleDestination refuses a destination that is not a page of the
+// AWS console: a sign-in URL must not lead elsewhere.
+func CheckConsoleDestination(d string) error {
+	if d == "" {
+		return nil
+	}
+	u, err := url.Parse(d)
+	if err == nil && u.Scheme == "https" && u.User == nil && u.Port() == "" {
+		h := strings.ToLower(u.Hostname())
+		for _, c := range consoleHosts {
+			if h == c || strings.HasSuffix(h, "."+c) {
+				return nil
+			}
+		}
+	}
+	return ovm.Errorf(ovm.EInvalid, "destination %q is not a page of the AWS console (https://console.aws.amazon.com/...)", d)
+}
+
+// Grant adds lease l's own principal to its account's vended role. It is
+// called once the lease is made; a lease without a principal needs none.
+func (e *Engine) Grant(ctx context.Context, l *ovm.Lease) error {
+	if l.Principal == "" {
+		return nil
+	}
+	acc, a, err := e.access(ctx, l)
+	if err != nil {
+		return err
+	}
+	if err := acc.Grant(ctx, a, l.Principal); err != nil {
+		return fmt.Errorf("trust %s in %s for lease %s: %w", l.Principal, l.RoleARN, l.ID, err)
+	}
+	return e.store.EventAppend(ctx, &ovm.Event{Time: e.clock.Now(), Kind: ovm.EventLease, AccountID: l.AccountID, LeaseID: l.ID,
+		Pool: l.Pool, Actor: ovm.ActorEngine, From: string(l.State), To: string(l.State),
+		Reason: "principal " + l.Principal + " trusted for the lease"})
+}

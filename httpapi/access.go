@@ -1,0 +1,120 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ovmdev/ovm"
+)
+
+// ProcessCredentials is the credential_process JSON (Version 1), with the
+// names of `aws configure export-credentials --format process`.
+type ProcessCredentials struct {
+	Version         int    `json:"Version"`
+	AccessKeyID     string `json:"AccessKeyId"`
+	SecretAccessKey string `json:"SecretAccessKey"`
+	SessionToken    string `json:"SessionToken"`
+	Expiration      string `json:"Expiration"`
+}
+
+// Credentials is the answer of POST /v1/leases/{id}/credentials (format
+// json): the credential_process fields and what they are for.
+type Credentials struct {
+	ProcessCredentials
+	Region         string `json:"Region"`
+	AccountID      string `json:"AccountId"`
+	LeaseID        string `json:"LeaseId"`
+	RoleARN        string `json:"RoleArn"`
+	SessionName    string `json:"SessionName"`
+	SourceIdentity string `json:"SourceIdentity"`
+	// Simulated marks credentials of the sim provider: they open nothing.
+	Simulated bool `json:"Simulated,omitempty"`
+}
+
+// ConsoleRequest is the optional body of POST /v1/leases/{id}/console.
+type ConsoleRequest struct {
+	// Destination is the console page to land on (default: the console's
+	// home).
+	Destination string `json:"destination"`
+}
+
+// ConsoleAnswer is the answer of POST /v1/leases/{id}/console. The URL
+// signs in once, within 15 minutes (AWS's limit); the console session it
+// opens ends with the lease at the latest (the revocation denies it).
+type ConsoleAnswer struct {
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Simulated bool      `json:"simulated,omitempty"`
+}
+
+// credentialFormats are the formats of POST /v1/leases/{id}/credentials.
+var credentialFormats = []string{"json", "process", "env"}
+
+func (s *Server) leaseCredentials(w http.ResponseWriter, r *http.Request, p *principal) error {
+	format := r.URL.Query().Get("format")
+	if format == "" {
+		format = "json"
+	}
+	if !slices.Contains(credentialFormats, format) {
+		return ovm.Errorf(ovm.EInvalid, "format must be one of %s", strings.Join(credentialFormats, ", "))
+	}
+	l, err := s.ownLease(r, p)
+	if err != nil {
+		return err
+	}
+	c, err := s.engine.Credentials(r.Context(), l, ovm.KeyActor(p.Name))
+	if err != nil {
+		return err
+	}
+	pc := ProcessCredentials{Version: 1, AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey,
+		SessionToken: c.SessionToken, Expiration: c.Expiration.UTC().Format(time.RFC3339)}
+	switch format {
+	case "process":
+		return writeJSON(w, http.StatusOK, pc)
+	case "env":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		_, err := fmt.Fprint(w, EnvLines(c, l))
+		return err
+	}
+	return writeJSON(w, http.StatusOK, Credentials{ProcessCredentials: pc, Region: c.Region, AccountID: l.AWSAccountID,
+		LeaseID: l.ID, RoleARN: l.RoleARN, SessionName: c.SessionName, SourceIdentity: c.SourceIdentity, Simulated: c.Simulated})
+}
+
+// EnvLines are credentials as shell export lines: the variables of
+// `aws configure export-credentials --format env`, the region, and the
+// lease's ids.
+func EnvLines(c *ovm.Credentials, l *ovm.Lease) string {
+	var b strings.Builder
+	for _, kv := range [][2]string{
+		{"AWS_ACCESS_KEY_ID", c.AccessKeyID}, {"AWS_SECRET_ACCESS_KEY", c.SecretAccessKey},
+		{"AWS_SESSION_TOKEN", c.SessionToken}, {"AWS_CREDENTIAL_EXPIRATION", c.Expiration.UTC().Format(time.RFC3339)},
+		{"AWS_REGION", c.Region}, {"OVM_LEASE_ID", l.ID}, {"OVM_ACCOUNT_ID", l.AWSAccountID},
+	} {
+		fmt.Fprintf(&b, "export %s=%s\n", kv[0], shellQuote(kv[1]))
+	}
+	return b.String()
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func (s *Server) leaseConsole(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var req ConsoleRequest
+	if err := decode(r, &req, true); err != nil {
+		return err
+	}
+	l, err := s.ownLease(r, p)
+	if err != nil {
+		return err
+	}
+	u, c, err := s.engine.ConsoleURL(r.Context(), l, ovm.KeyActor(p.Name), req.Destination)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, ConsoleAnswer{URL: u, ExpiresAt: l.ExpiresAt.UTC(), Simulated: c.Simulated})
+}
