@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/ovmdev/ovm/federation"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/ovmdev/ovm"
 )
@@ -57,6 +59,9 @@ type Settings struct {
 	// AWSRegion and AWSEndpoint are the `aws:` block (AWSEndpoint: one
 	// endpoint for every service, moto in tests; "" for AWS's own).
 	AWSRegion, AWSEndpoint string
+	// Federation is the `access:` block: how console sign-in URLs are
+	// made (defaults applied).
+	Federation federation.Config
 }
 
 // Env is what a kind's constructor is given.

@@ -3,6 +3,8 @@ package main
 import (
 	"time"
 
+	"github.com/ovmdev/ovm/federation"
+
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/identity"
 	"github.com/ovmdev/ovm/provider"
@@ -29,6 +31,9 @@ type Config struct {
 
 	// Auth lists the OIDC issuers whose ID tokens sign in (docs/oidc.md).
 	Auth identity.Config `yaml:"auth"`
+
+	// Access is how lessees reach the AWS console (docs/access.md).
+	Access federation.Config `yaml:"access"`
 }
 
 // AWSConfig is used by the AWS providers and the DynamoDB store.

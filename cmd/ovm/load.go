@@ -215,6 +215,9 @@ func (c *Config) validate() error {
 	if err := c.Auth.Validate(); err != nil {
 		return err
 	}
+	if err := c.Access.Validate("access."); err != nil {
+		return err
+	}
 	if c.Engine.Tick < 10*time.Millisecond {
 		return bad("engine.tick", "must be at least 10ms")
 	}
@@ -236,7 +239,7 @@ func (c *Config) validate() error {
 	if len(c.Pools) == 0 {
 		c.Pools = []PoolConfig{embeddedPool()}
 	}
-	settings := provider.Settings{AWSRegion: c.AWS.Region, AWSEndpoint: c.AWS.Endpoint}
+	settings := c.providerSettings()
 	seen := map[string]bool{}
 	for i := range c.Pools {
 		p := &c.Pools[i]
@@ -303,3 +306,8 @@ func (p *PoolConfig) complete(s provider.Settings) error {
 
 // Policy is the pool's final policy (after validate).
 func (p *PoolConfig) Policy() ovm.Pool { return p.policy }
+
+// providerSettings are the settings a provider kind may read.
+func (c *Config) providerSettings() provider.Settings {
+	return provider.Settings{AWSRegion: c.AWS.Region, AWSEndpoint: c.AWS.Endpoint, Federation: c.Access.WithDefaults()}
+}

@@ -121,7 +121,7 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 		awsErr   error
 		vaultCfg provider.Vault
 	)
-	env := provider.Env{Settings: provider.Settings{AWSRegion: cfg.AWS.Region, AWSEndpoint: cfg.AWS.Endpoint},
+	env := provider.Env{Settings: cfg.providerSettings(),
 		DataDir: cfg.DataDir, Store: store, Clock: clock,
 		AWS: func(ctx context.Context) (aws.Config, error) {
 			awsOnce.Do(func() { awsCfg, awsErr = loadAWSConfig(ctx, cfg.AWS) })
