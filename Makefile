@@ -26,6 +26,7 @@ build:
 bench:
 	$(GO) test -run '^$$' -bench 'Vend' -benchtime 1x ./bench/
 	$(GO) test -run '^$$' -bench Tick -benchtime 200x ./engine/
+	$(GO) test -run '^$$' -bench Credentials -benchtime 200x ./provider/awsorgs/
 
 ## fuzz: a short run of every fuzz target.
 fuzz:

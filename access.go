@@ -20,8 +20,9 @@ type Access interface {
 	// Credentials assumes a's vended role for the lessee named in r.
 	Credentials(ctx context.Context, a *Account, r SessionRequest) (*Credentials, error)
 	// ConsoleURL returns a sign-in URL to the AWS console for c that lands
-	// on destination (empty: the provider's default).
-	ConsoleURL(ctx context.Context, c *Credentials, destination string) (string, error)
+	// on destination (empty: the provider's default); the console session
+	// should last session (the lease's time left), as far as AWS allows.
+	ConsoleURL(ctx context.Context, c *Credentials, destination string, session time.Duration) (string, error)
 	// Grant adds principal (an IAM role or user ARN) to the trust of a's
 	// vended role. Revoke takes it away again.
 	Grant(ctx context.Context, a *Account, principal string) error

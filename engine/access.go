@@ -83,7 +83,7 @@ func (e *Engine) ConsoleURL(ctx context.Context, l *ovm.Lease, actor, destinatio
 	if err != nil {
 		return "", nil, err
 	}
-	u, err := acc.ConsoleURL(ctx, c, destination)
+	u, err := acc.ConsoleURL(ctx, c, destination, l.ExpiresAt.Sub(e.clock.Now()))
 	if err != nil {
 		return "", nil, fmt.Errorf("console sign-in for lease %s: %w", l.ID, err)
 	}

@@ -23,6 +23,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ovmdev/ovm/federation"
+
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/ovmdev/ovm"
 )
@@ -67,6 +69,15 @@ type Config struct {
 	// MaxInFlight caps the pool's creations in progress (1-5, default 5:
 	// AWS allows 5 CreateAccount requests in progress per organization).
 	MaxInFlight int `yaml:"max_in_flight"`
+	// RetiringOU, when set, is where an account goes when its lease ends,
+	// until it is closed or, recycled, ready again: an OU under an SCP that
+	// denies everything but OVM's creation role.
+	RetiringOU string `yaml:"retiring_ou"`
+	// RetiringSCP is an existing SCP (p-...) that OVM checks is attached to
+	// RetiringOU; "" lets OVM create and keep its own (ovm-retiring-<pool>).
+	RetiringSCP string `yaml:"retiring_scp"`
+	// Region is the region lessees' credentials name (the aws: block's).
+	Region string `yaml:"-"`
 }
 
 // Contact is an alternate contact.
@@ -114,6 +125,7 @@ func (c Config) WithDefaults() Config {
 }
 
 var (
+	scpRe = regexp.MustCompile(`^p-[0-9a-z_]{8,128}$`)
 	ouRe  = regexp.MustCompile(`^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$`)
 	arnRe = regexp.MustCompile(`^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):`)
 )
@@ -133,6 +145,14 @@ func (c Config) Validate() error {
 		return bad("name_prefix", "must be at most 20 characters")
 	case c.ParentOU != "" && !ouRe.MatchString(c.ParentOU):
 		return bad("parent_ou", "%q is not an OU id (ou-...) or root id (r-...)", c.ParentOU)
+	case c.RetiringOU != "" && (!ouRe.MatchString(c.RetiringOU) || strings.HasPrefix(c.RetiringOU, "r-")):
+		return bad("retiring_ou", "%q is not an OU id (ou-...)", c.RetiringOU)
+	case c.RetiringOU != "" && c.RetiringOU == c.ParentOU:
+		return bad("retiring_ou", "must differ from parent_ou: the SCP would stop every account of the pool")
+	case c.RetiringSCP != "" && c.RetiringOU == "":
+		return bad("retiring_scp", "needs retiring_ou")
+	case c.RetiringSCP != "" && !scpRe.MatchString(c.RetiringSCP):
+		return bad("retiring_scp", "%q is not a policy id (p-...)", c.RetiringSCP)
 	case c.CloseQuota < 1:
 		return bad("close_quota", "must be at least 1")
 	case c.MaxInFlight < 1 || c.MaxInFlight > MaxCreationsInProgress:
@@ -170,11 +190,14 @@ type Provider struct {
 
 	nuker   Nuker
 	nukeCfg NukeConfig
+	fed     *federation.Client
 
 	mu        sync.Mutex
 	orgID     string // the close ledger's name
 	mgmtID    string // the management account
 	callerARN string
+	// scpChecked: the retiring OU's SCP was found in place.
+	scpChecked bool
 }
 
 var (

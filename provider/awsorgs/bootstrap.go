@@ -90,14 +90,18 @@ func (p *Provider) iamWait(a *ovm.Account, what string, err error) (ovm.StepResu
 	return ovm.StepResult{}, fmt.Errorf("%s: %w", what, err)
 }
 
-// trustPolicy is the vended role's trust: the configured principals and
-// the management account (for the smoke test).
-func (p *Provider) trustPolicy(mgmtID string) string {
+// trustPolicy is the vended role's trust: the configured principals, the
+// management account (for the smoke test and lessees' sessions), and a
+// lease's own principals (extra). Trusted principals may set a
+// SourceIdentity and session tags: OVM sets both on lessees' sessions.
+func (p *Provider) trustPolicy(mgmtID string, extra ...string) string {
 	principals := append([]string{"arn:aws:iam::" + mgmtID + ":root"}, p.cfg.TrustPrincipals...)
+	principals = append(principals, extra...)
 	slices.Sort(principals)
 	principals = slices.Compact(principals)
 	doc := map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
-		"Effect": "Allow", "Principal": map[string]any{"AWS": principals}, "Action": "sts:AssumeRole"}}}
+		"Effect": "Allow", "Principal": map[string]any{"AWS": principals},
+		"Action": []string{"sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"}}}}
 	b, _ := json.Marshal(doc)
 	return string(b)
 }

@@ -110,6 +110,9 @@ func (p *Provider) Clean(ctx context.Context, a *ovm.Account, policy ovm.RetireP
 	summary := fmt.Sprintf("pass %d: %s", passes, rep)
 	switch {
 	case rep.Found == 0 && passes >= policy.CleanPasses:
+		if err := p.leaveRetiringOU(ctx, a); err != nil {
+			return ovm.StepResult{}, fmt.Errorf("leave the retiring OU: %w", err)
+		}
 		return ovm.StepResult{Status: ovm.StepDone, Report: summary, Progress: progress}, nil
 	case passes >= policy.CleanPasses+extraPasses:
 		r := ovm.Failed(fmt.Sprintf("resources keep reappearing after %d passes, last: %s", passes, rep))
@@ -121,7 +124,8 @@ func (p *Provider) Clean(ctx context.Context, a *ovm.Account, policy ovm.RetireP
 
 // resetRole puts the vended role back as bootstrap made it: the configured
 // trust and managed policies, and nothing a lessee added (other attached
-// policies are detached, inline policies deleted).
+// policies are detached, inline policies deleted). The deny of sessions
+// older than the last lease's end (RevokePolicyName) stays.
 func (p *Provider) resetRole(ctx context.Context, c iamAPI, mgmtID string) error {
 	if _, err := p.ensureRole(ctx, c, mgmtID); err != nil {
 		return err
@@ -143,6 +147,9 @@ func (p *Provider) resetRole(ctx context.Context, c iamAPI, mgmtID string) error
 		return err
 	}
 	for _, pol := range inline.PolicyNames {
+		if pol == RevokePolicyName {
+			continue
+		}
 		if _, err := c.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: name, PolicyName: aws.String(pol)}); err != nil {
 			return err
 		}

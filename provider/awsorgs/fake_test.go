@@ -387,3 +387,38 @@ func (i *fakeIAM) ListRolePolicies(ctx context.Context, in *iam.ListRolePolicies
 func (i *fakeIAM) DeleteRolePolicy(ctx context.Context, in *iam.DeleteRolePolicyInput, _ ...func(*iam.Options)) (*iam.DeleteRolePolicyOutput, error) {
 	return &iam.DeleteRolePolicyOutput{}, nil
 }
+
+func (i *fakeIAM) PutRolePolicy(ctx context.Context, in *iam.PutRolePolicyInput, _ ...func(*iam.Options)) (*iam.PutRolePolicyOutput, error) {
+	return &iam.PutRolePolicyOutput{}, nil
+}
+
+// The retiring OU and its SCP are shown against moto, not by the fake.
+var errNotInFake = apiErr("NotInTheFake", "the retiring OU is tested against moto")
+
+func (f *fakeAWS) ListRoots(context.Context, *organizations.ListRootsInput, ...func(*organizations.Options)) (*organizations.ListRootsOutput, error) {
+	return nil, errNotInFake
+}
+
+func (f *fakeAWS) ListPolicies(context.Context, *organizations.ListPoliciesInput, ...func(*organizations.Options)) (*organizations.ListPoliciesOutput, error) {
+	return nil, errNotInFake
+}
+
+func (f *fakeAWS) ListPoliciesForTarget(context.Context, *organizations.ListPoliciesForTargetInput, ...func(*organizations.Options)) (*organizations.ListPoliciesForTargetOutput, error) {
+	return nil, errNotInFake
+}
+
+func (f *fakeAWS) CreatePolicy(context.Context, *organizations.CreatePolicyInput, ...func(*organizations.Options)) (*organizations.CreatePolicyOutput, error) {
+	return nil, errNotInFake
+}
+
+func (f *fakeAWS) DescribePolicy(context.Context, *organizations.DescribePolicyInput, ...func(*organizations.Options)) (*organizations.DescribePolicyOutput, error) {
+	return nil, errNotInFake
+}
+
+func (f *fakeAWS) UpdatePolicy(context.Context, *organizations.UpdatePolicyInput, ...func(*organizations.Options)) (*organizations.UpdatePolicyOutput, error) {
+	return nil, errNotInFake
+}
+
+func (f *fakeAWS) AttachPolicy(context.Context, *organizations.AttachPolicyInput, ...func(*organizations.Options)) (*organizations.AttachPolicyOutput, error) {
+	return nil, errNotInFake
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/ovmdev/ovm/federation"
+
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/cleaner/awsnuke"
 	"github.com/ovmdev/ovm/provider"
@@ -41,7 +43,7 @@ func (c *PoolConfig) Complete(p *provider.Pool, s provider.Settings) error {
 	if o.RoleName != "" {
 		p.RoleName = o.RoleName
 	}
-	o.Pool, o.RoleName = p.Name, p.RoleName
+	o.Pool, o.RoleName, o.Region = p.Name, p.RoleName, s.AWSRegion
 	*o = o.WithDefaults()
 	if err := o.Validate(); err != nil {
 		return err
@@ -68,6 +70,7 @@ func (c *PoolConfig) New(ctx context.Context, env provider.Env) (ovm.Provider, e
 	if err != nil {
 		return nil, err
 	}
+	p.SetFederation(federation.New(env.Federation, nil, env.Log))
 	if env.Pool.Retire.Mode == ovm.RetireRecycle {
 		p.SetNuker(&awsnuke.Runner{Binary: c.Nuke.Binary}, NukeConfig{Config: c.Nuke, Region: env.AWSRegion, Endpoint: env.AWSEndpoint})
 	}

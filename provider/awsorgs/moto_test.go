@@ -30,7 +30,7 @@ var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // motoOrg resets moto, creates a fresh organization and returns its
 // management account's config.
-func motoOrg(t *testing.T) aws.Config {
+func motoOrg(t testing.TB) aws.Config {
 	srv := mototest.Require(t)
 	cfg := srv.Config()
 	if _, err := organizations.NewFromConfig(cfg).CreateOrganization(context.Background(),
@@ -40,7 +40,7 @@ func motoOrg(t *testing.T) aws.Config {
 	return cfg
 }
 
-func testLedger(t *testing.T) *sqlitestore.Store {
+func testLedger(t testing.TB) *sqlitestore.Store {
 	s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "ovm.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +49,7 @@ func testLedger(t *testing.T) *sqlitestore.Store {
 	return s
 }
 
-func newProvider(t *testing.T, cfg Config, c *Clients, clock ovm.Clock) *Provider {
+func newProvider(t testing.TB, cfg Config, c *Clients, clock ovm.Clock) *Provider {
 	cfg.Pool = "conformance"
 	if cfg.EmailTemplate == "" {
 		cfg.EmailTemplate = "aws+{id}@example.com"

@@ -53,7 +53,7 @@ func (p *Provider) access(a *ovm.Account) error {
 }
 
 // ConsoleURL implements ovm.Access with a URL on SimulatedConsole.
-func (p *Provider) ConsoleURL(ctx context.Context, c *ovm.Credentials, destination string) (string, error) {
+func (p *Provider) ConsoleURL(ctx context.Context, c *ovm.Credentials, destination string, _ time.Duration) (string, error) {
 	if !c.Simulated {
 		return "", fmt.Errorf("sim: credentials are not simulated")
 	}
