@@ -96,6 +96,27 @@ type Store interface {
 	// EventList returns events of one account or lease, oldest first.
 	EventList(ctx context.Context, p *EventListParams) ([]*Event, string, error)
 
+	// DeliveryAdd stores a new outbox entry (Version 1). Stores also add
+	// one themselves, in the same write, for every event NotificationFor
+	// maps to a notification. ErrConflict if an entry with d.ID exists
+	// (the notification is already in the outbox).
+	DeliveryAdd(ctx context.Context, d *Delivery) error
+	// DeliveryGet returns one outbox entry. ErrNotFound if none.
+	DeliveryGet(ctx context.Context, id string) (*Delivery, error)
+	// DeliveryUpdate stores d if the stored entry's version is
+	// d.Version-1 (a compare-and-set built by ClaimDelivery,
+	// SettleDelivery or RetryDelivery) and returns it. ErrNotFound if there
+	// is no entry d.ID, ErrConflict if its version moved on.
+	DeliveryUpdate(ctx context.Context, d *Delivery) (*Delivery, error)
+	// DeliveryListDue returns up to limit pending entries due at or before
+	// now, earliest first, in time proportional to the result.
+	DeliveryListDue(ctx context.Context, now time.Time, limit int) ([]*Delivery, error)
+	// DeliveryList pages through outbox entries by id, newest first.
+	DeliveryList(ctx context.Context, p *DeliveryListParams) ([]*Delivery, string, error)
+	// DeliveryCount counts the entries in state, in time proportional to
+	// them.
+	DeliveryCount(ctx context.Context, state DeliveryState) (int, error)
+
 	// Close releases the store's resources.
 	Close() error
 }
