@@ -71,6 +71,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"a leader lease released by its holder is free at once, by another not", testLeaderRelease},
 		{"drift events of an account are in its log", testAccountEventAppend},
 	}
+	tests = append(tests, outboxTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))
