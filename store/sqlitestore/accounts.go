@@ -60,7 +60,10 @@ func insertEvent(ctx context.Context, tx *sql.Tx, e *ovm.Event) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ns(e.Time), e.Kind, nullable(e.AccountID), nullable(e.LeaseID), nullable(e.KeyID), nullable(e.Pool),
 		e.Actor, e.From, e.To, e.Reason)
-	return err
+	if err != nil {
+		return err
+	}
+	return notify(ctx, tx, e)
 }
 
 func applyUpdate(ctx context.Context, tx *sql.Tx, u *ovm.AccountUpdate) error {
