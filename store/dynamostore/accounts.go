@@ -145,9 +145,13 @@ func (s *Store) AccountUpdate(ctx context.Context, u *ovm.AccountUpdate) (*ovm.A
 	if u.Event != nil {
 		c.events = []*ovm.Event{u.Event}
 	}
-	if _, err := s.apply(ctx, accountPK(a.ID), "A", c); err != nil {
+	after, err := s.apply(ctx, accountPK(a.ID), "A", c)
+	if err != nil {
 		return nil, s.conflictOrMissing(ctx, a.ID, u.ExpectState, u.ExpectVersion, err)
 	}
+	// The update is done; its outbox entries are in the item, and a flush
+	// that fails here is finished by Repair.
+	_ = s.flush(ctx, a.ID, after)
 	if a.Version%50 == 0 {
 		s.rotateEvents(ctx, a.ID) // best effort: keeps the item small
 	}
@@ -178,7 +182,7 @@ func (s *Store) AccountList(ctx context.Context, p *ovm.AccountListParams) ([]*o
 		filters, values[":state"], names["#state"] = append(filters, "#state = :state"), str(string(p.State)), "state"
 	}
 	var out []*ovm.Account
-	next, err := s.listByID(ctx, "ACCOUNTS", accountPK, "A", p.PageParams, true, filters, names, values, func(it item) error {
+	next, err := s.listByID(ctx, "ACCOUNTS", p.PageParams, true, filters, names, values, func(it item) error {
 		a, err := decodeAccount(it)
 		if err == nil {
 			out = append(out, a)

@@ -91,11 +91,22 @@ func (s *Store) accountEvents(ctx context.Context, id string) ([]*ovm.Event, err
 // EventAppend implements ovm.Store.
 func (s *Store) EventAppend(ctx context.Context, e *ovm.Event) error {
 	if e.AccountID != "" {
-		_, err := s.apply(ctx, accountPK(e.AccountID), "A", &change{set: item{}, events: []*ovm.Event{e}, cond: "attribute_exists(pk)"})
-		return err
+		after, err := s.apply(ctx, accountPK(e.AccountID), "A", &change{set: item{}, events: []*ovm.Event{e}, cond: "attribute_exists(pk)"})
+		if err != nil {
+			return err
+		}
+		return s.flush(ctx, e.AccountID, after)
 	}
 	if e.Pool == "" {
 		return ovm.Errorf(ovm.EInvalid, "an event needs an account or a pool")
+	}
+	// A pool's event has no item to carry its notification: the outbox
+	// entry is written first, so a crash leaves a notification whose event
+	// the next check appends again, never an event without one.
+	if n := ovm.NotificationFor(e, nil, nil); n != nil {
+		if err := s.putDelivery(ctx, ovm.NewDelivery(n, e.Time)); err != nil {
+			return err
+		}
 	}
 	// Ordered by time, then by this process's append order; the random part
 	// keeps appends of other replicas at the same instant apart.

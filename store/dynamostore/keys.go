@@ -74,7 +74,7 @@ func (s *Store) KeyList(ctx context.Context, p *ovm.PageParams) ([]*ovm.APIKey, 
 		pp = *p
 	}
 	var out []*ovm.APIKey
-	next, err := s.listByID(ctx, "KEYS", keyPK, "K", pp, true, nil, nil, item{}, func(it item) error {
+	next, err := s.listByID(ctx, "KEYS", pp, true, nil, nil, item{}, func(it item) error {
 		k, err := decodeKey(it)
 		if err == nil {
 			out = append(out, k)

@@ -31,29 +31,36 @@ func (s *Store) writeLeaseCopy(ctx context.Context, l *ovm.Lease) error {
 	return err
 }
 
-// flush writes the pending lease copy of an account item, then clears it.
+// flush writes the pending lease copy and outbox entries of an account
+// item, then clears them.
 func (s *Store) flush(ctx context.Context, accountID string, it item) error {
-	plw := getS(it, "plw")
-	if plw == "" {
+	plw, ntf := getS(it, "plw"), getL(it, "ntf")
+	if plw == "" && len(ntf) == 0 {
 		return nil
 	}
-	l, err := decodeLease(plw)
-	if err != nil {
+	if plw != "" {
+		l, err := decodeLease(plw)
+		if err != nil {
+			return err
+		}
+		if err := s.writeLeaseCopy(ctx, l); err != nil {
+			return err
+		}
+	}
+	if err := s.flushNotifications(ctx, ntf); err != nil {
 		return err
 	}
-	if err := s.writeLeaseCopy(ctx, l); err != nil {
-		return err
-	}
-	_, err = s.apply(ctx, accountPK(accountID), "A", &change{set: item{}, remove: []string{"plw", "gsi5pk", "gsi5sk"},
-		cond: "plw = :p", values: item{":p": str(plw)}})
+	c := &change{set: item{}, remove: []string{"gsi5pk", "gsi5sk"}, values: item{}}
+	flushCond(plw, ntf, c)
+	_, err := s.apply(ctx, accountPK(accountID), "A", c)
 	if errors.Is(err, ovm.ErrConflict) {
-		return nil // a newer pending copy replaced it; its writer flushes it
+		return nil // newer pending writes replaced them; their writer flushes them
 	}
 	return err
 }
 
-// Repair writes the lease copies that a crash left pending, and returns how
-// many it wrote. The engine calls it every tick; it reads a sparse index, so
+// Repair writes the lease copies and outbox entries that a crash left
+// pending, and returns how many account items it finished. The engine calls it every tick; it reads a sparse index, so
 // it costs nothing when there is nothing to repair.
 func (s *Store) Repair(ctx context.Context) (int, error) {
 	var dirty []item
@@ -232,7 +239,7 @@ func (s *Store) LeaseList(ctx context.Context, p *ovm.LeaseListParams) ([]*ovm.L
 		}
 	}
 	var out []*ovm.Lease
-	next, err := s.listByID(ctx, "LEASES", leasePK, "L", p.PageParams, false, filters, names, values, func(it item) error {
+	next, err := s.listByID(ctx, "LEASES", p.PageParams, false, filters, names, values, func(it item) error {
 		l, err := decodeLease(getS(it, "data"))
 		if err == nil {
 			out = append(out, l)

@@ -24,6 +24,11 @@ type change struct {
 	names  map[string]string
 	values item
 	ret    types.ReturnValue
+	// acct and lease are the records the write leaves (for the
+	// notifications of its events); ntf are the outbox entries to append.
+	acct  *ovm.Account
+	lease *ovm.Lease
+	ntf   types.AttributeValue
 }
 
 func encodeJSON(v any) string {
@@ -37,6 +42,7 @@ func encodeJSON(v any) string {
 // apply runs c on item (pk, sk). A failed condition is reported as
 // ErrConflict; the caller tells conflict from absence when it matters.
 func (s *Store) apply(ctx context.Context, pk, sk string, c *change) (item, error) {
+	c.notifications(pk)
 	names := map[string]string{}
 	values := item{}
 	maps.Copy(names, c.names)
@@ -60,6 +66,10 @@ func (s *Store) apply(ctx context.Context, pk, sk string, c *change) (item, erro
 		names["#ev"] = "ev"
 		values[":ev"], values[":empty"] = list(ev...), list()
 		sets = append(sets, "#ev = list_append(if_not_exists(#ev, :empty), :ev)")
+	}
+	if c.ntf != nil {
+		values[":ntf"], values[":empty"] = c.ntf, list()
+		sets = append(sets, "#ntf = list_append(if_not_exists(#ntf, :empty), :ntf)")
 	}
 	expr := ""
 	if len(sets) > 0 {
@@ -98,7 +108,7 @@ func accountChange(a *ovm.Account, l *ovm.Lease) *change {
 		"data": str(encodeJSON(a)), "state": str(string(a.State)), "version": num(a.Version), "pool": str(a.Pool),
 		"gsi1pk": str("ACCOUNTS"), "gsi1sk": str(a.ID),
 		"gsi3pk": str(a.Pool + "#" + string(a.State)), "gsi3sk": str(padNS(a.StateChangedAt.UnixNano()) + "#" + a.ID),
-	}, names: map[string]string{}, values: item{}}
+	}, names: map[string]string{}, values: item{}, acct: a, lease: l}
 	if due, ok := a.DueAt(); ok {
 		c.set["gsi2pk"], c.set["gsi2sk"] = str("DUE"), num(due.UnixNano())
 	} else if l != nil {
@@ -118,6 +128,7 @@ func accountChange(a *ovm.Account, l *ovm.Lease) *change {
 // pending marks lease copy l as still to be written to its lease item.
 func (c *change) pending(l *ovm.Lease) {
 	c.set["plw"], c.set["gsi5pk"], c.set["gsi5sk"] = str(encodeJSON(l)), str("DIRTY"), str(l.ID)
+	c.lease = l
 }
 
 // expect makes c conditional on the account's state and version.
