@@ -111,6 +111,9 @@ func (r *Runner) step(ctx context.Context, a *ovm.Account) (bool, error) {
 	e.cfg.Observer.Step(a.Pool, stepName(a), outcome, e.clock.Now().Sub(began))
 	e.crash("runner.after-call")
 	e.crash("runner.after-call:" + string(a.State))
+	if revoking(a) {
+		e.crash("runner.after-call:revoke") // revoked in AWS, not yet recorded
+	}
 
 	u, err := Decide(a, pool.Policy, res, callErr, e.clock.Now(), e.cfg.MinPoll, e.cfg.MaxPoll)
 	if err != nil {

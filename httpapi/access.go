@@ -69,32 +69,38 @@ func (s *Server) leaseCredentials(w http.ResponseWriter, r *http.Request, p *pri
 	if err != nil {
 		return err
 	}
-	pc := ProcessCredentials{Version: 1, AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey,
-		SessionToken: c.SessionToken, Expiration: c.Expiration.UTC().Format(time.RFC3339)}
+	out := Credentials{ProcessCredentials: ProcessCredentials{Version: 1, AccessKeyID: c.AccessKeyID,
+		SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken, Expiration: c.Expiration.UTC().Format(time.RFC3339)},
+		Region: c.Region, AccountID: l.AWSAccountID, LeaseID: l.ID, RoleARN: l.RoleARN, SessionName: c.SessionName,
+		SourceIdentity: c.SourceIdentity, Simulated: c.Simulated}
 	switch format {
 	case "process":
-		return writeJSON(w, http.StatusOK, pc)
+		return writeJSON(w, http.StatusOK, out.ProcessCredentials)
 	case "env":
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
-		_, err := fmt.Fprint(w, EnvLines(c, l))
+		_, err := fmt.Fprint(w, out.EnvLines())
 		return err
 	}
-	return writeJSON(w, http.StatusOK, Credentials{ProcessCredentials: pc, Region: c.Region, AccountID: l.AWSAccountID,
-		LeaseID: l.ID, RoleARN: l.RoleARN, SessionName: c.SessionName, SourceIdentity: c.SourceIdentity, Simulated: c.Simulated})
+	return writeJSON(w, http.StatusOK, out)
 }
 
-// EnvLines are credentials as shell export lines: the variables of
-// `aws configure export-credentials --format env`, the region, and the
+// Env are the credentials as environment variables: those of `aws
+// configure export-credentials --format env`, the region, and the
 // lease's ids.
-func EnvLines(c *ovm.Credentials, l *ovm.Lease) string {
-	var b strings.Builder
-	for _, kv := range [][2]string{
+func (c Credentials) Env() [][2]string {
+	return [][2]string{
 		{"AWS_ACCESS_KEY_ID", c.AccessKeyID}, {"AWS_SECRET_ACCESS_KEY", c.SecretAccessKey},
-		{"AWS_SESSION_TOKEN", c.SessionToken}, {"AWS_CREDENTIAL_EXPIRATION", c.Expiration.UTC().Format(time.RFC3339)},
-		{"AWS_REGION", c.Region}, {"OVM_LEASE_ID", l.ID}, {"OVM_ACCOUNT_ID", l.AWSAccountID},
-	} {
+		{"AWS_SESSION_TOKEN", c.SessionToken}, {"AWS_CREDENTIAL_EXPIRATION", c.Expiration},
+		{"AWS_REGION", c.Region}, {"OVM_LEASE_ID", c.LeaseID}, {"OVM_ACCOUNT_ID", c.AccountID},
+	}
+}
+
+// EnvLines are Env as shell export lines.
+func (c Credentials) EnvLines() string {
+	var b strings.Builder
+	for _, kv := range c.Env() {
 		fmt.Fprintf(&b, "export %s=%s\n", kv[0], shellQuote(kv[1]))
 	}
 	return b.String()

@@ -123,6 +123,18 @@ func (c *Client) LeaseRelease(ctx context.Context, id string) (*Lease, error) {
 	return &out, c.do(ctx, http.MethodDelete, "/v1/leases/"+url.PathEscape(id), nil, &out)
 }
 
+// LeaseCredentials calls POST /v1/leases/{id}/credentials (format json).
+func (c *Client) LeaseCredentials(ctx context.Context, id string) (*Credentials, error) {
+	var out Credentials
+	return &out, c.do(ctx, http.MethodPost, "/v1/leases/"+url.PathEscape(id)+"/credentials", nil, &out)
+}
+
+// LeaseConsole calls POST /v1/leases/{id}/console.
+func (c *Client) LeaseConsole(ctx context.Context, id, destination string) (*ConsoleAnswer, error) {
+	var out ConsoleAnswer
+	return &out, c.do(ctx, http.MethodPost, "/v1/leases/"+url.PathEscape(id)+"/console", &ConsoleRequest{Destination: destination}, &out)
+}
+
 // PoolList calls GET /v1/pools.
 func (c *Client) PoolList(ctx context.Context) (*Page[Pool], error) {
 	var out Page[Pool]

@@ -138,7 +138,7 @@ func group(use, short string, cmds ...*cobra.Command) *cobra.Command {
 }
 
 func leaseCommand(g *globals) *cobra.Command {
-	return group("lease", "create, list, extend and release leases",
+	return group("lease", "create, list, extend and release leases; credentials, console and exec for access",
 		leaseCreateCommand(g), leaseListCommand(g),
 		clientCommand(g, "get ID", "show one lease", []string{"ID"}, func(s *session, a []string) error {
 			l, err := s.c.LeaseGet(s.ctx, a[0])
@@ -147,7 +147,7 @@ func leaseCommand(g *globals) *cobra.Command {
 			}
 			return s.print(l, leaseTable(*l))
 		}),
-		leaseExtendCommand(g),
+		leaseExtendCommand(g), leaseCredentialsCommand(g), leaseConsoleCommand(g), leaseExecCommand(g),
 		clientCommand(g, "release ID", "end a lease early; the account goes on to retirement", []string{"ID"}, func(s *session, a []string) error {
 			l, err := s.c.LeaseRelease(s.ctx, a[0])
 			if err != nil {

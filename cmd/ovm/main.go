@@ -59,10 +59,15 @@ func runWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRoot(stdin, stdout, stderr)
 	root.SetArgs(args)
 	err := root.Execute()
-	var ue *usageError
+	var (
+		ue *usageError
+		es *exitStatus
+	)
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &es):
+		return es.code // the command of ovm lease exec spoke for itself
 	case errors.As(err, &ue):
 		fmt.Fprintln(stderr, ue.Error())
 		return 2

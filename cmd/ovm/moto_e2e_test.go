@@ -23,6 +23,13 @@ import (
 // motoServer starts `ovm serve` with a pool on the organizations provider
 // against a fresh organization in moto.
 func motoServer(t *testing.T, extraEnv ...string) (*server, aws.Config, []string) {
+	return motoServerWith(t, func(aws.Config) string { return "" }, extraEnv...)
+}
+
+// motoServerWith is motoServer with more configuration: more(cfg) is
+// added to the file once the organization exists; lines indented by six
+// spaces continue the pool's organizations block.
+func motoServerWith(t *testing.T, more func(aws.Config) string, extraEnv ...string) (*server, aws.Config, []string) {
 	srv := mototest.Require(t)
 	cfg := srv.Config()
 	if _, err := organizations.NewFromConfig(cfg).CreateOrganization(context.Background(),
@@ -44,7 +51,7 @@ pools:
       poll_interval: 200ms
       close_quota: 5
       billing_contact: {name: Ops, title: Billing, email: billing@example.com, phone: "+1 555 0100"}
-`, srv.URL))
+`, srv.URL)+more(cfg))
 	env := append([]string{"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_SESSION_TOKEN=",
 		"AWS_PROFILE=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}, extraEnv...)
 	return s, cfg, env

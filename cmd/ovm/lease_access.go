@@ -1,0 +1,334 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ovmdev/ovm/httpapi"
+	"github.com/spf13/cobra"
+)
+
+// The access commands of a lease: its credentials, a console sign-in URL,
+// and `ovm lease exec`, which runs a command with the lease's credentials.
+
+func leaseCredentialsCommand(g *globals) *cobra.Command {
+	var format string
+	c := clientCommand(g, "credentials ID", "temporary credentials of the lease's account (json, process or env)", []string{"ID"},
+		func(s *session, a []string) error {
+			if format != "json" && format != "process" && format != "env" {
+				return fmt.Errorf("--format %q must be json, process or env", format)
+			}
+			cr, err := s.c.LeaseCredentials(s.ctx, a[0])
+			if err != nil {
+				return err
+			}
+			switch format {
+			case "process":
+				return json.NewEncoder(s.out).Encode(cr.ProcessCredentials)
+			case "env":
+				_, err := fmt.Fprint(s.out, cr.EnvLines())
+				return err
+			}
+			return printJSON(s.out, cr)
+		})
+	c.Flags().StringVar(&format, "format", "json", "json | process (credential_process) | env (export lines)")
+	return c
+}
+
+func leaseConsoleCommand(g *globals) *cobra.Command {
+	var (
+		open        bool
+		destination string
+	)
+	c := clientCommand(g, "console ID", "an AWS console sign-in URL for the lease (valid once, for 15 minutes)", []string{"ID"},
+		func(s *session, a []string) error {
+			ans, err := s.c.LeaseConsole(s.ctx, a[0], destination)
+			if err != nil {
+				return err
+			}
+			if err := s.print(ans, func(w *tabwriter.Writer) { fmt.Fprintln(w, ans.URL) }); err != nil {
+				return err
+			}
+			if open {
+				return openBrowser(ans.URL)
+			}
+			return nil
+		})
+	c.Flags().BoolVar(&open, "open", false, "open the URL in the default browser")
+	c.Flags().StringVar(&destination, "destination", "", "console page to land on (https://...console.aws.amazon.com/...)")
+	return c
+}
+
+// openBrowser opens u with the desktop's opener.
+func openBrowser(u string) error {
+	opener := "xdg-open"
+	if runtime.GOOS == "darwin" {
+		opener = "open"
+	}
+	if err := exec.Command(opener, u).Start(); err != nil {
+		return fmt.Errorf("cannot open a browser (%s): %w; open the URL above yourself", opener, err)
+	}
+	return nil
+}
+
+// exitStatus ends the binary with a command's own status (ovm lease exec).
+type exitStatus struct{ code int }
+
+func (e *exitStatus) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// execOptions are the flags of ovm lease exec.
+type execOptions struct {
+	pool        string
+	ttl, wait   time.Duration
+	labels      labelFlag
+	lease       string
+	keep        bool
+	credentials string
+}
+
+func leaseExecCommand(g *globals) *cobra.Command {
+	o := &execOptions{labels: labelFlag{}}
+	c := &cobra.Command{
+		Use:   "exec [flags] -- CMD [ARGS...]",
+		Short: "lease an account (or use --lease) and run CMD with its credentials; release it when CMD ends",
+		Long: `Runs CMD with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION,
+OVM_LEASE_ID and OVM_ACCOUNT_ID of a lease, forwards SIGINT and SIGTERM to it, releases
+the lease when it ends (unless --keep) and exits with its status.
+
+When one session cannot cover the lease (sessions last at most an hour), CMD gets the
+credentials from a loopback endpoint instead (AWS_CONTAINER_CREDENTIALS_FULL_URI and
+AWS_CONTAINER_AUTHORIZATION_TOKEN), which the AWS CLI and every AWS SDK read again before
+the session expires, so a long command keeps working; --credentials env forces the
+static variables.`,
+		Args: func(c *cobra.Command, args []string) error {
+			if c.ArgsLenAtDash() != 0 || len(args) == 0 {
+				return usagef(c, "needs a command after --: ovm lease exec [flags] -- CMD [ARGS...]")
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			if o.credentials != "auto" && o.credentials != "env" && o.credentials != "endpoint" {
+				return usagef(c, "--credentials %q must be auto, env or endpoint", o.credentials)
+			}
+			if o.lease != "" && (o.pool != "" || o.ttl != 0 || o.wait != 0 || len(o.labels) > 0) {
+				return usagef(c, "--lease uses an existing lease: --pool, --ttl, --wait and --label make a new one")
+			}
+			s, err := connect(c, g)
+			if err != nil {
+				return err
+			}
+			return leaseExec(s, o, args, c.ErrOrStderr())
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.pool, "pool", "", "pool (default: the server's default pool)")
+	f.DurationVar(&o.ttl, "ttl", 0, "lease duration (default: the pool's default TTL)")
+	f.DurationVar(&o.wait, "wait", 0, "wait this long for an account when the stock is empty")
+	f.Var(o.labels, "label", "label key=value (repeatable)")
+	f.StringVar(&o.lease, "lease", "", "use this active lease instead of making one")
+	f.BoolVar(&o.keep, "keep", false, "keep the lease when CMD ends")
+	f.StringVar(&o.credentials, "credentials", "auto", "auto | env (static variables) | endpoint (refreshed from a loopback endpoint)")
+	return c
+}
+
+// leaseExec runs args with a lease's credentials.
+func leaseExec(s *session, o *execOptions, args []string, stderr io.Writer) error {
+	var (
+		l   *httpapi.Lease
+		err error
+	)
+	if o.lease != "" {
+		l, err = s.c.LeaseGet(s.ctx, o.lease)
+	} else {
+		req := &httpapi.LeaseRequest{Pool: o.pool, Wait: httpapi.Duration(o.wait), Labels: o.labels}
+		if o.ttl != 0 {
+			d := httpapi.Duration(o.ttl)
+			req.TTL = &d
+		}
+		l, err = s.c.LeaseCreate(s.ctx, req)
+	}
+	if err != nil {
+		return err
+	}
+	release := func() {
+		if o.keep {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 30*time.Second)
+		defer cancel()
+		if _, err := s.c.LeaseRelease(ctx, l.ID); err != nil {
+			fmt.Fprintf(stderr, "ovm: could not release lease %s: %v (it ends at %s)\n", l.ID, err, l.ExpiresAt.UTC().Format(time.RFC3339))
+		}
+	}
+	src := &credSource{s: s, lease: l.ID}
+	cr, err := src.get()
+	if err != nil {
+		release()
+		return err
+	}
+	env := scrubbedEnv()
+	exp, _ := time.Parse(time.RFC3339, cr.Expiration)
+	// auto: static variables when the session lasts (within a minute) as
+	// long as the lease; else the endpoint, which is read again.
+	useEndpoint := o.credentials == "endpoint" || o.credentials == "auto" && exp.Add(time.Minute).Before(l.ExpiresAt)
+	if useEndpoint {
+		ep, err := src.serve()
+		if err != nil {
+			release()
+			return err
+		}
+		defer ep.Close()
+		env = append(env, "AWS_CONTAINER_CREDENTIALS_FULL_URI="+ep.url, "AWS_CONTAINER_AUTHORIZATION_TOKEN="+ep.token,
+			"AWS_REGION="+cr.Region, "AWS_DEFAULT_REGION="+cr.Region, "OVM_LEASE_ID="+l.ID, "OVM_ACCOUNT_ID="+l.AccountID)
+	} else {
+		for _, kv := range cr.Env() {
+			env = append(env, kv[0]+"="+kv[1])
+		}
+		env = append(env, "AWS_DEFAULT_REGION="+cr.Region)
+	}
+	code, err := runChild(args, env)
+	release()
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &exitStatus{code: code}
+	}
+	return nil
+}
+
+// scrubbedEnv is this process's environment without AWS credentials or
+// profiles that would take precedence over the lease's.
+func scrubbedEnv() []string {
+	drop := []string{"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN=", "AWS_SECURITY_TOKEN=",
+		"AWS_CREDENTIAL_EXPIRATION=", "AWS_PROFILE=", "AWS_DEFAULT_PROFILE=", "AWS_CONTAINER_CREDENTIALS_FULL_URI=",
+		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=", "AWS_CONTAINER_AUTHORIZATION_TOKEN=", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=",
+		"AWS_WEB_IDENTITY_TOKEN_FILE=", "AWS_ROLE_ARN=", "AWS_REGION=", "AWS_DEFAULT_REGION=", "OVM_TOKEN="}
+	var out []string
+	for _, kv := range os.Environ() {
+		keep := true
+		for _, d := range drop {
+			keep = keep && !strings.HasPrefix(kv, d)
+		}
+		if keep {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// runChild runs args with env, forwarding SIGINT and SIGTERM, and returns
+// its exit status (128+signal when a signal ended it).
+func runChild(args, env []string) (int, error) {
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env, cmd.Stdin, cmd.Stdout, cmd.Stderr = env, os.Stdin, os.Stdout, os.Stderr
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("run %s: %w", args[0], err)
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				cmd.Process.Signal(sig)
+			case <-done:
+				return
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return ee.ExitCode(), nil
+	}
+	return 0, err
+}
+
+// credSource hands out a lease's credentials, asking the server again
+// when less than refreshBefore of the session is left.
+type credSource struct {
+	s     *session
+	lease string
+
+	mu  sync.Mutex
+	cur *httpapi.Credentials
+	exp time.Time
+}
+
+const refreshBefore = 5 * time.Minute
+
+func (c *credSource) get() (*httpapi.Credentials, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur != nil && time.Until(c.exp) > refreshBefore {
+		return c.cur, nil
+	}
+	cr, err := c.s.c.LeaseCredentials(c.s.ctx, c.lease)
+	if err != nil {
+		return nil, err
+	}
+	c.cur = cr
+	c.exp, _ = time.Parse(time.RFC3339, cr.Expiration)
+	return cr, nil
+}
+
+// endpoint is the loopback container-credentials endpoint of a lease.
+type endpoint struct {
+	url, token string
+	srv        *http.Server
+}
+
+func (e *endpoint) Close() { e.srv.Close() }
+
+// serve starts the endpoint: GET with the token answers the container
+// credentials JSON (AccessKeyId, SecretAccessKey, Token, Expiration).
+func (c *credSource) serve() (*endpoint, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	e := &endpoint{url: "http://" + ln.Addr().String() + "/credentials", token: hex.EncodeToString(b)}
+	e.srv = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/credentials" || r.Header.Get("Authorization") != e.token {
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		cr, err := c.get()
+		if err != nil {
+			http.Error(w, "ovm: "+err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"AccessKeyId": cr.AccessKeyID, "SecretAccessKey": cr.SecretAccessKey,
+			"Token": cr.SessionToken, "Expiration": cr.Expiration})
+	})}
+	go e.srv.Serve(ln)
+	return e, nil
+}
