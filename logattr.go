@@ -16,4 +16,6 @@ const (
 	LogWorker       = "worker"
 	LogCount        = "count"
 	LogDuration     = "duration"
+	LogDeliveryID   = "delivery_id"  // an outbox entry (a notification's id)
+	LogSubscription = "subscription" // a notification subscription's name
 )

@@ -1,4 +1,4 @@
-// Package engine is OVM's reconciler. Four workers share one store:
+// Package engine is OVM's reconciler. Five workers share one store:
 //
 //   - the stock planner orders new accounts so each pool holds its target
 //     stock, within its ceiling, its creations-in-flight limit, its minimum
@@ -9,6 +9,8 @@
 //   - the lease expirer ends leases whose time is up;
 //   - the drift check compares AWS with the store, at start and
 //     periodically, for pools whose provider can list its accounts.
+//   - the notifier sends the outbox's notifications to their
+//     subscriptions, at least once, retrying with backoff (notify.go).
 //
 // Every worker gathers from the store, decides with a pure function, then
 // acts through compare-and-set updates. The engine is level-triggered: it
@@ -65,6 +67,8 @@ type Config struct {
 	CrashPoint func(point string)
 	// Observer, when set, is told what the engine does (metrics).
 	Observer Observer
+	// Notify configures the notifications' delivery worker.
+	Notify NotifyConfig
 }
 
 // Observer is told what the engine does, for metrics. Its methods are
@@ -135,10 +139,11 @@ type Engine struct {
 	log   *slog.Logger
 	cfg   Config
 
-	Planner *Planner
-	Runner  *Runner
-	Expirer *Expirer
-	Drift   *Drift
+	Planner  *Planner
+	Runner   *Runner
+	Expirer  *Expirer
+	Drift    *Drift
+	Notifier *Notifier
 
 	sigMu   sync.Mutex
 	signals map[string]chan struct{}
@@ -184,6 +189,7 @@ func New(store ovm.Store, pools []Pool, clock ovm.Clock, log *slog.Logger, cfg C
 	e.Runner = &Runner{e: e, kick: make(chan struct{}, 1)}
 	e.Expirer = &Expirer{e: e}
 	e.Drift = &Drift{e: e}
+	e.Notifier = newNotifier(e, cfg.Notify)
 	return e, nil
 }
 
@@ -283,6 +289,7 @@ func (e *Engine) Start() {
 	loop("planner", e.cfg.Tick, nil, e.Planner.RunOnce)
 	loop("runner", e.cfg.Tick, e.Runner.kick, e.Runner.RunOnce)
 	loop("drift", e.cfg.DriftInterval, nil, e.Drift.RunOnce)
+	loop("notifier", e.Notifier.cfg.Interval, e.Notifier.kick, e.Notifier.RunOnce)
 }
 
 // Stop stops the loops from taking new work and waits until the steps in
@@ -307,7 +314,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 	// A lease that is not given back lapses after its TTL: log, not fail.
 	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
 	defer rcancel()
-	for _, name := range []string{"planner", "drift"} {
+	for _, name := range []string{"planner", "drift", "notify"} {
 		if err := e.store.LeaderRelease(rctx, name, e.cfg.Instance); err != nil {
 			e.log.Warn("leader lease not released; another replica takes it when it expires", ovm.LogWorker, name, ovm.LogError, err)
 		}
