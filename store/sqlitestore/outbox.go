@@ -123,3 +123,27 @@ func (s *Store) DeliveryCount(ctx context.Context, state ovm.DeliveryState) (int
 	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM deliveries WHERE state = ?`, state).Scan(&n)
 	return n, err
 }
+
+// releaseDeliveryClaims makes the outbox entries a killed process had
+// claimed due again from the time of their claim (see releaseClaims).
+func releaseDeliveryClaims(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT data FROM deliveries WHERE due_at IS NOT NULL`)
+	if err != nil {
+		return err
+	}
+	ds, err := scanAll(rows, decodeDelivery)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		if d.ClaimedBy == "" {
+			continue
+		}
+		d.ClaimedBy, d.NextAttemptAt = "", d.UpdatedAt
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET due_at = ?, data = ? WHERE id = ?`,
+			deliveryDue(d), encode(d), d.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}

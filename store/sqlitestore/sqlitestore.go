@@ -151,7 +151,8 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// releaseClaims clears every claim and drops every leader lease: with the
+// releaseClaims clears every claim (of accounts and of outbox entries)
+// and drops every leader lease: with the
 // exclusive lock held, no other live process can own one, and a process
 // that was killed (or stopped without releasing) must not keep this one
 // from planning until its lease expires.
@@ -177,7 +178,7 @@ func (s *Store) releaseClaims(ctx context.Context) error {
 				return err
 			}
 		}
-		return nil
+		return releaseDeliveryClaims(ctx, tx)
 	})
 }
 
