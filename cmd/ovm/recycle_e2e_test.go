@@ -35,6 +35,15 @@ func recycleServer(t *testing.T, include []string, retry string) (*server, aws.C
 		t.Fatal(err)
 	}
 	inc, _ := json.Marshal(include)
+	orgs := organizations.NewFromConfig(cfg)
+	roots, err := orgs.ListRoots(context.Background(), &organizations.ListRootsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ou, err := orgs.CreateOrganizationalUnit(context.Background(), &organizations.CreateOrganizationalUnitInput{ParentId: roots.Roots[0].Id, Name: aws.String("retiring")})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := newServer(t, fmt.Sprintf(`
 aws: {region: us-east-1, endpoint: %q}
 engine: {tick: 100ms, drift_interval: 1h}
@@ -49,9 +58,10 @@ pools:
     organizations:
       email_template: "sandbox+{id}@example.com"
       poll_interval: 200ms
+      retiring_ou: %s
     nuke:
       include: %s
-`, srv.URL, retry, inc))
+`, srv.URL, retry, aws.ToString(ou.OrganizationalUnit.Id), inc))
 	return s, cfg, []string{"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_SESSION_TOKEN=",
 		"AWS_PROFILE=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
 }
@@ -167,8 +177,10 @@ func leftovers(t *testing.T, acct aws.Config, wiped bool) []string {
 	if wiped {
 		att, _ := im.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String("OVMCrossAccountRole")})
 		inl, _ := im.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String("OVMCrossAccountRole")})
-		if len(att.AttachedPolicies) != 1 || aws.ToString(att.AttachedPolicies[0].PolicyName) != "AdministratorAccess" || len(inl.PolicyNames) != 0 {
-			t.Fatalf("the vended role keeps the lessee's policies: %+v %v", att.AttachedPolicies, inl.PolicyNames)
+		// Only the deny of the last lease's sessions stays inline.
+		if len(att.AttachedPolicies) != 1 || aws.ToString(att.AttachedPolicies[0].PolicyName) != "AdministratorAccess" ||
+			len(inl.PolicyNames) != 1 || inl.PolicyNames[0] != "OVMRevokeOlderSessions" {
+			t.Fatalf("the vended role keeps the lessee's policies, or lost the deny of its sessions: %+v %v", att.AttachedPolicies, inl.PolicyNames)
 		}
 	}
 	aliases, _ := im.ListAccountAliases(ctx, &iam.ListAccountAliasesInput{})
@@ -222,6 +234,34 @@ func TestTheSameAccountIsVendedWipedAndVendedAgainThreeTimes(t *testing.T) {
 		}
 		if !strings.Contains(a.Progress["awsorgs.last_clean_report"], `"found":0`) {
 			t.Fatalf("last report %s", a.Progress["awsorgs.last_clean_report"])
+		}
+		// Vended again only after the revocation: its event comes before
+		// the wipe's; the deny keeps the lease's end, and the account is
+		// back under the root, out of the retiring OU.
+		revokedAt, cleanedAt := -1, -1
+		for i, e := range a.Events {
+			if strings.Contains(e.Reason, "access of lease "+l.ID+" revoked") {
+				revokedAt = i
+			}
+			if e.From == "cleaning" && e.To == "ready" {
+				cleanedAt = i
+			}
+		}
+		if revokedAt < 0 || cleanedAt < revokedAt {
+			t.Fatalf("generation %d: revocation event %d, ready again at event %d", gen, revokedAt, cleanedAt)
+		}
+		var ended httpapi.Lease
+		s.ovmJSON(&ended, "lease", "get", l.ID)
+		member := iam.NewFromConfig(assumeInto(cfg, l.AccountID, "OrganizationAccountAccessRole"))
+		pol, err := member.GetRolePolicy(context.Background(), &iam.GetRolePolicyInput{RoleName: aws.String("OVMCrossAccountRole"),
+			PolicyName: aws.String("OVMRevokeOlderSessions")})
+		if doc, _ := url.QueryUnescape(aws.ToString(pol.PolicyDocument)); err != nil || !strings.Contains(doc, ended.EndedAt.UTC().Format(time.RFC3339)) {
+			t.Fatalf("generation %d: the deny is not dated at the lease's end %s: %s %v", gen, ended.EndedAt, doc, err)
+		}
+		orgs := organizations.NewFromConfig(cfg)
+		parents, _ := orgs.ListParents(context.Background(), &organizations.ListParentsInput{ChildId: aws.String(l.AccountID)})
+		if len(parents.Parents) != 1 || parents.Parents[0].Type != types.ParentTypeRoot {
+			t.Fatalf("generation %d: a recycled account is under %+v, not back under the root", gen, parents.Parents)
 		}
 	}
 }
