@@ -159,6 +159,9 @@ func (s *Server) routes() {
 		"/v1/phone/{number}/pin":      {"GET": {admin, s.phonePIN, false}},
 		"/v1/keys":                    {"GET": {admin, s.keyList, false}, "POST": {admin, s.keyCreate, false}},
 		"/v1/keys/{id}":               {"DELETE": {admin, s.keyRevoke, false}},
+		"/v1/deliveries":              {"GET": {admin, s.deliveryList, false}},
+		"/v1/deliveries/{id}":         {"GET": {admin, s.deliveryGet, false}},
+		"/v1/deliveries/{id}/retry":   {"POST": {admin, s.deliveryRetry, false}},
 	}
 	s.table = table
 	for path, methods := range table {
