@@ -335,3 +335,9 @@ func (e *Engine) RetryDelivery(ctx context.Context, id string) (*ovm.Delivery, e
 	e.Notifier.Kick()
 	return r, nil
 }
+
+// DeliveryCount counts the outbox entries in state (from the store, the
+// same on every replica).
+func (e *Engine) DeliveryCount(ctx context.Context, state ovm.DeliveryState) (int, error) {
+	return e.store.DeliveryCount(ctx, state)
+}

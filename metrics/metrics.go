@@ -5,10 +5,12 @@
 //   - pool figures (accounts by state, ready stock and its target, active
 //     leases, quarantined accounts, close quota left, whether the planner
 //     holds back and why) are read from the store at every scrape, so every
-//     replica reports the same numbers: aggregate them with max, not sum;
+//     replica reports the same numbers: aggregate them with max, not sum
+//     (so are the outbox's failed and pending notifications);
 //   - process figures (vends, vend latency, provider steps, time from order
-//     to ready, cleaning failures, HTTP requests, whether this replica holds
-//     the planner lease) count what this replica did: sum them over
+//     to ready, cleaning failures, HTTP requests, notification sends,
+//     whether this replica holds the planner lease) count what this
+//     replica did: sum them over
 //     replicas.
 //
 // No label carries an owner, an account or a lease id: labels are pools,
@@ -42,6 +44,7 @@ type Metrics struct {
 	buildDuration *prometheus.HistogramVec
 	requests      *prometheus.HistogramVec
 	leader        *prometheus.GaugeVec
+	deliveries    *prometheus.CounterVec
 
 	log *slog.Logger
 	cfg Config
@@ -80,12 +83,15 @@ func New(log *slog.Logger, cfg Config) *Metrics {
 		Buckets: prometheus.DefBuckets}, []string{"route", "method", "code"})
 	m.leader = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ovm_leader",
 		Help: "1 when this replica holds the named leader lease (planner, drift); sum over replicas is 1 while one plans."}, []string{"lease"})
+	m.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ovm_notification_delivery_attempts_total",
+		Help: "Sends of a notification to a subscription by result: delivered, retry (refused, tried again later), failed (refused for good)."},
+		[]string{"subscription", "result"})
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ovm_build_info",
 		Help: "Always 1; the labels name the build."}, []string{"version", "goversion"})
 	info.WithLabelValues(cfg.Version, runtime.Version()).Set(1)
-	m.reg.MustRegister(m.vends, m.vendDuration, m.steps, m.cleanFailures, m.buildDuration, m.requests, m.leader, info,
+	m.reg.MustRegister(m.vends, m.vendDuration, m.steps, m.cleanFailures, m.buildDuration, m.requests, m.leader, m.deliveries, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, name := range []string{"planner", "drift"} {
+	for _, name := range []string{"planner", "drift", "notify"} {
 		m.leader.WithLabelValues(name).Set(0)
 	}
 	return m
@@ -94,7 +100,8 @@ func New(log *slog.Logger, cfg Config) *Metrics {
 // Watch adds the pool figures of eng's pools, read from its store at every
 // scrape. Call it once.
 func (m *Metrics) Watch(eng *engine.Engine) {
-	m.reg.MustRegister(&poolCollector{eng: eng, log: m.log, timeout: m.cfg.ScrapeTimeout})
+	m.reg.MustRegister(&poolCollector{eng: eng, log: m.log, timeout: m.cfg.ScrapeTimeout},
+		&deliveryCollector{eng: eng, log: m.log, timeout: m.cfg.ScrapeTimeout})
 }
 
 // Handler serves the metrics in the Prometheus text format.
