@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -266,4 +267,91 @@ func pathEnv() string { return os.Getenv("PATH") }
 func percentiles(lat []time.Duration) string {
 	slices.Sort(lat)
 	return fmt.Sprintf("p50 %s, p99 %s over %d", lat[len(lat)/2].Round(time.Microsecond), lat[len(lat)*99/100].Round(time.Microsecond), len(lat))
+}
+
+// TestLeaseExecOnTheEmbeddedDefault shows the whole path with no AWS at
+// all: the command gets plainly simulated credentials of a lease that ends
+// with it, and the note's figure (what exec adds before the command
+// starts) is logged.
+func TestLeaseExecOnTheEmbeddedDefault(t *testing.T) {
+	s := newServer(t, fastConfig)
+	s.start()
+	eventually(t, 20*time.Second, "stock", func() bool { return s.pool().Ready == 3 })
+	env := append(os.Environ(), "OVM_URL="+s.url, "OVM_TOKEN="+s.key, "AWS_PROFILE=someone-else", "AWS_ACCESS_KEY_ID=AKIAOUTSIDE")
+	cmd := exec.Command(binPath, "lease", "exec", "--ttl", "20m", "--label", "job=e2e", "--", "env")
+	cmd.Env = env
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			got[k] = v
+		}
+	}
+	if !strings.HasPrefix(got["AWS_ACCESS_KEY_ID"], "ASIASIM") || !strings.HasPrefix(got["AWS_SECRET_ACCESS_KEY"], "simulated-") ||
+		!strings.HasPrefix(got["AWS_SESSION_TOKEN"], "simulated-") || got["AWS_REGION"] != "us-east-1" || got["AWS_PROFILE"] != "" ||
+		got["OVM_TOKEN"] != "" || !strings.HasPrefix(got["OVM_LEASE_ID"], "lse_") || len(got["OVM_ACCOUNT_ID"]) != 12 {
+		t.Fatalf("the command's environment: %v", got)
+	}
+	var l httpapi.Lease
+	s.ovmJSON(&l, "lease", "get", got["OVM_LEASE_ID"])
+	if l.State != "ended" || l.AccountID != got["OVM_ACCOUNT_ID"] || l.Labels["job"] != "e2e" {
+		t.Fatalf("lease after exec: %+v", l)
+	}
+
+	// A lease longer than a session: the endpoint, refreshed on demand.
+	cmd = exec.Command(binPath, "lease", "exec", "--ttl", "90m", "--", "sh", "-c",
+		`test -z "$AWS_ACCESS_KEY_ID" && curl -sf -H "Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN" "$AWS_CONTAINER_CREDENTIALS_FULL_URI" &&
+		 ! curl -sf -H "Authorization: wrong" "$AWS_CONTAINER_CREDENTIALS_FULL_URI"`)
+	cmd.Env = env
+	out, err = cmd.Output()
+	var ep map[string]string
+	if err != nil || json.Unmarshal(out, &ep) != nil || !strings.HasPrefix(ep["AccessKeyId"], "ASIASIM") || ep["Token"] == "" || ep["Expiration"] == "" {
+		t.Fatalf("endpoint credentials: %v %s", err, out)
+	}
+
+	// SIGTERM to exec reaches the command; the lease is released anyway.
+	cmd = exec.Command(binPath, "lease", "exec", "--", "sh", "-c", `trap 'echo got-term; exit 143' TERM; echo started; while :; do sleep 0.05; done`)
+	cmd.Env = env
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, _ := stdout.Read(buf)
+	if !strings.Contains(string(buf[:n]), "started") {
+		t.Fatalf("the command did not start: %q", buf[:n])
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	rest, _ := io.ReadAll(stdout)
+	err = cmd.Wait()
+	if !strings.Contains(string(rest), "got-term") || cmd.ProcessState.ExitCode() != 143 {
+		t.Fatalf("signal forwarding: %q, %v", rest, err)
+	}
+	var page httpapi.Page[httpapi.Lease]
+	s.ovmJSON(&page, "lease", "list", "--state", "active")
+	if len(page.Items) != 0 {
+		t.Fatalf("active leases after exec: %+v", page.Items)
+	}
+
+	// What exec adds before the command starts (vend and credentials on
+	// loopback), against running the command directly.
+	eventually(t, 20*time.Second, "stock", func() bool { return s.pool().Ready == 3 })
+	var with, without []time.Duration
+	for range 15 {
+		start := time.Now()
+		c := exec.Command(binPath, "lease", "exec", "--ttl", "20m", "--", "true")
+		c.Env = env
+		if err := c.Run(); err != nil {
+			t.Fatal(err)
+		}
+		with = append(with, time.Since(start))
+		start = time.Now()
+		exec.Command("true").Run()
+		without = append(without, time.Since(start))
+		eventually(t, 20*time.Second, "stock", func() bool { return s.pool().Ready == 3 })
+	}
+	t.Logf("ovm lease exec -- true: %s; true alone: %s (the difference includes the release after the command)", percentiles(with), percentiles(without))
 }

@@ -451,7 +451,7 @@ pools:
 
 func TestKillNineAtEveryCrashPointLosesNothing(t *testing.T) {
 	points := []string{"planner.after-insert", "runner.after-claim", "runner.after-call:pending",
-		"runner.after-call:creating", "runner.after-call:bootstrapping", "runner.after-call:closing", "expirer.before-end"}
+		"runner.after-call:creating", "runner.after-call:bootstrapping", "runner.after-call:revoke", "runner.after-call:closing", "expirer.before-end"}
 	for _, point := range points {
 		t.Run(point, func(t *testing.T) {
 			s := newServer(t, crashConfig)
