@@ -29,6 +29,9 @@ type Config struct {
 	Metrics         MetricsConfig `yaml:"metrics"`
 	Pools           []PoolConfig  `yaml:"pools"`
 
+	// Notifications are sent to subscribers (docs/notifications.md).
+	Notifications NotificationsConfig `yaml:"notifications"`
+
 	// Auth lists the OIDC issuers whose ID tokens sign in (docs/oidc.md).
 	Auth identity.Config `yaml:"auth"`
 
@@ -78,6 +81,50 @@ type MetricsConfig struct {
 	// Listen is the host:port of GET /metrics, apart from the API and
 	// without a key: bind it to loopback or a private network ("" = off).
 	Listen string `yaml:"listen"`
+}
+
+// NotificationsConfig is who is told what happens (docs/notifications.md).
+type NotificationsConfig struct {
+	// ExpiringLead is how long before a lease's expiry lease.expiring is
+	// sent (default 1h; 0s: never).
+	ExpiringLead *time.Duration `yaml:"expiring_lead"`
+	// LowStock is, per pool name, the ready stock below which pool.low is
+	// sent (default: half the pool's target, rounded up).
+	LowStock map[string]int `yaml:"low_stock"`
+	// Retry bounds the sending to one subscription (default 8 attempts,
+	// 5s doubling to 10m); then the delivery is kept as failed.
+	Retry RetryConfig `yaml:"retry"`
+	// Subscriptions are the receivers (none by default).
+	Subscriptions []SubscriptionConfig `yaml:"subscriptions"`
+}
+
+// SubscriptionConfig is one receiver: a webhook (url), an SNS topic (sns)
+// or an EventBridge bus (eventbridge), and the events it wants.
+type SubscriptionConfig struct {
+	Name   string   `yaml:"name"`   // unique, shown in deliveries and metrics
+	Events []string `yaml:"events"` // notification types (default: all)
+	// URL is a webhook's address; Secret its HMAC-SHA256 key as
+	// secret:NAME (a vault entry, required); SignatureHeader its header
+	// (default X-OVM-Signature); Timeout bounds one POST (default 10s).
+	URL             string        `yaml:"url"`
+	Secret          string        `yaml:"secret"`
+	SignatureHeader string        `yaml:"signature_header"`
+	Timeout         time.Duration `yaml:"timeout"`
+	// SNS publishes to a topic.
+	SNS *SNSConfig `yaml:"sns"`
+	// EventBridge puts events on a bus.
+	EventBridge *EventBridgeConfig `yaml:"eventbridge"`
+}
+
+// SNSConfig is an SNS subscription's topic.
+type SNSConfig struct {
+	TopicARN string `yaml:"topic_arn"` // required
+}
+
+// EventBridgeConfig is an EventBridge subscription's bus.
+type EventBridgeConfig struct {
+	Bus    string `yaml:"bus"`    // name or ARN (default "default")
+	Source string `yaml:"source"` // default ovm
 }
 
 // SecretsConfig is the vault of card and company data, root passwords and
@@ -148,6 +195,7 @@ func defaultConfig() Config {
 		API: APIConfig{LeasesPerOwner: 100, MaxBodyBytes: 64 << 10, MaxWait: 5 * time.Minute},
 		Engine: EngineConfig{Tick: time.Second, BatchSize: 64, Parallelism: 8, ClaimTTL: 2 * time.Minute,
 			StepTimeout: time.Minute, DriftInterval: 10 * time.Minute, LeaderTTL: 15 * time.Second},
+		Notifications: NotificationsConfig{Retry: RetryConfig{MaxAttempts: 8, BaseDelay: 5 * time.Second, MaxDelay: 10 * time.Minute}},
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,12 +21,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/ovmdev/ovm/identity"
 	"github.com/ovmdev/ovm/metrics"
+	"github.com/ovmdev/ovm/notify/eventbridgesink"
+	"github.com/ovmdev/ovm/notify/snssink"
+	"github.com/ovmdev/ovm/notify/webhook"
 	"github.com/ovmdev/ovm/provider"
+	"github.com/ovmdev/ovm/provider/signup"
 	"github.com/ovmdev/ovm/store/dynamostore"
 	"github.com/ovmdev/ovm/store/sqlitestore"
 	"github.com/spf13/cobra"
@@ -147,11 +154,16 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 		}
 		pools = append(pools, engine.Pool{Policy: pc.Policy(), Provider: prov})
 	}
+	notify, err := notifyConfig(ctx, cfg, env)
+	if err != nil {
+		return err
+	}
 	met := metrics.New(log, metrics.Config{Version: version})
 	eng, err := engine.New(store, pools, clock, log, engine.Config{Tick: cfg.Engine.Tick, BatchSize: cfg.Engine.BatchSize,
 		DriftInterval: cfg.Engine.DriftInterval,
 		Parallelism:   cfg.Engine.Parallelism, ClaimTTL: cfg.Engine.ClaimTTL, StepTimeout: cfg.Engine.StepTimeout,
-		LeaderTTL: cfg.Engine.LeaderTTL, Instance: cfg.Engine.Instance, CrashPoint: crashPointFromEnv(log), Observer: met})
+		LeaderTTL: cfg.Engine.LeaderTTL, Instance: cfg.Engine.Instance, CrashPoint: crashPointFromEnv(log), Observer: met,
+		Notify: notify})
 	if err != nil {
 		return err
 	}
@@ -212,6 +224,70 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 	}
 	log.Info("shutdown complete")
 	return nil
+}
+
+// notifyConfig is the notifier's configuration of the notifications:
+// block, each subscription's sink built: webhook secrets read from the
+// vault, AWS clients from the aws: block.
+func notifyConfig(ctx context.Context, cfg *Config, env provider.Env) (engine.NotifyConfig, error) {
+	n := cfg.Notifications
+	out := engine.NotifyConfig{LowStock: n.LowStock,
+		Retry: ovm.RetryPolicy{MaxAttempts: n.Retry.MaxAttempts, BaseDelay: n.Retry.BaseDelay, MaxDelay: n.Retry.MaxDelay}}
+	if n.ExpiringLead != nil {
+		out.ExpiringLead = *n.ExpiringLead
+		if out.ExpiringLead == 0 {
+			out.ExpiringLead = -1 // never
+		}
+	}
+	for i, sc := range n.Subscriptions {
+		key := fmt.Sprintf("notifications.subscriptions[%d]", i)
+		sub := &ovm.Subscription{Name: sc.Name}
+		for _, e := range sc.Events {
+			sub.Types = append(sub.Types, ovm.NotificationType(e))
+		}
+		var err error
+		switch {
+		case sc.URL != "":
+			var secret string
+			if secret, err = vaultSecret(ctx, env, key+".secret", sc.Secret); err != nil {
+				return out, err
+			}
+			sub.Sink, err = webhook.New(webhook.Config{URL: sc.URL, Secret: []byte(secret), SignatureHeader: sc.SignatureHeader, Timeout: sc.Timeout})
+		case sc.SNS != nil:
+			var ac aws.Config
+			if ac, err = env.AWS(ctx); err == nil {
+				sub.Sink, err = snssink.New(sns.NewFromConfig(ac), snssink.Config{TopicARN: sc.SNS.TopicARN})
+			}
+		case sc.EventBridge != nil:
+			var ac aws.Config
+			if ac, err = env.AWS(ctx); err == nil {
+				sub.Sink, err = eventbridgesink.New(eventbridge.NewFromConfig(ac), eventbridgesink.Config{Bus: sc.EventBridge.Bus, Source: sc.EventBridge.Source})
+			}
+		}
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", key, err)
+		}
+		out.Subscriptions = append(out.Subscriptions, sub)
+	}
+	return out, nil
+}
+
+// vaultSecret reads the vault entry that ref ("secret:NAME") names; key
+// names the config key in errors, which never hold the value.
+func vaultSecret(ctx context.Context, env provider.Env, key, ref string) (string, error) {
+	name := strings.TrimPrefix(ref, "secret:")
+	v, err := env.Vault(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	s, err := v.Get(ctx, name)
+	if errors.Is(err, signup.ErrNoSecret) {
+		return "", fmt.Errorf("%s: secret %q is not in the vault (ovm secret put %s)", key, name, name)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	return s, nil
 }
 
 // openStore opens the configured store: SQLite in the data directory, or
