@@ -24,7 +24,7 @@ build:
 
 ## bench: the performance figures of the issues (vend latency, engine tick).
 bench:
-	$(GO) test -run '^$$' -bench 'Vend' -benchtime 1x ./bench/
+	$(GO) test -run '^$$' -bench 'Vend|Notify|Outbox' -benchtime 1x ./bench/
 	$(GO) test -run '^$$' -bench Tick -benchtime 200x ./engine/
 	$(GO) test -run '^$$' -bench Credentials -benchtime 200x ./provider/awsorgs/
 
