@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +18,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -202,6 +205,15 @@ pools:
 	}
 	var leases httpapi.Page[httpapi.Lease]
 	s.ovmJSON(&leases, "lease", "list")
+	// The lessee's own credentials work in the management account.
+	var cr httpapi.Credentials
+	s.ovmJSON(&cr, "lease", "credentials", leases.Items[0].ID)
+	own := cfg.Copy()
+	own.Credentials = credentials.NewStaticCredentialsProvider(cr.AccessKeyID, cr.SecretAccessKey, cr.SessionToken)
+	if who, err := sts.NewFromConfig(own).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{}); err != nil ||
+		aws.ToString(who.Account) != a.AccountID || !strings.Contains(aws.ToString(who.Arn), "/ovm-admin") {
+		t.Fatalf("the lessee's credentials: %v %v", who, err)
+	}
 	if _, err := s.ovm("lease", "release", leases.Items[0].ID); err != nil {
 		t.Fatal(err)
 	}
@@ -239,5 +251,18 @@ pools:
 	}
 	if phases < 2 {
 		t.Fatalf("burial phases in the event log: %d", phases)
+	}
+	// The lease's access was revoked before the burial: the deny on the
+	// vended role carries the lease's end.
+	revoked := false
+	for _, e := range a.Events {
+		revoked = revoked || strings.Contains(e.Reason, "access of lease "+leases.Items[0].ID+" revoked")
+	}
+	var ended httpapi.Lease
+	s.ovmJSON(&ended, "lease", "get", leases.Items[0].ID)
+	pol, err := iam.NewFromConfig(lessee).GetRolePolicy(context.Background(), &iam.GetRolePolicyInput{RoleName: aws.String("OVMCrossAccountRole"),
+		PolicyName: aws.String("OVMRevokeOlderSessions")})
+	if doc, _ := url.QueryUnescape(aws.ToString(pol.PolicyDocument)); !revoked || err != nil || !strings.Contains(doc, ended.EndedAt.UTC().Format(time.RFC3339)) {
+		t.Fatalf("revocation: event %v, deny %s %v", revoked, doc, err)
 	}
 }

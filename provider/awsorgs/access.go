@@ -5,62 +5,30 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/ovmdev/ovm/federation"
+	"github.com/ovmdev/ovm/provider/roleaccess"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
-	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/ovmdev/ovm"
-)
-
-// RevokePolicyName is the vended role's inline policy that denies every
-// session issued before the last lease's end (IAM's "revoke older
-// sessions"). It stays on the role across recycling: a cleaning keeps it.
-const RevokePolicyName = "OVMRevokeOlderSessions"
-
-// MaxRoleSession is the vended role's MaxSessionDuration (bootstrap sets
-// it); a role-chained session is limited to the same hour by AWS.
-const MaxRoleSession = time.Hour
-
-// Session tags of a lessee's session.
-const (
-	TagLeaseID = "ovm:lease-id"
-	TagOwner   = "ovm:owner"
 )
 
 var _ ovm.Access = (*Provider)(nil)
 
 // Credentials implements ovm.Access: the management account assumes the
 // vended role with the lessee's session name, SourceIdentity and session
-// tags, for the lease's time left within [15m, the role's hour].
+// tags, for the lease's time left within [15m, the role's hour]
+// (roleaccess.Session).
 func (p *Provider) Credentials(ctx context.Context, a *ovm.Account, r ovm.SessionRequest) (*ovm.Credentials, error) {
 	if _, _, err := p.org(ctx); err != nil {
 		return nil, err
 	}
-	d := min(max(r.Duration, ovm.MinSessionDuration), MaxRoleSession)
-	out, err := p.c.STS.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(a.RoleARN),
-		RoleSessionName: aws.String(ovm.SessionName(r.Owner)), SourceIdentity: aws.String(ovm.SourceIdentity(r.Owner)),
-		DurationSeconds: aws.Int32(int32(d / time.Second)),
-		Tags: []ststypes.Tag{{Key: aws.String(TagLeaseID), Value: aws.String(r.LeaseID)},
-			{Key: aws.String(TagOwner), Value: aws.String(tagValue(r.Owner))}}})
-	if err != nil {
-		return nil, err
-	}
-	c := out.Credentials
-	if c == nil {
-		return nil, errors.New("sts answered no credentials")
-	}
-	return &ovm.Credentials{AccessKeyID: deref(c.AccessKeyId), SecretAccessKey: deref(c.SecretAccessKey),
-		SessionToken: deref(c.SessionToken), Expiration: aws.ToTime(c.Expiration), Region: p.cfg.Region,
-		SessionName: ovm.SessionName(r.Owner), SourceIdentity: ovm.SourceIdentity(r.Owner), RoleChained: p.chained()}, nil
+	return roleaccess.Session(ctx, p.c.STS, a.RoleARN, r, p.cfg.Region, p.chained())
 }
 
 // chained reports whether OVM's own credentials are a role session, which
@@ -68,18 +36,7 @@ func (p *Provider) Credentials(ctx context.Context, a *ovm.Account, r ovm.Sessio
 func (p *Provider) chained() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return strings.Contains(p.callerARN, ":assumed-role/")
-}
-
-var tagValueBad = regexp.MustCompile(`[^\p{L}\p{Z}\p{N}_.:/=+\-@]+`)
-
-// tagValue is s as a session tag value accepts it.
-func tagValue(s string) string {
-	s = tagValueBad.ReplaceAllString(s, "_")
-	if len(s) > 256 {
-		s = s[:256]
-	}
-	return s
+	return roleaccess.Chained(p.callerARN)
 }
 
 // SetFederation makes the provider build console sign-in URLs through f.
@@ -107,7 +64,7 @@ func (p *Provider) Grant(ctx context.Context, a *ovm.Account, principal string) 
 }
 
 // Revoke implements ovm.Access. Each part converges when run again:
-//   - the inline deny RevokePolicyName on the vended role for sessions
+//   - the inline deny roleaccess.PolicyName on the vended role for sessions
 //     issued before r.Before (aws:TokenIssueTime);
 //   - the role's trust back to the pool's principals (no lease principal);
 //   - with organizations.retiring_ou, the account moved there, under the
@@ -121,8 +78,7 @@ func (p *Provider) Revoke(ctx context.Context, a *ovm.Account, r ovm.Revocation)
 		return ovm.Failed("the revocation names no lease end"), nil
 	}
 	c := p.c.IAMFor(p.assume(ovm.RoleARN(a.AWSAccountID, p.cfg.CreationRole), "ovm-revoke", p.c.STS))
-	if _, err := c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(p.cfg.RoleName),
-		PolicyName: aws.String(RevokePolicyName), PolicyDocument: aws.String(RevokePolicy(r.Before))}); err != nil {
+	if err := roleaccess.DenyBefore(ctx, c, p.cfg.RoleName, r.Before); err != nil {
 		return ovm.StepResult{}, fmt.Errorf("deny older sessions: %w", err)
 	}
 	if _, err := p.ensureRole(ctx, c, mgmtID); err != nil {
@@ -139,15 +95,6 @@ func (p *Provider) Revoke(ctx context.Context, a *ovm.Account, r ovm.Revocation)
 		report += ", moved to the retiring OU " + p.cfg.RetiringOU
 	}
 	return ovm.StepResult{Status: ovm.StepDone, Report: report}, nil
-}
-
-// RevokePolicy is the inline deny of every session of the role issued
-// before t.
-func RevokePolicy(t time.Time) string {
-	b, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
-		"Sid": "DenySessionsOfEndedLeases", "Effect": "Deny", "Action": "*", "Resource": "*",
-		"Condition": map[string]any{"DateLessThan": map[string]string{"aws:TokenIssueTime": t.UTC().Format(time.RFC3339)}}}}})
-	return string(b)
 }
 
 // RetiringSCP is the service control policy of the retiring OU: nothing is

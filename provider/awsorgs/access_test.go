@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/provider/providertest"
+	"github.com/ovmdev/ovm/provider/roleaccess"
 )
 
 // readyAccount creates and bootstraps an account of p in moto.
@@ -123,11 +124,11 @@ func TestTheEndOfALeaseRevokesItsAccessAndARecycledAccountComesBack(t *testing.T
 		}
 	}
 	// The documents OVM wrote (moto does not enforce IAM conditions or SCPs).
-	pol, err := im.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(p.cfg.RoleName), PolicyName: aws.String(RevokePolicyName)})
+	pol, err := im.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(p.cfg.RoleName), PolicyName: aws.String(roleaccess.PolicyName)})
 	if err != nil {
 		t.Fatalf("no deny on the role: %v", err)
 	}
-	if doc, _ := url.QueryUnescape(deref(pol.PolicyDocument)); !samePolicy(doc, RevokePolicy(end)) ||
+	if doc, _ := url.QueryUnescape(deref(pol.PolicyDocument)); !samePolicy(doc, roleaccess.RevokePolicy(end)) ||
 		!strings.Contains(doc, `"aws:TokenIssueTime":"2026-11-30T12:34:56Z"`) || !strings.Contains(doc, `"DateLessThan"`) {
 		t.Fatalf("deny %s", doc)
 	}
@@ -163,7 +164,7 @@ func TestTheEndOfALeaseRevokesItsAccessAndARecycledAccountComesBack(t *testing.T
 	if err := p.resetRole(ctx, im, "123456789012"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := im.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(p.cfg.RoleName), PolicyName: aws.String(RevokePolicyName)}); err != nil {
+	if _, err := im.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(p.cfg.RoleName), PolicyName: aws.String(roleaccess.PolicyName)}); err != nil {
 		t.Fatalf("a cleaning removed the deny of the last lease's sessions: %v", err)
 	}
 	if err := p.leaveRetiringOU(ctx, a); err != nil {

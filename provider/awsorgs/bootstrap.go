@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,6 +18,7 @@ import (
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/provider/roleaccess"
 )
 
 // errIAMNotReady marks a refusal that IAM's propagation delay explains.
@@ -96,14 +96,7 @@ func (p *Provider) iamWait(a *ovm.Account, what string, err error) (ovm.StepResu
 // SourceIdentity and session tags: OVM sets both on lessees' sessions.
 func (p *Provider) trustPolicy(mgmtID string, extra ...string) string {
 	principals := append([]string{"arn:aws:iam::" + mgmtID + ":root"}, p.cfg.TrustPrincipals...)
-	principals = append(principals, extra...)
-	slices.Sort(principals)
-	principals = slices.Compact(principals)
-	doc := map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
-		"Effect": "Allow", "Principal": map[string]any{"AWS": principals},
-		"Action": []string{"sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"}}}}
-	b, _ := json.Marshal(doc)
-	return string(b)
+	return roleaccess.TrustPolicy(append(principals, extra...)...)
 }
 
 // TrustPolicy is the trust policy document of the vended role for a

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/cleaner/awsnuke"
+	"github.com/ovmdev/ovm/provider/roleaccess"
 )
 
 // Nuker wipes an account; cleaner/awsnuke.Runner is the real one. watch,
@@ -125,7 +126,7 @@ func (p *Provider) Clean(ctx context.Context, a *ovm.Account, policy ovm.RetireP
 // resetRole puts the vended role back as bootstrap made it: the configured
 // trust and managed policies, and nothing a lessee added (other attached
 // policies are detached, inline policies deleted). The deny of sessions
-// older than the last lease's end (RevokePolicyName) stays.
+// older than the last lease's end (roleaccess.PolicyName) stays.
 func (p *Provider) resetRole(ctx context.Context, c iamAPI, mgmtID string) error {
 	if _, err := p.ensureRole(ctx, c, mgmtID); err != nil {
 		return err
@@ -147,7 +148,7 @@ func (p *Provider) resetRole(ctx context.Context, c iamAPI, mgmtID string) error
 		return err
 	}
 	for _, pol := range inline.PolicyNames {
-		if pol == RevokePolicyName {
+		if pol == roleaccess.PolicyName {
 			continue
 		}
 		if _, err := c.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: name, PolicyName: aws.String(pol)}); err != nil {

@@ -42,7 +42,11 @@ func (c *PoolConfig) New(ctx context.Context, env provider.Env) (ovm.Provider, e
 		return nil, err
 	}
 	env.OnShutdown(p.Shutdown)
-	return p, nil
+	ac, err := env.AWS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return withAccess{Provider: p, Direct: access(ac, env, c.Signup)}, nil
 }
 
 // Complete implements provider.Config: sign-ups go one at a time and two

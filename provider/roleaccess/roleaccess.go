@@ -1,0 +1,188 @@
+// Package roleaccess gives a lessee access to an account through its
+// vended role, with STS and IAM: a session in the lessee's name (session
+// name, SourceIdentity, session tags, a duration bounded by the lease and
+// the role), the role's trust document, and the parts of a revocation (the
+// inline deny of sessions issued before a lease's end, the trust reset).
+//
+// The organizations provider uses these parts with its own clients. Direct
+// is the whole ovm.Access for a vended role that OVM's principal assumes
+// directly, as the signup provider's management accounts have it (they are
+// outside OVM's organization: no OU, no SCP).
+package roleaccess
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
+	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/federation"
+)
+
+// PolicyName is the vended role's inline policy that denies every session
+// issued before the last lease's end (IAM's "revoke older sessions"). It
+// stays on the role across recycling.
+const PolicyName = "OVMRevokeOlderSessions"
+
+// MaxSession is the vended role's MaxSessionDuration as OVM makes it; a
+// role-chained session is limited to the same hour by AWS.
+const MaxSession = time.Hour
+
+// Session tags of a lessee's session.
+const (
+	TagLeaseID = "ovm:lease-id"
+	TagOwner   = "ovm:owner"
+)
+
+// STS is the part of STS a session needs.
+type STS interface {
+	AssumeRole(context.Context, *sts.AssumeRoleInput, ...func(*sts.Options)) (*sts.AssumeRoleOutput, error)
+}
+
+// IAM is the part of IAM a revocation needs, inside the account.
+type IAM interface {
+	PutRolePolicy(context.Context, *iam.PutRolePolicyInput, ...func(*iam.Options)) (*iam.PutRolePolicyOutput, error)
+	UpdateAssumeRolePolicy(context.Context, *iam.UpdateAssumeRolePolicyInput, ...func(*iam.Options)) (*iam.UpdateAssumeRolePolicyOutput, error)
+}
+
+// Session assumes roleARN for the lessee of r, for r.Duration within
+// [ovm.MinSessionDuration, MaxSession]. region is what the lessee should
+// use; chained marks OVM's own credentials as a role session.
+func Session(ctx context.Context, c STS, roleARN string, r ovm.SessionRequest, region string, chained bool) (*ovm.Credentials, error) {
+	d := min(max(r.Duration, ovm.MinSessionDuration), MaxSession)
+	out, err := c.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARN),
+		RoleSessionName: aws.String(ovm.SessionName(r.Owner)), SourceIdentity: aws.String(ovm.SourceIdentity(r.Owner)),
+		DurationSeconds: aws.Int32(int32(d / time.Second)),
+		Tags: []ststypes.Tag{{Key: aws.String(TagLeaseID), Value: aws.String(r.LeaseID)},
+			{Key: aws.String(TagOwner), Value: aws.String(tagValue(r.Owner))}}})
+	if err != nil {
+		return nil, err
+	}
+	cr := out.Credentials
+	if cr == nil {
+		return nil, errors.New("sts answered no credentials")
+	}
+	return &ovm.Credentials{AccessKeyID: aws.ToString(cr.AccessKeyId), SecretAccessKey: aws.ToString(cr.SecretAccessKey),
+		SessionToken: aws.ToString(cr.SessionToken), Expiration: aws.ToTime(cr.Expiration), Region: region,
+		SessionName: ovm.SessionName(r.Owner), SourceIdentity: ovm.SourceIdentity(r.Owner), RoleChained: chained}, nil
+}
+
+var tagValueBad = regexp.MustCompile(`[^\p{L}\p{Z}\p{N}_.:/=+\-@]+`)
+
+// tagValue is s as a session tag value accepts it.
+func tagValue(s string) string {
+	s = tagValueBad.ReplaceAllString(s, "_")
+	if len(s) > 256 {
+		s = s[:256]
+	}
+	return s
+}
+
+// Chained reports whether a caller ARN (GetCallerIdentity) is a role
+// session: every session it assumes is then role-chained.
+func Chained(callerARN string) bool { return strings.Contains(callerARN, ":assumed-role/") }
+
+// TrustPolicy is the vended role's trust: principals may assume it, set a
+// SourceIdentity and tag the session (OVM does both for lessees).
+func TrustPolicy(principals ...string) string {
+	ps := slices.Clone(principals)
+	slices.Sort(ps)
+	ps = slices.Compact(ps)
+	b, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
+		"Effect": "Allow", "Principal": map[string]any{"AWS": ps},
+		"Action": []string{"sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"}}}})
+	return string(b)
+}
+
+// RevokePolicy is the inline deny of every session of the role issued
+// before t.
+func RevokePolicy(t time.Time) string {
+	b, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
+		"Sid": "DenySessionsOfEndedLeases", "Effect": "Deny", "Action": "*", "Resource": "*",
+		"Condition": map[string]any{"DateLessThan": map[string]string{"aws:TokenIssueTime": t.UTC().Format(time.RFC3339)}}}}})
+	return string(b)
+}
+
+// DenyBefore puts the deny of sessions issued before t on role.
+func DenyBefore(ctx context.Context, c IAM, role string, t time.Time) error {
+	_, err := c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String(PolicyName),
+		PolicyDocument: aws.String(RevokePolicy(t))})
+	return err
+}
+
+// Direct is ovm.Access for a vended role that OVM's principal assumes
+// directly; OVM manages the role through a session of the role itself
+// (issued after the lease's end, so the deny it writes does not stop it).
+type Direct struct {
+	STS STS
+	// IAMFor makes an IAM client acting with creds.
+	IAMFor func(creds aws.CredentialsProvider) IAM
+	// AssumeWith is the STS client that assumes the role for OVM's own
+	// sessions (usually STS itself; stscreds needs its AssumeRole).
+	AssumeWith stscreds.AssumeRoleAPIClient
+	Fed        *federation.Client
+	RoleName   string
+	// Trust are the role's own principals (the trust it is reset to).
+	Trust  []string
+	Region string
+	// Chained reports whether OVM's credentials are a role session.
+	Chained func() bool
+}
+
+var _ ovm.Access = (*Direct)(nil)
+
+func (d *Direct) chained() bool { return d.Chained != nil && d.Chained() }
+
+// Credentials implements ovm.Access.
+func (d *Direct) Credentials(ctx context.Context, a *ovm.Account, r ovm.SessionRequest) (*ovm.Credentials, error) {
+	return Session(ctx, d.STS, a.RoleARN, r, d.Region, d.chained())
+}
+
+// ConsoleURL implements ovm.Access through the federation endpoint.
+func (d *Direct) ConsoleURL(ctx context.Context, c *ovm.Credentials, destination string, session time.Duration) (string, error) {
+	if d.Fed == nil {
+		return "", errors.New("no federation endpoint configured")
+	}
+	return d.Fed.SigninURL(ctx, c, destination, session)
+}
+
+// iam is IAM in a's account through a fresh session of its vended role.
+func (d *Direct) iam(a *ovm.Account, session string) IAM {
+	return d.IAMFor(aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(d.AssumeWith, a.RoleARN,
+		func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = session })))
+}
+
+// Grant implements ovm.Access.
+func (d *Direct) Grant(ctx context.Context, a *ovm.Account, principal string) error {
+	_, err := d.iam(a, "ovm-access").UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(d.RoleName),
+		PolicyDocument: aws.String(TrustPolicy(append(slices.Clone(d.Trust), principal)...))})
+	return err
+}
+
+// Revoke implements ovm.Access: the deny of older sessions and the trust
+// reset; both converge when run again.
+func (d *Direct) Revoke(ctx context.Context, a *ovm.Account, r ovm.Revocation) (ovm.StepResult, error) {
+	if r.Before.IsZero() {
+		return ovm.Failed("the revocation names no lease end"), nil
+	}
+	c := d.iam(a, "ovm-revoke")
+	if err := DenyBefore(ctx, c, d.RoleName, r.Before); err != nil {
+		return ovm.StepResult{}, fmt.Errorf("deny older sessions: %w", err)
+	}
+	if _, err := c.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(d.RoleName),
+		PolicyDocument: aws.String(TrustPolicy(d.Trust...))}); err != nil {
+		return ovm.StepResult{}, fmt.Errorf("reset the trust: %w", err)
+	}
+	return ovm.StepResult{Status: ovm.StepDone,
+		Report: "sessions of " + d.RoleName + " issued before " + r.Before.UTC().Format(time.RFC3339) + " denied, trust reset"}, nil
+}

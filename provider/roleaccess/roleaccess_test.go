@@ -1,0 +1,116 @@
+package roleaccess_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/federation"
+	"github.com/ovmdev/ovm/internal/federationtest"
+	"github.com/ovmdev/ovm/internal/mototest"
+	"github.com/ovmdev/ovm/provider/roleaccess"
+)
+
+func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
+
+const mgmt = "arn:aws:iam::123456789012:root"
+
+// standalone makes, in moto, a management account outside OVM's
+// organization with the vended role the sign-up's role stack creates.
+func standalone(t *testing.T, cfg aws.Config, acct string) *ovm.Account {
+	t.Helper()
+	admin := cfg.Copy()
+	admin.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), "arn:aws:iam::"+acct+":role/stack-admin"))
+	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + mgmt + `"},"Action":"sts:AssumeRole"}]}`
+	if _, err := iam.NewFromConfig(admin).CreateRole(context.Background(), &iam.CreateRoleInput{RoleName: aws.String("OVMCrossAccountRole"),
+		AssumeRolePolicyDocument: aws.String(trust)}); err != nil {
+		t.Fatal(err)
+	}
+	return &ovm.Account{ID: "acc_1", AWSAccountID: acct, RoleARN: ovm.RoleARN(acct, "OVMCrossAccountRole")}
+}
+
+func direct(cfg aws.Config, fed *federation.Client) *roleaccess.Direct {
+	base := sts.NewFromConfig(cfg)
+	return &roleaccess.Direct{STS: base, AssumeWith: base, Fed: fed, RoleName: "OVMCrossAccountRole", Trust: []string{mgmt},
+		Region: "us-east-1", IAMFor: func(creds aws.CredentialsProvider) roleaccess.IAM {
+			c := cfg.Copy()
+			c.Credentials = creds
+			return iam.NewFromConfig(c)
+		}}
+}
+
+func TestAManagementAccountsRoleGivesAndTakesBackAccess(t *testing.T) {
+	cfg := mototest.Require(t).Config()
+	ctx := context.Background()
+	a := standalone(t, cfg, "333333333333")
+	fed := federationtest.New(t)
+	d := direct(cfg, federation.New(federation.Config{Endpoint: fed.Endpoint()}, nil, slog.New(slog.NewTextHandler(io.Discard, nil))))
+
+	c, err := d.Credentials(ctx, a, ovm.SessionRequest{LeaseID: "lse_1", Owner: "alice", Duration: 20 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lessee := cfg.Copy()
+	lessee.Credentials = credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+	who, err := sts.NewFromConfig(lessee).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil || aws.ToString(who.Account) != "333333333333" || !strings.HasSuffix(aws.ToString(who.Arn), "assumed-role/OVMCrossAccountRole/ovm-alice") {
+		t.Fatalf("lessee %v %v", who, err)
+	}
+	if d := time.Until(c.Expiration); d < 19*time.Minute || d > 21*time.Minute {
+		t.Fatalf("session of %s, want the lease's 20m", d)
+	}
+	if u, err := d.ConsoleURL(ctx, c, "", 20*time.Minute); err != nil || !strings.HasPrefix(u, fed.Endpoint()) {
+		t.Fatalf("console %q %v", u, err)
+	}
+
+	// Look at the role with an administrator's session of the account.
+	admin := cfg.Copy()
+	admin.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), "arn:aws:iam::333333333333:role/stack-admin"))
+	im := iam.NewFromConfig(admin)
+	trust := func() string {
+		r, err := im.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("OVMCrossAccountRole")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := url.QueryUnescape(aws.ToString(r.Role.AssumeRolePolicyDocument))
+		return s
+	}
+	ci := "arn:aws:iam::210987654321:role/ci"
+	if err := d.Grant(ctx, a, ci); err != nil || !strings.Contains(trust(), ci) {
+		t.Fatalf("grant: %v, trust %s", err, trust())
+	}
+	end := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	for range 2 {
+		if r, err := d.Revoke(ctx, a, ovm.Revocation{LeaseID: "lse_1", Before: end, Principal: ci}); err != nil || r.Status != ovm.StepDone {
+			t.Fatalf("revoke: %+v %v", r, err)
+		}
+	}
+	if strings.Contains(trust(), ci) || !strings.Contains(trust(), "sts:SetSourceIdentity") {
+		t.Fatalf("trust after the lease: %s", trust())
+	}
+	pol, err := im.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String("OVMCrossAccountRole"), PolicyName: aws.String(roleaccess.PolicyName)})
+	if doc, _ := url.QueryUnescape(aws.ToString(pol.PolicyDocument)); err != nil || !strings.Contains(doc, `"aws:TokenIssueTime":"2026-11-30T12:00:00Z"`) {
+		t.Fatalf("deny %s %v", doc, err)
+	}
+}
+
+func TestTheTrustAndTheDenyDocuments(t *testing.T) {
+	got := roleaccess.TrustPolicy("arn:aws:iam::2:root", "arn:aws:iam::1:root", "arn:aws:iam::2:root")
+	if got != `{"Statement":[{"Action":["sts:AssumeRole","sts:SetSourceIdentity","sts:TagSession"],"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::1:root","arn:aws:iam::2:root"]}}],"Version":"2012-10-17"}` {
+		t.Fatalf("trust %s", got)
+	}
+	if !roleaccess.Chained("arn:aws:sts::1:assumed-role/ovm/i-1") || roleaccess.Chained("arn:aws:iam::1:user/ovm") {
+		t.Fatal("chained")
+	}
+}
