@@ -11,8 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/internal/mototest"
 	"github.com/ovmdev/ovm/notify/eventbridgesink"
@@ -24,25 +22,18 @@ func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
 // is what EventBridge matched and delivered.
 func TestTheNotificationIsAnEventOnTheBus(t *testing.T) {
 	ctx := context.Background()
-	cfg := mototest.Require(t).Config()
-	eb, queues := eventbridge.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
+	moto := mototest.Require(t)
+	eb := eventbridge.NewFromConfig(moto.Config())
 	if _, err := eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String("ovm")}); err != nil {
 		t.Fatal(err)
 	}
-	q, err := queues.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("quarantine")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	qa, err := queues.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{"QueueArn"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := moto.Queue(t, "quarantine")
 	pattern := `{"source": ["ovm"], "detail-type": ["account.quarantined"]}`
 	if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String("quarantined"), EventBusName: aws.String("ovm"), EventPattern: aws.String(pattern)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String("quarantined"), EventBusName: aws.String("ovm"),
-		Targets: []ebtypes.Target{{Id: aws.String("q"), Arn: aws.String(qa.Attributes["QueueArn"])}}}); err != nil {
+		Targets: []ebtypes.Target{{Id: aws.String("q"), Arn: aws.String(q.ARN)}}}); err != nil {
 		t.Fatal(err)
 	}
 	sink, _ := eventbridgesink.New(eb, eventbridgesink.Config{Bus: "ovm"})
@@ -53,16 +44,16 @@ func TestTheNotificationIsAnEventOnTheBus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	msgs, err := queues.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10})
-	if err != nil || len(msgs.Messages) != 1 {
-		t.Fatalf("%d messages, want the quarantine only: %v", len(msgs.Messages), err)
+	msgs := q.Receive()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages, want the quarantine only", len(msgs))
 	}
 	var ev struct {
 		Source     string           `json:"source"`
 		DetailType string           `json:"detail-type"`
 		Detail     ovm.Notification `json:"detail"`
 	}
-	if err := json.Unmarshal([]byte(aws.ToString(msgs.Messages[0].Body)), &ev); err != nil {
+	if err := json.Unmarshal([]byte(msgs[0]), &ev); err != nil {
 		t.Fatal(err)
 	}
 	if ev.Source != "ovm" || ev.DetailType != "account.quarantined" || ev.Detail.ID != "evt_1" || ev.Detail.LastError != "INVALID_EMAIL" {

@@ -9,8 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/internal/mototest"
 	"github.com/ovmdev/ovm/notify/snssink"
@@ -22,22 +20,15 @@ func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
 // delivered.
 func TestTheNotificationIsPublishedToTheTopic(t *testing.T) {
 	ctx := context.Background()
-	cfg := mototest.Require(t).Config()
-	topics, queues := sns.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
+	moto := mototest.Require(t)
+	topics := sns.NewFromConfig(moto.Config())
 	topic, err := topics.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("ovm-events")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := queues.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("ops")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	qa, err := queues.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{"QueueArn"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := moto.Queue(t, "ops")
 	if _, err := topics.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
-		Endpoint: aws.String(qa.Attributes["QueueArn"])}); err != nil {
+		Endpoint: aws.String(q.ARN)}); err != nil {
 		t.Fatal(err)
 	}
 	sink, err := snssink.New(topics, snssink.Config{TopicARN: aws.ToString(topic.TopicArn)})
@@ -48,15 +39,15 @@ func TestTheNotificationIsPublishedToTheTopic(t *testing.T) {
 	if err := sink.Send(ctx, n); err != nil {
 		t.Fatal(err)
 	}
-	msgs, err := queues.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10})
-	if err != nil || len(msgs.Messages) != 1 {
-		t.Fatalf("%d messages: %v", len(msgs.Messages), err)
+	msgs := q.Receive()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages", len(msgs))
 	}
 	var envelope struct {
 		Message, Subject  string
 		MessageAttributes map[string]struct{ Value string }
 	}
-	if err := json.Unmarshal([]byte(aws.ToString(msgs.Messages[0].Body)), &envelope); err != nil {
+	if err := json.Unmarshal([]byte(msgs[0]), &envelope); err != nil {
 		t.Fatal(err)
 	}
 	var got ovm.Notification
