@@ -56,7 +56,7 @@ func (e *Engine) credentials(ctx context.Context, l *ovm.Lease, actor, what stri
 	now := e.clock.Now()
 	c, err := acc.Credentials(ctx, a, ovm.SessionRequest{LeaseID: l.ID, Owner: l.Owner, Duration: l.ExpiresAt.Sub(now)})
 	if err != nil {
-		return nil, nil, fmt.Errorf("assume %s for lease %s: %w", l.RoleARN, l.ID, err)
+		return nil, nil, awsRefused(fmt.Sprintf("assume %s for lease %s", l.RoleARN, l.ID), err)
 	}
 	ev := &ovm.Event{Time: now, Kind: ovm.EventLease, AccountID: l.AccountID, LeaseID: l.ID, Pool: l.Pool, Actor: actor,
 		From: string(l.State), To: string(l.State),
@@ -85,7 +85,7 @@ func (e *Engine) ConsoleURL(ctx context.Context, l *ovm.Lease, actor, destinatio
 	}
 	u, err := acc.ConsoleURL(ctx, c, destination, l.ExpiresAt.Sub(e.clock.Now()))
 	if err != nil {
-		return "", nil, fmt.Errorf("console sign-in for lease %s: %w", l.ID, err)
+		return "", nil, awsRefused("console sign-in for lease "+l.ID, err)
 	}
 	return u, c, nil
 }
@@ -132,9 +132,19 @@ func (e *Engine) Grant(ctx context.Context, l *ovm.Lease) error {
 		return err
 	}
 	if err := acc.Grant(ctx, a, l.Principal); err != nil {
-		return fmt.Errorf("trust %s in %s for lease %s: %w", l.Principal, l.RoleARN, l.ID, err)
+		return awsRefused(fmt.Sprintf("trust %s in %s for lease %s", l.Principal, l.RoleARN, l.ID), err)
 	}
 	return e.store.EventAppend(ctx, &ovm.Event{Time: e.clock.Now(), Kind: ovm.EventLease, AccountID: l.AccountID, LeaseID: l.ID,
 		Pool: l.Pool, Actor: ovm.ActorEngine, From: string(l.State), To: string(l.State),
 		Reason: "principal " + l.Principal + " trusted for the lease"})
+}
+
+// awsRefused is a failed call to AWS for a lessee: 503, retry later, with
+// what AWS said (its messages name resources, never a secret; the
+// federation client strips its URL, which holds credentials).
+func awsRefused(what string, err error) error {
+	if ovm.ErrorCodeOf(err) != ovm.EInternal {
+		return err
+	}
+	return &ovm.Error{Code: ovm.EUnavailable, RetryAfter: 5 * time.Second, Message: what + ": " + err.Error()}
 }

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -162,4 +163,32 @@ func simAccount(t *testing.T, p *sim.Provider, awsID string) sim.Account {
 	}
 	t.Fatalf("no simulated account %s", awsID)
 	return sim.Account{}
+}
+
+func TestWhenAWSRefusesTheLesseeHearsWhyAndAPrincipalsLeaseIsNotKept(t *testing.T) {
+	f := newFixture(t, httpapi.Config{})
+	f.fill()
+	l := f.leaseOf(f.user, `{}`)
+	f.sim.SetHook(func(op sim.Op, _ *ovm.Account) error {
+		if op == sim.OpAccess {
+			return errors.New("AccessDenied: the role does not trust the caller")
+		}
+		return nil
+	})
+	for _, path := range []string{"/credentials", "/console"} {
+		r := f.do("POST", "/v1/leases/"+l.ID+path, f.user, "")
+		msg := r.wantError(t, 503, "unavailable")
+		if !strings.Contains(msg, "AccessDenied") || r.header.Get("Retry-After") == "" {
+			t.Fatalf("%s: %q, Retry-After %q", path, msg, r.header.Get("Retry-After"))
+		}
+	}
+	r := f.do("POST", "/v1/leases", f.user, `{"principal": "arn:aws:iam::210987654321:role/ci"}`)
+	if msg := r.wantError(t, 503, "unavailable"); !strings.Contains(msg, "trust arn:aws:iam::210987654321:role/ci") {
+		t.Fatalf("message %q", msg)
+	}
+	var page httpapi.Page[httpapi.Lease]
+	f.do("GET", "/v1/leases?state=ended", f.user, "").json(t, &page)
+	if len(page.Items) != 1 || page.Items[0].EndReason != "account_failed" || page.Items[0].Principal == "" {
+		t.Fatalf("the lease whose principal could not be trusted: %+v", page.Items)
+	}
 }
