@@ -98,6 +98,12 @@ func TestALesseeGetsCredentialsInThreeFormatsAndOnlyForItsActiveLease(t *testing
 	if exp, _ := time.Parse(time.RFC3339, c.Expiration); !exp.Equal(f.clock.Now().Add(ovm.MinSessionDuration)) {
 		t.Fatalf("expiration %s, want STS's minimum", c.Expiration)
 	}
+	// Past its end, before the expirer ended it: no more access either.
+	f.clock.Advance(5*time.Minute + time.Second)
+	if msg := f.do("POST", path, f.user, "").wantError(t, 409, "conflict"); !strings.Contains(msg, "expired") {
+		t.Fatalf("message %q", msg)
+	}
+	f.clock.Advance(-5*time.Minute - time.Second)
 	f.do("DELETE", "/v1/leases/"+l.ID, f.user, "")
 	msg := f.do("POST", path, f.user, "").wantError(t, 409, "conflict")
 	if !strings.Contains(msg, "ended") {
