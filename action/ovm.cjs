@@ -95,7 +95,7 @@ function answerError(what, res) {
   } catch { /* not OVM's JSON */ }
   if (!msg) msg = res.text.replace(/\s+/g, ' ').trim().slice(0, 200) || '(no body)';
   let s = `${what}: ${res.status} ${msg}`;
-  if (res.headers['retry-after']) s += ` (Retry-After: ${res.headers['retry-after']}s)`;
+  if (res.headers['retry-after'] && !/retry-after/i.test(msg)) s += ` (Retry-After: ${res.headers['retry-after']}s)`;
   return new ActionError(s);
 }
 

@@ -241,11 +241,13 @@ func readFileCommands(t *testing.T, path string) map[string]string {
 
 // actionServer is `ovm serve` on the sim provider, with the loopback issuer
 // as its one OIDC issuer (audience https://ovm.example, owner: the
-// repository claim, only my-org's repositories).
+// repository claim, only my-org's repositories), and a second pool,
+// empty, that keeps no stock.
 func actionServer(t *testing.T) (*server, *identitytest.Issuer) {
 	testtool.Require(t, "node", "install Node.js 20 or later (apt-get install nodejs)")
 	issuer := identitytest.New(t)
-	s := newServer(t, fastConfig+authBlock(issuer.URL, "      require: {repository_owner: my-org}\n"))
+	s := newServer(t, fastConfig+"  - name: empty\n    stock: {target: 0}\n"+
+		authBlock(issuer.URL, "      require: {repository_owner: my-org}\n"))
 	s.start()
 	return s, issuer
 }
@@ -371,9 +373,9 @@ func TestTheGitHubActionLeasesWithTheJobsTokenAndReleasesInItsPostStep(t *testin
 	}
 }
 
-// A token the server refuses fails the step with the server's reason, and
-// nothing is leased or exported.
-func TestTheGitHubActionFailsWithTheServersReasonWhenItsTokenIsRefused(t *testing.T) {
+// A token the server refuses, or a lease it cannot give, fails the step
+// with the server's reason, and nothing is leased or exported.
+func TestTheGitHubActionFailsWithTheServersReason(t *testing.T) {
 	s, issuer := actionServer(t)
 	rogue := issuer.NewKey("rogue", "RS256")
 	cases := []struct {
@@ -413,6 +415,13 @@ func TestTheGitHubActionFailsWithTheServersReasonWhenItsTokenIsRefused(t *testin
 			want:         `::error::ovm: POST /v1/leases: 401 unauthorized: token claim "repository_owner" is "someone-else", not the value this server requires`,
 		},
 		{
+			name:         "a pool without stock",
+			inputs:       map[string]string{"audience": "https://ovm.example", "pool": "empty"},
+			sign:         func(aud string) string { return issuer.Sign(nil, issuer.Claims(aud, time.Now())) },
+			wantAudience: "https://ovm.example",
+			want:         `::error::ovm: POST /v1/leases: 503 unavailable: pool "empty" has no account in stock after waiting 1s: the pool keeps no stock (stock.target is 0); expect one in about 1m0s (Retry-After)`,
+		},
+		{
 			name:   "a job without id-token: write",
 			inputs: map[string]string{"audience": "https://ovm.example"},
 			noPerm: true,
@@ -422,7 +431,7 @@ func TestTheGitHubActionFailsWithTheServersReasonWhenItsTokenIsRefused(t *testin
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			c.inputs["url"] = s.url
-			c.inputs["wait"] = "10s"
+			c.inputs["wait"] = "1s"
 			var env []string
 			te := newTokenEndpoint(t, c.sign)
 			if !c.noPerm {
