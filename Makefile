@@ -27,6 +27,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Vend|Notify|Outbox' -benchtime 1x ./bench/
 	$(GO) test -run '^$$' -bench Tick -benchtime 200x ./engine/
 	$(GO) test -run '^$$' -bench Credentials -benchtime 200x ./provider/awsorgs/
+	$(GO) test -run '^$$' -bench Refill -benchtime 1x ./bench/
 
 ## fuzz: a short run of every fuzz target.
 fuzz:

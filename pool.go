@@ -29,7 +29,10 @@ type StockPolicy struct {
 	Target int
 	// Ceiling caps live (non-terminal) accounts of the pool (default 20).
 	Ceiling int
-	// MaxInFlight caps accounts being made at once (default 5, the AWS limit).
+	// MaxInFlight caps creations in progress at AWS, pending and creating
+	// (default 5, the AWS limit). Bootstraps do not hold a slot: they are
+	// bounded by the engine's parallelism. A paced pool (MinSpacing set)
+	// counts its bootstraps too: one sign-up at a time, to the end.
 	MaxInFlight int
 	// MinSpacing is the least time between two creations (default 0).
 	MinSpacing time.Duration

@@ -176,7 +176,13 @@ type PoolCounts struct {
 
 // InFlight is the number of accounts on the way to stock.
 func (c *PoolCounts) InFlight() int {
-	return c.ByState[AccountPending] + c.ByState[AccountCreating] + c.ByState[AccountBootstrapping]
+	return c.Creating() + c.ByState[AccountBootstrapping]
+}
+
+// Creating is the number of accounts whose creation is in progress at AWS
+// (pending and creating): what AWS's limit of creations counts.
+func (c *PoolCounts) Creating() int {
+	return c.ByState[AccountPending] + c.ByState[AccountCreating]
 }
 
 // Live is the number of non-terminal accounts.

@@ -100,6 +100,10 @@ func TestPlanStock(t *testing.T) {
 		{"spacing allows one at a time", poolPolicy(func(p *ovm.Pool) { p.Stock.MinSpacing = time.Hour }), counts(), nil, 1},
 		{"an exhausted close quota orders nothing", pol, counts(ovm.AccountClosing, 1), &ovm.Quota{Limit: 3, Used: 2}, 0},
 		{"free close quota allows creations", pol, counts(), &ovm.Quota{Limit: 10, Used: 2}, 2},
+		{"bootstraps hold no creation slot", pol, counts(ovm.AccountCreating, 1, ovm.AccountBootstrapping, 2), nil, 1},
+		{"pending accounts hold a creation slot", pol, counts(ovm.AccountPending, 1, ovm.AccountCreating, 1), nil, 0},
+		{"a paced pool's bootstrap holds its one slot",
+			poolPolicy(func(p *ovm.Pool) { p.Stock.MinSpacing = time.Hour; p.Stock.MaxInFlight = 1 }), counts(ovm.AccountBootstrapping, 1), nil, 0},
 		{"cleaning accounts count as stock when recycling",
 			poolPolicy(func(p *ovm.Pool) { p.Stock.Target = 2; p.Retire.Mode = ovm.RetireRecycle }), counts(ovm.AccountCleaning, 2), nil, 0},
 	}

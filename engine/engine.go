@@ -185,7 +185,7 @@ func New(store ovm.Store, pools []Pool, clock ovm.Clock, log *slog.Logger, cfg C
 	if e.cfg.StepTimeout >= e.cfg.ClaimTTL {
 		e.cfg.ClaimTTL = 2*e.cfg.StepTimeout + time.Minute
 	}
-	e.Planner = &Planner{e: e}
+	e.Planner = &Planner{e: e, kick: make(chan struct{}, 1)}
 	e.Runner = &Runner{e: e, kick: make(chan struct{}, 1)}
 	e.Expirer = &Expirer{e: e}
 	e.Drift = &Drift{e: e}
@@ -262,12 +262,13 @@ func (e *Engine) Start() {
 	defer e.loopsMu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
-	loop := func(name string, every time.Duration, kick <-chan struct{}, fn func(context.Context) (int, error)) {
+	// loop runs fn every tick, at once when kicked, and, with wake, as soon
+	// as the work it knows of is due (no idle tick between the steps of an
+	// account); the tick stays the fallback, for work other replicas left.
+	loop := func(name string, every time.Duration, kick <-chan struct{}, fn func(context.Context) (int, error), wake func() time.Time) {
 		e.loops.Add(1)
 		go func() {
 			defer e.loops.Done()
-			t := time.NewTicker(every)
-			defer t.Stop()
 			for {
 				n, err := fn(ctx)
 				if err != nil && ctx.Err() == nil {
@@ -276,20 +277,29 @@ func (e *Engine) Start() {
 				if name != "drift" && n >= e.cfg.BatchSize && ctx.Err() == nil {
 					continue // more work is waiting
 				}
+				d := every
+				if wake != nil {
+					if at := wake(); !at.IsZero() {
+						d = min(d, max(at.Sub(e.clock.Now()), 0))
+					}
+				}
+				t := time.NewTimer(d)
 				select {
 				case <-ctx.Done():
+					t.Stop()
 					return
 				case <-t.C:
 				case <-kick:
+					t.Stop()
 				}
 			}
 		}()
 	}
-	loop("expirer", e.cfg.Tick, nil, e.Expirer.RunOnce)
-	loop("planner", e.cfg.Tick, nil, e.Planner.RunOnce)
-	loop("runner", e.cfg.Tick, e.Runner.kick, e.Runner.RunOnce)
-	loop("drift", e.cfg.DriftInterval, nil, e.Drift.RunOnce)
-	loop("notifier", e.Notifier.cfg.Interval, e.Notifier.kick, e.Notifier.RunOnce)
+	loop("expirer", e.cfg.Tick, nil, e.Expirer.RunOnce, nil)
+	loop("planner", e.cfg.Tick, e.Planner.kick, e.Planner.RunOnce, nil)
+	loop("runner", e.cfg.Tick, e.Runner.kick, e.Runner.RunOnce, e.Runner.NextDue)
+	loop("drift", e.cfg.DriftInterval, nil, e.Drift.RunOnce, nil)
+	loop("notifier", e.Notifier.cfg.Interval, e.Notifier.kick, e.Notifier.RunOnce, nil)
 }
 
 // Stop stops the loops from taking new work and waits until the steps in

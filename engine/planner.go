@@ -10,7 +10,19 @@ import (
 )
 
 // Planner keeps each pool's stock at its target.
-type Planner struct{ e *Engine }
+type Planner struct {
+	e    *Engine
+	kick chan struct{}
+}
+
+// Kick asks the planner loop to plan now instead of at its next tick: a
+// creation slot was freed, or the stock went down (a vend).
+func (p *Planner) Kick() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
 
 // Plan is the planner's decision for one pool.
 type Plan struct {
@@ -48,7 +60,8 @@ const (
 
 // PlanStock decides how many accounts pool should order now: enough to
 // bring ready + in-flight (+ cleaning, when recycling) up to the target,
-// within max in flight, the ceiling on live accounts, minimum spacing (one
+// within max in flight (creations in progress: pending and creating; a
+// paced pool counts its bootstraps too), the ceiling on live accounts, minimum spacing (one
 // at a time when spacing is set) and, when accounts are closed on retire,
 // the close quota: it never holds more live accounts than closures left.
 // It is pure; Plan.Why and Plan.Limit say what held it back.
@@ -67,7 +80,13 @@ func PlanStock(pol ovm.Pool, c *ovm.PoolCounts, quota *ovm.Quota, now time.Time)
 			p.Create, p.Limit, p.Why = max(n, 0), l, why
 		}
 	}
-	limit(pol.Stock.MaxInFlight-c.InFlight(), LimitMaxInFlight, fmt.Sprintf("max_in_flight %d reached", pol.Stock.MaxInFlight))
+	// AWS limits creations in progress; bootstraps hold no slot, but a
+	// paced pool (a sign-up's later steps) still makes one at a time.
+	slots := c.Creating()
+	if pol.Stock.MinSpacing > 0 {
+		slots = c.InFlight()
+	}
+	limit(pol.Stock.MaxInFlight-slots, LimitMaxInFlight, fmt.Sprintf("max_in_flight %d reached (creations in progress)", pol.Stock.MaxInFlight))
 	limit(pol.Stock.Ceiling-c.Live(), LimitCeiling, fmt.Sprintf("ceiling of %d live accounts reached", pol.Stock.Ceiling))
 	if pol.Stock.MinSpacing > 0 && !c.LastCreatedAt.IsZero() {
 		p.NextAt = c.LastCreatedAt.Add(pol.Stock.MinSpacing)

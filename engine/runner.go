@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,52 @@ import (
 type Runner struct {
 	e    *Engine
 	kick chan struct{}
+
+	mu sync.Mutex
+	// wake holds the times the steps this runner recorded are due again.
+	wake dueTimes
+}
+
+// NextDue is the earliest time a step this runner recorded is due again
+// (zero when none is known): the runner loop wakes then rather than at
+// its next tick. Other replicas' work is found by the tick.
+func (r *Runner) NextDue() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.wake) == 0 {
+		return time.Time{}
+	}
+	return r.wake[0]
+}
+
+// due notes that an account is due again at t.
+func (r *Runner) due(t time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	heap.Push(&r.wake, t)
+}
+
+// passed forgets the due times up to now: the run starting now takes them.
+func (r *Runner) passed(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for len(r.wake) > 0 && !r.wake[0].After(now) {
+		heap.Pop(&r.wake)
+	}
+}
+
+// dueTimes is a min-heap of times.
+type dueTimes []time.Time
+
+func (h dueTimes) Len() int           { return len(h) }
+func (h dueTimes) Less(i, j int) bool { return h[i].Before(h[j]) }
+func (h dueTimes) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueTimes) Push(x any)        { *h = append(*h, x.(time.Time)) }
+func (h *dueTimes) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return t
 }
 
 // Kick asks the runner loop to run now instead of at its next tick.
@@ -38,7 +85,9 @@ func (r *Runner) RunOnce(ctx context.Context) (int, error) {
 			e.log.Info("store repaired writes a crash left pending", ovm.LogCount, n)
 		}
 	}
-	due, err := e.store.AccountListDue(ctx, &ovm.AccountListDueParams{Now: e.clock.Now(), Limit: e.cfg.BatchSize})
+	now := e.clock.Now()
+	r.passed(now) // this run takes what is due; its steps note what comes next
+	due, err := e.store.AccountListDue(ctx, &ovm.AccountListDueParams{Now: now, Limit: e.cfg.BatchSize})
 	if err != nil {
 		return 0, err
 	}
@@ -140,6 +189,14 @@ func (r *Runner) step(ctx context.Context, a *ovm.Account) (bool, error) {
 	}
 	if stored.State != a.State {
 		r.Kick() // the next step may be due at once
+	}
+	if at, ok := stored.DueAt(); ok {
+		r.due(at)
+	}
+	if a.State == ovm.AccountPending || a.State == ovm.AccountCreating {
+		if stored.State != ovm.AccountPending && stored.State != ovm.AccountCreating {
+			e.Planner.Kick() // a creation slot is free
+		}
 	}
 	return true, nil
 }

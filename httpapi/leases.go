@@ -124,6 +124,7 @@ func (s *Server) lease(ctx context.Context, p *principal, req *LeaseRequest) (_ 
 		}
 		if !errors.Is(err, ovm.ErrEmpty) {
 			if err == nil {
+				s.engine.Planner.Kick() // the stock went down: order at once
 				s.log.Info("account vended", ovm.LogLeaseID, l.ID, ovm.LogAccountID, l.AccountID, ovm.LogPool, pool, ovm.LogKeyName, p.Name)
 			}
 			return l, err
