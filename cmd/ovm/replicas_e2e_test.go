@@ -25,11 +25,12 @@ type replicaSet struct {
 	table string
 	store *dynamostore.Store
 	nodes []*server
+	moto  *mototest.Server
 }
 
 func newReplicaSet(t *testing.T, n int, pool string) *replicaSet {
 	srv := mototest.Require(t)
-	rs := &replicaSet{t: t, dir: t.TempDir(), table: fmt.Sprintf("ovm-replicas-%d", time.Now().UnixNano())}
+	rs := &replicaSet{t: t, dir: t.TempDir(), table: fmt.Sprintf("ovm-replicas-%d", time.Now().UnixNano()), moto: srv}
 	for i := range n {
 		cfg := filepath.Join(rs.dir, fmt.Sprintf("r%d.yaml", i))
 		body := fmt.Sprintf(`listen: 127.0.0.1:0

@@ -34,17 +34,21 @@ func (s *Server) Queue(t testing.TB, name string) *Queue {
 	return &Queue{URL: aws.ToString(q.QueueUrl), ARN: attrs.Attributes[string(types.QueueAttributeNameQueueArn)], api: api, t: t}
 }
 
-// Receive returns the bodies of the messages waiting in the queue (up to
-// ten).
+// Receive takes the messages waiting in the queue (up to ten) and returns
+// their bodies; each is deleted, so it is returned once.
 func (q *Queue) Receive() []string {
 	q.t.Helper()
-	out, err := q.api.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(q.URL), MaxNumberOfMessages: 10})
+	ctx := context.Background()
+	out, err := q.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q.URL), MaxNumberOfMessages: 10})
 	if err != nil {
 		q.t.Fatal(err)
 	}
 	var bodies []string
 	for _, m := range out.Messages {
 		bodies = append(bodies, aws.ToString(m.Body))
+		if _, err := q.api.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(q.URL), ReceiptHandle: m.ReceiptHandle}); err != nil {
+			q.t.Fatal(err)
+		}
 	}
 	return bodies
 }
