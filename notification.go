@@ -77,7 +77,7 @@ func NotificationTypeOf(e *Event) NotificationType {
 	switch {
 	case e.Kind == EventLease && e.From == "" && e.To == string(LeaseActive):
 		return NotifyLeaseCreated
-	case e.Kind == EventLease && e.To == string(LeaseEnded):
+	case e.Kind == EventLease && e.To == string(LeaseEnded) && e.From != string(LeaseEnded):
 		return NotifyLeaseEnded
 	case e.Kind == EventAccount && e.To == string(AccountQuarantined) && e.From != string(AccountQuarantined):
 		return NotifyAccountQuarantined
