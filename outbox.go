@@ -2,7 +2,9 @@ package ovm
 
 import (
 	"context"
+	"encoding/binary"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -172,6 +174,15 @@ func RetryDelivery(d *Delivery, now time.Time) (*Delivery, error) {
 	}
 	n.State, n.Attempts, n.NextAttemptAt, n.UpdatedAt, n.ClaimedBy = DeliveryPending, 0, now, now, ""
 	return n, nil
+}
+
+// DeliveryIDBefore is the DeliveryPrune cutoff of time t: every event id of
+// a notification older than t (NewID and derived ids start with the
+// notification's time) sorts before it, every newer one after.
+func DeliveryIDBefore(t time.Time) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixMilli())<<16)
+	return "evt_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
 }
 
 // DeliveryListParams filters DeliveryList.

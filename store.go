@@ -116,6 +116,11 @@ type Store interface {
 	// DeliveryCount counts the entries in state, in time proportional to
 	// them.
 	DeliveryCount(ctx context.Context, state DeliveryState) (int, error)
+	// DeliveryPrune deletes up to limit delivered entries whose id sorts
+	// before cutoff (DeliveryIDBefore: their notification is older than a
+	// time), oldest first, and returns how many it deleted. Pending and
+	// failed entries are kept. Its cost is proportional to what it deletes.
+	DeliveryPrune(ctx context.Context, cutoff string, limit int) (int, error)
 
 	// Close releases the store's resources.
 	Close() error

@@ -36,6 +36,10 @@ type NotifyConfig struct {
 	// SendTimeout bounds one send to one subscription when its sink sets
 	// no shorter deadline (default 30s; below the engine's ClaimTTL).
 	SendTimeout time.Duration
+	// Retention is how long delivered notifications are kept, counted
+	// from their time (default 30 days; negative: for ever). Failed and
+	// pending ones are kept until they are delivered.
+	Retention time.Duration
 }
 
 func (c NotifyConfig) withDefaults(e Config) NotifyConfig {
@@ -60,6 +64,9 @@ func (c NotifyConfig) withDefaults(e Config) NotifyConfig {
 	if c.SendTimeout == 0 {
 		c.SendTimeout = min(30*time.Second, e.ClaimTTL/2)
 	}
+	if c.Retention == 0 {
+		c.Retention = 30 * 24 * time.Hour
+	}
 	return c
 }
 
@@ -76,7 +83,8 @@ type DeliveryObserver interface {
 // replica that dies mid-send leaves it due again (at least once). The
 // leader of lease "notify" also derives the notifications that no single
 // change writes: lease.expiring from the stored expiries, and pool.low and
-// pool.empty from the pools' counts.
+// pool.empty from the pools' counts; and it prunes delivered ones older
+// than the retention.
 type Notifier struct {
 	e    *Engine
 	cfg  NotifyConfig
@@ -126,7 +134,20 @@ func (n *Notifier) scan(ctx context.Context) error {
 	n.mu.Lock()
 	n.lastScan = now
 	n.mu.Unlock()
-	return errors.Join(n.scanExpiring(ctx, now), n.scanStock(ctx, now))
+	return errors.Join(n.scanExpiring(ctx, now), n.scanStock(ctx, now), n.prune(ctx, now))
+}
+
+// prune deletes delivered notifications older than the retention, up to
+// a page a scan.
+func (n *Notifier) prune(ctx context.Context, now time.Time) error {
+	if n.cfg.Retention < 0 {
+		return nil
+	}
+	pruned, err := n.e.store.DeliveryPrune(ctx, ovm.DeliveryIDBefore(now.Add(-n.cfg.Retention)), ovm.MaxPageLimit)
+	if pruned > 0 {
+		n.e.log.Debug("delivered notifications pruned", ovm.LogCount, pruned)
+	}
+	return err
 }
 
 // scanExpiring writes lease.expiring for every active lease that expires

@@ -221,3 +221,42 @@ func TestExpiryStockAndLeaseEndsAreNotified(t *testing.T) {
 		t.Fatalf("lease.ended %+v", ended)
 	}
 }
+
+func TestDeliveredNotificationsArePrunedAfterTheRetention(t *testing.T) {
+	box := &inbox{}
+	w := notifyWorld(t, box)
+	w.cfg.Notify.Retention = 24 * time.Hour
+	w.build()
+	w.settle(10, time.Second)
+	w.vend("alice")
+	w.notify() // delivered
+	box.mu.Lock()
+	box.failing = true
+	box.mu.Unlock()
+	w.vend("bob")
+	w.notify() // refused: retried later
+	box.mu.Lock()
+	box.failing = false
+	box.mu.Unlock()
+	kept := func() map[ovm.NotificationType]int {
+		ds, _, err := w.store.DeliveryList(context.Background(), &ovm.DeliveryListParams{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[ovm.NotificationType]int{}
+		for _, d := range ds {
+			out[d.Event.Type]++
+		}
+		return out
+	}
+	w.clock.Advance(23 * time.Hour)
+	w.notify() // bob's delivered now; the pool's emptiness is seen
+	if k := kept(); k[ovm.NotifyLeaseCreated] != 2 || k[ovm.NotifyPoolEmpty] != 1 {
+		t.Fatalf("before the retention: %v", k)
+	}
+	w.clock.Advance(2 * time.Hour)
+	w.notify()
+	if k := kept(); k[ovm.NotifyLeaseCreated] != 0 || k[ovm.NotifyPoolEmpty] != 1 {
+		t.Fatalf("after the retention: %v, want the vends' notifications pruned and the newer one kept", k)
+	}
+}

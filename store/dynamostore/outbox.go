@@ -192,3 +192,34 @@ func flushCond(plw string, ntf []string, c *change) {
 	}
 	c.cond = strings.Join(conds, " AND ")
 }
+
+// DeliveryPrune implements ovm.Store: the delivered entries of the state
+// index, oldest first, each deleted only if still delivered (a retry may
+// have taken it since).
+func (s *Store) DeliveryPrune(ctx context.Context, cutoff string, limit int) (int, error) {
+	limit = max(limit, 1)
+	var ids []string
+	err := s.query(ctx, &dynamodb.QueryInput{IndexName: aws.String(gsiStock), KeyConditionExpression: aws.String("gsi3pk = :p AND gsi3sk < :c"),
+		ExpressionAttributeValues: item{":p": str("DLV#" + string(ovm.DeliveryDelivered)), ":c": str(cutoff)}, Limit: aws.Int32(int32(limit))},
+		func(it item) bool {
+			ids = append(ids, getS(it, "gsi3sk"))
+			return len(ids) < limit
+		})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: key(deliveryPK(id), "D"),
+			ConditionExpression: aws.String("#st = :d"), ExpressionAttributeNames: map[string]string{"#st": "state"},
+			ExpressionAttributeValues: item{":d": str(string(ovm.DeliveryDelivered))}})
+		switch {
+		case isConditionFailed(err):
+		case err != nil:
+			return n, err
+		default:
+			n++
+		}
+	}
+	return n, nil
+}

@@ -147,3 +147,18 @@ func releaseDeliveryClaims(ctx context.Context, tx *sql.Tx) error {
 	}
 	return nil
 }
+
+// DeliveryPrune implements ovm.Store (the index deliveries_state).
+func (s *Store) DeliveryPrune(ctx context.Context, cutoff string, limit int) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
+			WHERE state = 'delivered' AND id < ? ORDER BY id LIMIT ?)`, cutoff, max(limit, 1))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}

@@ -21,6 +21,7 @@ var outboxTests = []struct {
 	{"due deliveries list by due time; a claim defers one, settled ones leave", testOutboxDue},
 	{"exactly one of many concurrent claims of a delivery wins", testOutboxConcurrentClaim},
 	{"deliveries list newest first by state in pages and are counted by state", testOutboxList},
+	{"old delivered entries are pruned, failed, pending and recent ones kept", testOutboxPrune},
 }
 
 // due returns every delivery due at now, by id.
@@ -339,5 +340,54 @@ func testOutboxList(t *testing.T, s ovm.Store) {
 	_, _, err = s.DeliveryList(ctx, &ovm.DeliveryListParams{PageParams: ovm.PageParams{Cursor: ovm.EncodeCursor(ovm.CursorLeases, "x")}})
 	if ovm.ErrorCodeOf(err) != ovm.EInvalid {
 		t.Fatalf("another list's cursor: %v", err)
+	}
+}
+
+func testOutboxPrune(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	policy := ovm.RetryPolicy{MaxAttempts: 1, BaseDelay: time.Second, MaxDelay: time.Minute}
+	settle := func(at time.Time, err error) *ovm.Delivery {
+		t.Helper()
+		d := newDelivery(ovm.NotifyLeaseEnded, at)
+		if err := s.DeliveryAdd(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		c, _ := ovm.ClaimDelivery(d, subs, "r1", at, at.Add(time.Minute))
+		if _, err := s.DeliveryUpdate(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		out, err2 := s.DeliveryUpdate(ctx, ovm.SettleDelivery(c, map[string]error{"ops": err}, policy, at))
+		if err2 != nil {
+			t.Fatal(err2)
+		}
+		return out
+	}
+	old1, old2 := settle(T0, nil), settle(T0.Add(time.Hour), nil)
+	oldFailed := settle(T0, fmt.Errorf("refused"))
+	oldPending := newDelivery(ovm.NotifyPoolLow, T0)
+	if err := s.DeliveryAdd(ctx, oldPending); err != nil {
+		t.Fatal(err)
+	}
+	recent := settle(T0.Add(48*time.Hour), nil)
+	cutoff := ovm.DeliveryIDBefore(T0.Add(24 * time.Hour))
+	if n, err := s.DeliveryPrune(ctx, cutoff, 1); err != nil || n != 1 {
+		t.Fatalf("prune 1: %d %v", n, err)
+	}
+	if _, err := s.DeliveryGet(ctx, old1.ID); ovm.ErrorCodeOf(err) != ovm.ENotFound {
+		t.Fatalf("the oldest delivered entry is still there: %v", err)
+	}
+	if n, err := s.DeliveryPrune(ctx, cutoff, 100); err != nil || n != 1 {
+		t.Fatalf("prune the rest: %d %v, want the other old delivered entry", n, err)
+	}
+	for _, id := range []string{oldFailed.ID, oldPending.ID, recent.ID} {
+		if _, err := s.DeliveryGet(ctx, id); err != nil {
+			t.Fatalf("%s was pruned: %v", id, err)
+		}
+	}
+	if _, err := s.DeliveryGet(ctx, old2.ID); ovm.ErrorCodeOf(err) != ovm.ENotFound {
+		t.Fatalf("an old delivered entry is still there: %v", err)
+	}
+	if n, err := s.DeliveryPrune(ctx, cutoff, 100); err != nil || n != 0 {
+		t.Fatalf("a second prune: %d %v", n, err)
 	}
 }
