@@ -154,10 +154,16 @@ func StockNotification(t NotificationType, pool string, ready, target int, episo
 // derivedID is an event id like NewID's (sorting by at) whose other bits
 // derive from key: the same key and time give the same id.
 func derivedID(at time.Time, key string) string {
+	h := sha256.Sum256([]byte(key))
+	return eventID(at, h[:10])
+}
+
+// eventID is "evt_" and NewID's encoding of at's milliseconds followed by
+// the 80 bits of tail (zeros when short).
+func eventID(at time.Time, tail []byte) string {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(at.UnixMilli())<<16)
-	h := sha256.Sum256([]byte(key))
-	copy(b[6:], h[:10])
+	copy(b[6:], tail)
 	return "evt_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
 }
 

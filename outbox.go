@@ -2,9 +2,7 @@ package ovm
 
 import (
 	"context"
-	"encoding/binary"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -179,11 +177,7 @@ func RetryDelivery(d *Delivery, now time.Time) (*Delivery, error) {
 // DeliveryIDBefore is the DeliveryPrune cutoff of time t: every event id of
 // a notification older than t (NewID and derived ids start with the
 // notification's time) sorts before it, every newer one after.
-func DeliveryIDBefore(t time.Time) string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixMilli())<<16)
-	return "evt_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
-}
+func DeliveryIDBefore(t time.Time) string { return eventID(t, nil) }
 
 // DeliveryListParams filters DeliveryList.
 type DeliveryListParams struct {
