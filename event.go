@@ -14,6 +14,9 @@ const (
 	EventKey EventKind = "key"
 	// EventDrift reports a difference between AWS and the store.
 	EventDrift EventKind = "drift"
+	// EventMiss records a vend the stock could not serve: demand that left
+	// no lease (stock.target: auto learns from leases and misses).
+	EventMiss EventKind = "miss"
 )
 
 // Event is one entry of the append-only log: who changed what, when, from

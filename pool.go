@@ -36,6 +36,9 @@ type StockPolicy struct {
 	MaxInFlight int
 	// MinSpacing is the least time between two creations (default 0).
 	MinSpacing time.Duration
+	// Auto, when set, makes the target follow demand within its bounds;
+	// Target is then only the value until the first estimate.
+	Auto *AutoTarget
 }
 
 // LeasePolicy bounds lease durations.
@@ -87,8 +90,24 @@ func (p Pool) WithDefaults() Pool {
 	if p.RoleName == "" {
 		p.RoleName = DefaultRoleName
 	}
+	if a := p.Stock.Auto; a != nil {
+		c := *a
+		if c.HitRatio == 0 {
+			c.HitRatio = 0.99
+		}
+		if c.Lookback == 0 {
+			c.Lookback = 4 * Week
+		}
+		p.Stock.Auto = &c
+	}
 	if p.Stock.Ceiling == 0 {
 		p.Stock.Ceiling = max(20, p.Stock.Target)
+		if a := p.Stock.Auto; a != nil {
+			p.Stock.Ceiling = max(p.Stock.Ceiling, a.Max)
+		}
+	}
+	if a := p.Stock.Auto; a != nil && a.Max == 0 {
+		a.Max = p.Stock.Ceiling
 	}
 	if p.Stock.MaxInFlight == 0 {
 		p.Stock.MaxInFlight = 5
@@ -155,6 +174,14 @@ func (p Pool) Validate() error {
 		return bad("stock.target", "must not be negative")
 	case p.Stock.Ceiling < p.Stock.Target:
 		return bad("stock.ceiling", "must be at least stock.target (%d)", p.Stock.Target)
+	case p.Stock.Auto != nil && p.Stock.Auto.Min < 0:
+		return bad("stock.min", "must not be negative")
+	case p.Stock.Auto != nil && p.Stock.Auto.Max < p.Stock.Auto.Min:
+		return bad("stock.max", "must be at least stock.min (%d)", p.Stock.Auto.Min)
+	case p.Stock.Auto != nil && p.Stock.Auto.Max > p.Stock.Ceiling:
+		return bad("stock.max", "must be at most stock.ceiling (%d)", p.Stock.Ceiling)
+	case p.Stock.Auto != nil && (p.Stock.Auto.HitRatio <= 0 || p.Stock.Auto.HitRatio > 1):
+		return bad("stock.hit_ratio", "must be above 0 and at most 1 (0.99: 99 %% of vends served from stock)")
 	case p.Stock.MaxInFlight < 1:
 		return bad("stock.max_in_flight", "must be at least 1")
 	case p.Stock.MinSpacing < 0:

@@ -149,6 +149,7 @@ type Engine struct {
 	signals map[string]chan struct{}
 
 	observed observed
+	targets  targets
 
 	loopsMu sync.Mutex
 	cancel  context.CancelFunc

@@ -204,7 +204,12 @@ func (n *Notifier) scanStock(ctx context.Context, now time.Time) error {
 		n.level = map[string]ovm.NotificationType{}
 	}
 	for name, p := range n.e.pools {
-		if p.Policy.Stock.Target == 0 {
+		pol, _, err := n.e.withTarget(ctx, p) // a target that follows demand: its value now
+		if err != nil {
+			errs = append(errs, fmt.Errorf("pool %s: %w", name, err))
+			continue
+		}
+		if pol.Stock.Target == 0 {
 			continue
 		}
 		c, err := n.e.store.PoolCounts(ctx, name)
@@ -213,13 +218,13 @@ func (n *Notifier) scanStock(ctx context.Context, now time.Time) error {
 			continue
 		}
 		ready := c.ByState[ovm.AccountReady]
-		level := ovm.StockLevel(ready, n.cfg.lowStock(p.Policy))
+		level := ovm.StockLevel(ready, n.cfg.lowStock(pol))
 		prev, known := n.level[name]
 		n.level[name] = level
 		if !known || level == prev || level == "" {
 			continue
 		}
-		note := ovm.StockNotification(level, name, ready, p.Policy.Stock.Target, fmt.Sprint(now.UnixNano()), now)
+		note := ovm.StockNotification(level, name, ready, pol.Stock.Target, fmt.Sprint(now.UnixNano()), now)
 		if err := n.e.store.DeliveryAdd(ctx, ovm.NewDelivery(note, now)); err != nil && !errors.Is(err, ovm.ErrConflict) {
 			n.level[name] = prev // try again at the next scan
 			errs = append(errs, fmt.Errorf("pool %s: %w", name, err))

@@ -152,7 +152,11 @@ func (p *Planner) planPool(ctx context.Context, pool *Pool) (int, error) {
 		}
 		quota = &q
 	}
-	plan := PlanStock(pool.Policy, counts, quota, now)
+	pol, _, err := e.withTarget(ctx, pool)
+	if err != nil {
+		return 0, fmt.Errorf("stock target: %w", err)
+	}
+	plan := PlanStock(pol, counts, quota, now)
 	if plan.Why != "" {
 		e.log.Debug("stock planner held back", ovm.LogPool, name, "reason", plan.Why)
 	}

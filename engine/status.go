@@ -10,8 +10,11 @@ import (
 
 // PoolStatus is what an operator wants to know about a pool.
 type PoolStatus struct {
-	Policy ovm.Pool
-	Counts *ovm.PoolCounts
+	// Policy is the pool's policy, with the target it has now (a target
+	// that follows demand: the estimate, and TargetWhy says how).
+	Policy    ovm.Pool
+	TargetWhy string
+	Counts    *ovm.PoolCounts
 	// Quota is the provider's close quota, when it reports one.
 	Quota *ovm.Quota
 	// Plan is what the planner would do now, and why it holds back.
@@ -36,8 +39,11 @@ type PoolStatus struct {
 // counts, close quota, and the plan (or the circuit breaker's stop).
 func (e *Engine) planStatus(ctx context.Context, p *Pool) (*PoolStatus, error) {
 	name := p.Policy.Name
-	st := &PoolStatus{Policy: p.Policy}
-	var err error
+	pol, why, err := e.withTarget(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("stock target: %w", err)
+	}
+	st := &PoolStatus{Policy: pol, TargetWhy: why}
 	if st.Counts, err = e.store.PoolCounts(ctx, name); err != nil {
 		return nil, err
 	}
@@ -48,7 +54,7 @@ func (e *Engine) planStatus(ctx context.Context, p *Pool) (*PoolStatus, error) {
 		}
 		st.Quota = &q
 	}
-	st.Plan = PlanStock(p.Policy, st.Counts, st.Quota, e.clock.Now())
+	st.Plan = PlanStock(pol, st.Counts, st.Quota, e.clock.Now())
 	abandoned, err := e.store.AccountCountSince(ctx, name, ovm.AccountAbandoned, e.clock.Now().Add(-BreakerWindow))
 	if err != nil {
 		return nil, err

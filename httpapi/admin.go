@@ -49,6 +49,9 @@ func (s *Server) poolDTO(r *http.Request, p *principal, name string) (Pool, erro
 		Retire: Retire{Mode: pol.Retire.Mode, MaxGenerations: pol.Retire.MaxGenerations},
 		Counts: map[string]int{}, Ready: st.Counts.ByState[ovm.AccountReady], InFlight: st.Counts.InFlight(), Live: st.Counts.Live(),
 		HeldBack: st.Plan.Why, NextCreationAt: timePtr(st.Plan.NextAt)}
+	if a := pol.Stock.Auto; a != nil {
+		d.Stock.Auto, d.Stock.TargetWhy = &AutoStock{Min: a.Min, Max: a.Max, HitRatio: a.HitRatio}, st.TargetWhy
+	}
 	for state, n := range st.Counts.ByState {
 		d.Counts[string(state)] = n
 	}

@@ -144,10 +144,21 @@ type CloseInfo struct {
 
 // Stock is a pool's stock policy.
 type Stock struct {
-	Target      int    `json:"target"`
-	Ceiling     int    `json:"ceiling"`
-	MaxInFlight int    `json:"max_in_flight"`
-	MinSpacing  string `json:"min_spacing"`
+	// Target is the target now: the configured one, or the estimate of a
+	// target that follows demand (Auto set, TargetWhy says how).
+	Target      int        `json:"target"`
+	TargetWhy   string     `json:"target_why,omitempty"`
+	Auto        *AutoStock `json:"auto,omitempty"`
+	Ceiling     int        `json:"ceiling"`
+	MaxInFlight int        `json:"max_in_flight"`
+	MinSpacing  string     `json:"min_spacing"`
+}
+
+// AutoStock is the bounds of a target that follows demand.
+type AutoStock struct {
+	Min      int     `json:"min"`
+	Max      int     `json:"max"`
+	HitRatio float64 `json:"hit_ratio"`
 }
 
 // LeaseLimits is a pool's lease policy.

@@ -131,6 +131,9 @@ func (s *Server) lease(ctx context.Context, p *principal, req *LeaseRequest) (_ 
 		}
 		left := deadline.Sub(s.clock.Now())
 		if left <= 0 {
+			if err := s.engine.RecordMiss(context.WithoutCancel(ctx), pool, ovm.KeyActor(p.Name)); err != nil {
+				s.log.Warn("cannot record a vend the stock missed", ovm.LogPool, pool, ovm.LogError, err)
+			}
 			o := s.outlook(ctx, pool)
 			waited := ""
 			if wait > 0 {

@@ -207,7 +207,7 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 		gauge(descReady, float64(st.Counts.ByState[ovm.AccountReady]), name)
-		gauge(descTarget, float64(p.Policy.Stock.Target), name)
+		gauge(descTarget, float64(st.Policy.Stock.Target), name)
 		gauge(descInFlight, float64(st.Counts.InFlight()), name)
 		gauge(descLeases, float64(st.Counts.ByState[ovm.AccountLeased]), name)
 		gauge(descQuarantined, float64(st.Counts.ByState[ovm.AccountQuarantined]), name)

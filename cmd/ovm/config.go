@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/ovmdev/ovm/federation"
+	"gopkg.in/yaml.v3"
 
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/identity"
@@ -156,8 +158,12 @@ type PoolConfig struct {
 
 // StockConfig is a pool's stock policy.
 type StockConfig struct {
-	Target  int `yaml:"target"`  // default 3
-	Ceiling int `yaml:"ceiling"` // default max(20, target)
+	Target  TargetValue `yaml:"target"`  // default 3; or auto
+	Ceiling int         `yaml:"ceiling"` // default max(20, target)
+	// Min, Max and HitRatio bound a target that follows demand (auto).
+	Min      *int    `yaml:"min"`       // default 0
+	Max      *int    `yaml:"max"`       // default the ceiling
+	HitRatio float64 `yaml:"hit_ratio"` // default 0.99
 	// MaxInFlight and MinSpacing default to what the provider kind
 	// chooses (sim and organizations: 5 and 0s; signup: 1 and 2h).
 	MaxInFlight *int           `yaml:"max_in_flight"`
@@ -201,7 +207,7 @@ func defaultConfig() Config {
 
 func defaultPool() PoolConfig {
 	return PoolConfig{Provider: "sim", RoleName: ovm.DefaultRoleName,
-		Stock:  StockConfig{Target: 3},
+		Stock:  StockConfig{Target: TargetValue{N: 3}},
 		Lease:  LeaseConfig{DefaultTTL: 24 * time.Hour, MaxTTL: 72 * time.Hour, MinTTL: time.Minute},
 		Retire: RetireConfig{Mode: "close", CleanTimeout: 30 * time.Minute, CleanPasses: 2},
 		Retry:  RetryConfig{MaxAttempts: 5, BaseDelay: 5 * time.Second, MaxDelay: 5 * time.Minute},
@@ -214,4 +220,25 @@ func embeddedPool() PoolConfig {
 	p.Name = "default"
 	p.Kind = kinds["sim"].NewConfig()
 	return p
+}
+
+// TargetValue is stock.target: a whole number, or auto (the target follows
+// demand within stock.min and stock.max).
+type TargetValue struct {
+	N    int
+	Auto bool
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (t *TargetValue) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.Value == "auto" {
+		*t = TargetValue{Auto: true}
+		return nil
+	}
+	var v int
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&v) != nil {
+		return fmt.Errorf("%q must be a whole number or auto", n.Value)
+	}
+	*t = TargetValue{N: v}
+	return nil
 }

@@ -30,7 +30,7 @@ func TestNoConfigGivesTheEmbeddedDefault(t *testing.T) {
 	}
 	p := cfg.Pools[0]
 	if cfg.Listen != "127.0.0.1:8080" || cfg.DataDir != "./ovm-data" || len(cfg.Pools) != 1 || p.Name != "default" ||
-		p.Provider != "sim" || p.Stock.Target != 3 || p.Policy().Lease.DefaultTTL != 24*time.Hour {
+		p.Provider != "sim" || p.Stock.Target.N != 3 || p.Policy().Lease.DefaultTTL != 24*time.Hour {
 		t.Fatalf("default config %+v", cfg)
 	}
 }
@@ -58,7 +58,7 @@ pools:
 		p.Retire.MaxGenerations != 3 || simOf(cfg.Pools[0]).FailureRate != 0.3 || simOf(cfg.Pools[0]).BootstrapLatency != 2*time.Second {
 		t.Fatalf("parsed %+v", cfg.Pools[0])
 	}
-	if o := cfg.Pools[1]; o.Provider != "sim" || o.Stock.Target != 3 {
+	if o := cfg.Pools[1]; o.Provider != "sim" || o.Stock.Target.N != 3 {
 		t.Fatalf("second pool did not get defaults: %+v", o)
 	}
 }
@@ -80,7 +80,11 @@ func TestABadConfigFailsNamingTheKey(t *testing.T) {
 		"pools[0].name":                       "pools: [{name: 'Bad Name'}]\n",
 		"store":                               "store: postgres\npools: [{name: default}]\n",
 		"pools[0].stock: must be a mapping":   "pools:\n  - name: default\n    stock: 3\n",
-		`pools[0].stock.target: "many" must be a whole number`: "pools:\n  - name: default\n    stock: {target: many}\n",
+		`pools[0].stock.target: "many" must be a whole number or auto`: "pools:\n  - name: default\n    stock: {target: many}\n",
+		"pools[0].stock.min: applies only to stock.target: auto":       "pools:\n  - name: default\n    stock: {target: 2, min: 1}\n",
+		"pools[0].stock.max: must be at least stock.min (5)":           "pools:\n  - name: default\n    stock: {target: auto, min: 5, max: 3}\n",
+		"pools[0].stock.max: must be at most stock.ceiling (10)":       "pools:\n  - name: default\n    stock: {target: auto, max: 12, ceiling: 10}\n",
+		"pools[0].stock.hit_ratio: must be above 0 and at most 1":      "pools:\n  - name: default\n    stock: {target: auto, hit_ratio: 99}\n",
 		"secrets.backend": "secrets: {backend: vault}\npools: [{name: default}]\n",
 		"secrets.file":    "secrets: {backend: secretsmanager, file: x}\npools: [{name: default}]\n",
 		`pools[0].lease.max_ttl: duration "-1h" must not be negative`:                               "pools:\n  - name: default\n    lease: {max_ttl: -1h}\n",
@@ -95,7 +99,7 @@ func TestABadConfigFailsNamingTheKey(t *testing.T) {
 		"pools[0].lease.max_per_owner: must be at least 1":                                          "pools:\n  - name: default\n    lease: {max_per_owner: -2}\n",
 		"pools[0].sim.seed: must be a single value, not a list":                                     "pools:\n  - name: default\n    sim: {seed: [1]}\n",
 		"listen: \"127.0.0.1:70000\": the port must be a number from 0 to 65535":                    "listen: 127.0.0.1:70000\n",
-		`pools[0].stock.target: "2.5" must be a whole number`:                                       "pools:\n  - name: default\n    stock: {target: 2.5}\n",
+		`pools[0].stock.target: "2.5" must be a whole number or auto`:                               "pools:\n  - name: default\n    stock: {target: 2.5}\n",
 		"more than one YAML document":                                                               "listen: 127.0.0.1:9000\n---\nlisten: 127.0.0.1:9001\n",
 		"set api.default_pool to one of one, two":                                                   "pools: [{name: one}, {name: two}]\n",
 		"secrets.prefix": "secrets: {backend: secretsmanager, prefix: 'a b'}\npools: [{name: default}]\n",

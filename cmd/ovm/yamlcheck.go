@@ -15,7 +15,10 @@ import (
 // errEOF is what the YAML decoder returns for an empty document.
 var errEOF = io.EOF
 
-var durationType = reflect.TypeOf(time.Duration(0))
+var (
+	durationType = reflect.TypeOf(time.Duration(0))
+	targetType   = reflect.TypeOf(TargetValue{})
+)
 
 func typeOf[T any]() reflect.Type { return reflect.TypeOf((*T)(nil)).Elem() }
 
@@ -64,6 +67,11 @@ func checkNode(n *yaml.Node, t reflect.Type, path string) error {
 		return fmt.Errorf("line %d: %s: %s", n.Line, path, fmt.Sprintf(format, args...))
 	}
 	switch {
+	case t == targetType:
+		var v TargetValue
+		if n.Kind != yaml.ScalarNode || v.UnmarshalYAML(n) != nil {
+			return at("%q must be a whole number or auto", n.Value)
+		}
 	case t == durationType:
 		if n.Kind != yaml.ScalarNode {
 			return at("must be a duration (use \"90s\", \"30m\", \"24h\")")

@@ -1,0 +1,105 @@
+package ovm
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+)
+
+// AutoTarget makes a pool's stock target follow demand (stock.target:
+// auto): the planner recomputes the target from the pool's lease history.
+type AutoTarget struct {
+	// Min and Max bound the target.
+	Min, Max int
+	// HitRatio is the share of vends to serve from stock (default 0.99).
+	HitRatio float64
+	// Lookback is how much lease history the model reads (default 4 weeks).
+	Lookback time.Duration
+}
+
+// Week is the period demand is assumed to repeat with.
+const Week = 7 * 24 * time.Hour
+
+// The demand model's samples: every sampleStep within sampleSpread of
+// this time of the week, in each past week.
+const (
+	sampleSpread = time.Hour
+	sampleStep   = 5 * time.Minute
+)
+
+// TargetFor decides the stock to keep now. A sample is a stretch of time
+// at this time of the week in a past week (and every five minutes within
+// an hour of it: a burst soon is seen before it comes), and the stretch
+// that just ended. For each
+// sample it asks how much stock would have been needed: the vends of a
+// window as long as the lead time (order to ready: a replacement comes no
+// sooner), or of a longer window (2, 4, 8, 16 lead times) less what the
+// pool can make meanwhile at rate accounts per second (a burst beyond the
+// refill rate eats the stock). The target is the least stock in [Min, Max]
+// that would have served HitRatio of all that need. vends are the pool's
+// past vend times, in any order. It is pure; why explains the figure.
+func (p AutoTarget) TargetFor(vends []time.Time, now time.Time, lead time.Duration, rate float64) (target int, why string) {
+	if lead <= 0 {
+		lead = time.Minute
+	}
+	lookback := p.Lookback
+	if lookback <= 0 {
+		lookback = 4 * Week
+	}
+	h := p.HitRatio
+	if h <= 0 || h > 1 {
+		h = 0.99
+	}
+	ts := slices.Clone(vends)
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
+	count := func(from, to time.Time) int { // vends in [from, to)
+		i := sort.Search(len(ts), func(k int) bool { return !ts[k].Before(from) })
+		j := sort.Search(len(ts), func(k int) bool { return !ts[k].Before(to) })
+		return j - i
+	}
+	need := func(from time.Time) int {
+		n := 0
+		for m := 1; m <= 16; m *= 2 {
+			l := time.Duration(m) * lead
+			made := int(rate * (l - lead).Seconds())
+			n = max(n, count(from, from.Add(l))-made)
+		}
+		return n
+	}
+	var samples []int
+	weeks := 0
+	for back := Week; back <= lookback; back += Week {
+		weeks++
+		for off := -sampleSpread; off <= sampleSpread; off += sampleStep {
+			samples = append(samples, need(now.Add(-back+off)))
+		}
+	}
+	recent := count(now.Add(-lead), now)
+	samples = append(samples, recent)
+	total, peak := 0, 0
+	for _, d := range samples {
+		total += d
+		peak = max(peak, d)
+	}
+	target = p.Min
+	if total > 0 {
+		// The least s with sum(min(d, s)) >= h * sum(d).
+		for s := 0; s <= peak; s++ {
+			served := 0
+			for _, d := range samples {
+				served += min(d, s)
+			}
+			if float64(served) >= h*float64(total) {
+				target = max(s, p.Min)
+				break
+			}
+		}
+	}
+	if p.Max > 0 {
+		target = min(target, p.Max)
+	}
+	why = fmt.Sprintf("auto: %d would have served %.1f%% of the need of %d samples (%d past weeks at this time; the last %s had %d vends); lead time %s; bounds %d-%d",
+		target, h*100, len(samples), weeks, lead.Round(time.Second), recent, lead.Round(time.Second), p.Min, p.Max)
+	return target, why
+}
