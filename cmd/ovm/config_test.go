@@ -3,11 +3,13 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ovmdev/ovm/federation"
 	"github.com/ovmdev/ovm/provider/signup/setup"
 	"github.com/ovmdev/ovm/provider/sim"
 )
@@ -269,6 +271,21 @@ func TestABadListenPortFailsBeforeTheAdminKeyIsWritten(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(dir, "admin.key")); !os.IsNotExist(err) {
 			t.Errorf("serve %v wrote admin.key before failing (%v)", args, err)
+		}
+	}
+}
+
+// docs/config.md documents every key of the stock and access blocks.
+func TestTheStockAndAccessKeysAreDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []reflect.Type{typeOf[StockConfig](), typeOf[federation.Config]()} {
+		for key := range yamlFields(typ) {
+			if !strings.Contains(string(doc), " "+key+":") {
+				t.Errorf("docs/config.md: %s key %s is not documented", typ.Name(), key)
+			}
 		}
 	}
 }
