@@ -22,12 +22,12 @@ run:
 build:
 	$(GO) build -o bin/ovm ./cmd/ovm
 
-## bench: the performance figures of the issues (vend latency, engine tick).
+## bench: the performance figures of the issues (vend latency, tick, credentials, refill, demand, scale).
 bench:
 	$(GO) test -run '^$$' -bench 'Vend|Notify|Outbox' -benchtime 1x ./bench/
 	$(GO) test -run '^$$' -bench Tick -benchtime 200x ./engine/
 	$(GO) test -run '^$$' -bench Credentials -benchtime 200x ./provider/awsorgs/
-	$(GO) test -run '^$$' -bench Refill -benchtime 1x ./bench/
+	$(GO) test -run '^$$' -bench 'Refill|Demand|Scale' -benchtime 1x -timeout 60m ./bench/
 
 ## fuzz: a short run of every fuzz target.
 fuzz:

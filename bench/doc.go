@@ -1,5 +1,8 @@
 // Package bench measures what the issues ask to be measured: vend latency
 // and throughput through the bare store and through loopback HTTP, at 1, 16
-// and 64 concurrent clients, in the same run. Run it with `make bench`; the
-// figures are reported as benchmark metrics (p50-µs, p99-µs, vends/s).
+// and 64 concurrent clients, in the same run; notification latency and
+// outbox throughput; a refill against AWS's floor (BenchmarkRefill), a
+// demand trace replayed with an auto target against fixed ones
+// (BenchmarkDemand), and a store of 100,000 accounts (BenchmarkScale).
+// Run it with `make bench`; the figures are reported as benchmark metrics.
 package bench
