@@ -135,6 +135,24 @@ func (c *Client) LeaseConsole(ctx context.Context, id, destination string) (*Con
 	return &out, c.do(ctx, http.MethodPost, "/v1/leases/"+url.PathEscape(id)+"/console", &ConsoleRequest{Destination: destination}, &out)
 }
 
+// DeliveryList calls GET /v1/deliveries.
+func (c *Client) DeliveryList(ctx context.Context, q url.Values) (*Page[Delivery], error) {
+	var out Page[Delivery]
+	return &out, c.do(ctx, http.MethodGet, "/v1/deliveries"+query(q), nil, &out)
+}
+
+// DeliveryGet calls GET /v1/deliveries/{id}.
+func (c *Client) DeliveryGet(ctx context.Context, id string) (*Delivery, error) {
+	var out Delivery
+	return &out, c.do(ctx, http.MethodGet, "/v1/deliveries/"+url.PathEscape(id), nil, &out)
+}
+
+// DeliveryRetry calls POST /v1/deliveries/{id}/retry.
+func (c *Client) DeliveryRetry(ctx context.Context, id string) (*Delivery, error) {
+	var out Delivery
+	return &out, c.do(ctx, http.MethodPost, "/v1/deliveries/"+url.PathEscape(id)+"/retry", nil, &out)
+}
+
 // PoolList calls GET /v1/pools.
 func (c *Client) PoolList(ctx context.Context) (*Page[Pool], error) {
 	var out Page[Pool]

@@ -160,3 +160,55 @@ func TestAWebhookSecretMissingFromTheVaultStopsTheStart(t *testing.T) {
 		t.Fatalf("ovm serve: %v\n%s", err, out)
 	}
 }
+
+// A receiver that is down gets its delivery retried, then kept as failed;
+// the operator sees it with `ovm delivery list --state failed` and sends it
+// again with `ovm delivery retry` once the receiver is back.
+func TestAFailedDeliveryIsListedAndSentAgainFromTheCLI(t *testing.T) {
+	hook := &hookReceiver{secret: []byte("whsec-0123456789abcdef")}
+	var down sync.Mutex
+	isDown := true
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		down.Lock()
+		d := isDown
+		down.Unlock()
+		if d {
+			http.Error(w, "maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		hook.ServeHTTP(w, r)
+	}))
+	defer recv.Close()
+	s := newServer(t, strings.Replace(quarantineConfig(recv.URL), "retry: {base_delay: 100ms, max_delay: 1s}\n  subscriptions",
+		"retry: {max_attempts: 2, base_delay: 100ms, max_delay: 1s}\n  subscriptions", 1))
+	s.putSecret("ops-hook", "whsec-0123456789abcdef")
+	s.start()
+	var page httpapi.Page[httpapi.Delivery]
+	eventually(t, 30*time.Second, "a failed delivery", func() bool {
+		s.ovmJSON(&page, "delivery", "list", "--state", "failed")
+		return len(page.Items) > 0
+	})
+	d := page.Items[0]
+	if d.Type != "account.quarantined" || d.Attempts < 2 || !strings.Contains(d.LastError, "503") {
+		t.Fatalf("failed delivery %+v", d)
+	}
+	down.Lock()
+	isDown = false
+	down.Unlock()
+	if _, err := s.ovm("delivery", "retry", d.ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the delivery sent again", func() bool {
+		for _, n := range hook.received() {
+			if n["id"] == d.ID {
+				return true
+			}
+		}
+		return false
+	})
+	var got httpapi.Delivery
+	eventually(t, 10*time.Second, "the delivery recorded as delivered", func() bool {
+		s.ovmJSON(&got, "delivery", "get", d.ID)
+		return got.State == "delivered"
+	})
+}
