@@ -41,6 +41,7 @@ func (x *Expirer) RunOnce(ctx context.Context) (int, error) {
 	}
 	if n > 0 {
 		e.Runner.Kick()
+		e.Notifier.Kick() // lease.ended goes out now
 	}
 	return n, errors.Join(errs...)
 }

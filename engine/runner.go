@@ -188,7 +188,8 @@ func (r *Runner) step(ctx context.Context, a *ovm.Account) (bool, error) {
 		e.notifyReady(stored.Pool)
 	}
 	if stored.State != a.State {
-		r.Kick() // the next step may be due at once
+		r.Kick()          // the next step may be due at once
+		e.Notifier.Kick() // a quarantine's notification goes out now
 	}
 	if at, ok := stored.DueAt(); ok {
 		r.due(at)

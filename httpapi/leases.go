@@ -124,7 +124,8 @@ func (s *Server) lease(ctx context.Context, p *principal, req *LeaseRequest) (_ 
 		}
 		if !errors.Is(err, ovm.ErrEmpty) {
 			if err == nil {
-				s.engine.Planner.Kick() // the stock went down: order at once
+				s.engine.Planner.Kick()  // the stock went down: order at once
+				s.engine.Notifier.Kick() // lease.created goes out now
 				s.log.Info("account vended", ovm.LogLeaseID, l.ID, ovm.LogAccountID, l.AccountID, ovm.LogPool, pool, ovm.LogKeyName, p.Name)
 			}
 			return l, err
@@ -328,5 +329,6 @@ func (s *Server) leaseEnd(w http.ResponseWriter, r *http.Request, p *principal) 
 		return err
 	}
 	s.engine.Runner.Kick()
+	s.engine.Notifier.Kick() // lease.ended goes out now
 	return writeJSON(w, http.StatusOK, leaseDTO(l))
 }
