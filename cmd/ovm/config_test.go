@@ -277,11 +277,18 @@ func TestABadListenPortFailsBeforeTheAdminKeyIsWritten(t *testing.T) {
 
 // docs/config.md documents every key of the stock and access blocks.
 func TestTheStockAndAccessKeysAreDocumented(t *testing.T) {
+	checkDocumented(t, typeOf[StockConfig](), typeOf[federation.Config]())
+}
+
+// checkDocumented fails t for each YAML key of types that docs/config.md
+// does not name (as " key:").
+func checkDocumented(t *testing.T, types ...reflect.Type) {
+	t.Helper()
 	doc, err := os.ReadFile("../../docs/config.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, typ := range []reflect.Type{typeOf[StockConfig](), typeOf[federation.Config]()} {
+	for _, typ := range types {
 		for key := range yamlFields(typ) {
 			if !strings.Contains(string(doc), " "+key+":") {
 				t.Errorf("docs/config.md: %s key %s is not documented", typ.Name(), key)

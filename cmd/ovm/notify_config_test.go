@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -83,16 +82,5 @@ func TestTheNotificationsDocsAreValidAndComplete(t *testing.T) {
 	if examples == 0 {
 		t.Fatal("no notifications: example in docs/notifications.md")
 	}
-	config, err := os.ReadFile("../../docs/config.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, typ := range []reflect.Type{typeOf[NotificationsConfig](), typeOf[SubscriptionConfig](), typeOf[SNSConfig](),
-		typeOf[EventBridgeConfig]()} {
-		for key := range yamlFields(typ) {
-			if !strings.Contains(string(config), " "+key+":") {
-				t.Errorf("docs/config.md: notifications key %s is not documented", key)
-			}
-		}
-	}
+	checkDocumented(t, typeOf[NotificationsConfig](), typeOf[SubscriptionConfig](), typeOf[SNSConfig](), typeOf[EventBridgeConfig]())
 }
