@@ -25,12 +25,12 @@ const Week = 7 * 24 * time.Hour
 // this time of the week, in each past week.
 const (
 	sampleSpread = time.Hour
-	sampleStep   = 5 * time.Minute
+	sampleStep   = time.Minute
 )
 
 // TargetFor decides the stock to keep now. A sample is a stretch of time
-// at this time of the week in a past week (and every five minutes within
-// an hour of it: a burst soon is seen before it comes), and the stretch
+// at this time of the week in a past week (and every minute within an
+// hour of it: a burst soon is seen before it comes), and the stretch
 // that just ended. For each
 // sample it asks how much stock would have been needed: the vends of a
 // window as long as the lead time (order to ready: a replacement comes no

@@ -111,7 +111,10 @@ func replayTrace(b *testing.B, trace []demandtrace.Vend, sp ovm.StockPolicy, mea
 	return r
 }
 
-var demandHit = flag.Float64("demand-hit", 0.99, "the auto target's hit_ratio in BenchmarkDemand")
+var (
+	demandHit   = flag.Float64("demand-hit", 0.99, "the auto target's hit_ratio in BenchmarkDemand")
+	demandFixed = flag.Bool("demand-fixed", true, "BenchmarkDemand also searches the least fixed target")
+)
 
 // BenchmarkDemand replays three weeks of the demand trace (the model's
 // history) and a fourth, measured, with stock.target: auto, then the
@@ -131,6 +134,9 @@ func BenchmarkDemand(b *testing.B) {
 	for range b.N {
 		auto := replayTrace(b, trace, ovm.StockPolicy{Target: 1, Auto: &ovm.AutoTarget{Min: 1, Max: 60, HitRatio: *demandHit}}, last)
 		b.Logf("auto: %d of %d vends served from stock (%.1f%%), %.0f idle account-hours", auto.served, auto.vends, 100*auto.hit(), auto.idleHours)
+		if !*demandFixed {
+			continue
+		}
 		// The least fixed target that serves as many: the hit ratio grows
 		// with the target, so a bisection finds it.
 		lo, hi := 1, 60

@@ -134,15 +134,20 @@ func TestAWebhookIsSentAgainAfterAKillBeforeItsRecord(t *testing.T) {
 	s.putSecret("ops-hook", "whsec-crash")
 	s.start("OVM_TEST_CRASH_POINT=notify.after-send")
 	s.waitExit(30 * time.Second)
+	// The notifier sends in parallel: another quarantine's notification may
+	// have gone out (and been recorded, or not) beside the one the kill
+	// left unrecorded. That one comes again, with its id.
 	first := hook.received()
-	if len(first) != 1 {
-		t.Fatalf("%d notifications before the kill, want 1", len(first))
+	if len(first) == 0 {
+		t.Fatal("no notification before the kill")
 	}
 	s.start()
-	eventually(t, 30*time.Second, "the notification again", func() bool {
-		for _, n := range hook.received()[1:] {
-			if n["id"] == first[0]["id"] {
-				return true
+	eventually(t, 30*time.Second, "a notification again", func() bool {
+		for _, n := range hook.received()[len(first):] {
+			for _, f := range first {
+				if n["id"] == f["id"] {
+					return true
+				}
 			}
 		}
 		return false
