@@ -58,6 +58,16 @@ func (e *Engine) credentials(ctx context.Context, l *ovm.Lease, actor, what stri
 	if err != nil {
 		return nil, nil, awsRefused(fmt.Sprintf("assume %s for lease %s", l.RoleARN, l.ID), err)
 	}
+	// The lease may have ended while STS answered. A session issued
+	// before its end is denied by the revocation; one issued after is not:
+	// look again, and hand out nothing once it has ended.
+	cur, err := e.store.LeaseGet(ctx, l.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cur.State != ovm.LeaseActive || !e.clock.Now().Before(cur.ExpiresAt) {
+		return nil, nil, ovm.Errorf(ovm.EConflict, "lease %s ended while its %s were made: it gives no access any more", l.ID, what)
+	}
 	ev := &ovm.Event{Time: now, Kind: ovm.EventLease, AccountID: l.AccountID, LeaseID: l.ID, Pool: l.Pool, Actor: actor,
 		From: string(l.State), To: string(l.State),
 		Reason: fmt.Sprintf("%s issued to %s: session %s (key %s) until %s", what, actor, c.SessionName, c.AccessKeyID,

@@ -198,3 +198,25 @@ func TestWhenAWSRefusesTheLesseeHearsWhyAndAPrincipalsLeaseIsNotKept(t *testing.
 		t.Fatalf("the lease whose principal could not be trusted: %+v", page.Items)
 	}
 }
+
+// A lease that ends while STS makes its session hands out nothing: a
+// session issued after the end would escape the revocation's deny.
+func TestCredentialsOfALeaseThatEndedMeanwhileAreNotHandedOut(t *testing.T) {
+	f := newFixture(t, httpapi.Config{})
+	f.fill()
+	l := f.leaseOf(f.user, `{}`)
+	f.sim.SetHook(func(op sim.Op, _ *ovm.Account) error {
+		if op == sim.OpAccess {
+			f.store.LeaseEnd(context.Background(), &ovm.LeaseEndParams{ID: l.ID, Reason: ovm.LeaseReleased, Actor: "key:alice",
+				Now: f.clock.Now(), Retire: ovm.RetirePolicy{Mode: ovm.RetireClose}})
+		}
+		return nil
+	})
+	r := f.do("POST", "/v1/leases/"+l.ID+"/credentials", f.user, "")
+	if msg := r.wantError(t, 409, "conflict"); !strings.Contains(msg, "ended while") {
+		t.Fatalf("message %q", msg)
+	}
+	if strings.Contains(string(r.body), "simulated-secret") {
+		t.Fatal("a secret was handed out")
+	}
+}

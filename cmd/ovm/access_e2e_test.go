@@ -24,6 +24,7 @@ import (
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/ovmdev/ovm/internal/federationtest"
 	"github.com/ovmdev/ovm/internal/testtool"
+	"github.com/ovmdev/ovm/provider/roleaccess"
 )
 
 // accessWorld is `ovm serve` on moto with a retiring OU and a federation
@@ -86,7 +87,7 @@ func (w *accessWorld) revoked(t *testing.T, acct string, end time.Time, principa
 		t.Fatalf("no deny of older sessions on the role of %s: %v", acct, err)
 	}
 	doc, _ := url.QueryUnescape(aws.ToString(pol.PolicyDocument))
-	if want := `"aws:TokenIssueTime":"` + end.UTC().Format(time.RFC3339) + `"`; !strings.Contains(doc, want) || !strings.Contains(doc, `"Effect":"Deny"`) {
+	if want := `"aws:TokenIssueTime":"` + roleaccess.DenyTime(end).Format(time.RFC3339) + `"`; !strings.Contains(doc, want) || !strings.Contains(doc, `"Effect":"Deny"`) {
 		t.Fatalf("deny %s, want %s", doc, want)
 	}
 	role, _ := im.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("OVMCrossAccountRole")})

@@ -23,6 +23,7 @@ import (
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/ovmdev/ovm/internal/mototest"
 	"github.com/ovmdev/ovm/internal/testtool"
+	"github.com/ovmdev/ovm/provider/roleaccess"
 )
 
 // recycleServer is `ovm serve` with a one-account recycle pool in moto.
@@ -255,7 +256,7 @@ func TestTheSameAccountIsVendedWipedAndVendedAgainThreeTimes(t *testing.T) {
 		member := iam.NewFromConfig(assumeInto(cfg, l.AccountID, "OrganizationAccountAccessRole"))
 		pol, err := member.GetRolePolicy(context.Background(), &iam.GetRolePolicyInput{RoleName: aws.String("OVMCrossAccountRole"),
 			PolicyName: aws.String("OVMRevokeOlderSessions")})
-		if doc, _ := url.QueryUnescape(aws.ToString(pol.PolicyDocument)); err != nil || !strings.Contains(doc, ended.EndedAt.UTC().Format(time.RFC3339)) {
+		if doc, _ := url.QueryUnescape(aws.ToString(pol.PolicyDocument)); err != nil || !strings.Contains(doc, roleaccess.DenyTime(*ended.EndedAt).Format(time.RFC3339)) {
 			t.Fatalf("generation %d: the deny is not dated at the lease's end %s: %s %v", gen, ended.EndedAt, doc, err)
 		}
 		orgs := organizations.NewFromConfig(cfg)

@@ -29,6 +29,7 @@ import (
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/ovmdev/ovm/internal/mototest"
 	"github.com/ovmdev/ovm/internal/testtool"
+	"github.com/ovmdev/ovm/provider/roleaccess"
 )
 
 // buildTestProgram builds a program of testdata for the test.
@@ -262,7 +263,7 @@ pools:
 	s.ovmJSON(&ended, "lease", "get", leases.Items[0].ID)
 	pol, err := iam.NewFromConfig(lessee).GetRolePolicy(context.Background(), &iam.GetRolePolicyInput{RoleName: aws.String("OVMCrossAccountRole"),
 		PolicyName: aws.String("OVMRevokeOlderSessions")})
-	if doc, _ := url.QueryUnescape(aws.ToString(pol.PolicyDocument)); !revoked || err != nil || !strings.Contains(doc, ended.EndedAt.UTC().Format(time.RFC3339)) {
+	if doc, _ := url.QueryUnescape(aws.ToString(pol.PolicyDocument)); !revoked || err != nil || !strings.Contains(doc, roleaccess.DenyTime(*ended.EndedAt).Format(time.RFC3339)) {
 		t.Fatalf("revocation: event %v, deny %s %v", revoked, doc, err)
 	}
 }

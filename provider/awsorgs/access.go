@@ -84,7 +84,7 @@ func (p *Provider) Revoke(ctx context.Context, a *ovm.Account, r ovm.Revocation)
 	if _, err := p.ensureRole(ctx, c, mgmtID); err != nil {
 		return ovm.StepResult{}, fmt.Errorf("reset the trust: %w", err)
 	}
-	report := fmt.Sprintf("sessions of %s issued before %s denied, trust reset", p.cfg.RoleName, r.Before.UTC().Format(time.RFC3339))
+	report := fmt.Sprintf("sessions of %s issued before %s denied, trust reset", p.cfg.RoleName, roleaccess.DenyTime(r.Before).Format(time.RFC3339))
 	if p.cfg.RetiringOU != "" {
 		if err := p.ensureRetiringSCP(ctx); err != nil {
 			return ovm.StepResult{}, fmt.Errorf("retiring OU %s: %w", p.cfg.RetiringOU, err)

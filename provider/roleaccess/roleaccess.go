@@ -105,12 +105,23 @@ func TrustPolicy(principals ...string) string {
 }
 
 // RevokePolicy is the inline deny of every session of the role issued
-// before t.
+// before t, or in t's second: the condition names whole seconds, so t is
+// rounded up (a session issued in the lease's last second is covered).
 func RevokePolicy(t time.Time) string {
 	b, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
 		"Sid": "DenySessionsOfEndedLeases", "Effect": "Deny", "Action": "*", "Resource": "*",
-		"Condition": map[string]any{"DateLessThan": map[string]string{"aws:TokenIssueTime": t.UTC().Format(time.RFC3339)}}}}})
+		"Condition": map[string]any{"DateLessThan": map[string]string{"aws:TokenIssueTime": DenyTime(t).Format(time.RFC3339)}}}}})
 	return string(b)
+}
+
+// DenyTime is the time the deny of sessions older than t names: t rounded
+// up to the next whole second, in UTC.
+func DenyTime(t time.Time) time.Time {
+	t = t.UTC()
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		return r.Add(time.Second)
+	}
+	return t
 }
 
 // DenyBefore puts the deny of sessions issued before t on role.
@@ -175,14 +186,17 @@ func (d *Direct) Revoke(ctx context.Context, a *ovm.Account, r ovm.Revocation) (
 	if r.Before.IsZero() {
 		return ovm.Failed("the revocation names no lease end"), nil
 	}
+	// OVM's own session may be as old as the deny's time: it resets the
+	// trust first and puts the deny last, so a retry after a failure never
+	// needs a session the deny stops.
 	c := d.iam(a, "ovm-revoke")
-	if err := DenyBefore(ctx, c, d.RoleName, r.Before); err != nil {
-		return ovm.StepResult{}, fmt.Errorf("deny older sessions: %w", err)
-	}
 	if _, err := c.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(d.RoleName),
 		PolicyDocument: aws.String(TrustPolicy(d.Trust...))}); err != nil {
 		return ovm.StepResult{}, fmt.Errorf("reset the trust: %w", err)
 	}
+	if err := DenyBefore(ctx, c, d.RoleName, r.Before); err != nil {
+		return ovm.StepResult{}, fmt.Errorf("deny older sessions: %w", err)
+	}
 	return ovm.StepResult{Status: ovm.StepDone,
-		Report: "sessions of " + d.RoleName + " issued before " + r.Before.UTC().Format(time.RFC3339) + " denied, trust reset"}, nil
+		Report: "trust reset, sessions of " + d.RoleName + " issued before " + DenyTime(r.Before).Format(time.RFC3339) + " denied"}, nil
 }

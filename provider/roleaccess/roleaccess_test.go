@@ -114,3 +114,16 @@ func TestTheTrustAndTheDenyDocuments(t *testing.T) {
 		t.Fatal("chained")
 	}
 }
+
+// The deny names whole seconds: a session issued in the lease's last
+// second must be covered, so the lease's end is rounded up.
+func TestTheDenyCoversTheLeasesLastSecond(t *testing.T) {
+	end := time.Date(2026, 12, 1, 0, 16, 31, 746000000, time.UTC)
+	if doc := roleaccess.RevokePolicy(end); !strings.Contains(doc, `"aws:TokenIssueTime":"2026-12-01T00:16:32Z"`) {
+		t.Fatalf("deny %s", doc)
+	}
+	whole := time.Date(2026, 12, 1, 0, 16, 31, 0, time.UTC)
+	if got := roleaccess.DenyTime(whole); !got.Equal(whole) {
+		t.Fatalf("a whole second moved: %s", got)
+	}
+}

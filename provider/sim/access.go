@@ -96,13 +96,18 @@ func (p *Provider) Revoke(ctx context.Context, a *ovm.Account, r ovm.Revocation)
 	if sa == nil {
 		return ovm.Failed(fmt.Sprintf("aws account %q is unknown", a.AWSAccountID)), nil
 	}
-	if r.Before.After(sa.DenyBefore) {
-		sa.DenyBefore = r.Before
+	// As on AWS: the deny names whole seconds, rounded up.
+	before := r.Before.UTC().Truncate(time.Second)
+	if !before.Equal(r.Before.UTC()) {
+		before = before.Add(time.Second)
+	}
+	if before.After(sa.DenyBefore) {
+		sa.DenyBefore = before
 	}
 	sa.Trust = nil
 	sa.Revocations++
 	res := ovm.StepResult{Status: ovm.StepDone,
-		Report: "sessions issued before " + r.Before.UTC().Format(time.RFC3339) + " denied, trust reset"}
+		Report: "sessions issued before " + before.Format(time.RFC3339) + " denied, trust reset"}
 	return p.end(OpRevoke, res)
 }
 
