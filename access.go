@@ -153,13 +153,25 @@ func markRevocation(n *Account, l *Lease) {
 }
 
 // principalARNRe is an IAM role or user ARN: a lease's own principal.
-var principalARNRe = regexp.MustCompile(`^arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::[0-9]{12}:(role|user)/[\w+=,.@/-]{1,512}$`)
+var principalARNRe = regexp.MustCompile(`^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):iam::[0-9]{12}:(role|user)/([\w+=,.@/-]{1,512})$`)
 
 // CheckPrincipalARN validates a lease's own principal: the ARN of an IAM
-// role or user (not a wildcard, not an account root, not a service).
-func CheckPrincipalARN(arn string) error {
-	if !principalARNRe.MatchString(arn) || strings.Contains(arn, "//") || strings.HasSuffix(arn, "/") {
-		return Errorf(EInvalid, "principal %q is not the ARN of an IAM role or user (arn:aws:iam::123456789012:role/NAME)", arn)
+// role or user (not a wildcard, not an account root, not a service) in the
+// partition of roleARN, the vended role (IAM refuses a trust in another
+// partition), with a name IAM allows (64 characters for a role, 64 for a
+// user, after a path).
+func CheckPrincipalARN(arn, roleARN string) error {
+	m := principalARNRe.FindStringSubmatch(arn)
+	bad := m == nil || strings.Contains(arn, "//") || strings.HasSuffix(arn, "/")
+	if !bad {
+		name := m[3][strings.LastIndex(m[3], "/")+1:]
+		bad = len(name) > 64
+	}
+	if bad {
+		return Errorf(EInvalid, "principal %q is not the ARN of an IAM role or user (arn:aws:iam::123456789012:role/NAME, a name of at most 64 characters)", arn)
+	}
+	if part, _, _ := strings.Cut(strings.TrimPrefix(roleARN, "arn:"), ":"); roleARN != "" && part != m[1] {
+		return Errorf(EInvalid, "principal %q is in partition %s; the pool's accounts are in %s", arn, m[1], part)
 	}
 	return nil
 }

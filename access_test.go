@@ -44,16 +44,28 @@ func TestALeasesEndMarksItsRevocationAndNothingIsReadyBeforeIt(t *testing.T) {
 func TestAPrincipalIsARoleOrUserARN(t *testing.T) {
 	for _, ok := range []string{"arn:aws:iam::123456789012:role/ci", "arn:aws:iam::123456789012:role/path/to/ci-role",
 		"arn:aws:iam::123456789012:user/bot", "arn:aws-us-gov:iam::123456789012:role/x"} {
-		if err := ovm.CheckPrincipalARN(ok); err != nil {
+		if err := ovm.CheckPrincipalARN(ok, ""); err != nil {
 			t.Errorf("%s: %v", ok, err)
 		}
 	}
 	for _, bad := range []string{"", "*", "arn:aws:iam::123456789012:root", "arn:aws:iam::12345678901:role/x",
 		"arn:aws:iam::123456789012:role/", "arn:aws:iam::123456789012:role/a//b", "arn:aws:iam::*:role/x",
-		"arn:aws:iam::123456789012:role/x y", "arn:aws:s3:::bucket", " arn:aws:iam::123456789012:role/x"} {
-		if err := ovm.CheckPrincipalARN(bad); ovm.ErrorCodeOf(err) != ovm.EInvalid {
+		"arn:aws:iam::123456789012:role/x y", "arn:aws:s3:::bucket", " arn:aws:iam::123456789012:role/x",
+		"arn:aws:iam::123456789012:role/" + strings.Repeat("r", 65), "arn:aws-xx:iam::123456789012:role/x"} {
+		if err := ovm.CheckPrincipalARN(bad, ""); ovm.ErrorCodeOf(err) != ovm.EInvalid {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+func TestAPrincipalIsInThePoolsPartition(t *testing.T) {
+	role := "arn:aws:iam::123456789012:role/OVMCrossAccountRole"
+	if err := ovm.CheckPrincipalARN("arn:aws-cn:iam::123456789012:role/ci", role); ovm.ErrorCodeOf(err) != ovm.EInvalid ||
+		!strings.Contains(err.Error(), "partition aws-cn") {
+		t.Fatalf("another partition: %v", err)
+	}
+	if err := ovm.CheckPrincipalARN("arn:aws:iam::210987654321:role/path/ci", role); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"net/url"
@@ -100,6 +101,19 @@ func (e *Engine) ConsoleURL(ctx context.Context, l *ovm.Lease, actor, destinatio
 	return u, c, nil
 }
 
+// CheckPrincipal validates a lease's own principal before a vend: an IAM
+// role or user ARN in the partition of the pool's accounts (read from one
+// of its ready accounts), so that a principal IAM would refuse does not
+// cost an account.
+func (e *Engine) CheckPrincipal(ctx context.Context, pool, arn string) error {
+	role := ""
+	if accts, _, err := e.store.AccountList(ctx, &ovm.AccountListParams{Pool: pool, State: ovm.AccountReady,
+		PageParams: ovm.PageParams{Limit: 1}}); err == nil && len(accts) == 1 {
+		role = accts[0].RoleARN
+	}
+	return ovm.CheckPrincipalARN(arn, role)
+}
+
 // GivesAccess reports whether pool's provider gives access per lease.
 func (e *Engine) GivesAccess(pool string) bool {
 	p := e.pools[pool]
@@ -151,10 +165,16 @@ func (e *Engine) Grant(ctx context.Context, l *ovm.Lease) error {
 
 // awsRefused is a failed call to AWS for a lessee: 503, retry later, with
 // what AWS said (its messages name resources, never a secret; the
-// federation client strips its URL, which holds credentials).
+// federation client strips its URL, which holds credentials). A policy IAM
+// refuses (a principal that does not exist) is the request's fault: 400,
+// retrying will not help.
 func awsRefused(what string, err error) error {
 	if ovm.ErrorCodeOf(err) != ovm.EInternal {
 		return err
+	}
+	var ae interface{ ErrorCode() string }
+	if errors.As(err, &ae) && ae.ErrorCode() == "MalformedPolicyDocument" {
+		return &ovm.Error{Code: ovm.EInvalid, Message: what + ": IAM refused it: " + err.Error()}
 	}
 	return &ovm.Error{Code: ovm.EUnavailable, RetryAfter: 5 * time.Second, Message: what + ": " + err.Error()}
 }

@@ -54,7 +54,17 @@ type ConsoleAnswer struct {
 var credentialFormats = []string{"json", "process", "env"}
 
 func (s *Server) leaseCredentials(w http.ResponseWriter, r *http.Request, p *principal) error {
-	format := r.URL.Query().Get("format")
+	// The route takes no body: one is an error, not ignored (it is read
+	// within api.max_body_bytes).
+	var none struct{}
+	if err := decode(r, &none, true); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	if len(q["format"]) > 1 {
+		return ovm.Errorf(ovm.EInvalid, "format is given %d times; give it once", len(q["format"]))
+	}
+	format := q.Get("format")
 	if format == "" {
 		format = "json"
 	}

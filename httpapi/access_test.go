@@ -220,3 +220,24 @@ func TestCredentialsOfALeaseThatEndedMeanwhileAreNotHandedOut(t *testing.T) {
 		t.Fatal("a secret was handed out")
 	}
 }
+
+func TestTheCredentialsRouteTakesNoBodyAndOneFormat(t *testing.T) {
+	f := newFixture(t, httpapi.Config{})
+	f.fill()
+	l := f.leaseOf(f.user, `{}`)
+	path := "/v1/leases/" + l.ID + "/credentials"
+	f.do("POST", path, f.user, `{"duration": "12h"}`).wantError(t, 400, "invalid")
+	f.do("POST", path, f.user, `garbage`).wantError(t, 400, "invalid")
+	f.do("POST", path, f.user, `{"x": "`+strings.Repeat("a", 70<<10)+`"}`).wantError(t, 413, "too_large")
+	f.do("POST", path+"?format=env&format=json", f.user, "").wantError(t, 400, "invalid")
+	// A principal in another partition than the pool's accounts is refused
+	// before a vend: it costs no account.
+	var before httpapi.Page[httpapi.Lease]
+	f.do("GET", "/v1/leases", f.user, "").json(t, &before)
+	f.do("POST", "/v1/leases", f.user, `{"principal": "arn:aws-cn:iam::210987654321:role/ci"}`).wantError(t, 400, "invalid")
+	var after httpapi.Page[httpapi.Lease]
+	f.do("GET", "/v1/leases", f.user, "").json(t, &after)
+	if len(after.Items) != len(before.Items) {
+		t.Fatalf("a refused principal made a lease")
+	}
+}

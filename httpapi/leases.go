@@ -64,7 +64,7 @@ func (s *Server) leaseCreate(w http.ResponseWriter, r *http.Request, p *principa
 		return err
 	}
 	if req.Principal != "" {
-		if err := ovm.CheckPrincipalARN(req.Principal); err != nil {
+		if err := s.engine.CheckPrincipal(r.Context(), req.Pool, req.Principal); err != nil {
 			return err
 		}
 		if s.engine.Pool(req.Pool) != nil && !s.engine.GivesAccess(req.Pool) {

@@ -302,6 +302,25 @@ func TestLeaseExecOnTheEmbeddedDefault(t *testing.T) {
 		t.Fatalf("lease after exec: %+v", l)
 	}
 
+	// A command that cannot run costs no account: 127, as a shell says.
+	var before, after httpapi.Page[httpapi.Lease]
+	s.ovmJSON(&before, "lease", "list")
+	cmd = exec.Command(binPath, "lease", "exec", "--", "no-such-command-xyz")
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err == nil || cmd.ProcessState.ExitCode() != 127 || !strings.Contains(string(out), "no-such-command-xyz") {
+		t.Fatalf("a missing command: %v %s", err, out)
+	}
+	s.ovmJSON(&after, "lease", "list")
+	if len(after.Items) != len(before.Items) {
+		t.Fatalf("a missing command made a lease: %d leases, %d before", len(after.Items), len(before.Items))
+	}
+	// An ended lease brought with --lease is refused, not released again.
+	cmd = exec.Command(binPath, "lease", "exec", "--lease", l.ID, "--", "true")
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "has ended") || strings.Contains(string(out), "could not release") {
+		t.Fatalf("an ended --lease: %v %s", err, out)
+	}
+
 	// A lease longer than a session: the endpoint, refreshed on demand.
 	cmd = exec.Command(binPath, "lease", "exec", "--ttl", "90m", "--", "sh", "-c",
 		`test -z "$AWS_ACCESS_KEY_ID" && curl -sf -H "Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN" "$AWS_CONTAINER_CREDENTIALS_FULL_URI" &&

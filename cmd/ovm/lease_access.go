@@ -20,6 +20,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/spf13/cobra"
 )
@@ -149,12 +151,23 @@ static variables.`,
 
 // leaseExec runs args with a lease's credentials.
 func leaseExec(s *session, o *execOptions, args []string, stderr io.Writer) error {
+	// A command that cannot run must not cost an account: look first, and
+	// answer as a shell does (127 not found, 126 not executable).
+	if _, err := exec.LookPath(args[0]); err != nil {
+		fmt.Fprintf(stderr, "ovm: %s: %v\n", args[0], err)
+		if errors.Is(err, exec.ErrNotFound) {
+			return &exitStatus{code: 127}
+		}
+		return &exitStatus{code: 126}
+	}
 	var (
 		l   *httpapi.Lease
 		err error
 	)
 	if o.lease != "" {
-		l, err = s.c.LeaseGet(s.ctx, o.lease)
+		if l, err = s.c.LeaseGet(s.ctx, o.lease); err == nil && l.State != "active" {
+			return fmt.Errorf("lease %s has ended (%s): it gives no access any more", l.ID, l.EndReason)
+		}
 	} else {
 		req := &httpapi.LeaseRequest{Pool: o.pool, Wait: httpapi.Duration(o.wait), Labels: o.labels}
 		if o.ttl != 0 {
@@ -176,10 +189,17 @@ func leaseExec(s *session, o *execOptions, args []string, stderr io.Writer) erro
 			fmt.Fprintf(stderr, "ovm: could not release lease %s: %v (it ends at %s)\n", l.ID, err, l.ExpiresAt.UTC().Format(time.RFC3339))
 		}
 	}
+	// A lease this command made goes back when the setup fails; a lease
+	// the caller brought (--lease) is theirs to keep.
+	setupFailed := func() {
+		if o.lease == "" {
+			release()
+		}
+	}
 	src := &credSource{s: s, lease: l.ID}
 	cr, err := src.get()
 	if err != nil {
-		release()
+		setupFailed()
 		return err
 	}
 	env := scrubbedEnv()
@@ -190,7 +210,7 @@ func leaseExec(s *session, o *execOptions, args []string, stderr io.Writer) erro
 	if useEndpoint {
 		ep, err := src.serve()
 		if err != nil {
-			release()
+			setupFailed()
 			return err
 		}
 		defer ep.Close()
@@ -202,7 +222,7 @@ func leaseExec(s *session, o *execOptions, args []string, stderr io.Writer) erro
 		}
 		env = append(env, "AWS_DEFAULT_REGION="+cr.Region)
 	}
-	code, err := runChild(args, env)
+	code, err := runChild(args, env, isTerminal(os.Stdin))
 	release()
 	if err != nil {
 		return err
@@ -234,8 +254,11 @@ func scrubbedEnv() []string {
 }
 
 // runChild runs args with env, forwarding SIGINT and SIGTERM, and returns
-// its exit status (128+signal when a signal ended it).
-func runChild(args, env []string) (int, error) {
+// its exit status (128+signal when a signal ended it). From a terminal,
+// Ctrl-C reaches the child by itself (the terminal signals the whole
+// foreground process group): SIGINT is then not forwarded, or the child
+// would get it twice (Terraform takes a second one as "stop now").
+func runChild(args, env []string, fromTerminal bool) (int, error) {
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env, cmd.Stdin, cmd.Stdout, cmd.Stderr = env, os.Stdin, os.Stdout, os.Stderr
 	sigs := make(chan os.Signal, 4)
@@ -249,6 +272,9 @@ func runChild(args, env []string) (int, error) {
 		for {
 			select {
 			case sig := <-sigs:
+				if sig == syscall.SIGINT && fromTerminal {
+					continue
+				}
 				cmd.Process.Signal(sig)
 			case <-done:
 				return
@@ -331,4 +357,10 @@ func (c *credSource) serve() (*endpoint, error) {
 	})}
 	go e.srv.Serve(ln)
 	return e, nil
+}
+
+// isTerminal reports whether f is a terminal (a TCGETS ioctl succeeds).
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
