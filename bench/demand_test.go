@@ -98,6 +98,8 @@ func replayTrace(b *testing.B, trace []demandtrace.Vend, sp ovm.StockPolicy, mea
 			r.vends++
 			if err == nil {
 				r.served++
+			} else if *demandMisses {
+				b.Logf("miss: %s %s (ready %d)", v.At.Format("Mon 15:04:05"), v.Kind, ready())
 			}
 		}
 		if errors.Is(err, ovm.ErrEmpty) {
@@ -112,8 +114,9 @@ func replayTrace(b *testing.B, trace []demandtrace.Vend, sp ovm.StockPolicy, mea
 }
 
 var (
-	demandHit   = flag.Float64("demand-hit", 0.99, "the auto target's hit_ratio in BenchmarkDemand")
-	demandFixed = flag.Bool("demand-fixed", true, "BenchmarkDemand also searches the least fixed target")
+	demandHit    = flag.Float64("demand-hit", 0.99, "the auto target's hit_ratio in BenchmarkDemand")
+	demandFixed  = flag.Bool("demand-fixed", true, "BenchmarkDemand also searches the least fixed target")
+	demandMisses = flag.Bool("demand-misses", false, "BenchmarkDemand logs each vend the stock missed")
 )
 
 // BenchmarkDemand replays three weeks of the demand trace (the model's
