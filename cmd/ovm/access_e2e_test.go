@@ -281,9 +281,14 @@ func TestLeaseExecOnTheEmbeddedDefault(t *testing.T) {
 	env := append(os.Environ(), "OVM_URL="+s.url, "OVM_TOKEN="+s.key, "AWS_PROFILE=someone-else", "AWS_ACCESS_KEY_ID=AKIAOUTSIDE")
 	cmd := exec.Command(binPath, "lease", "exec", "--ttl", "20m", "--label", "job=e2e", "--", "env")
 	cmd.Env = env
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(stderr.String(), "simulated") {
+		t.Fatalf("exec says nothing of simulated credentials: %q", stderr.String())
 	}
 	got := map[string]string{}
 	for _, line := range strings.Split(string(out), "\n") {

@@ -22,10 +22,11 @@ import (
 
 // session is one client command's connection and output.
 type session struct {
-	c    *httpapi.Client
-	out  io.Writer
-	json bool
-	ctx  context.Context
+	c      *httpapi.Client
+	out    io.Writer
+	errOut io.Writer
+	json   bool
+	ctx    context.Context
 }
 
 // checkOutput validates --output.
@@ -52,7 +53,7 @@ func connect(c *cobra.Command, g *globals) (*session, error) {
 	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usagef(c, "the server URL %q (--url or OVM_URL) is not an http(s) URL", base)
 	}
-	return &session{c: &httpapi.Client{BaseURL: base, Token: token}, out: c.OutOrStdout(), json: g.output == "json",
+	return &session{c: &httpapi.Client{BaseURL: base, Token: token}, out: c.OutOrStdout(), errOut: c.ErrOrStderr(), json: g.output == "json",
 		ctx: c.Context()}, nil
 }
 

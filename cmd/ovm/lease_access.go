@@ -40,6 +40,7 @@ func leaseCredentialsCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			simulatedNote(s.errOut, cr)
 			switch format {
 			case "process":
 				return json.NewEncoder(s.out).Encode(cr.ProcessCredentials)
@@ -202,6 +203,7 @@ func leaseExec(s *session, o *execOptions, args []string, stderr io.Writer) erro
 		setupFailed()
 		return err
 	}
+	simulatedNote(stderr, cr)
 	env := scrubbedEnv()
 	exp, _ := time.Parse(time.RFC3339, cr.Expiration)
 	// auto: static variables when the session lasts (within a minute) as
@@ -363,4 +365,12 @@ func (c *credSource) serve() (*endpoint, error) {
 func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// simulatedNote says on stderr that credentials of the sim provider open
+// nothing, so an AWS error that follows is no surprise.
+func simulatedNote(w io.Writer, cr *httpapi.Credentials) {
+	if cr.Simulated {
+		fmt.Fprintln(w, "ovm: these credentials are simulated (the sim provider): AWS refuses them; try commands like env")
+	}
 }
