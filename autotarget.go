@@ -2,6 +2,7 @@ package ovm
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -37,8 +38,10 @@ const (
 // sooner), or of a longer window (2, 4, 8, 16 lead times) less what the
 // pool can make meanwhile at rate accounts per second (a burst beyond the
 // refill rate eats the stock). The target is the least stock in [Min, Max]
-// that would have served HitRatio of all that need. vends are the pool's
-// past vend times, in any order. It is pure; why explains the figure.
+// that would have served HitRatio of all that need, and HitRatio of the
+// past vends near this time of the week (a vend was served when the stock
+// covered it and the vends within a lead time before it). vends are the
+// pool's past vend times, in any order. It is pure; why explains the figure.
 func (p AutoTarget) TargetFor(vends []time.Time, now time.Time, lead time.Duration, rate float64) (target int, why string) {
 	if lead <= 0 {
 		lead = time.Minute
@@ -75,6 +78,22 @@ func (p AutoTarget) TargetFor(vends []time.Time, now time.Time, lead time.Durati
 			samples = append(samples, need(now.Add(-back+off)))
 		}
 	}
+	// Per vend: a past vend near this time of the week was served if the
+	// stock covered it and the vends just before it within a lead time
+	// (less what was made meanwhile, for longer stretches).
+	var perVend []int
+	for back := Week; back <= lookback; back += Week {
+		lo := sort.Search(len(ts), func(k int) bool { return !ts[k].Before(now.Add(-back - sampleSpread)) })
+		for k := lo; k < len(ts) && !ts[k].After(now.Add(-back+sampleSpread)); k++ {
+			v := ts[k].Add(time.Nanosecond) // windows (v-l, v]
+			n := 0
+			for m := 1; m <= 16; m *= 2 {
+				l := time.Duration(m) * lead
+				n = max(n, count(v.Add(-l), v)-int(rate*(l-lead).Seconds()))
+			}
+			perVend = append(perVend, n)
+		}
+	}
 	recent := count(now.Add(-lead), now)
 	samples = append(samples, recent)
 	total, peak := 0, 0
@@ -95,6 +114,13 @@ func (p AutoTarget) TargetFor(vends []time.Time, now time.Time, lead time.Durati
 				break
 			}
 		}
+	}
+	if len(perVend) > 0 {
+		// The share of vends served is what hit_ratio means: at least the
+		// stock that served that share of the past vends.
+		slices.Sort(perVend)
+		q := int(math.Ceil(h*float64(len(perVend)))) - 1
+		target = max(target, perVend[min(max(q, 0), len(perVend)-1)])
 	}
 	if p.Max > 0 {
 		target = min(target, p.Max)

@@ -99,7 +99,9 @@ func replayTrace(b *testing.B, trace []demandtrace.Vend, sp ovm.StockPolicy, mea
 			if err == nil {
 				r.served++
 			} else if *demandMisses {
-				b.Logf("miss: %s %s (ready %d)", v.At.Format("Mon 15:04:05"), v.Kind, ready())
+				st, _ := eng.PoolStatus(ctx, "default")
+				b.Logf("miss: %s %s (ready %d, in flight %d, target %d: %s)", v.At.Format("Mon 15:04:05"), v.Kind, ready(),
+					st.Counts.InFlight(), st.Policy.Stock.Target, st.TargetWhy)
 			}
 		}
 		if errors.Is(err, ovm.ErrEmpty) {
