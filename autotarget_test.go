@@ -45,3 +45,17 @@ func TestAnAutoTargetFollowsTheWeek(t *testing.T) {
 		t.Fatalf("hit ratio 0.8 asks %d, 1.0 asks %d", lo, hi)
 	}
 }
+
+// hit_ratio is a share of vends: when every other vend comes 140 s after
+// another (within the 150 s lead time), half of them need a second account
+// in stock, however rare such moments are in time.
+func TestTheHitRatioCountsVendsNotMinutes(t *testing.T) {
+	var history []time.Time
+	for h := time.Duration(0); h < 4*ovm.Week; h += time.Hour {
+		history = append(history, monday.Add(h), monday.Add(h+140*time.Second))
+	}
+	n, why := (ovm.AutoTarget{Min: 0, Max: 10, HitRatio: 0.8}).TargetFor(history, monday.Add(4*ovm.Week+30*time.Minute), 150*time.Second, 5.0/150)
+	if n != 2 {
+		t.Fatalf("target %d (%s), want 2: a vend that follows another within a lead time finds none in stock", n, why)
+	}
+}
