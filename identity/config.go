@@ -68,10 +68,13 @@ func (c Config) Validate() error {
 		if err := checkIssuerURL(ic.Issuer); err != nil {
 			return bad("issuer", "%v", err)
 		}
-		if j, ok := seen[ic.Issuer]; ok {
+		// "https://gitlab.com" and "https://gitlab.com/" name one issuer
+		// (a token's iss matches one of them, never both).
+		same := strings.TrimRight(ic.Issuer, "/")
+		if j, ok := seen[same]; ok {
 			return bad("issuer", "%q is configured twice (also auth.oidc[%d]); a token's iss picks one entry", ic.Issuer, j)
 		}
-		seen[ic.Issuer] = i
+		seen[same] = i
 		switch {
 		case strings.TrimSpace(ic.Audience) == "":
 			return bad("audience", "must not be empty (use OVM's URL, and ask the CI for a token with that audience)")

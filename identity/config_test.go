@@ -60,4 +60,9 @@ func TestABadIssuerConfigNamesTheKey(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), `auth.oidc[1].issuer: "https://issuer.example" is configured twice (also auth.oidc[0])`) {
 		t.Errorf("an issuer twice: %v", err)
 	}
+	slash := good()
+	slash.Issuer += "/"
+	if err := (identity.Config{OIDC: []identity.IssuerConfig{good(), slash}}).Validate(); err == nil || !strings.Contains(err.Error(), "configured twice") {
+		t.Errorf("an issuer twice, once with a trailing slash: %v", err)
+	}
 }
