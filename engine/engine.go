@@ -151,6 +151,10 @@ type Engine struct {
 	observed observed
 	targets  targets
 
+	// held is, per leader lease this engine holds, until when (lead).
+	heldMu sync.Mutex
+	held   map[string]time.Time
+
 	loopsMu sync.Mutex
 	cancel  context.CancelFunc
 	loops   sync.WaitGroup
@@ -229,10 +233,29 @@ func (e *Engine) notifyReady(pool string) {
 }
 
 // lead takes or renews the leader lease name for ttl and reports whether
-// this engine holds it.
+// this engine holds it. A lease held for more than half its ttl yet is not
+// written again: a kicked loop (a planner run per vend) costs no write, and
+// no other replica can take the lease before it expires.
 func (e *Engine) lead(ctx context.Context, name string, ttl time.Duration) (bool, error) {
 	now := e.clock.Now()
+	e.heldMu.Lock()
+	until, held := e.held[name]
+	e.heldMu.Unlock()
+	if held && now.Before(until.Add(-ttl/2)) {
+		e.cfg.Observer.Leader(name, true)
+		return true, nil
+	}
 	ok, err := e.store.LeaderAcquire(ctx, name, e.cfg.Instance, now, now.Add(ttl))
+	e.heldMu.Lock()
+	if e.held == nil {
+		e.held = map[string]time.Time{}
+	}
+	if ok && err == nil {
+		e.held[name] = now.Add(ttl)
+	} else {
+		delete(e.held, name)
+	}
+	e.heldMu.Unlock()
 	e.cfg.Observer.Leader(name, ok && err == nil)
 	if err != nil {
 		return false, fmt.Errorf("leader lease %s: %w", name, err)
@@ -325,6 +348,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 	// A lease that is not given back lapses after its TTL: log, not fail.
 	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
 	defer rcancel()
+	e.heldMu.Lock()
+	e.held = nil
+	e.heldMu.Unlock()
 	for _, name := range []string{"planner", "drift", "notify"} {
 		if err := e.store.LeaderRelease(rctx, name, e.cfg.Instance); err != nil {
 			e.log.Warn("leader lease not released; another replica takes it when it expires", ovm.LogWorker, name, ovm.LogError, err)
