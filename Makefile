@@ -1,7 +1,7 @@
 # OVM developer commands. `make test` is what CI runs (.ci/run).
 GO ?= go
 
-.PHONY: test deps vet run build bench fuzz
+.PHONY: test deps vet run build bench fuzz image
 
 ## test: install what the tests need, then vet and run every test (race detector on).
 test: deps vet
@@ -21,6 +21,11 @@ run:
 
 build:
 	$(GO) build -o bin/ovm ./cmd/ovm
+
+## image: the container image on scratch (podman; docs/deploy.md). IMAGE=ovm:dev, VERSION=dev.
+IMAGE ?= ovm:dev
+image:
+	VERSION=$${VERSION:-dev} ./deploy/container/build.sh $(IMAGE)
 
 ## bench: the performance figures of the issues (vend latency, tick, credentials, refill, demand, scale).
 bench:

@@ -18,6 +18,8 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 # The metrics tests run a real Prometheus and promtool (rules checks).
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+# `make image` and its test build the container image with podman.
+command -v podman >/dev/null 2>&1 || need_apt+=(podman)
 
 # dynalite (npm), an independent DynamoDB implementation for the store's
 # conformance suite, installed under .tools/ (ignored by git).
