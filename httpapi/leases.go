@@ -132,6 +132,11 @@ func (s *Server) lease(ctx context.Context, p *principal, req *LeaseRequest) (_ 
 		}
 		left := deadline.Sub(s.clock.Now())
 		if left <= 0 {
+			if wait > 0 { // a credential that lapsed during the wait gets 401, not a miss in its name
+				if err := s.stillValid(ctx, p); err != nil {
+					return nil, err
+				}
+			}
 			if err := s.engine.RecordMiss(context.WithoutCancel(ctx), pool, ovm.KeyActor(p.Name)); err != nil {
 				s.log.Warn("cannot record a vend the stock missed", ovm.LogPool, pool, ovm.LogError, err)
 			}
