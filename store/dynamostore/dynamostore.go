@@ -66,7 +66,7 @@ func Open(ctx context.Context, db API, opts Options) (*Store, error) {
 	if opts.Table == "" {
 		return nil, errors.New("dynamostore: no table name")
 	}
-	s := &Store{db: db, table: opts.Table}
+	s := &Store{db: tokened{db}, table: opts.Table}
 	_, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(opts.Table)})
 	var nf *types.ResourceNotFoundException
 	switch {

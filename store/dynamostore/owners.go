@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,6 +84,9 @@ func (s *Store) reserve(ctx context.Context, p *ovm.LeaseCreateParams) error {
 		if err != nil {
 			return err
 		}
+		if holds(it, p) {
+			return nil // a resent write whose first attempt was made (see tokened)
+		}
 		full := limitReached(it, p)
 		if full != nil && repaired {
 			return full
@@ -100,6 +104,21 @@ func (s *Store) reserve(ctx context.Context, p *ovm.LeaseCreateParams) error {
 		// A slot was freed since the write was refused: try again.
 	}
 	return fmt.Errorf("%s: the lease slots changed under %d tries: %w", p.Owner, reserveTries, ovm.ErrLeaseLimit)
+}
+
+// holds reports whether owner item it holds every slot that reserve takes
+// for p.
+func holds(it item, p *ovm.LeaseCreateParams) bool {
+	e := reservation(p.LeaseID, p.Now)
+	for _, lim := range []struct {
+		attr  string
+		limit int
+	}{{ownerSlots, p.OwnerLimit}, {poolSlots(p.Pool), p.PoolOwnerLimit}} {
+		if set, ok := it[lim.attr].(*types.AttributeValueMemberSS); lim.limit > 0 && (!ok || !slices.Contains(set.Value, e)) {
+			return false
+		}
+	}
+	return true
 }
 
 // limitReached tells which of p's limits owner item it has reached: the
