@@ -46,7 +46,8 @@ type Store struct {
 	closed      chan struct{}
 	batcherDone chan struct{}
 	closeOnce   sync.Once
-	batching    bool // the batcher runs (Open succeeded)
+	batching    bool   // the batcher runs (Open succeeded)
+	path        string // the database file, for messages
 }
 
 var _ ovm.Store = (*Store)(nil)
@@ -69,7 +70,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600); err == nil {
 		f.Close()
 	}
-	s := &Store{lock: lock, vends: make(chan *vendReq), closed: make(chan struct{}), batcherDone: make(chan struct{})}
+	s := &Store{path: path, lock: lock, vends: make(chan *vendReq), closed: make(chan struct{}), batcherDone: make(chan struct{})}
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas
 	if s.w, err = sql.Open("sqlite", dsn+"&_txlock=immediate"); err != nil {
@@ -124,11 +125,24 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	sort.Strings(names)
-	for _, name := range names {
-		v, err := strconv.Atoi(strings.SplitN(filepath.Base(name), "_", 2)[0])
-		if err != nil {
+	versions := make([]int, len(names))
+	for i, name := range names {
+		if versions[i], err = strconv.Atoi(strings.SplitN(filepath.Base(name), "_", 2)[0]); err != nil {
 			return fmt.Errorf("sqlitestore: migration %s: bad name", name)
 		}
+	}
+	// A database a newer OVM migrated is refused before anything is
+	// written: this binary would not keep the rules of the newer schema,
+	// and no migration is ever undone.
+	var have int
+	if err := s.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return fmt.Errorf("sqlitestore: read schema version: %w", err)
+	}
+	if know := versions[len(versions)-1]; have > know {
+		return &NewerSchemaError{Path: s.path, Have: have, Know: know}
+	}
+	for i, name := range names {
+		v := versions[i]
 		err = s.tx(ctx, func(tx *sql.Tx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, v).Scan(&n); err != nil || n > 0 {

@@ -1,11 +1,13 @@
 package sqlitestore_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -255,4 +257,75 @@ func TestReopeningDropsTheLeaderLeases(t *testing.T) {
 			t.Fatalf("%s after reopening: held %v (%v), want the new process to take it at once", name, ok, err)
 		}
 	}
+}
+
+// A database that a newer OVM migrated is refused at Open, naming both
+// schema versions and what to do, and is left exactly as it was: no
+// migration is undone, no claim released, not a byte written.
+func TestADatabaseOfANewerOVMIsRefusedUntouched(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ovm.db")
+	s := open(t, path)
+	a := storetest.Account("p1")
+	if err := s.AccountInsert(ctx, a, "planner"); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := ovm.ClaimAccount(a, "a-worker", storetest.T0, storetest.T0.Add(time.Hour))
+	if _, err := s.AccountUpdate(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	know := len(embeddedMigrations(t))
+	// What a newer OVM would have left: its migration recorded, a table of its own.
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{`CREATE TABLE future (x TEXT) STRICT`, `INSERT INTO future VALUES ('kept')`,
+		fmt.Sprintf(`INSERT INTO schema_migrations (version) VALUES (%d)`, know+1)} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = sqlitestore.Open(ctx, path)
+	if !errors.Is(err, sqlitestore.ErrNewerSchema) {
+		t.Fatalf("open a newer database: %v, want ErrNewerSchema", err)
+	}
+	for _, want := range []string{path, fmt.Sprintf("schema version %d", know+1), fmt.Sprintf("versions up to %d", know),
+		"ovm binary at least as new", "restore a backup", "docs/upgrades.md"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Fatal("the refused open changed the database file")
+	}
+	// The lock is given back: once the newer schema is gone (a restore),
+	// the same path opens.
+	db, _ = sql.Open("sqlite", "file:"+path)
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(`DELETE FROM schema_migrations WHERE version = %d`, know+1)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	open(t, path).Close()
+}
+
+// embeddedMigrations lists the migrations this package embeds.
+func embeddedMigrations(t *testing.T) []string {
+	t.Helper()
+	names, err := filepath.Glob("migrations/*.sql")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("migrations: %v %v", names, err)
+	}
+	return names
 }
