@@ -77,6 +77,23 @@ type PINSource interface {
 	PIN(number string) (pin string, ok bool)
 }
 
+// EvidenceKeeper is an optional Provider capability: a provider that keeps
+// evidence of failed steps (a screenshot, the page's HTML, the step's log)
+// lists an account's records, newest first, and reads their files.
+// EvidenceFile returns ErrNotFound for a record or file it did not keep.
+type EvidenceKeeper interface {
+	Evidence(ctx context.Context, accountID string) ([]Evidence, error)
+	EvidenceFile(ctx context.Context, accountID, record, file string) ([]byte, error)
+}
+
+// Evidence is one kept record: what a provider saw when a step failed.
+type Evidence struct {
+	// Name names the record: the failure's time, section and step.
+	Name string `json:"name"`
+	// Files are the record's files (screenshot.jpg, page.html, step.log).
+	Files []string `json:"files"`
+}
+
 // Quota is a rolling-window allowance.
 type Quota struct {
 	// Limit is the allowance per Window; 0 means there is no quota.

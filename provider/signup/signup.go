@@ -127,6 +127,7 @@ var (
 	_ ovm.CloseLister     = (*Provider)(nil)
 	_ ovm.ChannelReporter = (*Provider)(nil)
 	_ ovm.PINSource       = (*Provider)(nil)
+	_ ovm.EvidenceKeeper  = (*Provider)(nil)
 )
 
 // New returns a provider, checking that the flow file parses.

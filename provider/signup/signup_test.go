@@ -357,6 +357,14 @@ func TestACrashInTheMiddleResumesAtTheFailedStep(t *testing.T) {
 	if !strings.Contains(a.LastError, "evidence:") || len(evidenceDirs(t, w.dir, a.ID)) == 0 {
 		t.Fatalf("the failed step kept no evidence: %q", a.LastError)
 	}
+	// The provider lists it (API, web console) and reads its screenshot.
+	recs, err := w.prov.Evidence(context.Background(), a.ID)
+	if err != nil || len(recs) == 0 || !strings.Contains(recs[0].Name, "-signup-payment") {
+		t.Fatalf("evidence records: %+v %v", recs, err)
+	}
+	if shot, err := w.prov.EvidenceFile(context.Background(), a.ID, recs[0].Name, "screenshot.jpg"); err != nil || len(shot) < 3 || shot[0] != 0xFF || shot[1] != 0xD8 {
+		t.Fatalf("the screenshot is not a JPEG: %d bytes, %v", len(shot), err)
+	}
 	w.prov.Shutdown()
 	w.start("4111 1111 1111 1111")
 	a = w.run(3*time.Minute, "a ready account after the restart", func(a *ovm.Account) bool {
