@@ -33,6 +33,8 @@ func (c *PoolConfig) Complete(p *provider.Pool, _ provider.Settings) error {
 		return bad("failure_rate", "must be between 0 and 1")
 	case c.Sim.MaxInFlight < 0:
 		return bad("max_in_flight", "must not be negative (0 = no cap)")
+	case c.Sim.BootstrapFailures < 0:
+		return bad("bootstrap_failures", "must not be negative")
 	case c.Sim.CloseQuota < 0:
 		return bad("close_quota", "must not be negative (0 = no quota)")
 	}
@@ -45,5 +47,6 @@ func (c *PoolConfig) New(_ context.Context, env provider.Env) (ovm.Provider, err
 	cfg := c.Sim
 	cfg.StatePath = filepath.Join(env.DataDir, "sim-"+env.Pool.Name+".json")
 	cfg.RoleName = env.Pool.RoleName
+	cfg.EvidenceDir = filepath.Join(env.DataDir, "evidence", env.Pool.Name)
 	return New(cfg, env.Clock)
 }

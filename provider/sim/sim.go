@@ -57,6 +57,15 @@ type Config struct {
 	// StatePath, when set, keeps the simulated AWS in this JSON file, which
 	// several processes may share (replicas on one machine).
 	StatePath string `yaml:"-"`
+	// BootstrapFailures makes the first N bootstraps of the pool fail for
+	// good, as a sign-up step does when AWS changes a page: the account is
+	// quarantined, with simulated evidence (a screenshot, the page, the
+	// step's log) when EvidenceDir is set. A retry after the Nth works.
+	// The count is kept in the state file (default 0).
+	BootstrapFailures int `yaml:"bootstrap_failures"`
+	// EvidenceDir keeps that evidence (set by the binary: the pool's
+	// evidence directory in the data directory).
+	EvidenceDir string `yaml:"-"`
 	// CallDelay is real time each call takes, like an AWS API round trip
 	// (default 0). Unlike the latencies above it blocks the caller.
 	CallDelay time.Duration `yaml:"call_delay"`
@@ -134,6 +143,8 @@ type Account struct {
 type state struct {
 	Accounts []*Account  `json:"accounts"`
 	Closes   []time.Time `json:"closes"` // close ledger
+	// BootstrapsFailed counts the bootstraps failed by BootstrapFailures.
+	BootstrapsFailed int `json:"bootstraps_failed,omitempty"`
 }
 
 // Provider is the simulated provider. Use New, or the zero value.
@@ -152,11 +163,12 @@ type Provider struct {
 }
 
 var (
-	_ ovm.Provider      = (*Provider)(nil)
-	_ ovm.Cleaner       = (*Provider)(nil)
-	_ ovm.QuotaReporter = (*Provider)(nil)
-	_ ovm.Inventory     = (*Provider)(nil)
-	_ ovm.Access        = (*Provider)(nil)
+	_ ovm.Provider       = (*Provider)(nil)
+	_ ovm.Cleaner        = (*Provider)(nil)
+	_ ovm.QuotaReporter  = (*Provider)(nil)
+	_ ovm.Inventory      = (*Provider)(nil)
+	_ ovm.Access         = (*Provider)(nil)
+	_ ovm.EvidenceKeeper = (*Provider)(nil)
 )
 
 // New returns a simulated provider with cfg on clock (nil: the system clock),

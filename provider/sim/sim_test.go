@@ -186,3 +186,28 @@ func TestTwoProvidersOnOneStateFileShareTheSimulatedAWS(t *testing.T) {
 		t.Fatalf("a sees %d, b %d accounts, want 5", n, len(b.Accounts()))
 	}
 }
+
+func TestBootstrapFailuresFailForGoodWithEvidenceThenWork(t *testing.T) {
+	dir := t.TempDir()
+	p, err := sim.New(sim.Config{BootstrapFailures: 1, EvidenceDir: dir}, clocktest.New(t0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := providertest.NewAccount(p)
+	r, _ := p.Create(context.Background(), a)
+	a.AWSAccountID = r.AWSAccountID
+	r, err = p.Bootstrap(context.Background(), a)
+	if err != nil || r.Status != ovm.StepFailed || !strings.Contains(r.Reason, "the page changed") {
+		t.Fatalf("first bootstrap: %+v %v", r, err)
+	}
+	recs, err := p.Evidence(context.Background(), a.ID)
+	if err != nil || len(recs) != 1 || !strings.Contains(r.Reason, recs[0].Name) || len(recs[0].Files) != 3 {
+		t.Fatalf("evidence: %+v %v (reason %q)", recs, err, r.Reason)
+	}
+	if shot, err := p.EvidenceFile(context.Background(), a.ID, recs[0].Name, "screenshot.jpg"); err != nil || len(shot) < 100 || shot[0] != 0xFF {
+		t.Fatalf("screenshot: %d bytes %v", len(shot), err)
+	}
+	if r, err = p.Bootstrap(context.Background(), a); err != nil || r.Status != ovm.StepDone {
+		t.Fatalf("the retry: %+v %v", r, err)
+	}
+}

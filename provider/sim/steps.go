@@ -110,6 +110,10 @@ func (p *Provider) Bootstrap(ctx context.Context, a *ovm.Account) (ovm.StepResul
 		return ovm.Failed(fmt.Sprintf("aws account %q is not active", a.AWSAccountID)), nil
 	}
 	now := p.clock.Now()
+	if p.st.BootstrapsFailed < p.cfg.BootstrapFailures {
+		p.st.BootstrapsFailed++
+		return p.end(OpBootstrap, p.pageChanged(a, now))
+	}
 	if sa.BootstrapStartedAt.IsZero() {
 		sa.BootstrapStartedAt = now
 	}
