@@ -20,6 +20,10 @@ command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 # `make image` and its test build the container image with podman.
 command -v podman >/dev/null 2>&1 || need_apt+=(podman)
+# The systemd unit's test runs systemd-analyze verify; the backup test runs
+# sqlite3's .backup (docs/upgrades.md).
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
 
 # dynalite (npm), an independent DynamoDB implementation for the store's
 # conformance suite, installed under .tools/ (ignored by git).
