@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/ovmdev/ovm"
 )
 
 // Client calls an OVM server. The CLI uses it; so can other Go programs.
@@ -79,6 +81,10 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return &APIError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
 	}
 	if out == nil {
+		return nil
+	}
+	if raw, ok := out.(*rawBody); ok {
+		raw.data, raw.contentType = data, resp.Header.Get("Content-Type")
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
@@ -212,4 +218,30 @@ func query(q url.Values) string {
 		return ""
 	}
 	return "?" + q.Encode()
+}
+
+// rawBody is an answer that is not JSON: its bytes and content type.
+type rawBody struct {
+	data        []byte
+	contentType string
+}
+
+// Me calls GET /v1/me.
+func (c *Client) Me(ctx context.Context) (*Me, error) {
+	var out Me
+	return &out, c.do(ctx, http.MethodGet, "/v1/me", nil, &out)
+}
+
+// Evidence calls GET /v1/accounts/{id}/evidence.
+func (c *Client) Evidence(ctx context.Context, id string) (*Page[ovm.Evidence], error) {
+	var out Page[ovm.Evidence]
+	return &out, c.do(ctx, http.MethodGet, "/v1/accounts/"+url.PathEscape(id)+"/evidence", nil, &out)
+}
+
+// EvidenceFile calls GET /v1/accounts/{id}/evidence/{record}/{file}: the
+// file's bytes and content type.
+func (c *Client) EvidenceFile(ctx context.Context, id, record, file string) ([]byte, string, error) {
+	var out rawBody
+	err := c.do(ctx, http.MethodGet, "/v1/accounts/"+url.PathEscape(id)+"/evidence/"+url.PathEscape(record)+"/"+url.PathEscape(file), nil, &out)
+	return out.data, out.contentType, err
 }

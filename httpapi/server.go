@@ -156,12 +156,15 @@ func (s *Server) routes() {
 		"/v1/accounts/{id}/retry":     {"POST": {admin, s.accountRetry, false}},
 		"/v1/accounts/{id}/retire":    {"POST": {admin, s.accountRetire, false}},
 		"/v1/accounts/{id}/input":     {"POST": {admin, s.accountInput, false}},
-		"/v1/phone/{number}/pin":      {"GET": {admin, s.phonePIN, false}},
-		"/v1/keys":                    {"GET": {admin, s.keyList, false}, "POST": {admin, s.keyCreate, false}},
-		"/v1/keys/{id}":               {"DELETE": {admin, s.keyRevoke, false}},
-		"/v1/deliveries":              {"GET": {admin, s.deliveryList, false}},
-		"/v1/deliveries/{id}":         {"GET": {admin, s.deliveryGet, false}},
-		"/v1/deliveries/{id}/retry":   {"POST": {admin, s.deliveryRetry, false}},
+		"/v1/accounts/{id}/evidence":  {"GET": {admin, s.evidenceList, false}},
+		"/v1/accounts/{id}/evidence/{record}/{file}": {"GET": {admin, s.evidenceFile, false}},
+		"/v1/me":                    {"GET": {user, s.me, false}},
+		"/v1/phone/{number}/pin":    {"GET": {admin, s.phonePIN, false}},
+		"/v1/keys":                  {"GET": {admin, s.keyList, false}, "POST": {admin, s.keyCreate, false}},
+		"/v1/keys/{id}":             {"DELETE": {admin, s.keyRevoke, false}},
+		"/v1/deliveries":            {"GET": {admin, s.deliveryList, false}},
+		"/v1/deliveries/{id}":       {"GET": {admin, s.deliveryGet, false}},
+		"/v1/deliveries/{id}/retry": {"POST": {admin, s.deliveryRetry, false}},
 	}
 	s.table = table
 	for path, methods := range table {
