@@ -42,6 +42,27 @@ type IssuerConfig struct {
 	// Role is the role of every token of this issuer: user or admin
 	// (default user).
 	Role ovm.Role `yaml:"role"`
+	// RoleClaim, when set, names a claim (a string or a list of strings,
+	// such as groups) that makes a token admin when it holds one of
+	// AdminValues; other tokens get Role (default: none).
+	RoleClaim string `yaml:"role_claim"`
+	// AdminValues are the RoleClaim values that make a token admin.
+	AdminValues []string `yaml:"admin_values"`
+	// Console, when set, lets people sign in to the web console with
+	// this issuer (authorization code with PKCE; the client id is
+	// Audience). Default: CI tokens only.
+	Console *ConsoleConfig `yaml:"console"`
+}
+
+// ConsoleConfig is an issuer's web console sign-in.
+type ConsoleConfig struct {
+	// Name is the sign-in button's label (default: the issuer's host).
+	Name string `yaml:"name"`
+	// ClientSecret is the client's secret, a secret reference
+	// (secret:<name>); empty for a public client, which PKCE protects.
+	ClientSecret string `yaml:"client_secret"`
+	// Scopes asked for besides openid (default: email, profile).
+	Scopes []string `yaml:"scopes"`
 }
 
 // publicIssuers are issuers where anyone can get a token with any
@@ -85,6 +106,12 @@ func (c Config) Validate() error {
 		case ic.Role != "" && !ic.Role.Valid():
 			return bad("role", "%q must be user or admin", ic.Role)
 		}
+		if (ic.RoleClaim == "") != (len(ic.AdminValues) == 0) {
+			return bad("role_claim", "role_claim and admin_values go together: the claim, and the values of it that make a token admin")
+		}
+		if ic.Role == ovm.RoleAdmin && ic.RoleClaim != "" {
+			return bad("role_claim", "every token of this issuer is admin (role: admin); a role_claim would change nothing")
+		}
 		for _, name := range slices.Sorted(maps.Keys(ic.Require)) {
 			if strings.TrimSpace(name) == "" || ic.Require[name] == "" {
 				return bad("require", "claim %q: names and values must not be empty", name)
@@ -97,8 +124,26 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// role is the role of ic's tokens, with the default.
-func (ic IssuerConfig) role() ovm.Role {
+// role is the role of a token of ic with claims.
+func (ic IssuerConfig) role(claims map[string]any) ovm.Role {
+	if ic.RoleClaim != "" {
+		var held []string
+		switch v := claims[ic.RoleClaim].(type) {
+		case string:
+			held = []string{v}
+		case []any:
+			for _, x := range v {
+				if s, ok := x.(string); ok {
+					held = append(held, s)
+				}
+			}
+		}
+		for _, h := range held {
+			if slices.Contains(ic.AdminValues, h) {
+				return ovm.RoleAdmin
+			}
+		}
+	}
 	if ic.Role == "" {
 		return ovm.RoleUser
 	}

@@ -66,3 +66,26 @@ func TestABadIssuerConfigNamesTheKey(t *testing.T) {
 		t.Errorf("an issuer twice, once with a trailing slash: %v", err)
 	}
 }
+
+func TestARoleClaimNeedsItsAdminValues(t *testing.T) {
+	base := identity.IssuerConfig{Issuer: "https://idp.example", Audience: "ovm", OwnerClaim: "email", OwnerPrefix: "idp:"}
+	for _, c := range []struct {
+		mod  func(*identity.IssuerConfig)
+		want string
+	}{
+		{func(ic *identity.IssuerConfig) { ic.RoleClaim = "groups" }, "auth.oidc[0].role_claim"},
+		{func(ic *identity.IssuerConfig) { ic.AdminValues = []string{"x"} }, "auth.oidc[0].role_claim"},
+		{func(ic *identity.IssuerConfig) { ic.RoleClaim, ic.AdminValues, ic.Role = "groups", []string{"x"}, ovm.RoleAdmin }, "auth.oidc[0].role_claim"},
+	} {
+		ic := base
+		c.mod(&ic)
+		if err := (identity.Config{OIDC: []identity.IssuerConfig{ic}}).Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want an error naming %s", ic, err, c.want)
+		}
+	}
+	ic := base
+	ic.RoleClaim, ic.AdminValues = "groups", []string{"ovm-admins"}
+	if err := (identity.Config{OIDC: []identity.IssuerConfig{ic}}).Validate(); err != nil {
+		t.Fatal(err)
+	}
+}

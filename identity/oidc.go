@@ -113,12 +113,12 @@ func (v *Verifier) VerifyToken(ctx context.Context, raw string) (owner string, r
 	if err != nil {
 		return "", "", time.Time{}, v.explain(iss, payload, &ks, err)
 	}
-	owner, err = v.check(iss, tok)
+	owner, role, err = v.check(iss, tok)
 	if err != nil {
 		return "", "", time.Time{}, err
 	}
 	v.log.Debug("oidc token accepted", logIssuer, iss.cfg.Issuer, logOwner, owner)
-	return owner, iss.cfg.role(), tok.Expiry.Add(Leeway), nil
+	return owner, role, tok.Expiry.Add(Leeway), nil
 }
 
 // refuse logs why a token was refused (at Debug: a client's mistake) and
@@ -254,39 +254,39 @@ func (v *Verifier) explain(iss *issuer, payload []byte, ks *keySetResult, verr e
 }
 
 // check applies what go-oidc does not: not-before with Leeway, the
-// required claims and the owner claim. It returns the owner.
-func (v *Verifier) check(iss *issuer, tok *oidc.IDToken) (string, error) {
+// required claims and the owner claim. It returns the owner and the role.
+func (v *Verifier) check(iss *issuer, tok *oidc.IDToken) (string, ovm.Role, error) {
 	name := iss.cfg.Issuer
 	var claims map[string]any
 	if err := tok.Claims(&claims); err != nil {
-		return "", v.refuse(name, "token payload is not a JSON object of claims")
+		return "", "", v.refuse(name, "token payload is not a JSON object of claims")
 	}
 	if nbf, ok := claims["nbf"].(float64); ok && time.Unix(int64(nbf), 0).After(v.clock.Now().Add(Leeway)) {
-		return "", v.refuse(name, "token is not valid before %s", unixTime(nbf))
+		return "", "", v.refuse(name, "token is not valid before %s", unixTime(nbf))
 	}
 	for _, c := range slices.Sorted(maps.Keys(iss.cfg.Require)) {
 		got, ok := claims[c].(string)
 		if !ok {
-			return "", v.refuse(name, "token has no claim %q (a string), which this server requires", c)
+			return "", "", v.refuse(name, "token has no claim %q (a string), which this server requires", c)
 		}
 		if got != iss.cfg.Require[c] {
-			return "", v.refuse(name, "token claim %q is %s, not the value this server requires", c, quote(got))
+			return "", "", v.refuse(name, "token claim %q is %s, not the value this server requires", c, quote(got))
 		}
 	}
 	value, _ := claims[iss.cfg.OwnerClaim].(string)
 	if value == "" {
-		return "", v.refuse(name, "token has no owner claim %q (a non-empty string)", iss.cfg.OwnerClaim)
+		return "", "", v.refuse(name, "token has no owner claim %q (a non-empty string)", iss.cfg.OwnerClaim)
 	}
 	owner := iss.cfg.OwnerPrefix + value
 	switch {
 	case len(owner) > maxOwner || strings.IndexFunc(owner, unicode.IsControl) >= 0:
-		return "", v.refuse(name, "token owner claim %q must be at most %d characters, without control characters", iss.cfg.OwnerClaim, maxOwner)
+		return "", "", v.refuse(name, "token owner claim %q must be at most %d characters, without control characters", iss.cfg.OwnerClaim, maxOwner)
 	case !strings.ContainsAny(owner, "/:"):
 		// API key names hold neither '/' nor ':' (ovm.NewAPIKey): an owner
 		// without them could be a key's name and share its leases.
-		return "", v.refuse(name, "token owner %s could be an api key's name: an owner must contain '/' or ':' (the server sets owner_prefix for this claim)", quote(owner))
+		return "", "", v.refuse(name, "token owner %s could be an api key's name: an owner must contain '/' or ':' (the server sets owner_prefix for this claim)", quote(owner))
 	}
-	return owner, nil
+	return owner, iss.cfg.role(claims), nil
 }
 
 // keySet is go-oidc's remote key set, recording in the context what became

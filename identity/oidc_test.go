@@ -287,3 +287,27 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestARoleClaimMakesAdminsOfItsAdminValuesOnly(t *testing.T) {
+	f := newFixture(t, func(ic *identity.IssuerConfig) { ic.RoleClaim, ic.AdminValues = "groups", []string{"ovm-admins"} })
+	for _, c := range []struct {
+		name   string
+		groups any
+		want   ovm.Role
+	}{
+		{"a list holding the admin value", []any{"dev", "ovm-admins"}, ovm.RoleAdmin},
+		{"the admin value as a string", "ovm-admins", ovm.RoleAdmin},
+		{"a list without it", []any{"dev", "ovm-admins-not"}, ovm.RoleUser},
+		{"no such claim", nil, ovm.RoleUser},
+		{"a claim of another type", 7, ovm.RoleUser},
+	} {
+		tok := f.issuer.Sign(nil, f.claims(func(m map[string]any) {
+			if c.groups != nil {
+				m["groups"] = c.groups
+			}
+		}))
+		if _, role, _, err := f.v.VerifyToken(context.Background(), tok); err != nil || role != c.want {
+			t.Errorf("%s: role %q, %v; want %q", c.name, role, err, c.want)
+		}
+	}
+}
