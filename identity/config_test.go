@@ -75,7 +75,9 @@ func TestARoleClaimNeedsItsAdminValues(t *testing.T) {
 	}{
 		{func(ic *identity.IssuerConfig) { ic.RoleClaim = "groups" }, "auth.oidc[0].role_claim"},
 		{func(ic *identity.IssuerConfig) { ic.AdminValues = []string{"x"} }, "auth.oidc[0].role_claim"},
-		{func(ic *identity.IssuerConfig) { ic.RoleClaim, ic.AdminValues, ic.Role = "groups", []string{"x"}, ovm.RoleAdmin }, "auth.oidc[0].role_claim"},
+		{func(ic *identity.IssuerConfig) {
+			ic.RoleClaim, ic.AdminValues, ic.Role = "groups", []string{"x"}, ovm.RoleAdmin
+		}, "auth.oidc[0].role_claim"},
 	} {
 		ic := base
 		c.mod(&ic)
