@@ -2,7 +2,9 @@
 // document and a key set (JWKS) served by an httptest server, keys made in
 // the test, and tokens signed with them (go-jose). It is a real issuer as
 // far as OVM can tell; it also signs the tokens an attacker would forge
-// (alg none, HS256 with the public key), and can be made to fail.
+// (alg none, HS256 with the public key), and can be made to fail. For the
+// web console it also runs the authorization code flow with PKCE, approving
+// every request as the user the test sets.
 package identitytest
 
 import (
@@ -48,6 +50,10 @@ type Issuer struct {
 	down      atomic.Bool
 	// Discoveries and KeyFetches count the requests received.
 	Discoveries, KeyFetches atomic.Int32
+
+	user         User
+	clientSecret string
+	codes        map[string]pendingCode
 }
 
 // New starts an issuer with one RSA key, closed when the test ends.
@@ -107,10 +113,16 @@ func (is *Issuer) serve(w http.ResponseWriter, r *http.Request) {
 	case "/.well-known/openid-configuration":
 		json.NewEncoder(w).Encode(map[string]any{
 			"issuer": is.URL, "jwks_uri": is.URL + "/keys",
-			"authorization_endpoint": is.URL + "/authorize", "response_types_supported": []string{"id_token"},
+			"authorization_endpoint": is.URL + "/authorize", "token_endpoint": is.URL + "/token",
+			"response_types_supported":              []string{"code", "id_token"},
+			"code_challenge_methods_supported":      []string{"S256"},
 			"subject_types_supported":               []string{"public"},
 			"id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
 		})
+	case "/authorize":
+		is.authorize(w, r)
+	case "/token":
+		is.token(w, r)
 	case "/keys":
 		is.mu.Lock()
 		var set jose.JSONWebKeySet
