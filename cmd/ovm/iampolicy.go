@@ -1,0 +1,115 @@
+package main
+
+import (
+	"io"
+	"regexp"
+	"strings"
+
+	"github.com/ovmdev/ovm/iampolicy"
+	"github.com/ovmdev/ovm/provider/awsorgs"
+	"github.com/ovmdev/ovm/provider/signup/setup"
+	"github.com/spf13/cobra"
+)
+
+// iamPolicyCommand is `ovm iam-policy`: a dry run that prints the
+// least-privilege IAM policy of a configuration (package iampolicy).
+func iamPolicyCommand(stdout io.Writer) *cobra.Command {
+	var cfgPath, account string
+	c := &cobra.Command{Use: "iam-policy", Short: "print the least-privilege IAM policy OVM's principal needs for a configuration",
+		Long: `Prints, as JSON, the IAM policy OVM's own principal needs for the
+configuration (--config): only the store, providers, vault and
+notification sinks it uses, on the resources it names. Nothing is called.
+--account pins OVM's own account in the table's, the vault's and the
+management account's ARNs (default: any account, *).`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if account != "" && !awsAccountID.MatchString(account) {
+				return usagef(c, "--account %q is not a 12-digit AWS account id", account)
+			}
+			cfg, err := loadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			_, err = stdout.Write(iampolicy.For(iamPolicyConfig(cfg, account)).JSON())
+			return err
+		}}
+	c.Flags().StringVar(&cfgPath, "config", "", "YAML configuration file (default: the embedded default, which needs no AWS)")
+	c.Flags().StringVar(&account, "account", "", "OVM's own AWS account id (default: any)")
+	return c
+}
+
+var awsAccountID = regexp.MustCompile(`^[0-9]{12}$`)
+
+// partitionOf is the AWS partition of a region.
+func partitionOf(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	}
+	return "aws"
+}
+
+// iamPolicyConfig is what cfg (loaded and validated) uses, as iampolicy
+// sees it. The defaults of prefixes the signup channels apply when they
+// run are applied here too.
+func iamPolicyConfig(cfg *Config, account string) iampolicy.Config {
+	out := iampolicy.Config{Partition: partitionOf(cfg.AWS.Region), Region: cfg.AWS.Region, Account: account}
+	if cfg.Store == "dynamodb" {
+		out.DynamoDB = &iampolicy.DynamoDB{Table: cfg.DynamoDB.Table, CreateTable: cfg.DynamoDB.CreateTable}
+	}
+	for _, p := range cfg.Pools {
+		switch k := p.Kind.(type) {
+		case *awsorgs.PoolConfig:
+			o := k.Organizations
+			out.Organizations = append(out.Organizations, iampolicy.OrganizationsPool{Pool: p.Name, CreationRole: o.CreationRole,
+				RoleName: o.RoleName, ParentOU: o.ParentOU, RetiringOU: o.RetiringOU, RetiringSCP: o.RetiringSCP,
+				BillingContact: o.BillingContact != nil})
+		case *setup.PoolConfig:
+			s := k.Signup
+			sp := iampolicy.SignupPool{Pool: p.Name, RoleName: p.policy.RoleName, SmokeTest: s.SmokeTest}
+			if sp.RoleName == "" {
+				sp.RoleName = p.RoleName
+			}
+			if s.Inbox.S3Bucket != "" {
+				sp.Inbox = &iampolicy.S3Location{Bucket: s.Inbox.S3Bucket, Prefix: s.Inbox.S3Prefix}
+			}
+			if s.Evidence.S3Bucket != "" {
+				sp.Evidence = &iampolicy.S3Location{Bucket: s.Evidence.S3Bucket, Prefix: orDefault(s.Evidence.S3Prefix, "evidence/")}
+			}
+			for _, sv := range s.CaptchaSolvers {
+				if t := sv.Transcribe; t != nil {
+					sp.Transcribe = append(sp.Transcribe, iampolicy.S3Location{Bucket: t.Bucket, Prefix: orDefault(t.Prefix, "ovm-captcha/")})
+				}
+			}
+			if cc := s.Connect; cc != nil {
+				sp.Connect = &iampolicy.Connect{InstanceARN: cc.InstanceARN,
+					Prompts: iampolicy.S3Location{Bucket: cc.PromptBucket, Prefix: orDefault(cc.PromptPrefix, "ovm-prompts/")}}
+			}
+			if s.Burial.Enabled {
+				sp.Burial = &iampolicy.Burial{GraveyardOU: s.Burial.GraveyardOU}
+			}
+			out.Signup = append(out.Signup, sp)
+		}
+	}
+	if cfg.Secrets.Backend == "secretsmanager" {
+		out.SecretsManager = &iampolicy.SecretsManager{Prefix: cfg.Secrets.Prefix, KMSKeyID: cfg.Secrets.KMSKeyID}
+	}
+	for _, s := range cfg.Notifications.Subscriptions {
+		switch {
+		case s.SNS != nil:
+			out.SNSTopics = append(out.SNSTopics, s.SNS.TopicARN)
+		case s.EventBridge != nil:
+			out.EventBuses = append(out.EventBuses, orDefault(s.EventBridge.Bus, "default"))
+		}
+	}
+	return out
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
