@@ -131,10 +131,11 @@ func TestServeRefusesADynamoDBTableOfANewerOVM(t *testing.T) {
 	}
 }
 
-// The backup that docs/upgrades.md describes: sqlite3's .backup of the
-// database while `ovm serve` runs and writes, plus admin.key and the
-// simulated AWS's file, restored into a fresh data directory, serves the
-// same lease to the same key.
+// The backups that docs/upgrades.md describes: sqlite3's .backup and
+// VACUUM INTO of the database while `ovm serve` runs, plus admin.key and
+// the simulated AWS's file, each restored into a fresh data directory,
+// serve the same lease to the same key. (A plain copy of ovm.db while
+// the server runs does not: what is still in ovm.db-wal is lost.)
 func TestAnOnlineSQLiteBackupRestores(t *testing.T) {
 	sqlite3 := testtool.Require(t, "sqlite3", "make deps (apt-get install sqlite3)")
 	s := newServer(t, fastConfig)
@@ -152,43 +153,54 @@ func TestAnOnlineSQLiteBackupRestores(t *testing.T) {
 		t.Fatalf("lease: %v %s", err, a.body)
 	}
 
-	r := newServer(t, fastConfig)
-	restored := filepath.Join(r.dir, "data")
-	if err := os.MkdirAll(restored, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	// Online: the server is running (and refilling its stock) meanwhile.
 	data := filepath.Join(s.dir, "data")
-	if out, err := exec.Command(sqlite3, filepath.Join(data, "ovm.db"), ".backup '"+filepath.Join(restored, "ovm.db")+"'").CombinedOutput(); err != nil {
-		t.Fatalf("sqlite3 .backup: %v\n%s", err, out)
-	}
-	for _, f := range []string{"admin.key", "sim-default.json"} {
-		b, err := os.ReadFile(filepath.Join(data, f))
-		if err != nil {
+	var restores []*server
+	for _, command := range []string{".backup '%s'", "VACUUM INTO '%s'"} {
+		r := newServer(t, fastConfig)
+		restored := filepath.Join(r.dir, "data")
+		if err := os.MkdirAll(restored, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(restored, f), b, 0o600); err != nil {
-			t.Fatal(err)
+		sql := fmt.Sprintf(command, filepath.Join(restored, "ovm.db"))
+		if out, err := exec.Command(sqlite3, filepath.Join(data, "ovm.db"), sql).CombinedOutput(); err != nil {
+			t.Fatalf("sqlite3 %s: %v\n%s", sql, err, out)
 		}
+		for _, f := range []string{"admin.key", "sim-default.json"} {
+			b, err := os.ReadFile(filepath.Join(data, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(restored, f), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		restores = append(restores, r)
 	}
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	if err := s.waitExit(30 * time.Second); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
 	}
 
-	r.start()
-	if r.key != s.key {
-		t.Fatal("the restored server has another admin key")
+	for i, r := range restores {
+		r.start()
+		if r.key != s.key {
+			t.Fatalf("restore %d has another admin key", i)
+		}
+		got := r.do("GET", "/v1/leases/"+lease.ID, r.key, "")
+		var back struct {
+			AccountID string `json:"account_id"`
+			State     string `json:"state"`
+		}
+		json.Unmarshal(got.body, &back)
+		if got.status != 200 || back.AccountID != lease.AccountID || back.State != "active" {
+			t.Fatalf("the lease after restore %d: %d %s, want it active on %s", i, got.status, got.body, lease.AccountID)
+		}
+		eventually(t, 20*time.Second, "the restored server's stock", func() bool { return r.pool().Ready == 3 })
+		r.checkInvariants()
+		r.cmd.Process.Signal(syscall.SIGTERM)
+		if err := r.waitExit(30 * time.Second); err != nil {
+			t.Fatalf("SIGTERM: %v", err)
+		}
 	}
-	got := r.do("GET", "/v1/leases/"+lease.ID, r.key, "")
-	var back struct {
-		AccountID string `json:"account_id"`
-		State     string `json:"state"`
-	}
-	json.Unmarshal(got.body, &back)
-	if got.status != 200 || back.AccountID != lease.AccountID || back.State != "active" {
-		t.Fatalf("the lease after the restore: %d %s, want it active on %s", got.status, got.body, lease.AccountID)
-	}
-	eventually(t, 20*time.Second, "the restored server's stock", func() bool { return r.pool().Ready == 3 })
-	r.checkInvariants()
 }
