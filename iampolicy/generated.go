@@ -113,7 +113,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // comments, indented like the begin line.
 var (
 	mdBlock  = regexp.MustCompile(`(?s)(<!-- iampolicy:begin ([a-z0-9-]+) -->\n).*?(<!-- iampolicy:end -->)`)
-	cfnBlock = regexp.MustCompile(`(?s)(\n([ ]*)# iampolicy:begin template\n).*?(\n[ ]*# iampolicy:end)`)
+	cfnBlock = regexp.MustCompile(`(?s)(\n([ ]*)# iampolicy:begin template\n)(?:.*?\n)??([ ]*# iampolicy:end)`)
 )
 
 // RegenerateCommand is what rewrites every generated copy.
@@ -137,7 +137,7 @@ func Rewrite(content string) (string, int, error) {
 	content = cfnBlock.ReplaceAllStringFunc(content, func(m string) string {
 		sub := cfnBlock.FindStringSubmatch(m)
 		n++
-		return sub[1] + strings.TrimSuffix(For(Template).CloudFormation(sub[2]), "\n") + sub[3]
+		return sub[1] + For(Template).CloudFormation(sub[2]) + sub[3]
 	})
 	return content, n, err
 }
