@@ -29,6 +29,7 @@ type Config struct {
 	API             APIConfig     `yaml:"api"`
 	Engine          EngineConfig  `yaml:"engine"`
 	Metrics         MetricsConfig `yaml:"metrics"`
+	UI              UIConfig      `yaml:"ui"`
 	Pools           []PoolConfig  `yaml:"pools"`
 
 	// Notifications are sent to subscribers (docs/notifications.md).
@@ -76,6 +77,15 @@ type EngineConfig struct {
 	LeaderTTL time.Duration `yaml:"leader_ttl"`
 	// Instance names this replica in claims and leases (default host-pid).
 	Instance string `yaml:"instance"`
+}
+
+// UIConfig is the web console under /ui/ (docs/console.md).
+type UIConfig struct {
+	// Disabled turns the console off (default false: /ui/ is served).
+	Disabled bool `yaml:"disabled"`
+	// SessionTTL is how long a console session lasts (default 8h; 5m to
+	// 7 days). An OIDC session ends with its ID token if that is sooner.
+	SessionTTL time.Duration `yaml:"session_ttl"`
 }
 
 // MetricsConfig serves Prometheus metrics (docs/operations.md).

@@ -216,6 +216,17 @@ func (c *Config) validate() error {
 	if err := c.Auth.Validate(); err != nil {
 		return err
 	}
+	for i, ic := range c.Auth.OIDC {
+		if cc := ic.Console; cc != nil && cc.ClientSecret != "" && (!strings.HasPrefix(cc.ClientSecret, "secret:") || len(cc.ClientSecret) == len("secret:")) {
+			return bad(fmt.Sprintf("auth.oidc[%d].console.client_secret", i), "must name a vault entry as secret:NAME (ovm secret put NAME), or be empty for a public client")
+		}
+	}
+	if c.UI.SessionTTL == 0 {
+		c.UI.SessionTTL = 8 * time.Hour
+	}
+	if c.UI.SessionTTL < 5*time.Minute || c.UI.SessionTTL > 7*24*time.Hour {
+		return bad("ui.session_ttl", "%s must be between 5m and 168h", c.UI.SessionTTL)
+	}
 	if err := c.Access.Validate("access."); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -35,6 +36,7 @@ import (
 	"github.com/ovmdev/ovm/provider/signup"
 	"github.com/ovmdev/ovm/store/dynamostore"
 	"github.com/ovmdev/ovm/store/sqlitestore"
+	"github.com/ovmdev/ovm/webui"
 	"github.com/spf13/cobra"
 )
 
@@ -191,13 +193,42 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "ovm metrics on http://%s/metrics\n", mln.Addr())
 	}
 
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	var handler http.Handler = api
+	if !cfg.UI.Disabled {
+		uc := webui.Config{SessionTTL: cfg.UI.SessionTTL, DefaultPool: cfg.API.DefaultPool}
+		for i, ic := range cfg.Auth.OIDC {
+			if ic.Console == nil {
+				continue
+			}
+			is := webui.Issuer{Name: ic.Console.Name, URL: ic.Issuer, ClientID: ic.Audience, Scopes: ic.Console.Scopes}
+			if is.Name == "" {
+				if u, err := url.Parse(ic.Issuer); err == nil {
+					is.Name = u.Host
+				}
+			}
+			if ic.Console.ClientSecret != "" {
+				if is.ClientSecret, err = vaultSecret(ctx, env, fmt.Sprintf("auth.oidc[%d].console.client_secret", i), ic.Console.ClientSecret); err != nil {
+					return err
+				}
+			}
+			uc.Issuers = append(uc.Issuers, is)
+		}
+		ui, err := webui.New(api, clock, log, uc)
+		if err != nil {
+			return fmt.Errorf("ui: %w", err)
+		}
+		handler = webui.Mount(api, ui)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: cfg.API.MaxWait + 30*time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	eng.Start()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "ovm listening on http://%s (data in %s, %d pool(s))\n", ln.Addr(), cfg.DataDir, len(pools))
+	if !cfg.UI.Disabled {
+		fmt.Fprintf(stdout, "ovm console on http://%s/ui/\n", ln.Addr())
+	}
 	log.Info("ovm serving", "listen", ln.Addr().String(), "data_dir", cfg.DataDir)
 
 	select {

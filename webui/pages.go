@@ -1,0 +1,738 @@
+package webui
+
+import (
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/httpapi"
+)
+
+// view is what every page's template sees.
+type view struct {
+	Page  string // the template
+	Title string
+	Me    *httpapi.Me
+	CSRF  string
+	// Flash is a message of what the last action did.
+	Flash string
+	// Errors are messages next to form fields, by field name; Error is
+	// one for the whole page.
+	Errors map[string]string
+	Error  string
+	// Form holds the values a refused form is shown again with.
+	Form url.Values
+	Data any
+	Now  time.Time
+}
+
+// maxForm bounds a form's body.
+const maxForm = 64 << 10
+
+func (u *UI) routes() {
+	m := u.mux
+	m.Handle("GET /ui/static/", http.StripPrefix("/ui/", http.FileServerFS(staticFS)))
+	m.HandleFunc("GET /ui/{$}", u.page(u.home, false))
+	m.HandleFunc("GET /ui/login", u.loginPage)
+	m.HandleFunc("POST /ui/login", u.loginKey)
+	m.HandleFunc("GET /ui/login/oidc", u.loginOIDC)
+	m.HandleFunc("GET /ui/callback", u.callback)
+	m.HandleFunc("POST /ui/logout", u.action(u.logout, false))
+	m.HandleFunc("POST /ui/leases", u.action(u.take, false))
+	m.HandleFunc("POST /ui/leases/try", u.action(u.tryTake, false))
+	m.HandleFunc("GET /ui/leases/{id}", u.page(u.leasePage, false))
+	m.HandleFunc("POST /ui/leases/{id}/extend", u.action(u.extend, false))
+	m.HandleFunc("POST /ui/leases/{id}/release", u.action(u.release, false))
+	m.HandleFunc("POST /ui/leases/{id}/credentials", u.action(u.credentials, false))
+	m.HandleFunc("POST /ui/leases/{id}/console", u.action(u.console, false))
+	m.HandleFunc("GET /ui/pools", u.page(u.pools, false))
+	m.HandleFunc("GET /ui/pools/{name}", u.page(u.pool, false))
+	m.HandleFunc("GET /ui/accounts", u.page(u.accounts, true))
+	m.HandleFunc("GET /ui/accounts/{id}", u.page(u.account, true))
+	m.HandleFunc("GET /ui/accounts/{id}/evidence/{record}/{file}", u.evidence)
+	m.HandleFunc("POST /ui/accounts/{id}/retry", u.action(u.accountAction("retry"), true))
+	m.HandleFunc("POST /ui/accounts/{id}/retire", u.action(u.accountAction("retire"), true))
+	m.HandleFunc("GET /ui/keys", u.page(u.keys, true))
+	m.HandleFunc("POST /ui/keys", u.action(u.keyCreate, true))
+	m.HandleFunc("POST /ui/keys/{id}/revoke", u.action(u.keyRevoke, true))
+	m.HandleFunc("GET /ui/deliveries", u.page(u.deliveries, true))
+	m.HandleFunc("POST /ui/deliveries/{id}/retry", u.action(u.deliveryRetry, true))
+	m.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
+		u.render(w, r, http.StatusNotFound, &view{Page: "message", Title: "Not found", Me: meOf(u.current(r)),
+			Error: "There is no page " + r.URL.Path + "."})
+	})
+}
+
+func meOf(s *session) *httpapi.Me {
+	if s == nil {
+		return nil
+	}
+	return &s.me
+}
+
+// render writes page v with status.
+func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, v *view) {
+	t := u.pages[v.Page]
+	if t == nil {
+		http.Error(w, "no page "+v.Page, http.StatusInternalServerError)
+		return
+	}
+	if v.Now.IsZero() {
+		v.Now = u.clock.Now()
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, v); err != nil {
+		u.log.Error("console page failed", "page", v.Page, ovm.LogError, err)
+		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write([]byte(b.String()))
+}
+
+// pageFunc fills v for a GET page; an error is the API's answer.
+type pageFunc func(r *http.Request, s *session, v *view) error
+
+// page serves a GET page to a signed-in person (an admin when admin).
+func (u *UI) page(fn pageFunc, admin bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s := u.current(r)
+		if s == nil {
+			http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+			return
+		}
+		v := &view{Me: &s.me, CSRF: s.csrf, Flash: flashes[r.URL.Query().Get("done")]}
+		if admin && s.me.Role != ovm.RoleAdmin {
+			u.forbidden(w, r, v)
+			return
+		}
+		if err := fn(r, s, v); err != nil {
+			u.failed(w, r, s, v, err)
+			return
+		}
+		status := http.StatusOK
+		if len(v.Errors) > 0 {
+			status = http.StatusBadRequest
+		}
+		u.render(w, r, status, v)
+	}
+}
+
+// flashes are the messages an action leaves for the page it goes to.
+var flashes = map[string]string{
+	"released": "The lease is released: its access ends now, and the account is retired.",
+	"extended": "The lease is extended.",
+	"retried":  "The account is retried: it goes on from the step that failed.",
+	"retired":  "The account is retired.",
+	"revoked":  "The key is revoked.",
+	"resent":   "The delivery is queued to be sent again.",
+}
+
+// action serves a POST form of a signed-in person: its CSRF token must be
+// the session's, or nothing happens.
+func (u *UI) action(fn func(w http.ResponseWriter, r *http.Request, s *session), admin bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		s := u.current(r)
+		if s == nil {
+			http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+			return
+		}
+		v := &view{Me: &s.me, CSRF: s.csrf}
+		if r.ParseForm() != nil || !checkCSRF(r, s) {
+			u.render(w, r, http.StatusForbidden, &view{Page: "message", Title: "Refused", Me: &s.me, CSRF: s.csrf,
+				Error: "The form's security token is missing or stale, so nothing was done. Reload the page and try again."})
+			return
+		}
+		if admin && s.me.Role != ovm.RoleAdmin {
+			u.forbidden(w, r, v)
+			return
+		}
+		fn(w, r, s)
+	}
+}
+
+func (u *UI) forbidden(w http.ResponseWriter, r *http.Request, v *view) {
+	v.Page, v.Title, v.Error = "message", "Forbidden", "This page is for admins. You are signed in as "+v.Me.Name+", a "+string(v.Me.Role)+"."
+	u.render(w, r, http.StatusForbidden, v)
+}
+
+// failed shows the API's refusal: sign-in again for 401, the message
+// otherwise (the API's messages are safe to show).
+func (u *UI) failed(w http.ResponseWriter, r *http.Request, s *session, v *view, err error) {
+	ae := apiError(err)
+	switch {
+	case ae != nil && ae.Status == http.StatusUnauthorized:
+		u.end(w, r, s)
+		u.signInPage(w, r, http.StatusUnauthorized, "", "Your sign-in is no longer valid ("+ae.Message+"): sign in again.")
+		return
+	case ae != nil && ae.Status == http.StatusForbidden:
+		u.forbidden(w, r, v)
+		return
+	case ae != nil:
+		v.Page, v.Title, v.Error = "message", http.StatusText(ae.Status), ae.Message
+		u.render(w, r, ae.Status, v)
+		return
+	}
+	u.log.Error("console: the API call failed", ovm.LogError, err)
+	v.Page, v.Title, v.Error = "message", "Error", "OVM could not answer; try again."
+	u.render(w, r, http.StatusInternalServerError, v)
+}
+
+// --- sign-in ---
+
+const preloginCookie = "ovm_prelogin"
+
+// signInPage shows the sign-in forms, with a fresh token against login
+// CSRF (someone signing a victim in as themselves).
+func (u *UI) signInPage(w http.ResponseWriter, r *http.Request, status int, keyErr, msg string) {
+	tok := newToken()
+	http.SetCookie(w, &http.Cookie{Name: preloginCookie, Value: tok, Path: "/ui/", MaxAge: int(loginTTL.Seconds()),
+		HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteLaxMode})
+	v := &view{Page: "login", Title: "Sign in", CSRF: tok, Error: msg, Data: u.cfg.Issuers}
+	if keyErr != "" {
+		v.Errors = map[string]string{"key": keyErr}
+	}
+	u.render(w, r, status, v)
+}
+
+func (u *UI) loginPage(w http.ResponseWriter, r *http.Request) {
+	if u.current(r) != nil {
+		http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+		return
+	}
+	u.signInPage(w, r, http.StatusOK, "", "")
+}
+
+func (u *UI) loginKey(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	c, err := r.Cookie(preloginCookie)
+	if r.ParseForm() != nil || err != nil || r.PostFormValue("csrf") == "" || r.PostFormValue("csrf") != c.Value {
+		u.signInPage(w, r, http.StatusForbidden, "", "The form's security token is missing or stale: try again.")
+		return
+	}
+	key := strings.TrimSpace(r.PostFormValue("key"))
+	if !ovm.IsKeySecret(key) {
+		u.signInPage(w, r, http.StatusBadRequest, "That is not an OVM API key (ovm ... as `ovm key create` printed it).", "")
+		return
+	}
+	me, err := u.client(&session{cred: key}).Me(r.Context())
+	if err != nil {
+		msg := "OVM could not check the key; try again."
+		if ae := apiError(err); ae != nil {
+			msg = ae.Message
+		}
+		u.signInPage(w, r, http.StatusUnauthorized, msg, "")
+		return
+	}
+	u.start(w, r, key, *me, u.clock.Now().Add(u.cfg.SessionTTL))
+	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+}
+
+func (u *UI) logout(w http.ResponseWriter, r *http.Request, s *session) {
+	u.end(w, r, s)
+	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+}
+
+// --- lessees ---
+
+type homeData struct {
+	Leases []httpapi.Lease
+	Pools  []httpapi.Pool
+	Pool   string
+}
+
+func (u *UI) home(r *http.Request, s *session, v *view) error {
+	return u.fillHome(r, s, v)
+}
+
+func (u *UI) fillHome(r *http.Request, s *session, v *view) error {
+	c := u.client(s)
+	leases, err := c.LeaseList(r.Context(), url.Values{"state": {"active"}, "owner": {s.me.Name}, "limit": {"100"}})
+	if err != nil {
+		return err
+	}
+	pools, err := c.PoolList(r.Context())
+	if err != nil {
+		return err
+	}
+	sort.Slice(pools.Items, func(i, j int) bool { return pools.Items[i].Name < pools.Items[j].Name })
+	v.Page, v.Title = "home", "My leases"
+	v.Data = homeData{Leases: leases.Items, Pools: pools.Items, Pool: u.cfg.DefaultPool}
+	return nil
+}
+
+// takeForm reads the take form: pool and an optional duration.
+func takeForm(r *http.Request) (*httpapi.LeaseRequest, map[string]string) {
+	req := &httpapi.LeaseRequest{Pool: strings.TrimSpace(r.PostFormValue("pool"))}
+	errs := map[string]string{}
+	if req.Pool == "" {
+		errs["pool"] = "Choose a pool."
+	}
+	if t := strings.TrimSpace(r.PostFormValue("ttl")); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil || d <= 0 {
+			errs["ttl"] = "Give a positive duration such as 2h or 90m, or leave it empty for the pool's default."
+		} else {
+			dd := httpapi.Duration(d)
+			req.TTL = &dd
+		}
+	}
+	return req, errs
+}
+
+func (u *UI) take(w http.ResponseWriter, r *http.Request, s *session) {
+	req, errs := takeForm(r)
+	v := &view{Me: &s.me, CSRF: s.csrf, Form: r.PostForm}
+	if len(errs) == 0 {
+		l, err := u.client(s).LeaseCreate(r.Context(), req)
+		if err == nil {
+			http.Redirect(w, r, "/ui/leases/"+url.PathEscape(l.ID), http.StatusSeeOther)
+			return
+		}
+		ae := apiError(err)
+		if ae != nil && ae.Status == http.StatusServiceUnavailable {
+			p, _ := u.client(s).PoolGet(r.Context(), req.Pool)
+			u.render(w, r, http.StatusOK, &view{Page: "wait", Title: "Waiting for an account", Me: &s.me, CSRF: s.csrf,
+				Form: r.PostForm, Data: waitData{Pool: p, Message: ae.Message}})
+			return
+		}
+		if ae == nil || ae.Status >= 500 || ae.Status == http.StatusUnauthorized {
+			u.failed(w, r, s, v, err)
+			return
+		}
+		field := "pool"
+		if strings.Contains(ae.Message, "ttl") {
+			field = "ttl"
+		}
+		errs[field] = ae.Message
+	}
+	if err := u.fillHome(r, s, v); err != nil {
+		u.failed(w, r, s, v, err)
+		return
+	}
+	v.Errors = errs
+	u.render(w, r, http.StatusBadRequest, v)
+}
+
+type waitData struct {
+	Pool    *httpapi.Pool
+	Message string
+}
+
+// tryTake is the wait page's script asking again: JSON, the lease's page
+// when an account came, or the pool's progress.
+func (u *UI) tryTake(w http.ResponseWriter, r *http.Request, s *session) {
+	req, errs := takeForm(r)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if len(errs) > 0 {
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]string{"error": "the form is not valid any more: reload the page"})
+		return
+	}
+	l, err := u.client(s).LeaseCreate(r.Context(), req)
+	if err == nil {
+		json.NewEncoder(w).Encode(map[string]string{"location": "/ui/leases/" + url.PathEscape(l.ID)})
+		return
+	}
+	ae := apiError(err)
+	if ae == nil || ae.Status != http.StatusServiceUnavailable {
+		w.WriteHeader(http.StatusBadRequest)
+		msg := "OVM could not answer"
+		if ae != nil {
+			msg = ae.Message
+		}
+		json.NewEncoder(w).Encode(map[string]string{"error": msg})
+		return
+	}
+	out := map[string]any{"waiting": ae.Message}
+	if p, err := u.client(s).PoolGet(r.Context(), req.Pool); err == nil {
+		out["ready"], out["in_flight"], out["target"] = p.Ready, p.InFlight, p.Stock.Target
+	}
+	json.NewEncoder(w).Encode(out)
+}
+
+func (u *UI) leasePage(r *http.Request, s *session, v *view) error {
+	l, err := u.client(s).LeaseGet(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	v.Page, v.Title, v.Data = "lease", "Lease "+l.ID, l
+	return nil
+}
+
+// again shows the lease page with a field's error; nothing changed.
+func (u *UI) again(w http.ResponseWriter, r *http.Request, s *session, field, msg string) {
+	v := &view{Me: &s.me, CSRF: s.csrf, Form: r.PostForm, Errors: map[string]string{field: msg}}
+	if err := u.leasePage(r, s, v); err != nil {
+		u.failed(w, r, s, v, err)
+		return
+	}
+	u.render(w, r, http.StatusBadRequest, v)
+}
+
+func (u *UI) extend(w http.ResponseWriter, r *http.Request, s *session) {
+	d, err := time.ParseDuration(strings.TrimSpace(r.PostFormValue("extend_by")))
+	if err != nil || d <= 0 {
+		u.again(w, r, s, "extend_by", "Give a positive duration such as 1h or 30m.")
+		return
+	}
+	dd := httpapi.Duration(d)
+	id := r.PathValue("id")
+	if _, err := u.client(s).LeaseExtend(r.Context(), id, &httpapi.ExtendRequest{ExtendBy: &dd}); err != nil {
+		if ae := apiError(err); ae != nil && ae.Status < 500 && ae.Status != http.StatusUnauthorized && ae.Status != http.StatusNotFound {
+			u.again(w, r, s, "extend_by", ae.Message)
+			return
+		}
+		u.failed(w, r, s, &view{Me: &s.me, CSRF: s.csrf}, err)
+		return
+	}
+	http.Redirect(w, r, "/ui/leases/"+url.PathEscape(id)+"?done=extended", http.StatusSeeOther)
+}
+
+func (u *UI) release(w http.ResponseWriter, r *http.Request, s *session) {
+	id := r.PathValue("id")
+	if _, err := u.client(s).LeaseRelease(r.Context(), id); err != nil {
+		u.failed(w, r, s, &view{Me: &s.me, CSRF: s.csrf}, err)
+		return
+	}
+	http.Redirect(w, r, "/ui/?done=released", http.StatusSeeOther)
+}
+
+type credentialsData struct {
+	Lease   *httpapi.Lease
+	Env     string
+	Process string
+	Creds   *httpapi.Credentials
+}
+
+func (u *UI) credentials(w http.ResponseWriter, r *http.Request, s *session) {
+	c := u.client(s)
+	id := r.PathValue("id")
+	l, err := c.LeaseGet(r.Context(), id)
+	if err == nil {
+		var cr *httpapi.Credentials
+		if cr, err = c.LeaseCredentials(r.Context(), id); err == nil {
+			env := fmt.Sprintf("export AWS_ACCESS_KEY_ID=%s\nexport AWS_SECRET_ACCESS_KEY=%s\nexport AWS_SESSION_TOKEN=%s\nexport AWS_CREDENTIAL_EXPIRATION=%s\n",
+				cr.AccessKeyID, cr.SecretAccessKey, cr.SessionToken, cr.Expiration)
+			process := fmt.Sprintf("[profile ovm-%s]\ncredential_process = ovm lease credentials %s --format process\n", l.ID, l.ID)
+			u.render(w, r, http.StatusOK, &view{Page: "credentials", Title: "Credentials for " + l.ID, Me: &s.me, CSRF: s.csrf,
+				Data: credentialsData{Lease: l, Env: env, Process: process, Creds: cr}})
+			return
+		}
+	}
+	u.failed(w, r, s, &view{Me: &s.me, CSRF: s.csrf}, err)
+}
+
+func (u *UI) console(w http.ResponseWriter, r *http.Request, s *session) {
+	id := r.PathValue("id")
+	a, err := u.client(s).LeaseConsole(r.Context(), id, "")
+	if err != nil {
+		u.failed(w, r, s, &view{Me: &s.me, CSRF: s.csrf}, err)
+		return
+	}
+	u.render(w, r, http.StatusOK, &view{Page: "console", Title: "AWS console", Me: &s.me, CSRF: s.csrf,
+		Data: struct {
+			LeaseID string
+			URL     template.URL
+			Answer  *httpapi.ConsoleAnswer
+		}{id, template.URL(a.URL), a}})
+}
+
+// --- pools ---
+
+func (u *UI) pools(r *http.Request, s *session, v *view) error {
+	ps, err := u.client(s).PoolList(r.Context())
+	if err != nil {
+		return err
+	}
+	sort.Slice(ps.Items, func(i, j int) bool { return ps.Items[i].Name < ps.Items[j].Name })
+	v.Page, v.Title, v.Data = "pools", "Pools", ps.Items
+	return nil
+}
+
+func (u *UI) pool(r *http.Request, s *session, v *view) error {
+	p, err := u.client(s).PoolGet(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	v.Page, v.Title, v.Data = "pool", "Pool "+p.Name, p
+	return nil
+}
+
+// --- operators ---
+
+// accountStates are the filter's choices.
+var accountStates = []ovm.AccountState{ovm.AccountPending, ovm.AccountCreating, ovm.AccountBootstrapping, ovm.AccountReady,
+	ovm.AccountLeased, ovm.AccountCleaning, ovm.AccountClosing, ovm.AccountQuarantined, ovm.AccountClosed}
+
+type accountsData struct {
+	Accounts []httpapi.Account
+	States   []ovm.AccountState
+	Pools    []httpapi.Pool
+	State    string
+	Pool     string
+	Next     string
+}
+
+func (u *UI) accounts(r *http.Request, s *session, v *view) error {
+	q := r.URL.Query()
+	c := u.client(s)
+	ps, err := c.PoolList(r.Context())
+	if err != nil {
+		return err
+	}
+	d := accountsData{States: accountStates, Pools: ps.Items, State: q.Get("state"), Pool: q.Get("pool")}
+	v.Page, v.Title, v.Data = "accounts", "Accounts", &d
+	if d.State != "" && !slicesContains(accountStates, ovm.AccountState(d.State)) {
+		v.Errors = map[string]string{"state": "Choose a state from the list."}
+		return nil
+	}
+	if d.Pool != "" && !poolKnown(ps.Items, d.Pool) {
+		v.Errors = map[string]string{"pool": "Choose a pool from the list."}
+		return nil
+	}
+	params := url.Values{"limit": {"100"}}
+	for _, k := range []string{"state", "pool", "cursor"} {
+		if q.Get(k) != "" {
+			params.Set(k, q.Get(k))
+		}
+	}
+	page, err := c.AccountList(r.Context(), params)
+	if err != nil {
+		if ae := apiError(err); ae != nil && ae.Status == http.StatusBadRequest {
+			v.Errors = map[string]string{"state": ae.Message}
+			return nil
+		}
+		return err
+	}
+	d.Accounts, d.Next = page.Items, page.NextCursor
+	return nil
+}
+
+func slicesContains(states []ovm.AccountState, s ovm.AccountState) bool {
+	for _, x := range states {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func poolKnown(ps []httpapi.Pool, name string) bool {
+	for _, p := range ps {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+type accountData struct {
+	Account  *httpapi.Account
+	Evidence []ovm.Evidence
+	Confirm  string // the action to confirm, if any
+}
+
+func (u *UI) account(r *http.Request, s *session, v *view) error {
+	return u.fillAccount(r, s, v, "")
+}
+
+func (u *UI) fillAccount(r *http.Request, s *session, v *view, confirm string) error {
+	c := u.client(s)
+	a, err := c.AccountGet(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	ev, err := c.Evidence(r.Context(), a.ID)
+	if err != nil {
+		return err
+	}
+	v.Page, v.Title, v.Data = "account", "Account "+a.ID, accountData{Account: a, Evidence: ev.Items, Confirm: confirm}
+	return nil
+}
+
+// evidence passes an evidence file on, with the API's content type; a
+// captured page stays sandboxed (no script, an origin of its own).
+func (u *UI) evidence(w http.ResponseWriter, r *http.Request) {
+	s := u.current(r)
+	if s == nil {
+		http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+		return
+	}
+	v := &view{Me: &s.me, CSRF: s.csrf}
+	if s.me.Role != ovm.RoleAdmin {
+		u.forbidden(w, r, v)
+		return
+	}
+	b, ct, err := u.client(s).EvidenceFile(r.Context(), r.PathValue("id"), r.PathValue("record"), r.PathValue("file"))
+	if err != nil {
+		u.failed(w, r, s, v, err)
+		return
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Content-Security-Policy", "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'")
+	w.Header().Set("Cache-Control", "private, no-store")
+	w.Write(b)
+}
+
+// accountAction retries or retires an account once the form confirms it;
+// without confirm=yes it shows the confirmation.
+func (u *UI) accountAction(what string) func(w http.ResponseWriter, r *http.Request, s *session) {
+	return func(w http.ResponseWriter, r *http.Request, s *session) {
+		v := &view{Me: &s.me, CSRF: s.csrf}
+		if r.PostFormValue("confirm") != "yes" {
+			if err := u.fillAccount(r, s, v, what); err != nil {
+				u.failed(w, r, s, v, err)
+				return
+			}
+			u.render(w, r, http.StatusOK, v)
+			return
+		}
+		c := u.client(s)
+		id := r.PathValue("id")
+		var err error
+		if what == "retry" {
+			_, err = c.AccountRetry(r.Context(), id)
+		} else {
+			_, err = c.AccountRetire(r.Context(), id)
+		}
+		if err != nil {
+			if ae := apiError(err); ae != nil && ae.Status == http.StatusConflict {
+				if ferr := u.fillAccount(r, s, v, ""); ferr == nil {
+					v.Error = ae.Message
+					u.render(w, r, http.StatusConflict, v)
+					return
+				}
+			}
+			u.failed(w, r, s, v, err)
+			return
+		}
+		done := map[string]string{"retry": "retried", "retire": "retired"}[what]
+		http.Redirect(w, r, "/ui/accounts/"+url.PathEscape(id)+"?done="+done, http.StatusSeeOther)
+	}
+}
+
+type keysData struct {
+	Keys    []httpapi.Key
+	Created *httpapi.Key
+	Confirm string // the key id whose revocation to confirm
+}
+
+func (u *UI) keys(r *http.Request, s *session, v *view) error {
+	return u.fillKeys(r, s, v, nil, "")
+}
+
+func (u *UI) fillKeys(r *http.Request, s *session, v *view, created *httpapi.Key, confirm string) error {
+	ks, err := u.client(s).KeyList(r.Context(), url.Values{"limit": {"200"}})
+	if err != nil {
+		return err
+	}
+	v.Page, v.Title, v.Data = "keys", "API keys", keysData{Keys: ks.Items, Created: created, Confirm: confirm}
+	return nil
+}
+
+func (u *UI) keyCreate(w http.ResponseWriter, r *http.Request, s *session) {
+	v := &view{Me: &s.me, CSRF: s.csrf, Form: r.PostForm}
+	req := &httpapi.KeyRequest{Name: strings.TrimSpace(r.PostFormValue("name")), Role: ovm.Role(r.PostFormValue("role"))}
+	errs := map[string]string{}
+	if req.Name == "" {
+		errs["name"] = "Give the key a name (who or what uses it)."
+	}
+	if !req.Role.Valid() {
+		errs["role"] = "Choose user or admin."
+	}
+	var created *httpapi.Key
+	if len(errs) == 0 {
+		k, err := u.client(s).KeyCreate(r.Context(), req)
+		if ae := apiError(err); ae != nil && ae.Status < 500 && ae.Status != http.StatusUnauthorized && ae.Status != http.StatusForbidden {
+			errs["name"] = ae.Message
+		} else if err != nil {
+			u.failed(w, r, s, v, err)
+			return
+		}
+		created = k
+	}
+	if len(errs) > 0 {
+		created = nil
+	}
+	if err := u.fillKeys(r, s, v, created, ""); err != nil {
+		u.failed(w, r, s, v, err)
+		return
+	}
+	v.Errors = errs
+	status := http.StatusCreated
+	if len(errs) > 0 {
+		status = http.StatusBadRequest
+	} else {
+		v.Form = nil
+	}
+	u.render(w, r, status, v)
+}
+
+func (u *UI) keyRevoke(w http.ResponseWriter, r *http.Request, s *session) {
+	v := &view{Me: &s.me, CSRF: s.csrf}
+	id := r.PathValue("id")
+	if r.PostFormValue("confirm") != "yes" {
+		if err := u.fillKeys(r, s, v, nil, id); err != nil {
+			u.failed(w, r, s, v, err)
+			return
+		}
+		u.render(w, r, http.StatusOK, v)
+		return
+	}
+	if _, err := u.client(s).KeyRevoke(r.Context(), id); err != nil {
+		if ae := apiError(err); ae != nil && ae.Status == http.StatusConflict {
+			if ferr := u.fillKeys(r, s, v, nil, ""); ferr == nil {
+				v.Error = ae.Message
+				u.render(w, r, http.StatusConflict, v)
+				return
+			}
+		}
+		u.failed(w, r, s, v, err)
+		return
+	}
+	http.Redirect(w, r, "/ui/keys?done=revoked", http.StatusSeeOther)
+}
+
+type deliveriesData struct {
+	Deliveries []httpapi.Delivery
+	State      string
+	States     []string
+}
+
+func (u *UI) deliveries(r *http.Request, s *session, v *view) error {
+	state := r.URL.Query().Get("state")
+	if state == "" {
+		state = "failed"
+	}
+	d := deliveriesData{State: state, States: []string{string(ovm.DeliveryFailed), string(ovm.DeliveryPending), string(ovm.DeliveryDelivered)}}
+	v.Page, v.Title, v.Data = "deliveries", "Notification deliveries", &d
+	ds, err := u.client(s).DeliveryList(r.Context(), url.Values{"state": {state}, "limit": {"100"}})
+	if err != nil {
+		if ae := apiError(err); ae != nil && ae.Status == http.StatusBadRequest {
+			v.Errors = map[string]string{"state": ae.Message}
+			return nil
+		}
+		return err
+	}
+	d.Deliveries = ds.Items
+	return nil
+}
+
+func (u *UI) deliveryRetry(w http.ResponseWriter, r *http.Request, s *session) {
+	if _, err := u.client(s).DeliveryRetry(r.Context(), r.PathValue("id")); err != nil {
+		u.failed(w, r, s, &view{Me: &s.me, CSRF: s.csrf}, err)
+		return
+	}
+	http.Redirect(w, r, "/ui/deliveries?done=resent", http.StatusSeeOther)
+}

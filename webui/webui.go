@@ -1,0 +1,282 @@
+// Package webui is OVM's web console, served by the binary under /ui/:
+// pages rendered on the server with html/template, assets embedded, and a
+// few lines of plain JavaScript (copy buttons, the wait for stock).
+//
+// It holds no rules of its own. Every page calls the API in-process (the
+// httpapi client over the API's handler, no network) with the signed-in
+// person's credential, so a page shows and changes exactly what the API
+// lets that person see and change: a user's pages list only their leases
+// because the API answers only those.
+//
+// Sign-in is an API key pasted in a form, or OIDC (authorization code with
+// PKCE) with an issuer of auth.oidc that has a console block; the ID token
+// is then the credential. Sessions live in this replica's memory, behind an
+// HttpOnly, SameSite=Lax cookie (Secure under TLS) that expires; every form
+// that changes state carries the session's CSRF token; sign-out ends the
+// session. With several replicas behind a load balancer, make sessions
+// sticky (docs/console.md).
+package webui
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/httpapi"
+)
+
+// Config tunes the console. Zero fields take the documented defaults.
+type Config struct {
+	// SessionTTL is how long a session lasts (default 8h). A session of
+	// an OIDC sign-in ends with its ID token, sooner when it expires first.
+	SessionTTL time.Duration
+	// Issuers offer sign-in with OIDC (default: API keys only).
+	Issuers []Issuer
+	// DefaultPool is the pool the take form proposes (default "default").
+	DefaultPool string
+	// HTTP is the client for the issuers' endpoints (default: 30s timeout).
+	HTTP *http.Client
+}
+
+// Issuer is an OIDC issuer people sign in with.
+type Issuer struct {
+	// Name labels the sign-in button.
+	Name string
+	// URL is the issuer; ClientID the console's client id (the audience
+	// of its ID tokens, which the API accepts).
+	URL, ClientID string
+	// ClientSecret is the client's secret ("" for a public client).
+	ClientSecret string
+	// Scopes are asked for besides openid.
+	Scopes []string
+}
+
+func (c Config) withDefaults() Config {
+	if c.SessionTTL == 0 {
+		c.SessionTTL = 8 * time.Hour
+	}
+	if c.DefaultPool == "" {
+		c.DefaultPool = "default"
+	}
+	if c.HTTP == nil {
+		c.HTTP = &http.Client{Timeout: 30 * time.Second}
+	}
+	return c
+}
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// UI is the console's handler: mount it at /ui/.
+type UI struct {
+	api   http.Handler
+	cfg   Config
+	clock ovm.Clock
+	log   *slog.Logger
+	pages map[string]*template.Template
+	mux   *http.ServeMux
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	logins   map[string]*login
+	oidc     *oidcClients
+}
+
+// session is one signed-in person.
+type session struct {
+	id, csrf string
+	// cred is the API key or the ID token the session acts with; it never
+	// leaves this process.
+	cred    string
+	me      httpapi.Me
+	expires time.Time
+}
+
+// New returns the console over api, the API's handler.
+func New(api http.Handler, clock ovm.Clock, log *slog.Logger, cfg Config) (*UI, error) {
+	u := &UI{api: api, cfg: cfg.withDefaults(), clock: clock, log: log, mux: http.NewServeMux(),
+		sessions: map[string]*session{}, logins: map[string]*login{}}
+	u.oidc = newOIDCClients(u.cfg)
+	var err error
+	if u.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	u.routes()
+	return u, nil
+}
+
+func parsePages() (map[string]*template.Template, error) {
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*template.Template{}
+	for _, n := range names {
+		base := n[len("templates/") : len(n)-len(".html")]
+		if base == "layout" {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n)
+		if err != nil {
+			return nil, err
+		}
+		out[base] = t
+	}
+	return out, nil
+}
+
+// ServeHTTP implements http.Handler, with the headers every page has.
+func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	u.mux.ServeHTTP(w, r)
+}
+
+// newToken is a random token (session ids, CSRF tokens, OIDC state).
+func newToken() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+const sessionCookie = "ovm_session"
+
+// current returns the request's session, nil when none or expired.
+func (u *UI) current(r *http.Request) *session {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	s := u.sessions[c.Value]
+	if s != nil && !u.clock.Now().Before(s.expires) {
+		delete(u.sessions, c.Value)
+		return nil
+	}
+	return s
+}
+
+// start makes a session acting with cred for me until expires, and sets
+// its cookie.
+func (u *UI) start(w http.ResponseWriter, r *http.Request, cred string, me httpapi.Me, expires time.Time) {
+	s := &session{id: newToken(), csrf: newToken(), cred: cred, me: me, expires: expires}
+	u.mu.Lock()
+	now := u.clock.Now()
+	for id, old := range u.sessions { // expired sessions go as new ones come
+		if !now.Before(old.expires) {
+			delete(u.sessions, id)
+		}
+	}
+	u.sessions[s.id] = s
+	u.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.id, Path: "/ui/", Expires: expires,
+		MaxAge: int(expires.Sub(now).Seconds()), HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteLaxMode})
+}
+
+// end forgets session s and clears its cookie.
+func (u *UI) end(w http.ResponseWriter, r *http.Request, s *session) {
+	if s != nil {
+		u.mu.Lock()
+		delete(u.sessions, s.id)
+		u.mu.Unlock()
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/ui/", MaxAge: -1, HttpOnly: true,
+		Secure: secure(r), SameSite: http.SameSiteLaxMode})
+}
+
+// secure tells whether the browser reached OVM over TLS (directly, or
+// through a proxy that says so).
+func secure(r *http.Request) bool {
+	return r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https"
+}
+
+// checkCSRF reports whether the form's token is the session's.
+func checkCSRF(r *http.Request, s *session) bool {
+	got := r.PostFormValue("csrf")
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) == 1
+}
+
+// client calls the API in-process as the session's holder.
+func (u *UI) client(s *session) *httpapi.Client {
+	return &httpapi.Client{BaseURL: "http://ovm.internal", Token: s.cred, HTTP: &http.Client{Transport: inProcess{u.api}}}
+}
+
+// inProcess is a RoundTripper that serves requests with a handler.
+type inProcess struct{ h http.Handler }
+
+func (t inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := &recorder{header: http.Header{}}
+	t.h.ServeHTTP(rec, r)
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	return &http.Response{StatusCode: rec.status, Header: rec.header, Body: readCloser{bytes.NewReader(rec.body.Bytes())},
+		Request: r, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}, nil
+}
+
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+}
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.body.Write(b)
+}
+
+type readCloser struct{ *bytes.Reader }
+
+func (readCloser) Close() error { return nil }
+
+// apiError returns err as the API's error, nil when it is not one.
+func apiError(err error) *httpapi.APIError {
+	var ae *httpapi.APIError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	return nil
+}
+
+// Mount serves ui under /ui/ and api everywhere else. A browser that asks
+// for / (it accepts HTML) is sent to the console.
+func Mount(api http.Handler, ui *UI) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		switch {
+		case p == "/ui" || strings.HasPrefix(p, "/ui/"):
+			ui.ServeHTTP(w, r)
+		case p == "/" && r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html"):
+			http.Redirect(w, r, "/ui/", http.StatusFound)
+		default:
+			api.ServeHTTP(w, r)
+		}
+	})
+}
