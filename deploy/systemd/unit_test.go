@@ -265,6 +265,19 @@ func TestTheUnitsPathsAndStopTimeoutAgree(t *testing.T) {
 	if wd := u.last("Service", "WorkingDirectory"); wd != state {
 		t.Errorf("WorkingDirectory=%s, want %s", wd, state)
 	}
+	if ef := u.last("Service", "EnvironmentFile"); ef != "-/etc/ovm/ovm.env" {
+		t.Errorf("EnvironmentFile=%s, want the optional -/etc/ovm/ovm.env", ef)
+	}
+	env, err := os.ReadFile("ovm.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, line := range strings.Split(string(env), "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") && !regexp.MustCompile(`^[A-Z_][A-Z0-9_]*=`).MatchString(line) {
+			t.Errorf("ovm.env:%d: not a comment nor KEY=VALUE: %q", n+1, line)
+		}
+	}
 	if c.DataDir != state {
 		t.Errorf("ovm.yaml's data_dir %q, want %s", c.DataDir, state)
 	}
