@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"regexp"
 	"strings"
@@ -30,7 +31,15 @@ management account's ARNs (default: any account, *).`,
 			if err != nil {
 				return err
 			}
-			_, err = stdout.Write(iampolicy.For(iamPolicyConfig(cfg, account)).JSON())
+			p := iampolicy.For(iamPolicyConfig(cfg, account))
+			switch n := p.Size(); {
+			case len(p.Statement) == 0:
+				fmt.Fprintln(c.ErrOrStderr(), "ovm iam-policy: this configuration calls no AWS API; OVM's principal needs no permission")
+			case n > iampolicy.ManagedPolicyQuota:
+				fmt.Fprintf(c.ErrOrStderr(), "ovm iam-policy: %d characters, above IAM's %d for a managed policy: attach it as an inline policy (%d per role) or split it\n",
+					n, iampolicy.ManagedPolicyQuota, iampolicy.InlineRolePolicyQuota)
+			}
+			_, err = stdout.Write(p.JSON())
 			return err
 		}}
 	c.Flags().StringVar(&cfgPath, "config", "", "YAML configuration file (default: the embedded default, which needs no AWS)")
