@@ -57,6 +57,19 @@ func (p Policy) JSON() []byte {
 	return b.Bytes()
 }
 
+// IAM's size quotas, in characters without whitespace.
+const (
+	ManagedPolicyQuota    = 6144
+	InlineRolePolicyQuota = 10240
+)
+
+// Size is the policy's length as IAM counts it against its quotas (without
+// whitespace).
+func (p Policy) Size() int {
+	b, _ := json.Marshal(p)
+	return len(b)
+}
+
 // Config is what a configuration uses, as far as IAM is concerned. Empty
 // parts need no permissions.
 type Config struct {
@@ -151,7 +164,7 @@ const TagPool = "ovm:pool"
 // and lists are sorted, so the same configuration always gives the same
 // document.
 func For(c Config) Policy {
-	g := gen{c: c}
+	g := gen{c: c, out: []Statement{}}
 	if g.c.Partition == "" {
 		g.c.Partition = "aws"
 	}
