@@ -11,6 +11,12 @@ if ! command -v moto_server >/dev/null 2>&1; then
   pip install 'moto[server]' >/dev/null
 fi
 
+# cfn-lint (Python) lints deploy/cloudformation/ovm.yaml.
+if ! command -v cfn-lint >/dev/null 2>&1; then
+  echo "install-deps: cfn-lint is missing; installing it with pip" >&2
+  pip install cfn-lint >/dev/null
+fi
+
 command -v aws-nuke >/dev/null 2>&1 || need_apt+=(aws-nuke)
 # The sign-up provider drives Debian's Chromium; its tests speak captchas
 # with espeak-ng.
