@@ -38,6 +38,7 @@ type NewerSchemaError struct {
 	Have, Know int64
 }
 
+// Error names the table, both versions and what to do.
 func (e *NewerSchemaError) Error() string {
 	return fmt.Sprintf("dynamostore: table %s is at schema version %d, but this ovm binary knows versions up to %d: "+
 		"a newer ovm has migrated it. Run an ovm binary at least as new as the one that wrote it, "+

@@ -19,6 +19,7 @@ type NewerSchemaError struct {
 	Have, Know int
 }
 
+// Error names the database, both versions and what to do.
 func (e *NewerSchemaError) Error() string {
 	return fmt.Sprintf("sqlitestore: %s is at schema version %d, but this ovm binary knows versions up to %d: "+
 		"a newer ovm has migrated it. Run an ovm binary at least as new as the one that wrote it, "+
