@@ -422,8 +422,7 @@ func (u *UI) credentials(w http.ResponseWriter, r *http.Request, s *session) {
 	if err == nil {
 		var cr *httpapi.Credentials
 		if cr, err = c.LeaseCredentials(r.Context(), id); err == nil {
-			env := fmt.Sprintf("export AWS_ACCESS_KEY_ID=%s\nexport AWS_SECRET_ACCESS_KEY=%s\nexport AWS_SESSION_TOKEN=%s\nexport AWS_CREDENTIAL_EXPIRATION=%s\n",
-				cr.AccessKeyID, cr.SecretAccessKey, cr.SessionToken, cr.Expiration)
+			env := cr.EnvLines()
 			process := fmt.Sprintf("[profile ovm-%s]\ncredential_process = ovm lease credentials %s --format process\n", l.ID, l.ID)
 			u.render(w, r, http.StatusOK, &view{Page: "credentials", Title: "Credentials for " + l.ID, Me: &s.me, CSRF: s.csrf,
 				Data: credentialsData{Lease: l, Env: env, Process: process, Creds: cr}})

@@ -224,6 +224,10 @@ func (u *UI) client(s *session) *httpapi.Client {
 type inProcess struct{ h http.Handler }
 
 func (t inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body == nil { // a client request without a body; a handler expects one
+		r.Body = http.NoBody
+	}
+	r.RemoteAddr = "in-process"
 	rec := &recorder{header: http.Header{}}
 	t.h.ServeHTTP(rec, r)
 	if rec.status == 0 {

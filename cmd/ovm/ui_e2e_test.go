@@ -1,0 +1,429 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/chromedp"
+	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/identity/identitytest"
+	"github.com/ovmdev/ovm/internal/testtool"
+)
+
+// uiBrowser is a real headless Chromium driving the console. It keeps
+// every console message of the pages (an error or a warning fails the
+// test) and saves a screenshot of every page it is asked to.
+type uiBrowser struct {
+	t    *testing.T
+	ctx  context.Context
+	base string
+	// shots is where screenshots go (OVM_UI_SCREENSHOTS, or a temp dir).
+	shots string
+	mu    sync.Mutex
+	msgs  []string
+}
+
+func newUIBrowser(t *testing.T, base string) *uiBrowser {
+	chromium := testtool.Require(t, "chromium", "make deps installs it")
+	dir := testtool.BrowserDir(t)
+	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chromium), chromedp.UserDataDir(filepath.Join(dir, "profile")),
+		chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.WindowSize(1280, 900)}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	b := &uiBrowser{t: t, ctx: ctx, base: base, shots: os.Getenv("OVM_UI_SCREENSHOTS")}
+	if b.shots == "" {
+		b.shots = filepath.Join(dir, "screenshots")
+	}
+	os.MkdirAll(b.shots, 0o755)
+	go func() {
+		for m, err := range chromedp.Console(ctx) {
+			if err != nil {
+				return
+			}
+			// A page answered 400 or 403 on purpose (a refused form, an
+			// admin page for a user) is logged as a failed load of the
+			// document itself; any other failed load (a script, a style,
+			// an image) and any other message is an error.
+			if documentRefusal.MatchString(m.Text) && strings.Contains(m.URL, "/ui/") &&
+				!strings.Contains(m.URL, "/static/") && !strings.Contains(m.URL, "/evidence/") {
+				continue
+			}
+			b.mu.Lock()
+			b.msgs = append(b.msgs, m.String()+" ("+m.URL+")")
+			b.mu.Unlock()
+		}
+	}()
+	// The copy buttons write to the clipboard; a headless browser asks no
+	// one, so the page's origin is granted it as a person would.
+	for _, name := range []string{"clipboard-read", "clipboard-write"} {
+		_, err := chromedp.Run(ctx, chromedp.Action[cdp.Empty](func(ctx context.Context, tg *chromedp.Target) (cdp.Empty, error) {
+			return cdp.Call(ctx, tg, browser.SetPermission, browser.SetPermissionParams{
+				Permission: &browser.PermissionDescriptor{Name: name, AllowWithoutSanitization: true}, Setting: browser.PermissionSettingGranted, Origin: base})
+		}))
+		if err != nil {
+			t.Fatalf("grant %s: %v", name, err)
+		}
+	}
+	t.Cleanup(func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, m := range b.msgs {
+			t.Errorf("the browser console said: %s", m)
+		}
+	})
+	return b
+}
+
+var documentRefusal = regexp.MustCompile(`^Failed to load resource: the server responded with a status of (400|403|404|409) `)
+
+// do runs actions with a deadline.
+func (b *uiBrowser) do(actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		loc, _ := chromedp.Run(b.ctx, chromedp.Location())
+		body, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+		b.t.Fatalf("browser: %v\nat %s:\n%s", err, loc, body)
+	}
+}
+
+// eval evaluates a script and returns its value.
+func eval[T any](b *uiBrowser, js string) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+func (b *uiBrowser) open(path string) { b.t.Helper(); b.do(chromedp.Navigate(b.base + path)) }
+
+func (b *uiBrowser) text(sel string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return strings.TrimSpace(s)
+}
+
+func (b *uiBrowser) body() string { return eval[string](b, `document.body.innerText`) }
+
+func (b *uiBrowser) path() string { return eval[string](b, `location.pathname + location.search`) }
+
+// page checks what every page must be, and saves its screenshot as name:
+// one h1, headings in order, a label on every control, no script of its
+// own that ran (window.__pwned), and the status it was answered with.
+func (b *uiBrowser) page(name string) {
+	b.t.Helper()
+	problems := eval[[]string](b, `(function(){
+	  const out = [];
+	  const hs = [...document.querySelectorAll('h1,h2,h3,h4,h5,h6')].map(h => +h.tagName[1]);
+	  if (hs.filter(l => l === 1).length !== 1) out.push('not exactly one h1');
+	  for (let i = 1; i < hs.length; i++) if (hs[i] > hs[i-1] + 1) out.push('heading h' + hs[i] + ' after h' + hs[i-1]);
+	  for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+	    const named = (el.labels && el.labels.length) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+	    if (!named) out.push('a ' + el.tagName.toLowerCase() + ' without a label: ' + (el.name || el.id));
+	  }
+	  for (const el of document.querySelectorAll('button')) {
+	    if (!(el.innerText.trim() || el.getAttribute('aria-label'))) out.push('a button without a name');
+	  }
+	  if (window.__pwned) out.push('injected script ran: ' + window.__pwned);
+	  return out;
+	})()`)
+	for _, p := range problems {
+		b.t.Errorf("page %s (%s): %s", name, b.path(), p)
+	}
+	shot, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), shot, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// waitFor reloads the page until cond holds of its text.
+func (b *uiBrowser) waitFor(what string, d time.Duration, cond func(body string) bool) {
+	b.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		if cond(b.body()) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("timed out waiting for %s at %s:\n%s", what, b.path(), b.body())
+		}
+		time.Sleep(300 * time.Millisecond)
+		b.do(chromedp.Reload())
+	}
+}
+
+const uiConfig = `
+engine: {tick: 50ms, claim_ttl: 10s, step_timeout: 5s}
+api: {default_pool: default}
+auth:
+  oidc:
+    - issuer: %s
+      audience: ovm-console
+      owner_claim: email
+      owner_prefix: "idp:"
+      role_claim: groups
+      admin_values: [ovm-admins]
+      console: {name: Test IdP}
+pools:
+  - name: default
+    stock: {target: 1, ceiling: 4}
+    lease: {default_ttl: 2h, max_ttl: 8h}
+    sim: {create_latency: 400ms, bootstrap_latency: 100ms}
+  - name: broken
+    stock: {target: 1, ceiling: 2}
+    retry: {max_attempts: 1, base_delay: 100ms, max_delay: 1s}
+    sim: {create_latency: 50ms, bootstrap_latency: 50ms, bootstrap_failures: 1}
+`
+
+// TestTheConsoleInARealBrowser drives the console of the real binary with
+// Chromium, against a loopback OIDC issuer: a user signs in with it, takes
+// an account, copies its credentials, opens its console, extends and
+// releases the lease; the user cannot reach admin pages, and a form
+// without its CSRF token changes nothing; an admin signs in with a key,
+// sees the quarantined account with its screenshot, retries it, and it
+// returns to stock; markup in labels stays text; keyboard alone signs in
+// and takes an account.
+func TestTheConsoleInARealBrowser(t *testing.T) {
+	issuer := identitytest.New(t)
+	issuer.SetUser(identitytest.User{"sub": "alice", "email": "alice@example.com", "groups": []any{"dev"}})
+	s := newServer(t, fmt.Sprintf(uiConfig, issuer.URL))
+	s.start()
+	b := newUIBrowser(t, s.url)
+
+	// --- a user signs in with the issuer ---
+	b.open("/ui/")
+	if p := b.path(); p != "/ui/login" {
+		t.Fatalf("a new visitor is at %s, want the sign-in page", p)
+	}
+	b.page("sign-in")
+	b.do(chromedp.Click(chromedp.CSS(`a[href^="/ui/login/oidc"]`)), chromedp.WaitVisible(chromedp.CSS(`#take-heading`)))
+	if who := b.text(".who"); who != "idp:alice@example.com (user)" {
+		t.Fatalf("signed in as %q", who)
+	}
+	cookie := eval[string](b, `document.cookie`)
+	if strings.Contains(cookie, "ovm_session") {
+		t.Fatal("the session cookie is readable by scripts (not HttpOnly)")
+	}
+	b.page("my-leases")
+
+	// --- takes an account (waiting while the stock fills) ---
+	b.do(chromedp.SetValue(chromedp.CSS(`#ttl`), "3h"), chromedp.Click(chromedp.CSS(`form[action="/ui/leases"] button`)))
+	if strings.HasPrefix(b.path(), "/ui/leases") && !strings.HasPrefix(b.path(), "/ui/leases/lse") {
+		b.page("waiting")
+	}
+	b.do(chromedp.WaitVisible(chromedp.CSS(`#lease-account`)))
+	leaseID := strings.TrimPrefix(b.path(), "/ui/leases/")
+	if !strings.HasPrefix(leaseID, "lse_") || !regexp.MustCompile(`^(2h 59m|3h 0m) left$`).MatchString(b.text("#lease-left")) {
+		t.Fatalf("the lease page %s shows %q left", leaseID, b.text("#lease-left"))
+	}
+	b.page("lease")
+
+	// --- copies its credentials ---
+	b.do(chromedp.Click(chromedp.CSS(`#get-credentials`)), chromedp.WaitVisible(chromedp.CSS(`#env-lines`)))
+	env := eval[string](b, `document.getElementById('env-lines').value`)
+	if !regexp.MustCompile(`(?m)^export AWS_ACCESS_KEY_ID='ASIA\w+'$`).MatchString(env) || !strings.Contains(env, "export AWS_SESSION_TOKEN=") {
+		t.Fatalf("env lines: %q", env)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`button[data-copy="env-lines"]`)))
+	b.do(chromedp.Poll[chromedp.Void](`document.getElementById('env-lines-status').textContent === 'Copied.'`, chromedp.WithPollingTimeout(10*time.Second)))
+	if got := eval[string](b, `navigator.clipboard.readText()`); got != env {
+		t.Fatalf("the clipboard holds %q, want the env lines", got)
+	}
+	if p := eval[string](b, `document.getElementById('process-line').value`); !strings.Contains(p, "credential_process = ovm lease credentials "+leaseID+" --format process") {
+		t.Fatalf("credential_process line: %q", p)
+	}
+	b.page("credentials")
+
+	// --- opens the (simulated) console ---
+	b.open("/ui/leases/" + leaseID)
+	b.do(chromedp.Click(chromedp.CSS(`#open-console`)), chromedp.WaitVisible(chromedp.CSS(`#console-link`)))
+	if href := eval[string](b, `document.getElementById('console-link').href`); !strings.Contains(href, "console.simulated.ovm.invalid") {
+		t.Fatalf("console link %q", href)
+	}
+	b.page("console")
+
+	// --- extends: a bad value is answered next to the field, and changes nothing ---
+	b.open("/ui/leases/" + leaseID)
+	before := b.text("#lease-expires")
+	b.do(chromedp.SetValue(chromedp.CSS(`#extend_by`), "soon"), chromedp.Click(chromedp.CSS(`#extend`)),
+		chromedp.WaitVisible(chromedp.CSS(`#extend_by-error`)))
+	if b.text("#lease-expires") != before || eval[string](b, `document.getElementById('extend_by').getAttribute('aria-invalid')`) != "true" {
+		t.Fatal("a refused extension changed the lease, or the field is not marked invalid")
+	}
+	b.page("lease-bad-extend")
+	b.do(chromedp.SetValue(chromedp.CSS(`#extend_by`), "1h"), chromedp.Click(chromedp.CSS(`#extend`)),
+		chromedp.WaitVisible(chromedp.CSS(`.flash`)))
+	if after := b.text("#lease-expires"); after == before || !regexp.MustCompile(`^(3h 59m|4h 0m) left$`).MatchString(b.text("#lease-left")) {
+		t.Fatalf("extended from %s to %s, %s left", before, after, b.text("#lease-left"))
+	}
+
+	// --- a user cannot reach admin pages ---
+	for _, p := range []string{"/ui/accounts", "/ui/keys", "/ui/deliveries", "/ui/accounts?state=quarantined"} {
+		b.open(p)
+		if body := b.body(); !strings.Contains(body, "This page is for admins") || strings.Contains(body, "acc_") {
+			t.Fatalf("%s for a user:\n%s", p, body)
+		}
+	}
+	b.page("forbidden")
+
+	// --- a forged form without the CSRF token changes nothing ---
+	b.open("/ui/leases/" + leaseID)
+	b.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(function(){
+	  const f = document.createElement('form'); f.method = 'post'; f.action = '/ui/leases/%s/release';
+	  document.body.appendChild(f); f.submit(); })()`, leaseID)), chromedp.WaitVisible(chromedp.CSS(`#page-error`)))
+	if !strings.Contains(b.text("#page-error"), "security token is missing or stale") {
+		t.Fatalf("a forged form: %s", b.body())
+	}
+	var l httpapi.Lease
+	if r := s.do("GET", "/v1/leases/"+leaseID, s.key, ""); r.status != 200 || json.Unmarshal(r.body, &l) != nil || l.State != "active" {
+		t.Fatalf("after a forged release the lease is %d %s", r.status, r.body)
+	}
+
+	// --- releases ---
+	b.open("/ui/leases/" + leaseID)
+	b.do(chromedp.Click(chromedp.CSS(`#release`)), chromedp.WaitVisible(chromedp.CSS(`.flash`)))
+	if body := b.body(); !strings.Contains(body, "The lease is released") || strings.Contains(body, leaseID) {
+		t.Fatalf("after the release:\n%s", body)
+	}
+	if r := s.do("GET", "/v1/leases/"+leaseID, s.key, ""); json.Unmarshal(r.body, &l) != nil || l.State != "ended" || l.EndReason != "released" {
+		t.Fatalf("the released lease: %s", r.body)
+	}
+
+	// --- sign-out ends the session: its cookie no longer opens a page ---
+	b.do(chromedp.Click(chromedp.CSS(`.signout button`)), chromedp.WaitVisible(chromedp.CSS(`#key`)))
+	b.open("/ui/")
+	if p := b.path(); p != "/ui/login" {
+		t.Fatalf("after sign-out the console opens %s", p)
+	}
+
+	// --- an admin signs in with the API key and handles the quarantine ---
+	b.do(chromedp.SendKeys(chromedp.CSS(`#key`), s.key), chromedp.Submit(chromedp.CSS(`#key`)), chromedp.WaitVisible(chromedp.CSS(`#take-heading`)))
+	if who := b.text(".who"); !strings.HasSuffix(who, "(admin)") {
+		t.Fatalf("the admin key signed in as %q", who)
+	}
+	b.open("/ui/accounts?state=quarantined")
+	b.waitFor("the broken pool's account in quarantine", 60*time.Second, func(body string) bool { return strings.Contains(body, "acc_") })
+	b.page("quarantine")
+	b.do(chromedp.Click(chromedp.CSS(`tbody a[href^="/ui/accounts/acc_"]`)), chromedp.WaitVisible(chromedp.CSS(`#account-state`)))
+	accountPath := b.path()
+	if st := b.text("#account-state"); !strings.HasPrefix(st, "quarantined") {
+		t.Fatalf("account state %q", st)
+	}
+	b.do(chromedp.Poll[chromedp.Void](`(function(){ const i = document.querySelector('img.screenshot'); return i && i.complete && i.naturalWidth > 0; })()`,
+		chromedp.WithPollingTimeout(10*time.Second)))
+	pageLink := eval[string](b, `[...document.querySelectorAll('figcaption a')].find(a => a.textContent === "the page's HTML").href`)
+	b.page("account-quarantined")
+	// The captured page is served sandboxed (no script of it runs as
+	// OVM), and only to a session: a bearer key alone is sent to sign in.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest("GET", pageLink, nil)
+	req.Header.Set("Authorization", "Bearer "+s.key)
+	if res, err := noFollow.Do(req); err != nil || res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/ui/login" {
+		t.Fatalf("the evidence link without a session: %v %v", res, err)
+	}
+	b.open(strings.TrimPrefix(pageLink, s.url))
+	if got := b.body(); !strings.Contains(got, "the page changed") {
+		t.Fatalf("the captured page: %q", got)
+	}
+	if origin := eval[string](b, `window.origin`); origin != "null" {
+		t.Fatalf("the captured page runs with origin %q, want a sandbox's (null)", origin)
+	}
+	b.open(accountPath)
+	b.do(chromedp.Click(chromedp.CSS(`#retry`)), chromedp.WaitVisible(chromedp.CSS(`#confirm`)))
+	if !strings.Contains(b.text("#confirm-text"), "Retry account") {
+		t.Fatalf("confirmation: %s", b.text("#confirm-text"))
+	}
+	b.page("account-confirm-retry")
+	b.do(chromedp.Click(chromedp.CSS(`#confirm`)), chromedp.WaitVisible(chromedp.CSS(`.flash`)))
+	b.open(accountPath)
+	b.waitFor("the retried account back in stock", 60*time.Second, func(body string) bool {
+		return strings.Contains(body, "State\nready") || strings.Contains(body, "State\tready")
+	})
+	b.page("account-ready")
+	b.open("/ui/pools")
+	b.page("pools")
+	b.open("/ui/pools/default")
+	b.page("pool")
+	b.open("/ui/keys")
+	b.page("keys")
+	b.open("/ui/deliveries")
+	b.page("deliveries")
+	b.open("/ui/accounts")
+	b.page("accounts")
+
+	// --- markup in what people typed stays text ---
+	mallory := createKey(t, s, "mallory", "user")
+	hostile := `<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"><b>bold</b>`
+	body, _ := json.Marshal(map[string]any{"pool": "default", "wait": "30s", "labels": map[string]string{"note": hostile}})
+	r := s.do("POST", "/v1/leases", mallory, string(body))
+	if r.status != 201 || json.Unmarshal(r.body, &l) != nil {
+		t.Fatalf("mallory's lease: %d %s", r.status, r.body)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`.signout button`)), chromedp.WaitVisible(chromedp.CSS(`#key`)))
+	// Keyboard alone: Tab to the key field, type, Enter.
+	for i := 0; i < 10 && eval[string](b, `document.activeElement.id`) != "key"; i++ {
+		b.do(chromedp.KeyEvent("\t"))
+	}
+	b.do(chromedp.KeyEvent(mallory), chromedp.KeyEvent("\r"), chromedp.WaitVisible(chromedp.CSS(`#take-heading`)))
+	b.open("/ui/leases/" + l.ID)
+	if got := b.body(); !strings.Contains(got, hostile) {
+		t.Fatalf("the label is not shown as text:\n%s", got)
+	}
+	if n := eval[int](b, `document.querySelectorAll('main b, main img, main script').length`); n != 0 {
+		t.Fatalf("%d elements came from the label", n)
+	}
+	b.page("lease-hostile-label")
+	// Keyboard alone: take an account from the home page.
+	b.open("/ui/")
+	for i := 0; i < 30 && eval[string](b, `document.activeElement.textContent`) != "Take an account"; i++ {
+		b.do(chromedp.KeyEvent("\t"))
+	}
+	b.do(chromedp.KeyEvent("\r"), chromedp.WaitVisible(chromedp.CSS(`#lease-account`)))
+	// Mallory's pages never show alice's lease.
+	b.open("/ui/leases/" + leaseID)
+	if got := b.body(); strings.Contains(got, "alice") || !strings.Contains(got, "not found") && !strings.Contains(got, "Forbidden") && !strings.Contains(got, "admins") {
+		t.Fatalf("mallory opened alice's lease:\n%s", got)
+	}
+	t.Logf("screenshots in %s", b.shots)
+}
+
+// createKey makes an API key with the admin key and returns its secret.
+func createKey(t *testing.T, s *server, name, role string) string {
+	t.Helper()
+	r := s.do("POST", "/v1/keys", s.key, fmt.Sprintf(`{"name":%q,"role":%q}`, name, role))
+	var k httpapi.Key
+	if r.status != 201 || json.Unmarshal(r.body, &k) != nil || k.Key == "" {
+		t.Fatalf("create key %s: %d %s", name, r.status, r.body)
+	}
+	return k.Key
+}
