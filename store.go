@@ -90,6 +90,13 @@ type Store interface {
 	// clean stop). It is a no-op if holder does not hold it.
 	LeaderRelease(ctx context.Context, name, holder string) error
 
+	// PoolSamplePut records sample s in its ring slot (SampleSlot of s.At),
+	// replacing whatever the slot held.
+	PoolSamplePut(ctx context.Context, s *PoolSample) error
+	// PoolSampleList returns pool's samples at or after since, oldest
+	// first (at most SampleSlots).
+	PoolSampleList(ctx context.Context, pool string, since time.Time) ([]*PoolSample, error)
+
 	// EventAppend appends an event that is not part of a transition
 	// (e.g. drift found between AWS and the store).
 	EventAppend(ctx context.Context, e *Event) error
