@@ -13,6 +13,9 @@ import (
 type Planner struct {
 	e    *Engine
 	kick chan struct{}
+	// sampled is the last sample interval recorded per pool (the loop's
+	// goroutine only).
+	sampled map[string]time.Time
 }
 
 // Kick asks the planner loop to plan now instead of at its next tick: a
@@ -136,6 +139,11 @@ func (p *Planner) planPool(ctx context.Context, pool *Pool) (int, error) {
 		return 0, err
 	}
 	now := e.clock.Now()
+	pol, _, err := e.withTarget(ctx, pool)
+	if err != nil {
+		return 0, fmt.Errorf("stock target: %w", err)
+	}
+	p.sample(ctx, name, counts, pol.Stock.Target, now)
 	abandoned, err := e.store.AccountCountSince(ctx, name, ovm.AccountAbandoned, now.Add(-BreakerWindow))
 	if err != nil {
 		return 0, err
@@ -151,10 +159,6 @@ func (p *Planner) planPool(ctx context.Context, pool *Pool) (int, error) {
 			return 0, fmt.Errorf("close quota: %w", err)
 		}
 		quota = &q
-	}
-	pol, _, err := e.withTarget(ctx, pool)
-	if err != nil {
-		return 0, fmt.Errorf("stock target: %w", err)
 	}
 	plan := PlanStock(pol, counts, quota, now)
 	if plan.Why != "" {
@@ -178,4 +182,22 @@ func (p *Planner) planPool(ctx context.Context, pool *Pool) (int, error) {
 		e.crash("planner.after-insert")
 	}
 	return plan.Create, nil
+}
+
+// sample records pool's ready stock and target once per sample interval,
+// at the leader's first plan of the interval (the console's chart). A
+// failed write is logged: the history has a gap, nothing else.
+func (p *Planner) sample(ctx context.Context, pool string, counts *ovm.PoolCounts, target int, now time.Time) {
+	at := ovm.SampleBucket(now)
+	if p.sampled == nil {
+		p.sampled = map[string]time.Time{}
+	}
+	if p.sampled[pool].Equal(at) {
+		return
+	}
+	if err := p.e.store.PoolSamplePut(ctx, &ovm.PoolSample{Pool: pool, At: at, Ready: counts.ByState[ovm.AccountReady], Target: target}); err != nil {
+		p.e.log.Warn("cannot record the pool's stock sample", ovm.LogPool, pool, ovm.LogError, err)
+		return
+	}
+	p.sampled[pool] = at
 }

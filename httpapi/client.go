@@ -245,3 +245,9 @@ func (c *Client) EvidenceFile(ctx context.Context, id, record, file string) ([]b
 	err := c.do(ctx, http.MethodGet, "/v1/accounts/"+url.PathEscape(id)+"/evidence/"+url.PathEscape(record)+"/"+url.PathEscape(file), nil, &out)
 	return out.data, out.contentType, err
 }
+
+// PoolHistory calls GET /v1/pools/{name}/history.
+func (c *Client) PoolHistory(ctx context.Context, name string) (*History, error) {
+	var out History
+	return &out, c.do(ctx, http.MethodGet, "/v1/pools/"+url.PathEscape(name)+"/history", nil, &out)
+}

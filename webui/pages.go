@@ -459,12 +459,22 @@ func (u *UI) pools(r *http.Request, s *session, v *view) error {
 	return nil
 }
 
+type poolData struct {
+	*httpapi.Pool
+	Chart *chart
+}
+
 func (u *UI) pool(r *http.Request, s *session, v *view) error {
-	p, err := u.client(s).PoolGet(r.Context(), r.PathValue("name"))
+	c := u.client(s)
+	p, err := c.PoolGet(r.Context(), r.PathValue("name"))
 	if err != nil {
 		return err
 	}
-	v.Page, v.Title, v.Data = "pool", "Pool "+p.Name, p
+	h, err := c.PoolHistory(r.Context(), p.Name)
+	if err != nil {
+		return err
+	}
+	v.Page, v.Title, v.Data = "pool", "Pool "+p.Name, poolData{Pool: p, Chart: newChart(h)}
 	return nil
 }
 
