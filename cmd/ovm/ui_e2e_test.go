@@ -373,6 +373,9 @@ func TestTheConsoleInARealBrowser(t *testing.T) {
 	b.open("/ui/pools")
 	b.page("pools")
 	b.open("/ui/pools/default")
+	if dots := eval[int](b, `document.querySelectorAll('#pool-chart circle.ready-dot').length`); dots < 1 || !strings.Contains(b.text("#chart-summary"), "vends") {
+		t.Fatalf("the pool's chart: %d samples drawn, %q", dots, b.text("#chart-summary"))
+	}
 	b.page("pool")
 	b.open("/ui/keys")
 	b.page("keys")

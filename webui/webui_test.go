@@ -1,0 +1,244 @@
+package webui_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/engine"
+	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/internal/clocktest"
+	"github.com/ovmdev/ovm/provider/sim"
+	"github.com/ovmdev/ovm/store/sqlitestore"
+	"github.com/ovmdev/ovm/webui"
+)
+
+var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+
+// fixture is the console over the real API, store and simulated AWS, on an
+// injected clock (so a session can outlive its TTL in a test).
+type fixture struct {
+	t     *testing.T
+	srv   *httptest.Server
+	store *sqlitestore.Store
+	clock *clocktest.Clock
+	admin string
+	user  string
+}
+
+func newFixture(t *testing.T) *fixture {
+	ctx := context.Background()
+	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "ovm.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	clock := clocktest.New(t0)
+	prov, _ := sim.New(sim.Config{}, clock)
+	pol := ovm.Pool{Name: "default", Provider: "sim", Stock: ovm.StockPolicy{Target: 1, Ceiling: 5}}.WithDefaults()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	eng, err := engine.New(store, []engine.Pool{{Policy: pol, Provider: prov}}, clock, log, engine.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		eng.Tick(ctx)
+	}
+	api := httpapi.New(store, eng, clock, log, httpapi.Config{})
+	ui, err := webui.New(api, clock, log, webui.Config{SessionTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, store: store, clock: clock, srv: httptest.NewServer(webui.Mount(api, ui))}
+	t.Cleanup(f.srv.Close)
+	for _, k := range []struct {
+		name string
+		role ovm.Role
+		dst  *string
+	}{{"root", ovm.RoleAdmin, &f.admin}, {"alice", ovm.RoleUser, &f.user}} {
+		key, secret, _ := ovm.NewAPIKey(k.name, k.role, t0)
+		if err := store.KeyCreate(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		*k.dst = secret
+	}
+	return f
+}
+
+// browser is a cookie-keeping client that does not follow redirects.
+type browser struct {
+	f *fixture
+	c *http.Client
+}
+
+func (f *fixture) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{f: f, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+type page struct {
+	status   int
+	location string
+	body     string
+}
+
+func (b *browser) get(path string) page {
+	b.f.t.Helper()
+	res, err := b.c.Get(b.f.srv.URL + path)
+	if err != nil {
+		b.f.t.Fatal(err)
+	}
+	return read(b.f.t, res)
+}
+
+func (b *browser) post(path string, form url.Values) page {
+	b.f.t.Helper()
+	res, err := b.c.PostForm(b.f.srv.URL+path, form)
+	if err != nil {
+		b.f.t.Fatal(err)
+	}
+	return read(b.f.t, res)
+}
+
+func read(t *testing.T, res *http.Response) page {
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return page{status: res.StatusCode, location: res.Header.Get("Location"), body: string(b)}
+}
+
+var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func csrf(t *testing.T, p page) string {
+	t.Helper()
+	m := csrfRe.FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("no csrf token in the page (%d):\n%s", p.status, p.body)
+	}
+	return m[1]
+}
+
+// signIn signs in with key and returns the session's CSRF token.
+func (b *browser) signIn(key string) string {
+	b.f.t.Helper()
+	login := b.get("/ui/login")
+	p := b.post("/ui/login", url.Values{"csrf": {csrf(b.f.t, login)}, "key": {key}})
+	if p.status != http.StatusSeeOther || p.location != "/ui/" {
+		b.f.t.Fatalf("sign-in: %d %s\n%s", p.status, p.location, p.body)
+	}
+	return csrf(b.f.t, b.get("/ui/"))
+}
+
+func TestASessionEndsAtItsTTLAndAtSignOut(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser()
+	tok := b.signIn(f.user)
+	if p := b.get("/ui/"); p.status != 200 || !strings.Contains(p.body, "alice (user)") {
+		t.Fatalf("home: %d", p.status)
+	}
+	f.clock.Advance(time.Hour)
+	if p := b.get("/ui/"); p.status != http.StatusSeeOther || p.location != "/ui/login" {
+		t.Fatalf("after its TTL the session still opens the home page: %d", p.status)
+	}
+	// Sign-out ends the session on the server: its cookie, kept by an
+	// attacker, opens nothing.
+	tok = b.signIn(f.user)
+	stolen := b.c.Jar.Cookies(mustURL(f.srv.URL + "/ui/"))
+	if p := b.post("/ui/logout", url.Values{"csrf": {tok}}); p.status != http.StatusSeeOther {
+		t.Fatalf("sign-out: %d", p.status)
+	}
+	other := f.browser()
+	other.c.Jar.SetCookies(mustURL(f.srv.URL+"/ui/"), stolen)
+	if p := other.get("/ui/"); p.status != http.StatusSeeOther {
+		t.Fatalf("a signed-out session's cookie still opens the console: %d", p.status)
+	}
+}
+
+func TestARevokedKeyEndsItsSession(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser()
+	b.signIn(f.user)
+	k, err := f.store.KeyGetByHash(context.Background(), ovm.HashKey(f.user))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.KeyRevoke(context.Background(), k.ID, "key:root", t0); err != nil {
+		t.Fatal(err)
+	}
+	if p := b.get("/ui/"); p.status != http.StatusUnauthorized || !strings.Contains(p.body, "sign in again") {
+		t.Fatalf("a revoked key's session: %d\n%s", p.status, p.body)
+	}
+	if p := b.get("/ui/"); p.status != http.StatusSeeOther {
+		t.Fatalf("the session outlived the refusal: %d", p.status)
+	}
+}
+
+func TestFormsWithoutTheirTokenChangeNothing(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser()
+	tok := b.signIn(f.user)
+	p := b.post("/ui/leases", url.Values{"csrf": {tok}, "pool": {"default"}})
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, "/ui/leases/lse_") {
+		t.Fatalf("take: %d %s\n%s", p.status, p.location, p.body)
+	}
+	id := strings.TrimPrefix(p.location, "/ui/leases/")
+	for _, form := range []url.Values{{}, {"csrf": {"forged"}}, {"csrf": {tok + "x"}}} {
+		if p := b.post("/ui/leases/"+id+"/release", form); p.status != http.StatusForbidden {
+			t.Fatalf("release with %v: %d", form, p.status)
+		}
+	}
+	if l, _ := f.store.LeaseGet(context.Background(), id); l.State != ovm.LeaseActive {
+		t.Fatalf("a forged release ended the lease")
+	}
+	// Another session's token is not this session's.
+	other := f.browser()
+	otherTok := other.signIn(f.admin)
+	if p := b.post("/ui/leases/"+id+"/release", url.Values{"csrf": {otherTok}}); p.status != http.StatusForbidden {
+		t.Fatalf("release with another session's token: %d", p.status)
+	}
+	// Signing in needs the sign-in page's token too (no login CSRF).
+	fresh := f.browser()
+	if p := fresh.post("/ui/login", url.Values{"key": {f.admin}}); p.status != http.StatusForbidden {
+		t.Fatalf("a sign-in without the page's token: %d", p.status)
+	}
+}
+
+func TestInvalidValuesAreAnsweredNextToTheFieldAndChangeNothing(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser()
+	tok := b.signIn(f.user)
+	for _, c := range []struct{ field, value, want string }{
+		{"ttl", "soon", `id="ttl-error"`}, {"ttl", "-1h", `id="ttl-error"`}, {"ttl", "99999h", `id="ttl-error"`},
+		{"pool", "nope", `id="pool-error"`},
+	} {
+		form := url.Values{"csrf": {tok}, "pool": {"default"}}
+		form.Set(c.field, c.value)
+		p := b.post("/ui/leases", form)
+		if p.status != http.StatusBadRequest || !strings.Contains(p.body, c.want) || !strings.Contains(p.body, `aria-invalid="true"`) && c.field == "ttl" {
+			t.Errorf("%s=%q: %d, want 400 with %s", c.field, c.value, p.status, c.want)
+		}
+	}
+	if ls, _, _ := f.store.LeaseList(context.Background(), &ovm.LeaseListParams{Owner: "alice"}); len(ls) != 0 {
+		t.Fatalf("refused forms made %d leases", len(ls))
+	}
+	if p := b.get("/ui/keys"); p.status != http.StatusForbidden || !strings.Contains(p.body, "This page is for admins") {
+		t.Fatalf("a user on an admin page: %d", p.status)
+	}
+}
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}
