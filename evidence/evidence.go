@@ -11,6 +11,7 @@ package evidence
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -87,21 +88,37 @@ func (d Dir) List(accountID string) ([]ovm.Evidence, error) {
 }
 
 // Read returns file of record name of account id. ErrNotFound for any name
-// that is not a kept record and file (a path, "..", a link).
+// that is not a kept record and file (a path, "..", a link, in the record
+// or as the record): the file is opened within the account's directory
+// (os.Root), which no link leads out of.
 func (d Dir) Read(accountID, name, file string) ([]byte, error) {
-	dir, err := d.record(accountID, name)
-	if err != nil || !safeName.MatchString(file) {
-		return nil, fmt.Errorf("evidence %s/%s: %w", name, file, ovm.ErrNotFound)
+	notFound := fmt.Errorf("evidence %s/%s: %w", name, file, ovm.ErrNotFound)
+	if _, err := d.record(accountID, name); err != nil || !safeName.MatchString(file) {
+		return nil, notFound
 	}
-	p := filepath.Join(dir, file)
-	st, err := os.Lstat(p)
+	root, err := os.OpenRoot(filepath.Join(d.Root, accountID))
+	if err != nil {
+		return nil, notFound
+	}
+	defer root.Close()
+	for _, p := range []string{name, filepath.Join(name, file)} {
+		if st, err := root.Lstat(p); err != nil || st.Mode()&fs.ModeSymlink != 0 {
+			return nil, notFound
+		}
+	}
+	f, err := root.Open(filepath.Join(name, file))
+	if err != nil {
+		return nil, notFound
+	}
+	defer f.Close()
+	st, err := f.Stat()
 	if err != nil || !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("evidence %s/%s: %w", name, file, ovm.ErrNotFound)
+		return nil, notFound
 	}
 	if st.Size() > maxFile {
 		return nil, fmt.Errorf("evidence %s/%s is %d bytes, more than %d", name, file, st.Size(), maxFile)
 	}
-	return os.ReadFile(p)
+	return io.ReadAll(io.LimitReader(f, maxFile))
 }
 
 func (d Dir) record(accountID, name string) (string, error) {

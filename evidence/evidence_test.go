@@ -39,9 +39,13 @@ func TestOnlyKeptFilesAreRead(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(root, "secret"), []byte("s3cr3t"), 0o600)
 	os.Symlink(filepath.Join(root, "secret"), filepath.Join(root, "evidence", "acc_1", "rec", "link"))
+	// A record that is a link to another directory is not followed either.
+	os.MkdirAll(filepath.Join(root, "elsewhere"), 0o700)
+	os.WriteFile(filepath.Join(root, "elsewhere", "page.html"), []byte("s3cr3t"), 0o600)
+	os.Symlink(filepath.Join(root, "elsewhere"), filepath.Join(root, "evidence", "acc_1", "linked"))
 	for _, c := range [][3]string{
 		{"acc_1", "rec", "../../../secret"}, {"acc_1", "..", "secret"}, {"..", "evidence", "secret"},
-		{"acc_1", "rec", "link"}, {"acc_1", "rec", "missing"}, {"acc_1", "rec/..", "page.html"}, {"acc_1", "rec", ""},
+		{"acc_1", "rec", "link"}, {"acc_1", "linked", "page.html"}, {"acc_1", "rec", "missing"}, {"acc_1", "rec/..", "page.html"}, {"acc_1", "rec", ""},
 	} {
 		if b, err := d.Read(c[0], c[1], c[2]); !errors.Is(err, ovm.ErrNotFound) {
 			t.Errorf("Read%q = %q, %v; want ErrNotFound", c, b, err)

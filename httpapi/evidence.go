@@ -54,6 +54,10 @@ func (s *Server) evidenceList(w http.ResponseWriter, r *http.Request, _ *princip
 	return writeJSON(w, http.StatusOK, out)
 }
 
+// EvidenceCSP is the Content-Security-Policy of an evidence file: a
+// captured page runs no script and gets an origin of its own.
+const EvidenceCSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
 // evidenceTypes are the content types of the files a record may hold;
 // any other file is served as plain text.
 var evidenceTypes = map[string]string{".jpg": "image/jpeg", ".png": "image/png", ".html": "text/html; charset=utf-8"}
@@ -79,7 +83,7 @@ func (s *Server) evidenceFile(w http.ResponseWriter, r *http.Request, _ *princip
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	// A captured page is someone else's HTML: no script runs, and it gets
 	// an origin of its own, never OVM's.
-	w.Header().Set("Content-Security-Policy", "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'")
+	w.Header().Set("Content-Security-Policy", EvidenceCSP)
 	w.Header().Set("Cache-Control", "private, no-store")
 	_, err = w.Write(b)
 	return err

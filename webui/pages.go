@@ -2,10 +2,11 @@ package webui
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -63,7 +64,14 @@ func (u *UI) routes() {
 	m.HandleFunc("POST /ui/keys/{id}/revoke", u.action(u.keyRevoke, true))
 	m.HandleFunc("GET /ui/deliveries", u.page(u.deliveries, true))
 	m.HandleFunc("POST /ui/deliveries/{id}/retry", u.action(u.deliveryRetry, true))
-	m.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
+	m.HandleFunc("GET /ui/simulated-console", u.page(u.simulatedConsole, false))
+	m.HandleFunc("GET /ui/", func(w http.ResponseWriter, r *http.Request) {
+		if _, pat := m.Handler(&http.Request{Method: http.MethodPost, URL: r.URL, Host: r.Host}); pat != "" {
+			w.Header().Set("Allow", "POST")
+			u.render(w, r, http.StatusMethodNotAllowed, &view{Page: "message", Title: "Method not allowed", Me: meOf(u.current(r)),
+				Error: r.URL.Path + " takes a form (POST), not a GET."})
+			return
+		}
 		u.render(w, r, http.StatusNotFound, &view{Page: "message", Title: "Not found", Me: meOf(u.current(r)),
 			Error: "There is no page " + r.URL.Path + "."})
 	})
@@ -126,6 +134,11 @@ func (u *UI) page(fn pageFunc, admin bool) http.HandlerFunc {
 	}
 }
 
+func tooLarge(err error) bool {
+	var mb *http.MaxBytesError
+	return errors.As(err, &mb)
+}
+
 // flashes are the messages an action leaves for the page it goes to.
 var flashes = map[string]string{
 	"released": "The lease is released: its access ends now, and the account is retired.",
@@ -147,7 +160,12 @@ func (u *UI) action(fn func(w http.ResponseWriter, r *http.Request, s *session),
 			return
 		}
 		v := &view{Me: &s.me, CSRF: s.csrf}
-		if r.ParseForm() != nil || !checkCSRF(r, s) {
+		if err := r.ParseForm(); tooLarge(err) {
+			u.render(w, r, http.StatusRequestEntityTooLarge, &view{Page: "message", Title: "Too large", Me: &s.me, CSRF: s.csrf,
+				Error: "The form is larger than 64 KiB, so nothing was done."})
+			return
+		}
+		if !checkCSRF(r, s) {
 			u.render(w, r, http.StatusForbidden, &view{Page: "message", Title: "Refused", Me: &s.me, CSRF: s.csrf,
 				Error: "The form's security token is missing or stale, so nothing was done. Reload the page and try again."})
 			return
@@ -196,7 +214,7 @@ const preloginCookie = "ovm_prelogin"
 func (u *UI) signInPage(w http.ResponseWriter, r *http.Request, status int, keyErr, msg string) {
 	tok := newToken()
 	http.SetCookie(w, &http.Cookie{Name: preloginCookie, Value: tok, Path: "/ui/", MaxAge: int(loginTTL.Seconds()),
-		HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteLaxMode})
+		HttpOnly: true, Secure: u.secure(r), SameSite: http.SameSiteLaxMode})
 	v := &view{Page: "login", Title: "Sign in", CSRF: tok, Error: msg, Data: u.cfg.Issuers}
 	if keyErr != "" {
 		v.Errors = map[string]string{"key": keyErr}
@@ -245,6 +263,7 @@ func (u *UI) logout(w http.ResponseWriter, r *http.Request, s *session) {
 // --- lessees ---
 
 type homeData struct {
+	Next   string
 	Leases []httpapi.Lease
 	Pools  []httpapi.Pool
 	Pool   string
@@ -256,7 +275,11 @@ func (u *UI) home(r *http.Request, s *session, v *view) error {
 
 func (u *UI) fillHome(r *http.Request, s *session, v *view) error {
 	c := u.client(s)
-	leases, err := c.LeaseList(r.Context(), url.Values{"state": {"active"}, "owner": {s.me.Name}, "limit": {"100"}})
+	q := url.Values{"state": {"active"}, "owner": {s.me.Name}, "limit": {"100"}}
+	if cur := r.URL.Query().Get("cursor"); cur != "" {
+		q.Set("cursor", cur)
+	}
+	leases, err := c.LeaseList(r.Context(), q)
 	if err != nil {
 		return err
 	}
@@ -266,7 +289,7 @@ func (u *UI) fillHome(r *http.Request, s *session, v *view) error {
 	}
 	sort.Slice(pools.Items, func(i, j int) bool { return pools.Items[i].Name < pools.Items[j].Name })
 	v.Page, v.Title = "home", "My leases"
-	v.Data = homeData{Leases: leases.Items, Pools: pools.Items, Pool: u.cfg.DefaultPool}
+	v.Data = homeData{Leases: leases.Items, Pools: pools.Items, Pool: u.cfg.DefaultPool, Next: leases.NextCursor}
 	return nil
 }
 
@@ -309,9 +332,11 @@ func (u *UI) take(w http.ResponseWriter, r *http.Request, s *session) {
 			u.failed(w, r, s, v, err)
 			return
 		}
-		field := "pool"
-		if strings.Contains(ae.Message, "ttl") {
-			field = "ttl"
+		// The form has two fields: an unknown pool is 404, anything else
+		// the API refuses of it is the duration.
+		field := "ttl"
+		if ae.Status == http.StatusNotFound {
+			field = "pool"
 		}
 		errs[field] = ae.Message
 	}
@@ -346,11 +371,15 @@ func (u *UI) tryTake(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	ae := apiError(err)
 	if ae == nil || ae.Status != http.StatusServiceUnavailable {
-		w.WriteHeader(http.StatusBadRequest)
-		msg := "OVM could not answer"
+		status, msg := http.StatusBadGateway, "OVM could not answer; reload the page"
 		if ae != nil {
-			msg = ae.Message
+			status, msg = ae.Status, ae.Message
 		}
+		if status == http.StatusUnauthorized {
+			u.end(w, r, s)
+			msg = "Your sign-in is no longer valid: sign in again."
+		}
+		w.WriteHeader(status)
 		json.NewEncoder(w).Encode(map[string]string{"error": msg})
 		return
 	}
@@ -401,11 +430,33 @@ func (u *UI) extend(w http.ResponseWriter, r *http.Request, s *session) {
 
 func (u *UI) release(w http.ResponseWriter, r *http.Request, s *session) {
 	id := r.PathValue("id")
+	if r.PostFormValue("confirm") != "yes" {
+		v := &view{Me: &s.me, CSRF: s.csrf}
+		if err := u.leasePage(r, s, v); err != nil {
+			u.failed(w, r, s, v, err)
+			return
+		}
+		v.Form = url.Values{"confirm_release": {"1"}}
+		u.render(w, r, http.StatusOK, v)
+		return
+	}
 	if _, err := u.client(s).LeaseRelease(r.Context(), id); err != nil {
 		u.failed(w, r, s, &view{Me: &s.me, CSRF: s.csrf}, err)
 		return
 	}
 	http.Redirect(w, r, "/ui/?done=released", http.StatusSeeOther)
+}
+
+// baseURL is where the browser reached OVM (ui.public_url when set).
+func (u *UI) baseURL(r *http.Request) string {
+	if u.public != nil {
+		return strings.TrimRight(u.public.String(), "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
 }
 
 type credentialsData struct {
@@ -423,7 +474,7 @@ func (u *UI) credentials(w http.ResponseWriter, r *http.Request, s *session) {
 		var cr *httpapi.Credentials
 		if cr, err = c.LeaseCredentials(r.Context(), id); err == nil {
 			env := cr.EnvLines()
-			process := fmt.Sprintf("[profile ovm-%s]\ncredential_process = ovm lease credentials %s --format process\n", l.ID, l.ID)
+			process := fmt.Sprintf("[profile ovm-%s]\ncredential_process = ovm lease credentials %s --format process --url %s\n", l.ID, l.ID, u.baseURL(r))
 			u.render(w, r, http.StatusOK, &view{Page: "credentials", Title: "Credentials for " + l.ID, Me: &s.me, CSRF: s.csrf,
 				Data: credentialsData{Lease: l, Env: env, Process: process, Creds: cr}})
 			return
@@ -439,12 +490,27 @@ func (u *UI) console(w http.ResponseWriter, r *http.Request, s *session) {
 		u.failed(w, r, s, &view{Me: &s.me, CSRF: s.csrf}, err)
 		return
 	}
+	link := a.URL
+	if a.Simulated { // the sim's link opens nothing: show where it would land
+		link = "/ui/simulated-console?lease=" + url.QueryEscape(id)
+	}
 	u.render(w, r, http.StatusOK, &view{Page: "console", Title: "AWS console", Me: &s.me, CSRF: s.csrf,
 		Data: struct {
 			LeaseID string
-			URL     template.URL
+			URL     string
 			Answer  *httpapi.ConsoleAnswer
-		}{id, template.URL(a.URL), a}})
+		}{id, link, a}})
+}
+
+// simulatedConsole is where the sim provider's console link lands in the
+// console: the real one would be the AWS console, signed in.
+func (u *UI) simulatedConsole(r *http.Request, s *session, v *view) error {
+	l, err := u.client(s).LeaseGet(r.Context(), r.URL.Query().Get("lease"))
+	if err != nil {
+		return err
+	}
+	v.Page, v.Title, v.Data = "simulated", "Simulated AWS console", l
+	return nil
 }
 
 // --- pools ---
@@ -502,7 +568,7 @@ func (u *UI) accounts(r *http.Request, s *session, v *view) error {
 	}
 	d := accountsData{States: accountStates, Pools: ps.Items, State: q.Get("state"), Pool: q.Get("pool")}
 	v.Page, v.Title, v.Data = "accounts", "Accounts", &d
-	if d.State != "" && !slicesContains(accountStates, ovm.AccountState(d.State)) {
+	if d.State != "" && !slices.Contains(accountStates, ovm.AccountState(d.State)) {
 		v.Errors = map[string]string{"state": "Choose a state from the list."}
 		return nil
 	}
@@ -526,15 +592,6 @@ func (u *UI) accounts(r *http.Request, s *session, v *view) error {
 	}
 	d.Accounts, d.Next = page.Items, page.NextCursor
 	return nil
-}
-
-func slicesContains(states []ovm.AccountState, s ovm.AccountState) bool {
-	for _, x := range states {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func poolKnown(ps []httpapi.Pool, name string) bool {
@@ -589,7 +646,7 @@ func (u *UI) evidence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", ct)
-	w.Header().Set("Content-Security-Policy", "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'")
+	w.Header().Set("Content-Security-Policy", httpapi.EvidenceCSP)
 	w.Header().Set("Cache-Control", "private, no-store")
 	w.Write(b)
 }
@@ -632,21 +689,30 @@ func (u *UI) accountAction(what string) func(w http.ResponseWriter, r *http.Requ
 }
 
 type keysData struct {
+	Next    string
 	Keys    []httpapi.Key
 	Created *httpapi.Key
 	Confirm string // the key id whose revocation to confirm
 }
 
 func (u *UI) keys(r *http.Request, s *session, v *view) error {
-	return u.fillKeys(r, s, v, nil, "")
+	u.mu.Lock()
+	created := s.newKey
+	s.newKey = nil
+	u.mu.Unlock()
+	return u.fillKeys(r, s, v, created, "")
 }
 
 func (u *UI) fillKeys(r *http.Request, s *session, v *view, created *httpapi.Key, confirm string) error {
-	ks, err := u.client(s).KeyList(r.Context(), url.Values{"limit": {"200"}})
+	q := url.Values{"limit": {"100"}}
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		q.Set("cursor", c)
+	}
+	ks, err := u.client(s).KeyList(r.Context(), q)
 	if err != nil {
 		return err
 	}
-	v.Page, v.Title, v.Data = "keys", "API keys", keysData{Keys: ks.Items, Created: created, Confirm: confirm}
+	v.Page, v.Title, v.Data = "keys", "API keys", keysData{Keys: ks.Items, Created: created, Confirm: confirm, Next: ks.NextCursor}
 	return nil
 }
 
@@ -671,21 +737,21 @@ func (u *UI) keyCreate(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		created = k
 	}
-	if len(errs) > 0 {
-		created = nil
+	if len(errs) == 0 {
+		// Shown once by the page the browser goes to: reloading it makes
+		// no second key.
+		u.mu.Lock()
+		s.newKey = created
+		u.mu.Unlock()
+		http.Redirect(w, r, "/ui/keys", http.StatusSeeOther)
+		return
 	}
-	if err := u.fillKeys(r, s, v, created, ""); err != nil {
+	if err := u.fillKeys(r, s, v, nil, ""); err != nil {
 		u.failed(w, r, s, v, err)
 		return
 	}
 	v.Errors = errs
-	status := http.StatusCreated
-	if len(errs) > 0 {
-		status = http.StatusBadRequest
-	} else {
-		v.Form = nil
-	}
-	u.render(w, r, status, v)
+	u.render(w, r, http.StatusBadRequest, v)
 }
 
 func (u *UI) keyRevoke(w http.ResponseWriter, r *http.Request, s *session) {
@@ -714,6 +780,7 @@ func (u *UI) keyRevoke(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 type deliveriesData struct {
+	Next       string
 	Deliveries []httpapi.Delivery
 	State      string
 	States     []string
@@ -726,7 +793,11 @@ func (u *UI) deliveries(r *http.Request, s *session, v *view) error {
 	}
 	d := deliveriesData{State: state, States: []string{string(ovm.DeliveryFailed), string(ovm.DeliveryPending), string(ovm.DeliveryDelivered)}}
 	v.Page, v.Title, v.Data = "deliveries", "Notification deliveries", &d
-	ds, err := u.client(s).DeliveryList(r.Context(), url.Values{"state": {state}, "limit": {"100"}})
+	q := url.Values{"state": {state}, "limit": {"100"}}
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		q.Set("cursor", c)
+	}
+	ds, err := u.client(s).DeliveryList(r.Context(), q)
 	if err != nil {
 		if ae := apiError(err); ae != nil && ae.Status == http.StatusBadRequest {
 			v.Errors = map[string]string{"state": ae.Message}
@@ -734,7 +805,7 @@ func (u *UI) deliveries(r *http.Request, s *session, v *view) error {
 		}
 		return err
 	}
-	d.Deliveries = ds.Items
+	d.Deliveries, d.Next = ds.Items, ds.NextCursor
 	return nil
 }
 

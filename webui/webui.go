@@ -24,10 +24,12 @@ import (
 	"embed"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +49,12 @@ type Config struct {
 	DefaultPool string
 	// HTTP is the client for the issuers' endpoints (default: 30s timeout).
 	HTTP *http.Client
+	// PublicURL is where browsers reach OVM (https://ovm.example.com): the
+	// OIDC redirect URI is PublicURL/ui/callback and cookies are Secure
+	// when it is https. Unset, OIDC sign-in works only on a loopback host
+	// (a laptop, the tests) and cookies are Secure only on a TLS
+	// connection to OVM itself.
+	PublicURL string
 }
 
 // Issuer is an OIDC issuer people sign in with.
@@ -90,11 +98,24 @@ type UI struct {
 	pages map[string]*template.Template
 	mux   *http.ServeMux
 
-	mu       sync.Mutex
-	sessions map[string]*session
-	logins   map[string]*login
-	oidc     *oidcClients
+	mu        sync.Mutex
+	sessions  map[string]*session
+	lastSweep time.Time
+	loginMu   sync.Mutex
+	logins    map[string]*login
+	oidc      *oidcClients
+	public    *url.URL
 }
+
+// Bounds of the console's memory: sessions (per credential and in all) and
+// sign-ins under way. Expired entries are swept at most once a minute, or
+// when a bound is reached.
+const (
+	maxSessions        = 50000
+	maxSessionsPerCred = 20
+	maxLogins          = 10000
+	sweepEvery         = time.Minute
+)
 
 // session is one signed-in person.
 type session struct {
@@ -103,15 +124,25 @@ type session struct {
 	// leaves this process.
 	cred    string
 	me      httpapi.Me
+	created time.Time
 	expires time.Time
+	// newKey is a key just created, shown once by the next keys page.
+	newKey *httpapi.Key
 }
 
 // New returns the console over api, the API's handler.
 func New(api http.Handler, clock ovm.Clock, log *slog.Logger, cfg Config) (*UI, error) {
 	u := &UI{api: api, cfg: cfg.withDefaults(), clock: clock, log: log, mux: http.NewServeMux(),
 		sessions: map[string]*session{}, logins: map[string]*login{}}
-	u.oidc = newOIDCClients(u.cfg)
+	u.oidc = newOIDCClients(u.cfg, clock)
 	var err error
+	if cfg.PublicURL != "" {
+		p, perr := url.Parse(cfg.PublicURL)
+		if perr != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || strings.Trim(p.Path, "/") != "" || p.RawQuery != "" {
+			return nil, fmt.Errorf("public url %q must be an absolute http(s) URL without a path", cfg.PublicURL)
+		}
+		u.public = p
+	}
 	if u.pages, err = parsePages(); err != nil {
 		return nil, err
 	}
@@ -147,6 +178,7 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
 	u.mux.ServeHTTP(w, r)
 }
 
@@ -178,18 +210,52 @@ func (u *UI) current(r *http.Request) *session {
 // start makes a session acting with cred for me until expires, and sets
 // its cookie.
 func (u *UI) start(w http.ResponseWriter, r *http.Request, cred string, me httpapi.Me, expires time.Time) {
-	s := &session{id: newToken(), csrf: newToken(), cred: cred, me: me, expires: expires}
-	u.mu.Lock()
 	now := u.clock.Now()
-	for id, old := range u.sessions { // expired sessions go as new ones come
-		if !now.Before(old.expires) {
-			delete(u.sessions, id)
+	s := &session{id: newToken(), csrf: newToken(), cred: cred, me: me, created: now, expires: expires}
+	u.mu.Lock()
+	if old, err := r.Cookie(sessionCookie); err == nil { // signing in again ends the session before
+		delete(u.sessions, old.Value)
+	}
+	if now.Sub(u.lastSweep) >= sweepEvery || len(u.sessions) >= maxSessions {
+		u.lastSweep = now
+		for id, old := range u.sessions {
+			if !now.Before(old.expires) {
+				delete(u.sessions, id)
+			}
 		}
+	}
+	// One credential holds a bounded number of sessions (a script signing
+	// in in a loop): the oldest goes. In all, the oldest goes too.
+	var same []*session
+	for _, old := range u.sessions {
+		if old.cred == cred {
+			same = append(same, old)
+		}
+	}
+	if len(same) >= maxSessionsPerCred {
+		delete(u.sessions, oldest(same).id)
+	}
+	if len(u.sessions) >= maxSessions {
+		all := make([]*session, 0, len(u.sessions))
+		for _, old := range u.sessions {
+			all = append(all, old)
+		}
+		delete(u.sessions, oldest(all).id)
 	}
 	u.sessions[s.id] = s
 	u.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.id, Path: "/ui/", Expires: expires,
-		MaxAge: int(expires.Sub(now).Seconds()), HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteLaxMode})
+		MaxAge: int(expires.Sub(now).Seconds()), HttpOnly: true, Secure: u.secure(r), SameSite: http.SameSiteLaxMode})
+}
+
+func oldest(ss []*session) *session {
+	o := ss[0]
+	for _, s := range ss[1:] {
+		if s.created.Before(o.created) {
+			o = s
+		}
+	}
+	return o
 }
 
 // end forgets session s and clears its cookie.
@@ -200,13 +266,17 @@ func (u *UI) end(w http.ResponseWriter, r *http.Request, s *session) {
 		u.mu.Unlock()
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/ui/", MaxAge: -1, HttpOnly: true,
-		Secure: secure(r), SameSite: http.SameSiteLaxMode})
+		Secure: u.secure(r), SameSite: http.SameSiteLaxMode})
 }
 
-// secure tells whether the browser reached OVM over TLS (directly, or
-// through a proxy that says so).
-func secure(r *http.Request) bool {
-	return r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https"
+// secure tells whether the browser reached OVM over TLS: ui.public_url
+// says so when set; otherwise the connection (a proxy's header is not
+// trusted).
+func (u *UI) secure(r *http.Request) bool {
+	if u.public != nil {
+		return u.public.Scheme == "https"
+	}
+	return r.TLS != nil
 }
 
 // checkCSRF reports whether the form's token is the session's.

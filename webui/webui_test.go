@@ -17,6 +17,7 @@ import (
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/identity/identitytest"
 	"github.com/ovmdev/ovm/internal/clocktest"
 	"github.com/ovmdev/ovm/provider/sim"
 	"github.com/ovmdev/ovm/store/sqlitestore"
@@ -32,11 +33,12 @@ type fixture struct {
 	srv   *httptest.Server
 	store *sqlitestore.Store
 	clock *clocktest.Clock
+	ui    *webui.UI
 	admin string
 	user  string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, mods ...func(*webui.Config)) *fixture {
 	ctx := context.Background()
 	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "ovm.db"))
 	if err != nil {
@@ -55,11 +57,15 @@ func newFixture(t *testing.T) *fixture {
 		eng.Tick(ctx)
 	}
 	api := httpapi.New(store, eng, clock, log, httpapi.Config{})
-	ui, err := webui.New(api, clock, log, webui.Config{SessionTTL: time.Hour})
+	cfg := webui.Config{SessionTTL: time.Hour}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	ui, err := webui.New(api, clock, log, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, store: store, clock: clock, srv: httptest.NewServer(webui.Mount(api, ui))}
+	f := &fixture{t: t, store: store, clock: clock, ui: ui, srv: httptest.NewServer(webui.Mount(api, ui))}
 	t.Cleanup(f.srv.Close)
 	for _, k := range []struct {
 		name string
@@ -241,4 +247,92 @@ func mustURL(s string) *url.URL {
 		panic(err)
 	}
 	return u
+}
+
+func TestANewKeyIsShownOnceAndAReloadMakesNoOther(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser()
+	tok := b.signIn(f.admin)
+	p := b.post("/ui/keys", url.Values{"csrf": {tok}, "name": {"ci"}, "role": {"user"}})
+	if p.status != http.StatusSeeOther || p.location != "/ui/keys" {
+		t.Fatalf("create: %d %s", p.status, p.location)
+	}
+	first := b.get("/ui/keys")
+	m := regexp.MustCompile(`id="new-key" readonly value="([^"]+)"`).FindStringSubmatch(first.body)
+	if m == nil || !ovm.IsKeySecret(m[1]) {
+		t.Fatalf("the new key is not shown:\n%s", first.body)
+	}
+	if again := b.get("/ui/keys"); strings.Contains(again.body, m[1]) {
+		t.Fatal("the key is shown twice")
+	}
+	keys, _, _ := f.store.KeyList(context.Background(), &ovm.PageParams{Limit: 100})
+	n := 0
+	for _, k := range keys {
+		if k.Name == "ci" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d keys named ci", n)
+	}
+	if p := b.post("/ui/keys", url.Values{"csrf": {tok}, "name": {""}, "role": {"root"}}); p.status != http.StatusBadRequest ||
+		!strings.Contains(p.body, `id="name-error"`) || !strings.Contains(p.body, `id="role-error"`) {
+		t.Fatalf("an empty name and a bad role: %d", p.status)
+	}
+}
+
+func TestSigningInWithAnIssuerNeedsThePublicURLOffLoopback(t *testing.T) {
+	issuer := identitytest.New(t)
+	is := []webui.Issuer{{Name: "IdP", URL: issuer.URL, ClientID: "ovm-console"}}
+	f := newFixture(t, func(c *webui.Config) { c.Issuers = is })
+	req := httptest.NewRequest("GET", "http://ovm.example.com/ui/login/oidc?issuer=0", nil)
+	rec := httptest.NewRecorder()
+	f.ui.ServeHTTP(rec, req)
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "ui.public_url") {
+		t.Fatalf("off loopback without public_url: %d", rec.Code)
+	}
+	g := newFixture(t, func(c *webui.Config) { c.Issuers, c.PublicURL = is, "https://ovm.example.com" })
+	rec = httptest.NewRecorder()
+	g.ui.ServeHTTP(rec, httptest.NewRequest("GET", "http://evil.example/ui/login/oidc?issuer=0", nil))
+	loc, _ := url.Parse(rec.Header().Get("Location"))
+	if rec.Code != http.StatusFound || loc.Query().Get("redirect_uri") != "https://ovm.example.com/ui/callback" ||
+		loc.Query().Get("code_challenge_method") != "S256" || !strings.Contains(rec.Header().Get("Set-Cookie"), "Secure") {
+		t.Fatalf("with public_url: %d %s %q", rec.Code, loc, rec.Header().Get("Set-Cookie"))
+	}
+}
+
+// Sign-ins under way are bounded: a loop of them fills the bound and is
+// refused, and the memory stays bounded.
+func TestSignInsUnderWayAreBounded(t *testing.T) {
+	issuer := identitytest.New(t)
+	f := newFixture(t, func(c *webui.Config) {
+		c.Issuers = []webui.Issuer{{Name: "IdP", URL: issuer.URL, ClientID: "ovm-console"}}
+	})
+	refused := 0
+	for range 10001 {
+		rec := httptest.NewRecorder()
+		f.ui.ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1/ui/login/oidc?issuer=0", nil))
+		if rec.Code == http.StatusServiceUnavailable {
+			refused++
+		}
+	}
+	if refused != 1 {
+		t.Fatalf("%d of 10001 sign-ins refused, want the one past the bound", refused)
+	}
+	f.clock.Advance(11 * time.Minute) // they expire: room again
+	rec := httptest.NewRecorder()
+	f.ui.ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1/ui/login/oidc?issuer=0", nil))
+	if rec.Code != http.StatusFound {
+		t.Fatalf("after the sign-ins expired: %d", rec.Code)
+	}
+	if issuer.Discoveries.Load() != 1 {
+		t.Fatalf("%d discoveries, want one", issuer.Discoveries.Load())
+	}
+}
+
+func TestAWrongMethodIs405(t *testing.T) {
+	f := newFixture(t)
+	if p := f.browser().get("/ui/logout"); p.status != http.StatusMethodNotAllowed {
+		t.Fatalf("GET /ui/logout: %d", p.status)
+	}
 }

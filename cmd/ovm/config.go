@@ -86,6 +86,10 @@ type UIConfig struct {
 	// SessionTTL is how long a console session lasts (default 8h; 5m to
 	// 7 days). An OIDC session ends with its ID token if that is sooner.
 	SessionTTL time.Duration `yaml:"session_ttl"`
+	// PublicURL is where browsers reach OVM (https://ovm.example.com): the
+	// OIDC redirect URI is PublicURL/ui/callback, and cookies are Secure
+	// when it is https. Required for OIDC sign-in off loopback.
+	PublicURL string `yaml:"public_url"`
 }
 
 // MetricsConfig serves Prometheus metrics (docs/operations.md).

@@ -227,6 +227,12 @@ func (c *Config) validate() error {
 	if c.UI.SessionTTL < 5*time.Minute || c.UI.SessionTTL > 7*24*time.Hour {
 		return bad("ui.session_ttl", "%s must be between 5m and 168h", c.UI.SessionTTL)
 	}
+	if p := c.UI.PublicURL; p != "" {
+		u, err := url.Parse(p)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+			return bad("ui.public_url", "%q must be an absolute https URL without a path (where browsers reach OVM)", p)
+		}
+	}
 	if err := c.Access.Validate("access."); err != nil {
 		return err
 	}

@@ -267,10 +267,14 @@ func TestTheConsoleInARealBrowser(t *testing.T) {
 	// --- opens the (simulated) console ---
 	b.open("/ui/leases/" + leaseID)
 	b.do(chromedp.Click(chromedp.CSS(`#open-console`)), chromedp.WaitVisible(chromedp.CSS(`#console-link`)))
-	if href := eval[string](b, `document.getElementById('console-link').href`); !strings.Contains(href, "console.simulated.ovm.invalid") {
+	if href := eval[string](b, `document.getElementById('console-link').href`); !strings.Contains(href, "/ui/simulated-console?lease="+leaseID) {
 		t.Fatalf("console link %q", href)
 	}
 	b.page("console")
+	b.open("/ui/simulated-console?lease=" + leaseID)
+	if got := b.body(); !strings.Contains(got, "simulated AWS console") {
+		t.Fatalf("the simulated console: %s", got)
+	}
 
 	// --- extends: a bad value is answered next to the field, and changes nothing ---
 	b.open("/ui/leases/" + leaseID)
@@ -311,7 +315,12 @@ func TestTheConsoleInARealBrowser(t *testing.T) {
 
 	// --- releases ---
 	b.open("/ui/leases/" + leaseID)
-	b.do(chromedp.Click(chromedp.CSS(`#release`)), chromedp.WaitVisible(chromedp.CSS(`.flash`)))
+	b.do(chromedp.Click(chromedp.CSS(`#release`)), chromedp.WaitVisible(chromedp.CSS(`#confirm`)))
+	if r := s.do("GET", "/v1/leases/"+leaseID, s.key, ""); json.Unmarshal(r.body, &l) != nil || l.State != "active" {
+		t.Fatalf("the release's confirmation ended the lease: %s", r.body)
+	}
+	b.page("lease-confirm-release")
+	b.do(chromedp.Click(chromedp.CSS(`#confirm`)), chromedp.WaitVisible(chromedp.CSS(`.flash`)))
 	if body := b.body(); !strings.Contains(body, "The lease is released") || strings.Contains(body, leaseID) {
 		t.Fatalf("after the release:\n%s", body)
 	}

@@ -18,7 +18,10 @@ document.addEventListener("click", function (e) {
   if (!status || !form) return;
   var ask = function () {
     fetch(status.dataset.poll, { method: "POST", body: new URLSearchParams(new FormData(form)), credentials: "same-origin" })
-      .then(function (r) { return r.json(); })
+      .then(function (r) {
+        if (!r.ok && !(r.headers.get("Content-Type") || "").startsWith("application/json")) { throw new Error("stop"); }
+        return r.json();
+      })
       .then(function (d) {
         if (d.location) { window.location.assign(d.location); return; }
         if (d.error) { status.textContent = d.error; return; }
@@ -29,7 +32,21 @@ document.addEventListener("click", function (e) {
           document.getElementById("wait-progress").value = d.ready;
         }
         setTimeout(ask, 2000);
-      }, function () { setTimeout(ask, 5000); });
+      }, function () { status.textContent = "OVM did not answer: reload the page to try again."; });
   };
   setTimeout(ask, 2000);
+})();
+// A live region (data-refresh seconds) is read again while the page is shown.
+(function () {
+  var live = document.getElementById("live");
+  if (!live) return;
+  setInterval(function () {
+    if (document.hidden) return;
+    fetch(window.location.href, { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) throw new Error("stop"); return r.text(); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("live");
+        if (fresh) live.innerHTML = fresh.innerHTML;
+      }, function () {});
+  }, 1000 * (+live.dataset.refresh || 5));
 })();
