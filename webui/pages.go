@@ -275,11 +275,7 @@ func (u *UI) home(r *http.Request, s *session, v *view) error {
 
 func (u *UI) fillHome(r *http.Request, s *session, v *view) error {
 	c := u.client(s)
-	q := url.Values{"state": {"active"}, "owner": {s.me.Name}, "limit": {"100"}}
-	if cur := r.URL.Query().Get("cursor"); cur != "" {
-		q.Set("cursor", cur)
-	}
-	leases, err := c.LeaseList(r.Context(), q)
+	leases, err := c.LeaseList(r.Context(), withCursor(r, url.Values{"state": {"active"}, "owner": {s.me.Name}, "limit": {"100"}}))
 	if err != nil {
 		return err
 	}
@@ -584,14 +580,28 @@ func (u *UI) accounts(r *http.Request, s *session, v *view) error {
 	}
 	page, err := c.AccountList(r.Context(), params)
 	if err != nil {
-		if ae := apiError(err); ae != nil && ae.Status == http.StatusBadRequest {
-			v.Errors = map[string]string{"state": ae.Message}
-			return nil
-		}
-		return err
+		return fieldError(v, "state", err)
 	}
 	d.Accounts, d.Next = page.Items, page.NextCursor
 	return nil
+}
+
+// withCursor adds the page's cursor, if any, to an API query.
+func withCursor(r *http.Request, q url.Values) url.Values {
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		q.Set("cursor", c)
+	}
+	return q
+}
+
+// fieldError shows the API's 400 next to field (the page renders with
+// it); any other error is the page's.
+func fieldError(v *view, field string, err error) error {
+	if ae := apiError(err); ae != nil && ae.Status == http.StatusBadRequest {
+		v.Errors = map[string]string{field: ae.Message}
+		return nil
+	}
+	return err
 }
 
 func poolKnown(ps []httpapi.Pool, name string) bool {
@@ -704,11 +714,7 @@ func (u *UI) keys(r *http.Request, s *session, v *view) error {
 }
 
 func (u *UI) fillKeys(r *http.Request, s *session, v *view, created *httpapi.Key, confirm string) error {
-	q := url.Values{"limit": {"100"}}
-	if c := r.URL.Query().Get("cursor"); c != "" {
-		q.Set("cursor", c)
-	}
-	ks, err := u.client(s).KeyList(r.Context(), q)
+	ks, err := u.client(s).KeyList(r.Context(), withCursor(r, url.Values{"limit": {"100"}}))
 	if err != nil {
 		return err
 	}
@@ -793,17 +799,9 @@ func (u *UI) deliveries(r *http.Request, s *session, v *view) error {
 	}
 	d := deliveriesData{State: state, States: []string{string(ovm.DeliveryFailed), string(ovm.DeliveryPending), string(ovm.DeliveryDelivered)}}
 	v.Page, v.Title, v.Data = "deliveries", "Notification deliveries", &d
-	q := url.Values{"state": {state}, "limit": {"100"}}
-	if c := r.URL.Query().Get("cursor"); c != "" {
-		q.Set("cursor", c)
-	}
-	ds, err := u.client(s).DeliveryList(r.Context(), q)
+	ds, err := u.client(s).DeliveryList(r.Context(), withCursor(r, url.Values{"state": {state}, "limit": {"100"}}))
 	if err != nil {
-		if ae := apiError(err); ae != nil && ae.Status == http.StatusBadRequest {
-			v.Errors = map[string]string{"state": ae.Message}
-			return nil
-		}
-		return err
+		return fieldError(v, "state", err)
 	}
 	d.Deliveries, d.Next = ds.Items, ds.NextCursor
 	return nil
