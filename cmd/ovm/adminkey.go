@@ -70,9 +70,20 @@ func ensureAdminKey(ctx context.Context, store ovm.Store, keyPath string, now ti
 }
 
 // storeAdminKey stores secret's hash as an admin key named admin, or
-// admin-2, admin-3... when the name is taken.
+// admin-2, admin-3... when the name belongs to another key.
+//
+// Replicas started at once on a fresh store are all given the same key and
+// all try to store it: every one but the first finds the name admin taken.
+// Before it tries another name, a replica looks for a key with its hash
+// (stored meanwhile: it is done), and gives a name up only for a key that
+// holds it. A name claimed by a creation still under way (DynamoDB claims
+// the name, then the hash, then writes the key) is waited for: trying the
+// next name instead would claim that one for good, the creation then
+// refused for its hash.
 func storeAdminKey(ctx context.Context, store ovm.Store, secret string, now time.Time) error {
-	for i := 1; ; i++ {
+	hash := ovm.HashKey(secret)
+	waits := 0
+	for i := 1; i <= adminKeyNames; {
 		name := "admin"
 		if i > 1 {
 			name += "-" + strconv.Itoa(i)
@@ -81,14 +92,70 @@ func storeAdminKey(ctx context.Context, store ovm.Store, secret string, now time
 		if err != nil {
 			return err
 		}
-		k.Hash = ovm.HashKey(secret)
+		k.Hash = hash
 		err = store.KeyCreate(ctx, k)
 		if !errors.Is(err, ovm.ErrConflict) {
 			return err
 		}
-		if i > 100 {
-			return fmt.Errorf("no free admin key name: %w", err)
+		// The name's holder is looked for first: a key written between
+		// the two reads is then found by its hash, never taken for
+		// another key that holds the name.
+		held, err := keyNamed(ctx, store, name)
+		if err != nil {
+			return err
 		}
+		switch _, err := store.KeyGetByHash(ctx, hash); {
+		case err == nil:
+			return nil // stored by another replica
+		case !errors.Is(err, ovm.ErrNotFound):
+			return err
+		}
+		if !held && waits < adminKeyWaits {
+			// Claimed, with no key yet: a creation under way (or one
+			// that failed half-way, given up once the waits are spent).
+			waits++
+			t := time.NewTimer(adminKeyWait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+			continue
+		}
+		i++
+	}
+	return fmt.Errorf("no free admin key name (admin to admin-%d are taken): %w", adminKeyNames, ovm.ErrConflict)
+}
+
+const (
+	// adminKeyNames is how many names storeAdminKey tries.
+	adminKeyNames = 101
+	// adminKeyWaits and adminKeyWait bound how long storeAdminKey waits, in
+	// all, for names claimed by creations under way: 2s, far more than
+	// the few writes of a creation take.
+	adminKeyWaits = 20
+	adminKeyWait  = 100 * time.Millisecond
+)
+
+// keyNamed reports whether a key named name (without regard to case)
+// exists.
+func keyNamed(ctx context.Context, store ovm.Store, name string) (bool, error) {
+	p := &ovm.PageParams{Limit: ovm.MaxPageLimit}
+	for {
+		keys, next, err := store.KeyList(ctx, p)
+		if err != nil {
+			return false, err
+		}
+		for _, k := range keys {
+			if strings.EqualFold(k.Name, name) {
+				return true, nil
+			}
+		}
+		if next == "" {
+			return false, nil
+		}
+		p.Cursor = next
 	}
 }
 
