@@ -187,7 +187,7 @@ func (s *Store) leaseOne(ctx context.Context, p *ovm.LeaseCreateParams, it item)
 	c.events = []*ovm.Event{u.Event, {Time: p.Now, Kind: ovm.EventLease, AccountID: a.ID, LeaseID: l.ID, Pool: l.Pool,
 		Actor: ovm.KeyActor(p.Owner), From: "", To: string(l.State), Reason: "vended " + a.AWSAccountID}}
 	after, err := s.apply(ctx, accountPK(a.ID), "A", withReturn(c))
-	if errors.Is(err, ovm.ErrConflict) {
+	if errors.Is(err, errResentRefused) {
 		// A resent write whose first attempt was made, and the item changed
 		// again since (tokened cannot tell then): the account holds this
 		// lease. Taking another account would lease two.

@@ -3,6 +3,7 @@ package dynamostore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"sort"
@@ -91,6 +92,9 @@ func (s *Store) apply(ctx context.Context, pk, sk string, c *change) (item, erro
 	}
 	out, err := s.db.UpdateItem(ctx, in)
 	if isConditionFailed(err) {
+		if errors.Is(err, errResentRefused) {
+			return nil, fmt.Errorf("%s changed concurrently: %w", pk, errors.Join(ovm.ErrConflict, errResentRefused))
+		}
 		return nil, fmt.Errorf("%s changed concurrently: %w", pk, ovm.ErrConflict)
 	}
 	if err != nil {

@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"maps"
 	"strings"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // tokenAttr holds the write token of the last conditional write of an item.
@@ -29,7 +32,9 @@ const tokenAttr = "wt"
 // SDK's retries resend the same request, so the same token: a resent write
 // that was made is refused by the token, never made twice, and the refusal is
 // then looked at: when the item holds this write's token, the write was made
-// and is reported made (with the item as it is now, for ALL_NEW). A delete
+// and is reported made (with the item as it is now, for ALL_NEW). Only a
+// write the SDK sent more than once is looked at again: a refusal at the
+// first attempt costs nothing more. A delete
 // refused whose item is gone was made, by this write or another; either way
 // the item is gone as asked.
 //
@@ -82,6 +87,32 @@ func enclosed(c string) bool {
 	return false
 }
 
+// attempts counts the attempts the SDK makes of one call: a middleware
+// after its retry loop runs once per attempt. A write refused at its first
+// attempt was refused for real, and needs no second look.
+type attempts struct{ n atomic.Int32 }
+
+func (a *attempts) option(o *dynamodb.Options) {
+	o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
+		return s.Finalize.Add(middleware.FinalizeMiddlewareFunc("ovmAttempts",
+			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+				a.n.Add(1)
+				return next.HandleFinalize(ctx, in)
+			}), middleware.After)
+	})
+}
+
+// errResentRefused marks a write the SDK sent more than once and that was
+// refused without this write's token in the item: another write came in
+// between, so whether this one was made is for the caller to tell (a vend
+// looks whether the account holds its lease).
+var errResentRefused = errors.New("dynamostore: a resent write was refused")
+
+type resentRefused struct{ err error }
+
+func (e *resentRefused) Error() string   { return e.err.Error() }
+func (e *resentRefused) Unwrap() []error { return []error{e.err, errResentRefused} }
+
 // made reports whether item key holds token after a refused write.
 func (t tokened) made(ctx context.Context, table *string, key map[string]types.AttributeValue, token string) (item, bool) {
 	out, err := t.API.GetItem(ctx, &dynamodb.GetItemInput{TableName: table, Key: key, ConsistentRead: aws.Bool(true)})
@@ -104,13 +135,14 @@ func (t tokened) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o
 	} else { // only ADD, DELETE or REMOVE clauses: a SET clause of its own
 		c.UpdateExpression = aws.String("SET #ovmwt = :ovmwt " + expr)
 	}
-	out, err := t.API.UpdateItem(ctx, &c, opts...)
-	if !isConditionFailed(err) {
+	var a attempts
+	out, err := t.API.UpdateItem(ctx, &c, append(opts, a.option)...)
+	if !isConditionFailed(err) || a.n.Load() <= 1 {
 		return out, err
 	}
 	it, ok := t.made(ctx, in.TableName, in.Key, token)
 	if !ok {
-		return out, err
+		return out, &resentRefused{err}
 	}
 	made := &dynamodb.UpdateItemOutput{}
 	if in.ReturnValues == types.ReturnValueAllNew {
@@ -129,19 +161,21 @@ func (t tokened) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ..
 	c.Item[tokenAttr] = &types.AttributeValueMemberS{Value: token}
 	c.ConditionExpression, c.ExpressionAttributeNames, c.ExpressionAttributeValues =
 		guard(in.ConditionExpression, in.ExpressionAttributeNames, in.ExpressionAttributeValues, token)
-	out, err := t.API.PutItem(ctx, &c, opts...)
-	if !isConditionFailed(err) {
+	var a attempts
+	out, err := t.API.PutItem(ctx, &c, append(opts, a.option)...)
+	if !isConditionFailed(err) || a.n.Load() <= 1 {
 		return out, err
 	}
 	if _, ok := t.made(ctx, in.TableName, key(getS(in.Item, "pk"), getS(in.Item, "sk")), token); ok {
 		return &dynamodb.PutItemOutput{}, nil
 	}
-	return out, err
+	return out, &resentRefused{err}
 }
 
 func (t tokened) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	out, err := t.API.DeleteItem(ctx, in, opts...)
-	if !isConditionFailed(err) {
+	var a attempts
+	out, err := t.API.DeleteItem(ctx, in, append(opts, a.option)...)
+	if !isConditionFailed(err) || a.n.Load() <= 1 {
 		return out, err
 	}
 	if g, gerr := t.API.GetItem(ctx, &dynamodb.GetItemInput{TableName: in.TableName, Key: in.Key, ConsistentRead: aws.Bool(true)}); gerr == nil && g.Item == nil {
