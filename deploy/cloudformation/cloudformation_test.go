@@ -379,7 +379,8 @@ func runOVM(t *testing.T, moto *mototest.Server, table string) {
 	if !ok || len(value) != 2 {
 		t.Fatalf("Config's value is not !Sub [text, variables]: %#v", value)
 	}
-	config := sub(t, value[0].(string), map[string]string{"AWS::Region": "us-east-1", "AWS::StackName": stack, "Table": table, "Retiring": ""})
+	config := sub(t, value[0].(string), map[string]string{"AWS::Region": "us-east-1", "AWS::StackName": stack, "Table": table, "Retiring": "",
+		"Public": "https://ovm.example.com"})
 	config = strings.Replace(config, "aws: {region: us-east-1}", "aws: {region: us-east-1, endpoint: \""+moto.URL+"\"}", 1)
 
 	dir := t.TempDir()
