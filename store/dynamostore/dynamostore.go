@@ -197,6 +197,14 @@ func (s *Store) get(ctx context.Context, pk, sk string) (item, error) {
 	return out.Item, nil
 }
 
+// releaseMarker deletes marker item pk if owner still owns it. It is best
+// effort: a marker left behind keeps a name or a hash taken, no more.
+func (s *Store) releaseMarker(ctx context.Context, pk, owner string) {
+	s.db.DeleteItem(context.WithoutCancel(ctx), &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: key(pk, "M"),
+		ConditionExpression: aws.String("#o = :o"), ExpressionAttributeNames: map[string]string{"#o": "owner"},
+		ExpressionAttributeValues: item{":o": str(owner)}})
+}
+
 // claimMarker makes marker item pk owned by owner, or confirms it is
 // already; ErrConflict if another owns it.
 func (s *Store) claimMarker(ctx context.Context, pk, owner string) error {

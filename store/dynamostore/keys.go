@@ -31,6 +31,10 @@ func (s *Store) KeyCreate(ctx context.Context, k *ovm.APIKey) error {
 		return fmt.Errorf("key name %q is taken (names are unique without regard to case): %w", k.Name, ovm.ErrConflict)
 	}
 	if err := s.claimMarker(ctx, "KEYHASH#"+k.Hash, k.ID); err != nil {
+		// The secret is another key's: this key is refused, and its name
+		// is free again (else replicas storing one admin key at once would
+		// burn names).
+		s.releaseMarker(ctx, keyNamePK(k.Name), k.ID)
 		return err
 	}
 	_, err := s.apply(ctx, keyPK(k.ID), "K", &change{set: item{"data": str(encodeJSON(k)), "gsi1pk": str("KEYS"), "gsi1sk": str(k.ID)},
@@ -40,8 +44,15 @@ func (s *Store) KeyCreate(ctx context.Context, k *ovm.APIKey) error {
 	if errors.Is(err, ovm.ErrConflict) {
 		return fmt.Errorf("key %s exists: %w", k.ID, ovm.ErrConflict)
 	}
-	if err != nil || k.Role != ovm.RoleAdmin {
+	if err != nil {
+		// Not stored: give back what it claimed (a call again with this key
+		// claims them again).
+		s.releaseMarker(ctx, "KEYHASH#"+k.Hash, k.ID)
+		s.releaseMarker(ctx, keyNamePK(k.Name), k.ID)
 		return err
+	}
+	if k.Role != ovm.RoleAdmin {
+		return nil
 	}
 	// Counted among the active admin keys only now that it exists (a key
 	// revoked meanwhile is not added; see admins.go).

@@ -61,6 +61,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"leases list by owner and state, newest first", testLeaseList},
 		{"api keys are found by hash and revoked", testKeys},
 		{"key names are unique without regard to case", testKeyNamesIgnoreCase},
+		{"a key refused for its secret leaves its name free", testRefusedKeyLeavesItsName},
 		{"the last active admin key cannot be revoked", testLastAdminKey},
 		{"two admins revoking each other at once leave one of them", testConcurrentAdminRevoke},
 		{"every list refuses a garbage cursor and another list's cursor", testBadCursors},
@@ -919,6 +920,28 @@ func testKeyNamesIgnoreCase(t *testing.T, s ovm.Store) {
 	}
 	if got, err := s.KeyGetByHash(ctx, first.Hash); err != nil || got.Name != "ADMIN" {
 		t.Fatalf("the first key: %+v %v, want its name as given", got, err)
+	}
+}
+
+func testRefusedKeyLeavesItsName(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	first, _, _ := ovm.NewAPIKey("first", ovm.RoleUser, T0)
+	if err := s.KeyCreate(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	// Another key with the same secret (replicas storing one admin key at
+	// once) is refused, and takes nothing with it.
+	same, _, _ := ovm.NewAPIKey("second", ovm.RoleUser, T0)
+	same.Hash = first.Hash
+	if err := s.KeyCreate(ctx, same); err == nil {
+		t.Fatal("a second key with the same secret was stored")
+	}
+	second, _, _ := ovm.NewAPIKey("second", ovm.RoleUser, T0)
+	if err := s.KeyCreate(ctx, second); err != nil {
+		t.Fatalf("the name of a refused key is still taken: %v", err)
+	}
+	if got, err := s.KeyGetByHash(ctx, first.Hash); err != nil || got.ID != first.ID {
+		t.Fatalf("the first key: %+v %v", got, err)
 	}
 }
 
