@@ -120,7 +120,7 @@ func TestServeRefusesADynamoDBTableOfANewerOVM(t *testing.T) {
 
 	msg := refusedStart(t, s.cfg, "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing")
 	for _, want := range []string{"ovm: dynamostore: table " + table, "schema version " + newer,
-		fmt.Sprintf("versions up to %d", know), "restore the table", "docs/upgrades.md"} {
+		fmt.Sprintf("versions up to %d", know), "restore a backup", "docs/upgrades.md"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("stderr does not say %q:\n%s", want, msg)
 		}

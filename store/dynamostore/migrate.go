@@ -24,31 +24,6 @@ var migrations = []struct {
 	{"the set of active admin keys", (*Store).migrateAdminSet},
 }
 
-// ErrNewerSchema is what Open returns (wrapped in a *NewerSchemaError)
-// for a table that a newer OVM has migrated beyond the migrations this
-// binary knows.
-var ErrNewerSchema = errors.New("store schema newer than this binary")
-
-// NewerSchemaError is a table at schema version Have (item META / SCHEMA),
-// above Know, the number of migrations this binary has. Open refuses it
-// without writing anything: an older binary does not keep the newer
-// schema's rules, and migrations are never undone.
-type NewerSchemaError struct {
-	Table      string
-	Have, Know int64
-}
-
-// Error names the table, both versions and what to do.
-func (e *NewerSchemaError) Error() string {
-	return fmt.Sprintf("dynamostore: table %s is at schema version %d, but this ovm binary knows versions up to %d: "+
-		"a newer ovm has migrated it. Run an ovm binary at least as new as the one that wrote it, "+
-		"or restore the table from a backup taken before the upgrade; ovm never downgrades a store (docs/upgrades.md)",
-		e.Table, e.Have, e.Know)
-}
-
-// Unwrap makes errors.Is(err, ErrNewerSchema) true.
-func (e *NewerSchemaError) Unwrap() error { return ErrNewerSchema }
-
 func (s *Store) migrate(ctx context.Context) error {
 	it, err := s.get(ctx, "META", "SCHEMA")
 	if err != nil {
@@ -58,7 +33,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	// written: this binary would not keep the newer schema's rules, and
 	// the version item only ever goes up.
 	if have, know := getN(it, "v"), int64(len(migrations)); have > know {
-		return &NewerSchemaError{Table: s.table, Have: have, Know: know}
+		return &ovm.NewerSchemaError{Store: "dynamostore: table " + s.table, Have: have, Know: know}
 	}
 	for v := getN(it, "v"); v < int64(len(migrations)); v++ {
 		m := migrations[v]

@@ -61,11 +61,11 @@ func TestATableOfANewerOVMIsRefusedUntouched(t *testing.T) {
 			before := scanAll(t, db, table)
 
 			_, err = dynamostore.Open(ctx, db, dynamostore.Options{Table: table, CreateTable: true})
-			if !errors.Is(err, dynamostore.ErrNewerSchema) {
+			if !errors.Is(err, ovm.ErrNewerSchema) {
 				t.Fatalf("open a newer table: %v, want ErrNewerSchema", err)
 			}
 			for _, want := range []string{"table " + table, fmt.Sprintf("schema version %d", know+1),
-				fmt.Sprintf("versions up to %d", know), "ovm binary at least as new", "restore the table", "docs/upgrades.md"} {
+				fmt.Sprintf("versions up to %d", know), "ovm binary at least as new", "restore a backup", "docs/upgrades.md"} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not say %q", err, want)
 				}

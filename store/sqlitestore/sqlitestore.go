@@ -139,7 +139,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("sqlitestore: read schema version: %w", err)
 	}
 	if know := versions[len(versions)-1]; have > know {
-		return &NewerSchemaError{Path: s.path, Have: have, Know: know}
+		return &ovm.NewerSchemaError{Store: "sqlitestore: " + s.path, Have: int64(have), Know: int64(know)}
 	}
 	for i, name := range names {
 		v := versions[i]

@@ -294,7 +294,7 @@ func TestADatabaseOfANewerOVMIsRefusedUntouched(t *testing.T) {
 	}
 
 	_, err = sqlitestore.Open(ctx, path)
-	if !errors.Is(err, sqlitestore.ErrNewerSchema) {
+	if !errors.Is(err, ovm.ErrNewerSchema) {
 		t.Fatalf("open a newer database: %v, want ErrNewerSchema", err)
 	}
 	for _, want := range []string{path, fmt.Sprintf("schema version %d", know+1), fmt.Sprintf("versions up to %d", know),
