@@ -105,6 +105,12 @@ func TestABadConfigFailsNamingTheKey(t *testing.T) {
 		"more than one YAML document":                                                               "listen: 127.0.0.1:9000\n---\nlisten: 127.0.0.1:9001\n",
 		"set api.default_pool to one of one, two":                                                   "pools: [{name: one}, {name: two}]\n",
 		"secrets.prefix": "secrets: {backend: secretsmanager, prefix: 'a b'}\npools: [{name: default}]\n",
+		"ui.session_ttl: 1m0s must be between 5m and 168h": "ui: {session_ttl: 1m}\n",
+		"ui.public_url": "ui: {public_url: 'https://ovm.example.com/ui'}\n",
+		"ui.public_url: \"ftp://ovm.example.com\"":                    "ui: {public_url: 'ftp://ovm.example.com'}\n",
+		"auth.oidc[0].console.client_secret: must name a vault entry": "auth:\n  oidc:\n    - {issuer: 'https://idp.example', audience: ovm, owner_claim: email, owner_prefix: 'idp:', console: {client_secret: plain}}\n",
+		"auth.oidc[0].role_claim":                                     "auth:\n  oidc:\n    - {issuer: 'https://idp.example', audience: ovm, owner_claim: email, owner_prefix: 'idp:', role_claim: groups}\n",
+		"pools[0].sim.bootstrap_failures: must not be negative":       "pools:\n  - name: default\n    sim: {bootstrap_failures: -1}\n",
 	}
 	for want, body := range cases {
 		_, err := loadConfig(writeConfig(t, body))
