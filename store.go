@@ -49,15 +49,13 @@ type Store interface {
 	LeaseGet(ctx context.Context, id string) (*Lease, error)
 	// LeaseList pages through leases by id, newest first.
 	LeaseList(ctx context.Context, p *LeaseListParams) ([]*Lease, string, error)
-	// LeaseExtend sets a new expiry on an active lease, a compare-and-set on
-	// p.Version: the lease's version is bumped. ErrNotFound if there is no
-	// such lease, ErrConflict if it is no longer active or its version is
-	// not p.Version (it moved on since the caller read it).
-	LeaseExtend(ctx context.Context, p *LeaseExtendParams) (*Lease, error)
-	// LeaseEnd ends an active lease and moves its account on (cleaning or
-	// closing, per p.Retire), atomically. ErrConflict if already ended, or
-	// if p.ExpiredBy is set and the lease expires later.
-	LeaseEnd(ctx context.Context, p *LeaseEndParams) (*Lease, error)
+	// LeaseUpdate applies a compare-and-set built by a lease transition
+	// constructor (ExtendLease, EndLease, RefuseLease): the lease, and its
+	// account when u.Account is set, in one write with their events, and
+	// returns the stored lease. ErrNotFound if there is no such lease,
+	// ErrConflict if the lease's state, version or expiry (u.LiveAt,
+	// u.ExpiredAt) or the account's state or version moved on.
+	LeaseUpdate(ctx context.Context, u *LeaseUpdate) (*Lease, error)
 	// LeaseListExpired returns up to limit active leases with ExpiresAt at
 	// or before now, earliest first, in time proportional to the result.
 	LeaseListExpired(ctx context.Context, now time.Time, limit int) ([]*Lease, error)
@@ -249,31 +247,6 @@ type LeaseListParams struct {
 	Owner string     // optional
 	State LeaseState // optional
 	Pool  string     // optional
-}
-
-// LeaseExtendParams sets a new expiry.
-type LeaseExtendParams struct {
-	ID string
-	// Version is the lease's version the caller read (Lease.Version); the
-	// extension applies only if it is still the stored one.
-	Version   int64
-	ExpiresAt time.Time
-	Actor     string
-	Now       time.Time
-}
-
-// LeaseEndParams ends a lease.
-type LeaseEndParams struct {
-	ID     string
-	Reason LeaseEndReason
-	Actor  string
-	Now    time.Time
-	// Retire decides where the account goes next.
-	Retire RetirePolicy
-	// ExpiredBy, when set, ends the lease only if its ExpiresAt is at or
-	// before ExpiredBy (ErrConflict otherwise): an expirer must not end a
-	// lease that was extended after it was listed.
-	ExpiredBy time.Time
 }
 
 // EventListParams selects events of one account (including its leases'

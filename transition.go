@@ -15,7 +15,7 @@ var accountEdges = map[AccountState][]AccountState{
 	AccountCreating:      {AccountBootstrapping, AccountAbandoned, AccountQuarantined},
 	AccountBootstrapping: {AccountReady, AccountQuarantined},
 	AccountReady:         {AccountLeased, AccountClosing},
-	AccountLeased:        {AccountCleaning, AccountClosing},
+	AccountLeased:        {AccountReady, AccountCleaning, AccountClosing},
 	AccountCleaning:      {AccountReady, AccountClosing, AccountQuarantined},
 	AccountClosing:       {AccountClosed, AccountQuarantined},
 	AccountQuarantined: {AccountPending, AccountCreating, AccountBootstrapping, AccountCleaning,
@@ -201,6 +201,23 @@ func EndAccountLease(a *Account, l *Lease, rp RetirePolicy, actor string, now ti
 	return transition(a, rp.RetireTarget(a), actor, reason, now, func(n *Account) {
 		n.LeaseID = ""
 		markRevocation(n, l)
+	})
+}
+
+// ReturnAccount: leased -> ready, as lease l is refused before it gave any
+// access (RefuseLease; l.AccessAt is zero): no session was issued and no
+// principal trusted, so nothing is revoked and the account is stock again,
+// generation unchanged. It is the only way from leased back to stock
+// without cleaning.
+func ReturnAccount(a *Account, l *Lease, now time.Time) (*AccountUpdate, error) {
+	if a.State != AccountLeased || a.LeaseID != l.ID {
+		return nil, Errorf(EConflict, "account %s is %s with lease %q, not leased by %s", a.ID, a.State, a.LeaseID, l.ID)
+	}
+	if !l.AccessAt.IsZero() {
+		return nil, Errorf(EConflict, "account %s: lease %s gave access; the account must be cleaned or closed", a.ID, l.ID)
+	}
+	return transition(a, AccountReady, ActorEngine, fmt.Sprintf("lease %s refused: back in stock", l.ID), now, func(n *Account) {
+		n.LeaseID = ""
 	})
 }
 

@@ -48,13 +48,35 @@ func TestNoEdgeLeavesATerminalStateOrSkipsStock(t *testing.T) {
 	}
 	illegal := [][2]ovm.AccountState{
 		{"pending", "ready"}, {"creating", "ready"}, {"bootstrapping", "leased"}, {"ready", "closed"},
-		{"leased", "ready"}, {"leased", "closed"}, {"closing", "ready"}, {"ready", "quarantined"},
+		{"leased", "closed"}, {"closing", "ready"}, {"ready", "quarantined"},
 		{"leased", "quarantined"}, {"bogus", "bogus"},
 	}
 	for _, e := range illegal {
 		if ovm.CanTransition(e[0], e[1]) {
 			t.Errorf("%s -> %s should be illegal", e[0], e[1])
 		}
+	}
+}
+
+// Leased goes back to ready only through ReturnAccount, for a lease that
+// never gave access; a lease that did leaves its account to be cleaned or
+// closed.
+func TestALeasedAccountGoesBackToStockOnlyIfItsLeaseGaveNoAccess(t *testing.T) {
+	leased := account(ovm.AccountLeased, func(a *ovm.Account) { a.LeaseID = "lse_1" })
+	l := &ovm.Lease{ID: "lse_1", AccountID: leased.ID, State: ovm.LeaseActive, Version: 1, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	u, err := ovm.RefuseLease(l, leased, "IAM refused", t0)
+	if err != nil || u.Account.Account.State != ovm.AccountReady || u.Lease.EndReason != ovm.LeaseRefused {
+		t.Fatalf("refuse a lease that gave no access: %+v %v", u, err)
+	}
+	m, err := ovm.MarkLeaseAccess(l, "credentials", "key:a", t0)
+	if err != nil || m.Lease.AccessAt.IsZero() || m.Lease.Version != 2 {
+		t.Fatalf("mark: %+v %v", m, err)
+	}
+	if _, err := ovm.RefuseLease(m.Lease, leased, "IAM refused", t0); ovm.ErrorCodeOf(err) != ovm.EConflict {
+		t.Fatalf("a lease that gave access was refused: %v", err)
+	}
+	if _, err := ovm.ReturnAccount(leased, m.Lease, t0); ovm.ErrorCodeOf(err) != ovm.EConflict {
+		t.Fatalf("an account whose lease gave access went back to stock: %v", err)
 	}
 }
 

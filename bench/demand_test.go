@@ -64,9 +64,9 @@ func replayTrace(b *testing.B, trace []demandtrace.Vend, sp ovm.StockPolicy, mea
 	// advance runs the workers up to t, integrating the idle stock.
 	advance := func(t time.Time) {
 		for {
-			n0, e0 := eng.Expirer.RunOnce(ctx)
-			n1, e1 := eng.Planner.RunOnce(ctx)
-			n2, e2 := eng.Runner.RunOnce(ctx)
+			n0, e0 := eng.RunOnce(ctx, engine.WorkerExpirer)
+			n1, e1 := eng.RunOnce(ctx, engine.WorkerPlanner)
+			n2, e2 := eng.RunOnce(ctx, engine.WorkerRunner)
 			if err := errors.Join(e0, e1, e2); err != nil {
 				b.Fatal(err)
 			}
@@ -81,7 +81,7 @@ func replayTrace(b *testing.B, trace []demandtrace.Vend, sp ovm.StockPolicy, mea
 			if t.Before(next) {
 				next = t
 			}
-			if at := eng.Runner.NextDue(); !at.IsZero() && at.After(now) && at.Before(next) {
+			if at := eng.NextDue(); !at.IsZero() && at.After(now) && at.Before(next) {
 				next = at
 			}
 			if !now.Before(measureFrom) {

@@ -82,13 +82,11 @@ func BenchmarkNotifyLatency(b *testing.B) {
 				sent := map[string]time.Time{}
 				for i := range *notifyVends {
 					now := time.Now().UTC()
-					id := ovm.NewID("lse", now)
-					sent[id] = now
-					if _, err := s.LeaseCreate(context.Background(), &ovm.LeaseCreateParams{LeaseID: id, Pool: "default",
-						Owner: fmt.Sprint("o", i), Now: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+					l, err := eng.Vend(context.Background(), &engine.VendRequest{Pool: "default", Owner: fmt.Sprint("o", i)})
+					if err != nil {
 						b.Fatal(err)
 					}
-					eng.Notifier.Kick() // as the API does after a vend
+					sent[l.ID] = now
 					time.Sleep(10 * time.Millisecond)
 				}
 				deadline := time.Now().Add(30 * time.Second)
@@ -157,7 +155,7 @@ func BenchmarkOutboxThroughput(b *testing.B) {
 				start := time.Now()
 				done := 0
 				for done < *outboxDepth {
-					n, err := eng.Notifier.RunOnce(context.Background())
+					n, err := eng.RunOnce(context.Background(), engine.WorkerNotifier)
 					if err != nil {
 						b.Fatal(err)
 					}

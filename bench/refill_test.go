@@ -67,8 +67,8 @@ func (w *refillWorld) fill() time.Duration {
 		if i > 100000 {
 			w.b.Fatal("the stock never filled")
 		}
-		n1, err1 := w.eng.Planner.RunOnce(ctx)
-		n2, err2 := w.eng.Runner.RunOnce(ctx)
+		n1, err1 := w.eng.RunOnce(ctx, engine.WorkerPlanner)
+		n2, err2 := w.eng.RunOnce(ctx, engine.WorkerRunner)
 		if err1 != nil || err2 != nil {
 			w.b.Fatal(err1, err2)
 		}
@@ -76,7 +76,7 @@ func (w *refillWorld) fill() time.Duration {
 			continue // kicked: run again at once
 		}
 		next := w.clock.Now().Add(w.tick)
-		if at := w.eng.Runner.NextDue(); !at.IsZero() && at.Before(next) {
+		if at := w.eng.NextDue(); !at.IsZero() && at.Before(next) {
 			next = at
 		}
 		w.clock.Set(next)
@@ -169,12 +169,10 @@ func BenchmarkRefillRealLoops(b *testing.B) {
 		waitReady()
 		for i := range target {
 			now := time.Now()
-			if _, err := st.LeaseCreate(context.Background(), &ovm.LeaseCreateParams{LeaseID: fmt.Sprintf("lse_%d_%d", now.UnixNano(), i),
-				Pool: "default", Owner: "bench", Now: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			if _, err := eng.Vend(context.Background(), &engine.VendRequest{Pool: "default", Owner: fmt.Sprintf("bench-%d-%d", now.UnixNano(), i)}); err != nil {
 				b.Fatal(err)
 			}
 		}
-		eng.Planner.Kick() // as a vend through the API does
 		took = waitReady()
 		eng.Stop(context.Background())
 		st.Close()

@@ -54,6 +54,9 @@ func (e *Engine) credentials(ctx context.Context, l *ovm.Lease, actor, what stri
 	if err != nil {
 		return nil, nil, err
 	}
+	if l, err = e.markAccess(ctx, l, what, actor); err != nil {
+		return nil, nil, err
+	}
 	now := e.clock.Now()
 	c, err := acc.Credentials(ctx, a, ovm.SessionRequest{LeaseID: l.ID, Owner: l.Owner, Duration: l.ExpiresAt.Sub(now)})
 	if err != nil {
@@ -79,6 +82,29 @@ func (e *Engine) credentials(ctx context.Context, l *ovm.Lease, actor, what stri
 	e.log.Info(what+" issued", ovm.LogLeaseID, l.ID, ovm.LogAccountID, l.AccountID, ovm.LogPool, l.Pool,
 		"actor", actor, "session", c.SessionName, "expires_at", c.Expiration)
 	return c, acc, nil
+}
+
+// markAccess records, before lease l gives access for the first time, that
+// it does (ovm.MarkLeaseAccess): from then on it cannot be refused and its
+// account must be retired. A lease already marked is returned as it is.
+func (e *Engine) markAccess(ctx context.Context, l *ovm.Lease, what, actor string) (*ovm.Lease, error) {
+	for attempt := 0; l.AccessAt.IsZero(); attempt++ {
+		u, err := ovm.MarkLeaseAccess(l, what, actor, e.clock.Now())
+		if err != nil {
+			return nil, err
+		}
+		n, err := e.store.LeaseUpdate(ctx, u)
+		if err == nil {
+			return n, nil
+		}
+		if !errors.Is(err, ovm.ErrConflict) || attempt == 3 {
+			return nil, err
+		}
+		if l, err = e.store.LeaseGet(ctx, l.ID); err != nil { // extended or marked meanwhile: read it again
+			return nil, err
+		}
+	}
+	return l, nil
 }
 
 // ConsoleURL returns an AWS console sign-in URL for lease l, landing on
@@ -158,9 +184,10 @@ func (e *Engine) Grant(ctx context.Context, l *ovm.Lease) error {
 	if err := acc.Grant(ctx, a, l.Principal); err != nil {
 		return awsRefused(fmt.Sprintf("trust %s in %s for lease %s", l.Principal, l.RoleARN, l.ID), err)
 	}
-	return e.store.EventAppend(ctx, &ovm.Event{Time: e.clock.Now(), Kind: ovm.EventLease, AccountID: l.AccountID, LeaseID: l.ID,
-		Pool: l.Pool, Actor: ovm.ActorEngine, From: string(l.State), To: string(l.State),
-		Reason: "principal " + l.Principal + " trusted for the lease"})
+	// The trust is access: from now on the lease is not undone by putting
+	// its account back in stock.
+	_, err = e.markAccess(ctx, l, "principal "+l.Principal+" trusted for the lease", ovm.ActorEngine)
+	return err
 }
 
 // awsRefused is a failed call to AWS for a lessee: 503, retry later, with

@@ -65,7 +65,7 @@ func TestDriftIsReportedOnceAndShownInThePoolStatus(t *testing.T) {
 	}
 	stray, _ := w.sim.AddOutside("acc_stray", "default", "stray@x")
 	for range 2 { // the second run finds the same: no new event
-		if _, err := w.eng.Drift.RunOnce(ctx); err != nil {
+		if _, err := w.eng.RunOnce(ctx, engine.WorkerDrift); err != nil {
 			t.Fatal(err)
 		}
 	}

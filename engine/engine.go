@@ -69,6 +69,8 @@ type Config struct {
 	Observer Observer
 	// Notify configures the notifications' delivery worker.
 	Notify NotifyConfig
+	// Vend configures vends (Engine.Vend).
+	Vend VendConfig
 }
 
 // Observer is told what the engine does, for metrics. Its methods are
@@ -128,6 +130,7 @@ func (c Config) withDefaults() Config {
 	if c.Observer == nil {
 		c.Observer = nopObserver{}
 	}
+	c.Vend = c.Vend.withDefaults()
 	return c
 }
 
@@ -139,14 +142,19 @@ type Engine struct {
 	log   *slog.Logger
 	cfg   Config
 
-	Planner  *Planner
-	Runner   *Runner
-	Expirer  *Expirer
-	Drift    *Drift
-	Notifier *Notifier
+	planner  *Planner
+	runner   *Runner
+	expirer  *Expirer
+	drift    *Drift
+	notifier *Notifier
 
 	sigMu   sync.Mutex
 	signals map[string]chan struct{}
+
+	drainOnce sync.Once
+	draining  chan struct{}
+	outlookMu sync.Mutex
+	outlooks  map[string]*outlookEntry
 
 	observed observed
 	targets  targets
@@ -167,7 +175,8 @@ func New(store ovm.Store, pools []Pool, clock ovm.Clock, log *slog.Logger, cfg C
 	if cfg.StepTimeout >= cfg.ClaimTTL {
 		return nil, fmt.Errorf("engine: step timeout %s must be below the claim ttl %s", cfg.StepTimeout, cfg.ClaimTTL)
 	}
-	e := &Engine{store: store, pools: map[string]*Pool{}, clock: clock, log: log, cfg: cfg, signals: map[string]chan struct{}{}}
+	e := &Engine{store: store, pools: map[string]*Pool{}, clock: clock, log: log, cfg: cfg, signals: map[string]chan struct{}{},
+		draining: make(chan struct{}), outlooks: map[string]*outlookEntry{}}
 	for i := range pools {
 		p := &pools[i]
 		if err := p.Policy.Validate(); err != nil {
@@ -190,13 +199,16 @@ func New(store ovm.Store, pools []Pool, clock ovm.Clock, log *slog.Logger, cfg C
 	if e.cfg.StepTimeout >= e.cfg.ClaimTTL {
 		e.cfg.ClaimTTL = 2*e.cfg.StepTimeout + time.Minute
 	}
-	e.Planner = &Planner{e: e, kick: make(chan struct{}, 1)}
-	e.Runner = &Runner{e: e, kick: make(chan struct{}, 1)}
-	e.Expirer = &Expirer{e: e}
-	e.Drift = &Drift{e: e}
-	e.Notifier = newNotifier(e, cfg.Notify)
+	e.planner = &Planner{e: e, kick: make(chan struct{}, 1)}
+	e.runner = &Runner{e: e, kick: make(chan struct{}, 1)}
+	e.expirer = &Expirer{e: e}
+	e.drift = &Drift{e: e}
+	e.notifier = newNotifier(e, cfg.Notify)
 	return e, nil
 }
+
+// Config returns the engine's configuration, its defaults filled in.
+func (e *Engine) Config() Config { return e.cfg }
 
 // Pool returns the named pool, or nil.
 func (e *Engine) Pool(name string) *Pool { return e.pools[name] }
@@ -272,11 +284,45 @@ func (e *Engine) crash(point string) {
 	}
 }
 
+// Worker names one of the engine's loops.
+type Worker string
+
+// The engine's workers.
+const (
+	WorkerPlanner  Worker = "planner"  // orders accounts for each pool's target stock
+	WorkerRunner   Worker = "runner"   // drives due accounts one step
+	WorkerExpirer  Worker = "expirer"  // ends leases whose time is up
+	WorkerDrift    Worker = "drift"    // compares AWS with the store
+	WorkerNotifier Worker = "notifier" // sends the outbox's notifications
+)
+
+// RunOnce runs worker w once, as its loop does every tick, and returns how
+// much work it did. Tests and benchmarks call it with a fake clock instead
+// of Start.
+func (e *Engine) RunOnce(ctx context.Context, w Worker) (int, error) {
+	switch w {
+	case WorkerPlanner:
+		return e.planner.RunOnce(ctx)
+	case WorkerRunner:
+		return e.runner.RunOnce(ctx)
+	case WorkerExpirer:
+		return e.expirer.RunOnce(ctx)
+	case WorkerDrift:
+		return e.drift.RunOnce(ctx)
+	case WorkerNotifier:
+		return e.notifier.RunOnce(ctx)
+	}
+	return 0, fmt.Errorf("engine: no worker %q", w)
+}
+
+// NextDue is when the runner's next known step is due (zero: none known).
+func (e *Engine) NextDue() time.Time { return e.runner.NextDue() }
+
 // Tick runs each worker once: expire, plan, then run due steps.
 func (e *Engine) Tick(ctx context.Context) error {
-	_, err1 := e.Expirer.RunOnce(ctx)
-	_, err2 := e.Planner.RunOnce(ctx)
-	_, err3 := e.Runner.RunOnce(ctx)
+	_, err1 := e.expirer.RunOnce(ctx)
+	_, err2 := e.planner.RunOnce(ctx)
+	_, err3 := e.runner.RunOnce(ctx)
 	return errors.Join(err1, err2, err3)
 }
 
@@ -319,11 +365,11 @@ func (e *Engine) Start() {
 			}
 		}()
 	}
-	loop("expirer", e.cfg.Tick, nil, e.Expirer.RunOnce, nil)
-	loop("planner", e.cfg.Tick, e.Planner.kick, e.Planner.RunOnce, nil)
-	loop("runner", e.cfg.Tick, e.Runner.kick, e.Runner.RunOnce, e.Runner.NextDue)
-	loop("drift", e.cfg.DriftInterval, nil, e.Drift.RunOnce, nil)
-	loop("notifier", e.Notifier.cfg.Interval, e.Notifier.kick, e.Notifier.RunOnce, nil)
+	loop("expirer", e.cfg.Tick, nil, e.expirer.RunOnce, nil)
+	loop("planner", e.cfg.Tick, e.planner.kick, e.planner.RunOnce, nil)
+	loop("runner", e.cfg.Tick, e.runner.kick, e.runner.RunOnce, e.runner.NextDue)
+	loop("drift", e.cfg.DriftInterval, nil, e.drift.RunOnce, nil)
+	loop("notifier", e.notifier.cfg.Interval, e.notifier.kick, e.notifier.RunOnce, nil)
 }
 
 // Stop stops the loops from taking new work and waits until the steps in

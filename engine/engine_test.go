@@ -17,6 +17,7 @@ import (
 	"github.com/ovmdev/ovm/internal/clocktest"
 	"github.com/ovmdev/ovm/provider/sim"
 	"github.com/ovmdev/ovm/store/sqlitestore"
+	"github.com/ovmdev/ovm/store/storetest"
 	"go.uber.org/goleak"
 )
 
@@ -201,20 +202,20 @@ func TestOnlyTheLeaderPlansAndAnotherTakesOverWhenItStops(t *testing.T) {
 	a, _ := engine.New(w.store, pools, w.clock, log, engine.Config{Instance: "a", LeaderTTL: 10 * time.Second})
 	b, _ := engine.New(w.store, pools, w.clock, log, engine.Config{Instance: "b", LeaderTTL: 10 * time.Second})
 	ctx := context.Background()
-	if n, _ := a.Planner.RunOnce(ctx); n != 2 {
+	if n, _ := a.RunOnce(ctx, engine.WorkerPlanner); n != 2 {
 		t.Fatalf("leader a ordered %d", n)
 	}
 	for range 3 { // b runs the steps, but never plans while a leads
-		b.Runner.RunOnce(ctx)
+		b.RunOnce(ctx, engine.WorkerRunner)
 		w.clock.Advance(time.Second)
-		a.Planner.RunOnce(ctx) // a renews
-		if n, _ := b.Planner.RunOnce(ctx); n != 0 {
+		a.RunOnce(ctx, engine.WorkerPlanner) // a renews
+		if n, _ := b.RunOnce(ctx, engine.WorkerPlanner); n != 0 {
 			t.Fatalf("b planned while a led")
 		}
 	}
 	w.vend("x")
 	w.clock.Advance(11 * time.Second) // a is gone: its lease lapses
-	if n, _ := b.Planner.RunOnce(ctx); n != 1 {
+	if n, _ := b.RunOnce(ctx, engine.WorkerPlanner); n != 1 {
 		t.Fatalf("b did not take over the planning (ordered %d)", n)
 	}
 }
@@ -278,8 +279,7 @@ func TestRecyclingWipesAndReturnsTheAccountToStock(t *testing.T) {
 	first := w.vend("a")
 	ctx := context.Background()
 	for gen := 1; gen <= 2; gen++ {
-		if _, err := w.store.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: first.ID, Reason: ovm.LeaseReleased, Now: w.clock.Now(),
-			Retire: w.pool.Retire}); err != nil {
+		if _, err := storetest.EndLease(ctx, w.store, first.ID, ovm.LeaseReleased, w.pool.Retire, "key:test", w.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 		w.settle(5, time.Second)
@@ -292,7 +292,7 @@ func TestRecyclingWipesAndReturnsTheAccountToStock(t *testing.T) {
 			t.Fatalf("vended %s, want the recycled %s", first.AccountID, a.ID)
 		}
 	}
-	w.store.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: first.ID, Reason: ovm.LeaseReleased, Now: w.clock.Now(), Retire: w.pool.Retire})
+	storetest.EndLease(ctx, w.store, first.ID, ovm.LeaseReleased, w.pool.Retire, "key:test", w.clock.Now())
 	w.settle(5, time.Second)
 	if a, _ := w.store.AccountGet(ctx, first.AccountID); a.State != ovm.AccountClosed {
 		t.Fatalf("after max generations: %s, want closed", a.State)
@@ -410,7 +410,7 @@ func TestTheCloseQuotaHoldsClosuresAndCreationsWithoutFailing(t *testing.T) {
 	}
 	for range 2 {
 		l := w.vend("q")
-		w.store.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: l.ID, Reason: ovm.LeaseReleased, Now: w.clock.Now(), Retire: w.pool.Retire})
+		storetest.EndLease(ctx, w.store, l.ID, ovm.LeaseReleased, w.pool.Retire, "key:test", w.clock.Now())
 	}
 	w.settle(10, time.Second)
 	c := w.counts()
@@ -452,8 +452,7 @@ func TestACrashBetweenTheCallAndItsRecordLosesNothing(t *testing.T) {
 				w.clock.Advance(time.Second)
 				if state == ovm.AccountClosing && w.counts()[ovm.AccountReady] == 1 {
 					l := w.vend("x")
-					w.store.LeaseEnd(context.Background(), &ovm.LeaseEndParams{ID: l.ID, Reason: ovm.LeaseReleased,
-						Now: w.clock.Now(), Retire: w.pool.Retire})
+					storetest.EndLease(context.Background(), w.store, l.ID, ovm.LeaseReleased, w.pool.Retire, "key:test", w.clock.Now())
 				}
 				if crashed > 0 {
 					break

@@ -23,14 +23,10 @@ func (x *Expirer) RunOnce(ctx context.Context) (int, error) {
 	n := 0
 	var errs []error
 	for _, l := range leases {
-		retire := ovm.RetirePolicy{Mode: ovm.RetireClose}
-		if p := e.pools[l.Pool]; p != nil {
-			retire = p.Policy.Retire
-		}
 		e.crash("expirer.before-end")
-		_, err := e.store.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: l.ID, Reason: ovm.LeaseExpired, Actor: ovm.ActorExpirer, Now: now, Retire: retire, ExpiredBy: now})
+		_, err := e.EndLease(ctx, l, ovm.LeaseExpired, ovm.ActorExpirer)
 		switch {
-		case errors.Is(err, ovm.ErrConflict):
+		case ovm.ErrorCodeOf(err) == ovm.EConflict:
 			continue // released or extended meanwhile
 		case err != nil:
 			errs = append(errs, fmt.Errorf("lease %s: %w", l.ID, err))
@@ -38,10 +34,6 @@ func (x *Expirer) RunOnce(ctx context.Context) (int, error) {
 		}
 		n++
 		e.log.Info("lease expired", ovm.LogLeaseID, l.ID, ovm.LogAccountID, l.AccountID, ovm.LogPool, l.Pool)
-	}
-	if n > 0 {
-		e.Runner.Kick()
-		e.Notifier.Kick() // lease.ended goes out now
 	}
 	return n, errors.Join(errs...)
 }

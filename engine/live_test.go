@@ -12,6 +12,7 @@ import (
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/provider/sim"
+	"github.com/ovmdev/ovm/store/storetest"
 )
 
 // liveSim is the simulated provider with a cleaning pass that runs until
@@ -56,10 +57,10 @@ func TestAPassUnderWayShowsInTheStatusAndIsNeverStored(t *testing.T) {
 	w.settle(5, time.Second)
 	l := w.vend("a")
 	ctx := context.Background()
-	if _, err := w.store.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: l.ID, Reason: ovm.LeaseReleased, Now: w.clock.Now(), Retire: w.pool.Retire}); err != nil {
+	if _, err := storetest.EndLease(ctx, w.store, l.ID, ovm.LeaseReleased, w.pool.Retire, "key:test", w.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.eng.Runner.RunOnce(ctx); err != nil { // the revocation comes first
+	if _, err := w.eng.RunOnce(ctx, engine.WorkerRunner); err != nil { // the revocation comes first
 		t.Fatal(err)
 	}
 	ls := &liveSim{Provider: w.sim, started: make(chan struct{}), release: make(chan struct{})}
@@ -73,7 +74,7 @@ func TestAPassUnderWayShowsInTheStatusAndIsNeverStored(t *testing.T) {
 		runErr error
 		done   = make(chan struct{})
 	)
-	go func() { defer close(done); ran, runErr = running.Runner.RunOnce(ctx) }()
+	go func() { defer close(done); ran, runErr = running.RunOnce(ctx, engine.WorkerRunner) }()
 	<-ls.started
 
 	st, err := running.PoolStatus(ctx, w.pool.Name)

@@ -358,7 +358,7 @@ func (e *Engine) RetryDelivery(ctx context.Context, id string) (*ovm.Delivery, e
 	if r, err = e.store.DeliveryUpdate(ctx, r); err != nil {
 		return nil, err
 	}
-	e.Notifier.Kick()
+	e.notifier.Kick()
 	return r, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/provider/sim"
 )
 
@@ -56,7 +57,7 @@ func notifyWorld(t *testing.T, box *inbox, mods ...func(*ovm.Pool)) *world {
 
 func (w *world) notify() int {
 	w.t.Helper()
-	n, err := w.eng.Notifier.RunOnce(context.Background())
+	n, err := w.eng.RunOnce(context.Background(), engine.WorkerNotifier)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -169,7 +170,7 @@ func TestACrashAfterSendingDeliversAgain(t *testing.T) {
 	}
 	w.build()
 	w.vend("alice")
-	w.eng.Notifier.RunOnce(context.Background())
+	w.eng.RunOnce(context.Background(), engine.WorkerNotifier)
 	if crashed != 1 || len(box.received(ovm.NotifyLeaseCreated)) != 1 {
 		t.Fatalf("crashed %d, received %d", crashed, len(box.received(ovm.NotifyLeaseCreated)))
 	}

@@ -89,7 +89,7 @@ func (b listBarrier) AccountListDue(ctx context.Context, p *ovm.AccountListDuePa
 func TestTwoRunnersRacingForOneAccountRunItsStepOnce(t *testing.T) {
 	// A creation that takes hours: every round polls the same account.
 	w := newWorld(t, sim.Config{CreateLatency: 10 * time.Hour}, poolPolicy(func(p *ovm.Pool) { p.Stock.Target = 1 }))
-	if n, err := w.eng.Planner.RunOnce(context.Background()); n != 1 || err != nil {
+	if n, err := w.eng.RunOnce(context.Background(), engine.WorkerPlanner); n != 1 || err != nil {
 		t.Fatalf("ordered %d (%v)", n, err)
 	}
 	var calls atomic.Int64
@@ -107,7 +107,7 @@ func TestTwoRunnersRacingForOneAccountRunItsStepOnce(t *testing.T) {
 		var wg sync.WaitGroup
 		for i, e := range []*engine.Engine{a, b} {
 			wg.Add(1)
-			go func() { defer wg.Done(); ran[i], _ = e.Runner.RunOnce(context.Background()) }()
+			go func() { defer wg.Done(); ran[i], _ = e.RunOnce(context.Background(), engine.WorkerRunner) }()
 		}
 		wg.Wait()
 		if got := calls.Load() - before; got != 1 || ran[0]+ran[1] != 1 {

@@ -126,7 +126,7 @@ func (p *Planner) RunOnce(ctx context.Context) (int, error) {
 		}
 	}
 	if total > 0 {
-		e.Runner.Kick()
+		e.runner.Kick()
 	}
 	return total, errors.Join(errs...)
 }

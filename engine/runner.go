@@ -189,14 +189,14 @@ func (r *Runner) step(ctx context.Context, a *ovm.Account) (bool, error) {
 	}
 	if stored.State != a.State {
 		r.Kick()          // the next step may be due at once
-		e.Notifier.Kick() // a quarantine's notification goes out now
+		e.notifier.Kick() // a quarantine's notification goes out now
 	}
 	if at, ok := stored.DueAt(); ok {
 		r.due(at)
 	}
 	if a.State == ovm.AccountPending || a.State == ovm.AccountCreating {
 		if stored.State != ovm.AccountPending && stored.State != ovm.AccountCreating {
-			e.Planner.Kick() // a creation slot is free
+			e.planner.Kick() // a creation slot is free
 		}
 	}
 	return true, nil

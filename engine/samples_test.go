@@ -25,7 +25,7 @@ func TestTheLeaderSamplesEachPoolOncePerInterval(t *testing.T) {
 	start := ovm.SampleBucket(w.clock.Now())
 	for range 3 * int(ovm.SampleInterval/time.Minute) { // three intervals, a plan a minute
 		a.Tick(ctx)
-		b.Planner.RunOnce(ctx)
+		b.RunOnce(ctx, engine.WorkerPlanner)
 		w.clock.Advance(time.Minute)
 	}
 	got, err := w.store.PoolSampleList(ctx, w.pool.Name, time.Time{})

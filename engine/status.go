@@ -86,7 +86,7 @@ func (e *Engine) PoolStatus(ctx context.Context, name string) (*PoolStatus, erro
 	if err != nil {
 		return nil, err
 	}
-	st.Drift, st.DriftCheckedAt = e.Drift.Findings(name)
+	st.Drift, st.DriftCheckedAt = e.drift.Findings(name)
 	if cl, ok := p.Provider.(ovm.CloseLister); ok {
 		if st.RecentCloses, err = cl.RecentCloses(ctx); err != nil {
 			return nil, fmt.Errorf("close ledger: %w", err)

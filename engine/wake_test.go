@@ -55,30 +55,30 @@ func TestAFinishedCreationKicksThePlannerAndTheNextStepIsKnown(t *testing.T) {
 	ctx := context.Background()
 	kicked := func() bool {
 		select {
-		case <-e.Planner.kick:
+		case <-e.planner.kick:
 			return true
 		default:
 			return false
 		}
 	}
-	if n, err := e.Planner.RunOnce(ctx); n != 1 || err != nil {
+	if n, err := e.planner.RunOnce(ctx); n != 1 || err != nil {
 		t.Fatalf("ordered %d, %v", n, err)
 	}
-	e.Runner.RunOnce(ctx) // pending -> creating, due when AWS is done
-	if want := clock.Now().Add(3 * time.Second); !e.Runner.NextDue().Equal(want) || kicked() {
-		t.Fatalf("next due %s, want %s; a creation under way frees no slot", e.Runner.NextDue(), want)
+	e.runner.RunOnce(ctx) // pending -> creating, due when AWS is done
+	if want := clock.Now().Add(3 * time.Second); !e.runner.NextDue().Equal(want) || kicked() {
+		t.Fatalf("next due %s, want %s; a creation under way frees no slot", e.runner.NextDue(), want)
 	}
 	clock.Advance(3 * time.Second)
-	e.Runner.RunOnce(ctx) // creating -> bootstrapping
+	e.runner.RunOnce(ctx) // creating -> bootstrapping
 	if !kicked() {
 		t.Fatal("a finished creation did not kick the planner")
 	}
-	if want := clock.Now(); !e.Runner.NextDue().Equal(want) {
-		t.Fatalf("next due %s, want the bootstrap at once (%s)", e.Runner.NextDue(), want)
+	if want := clock.Now(); !e.runner.NextDue().Equal(want) {
+		t.Fatalf("next due %s, want the bootstrap at once (%s)", e.runner.NextDue(), want)
 	}
-	e.Runner.RunOnce(ctx) // the bootstrap starts
-	if want := clock.Now().Add(2 * time.Second); !e.Runner.NextDue().Equal(want) {
-		t.Fatalf("next due %s, want the bootstrap's end %s", e.Runner.NextDue(), want)
+	e.runner.RunOnce(ctx) // the bootstrap starts
+	if want := clock.Now().Add(2 * time.Second); !e.runner.NextDue().Equal(want) {
+		t.Fatalf("next due %s, want the bootstrap's end %s", e.runner.NextDue(), want)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/ovmdev/ovm/provider/sim"
+	"github.com/ovmdev/ovm/store/storetest"
 )
 
 // leaseOf leases an account for key with body.
@@ -207,8 +208,7 @@ func TestCredentialsOfALeaseThatEndedMeanwhileAreNotHandedOut(t *testing.T) {
 	l := f.leaseOf(f.user, `{}`)
 	f.sim.SetHook(func(op sim.Op, _ *ovm.Account) error {
 		if op == sim.OpAccess {
-			f.store.LeaseEnd(context.Background(), &ovm.LeaseEndParams{ID: l.ID, Reason: ovm.LeaseReleased, Actor: "key:alice",
-				Now: f.clock.Now(), Retire: ovm.RetirePolicy{Mode: ovm.RetireClose}})
+			storetest.EndLease(context.Background(), f.store, l.ID, ovm.LeaseReleased, ovm.RetirePolicy{Mode: ovm.RetireClose}, "key:alice", f.clock.Now())
 		}
 		return nil
 	})

@@ -1,10 +1,8 @@
 package httpapi
 
 import (
-	"errors"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/ovmdev/ovm"
 )
@@ -116,35 +114,20 @@ func (s *Server) accountGet(w http.ResponseWriter, r *http.Request, p *principal
 	return writeJSON(w, http.StatusOK, d)
 }
 
-// accountAction applies an operator transition to the account in the path.
-func (s *Server) accountAction(w http.ResponseWriter, r *http.Request, p *principal,
-	build func(*ovm.Account, string, time.Time) (*ovm.AccountUpdate, error)) error {
-	a, err := s.store.AccountGet(r.Context(), r.PathValue("id"))
+func (s *Server) accountRetry(w http.ResponseWriter, r *http.Request, p *principal) error {
+	a, err := s.engine.RetryAccount(r.Context(), r.PathValue("id"), ovm.KeyActor(p.Name))
 	if err != nil {
 		return err
 	}
-	u, err := build(a, ovm.KeyActor(p.Name), s.clock.Now())
-	if err != nil {
-		return err
-	}
-	a, err = s.store.AccountUpdate(r.Context(), u)
-	if errors.Is(err, ovm.ErrConflict) {
-		return ovm.Errorf(ovm.EConflict, "account %s changed meanwhile; read it again and retry", u.Account.ID)
-	}
-	if err != nil {
-		return err
-	}
-	s.log.Info("operator action", ovm.LogAccountID, a.ID, ovm.LogFrom, u.ExpectState, ovm.LogTo, a.State, ovm.LogKeyName, p.Name)
-	s.engine.Runner.Kick()
 	return writeJSON(w, http.StatusOK, accountDTO(a))
 }
 
-func (s *Server) accountRetry(w http.ResponseWriter, r *http.Request, p *principal) error {
-	return s.accountAction(w, r, p, ovm.RetryAccount)
-}
-
 func (s *Server) accountRetire(w http.ResponseWriter, r *http.Request, p *principal) error {
-	return s.accountAction(w, r, p, ovm.RetireAccount)
+	a, err := s.engine.RetireAccount(r.Context(), r.PathValue("id"), ovm.KeyActor(p.Name))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, accountDTO(a))
 }
 
 // KeyRequest is the body of POST /v1/keys.
@@ -216,9 +199,11 @@ func (s *Server) accountInput(w http.ResponseWriter, r *http.Request, p *princip
 	if err := decode(r, &req, false); err != nil {
 		return err
 	}
-	return s.accountAction(w, r, p, func(a *ovm.Account, actor string, now time.Time) (*ovm.AccountUpdate, error) {
-		return ovm.RecordInput(a, req.Name, req.Value, actor, now)
-	})
+	a, err := s.engine.InputAccount(r.Context(), r.PathValue("id"), req.Name, req.Value, ovm.KeyActor(p.Name))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, accountDTO(a))
 }
 
 // phonePIN answers the contact flow (Amazon Connect) that calls AWS back:

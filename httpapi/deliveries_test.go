@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
 )
 
@@ -40,7 +41,7 @@ func TestFailedDeliveriesAreListedAndSentAgainByAnAdmin(t *testing.T) {
 	f := newFixture(t, httpapi.Config{})
 	f.fill()
 	f.do("POST", "/v1/leases", f.user, `{}`) // a lease.created, delivered to nobody
-	if _, err := f.eng.Notifier.RunOnce(context.Background()); err != nil {
+	if _, err := f.eng.RunOnce(context.Background(), engine.WorkerNotifier); err != nil {
 		t.Fatal(err)
 	}
 	failed := f.failedDelivery()

@@ -59,7 +59,7 @@ func TestVendNamesItsLeaseInLocation(t *testing.T) {
 }
 
 func TestAnEmptyPoolSaysWhyAndWhen(t *testing.T) {
-	f := newFixture(t, httpapi.Config{PollInterval: 10 * time.Millisecond}, func(p *ovm.Pool) {
+	f := newFixtureVend(t, httpapi.Config{}, engine.VendConfig{PollInterval: 10 * time.Millisecond}, func(p *ovm.Pool) {
 		p.Stock = ovm.StockPolicy{Target: 2, Ceiling: 2, MaxInFlight: 2}
 		p.Lease.MaxPerOwner = 2
 	})
@@ -77,7 +77,7 @@ func TestAnEmptyPoolSaysWhyAndWhen(t *testing.T) {
 		t.Errorf("before the first tick: %q", msg)
 	}
 	// Ordered and on the way.
-	if _, err := f.eng.Planner.RunOnce(context.Background()); err != nil {
+	if _, err := f.eng.RunOnce(context.Background(), engine.WorkerPlanner); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(2 * time.Second) // past the cached answer
@@ -239,7 +239,7 @@ func TestEveryAdminRouteRefusesAUserKey(t *testing.T) {
 
 func TestAUserKeySeesCountsNotAccounts(t *testing.T) {
 	f := newFixture(t, httpapi.Config{})
-	if _, err := f.eng.Planner.RunOnce(context.Background()); err != nil {
+	if _, err := f.eng.RunOnce(context.Background(), engine.WorkerPlanner); err != nil {
 		t.Fatal(err)
 	}
 	// An account that waits with an error, as a failing step leaves it.
@@ -338,7 +338,7 @@ func TestAnAccountShowsItsRunningStepsLiveFigures(t *testing.T) {
 	srv := httptest.NewServer(httpapi.New(f.store, eng, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Config{}))
 	defer srv.Close()
 	f.srv = srv
-	if _, err := eng.Planner.RunOnce(context.Background()); err != nil {
+	if _, err := eng.RunOnce(context.Background(), engine.WorkerPlanner); err != nil {
 		t.Fatal(err)
 	}
 	accts, _, _ := f.store.AccountList(context.Background(), &ovm.AccountListParams{})
@@ -354,7 +354,7 @@ func TestAnAccountShowsItsRunningStepsLiveFigures(t *testing.T) {
 }
 
 func TestAKeyRevokedWhileItWaitsGetsNoAccount(t *testing.T) {
-	f := newFixture(t, httpapi.Config{PollInterval: 10 * time.Millisecond}, func(p *ovm.Pool) { p.Stock.Target = 0 })
+	f := newFixtureVend(t, httpapi.Config{}, engine.VendConfig{PollInterval: 10 * time.Millisecond}, func(p *ovm.Pool) { p.Stock.Target = 0 })
 	bob := f.key("bob", ovm.RoleUser)
 	done := make(chan resp)
 	go func() { done <- f.do("POST", "/v1/leases", bob, `{"wait":"1m"}`) }()
@@ -374,15 +374,15 @@ func TestAKeyRevokedWhileItWaitsGetsNoAccount(t *testing.T) {
 }
 
 func TestDrainEndsTheWaits(t *testing.T) {
-	f := newFixture(t, httpapi.Config{PollInterval: time.Hour}, func(p *ovm.Pool) { p.Stock.Target = 0 })
-	srv := httpapi.New(f.store, f.eng, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Config{PollInterval: time.Hour})
+	f := newFixtureVend(t, httpapi.Config{}, engine.VendConfig{PollInterval: time.Hour}, func(p *ovm.Pool) { p.Stock.Target = 0 })
+	srv := httpapi.New(f.store, f.eng, f.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Config{})
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 	f.srv = ts
 	done := make(chan resp)
 	go func() { done <- f.do("POST", "/v1/leases", f.user, `{"wait":"1m"}`) }()
 	time.Sleep(50 * time.Millisecond)
-	srv.Drain()
+	f.eng.Drain()
 	select {
 	case r := <-done:
 		if msg := r.wantError(t, 503, "unavailable"); !strings.Contains(msg, "shutting down") || r.header.Get("Retry-After") != "1" {

@@ -42,6 +42,11 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T, cfg httpapi.Config, mods ...func(*ovm.Pool)) *fixture {
+	return newFixtureVend(t, cfg, engine.VendConfig{}, mods...)
+}
+
+// newFixtureVend is newFixture with the engine's vend configuration.
+func newFixtureVend(t *testing.T, cfg httpapi.Config, vend engine.VendConfig, mods ...func(*ovm.Pool)) *fixture {
 	f := &fixture{t: t, clock: clocktest.New(t0), logBuf: &bytes.Buffer{}}
 	var err error
 	f.store, err = sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "ovm.db"))
@@ -57,7 +62,7 @@ func newFixture(t *testing.T, cfg httpapi.Config, mods ...func(*ovm.Pool)) *fixt
 	p, _ := sim.New(sim.Config{}, f.clock)
 	f.sim = p
 	log := slog.New(slog.NewTextHandler(&syncWriter{w: f.logBuf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	f.eng, err = engine.New(f.store, []engine.Pool{{Policy: pol.WithDefaults(), Provider: p}}, f.clock, log, engine.Config{})
+	f.eng, err = engine.New(f.store, []engine.Pool{{Policy: pol.WithDefaults(), Provider: p}}, f.clock, log, engine.Config{Vend: vend})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +355,7 @@ func TestBadInputGetsAClear4xx(t *testing.T) {
 }
 
 func TestWaitLongPollsUntilAnAccountIsReady(t *testing.T) {
-	f := newFixture(t, httpapi.Config{PollInterval: 20 * time.Millisecond}, func(p *ovm.Pool) { p.Stock.Target = 1 })
+	f := newFixtureVend(t, httpapi.Config{}, engine.VendConfig{PollInterval: 20 * time.Millisecond}, func(p *ovm.Pool) { p.Stock.Target = 1 })
 	done := make(chan resp)
 	go func() { done <- f.do("POST", "/v1/leases", f.user, `{"wait":"30s"}`) }()
 	stop := make(chan struct{})
@@ -401,7 +406,7 @@ func TestWaitLongPollsUntilAnAccountIsReady(t *testing.T) {
 }
 
 func TestThePerOwnerLeaseLimit(t *testing.T) {
-	f := newFixture(t, httpapi.Config{LeasesPerOwner: 2})
+	f := newFixtureVend(t, httpapi.Config{}, engine.VendConfig{LeasesPerOwner: 2})
 	f.fill()
 	for range 2 {
 		if r := f.do("GET", "/vend", f.user, ""); r.status != 200 {
@@ -468,7 +473,7 @@ func TestPoolsAndOperatorActions(t *testing.T) {
 
 func TestInputsReachAWaitingAccountAndAreNeverShownBack(t *testing.T) {
 	f := newFixture(t, httpapi.Config{}, func(p *ovm.Pool) { p.Stock.Target = 1 })
-	f.eng.Planner.RunOnce(context.Background()) // one pending account
+	f.eng.RunOnce(context.Background(), engine.WorkerPlanner) // one pending account
 	var page httpapi.Page[httpapi.Account]
 	f.do("GET", "/v1/accounts", f.admin, "").json(t, &page)
 	id := page.Items[0].ID

@@ -8,6 +8,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/ovmdev/ovm/identity"
 	"github.com/ovmdev/ovm/identity/identitytest"
@@ -35,7 +36,7 @@ func newOIDCFixture(t *testing.T, cfg httpapi.Config, mods ...func(*ovm.Pool)) *
 		t.Fatal(err)
 	}
 	cfg.Tokens = v
-	o.fixture = newFixture(t, cfg, mods...)
+	o.fixture = newFixtureVend(t, cfg, engine.VendConfig{PollInterval: 10 * time.Millisecond}, mods...)
 	return o
 }
 
@@ -145,7 +146,7 @@ func TestAnUnreachableIssuerAnswers503WithRetryAfter(t *testing.T) {
 }
 
 func TestATokenThatExpiresWhileItWaitsGetsNoAccount(t *testing.T) {
-	o := newOIDCFixture(t, httpapi.Config{PollInterval: 10 * time.Millisecond}, func(p *ovm.Pool) { p.Stock.Target = 0 })
+	o := newOIDCFixture(t, httpapi.Config{}, func(p *ovm.Pool) { p.Stock.Target = 0 })
 	token := o.token(nil)
 	done := make(chan resp)
 	go func() { done <- o.do("POST", "/v1/leases", token, `{"wait":"1m"}`) }()

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
 )
 
@@ -13,7 +14,7 @@ import (
 // lease.max_per_owner, from POST /v1/leases and GET /vend alike; another
 // key still gets an account, and a release frees a slot.
 func TestAKeyAtThePoolsLimitIsRefusedWhileOthersStillVend(t *testing.T) {
-	f := newFixture(t, httpapi.Config{LeasesPerOwner: 100}, func(p *ovm.Pool) {
+	f := newFixtureVend(t, httpapi.Config{}, engine.VendConfig{LeasesPerOwner: 100}, func(p *ovm.Pool) {
 		p.Stock = ovm.StockPolicy{Target: 4, Ceiling: 4}
 	})
 	f.fill()
@@ -51,7 +52,7 @@ func TestAKeyAtThePoolsLimitIsRefusedWhileOthersStillVend(t *testing.T) {
 // The limit over all pools, when it is the stricter one, is named as
 // api.leases_per_owner, not as the pool's.
 func TestTheLimitOverAllPoolsIsNamedApart(t *testing.T) {
-	f := newFixture(t, httpapi.Config{LeasesPerOwner: 1}, func(p *ovm.Pool) {
+	f := newFixtureVend(t, httpapi.Config{}, engine.VendConfig{LeasesPerOwner: 1}, func(p *ovm.Pool) {
 		p.Lease.MaxPerOwner = 3
 	})
 	f.fill()

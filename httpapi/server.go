@@ -14,7 +14,6 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ovmdev/ovm"
@@ -25,15 +24,8 @@ import (
 type Config struct {
 	// DefaultPool is the pool GET /vend leases from (default "default").
 	DefaultPool string
-	// LeasesPerOwner caps a key's active leases (0: no limit).
-	LeasesPerOwner int
 	// MaxBodyBytes caps request bodies (default 64 KiB).
 	MaxBodyBytes int64
-	// MaxWait caps the wait of POST /v1/leases (default 5m).
-	MaxWait time.Duration
-	// PollInterval is how often a waiting vend retries when no ready
-	// signal arrives (another replica may have made stock; default 500ms).
-	PollInterval time.Duration
 	// Observer, when set, is told of every request and vend (metrics).
 	Observer Observer
 	// Tokens, when set, verifies bearer tokens that are not API keys
@@ -64,12 +56,6 @@ func (c Config) withDefaults() Config {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 64 << 10
 	}
-	if c.MaxWait == 0 {
-		c.MaxWait = 5 * time.Minute
-	}
-	if c.PollInterval == 0 {
-		c.PollInterval = 500 * time.Millisecond
-	}
 	if c.Observer == nil {
 		c.Observer = nopObserver{}
 	}
@@ -86,25 +72,14 @@ type Server struct {
 	mux    *http.ServeMux
 
 	table map[string]map[string]method
-
-	drainOnce sync.Once
-	draining  chan struct{}
-	raMu      sync.Mutex
-	raCache   map[string]*outlookEntry
 }
 
 // New returns a server over store and engine.
 func New(store ovm.Store, eng *engine.Engine, clock ovm.Clock, log *slog.Logger, cfg Config) *Server {
-	s := &Server{store: store, engine: eng, clock: clock, log: log, cfg: cfg.withDefaults(), mux: http.NewServeMux(),
-		raCache: map[string]*outlookEntry{}, draining: make(chan struct{})}
+	s := &Server{store: store, engine: eng, clock: clock, log: log, cfg: cfg.withDefaults(), mux: http.NewServeMux()}
 	s.routes()
 	return s
 }
-
-// Drain ends the waits of vends in progress (they answer 503, retry
-// elsewhere) so that a shutdown need not wait for them. Call it before
-// http.Server.Shutdown.
-func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
 
 // handler serves one method of one route for an authenticated principal.
 type handler func(w http.ResponseWriter, r *http.Request, p *principal) error

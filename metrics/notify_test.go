@@ -37,7 +37,7 @@ func TestFailedNotificationsAreAGaugeFromTheStoreAndSendsACounter(t *testing.T) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := eng.Notifier.RunOnce(context.Background()); err != nil {
+	if _, err := eng.RunOnce(context.Background(), engine.WorkerNotifier); err != nil {
 		t.Fatal(err)
 	}
 	text = w.scrape()

@@ -59,7 +59,7 @@ type APIConfig struct {
 	// DefaultPool is the pool of GET /vend (default: the only pool, or
 	// "default" when there are several).
 	DefaultPool    string        `yaml:"default_pool"`
-	LeasesPerOwner int           `yaml:"leases_per_owner"` // active leases per key, all pools (default 100; 0 = no limit)
+	LeasesPerOwner *int          `yaml:"leases_per_owner"` // active leases per key, all pools (default 100; 0 = no limit)
 	MaxBodyBytes   int64         `yaml:"max_body_bytes"`   // default 65536
 	MaxWait        time.Duration `yaml:"max_wait"`         // longest long-poll (default 5m)
 }
@@ -212,7 +212,7 @@ type RetryConfig struct {
 func defaultConfig() Config {
 	return Config{Listen: "127.0.0.1:8080", DataDir: "./ovm-data", Store: "sqlite", LogLevel: "info", LogFormat: "text",
 		ShutdownTimeout: 30 * time.Second, AWS: AWSConfig{Region: "us-east-1"}, DynamoDB: DynamoConfig{Table: "ovm"},
-		API: APIConfig{LeasesPerOwner: 100, MaxBodyBytes: 64 << 10, MaxWait: 5 * time.Minute},
+		API: APIConfig{MaxBodyBytes: 64 << 10},
 		Engine: EngineConfig{Tick: time.Second, BatchSize: 64, Parallelism: 8, ClaimTTL: 2 * time.Minute,
 			StepTimeout: time.Minute, DriftInterval: 10 * time.Minute, LeaderTTL: 15 * time.Second},
 		Notifications: NotificationsConfig{Retry: RetryConfig{MaxAttempts: 8, BaseDelay: 5 * time.Second, MaxDelay: 10 * time.Minute}},

@@ -207,7 +207,7 @@ func (c *Config) validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return bad("shutdown_timeout", "must be positive")
 	}
-	if c.API.LeasesPerOwner < 0 {
+	if c.API.LeasesPerOwner != nil && *c.API.LeasesPerOwner < 0 {
 		return bad("api.leases_per_owner", "must not be negative")
 	}
 	if c.API.MaxBodyBytes < 1024 {

@@ -165,7 +165,7 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 		DriftInterval: cfg.Engine.DriftInterval,
 		Parallelism:   cfg.Engine.Parallelism, ClaimTTL: cfg.Engine.ClaimTTL, StepTimeout: cfg.Engine.StepTimeout,
 		LeaderTTL: cfg.Engine.LeaderTTL, Instance: cfg.Engine.Instance, CrashPoint: crashPointFromEnv(log), Observer: met,
-		Notify: notify})
+		Notify: notify, Vend: engine.VendConfig{LeasesPerOwner: leasesPerOwner(cfg.API.LeasesPerOwner), MaxWait: cfg.API.MaxWait}})
 	if err != nil {
 		return err
 	}
@@ -177,8 +177,7 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 		}
 	}
 	api := httpapi.New(store, eng, clock, log, httpapi.Config{DefaultPool: cfg.API.DefaultPool,
-		LeasesPerOwner: cfg.API.LeasesPerOwner, MaxBodyBytes: cfg.API.MaxBodyBytes, MaxWait: cfg.API.MaxWait, Observer: met,
-		Tokens: tokens})
+		MaxBodyBytes: cfg.API.MaxBodyBytes, Observer: met, Tokens: tokens})
 	var metricsSrv *http.Server
 	if cfg.Metrics.Listen != "" {
 		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
@@ -220,7 +219,7 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 		handler = webui.Mount(api, ui)
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: cfg.API.MaxWait + 30*time.Second, IdleTimeout: 2 * time.Minute,
+		WriteTimeout: eng.Config().Vend.MaxWait + 30*time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	eng.Start()
 	serveErr := make(chan error, 1)
@@ -239,7 +238,7 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	api.Drain() // vends waiting for stock answer 503 now
+	eng.Drain() // vends waiting for stock answer 503 now
 	errHTTP := srv.Shutdown(shutdownCtx)
 	if metricsSrv != nil {
 		metricsSrv.Close()
@@ -255,6 +254,18 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 	}
 	log.Info("shutdown complete")
 	return nil
+}
+
+// leasesPerOwner is api.leases_per_owner for the engine: unset takes the
+// engine's default, 0 is no limit.
+func leasesPerOwner(v *int) int {
+	switch {
+	case v == nil:
+		return 0
+	case *v == 0:
+		return -1
+	}
+	return *v
 }
 
 // notifyConfig is the notifier's configuration of the notifications:

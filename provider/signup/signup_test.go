@@ -28,6 +28,7 @@ import (
 	"github.com/ovmdev/ovm/provider/signup/replica"
 	"github.com/ovmdev/ovm/provider/signup/s3bucket"
 	"github.com/ovmdev/ovm/store/sqlitestore"
+	"github.com/ovmdev/ovm/store/storetest"
 )
 
 var solverBin string
@@ -339,7 +340,7 @@ func TestAManagementAccountIsSignedUpBootstrappedVendedAndClosed(t *testing.T) {
 	if err != nil || l.AWSAccountID != a.AWSAccountID {
 		t.Fatalf("vend: %v", err)
 	}
-	w.store.LeaseEnd(context.Background(), &ovm.LeaseEndParams{ID: l.ID, Reason: ovm.LeaseReleased, Now: now, Retire: w.pol.Retire})
+	storetest.EndLease(context.Background(), w.store, l.ID, ovm.LeaseReleased, w.pol.Retire, "key:test", now)
 	w.run(2*time.Minute, "the account closed", func(x *ovm.Account) bool { return x.ID == a.ID && x.State == ovm.AccountClosed })
 	if r := w.rep.Accounts()[0]; !r.Closed || !r.TaxInheritance {
 		t.Fatalf("the replica shows closed=%v, tax inheritance=%v", r.Closed, r.TaxInheritance)

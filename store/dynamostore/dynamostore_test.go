@@ -93,8 +93,7 @@ func TestLeftOverLeaseSlotsAreRepairedAtTheLimit(t *testing.T) {
 	}
 	// A lease that ended but kept its slot (the end's release was lost).
 	l1, _ := s.LeaseGet(ctx, "lse_1")
-	if _, err := s.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: "lse_1", Reason: ovm.LeaseReleased, Actor: "key:alice", Now: t0,
-		Retire: ovm.RetirePolicy{Mode: ovm.RetireClose}}); err != nil {
+	if _, err := storetest.EndLease(ctx, s, "lse_1", ovm.LeaseReleased, ovm.RetirePolicy{Mode: ovm.RetireClose}, "key:alice", t0); err != nil {
 		t.Fatal(err)
 	}
 	take(fmt.Sprintf("%s@%d", l1.ID, l1.CreatedAt.Unix()))
@@ -159,8 +158,7 @@ func TestLeaseSlotsOfBothLimits(t *testing.T) {
 			}
 			end := func(id string) {
 				t.Helper()
-				if _, err := s.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: id, Reason: ovm.LeaseReleased, Actor: "key:alice", Now: t0,
-					Retire: ovm.RetirePolicy{Mode: ovm.RetireClose}}); err != nil {
+				if _, err := storetest.EndLease(ctx, s, id, ovm.LeaseReleased, ovm.RetirePolicy{Mode: ovm.RetireClose}, "key:alice", t0); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -257,81 +257,81 @@ func (s *Store) LeaseList(ctx context.Context, p *ovm.LeaseListParams) ([]*ovm.L
 	return out, next, err
 }
 
-// LeaseExtend implements ovm.Store: one write on the account item,
-// conditioned on the lease and the caller's version of it.
-func (s *Store) LeaseExtend(ctx context.Context, p *ovm.LeaseExtendParams) (*ovm.Lease, error) {
-	l, acct, err := s.leaseState(ctx, p.ID)
+// LeaseUpdate implements ovm.Store: one conditional write on the account
+// item, which holds the active lease: its id, its version and its expiry
+// (gsi2sk while leased) in the condition, and the account's state and
+// version when the account moves too.
+func (s *Store) LeaseUpdate(ctx context.Context, u *ovm.LeaseUpdate) (*ovm.Lease, error) {
+	n := u.Lease
+	if n.Version != u.ExpectVersion+1 {
+		return nil, fmt.Errorf("dynamostore: lease %s: update to version %d from %d", n.ID, n.Version, u.ExpectVersion)
+	}
+	cur, acct, err := s.leaseState(ctx, n.ID)
 	if err != nil {
 		return nil, err
 	}
-	if l.State != ovm.LeaseActive || getS(acct, "lid") != p.ID {
-		return nil, fmt.Errorf("lease %s is %s: %w", l.ID, l.State, ovm.ErrConflict)
+	// Only an active lease lives on its account item: an ended one is
+	// refused here, before any write.
+	if cur.State != u.ExpectState || cur.State != ovm.LeaseActive || getS(acct, "lid") != n.ID {
+		return nil, fmt.Errorf("lease %s is %s (%s): %w", n.ID, cur.State, cur.EndReason, ovm.ErrConflict)
 	}
-	if l.Version != p.Version {
-		return nil, fmt.Errorf("lease %s changed meanwhile (version %d, not %d); read it again: %w", l.ID, l.Version, p.Version, ovm.ErrConflict)
-	}
-	if err := s.flush(ctx, l.AccountID, acct); err != nil {
+	if err := s.flush(ctx, cur.AccountID, acct); err != nil {
 		return nil, err
 	}
-	old := l.ExpiresAt
-	n := l.Clone()
-	n.ExpiresAt, n.Version = p.ExpiresAt, p.Version+1
-	// The condition is on the caller's version, not on what was read here:
-	// the extension is a compare-and-set of the caller's read.
-	c := &change{set: item{"lease": str(encodeJSON(n)), "lv": num(n.Version), "gsi2sk": num(n.ExpiresAt.UnixNano())},
-		cond: "lid = :id AND lv = :lv", values: item{":id": str(n.ID), ":lv": num(p.Version)}, names: map[string]string{}}
+	var c *change
+	if u.Account != nil {
+		c = accountChange(u.Account.Account, nil)
+		if n.State == ovm.LeaseActive {
+			c = accountChange(u.Account.Account, n)
+		}
+		c.expect(u.Account.ExpectState, u.Account.ExpectVersion)
+		c.cond += " AND "
+	} else {
+		c = &change{set: item{"lease": str(encodeJSON(n)), "lv": num(n.Version), "gsi2sk": num(n.ExpiresAt.UnixNano())},
+			names: map[string]string{}, values: item{}, lease: n}
+	}
+	c.cond += "lid = :lid AND lv = :lv"
+	c.values[":lid"], c.values[":lv"] = str(n.ID), num(u.ExpectVersion)
+	// While leased, gsi2sk is the lease's expiry (accountChange).
+	if !u.LiveAt.IsZero() {
+		c.cond += " AND gsi2sk > :live"
+		c.values[":live"] = num(u.LiveAt.UnixNano())
+	}
+	if !u.ExpiredAt.IsZero() {
+		c.cond += " AND gsi2sk <= :expired"
+		c.values[":expired"] = num(u.ExpiredAt.UnixNano())
+	}
 	c.pending(n)
-	c.events = []*ovm.Event{{Time: p.Now, Kind: ovm.EventLease, AccountID: n.AccountID, LeaseID: n.ID, Pool: n.Pool,
-		Actor: p.Actor, From: string(n.State), To: string(n.State),
-		Reason: fmt.Sprintf("extended from %s to %s", old.UTC().Format(time.RFC3339), n.ExpiresAt.UTC().Format(time.RFC3339))}}
+	c.events = []*ovm.Event{u.Event}
+	if u.Account != nil && u.Account.Event != nil {
+		c.events = append(c.events, u.Account.Event)
+	}
 	after, err := s.apply(ctx, accountPK(n.AccountID), "A", withReturn(c))
+	if errors.Is(err, errResentRefused) {
+		// A resent write whose first attempt may have been made, and the
+		// item changed again since: made if the lease stored at this
+		// version is this write's (concurrent writers from the same read
+		// make the same version with other contents).
+		if l, now, gerr := s.leaseState(ctx, n.ID); gerr == nil && sameLease(l, n) {
+			after, err = now, nil
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lease %s changed concurrently: %w", n.ID, ovm.ErrConflict)
 	}
-	return n, s.flush(ctx, n.AccountID, after)
+	if n.State != ovm.LeaseActive {
+		// The owner's slots. The lease has ended whatever this answers: a
+		// slot not given back is repaired when the owner reaches a limit.
+		s.release(ctx, n.Owner, n.Pool, n.ID, n.CreatedAt)
+	}
+	return n.Clone(), s.flush(ctx, n.AccountID, after)
 }
 
-// LeaseEnd implements ovm.Store: one conditional write ends the lease and
-// moves its account on.
-func (s *Store) LeaseEnd(ctx context.Context, p *ovm.LeaseEndParams) (*ovm.Lease, error) {
-	l, acct, err := s.leaseState(ctx, p.ID)
-	if err != nil {
-		return nil, err
-	}
-	if l.State != ovm.LeaseActive || getS(acct, "lid") != p.ID {
-		return nil, fmt.Errorf("lease %s already ended (%s): %w", l.ID, l.EndReason, ovm.ErrConflict)
-	}
-	if !p.ExpiredBy.IsZero() && l.ExpiresAt.After(p.ExpiredBy) {
-		return nil, fmt.Errorf("lease %s now expires at %s: %w", l.ID, l.ExpiresAt.Format(time.RFC3339), ovm.ErrConflict)
-	}
-	if err := s.flush(ctx, l.AccountID, acct); err != nil {
-		return nil, err
-	}
-	a, err := decodeAccount(acct)
-	if err != nil {
-		return nil, err
-	}
-	n := l.Clone()
-	n.State, n.EndReason, n.EndedAt, n.Version = ovm.LeaseEnded, p.Reason, p.Now, l.Version+1
-	u, err := ovm.EndAccountLease(a, n, p.Retire, p.Actor, p.Now)
-	if err != nil {
-		return nil, fmt.Errorf("dynamostore: %w", err)
-	}
-	c := accountChange(u.Account, nil)
-	c.expect(u.ExpectState, u.ExpectVersion)
-	c.cond += " AND lv = :lv"
-	c.values[":lv"] = num(l.Version)
-	c.pending(n)
-	c.events = []*ovm.Event{{Time: p.Now, Kind: ovm.EventLease, AccountID: n.AccountID, LeaseID: n.ID, Pool: n.Pool,
-		Actor: p.Actor, From: string(ovm.LeaseActive), To: string(n.State), Reason: string(p.Reason)}, u.Event}
-	after, err := s.apply(ctx, accountPK(a.ID), "A", withReturn(c))
-	if err != nil {
-		return nil, fmt.Errorf("lease %s changed concurrently: %w", n.ID, ovm.ErrConflict)
-	}
-	// The owner's slots. The lease has ended whatever this answers: a slot
-	// not given back is repaired when the owner reaches a limit.
-	s.release(ctx, n.Owner, n.Pool, n.ID, n.CreatedAt)
-	return n, s.flush(ctx, a.ID, after)
+// sameLease reports whether a and b are the same version of a lease with
+// the same contents that a lease update changes.
+func sameLease(a, b *ovm.Lease) bool {
+	return a.Version == b.Version && a.State == b.State && a.EndReason == b.EndReason && a.ExpiresAt.Equal(b.ExpiresAt) &&
+		a.EndedAt.Equal(b.EndedAt) && a.AccessAt.Equal(b.AccessAt)
 }
 
 // LeaseListExpired implements ovm.Store.

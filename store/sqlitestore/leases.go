@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/ovmdev/ovm"
@@ -194,74 +195,48 @@ func (s *Store) LeaseList(ctx context.Context, p *ovm.LeaseListParams) ([]*ovm.L
 		decodeLease, func(l *ovm.Lease) string { return l.ID })
 }
 
-// LeaseExtend implements ovm.Store: the version check and the write are
-// one transaction.
-func (s *Store) LeaseExtend(ctx context.Context, p *ovm.LeaseExtendParams) (*ovm.Lease, error) {
-	var out *ovm.Lease
+// LeaseUpdate implements ovm.Store: the lease's compare-and-set (state,
+// version and expiry in the UPDATE's WHERE clause), the account's, and
+// their events are one transaction.
+func (s *Store) LeaseUpdate(ctx context.Context, u *ovm.LeaseUpdate) (*ovm.Lease, error) {
+	n := u.Lease
+	if n.Version != u.ExpectVersion+1 {
+		return nil, fmt.Errorf("sqlitestore: lease %s: update to version %d from %d", n.ID, n.Version, u.ExpectVersion)
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		l, err := getLease(ctx, tx, p.ID)
+		live, expired := int64(math.MinInt64), int64(math.MaxInt64)
+		if !u.LiveAt.IsZero() {
+			live = ns(u.LiveAt)
+		}
+		if !u.ExpiredAt.IsZero() {
+			expired = ns(u.ExpiredAt)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE leases SET state = ?, version = ?, expires_at = ?, data = ?
+			WHERE id = ? AND state = ? AND version = ? AND expires_at > ? AND expires_at <= ?`,
+			n.State, n.Version, ns(n.ExpiresAt), encode(n), n.ID, u.ExpectState, u.ExpectVersion, live, expired)
 		if err != nil {
 			return err
 		}
-		if l.State != ovm.LeaseActive {
-			return fmt.Errorf("lease %s is %s: %w", l.ID, l.State, ovm.ErrConflict)
+		if k, _ := res.RowsAffected(); k != 1 {
+			cur, err := getLease(ctx, tx, n.ID)
+			if err != nil {
+				return err // ErrNotFound
+			}
+			return fmt.Errorf("lease %s is %s v%d expiring %s, not %s v%d as read: %w", n.ID, cur.State, cur.Version,
+				cur.ExpiresAt.UTC().Format(time.RFC3339), u.ExpectState, u.ExpectVersion, ovm.ErrConflict)
 		}
-		if l.Version != p.Version {
-			return fmt.Errorf("lease %s changed meanwhile (version %d, not %d); read it again: %w", l.ID, l.Version, p.Version, ovm.ErrConflict)
-		}
-		old := l.ExpiresAt
-		l.ExpiresAt = p.ExpiresAt
-		l.Version++
-		if err := writeLease(ctx, tx, l, l.Version-1); err != nil {
+		if err := insertEvent(ctx, tx, u.Event); err != nil {
 			return err
 		}
-		out = l
-		reason := fmt.Sprintf("extended from %s to %s", old.UTC().Format(time.RFC3339), p.ExpiresAt.UTC().Format(time.RFC3339))
-		return insertEvent(ctx, tx, leaseEvent(l, p.Actor, string(l.State), reason, p.Now))
+		if u.Account != nil {
+			return applyUpdate(ctx, tx, u.Account)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
-}
-
-// LeaseEnd implements ovm.Store.
-func (s *Store) LeaseEnd(ctx context.Context, p *ovm.LeaseEndParams) (*ovm.Lease, error) {
-	var out *ovm.Lease
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		l, err := getLease(ctx, tx, p.ID)
-		if err != nil {
-			return err
-		}
-		if l.State != ovm.LeaseActive {
-			return fmt.Errorf("lease %s already ended (%s): %w", l.ID, l.EndReason, ovm.ErrConflict)
-		}
-		if !p.ExpiredBy.IsZero() && l.ExpiresAt.After(p.ExpiredBy) {
-			return fmt.Errorf("lease %s now expires at %s: %w", l.ID, l.ExpiresAt.Format(time.RFC3339), ovm.ErrConflict)
-		}
-		l.State, l.EndReason, l.EndedAt = ovm.LeaseEnded, p.Reason, p.Now
-		l.Version++
-		if err := writeLease(ctx, tx, l, l.Version-1); err != nil {
-			return err
-		}
-		if err := insertEvent(ctx, tx, leaseEvent(l, p.Actor, string(ovm.LeaseActive), string(p.Reason), p.Now)); err != nil {
-			return err
-		}
-		a, err := getAccount(ctx, tx, l.AccountID)
-		if err != nil {
-			return err
-		}
-		u, err := ovm.EndAccountLease(a, l, p.Retire, p.Actor, p.Now)
-		if err != nil {
-			return fmt.Errorf("sqlitestore: %w", err)
-		}
-		out = l
-		return applyUpdate(ctx, tx, u)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return n.Clone(), nil
 }
 
 // LeaseListExpired implements ovm.Store.

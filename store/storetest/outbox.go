@@ -11,10 +11,7 @@ import (
 )
 
 // outboxTests are the cases of the notification outbox.
-var outboxTests = []struct {
-	name string
-	fn   func(*testing.T, ovm.Store)
-}{
+var outboxTests = []testCase{
 	{"a vend, a lease's end, a quarantine and drift put their notification in the outbox", testOutboxFromChanges},
 	{"a refused change puts nothing in the outbox", testOutboxRefusedChange},
 	{"an outbox entry is added once and updated by compare-and-set", testOutboxAddUpdate},
@@ -107,7 +104,6 @@ func testOutboxFromChanges(t *testing.T, s ovm.Store) {
 }
 
 func testOutboxRefusedChange(t *testing.T, s ovm.Store) {
-	ctx := context.Background()
 	if _, err := vend(s, "p1", "alice", T0, 0); err == nil {
 		t.Fatal("a vend from an empty pool succeeded")
 	}
@@ -120,9 +116,13 @@ func testOutboxRefusedChange(t *testing.T, s ovm.Store) {
 	if _, err := vend(s, "p1", "alice", T0, 1); err == nil {
 		t.Fatal("a vend over the limit succeeded")
 	}
+	a, _ := s.AccountGet(context.Background(), l.AccountID)
+	late, err := ovm.EndLease(l, a, ovm.LeaseExpired, ovm.RetirePolicy{Mode: ovm.RetireClose}, ovm.ActorExpirer, l.ExpiresAt)
+	if err != nil {
+		t.Fatal(err)
+	}
 	endLease(t, s, l, T0.Add(time.Second))
-	_, err = s.LeaseEnd(ctx, &ovm.LeaseEndParams{ID: l.ID, Reason: ovm.LeaseExpired, Actor: ovm.ActorExpirer, Now: T0.Add(2 * time.Second),
-		Retire: ovm.RetirePolicy{Mode: ovm.RetireClose}})
+	_, err = s.LeaseUpdate(context.Background(), late) // the expirer, after the release
 	wantErr(t, err, ovm.ErrConflict)
 	ds := due(t, s, T0.Add(time.Hour))
 	if len(ds[ovm.NotifyLeaseCreated]) != 1 || len(ds[ovm.NotifyLeaseEnded]) != 1 || len(ds) != 2 {

@@ -1,0 +1,331 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ovmdev/ovm"
+)
+
+// The lease use cases: a vend (with its wait), an extension and a lease's
+// end. The edges (the HTTP API, the console through it, the expirer) call
+// them; each chooses the policy, builds the change with a domain
+// constructor, lets the store apply it, and wakes the workers that follow.
+
+// VendConfig tunes vends. Zero fields take the documented defaults.
+type VendConfig struct {
+	// LeasesPerOwner caps one owner's active leases over all pools
+	// (default 100; negative: no limit).
+	LeasesPerOwner int
+	// MaxWait caps how long a vend waits for stock (default 5m).
+	MaxWait time.Duration
+	// PollInterval is how often a waiting vend tries again when no ready
+	// signal arrives (another replica may have made stock; default 500ms).
+	PollInterval time.Duration
+}
+
+func (c VendConfig) withDefaults() VendConfig {
+	if c.LeasesPerOwner == 0 {
+		c.LeasesPerOwner = 100
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = 5 * time.Minute
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = 500 * time.Millisecond
+	}
+	return c
+}
+
+// ownerLimit is the store's form of LeasesPerOwner (0: no limit).
+func (c VendConfig) ownerLimit() int { return max(c.LeasesPerOwner, 0) }
+
+// VendRequest is one vend.
+type VendRequest struct {
+	Pool string
+	// Owner is the principal the lease is for; the vend's events name
+	// ovm.KeyActor(Owner).
+	Owner string
+	// TTL is the lease's duration (0: the pool's default).
+	TTL    time.Duration
+	Labels map[string]string
+	// Principal, an IAM role or user ARN, is trusted by the account's
+	// vended role for the lease's life only ("" for none).
+	Principal string
+	// Wait is how long to wait for stock when the pool is empty (at most
+	// VendConfig.MaxWait).
+	Wait time.Duration
+	// StillValid, when set, is asked before every attempt after the first
+	// and before a miss is answered: a credential that lapsed while the vend
+	// waited gets its error, and no account.
+	StillValid func(context.Context) error
+}
+
+// Vend leases an account of r.Pool to r.Owner, waiting up to r.Wait for
+// stock. It answers EUnavailable (with RetryAfter) when the pool stays
+// empty, ELimitExceeded at a lease limit, EInvalid for a TTL out of the
+// pool's range or a principal IAM refuses.
+func (e *Engine) Vend(ctx context.Context, r *VendRequest) (*ovm.Lease, error) {
+	ep := e.pools[r.Pool]
+	if ep == nil {
+		return nil, ovm.Errorf(ovm.ENotFound, "pool %q: %w", r.Pool, ovm.ErrNotFound)
+	}
+	if r.Wait > e.cfg.Vend.MaxWait {
+		return nil, ovm.Errorf(ovm.EInvalid, "wait %s is longer than the maximum %s", r.Wait, e.cfg.Vend.MaxWait)
+	}
+	ttl, err := ep.Policy.Lease.LeaseTTL(r.TTL)
+	if err != nil {
+		return nil, err
+	}
+	if r.Principal != "" {
+		if !e.GivesAccess(r.Pool) {
+			return nil, ovm.Errorf(ovm.EInvalid, "pool %q's provider gives no access per lease: it cannot trust a principal", r.Pool)
+		}
+		if err := e.CheckPrincipal(ctx, r.Pool, r.Principal); err != nil {
+			return nil, err
+		}
+	}
+	l, err := e.vendWaiting(ctx, ep, r, ttl)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.Grant(ctx, l); err != nil {
+		return nil, e.undoVend(context.WithoutCancel(ctx), l, err)
+	}
+	return l, nil
+}
+
+// vendWaiting tries the store's vend until it leases an account, the wait
+// is over, or the engine drains.
+func (e *Engine) vendWaiting(ctx context.Context, ep *Pool, r *VendRequest, ttl time.Duration) (*ovm.Lease, error) {
+	pool := ep.Policy.Name
+	deadline := e.clock.Now().Add(r.Wait)
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 && r.StillValid != nil {
+			if err := r.StillValid(ctx); err != nil {
+				return nil, err
+			}
+		}
+		ready := e.ReadySignal(pool) // before the attempt: no wake-up is missed
+		now := e.clock.Now()
+		l, err := e.store.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: ovm.NewID("lse", now), Pool: pool,
+			Owner: r.Owner, Labels: r.Labels, Principal: r.Principal, Now: now, ExpiresAt: now.Add(ttl),
+			OwnerLimit: e.cfg.Vend.ownerLimit(), PoolOwnerLimit: ep.Policy.Lease.MaxPerOwner})
+		switch { // the pool's limit first: ErrPoolLeaseLimit is an ErrLeaseLimit too
+		case errors.Is(err, ovm.ErrPoolLeaseLimit):
+			return nil, ovm.Errorf(ovm.ELimitExceeded, "%s already holds %d active leases in pool %q, its lease.max_per_owner: release one first",
+				r.Owner, ep.Policy.Lease.MaxPerOwner, pool)
+		case errors.Is(err, ovm.ErrLeaseLimit):
+			return nil, ovm.Errorf(ovm.ELimitExceeded, "%s already holds %d active leases over all pools, the api.leases_per_owner limit: release one first",
+				r.Owner, e.cfg.Vend.LeasesPerOwner)
+		case err == nil:
+			e.planner.Kick()  // the stock went down: order at once
+			e.notifier.Kick() // lease.created goes out now
+			e.log.Info("account vended", ovm.LogLeaseID, l.ID, ovm.LogAccountID, l.AccountID, ovm.LogPool, pool, ovm.LogKeyName, r.Owner)
+			return l, nil
+		case !errors.Is(err, ovm.ErrEmpty):
+			return nil, err
+		}
+		left := deadline.Sub(e.clock.Now())
+		if left <= 0 {
+			return nil, e.miss(ctx, r)
+		}
+		timer := time.NewTimer(min(left, e.cfg.Vend.PollInterval))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, ovm.Errorf(ovm.EUnavailable, "request cancelled while waiting for stock")
+		case <-e.draining:
+			timer.Stop()
+			return nil, &ovm.Error{Code: ovm.EUnavailable, RetryAfter: time.Second,
+				Message: "the server is shutting down; retry (another replica, or this one once it is back)"}
+		case <-ready:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// miss answers a vend the stock could not serve, after recording it as
+// demand.
+func (e *Engine) miss(ctx context.Context, r *VendRequest) error {
+	if r.Wait > 0 && r.StillValid != nil { // a credential that lapsed during the wait gets its error, not a miss
+		if err := r.StillValid(ctx); err != nil {
+			return err
+		}
+	}
+	if err := e.RecordMiss(context.WithoutCancel(ctx), r.Pool, ovm.KeyActor(r.Owner)); err != nil {
+		e.log.Warn("cannot record a vend the stock missed", ovm.LogPool, r.Pool, ovm.LogError, err)
+	}
+	o := e.cachedOutlook(ctx, r.Pool)
+	waited := ""
+	if r.Wait > 0 {
+		waited = " after waiting " + r.Wait.String()
+	}
+	return &ovm.Error{Code: ovm.EUnavailable, RetryAfter: o.RetryAfter,
+		Message: fmt.Sprintf("pool %q has no account in stock%s: %s; expect one in about %s (Retry-After)",
+			r.Pool, waited, o.Reason, o.RetryAfter.Round(time.Second))}
+}
+
+// undoVend ends lease l, whose principal could not be trusted: the lease is
+// of no use without it. A principal IAM refused was never trusted, so a
+// lease that gave no access yet goes back to stock (RefuseLease); any other
+// ends as account_failed, and its revocation takes the principal away in
+// case it was added after all.
+func (e *Engine) undoVend(ctx context.Context, l *ovm.Lease, grantErr error) error {
+	refused := ovm.ErrorCodeOf(grantErr) == ovm.EInvalid
+	e.log.Warn("cannot trust the lease's principal; undoing the vend", ovm.LogLeaseID, l.ID, "iam_refused", refused, ovm.LogError, grantErr)
+	err := errors.New("not refused")
+	if refused {
+		err = e.applyEnd(ctx, l, func(l *ovm.Lease, a *ovm.Account, now time.Time) (*ovm.LeaseUpdate, error) {
+			return ovm.RefuseLease(l, a, "IAM refused principal "+l.Principal, now)
+		})
+		if err == nil {
+			e.notifier.Kick()
+			e.notifyReady(l.Pool) // the account is stock again
+		}
+	}
+	if err != nil {
+		if cur, gerr := e.store.LeaseGet(ctx, l.ID); gerr == nil {
+			l = cur // it gave access meanwhile, or was extended
+		}
+		if _, err := e.EndLease(ctx, l, ovm.LeaseAccountFailed, ovm.ActorEngine); err != nil {
+			e.log.Error("cannot end the lease whose principal failed; it expires as usual", ovm.LogLeaseID, l.ID, ovm.LogError, err)
+		}
+	}
+	return fmt.Errorf("the lease could not be made: %w", grantErr)
+}
+
+// ExtendLease sets lease l's expiry (as read by the caller) to expiresAt
+// within its pool's terms. It is a compare-and-set on the caller's read: an
+// extension or an end that won a race since is a conflict.
+func (e *Engine) ExtendLease(ctx context.Context, l *ovm.Lease, expiresAt time.Time, actor string) (*ovm.Lease, error) {
+	pool := e.pools[l.Pool]
+	if pool == nil {
+		return nil, ovm.Errorf(ovm.EConflict, "lease %s belongs to pool %q, which is no longer configured", l.ID, l.Pool)
+	}
+	u, err := ovm.ExtendLease(l, pool.Policy.Lease, expiresAt, actor, e.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	n, err := e.store.LeaseUpdate(ctx, u)
+	if errors.Is(err, ovm.ErrConflict) {
+		return nil, e.conflict(ctx, l, "extended")
+	}
+	return n, err
+}
+
+// conflict explains a lost compare-and-set on lease l.
+func (e *Engine) conflict(ctx context.Context, l *ovm.Lease, what string) error {
+	cur, err := e.store.LeaseGet(ctx, l.ID)
+	switch {
+	case err != nil:
+		return err
+	case cur.Over(e.clock.Now()):
+		return ovm.Errorf(ovm.EConflict, "lease %s is over (%s, expiry %s): it cannot be %s", l.ID, leaseStatus(cur),
+			cur.ExpiresAt.UTC().Format(time.RFC3339), what)
+	}
+	return ovm.Errorf(ovm.EConflict, "lease %s changed meanwhile (version %d, not %d): read it again and retry", l.ID, cur.Version, l.Version)
+}
+
+func leaseStatus(l *ovm.Lease) string {
+	if l.State == ovm.LeaseEnded {
+		return "ended: " + string(l.EndReason)
+	}
+	return "active"
+}
+
+// EndLease ends lease l for reason (released, revoked, expired or
+// account_failed) and moves its account on by its pool's retire policy, in
+// one write that also marks the lease's revocation. A lease whose time is up
+// ends as expired, whatever the reason asked.
+func (e *Engine) EndLease(ctx context.Context, l *ovm.Lease, reason ovm.LeaseEndReason, actor string) (*ovm.Lease, error) {
+	retire := ovm.RetirePolicy{Mode: ovm.RetireClose}
+	if p := e.pools[l.Pool]; p != nil {
+		retire = p.Policy.Retire
+	}
+	var ended *ovm.Lease
+	err := e.applyEnd(ctx, l, func(l *ovm.Lease, a *ovm.Account, now time.Time) (*ovm.LeaseUpdate, error) {
+		u, err := ovm.EndLease(l, a, reason, retire, actor, now)
+		if u != nil {
+			ended = u.Lease
+		}
+		return u, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.runner.Kick()
+	e.notifier.Kick() // lease.ended goes out now
+	return ended, nil
+}
+
+// applyEnd builds the end of lease l with build from l and its account as
+// stored, and applies it. An account that moved on meanwhile (a same-state
+// update of its own) is read again, a few times; a lease that moved on is a
+// conflict.
+func (e *Engine) applyEnd(ctx context.Context, l *ovm.Lease, build func(*ovm.Lease, *ovm.Account, time.Time) (*ovm.LeaseUpdate, error)) error {
+	for attempt := 0; ; attempt++ {
+		a, err := e.store.AccountGet(ctx, l.AccountID)
+		if err != nil {
+			return err
+		}
+		u, err := build(l, a, e.clock.Now())
+		if err != nil {
+			return err
+		}
+		e.crash("lease.before-end")
+		_, err = e.store.LeaseUpdate(ctx, u)
+		if !errors.Is(err, ovm.ErrConflict) {
+			return err
+		}
+		cur, gerr := e.store.LeaseGet(ctx, l.ID)
+		if gerr != nil {
+			return gerr
+		}
+		if cur.Version != l.Version || attempt == 3 {
+			return e.conflict(ctx, l, "ended")
+		}
+	}
+}
+
+// Drain ends the waits of vends in progress (they answer 503, retry
+// elsewhere) so that a shutdown need not wait for them.
+func (e *Engine) Drain() { e.drainOnce.Do(func() { close(e.draining) }) }
+
+// cachedOutlook is the outlook of an empty pool. It is kept for a second:
+// a storm of empty answers must not become a storm of status reads. One
+// caller per pool computes it at a time; the others wait for its answer (a
+// burst of empty answers reads the store once).
+func (e *Engine) cachedOutlook(ctx context.Context, pool string) Outlook {
+	e.outlookMu.Lock()
+	c := e.outlooks[pool]
+	if c == nil {
+		c = &outlookEntry{}
+		e.outlooks[pool] = c
+	}
+	e.outlookMu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := e.clock.Now()
+	if !c.at.IsZero() && now.Sub(c.at) < time.Second {
+		return c.o
+	}
+	o, err := e.Outlook(ctx, pool)
+	if err != nil {
+		e.log.Warn("cannot tell why the pool is empty", ovm.LogPool, pool, ovm.LogError, err)
+		o = Outlook{Reason: "the pool's status cannot be read right now", RetryAfter: 10 * time.Second}
+	}
+	c.at, c.o = e.clock.Now(), o
+	return o
+}
+
+// outlookEntry is one pool's last outlook, and the lock of its computation.
+type outlookEntry struct {
+	mu sync.Mutex
+	at time.Time
+	o  Outlook
+}
