@@ -44,6 +44,13 @@ type Store interface {
 	// ErrLeaseLimit) holds for both limits, errors.Is(err,
 	// ErrPoolLeaseLimit) only for the pool's. Both limits are exact under
 	// concurrent vends: a refused vend changes nothing.
+	//
+	// With p.IdempotencyKey set, a vend is made once per owner and key
+	// within IdempotencyWindow: when p.Owner's lease made with the key is
+	// younger than that at p.Now, LeaseCreate makes nothing and returns that
+	// lease (whose ID is not p.LeaseID), before any limit or stock check.
+	// Concurrent vends with one key make one lease; one that cannot tell
+	// yet whether another's was made returns ErrConflict (retry shortly).
 	LeaseCreate(ctx context.Context, p *LeaseCreateParams) (*Lease, error)
 	// LeaseGet returns one lease. ErrNotFound if none.
 	LeaseGet(ctx context.Context, id string) (*Lease, error)
@@ -227,6 +234,9 @@ type LeaseCreateParams struct {
 	// OwnerLimit caps Owner's active leases over all pools (0: no limit);
 	// ErrLeaseLimit beyond it.
 	OwnerLimit int
+	// IdempotencyKey, when set, makes the vend once per Owner and key
+	// (CheckIdempotencyKey; see Store.LeaseCreate).
+	IdempotencyKey string
 	// PoolOwnerLimit caps Owner's active leases in Pool (0: no limit);
 	// ErrPoolLeaseLimit beyond it. When both limits are reached the pool's
 	// is reported: releasing a lease of this pool frees a slot of both.

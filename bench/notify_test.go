@@ -82,7 +82,7 @@ func BenchmarkNotifyLatency(b *testing.B) {
 				sent := map[string]time.Time{}
 				for i := range *notifyVends {
 					now := time.Now().UTC()
-					l, err := eng.Vend(context.Background(), &engine.VendRequest{Pool: "default", Owner: fmt.Sprint("o", i)})
+					l, _, err := eng.Vend(context.Background(), &engine.VendRequest{Pool: "default", Owner: fmt.Sprint("o", i)})
 					if err != nil {
 						b.Fatal(err)
 					}

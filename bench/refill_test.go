@@ -169,7 +169,7 @@ func BenchmarkRefillRealLoops(b *testing.B) {
 		waitReady()
 		for i := range target {
 			now := time.Now()
-			if _, err := eng.Vend(context.Background(), &engine.VendRequest{Pool: "default", Owner: fmt.Sprintf("bench-%d-%d", now.UnixNano(), i)}); err != nil {
+			if _, _, err := eng.Vend(context.Background(), &engine.VendRequest{Pool: "default", Owner: fmt.Sprintf("bench-%d-%d", now.UnixNano(), i)}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -58,6 +58,9 @@ type VendRequest struct {
 	// Wait is how long to wait for stock when the pool is empty (at most
 	// VendConfig.MaxWait).
 	Wait time.Duration
+	// IdempotencyKey, when set, makes the vend once per owner and key for
+	// ovm.IdempotencyWindow: a retry gets the first vend's lease.
+	IdempotencyKey string
 	// StillValid, when set, is asked before every attempt after the first
 	// and before a miss is answered: a credential that lapsed while the vend
 	// waited gets its error, and no account.
@@ -67,80 +70,105 @@ type VendRequest struct {
 // Vend leases an account of r.Pool to r.Owner, waiting up to r.Wait for
 // stock. It answers EUnavailable (with RetryAfter) when the pool stays
 // empty, ELimitExceeded at a lease limit, EInvalid for a TTL out of the
-// pool's range or a principal IAM refuses.
-func (e *Engine) Vend(ctx context.Context, r *VendRequest) (*ovm.Lease, error) {
+// pool's range or a principal IAM refuses. replayed says that the lease is
+// the one an earlier vend with r.IdempotencyKey made.
+func (e *Engine) Vend(ctx context.Context, r *VendRequest) (l *ovm.Lease, replayed bool, err error) {
 	ep := e.pools[r.Pool]
 	if ep == nil {
-		return nil, ovm.Errorf(ovm.ENotFound, "pool %q: %w", r.Pool, ovm.ErrNotFound)
+		return nil, false, ovm.Errorf(ovm.ENotFound, "pool %q: %w", r.Pool, ovm.ErrNotFound)
 	}
+	if r.IdempotencyKey != "" {
+		if err := ovm.CheckIdempotencyKey(r.IdempotencyKey); err != nil {
+			return nil, false, err
+		}
+	}
+	l, replayed, err = e.vend(ctx, ep, r)
+	if err == nil && replayed && l.Pool != r.Pool {
+		return nil, false, ovm.Errorf(ovm.EConflict, "this Idempotency-Key was used for lease %s of pool %q, not pool %q: use a new key for another request",
+			l.ID, l.Pool, r.Pool)
+	}
+	return l, replayed, err
+}
+
+func (e *Engine) vend(ctx context.Context, ep *Pool, r *VendRequest) (*ovm.Lease, bool, error) {
 	if r.Wait > e.cfg.Vend.MaxWait {
-		return nil, ovm.Errorf(ovm.EInvalid, "wait %s is longer than the maximum %s", r.Wait, e.cfg.Vend.MaxWait)
+		return nil, false, ovm.Errorf(ovm.EInvalid, "wait %s is longer than the maximum %s", r.Wait, e.cfg.Vend.MaxWait)
 	}
 	ttl, err := ep.Policy.Lease.LeaseTTL(r.TTL)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if r.Principal != "" {
 		if !e.GivesAccess(r.Pool) {
-			return nil, ovm.Errorf(ovm.EInvalid, "pool %q's provider gives no access per lease: it cannot trust a principal", r.Pool)
+			return nil, false, ovm.Errorf(ovm.EInvalid, "pool %q's provider gives no access per lease: it cannot trust a principal", r.Pool)
 		}
 		if err := e.CheckPrincipal(ctx, r.Pool, r.Principal); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
-	l, err := e.vendWaiting(ctx, ep, r, ttl)
-	if err != nil {
-		return nil, err
+	l, replayed, err := e.vendWaiting(ctx, ep, r, ttl)
+	if err != nil || replayed {
+		return l, replayed, err
 	}
 	if err := e.Grant(ctx, l); err != nil {
-		return nil, e.undoVend(context.WithoutCancel(ctx), l, err)
+		return nil, false, e.undoVend(context.WithoutCancel(ctx), l, err)
 	}
-	return l, nil
+	return l, false, nil
 }
 
-// vendWaiting tries the store's vend until it leases an account, the wait
-// is over, or the engine drains.
-func (e *Engine) vendWaiting(ctx context.Context, ep *Pool, r *VendRequest, ttl time.Duration) (*ovm.Lease, error) {
+// vendWaiting tries the store's vend until it leases an account (or finds
+// the lease an earlier vend with the key made: replayed), the wait is over,
+// or the engine drains.
+func (e *Engine) vendWaiting(ctx context.Context, ep *Pool, r *VendRequest, ttl time.Duration) (*ovm.Lease, bool, error) {
 	pool := ep.Policy.Name
 	deadline := e.clock.Now().Add(r.Wait)
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 && r.StillValid != nil {
 			if err := r.StillValid(ctx); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 		}
 		ready := e.ReadySignal(pool) // before the attempt: no wake-up is missed
 		now := e.clock.Now()
-		l, err := e.store.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: ovm.NewID("lse", now), Pool: pool,
+		id := ovm.NewID("lse", now)
+		l, err := e.store.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: id, Pool: pool,
 			Owner: r.Owner, Labels: r.Labels, Principal: r.Principal, Now: now, ExpiresAt: now.Add(ttl),
-			OwnerLimit: e.cfg.Vend.ownerLimit(), PoolOwnerLimit: ep.Policy.Lease.MaxPerOwner})
+			OwnerLimit: e.cfg.Vend.ownerLimit(), PoolOwnerLimit: ep.Policy.Lease.MaxPerOwner, IdempotencyKey: r.IdempotencyKey})
+		inFlight := r.IdempotencyKey != "" && errors.Is(err, ovm.ErrConflict)
 		switch { // the pool's limit first: ErrPoolLeaseLimit is an ErrLeaseLimit too
 		case errors.Is(err, ovm.ErrPoolLeaseLimit):
-			return nil, ovm.Errorf(ovm.ELimitExceeded, "%s already holds %d active leases in pool %q, its lease.max_per_owner: release one first",
+			return nil, false, ovm.Errorf(ovm.ELimitExceeded, "%s already holds %d active leases in pool %q, its lease.max_per_owner: release one first",
 				r.Owner, ep.Policy.Lease.MaxPerOwner, pool)
 		case errors.Is(err, ovm.ErrLeaseLimit):
-			return nil, ovm.Errorf(ovm.ELimitExceeded, "%s already holds %d active leases over all pools, the api.leases_per_owner limit: release one first",
+			return nil, false, ovm.Errorf(ovm.ELimitExceeded, "%s already holds %d active leases over all pools, the api.leases_per_owner limit: release one first",
 				r.Owner, e.cfg.Vend.LeasesPerOwner)
+		case err == nil && l.ID != id:
+			e.log.Info("vend replayed for its idempotency key", ovm.LogLeaseID, l.ID, ovm.LogPool, l.Pool, ovm.LogKeyName, r.Owner)
+			return l, true, nil
 		case err == nil:
 			e.planner.Kick()  // the stock went down: order at once
 			e.notifier.Kick() // lease.created goes out now
 			e.log.Info("account vended", ovm.LogLeaseID, l.ID, ovm.LogAccountID, l.AccountID, ovm.LogPool, pool, ovm.LogKeyName, r.Owner)
-			return l, nil
-		case !errors.Is(err, ovm.ErrEmpty):
-			return nil, err
+			return l, false, nil
+		case !errors.Is(err, ovm.ErrEmpty) && !inFlight:
+			return nil, false, err
 		}
 		left := deadline.Sub(e.clock.Now())
-		if left <= 0 {
-			return nil, e.miss(ctx, r)
+		switch {
+		case left <= 0 && inFlight:
+			return nil, false, &ovm.Error{Code: ovm.EConflict, RetryAfter: time.Second,
+				Message: "a request with this Idempotency-Key is still in progress: retry shortly with the same key"}
+		case left <= 0:
+			return nil, false, e.miss(ctx, r)
 		}
 		timer := time.NewTimer(min(left, e.cfg.Vend.PollInterval))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return nil, ovm.Errorf(ovm.EUnavailable, "request cancelled while waiting for stock")
+			return nil, false, ovm.Errorf(ovm.EUnavailable, "request cancelled while waiting for stock")
 		case <-e.draining:
 			timer.Stop()
-			return nil, &ovm.Error{Code: ovm.EUnavailable, RetryAfter: time.Second,
+			return nil, false, &ovm.Error{Code: ovm.EUnavailable, RetryAfter: time.Second,
 				Message: "the server is shutting down; retry (another replica, or this one once it is back)"}
 		case <-ready:
 		case <-timer.C:

@@ -3,12 +3,17 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ovmdev/ovm"
@@ -30,6 +35,8 @@ type APIError struct {
 	Status  int
 	Code    string
 	Message string
+	// RetryAfter is the answer's Retry-After, if any.
+	RetryAfter time.Duration
 }
 
 // Error implements error: the message, status and code.
@@ -42,6 +49,53 @@ type VendResponse struct {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	return c.send(ctx, method, path, "", in, out)
+}
+
+// retryDelays are the waits before the retries of a request sent with an
+// idempotency key: a lost answer (a reset connection, a replica that died,
+// a gateway's 502 or 504) is asked again, and the server answers the first
+// vend's lease instead of making a second.
+var retryDelays = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}
+
+// doIdempotent sends a vend with a fresh Idempotency-Key and sends it again,
+// with the same key, when its answer is lost.
+func (c *Client) doIdempotent(ctx context.Context, method, path string, in, out any) error {
+	var b [16]byte
+	rand.Read(b[:])
+	key := hex.EncodeToString(b[:])
+	for attempt := 0; ; attempt++ {
+		err := c.send(ctx, method, path, key, in, out)
+		if err == nil || attempt == len(retryDelays) || !answerLost(ctx, err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(retryDelays[attempt]):
+		}
+	}
+}
+
+// answerLost reports whether err may have lost the answer of a request the
+// server made (or never got): worth asking again with the same key.
+func answerLost(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		// A gateway in front of OVM lost the answer, or a request with the
+		// same key is still in progress.
+		return ae.Status == http.StatusBadGateway || ae.Status == http.StatusGatewayTimeout ||
+			ae.Status == http.StatusConflict && ae.RetryAfter > 0
+	}
+	// A refused connection reached no server: nothing was made, and no
+	// server is there to answer a retry soon.
+	return !errors.Is(err, syscall.ECONNREFUSED) // transport: reset, EOF, timeout
+}
+
+func (c *Client) send(ctx context.Context, method, path, idempotencyKey string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -60,6 +114,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
+	if idempotencyKey != "" {
+		req.Header.Set(IdempotencyKeyHeader, idempotencyKey)
+	}
 	hc := c.HTTP
 	if hc == nil {
 		hc = &http.Client{Timeout: 2*time.Minute + 5*time.Minute}
@@ -74,11 +131,15 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return err
 	}
 	if resp.StatusCode >= 400 {
+		var ra time.Duration
+		if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n > 0 {
+			ra = time.Duration(n) * time.Second
+		}
 		var eb ErrorBody
 		if json.Unmarshal(data, &eb) != nil || eb.Error.Code == "" {
-			return &APIError{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(data))}
+			return &APIError{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(data)), RetryAfter: ra}
 		}
-		return &APIError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
+		return &APIError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message, RetryAfter: ra}
 	}
 	if out == nil {
 		return nil
@@ -93,16 +154,18 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	return nil
 }
 
-// Vend calls GET /vend.
+// Vend calls GET /vend with an Idempotency-Key, and again with the same key
+// when the answer is lost.
 func (c *Client) Vend(ctx context.Context) (*VendResponse, error) {
 	var out VendResponse
-	return &out, c.do(ctx, http.MethodGet, "/vend", nil, &out)
+	return &out, c.doIdempotent(ctx, http.MethodGet, "/vend", nil, &out)
 }
 
-// LeaseCreate calls POST /v1/leases.
+// LeaseCreate calls POST /v1/leases with an Idempotency-Key, and again with
+// the same key when the answer is lost: one lease, however often it is sent.
 func (c *Client) LeaseCreate(ctx context.Context, req *LeaseRequest) (*Lease, error) {
 	var out Lease
-	return &out, c.do(ctx, http.MethodPost, "/v1/leases", req, &out)
+	return &out, c.doIdempotent(ctx, http.MethodPost, "/v1/leases", req, &out)
 }
 
 // LeaseGet calls GET /v1/leases/{id}.

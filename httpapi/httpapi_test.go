@@ -131,11 +131,14 @@ func (r resp) wantError(t *testing.T, status int, code string) string {
 	return eb.Error.Message
 }
 
-func (f *fixture) do(method, path, key, body string) resp {
+func (f *fixture) do(method, path, key, body string, headers ...string) resp {
 	f.t.Helper()
 	req, _ := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

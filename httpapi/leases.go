@@ -14,7 +14,7 @@ import (
 // vend is the seed's API: a lease from the default pool with the default
 // TTL, answered exactly as the original did.
 func (s *Server) vend(w http.ResponseWriter, r *http.Request, p *principal) error {
-	l, err := s.lease(r.Context(), p, &LeaseRequest{Pool: s.cfg.DefaultPool})
+	l, err := s.lease(w, r, p, &LeaseRequest{Pool: s.cfg.DefaultPool})
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func (s *Server) leaseCreate(w http.ResponseWriter, r *http.Request, p *principa
 	if err := checkLabels(req.Labels); err != nil {
 		return err
 	}
-	l, err := s.lease(r.Context(), p, &req)
+	l, err := s.lease(w, r, p, &req)
 	if err != nil {
 		return err
 	}
@@ -66,22 +66,50 @@ func (s *Server) leaseCreate(w http.ResponseWriter, r *http.Request, p *principa
 	return writeJSON(w, http.StatusCreated, leaseDTO(l))
 }
 
-// lease vends from req's pool (set) through the engine, and reports the
-// vend to the observer.
-func (s *Server) lease(ctx context.Context, p *principal, req *LeaseRequest) (_ *ovm.Lease, err error) {
+// IdempotencyKeyHeader makes a vend once per key (POST /v1/leases, /vend):
+// a retry with the same key within ovm.IdempotencyWindow gets the first
+// vend's lease, marked by ReplayedHeader: true.
+const (
+	IdempotencyKeyHeader = "Idempotency-Key"
+	ReplayedHeader       = "Idempotent-Replayed"
+)
+
+// lease vends from req's pool (set) through the engine, with the request's
+// Idempotency-Key, and reports the vend to the observer.
+func (s *Server) lease(w http.ResponseWriter, r *http.Request, p *principal, req *LeaseRequest) (_ *ovm.Lease, err error) {
+	keys := r.Header.Values(IdempotencyKeyHeader)
+	if len(keys) > 1 {
+		return nil, ovm.Errorf(ovm.EInvalid, "the %s header is given %d times; give it once", IdempotencyKeyHeader, len(keys))
+	}
+	key := ""
+	if len(keys) == 1 {
+		if key = keys[0]; ovm.CheckIdempotencyKey(key) != nil {
+			return nil, ovm.CheckIdempotencyKey(key)
+		}
+	}
 	start := s.clock.Now()
+	replayed := false
 	defer func() {
 		if s.engine.Pool(req.Pool) != nil { // no label for a pool that does not exist
-			s.cfg.Observer.Vend(req.Pool, vendResult(err), s.clock.Now().Sub(start))
+			result := vendResult(err)
+			if replayed {
+				result = "replayed" // a retry answered with its first lease: no vend
+			}
+			s.cfg.Observer.Vend(req.Pool, result, s.clock.Now().Sub(start))
 		}
 	}()
-	return s.engine.Vend(ctx, &engine.VendRequest{Pool: req.Pool, Owner: p.Name, TTL: time.Duration(deref(req.TTL)),
-		Labels: req.Labels, Principal: req.Principal, Wait: time.Duration(req.Wait),
+	var l *ovm.Lease
+	l, replayed, err = s.engine.Vend(r.Context(), &engine.VendRequest{Pool: req.Pool, Owner: p.Name, TTL: time.Duration(deref(req.TTL)),
+		Labels: req.Labels, Principal: req.Principal, Wait: time.Duration(req.Wait), IdempotencyKey: key,
 		StillValid: func(ctx context.Context) error { return s.stillValid(ctx, p) }})
+	if replayed {
+		w.Header().Set(ReplayedHeader, "true")
+	}
+	return l, err
 }
 
 // vendResult names a vend's outcome for metrics: ok, empty, limit,
-// invalid (a TTL out of range) or error.
+// invalid (a TTL out of range) or error (and replayed, set by lease).
 func vendResult(err error) string {
 	switch ovm.ErrorCodeOf(err) {
 	case "":

@@ -84,7 +84,22 @@ func (s *Store) Repair(ctx context.Context) (int, error) {
 // LeaseCreate implements ovm.Store: one conditional write on a ready
 // account item moves it to leased with its lease and both events. Under a
 // lease limit, the owner's slots are taken first (owners.go).
-func (s *Store) LeaseCreate(ctx context.Context, p *ovm.LeaseCreateParams) (*ovm.Lease, error) {
+func (s *Store) LeaseCreate(ctx context.Context, p *ovm.LeaseCreateParams) (_ *ovm.Lease, err error) {
+	if p.IdempotencyKey != "" {
+		if earlier, ierr := s.idempotent(ctx, p); earlier != nil || ierr != nil {
+			return earlier, ierr
+		}
+		defer func() {
+			// Nothing was made: the key is free again. After any other
+			// error the lease may have been made; the guard stays, and a
+			// retry finds the lease, or takes the guard over once pending.
+			if errors.Is(err, ovm.ErrEmpty) || errors.Is(err, ovm.ErrLeaseLimit) {
+				if rerr := s.releaseIdempotent(ctx, p); rerr != nil {
+					err = errors.Join(err, rerr)
+				}
+			}
+		}()
+	}
 	limited := p.OwnerLimit > 0 || p.PoolOwnerLimit > 0
 	if limited {
 		all, inPool, err := s.countActive(ctx, p.Owner, p.Pool)

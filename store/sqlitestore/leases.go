@@ -138,6 +138,31 @@ func (s *Store) vendBatch(batch []*vendReq) {
 // same transaction as the vend (SQLite has one writer), so they are exact;
 // a refused vend has written nothing and its savepoint rolls back alone.
 func vendOne(ctx context.Context, tx *sql.Tx, p *ovm.LeaseCreateParams) (*ovm.Lease, error) {
+	if p.IdempotencyKey != "" {
+		// The first vend with the key, if young enough, is the answer.
+		var id string
+		var at int64
+		err := tx.QueryRowContext(ctx, `SELECT lease_id, created_at FROM idempotency WHERE owner = ? AND key = ?`,
+			p.Owner, p.IdempotencyKey).Scan(&id, &at)
+		switch {
+		case err == nil && fromNS(at).After(p.Now.Add(-ovm.IdempotencyWindow)):
+			return getLease(ctx, tx, id)
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return nil, err
+		}
+	}
+	l, err := vendNew(ctx, tx, p)
+	if err != nil || p.IdempotencyKey == "" {
+		return l, err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO idempotency (owner, key, lease_id, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (owner, key) DO UPDATE SET lease_id = excluded.lease_id, created_at = excluded.created_at`,
+		p.Owner, p.IdempotencyKey, l.ID, ns(p.Now))
+	return l, err
+}
+
+// vendNew makes a new lease inside tx, within the limits.
+func vendNew(ctx context.Context, tx *sql.Tx, p *ovm.LeaseCreateParams) (*ovm.Lease, error) {
 	if p.OwnerLimit > 0 || p.PoolOwnerLimit > 0 {
 		// The owner's active leases, all and in p.Pool: one look at the
 		// partial index leases_owner_active.

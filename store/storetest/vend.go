@@ -23,6 +23,109 @@ var vendTests = []testCase{
 	{"concurrent vends of one owner in one pool stop exactly at the pool's limit", testConcurrentPoolLeaseLimit},
 	{"with both lease limits the stricter one refuses", testBothLeaseLimits},
 	{"concurrent vends of one owner over two pools respect both limits", testConcurrentBothLeaseLimits},
+	{"a vend with an idempotency key is made once per owner and key for a day", testIdempotentVend},
+	{"a replay is answered before the limits and the stock", testIdempotentReplayFirst},
+	{"concurrent vends with one idempotency key make one lease", testConcurrentIdempotentVend},
+}
+
+// vendKey vends with idempotency key k.
+func vendKey(s ovm.Store, pool, owner, k string, now time.Time, limit int) (*ovm.Lease, error) {
+	return s.LeaseCreate(context.Background(), &ovm.LeaseCreateParams{LeaseID: ovm.NewID("lse", now), Pool: pool,
+		Owner: owner, Now: now, ExpiresAt: now.Add(time.Hour), OwnerLimit: limit, IdempotencyKey: k})
+}
+
+func testIdempotentVend(t *testing.T, s ovm.Store) {
+	for range 5 {
+		Ready(t, s, "p1", T0)
+	}
+	first, err := vendKey(s, "p1", "alice", "k-1", T0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := vendKey(s, "p1", "alice", "k-1", T0.Add(time.Hour), 0)
+	if err != nil || again.ID != first.ID || again.AccountID != first.AccountID {
+		t.Fatalf("the same key again: %+v %v, want lease %s", again, err, first.ID)
+	}
+	if n := readyCount(t, s, "p1"); n != 4 {
+		t.Fatalf("%d ready after a vend and its replay, want 4", n)
+	}
+	// Another owner's key of the same name, and another key, are other vends.
+	bob, err := vendKey(s, "p1", "bob", "k-1", T0, 0)
+	if err != nil || bob.ID == first.ID {
+		t.Fatalf("another owner's key: %+v %v", bob, err)
+	}
+	other, err := vendKey(s, "p1", "alice", "k-2", T0, 0)
+	if err != nil || other.ID == first.ID {
+		t.Fatalf("another key: %+v %v", other, err)
+	}
+	// A replay answers the lease as it is now, ended or not.
+	endLease(t, s, first, T0.Add(time.Minute))
+	if got, err := vendKey(s, "p1", "alice", "k-1", T0.Add(2*time.Minute), 0); err != nil || got.ID != first.ID || got.State != ovm.LeaseEnded {
+		t.Fatalf("replay of an ended lease: %+v %v", got, err)
+	}
+	// After the window, the key makes a new lease.
+	later, err := vendKey(s, "p1", "alice", "k-1", T0.Add(ovm.IdempotencyWindow+time.Second), 0)
+	if err != nil || later.ID == first.ID {
+		t.Fatalf("the key after its window: %+v %v", later, err)
+	}
+	if n := readyCount(t, s, "p1"); n != 1 {
+		t.Fatalf("%d ready, want 1", n)
+	}
+}
+
+func testIdempotentReplayFirst(t *testing.T, s ovm.Store) {
+	// A vend with a key that made nothing (an empty pool) leaves the key
+	// free for the next try.
+	_, err := vendKey(s, "p1", "alice", "k-1", T0, 1)
+	wantErr(t, err, ovm.ErrEmpty)
+	Ready(t, s, "p1", T0)
+	first, err := vendKey(s, "p1", "alice", "k-1", T0.Add(time.Second), 1)
+	if err != nil {
+		t.Fatalf("the key after a vend that made nothing: %v", err)
+	}
+	// At the owner's limit and with no stock left, the replay still
+	// answers the first lease.
+	again, err := vendKey(s, "p1", "alice", "k-1", T0.Add(2*time.Second), 1)
+	if err != nil || again.ID != first.ID {
+		t.Fatalf("replay at the limit and with no stock: %+v %v", again, err)
+	}
+	_, err = vendKey(s, "p1", "alice", "k-2", T0.Add(2*time.Second), 1)
+	wantErr(t, err, ovm.ErrLeaseLimit)
+}
+
+func testConcurrentIdempotentVend(t *testing.T, s ovm.Store) {
+	for range 5 {
+		Ready(t, s, "p1", T0)
+	}
+	const clients = 8
+	var mu sync.Mutex
+	ids := map[string]int{}
+	var conflicts atomic.Int32
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l, err := vendKey(s, "p1", "alice", "same", T0, 0)
+			switch {
+			case errors.Is(err, ovm.ErrConflict): // in flight elsewhere: retry shortly
+				conflicts.Add(1)
+			case err != nil:
+				t.Error(err)
+			default:
+				mu.Lock()
+				ids[l.ID]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(ids) != 1 || readyCount(t, s, "p1") != 4 {
+		t.Fatalf("one key made leases %v (and %d in-flight answers); %d ready, want one lease and 4 ready", ids, conflicts.Load(), readyCount(t, s, "p1"))
+	}
+	if l, err := vendKey(s, "p1", "alice", "same", T0.Add(time.Second), 0); err != nil || ids[l.ID] == 0 {
+		t.Fatalf("after the race: %+v %v", l, err)
+	}
 }
 
 func vend(s ovm.Store, pool, owner string, now time.Time, limit int) (*ovm.Lease, error) {
