@@ -4,10 +4,12 @@
 // tokens (docs/oidc.md); httpapi still looks up API keys itself.
 //
 // go-oidc checks the signature, the issuer, the audience and the expiry,
-// with the issuer's discovery document and key set fetched on the first
-// token and cached (a token signed with an unknown key id fetches the key
-// set again). Only asymmetric algorithms are accepted. This package adds
-// not-before with a bounded skew, the required claims and the owner.
+// with the issuer's discovery document fetched on the first token and
+// cached. The key set is this package's (keySet): fetched on the first
+// token, and again for a key it does not hold at most once per RefetchKeys,
+// so that forged key ids cannot make OVM hammer the issuer. Only
+// asymmetric algorithms are accepted. This package adds not-before with a
+// bounded skew, the required claims and the owner.
 package identity
 
 import (
@@ -39,6 +41,11 @@ const (
 	// RetryDiscovery is how long after a failed discovery the next token
 	// tries again; tokens in between are answered unavailable at once.
 	RetryDiscovery = 30 * time.Second
+	// RefetchKeys is the shortest time between two fetches of an issuer's
+	// key set: a token whose key is not in the set fetches it again only
+	// when the last fetch is older (a key rotation is seen within it); until
+	// then such a token is refused without a fetch.
+	RefetchKeys = 30 * time.Second
 	// MaxTokenBytes bounds a token (ID tokens are a few KiB).
 	MaxTokenBytes = 16 << 10
 	// maxOwner bounds an owner's length.
@@ -194,7 +201,7 @@ func (v *Verifier) discover(ctx context.Context, iss *issuer) (*oidc.IDTokenVeri
 			logIssuer, iss.cfg.Issuer, ovm.LogError, err, "retry_after", RetryDiscovery)
 		return nil, unreachable(iss, RetryDiscovery)
 	}
-	keys := keySet{oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), v.client), meta.JWKS)}
+	keys := newKeySet(meta.JWKS, v.client, v.clock)
 	ver := oidc.NewVerifier(iss.cfg.Issuer, keys, &oidc.Config{
 		ClientID:             iss.cfg.Audience,
 		SupportedSigningAlgs: algorithms,
@@ -220,12 +227,13 @@ func unreachable(iss *issuer, retry time.Duration) error {
 func (v *Verifier) explain(iss *issuer, payload []byte, ks *keySetResult, verr error) error {
 	name := iss.cfg.Issuer
 	if ks.err != nil {
-		// The remote key set wraps its fetch errors ("fetching keys %w")
-		// and returns a plain error when no key verifies the signature.
-		if errors.Unwrap(ks.err) != nil {
-			v.log.Warn("oidc key set fetch failed", logIssuer, name, ovm.LogError, ks.err)
+		var fe *keyFetchError
+		if errors.As(ks.err, &fe) {
+			if fe.fresh { // once per fetch, not once per token
+				v.log.Warn("oidc key set fetch failed", logIssuer, name, ovm.LogError, fe.err, "retry_after", fe.retry)
+			}
 			err := ovm.Errorf(ovm.EUnavailable, "cannot verify the token now: the keys of issuer %s cannot be fetched; retry later", quote(name))
-			err.RetryAfter = RetryDiscovery
+			err.RetryAfter = fe.retry
 			return err
 		}
 		return v.refuse(name, "token signature does not verify with the published keys of issuer %s", quote(name))
@@ -287,26 +295,6 @@ func (v *Verifier) check(iss *issuer, tok *oidc.IDToken) (string, ovm.Role, erro
 		return "", "", v.refuse(name, "token owner %s could be an api key's name: an owner must contain '/' or ':' (the server sets owner_prefix for this claim)", quote(owner))
 	}
 	return owner, iss.cfg.role(claims), nil
-}
-
-// keySet is go-oidc's remote key set, recording in the context what became
-// of the signature: verified, refused, or the keys could not be fetched.
-type keySet struct{ remote *oidc.RemoteKeySet }
-
-type keySetResult struct {
-	verified bool
-	err      error
-}
-
-type keySetResultKey struct{}
-
-// VerifySignature implements oidc.KeySet.
-func (k keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
-	payload, err := k.remote.VerifySignature(ctx, jwt)
-	if r, ok := ctx.Value(keySetResultKey{}).(*keySetResult); ok {
-		r.verified, r.err = err == nil, err
-	}
-	return payload, err
 }
 
 // audience is the aud claim: one string or a list.
