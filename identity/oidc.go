@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -245,16 +246,27 @@ func (v *Verifier) explain(iss *issuer, payload []byte, ks *keySetResult, verr e
 	if !ks.verified {
 		return v.refuse(name, "token is not a valid signed JWT")
 	}
-	var claims struct {
-		Audience  audience `json:"aud"`
-		NotBefore *float64 `json:"nbf"`
-	}
+	var claims map[string]any
 	_ = json.Unmarshal(payload, &claims) // issuerOf decoded it: a JSON object
-	if !slices.Contains(claims.Audience, iss.cfg.Audience) {
+	// go-oidc refuses a time claim that is not a number before it looks at
+	// the audience.
+	for _, c := range []string{"exp", "nbf", "iat"} {
+		if x, ok := claims[c]; ok {
+			if _, err := numericDate(x); err != nil {
+				return v.refuse(name, "token claim %q %v", c, err)
+			}
+		}
+	}
+	var aud struct {
+		Audience audience `json:"aud"`
+	}
+	_ = json.Unmarshal(payload, &aud)
+	if !slices.Contains(aud.Audience, iss.cfg.Audience) {
 		return v.refuse(name, "token audience is not %s (ask the issuer for a token with that audience)", quote(iss.cfg.Audience))
 	}
-	if claims.NotBefore != nil {
-		return v.refuse(name, "token is not valid before %s", unixTime(*claims.NotBefore))
+	if x, ok := claims["nbf"]; ok {
+		nbf, _ := numericDate(x)
+		return v.refuse(name, "token is not valid before %s", nbf.UTC().Format(time.RFC3339))
 	}
 	err := ovm.Errorf(ovm.EUnauthorized, "token refused by the checks of issuer %s", quote(name))
 	v.log.Debug("oidc token refused", logIssuer, name, logReason, err.Message, ovm.LogError, verr)
@@ -269,8 +281,14 @@ func (v *Verifier) check(iss *issuer, tok *oidc.IDToken) (string, ovm.Role, erro
 	if err := tok.Claims(&claims); err != nil {
 		return "", "", v.refuse(name, "token payload is not a JSON object of claims")
 	}
-	if nbf, ok := claims["nbf"].(float64); ok && time.Unix(int64(nbf), 0).After(v.clock.Now().Add(Leeway)) {
-		return "", "", v.refuse(name, "token is not valid before %s", unixTime(nbf))
+	if x, ok := claims["nbf"]; ok {
+		nbf, err := numericDate(x)
+		if err != nil {
+			return "", "", v.refuse(name, "token claim \"nbf\" %v", err)
+		}
+		if nbf.After(v.clock.Now().Add(Leeway)) {
+			return "", "", v.refuse(name, "token is not valid before %s", nbf.UTC().Format(time.RFC3339))
+		}
 	}
 	for _, c := range slices.Sorted(maps.Keys(iss.cfg.Require)) {
 		got, ok := claims[c].(string)
@@ -317,8 +335,44 @@ func joseAlgs(algs []string) []jose.SignatureAlgorithm {
 	return out
 }
 
-func unixTime(sec float64) string {
-	return time.Unix(int64(sec), 0).UTC().Format(time.RFC3339)
+// numericDate reads a time claim (exp, nbf, iat): a JSON number of
+// seconds since 1970, or a string holding exactly such a number, which
+// go-oidc accepts too, so that both read the same instant. Anything else
+// is an error that says what the claim is instead.
+func numericDate(x any) (time.Time, error) {
+	const want = "a number of seconds since 1970"
+	var sec float64
+	switch x := x.(type) {
+	case float64:
+		sec = x
+	case string:
+		// A JSON number literal, nothing around it (go-oidc reads the
+		// string as a json.Number).
+		if x == "" || strings.TrimSpace(x) != x || json.Unmarshal([]byte(x), &sec) != nil {
+			return time.Time{}, fmt.Errorf("is %s, not %s", quote(x), want)
+		}
+	case nil:
+		return time.Time{}, fmt.Errorf("is null, not %s", want)
+	default:
+		return time.Time{}, fmt.Errorf("is a %s, not %s", jsonKind(x), want)
+	}
+	if math.IsNaN(sec) || math.Abs(sec) > 1<<53 {
+		return time.Time{}, fmt.Errorf("is out of range, not %s", want)
+	}
+	return time.Unix(int64(sec), 0), nil
+}
+
+// jsonKind names the JSON type of a decoded value.
+func jsonKind(x any) string {
+	switch x.(type) {
+	case bool:
+		return "boolean"
+	case []any:
+		return "list"
+	case map[string]any:
+		return "JSON object"
+	}
+	return "value"
 }
 
 // quote quotes a value taken from a token for a message, cut to 100 bytes.

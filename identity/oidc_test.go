@@ -114,6 +114,42 @@ func TestTheClockSkewIsBounded(t *testing.T) {
 		ovm.EUnauthorized, "token is not valid before 2026-11-24T09:02:00Z")
 }
 
+// A time claim given as a string is read as go-oidc reads it, a number in
+// a string, and OVM's own skew then applies to it too; any other nbf is
+// refused saying what it is.
+func TestANotBeforeThatIsNotANumberIsReadOrRefusedWithItsReason(t *testing.T) {
+	f := newFixture(t)
+	nbf := func(v any) string {
+		return f.issuer.Sign(nil, f.claims(func(c map[string]any) { c["nbf"] = v }))
+	}
+	unix := func(d time.Duration) string { return fmt.Sprint(t0.Add(d).Unix()) }
+	if _, _, _, err := f.v.VerifyToken(context.Background(), nbf(unix(30*time.Second))); err != nil {
+		t.Fatalf("a numeric string nbf 30s ahead, within the leeway: %v", err)
+	}
+	for _, c := range []struct {
+		name string
+		nbf  any
+		want string
+	}{
+		{"a numeric string 2 minutes ahead (beyond OVM's minute, within go-oidc's five)", unix(2 * time.Minute), "token is not valid before 2026-11-24T09:02:00Z"},
+		{"a numeric string 10 minutes ahead", unix(10 * time.Minute), "token is not valid before 2026-11-24T09:10:00Z"},
+		{"a date as text", "2026-11-24T09:00:00Z", `token claim "nbf" is "2026-11-24T09:00:00Z", not a number of seconds since 1970`},
+		{"a word", "soon", `token claim "nbf" is "soon", not a number of seconds since 1970`},
+		{"a number with spaces", " " + unix(0), `token claim "nbf" is " 1795`},
+		{"a boolean", true, `token claim "nbf" is a boolean, not a number of seconds since 1970`},
+		{"null", nil, `token claim "nbf" is null, not a number of seconds since 1970`},
+		{"a list", []any{1}, `token claim "nbf" is a list`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f.t = t
+			e := f.refused(nbf(c.nbf), ovm.EUnauthorized, c.want)
+			if strings.Contains(e.Message, "1970-01-01") {
+				t.Fatalf("message %q", e.Message)
+			}
+		})
+	}
+}
+
 func TestBadTokensAreRefusedEachWithItsReason(t *testing.T) {
 	f := newFixture(t)
 	other := f.issuer.NewKey("k1", jose.RS256) // the issuer's key id, not its key
