@@ -58,6 +58,8 @@ const (
 	logIssuer = "issuer"
 	logOwner  = "owner"
 	logReason = "reason"
+	// logConfigKey is a configuration key path (auth.oidc[0].owner_claim).
+	logConfigKey = "config_key"
 )
 
 // algorithms are the signature algorithms accepted: asymmetric only, so
@@ -88,12 +90,15 @@ type issuer struct {
 	failedAt    time.Time
 }
 
-// New returns a verifier of cfg's issuers. Nothing is fetched until the
-// first token of an issuer arrives, so an issuer that is down does not
-// stop OVM from starting.
+// New returns a verifier of cfg's issuers, and logs cfg's Warnings.
+// Nothing is fetched until the first token of an issuer arrives, so an
+// issuer that is down does not stop OVM from starting.
 func New(cfg Config, clock ovm.Clock, log *slog.Logger) (*Verifier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	for _, w := range cfg.Warnings() {
+		log.Warn("configuration warning", logConfigKey, w.Field, logReason, w.Message)
 	}
 	v := &Verifier{clock: clock, log: log, client: &http.Client{Timeout: FetchTimeout}, issuers: map[string]*issuer{}}
 	for _, ic := range cfg.OIDC {

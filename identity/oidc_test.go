@@ -216,6 +216,24 @@ func TestAnOwnerThatCouldBeAnAPIKeyNameIsRefused(t *testing.T) {
 	}
 }
 
+func TestRepositoryOwnerWithoutAPrefixIsWarnedAtStart(t *testing.T) {
+	f := newFixture(t, func(ic *identity.IssuerConfig) { ic.OwnerClaim = "repository_owner" })
+	log := f.log.String()
+	if !strings.Contains(log, "level=WARN") || !strings.Contains(log, "config_key=auth.oidc[0].owner_claim") ||
+		!strings.Contains(log, "repository_owner without owner_prefix") || !strings.Contains(log, "set owner_prefix") {
+		t.Fatalf("no warning naming the key and why:\n%s", log)
+	}
+	for name, mod := range map[string]func(*identity.IssuerConfig){
+		"with a prefix":    func(ic *identity.IssuerConfig) { ic.OwnerClaim, ic.OwnerPrefix = "repository_owner", "github:" },
+		"another claim":    func(ic *identity.IssuerConfig) { ic.OwnerClaim = "repository" },
+		"the default test": func(*identity.IssuerConfig) {},
+	} {
+		if log := newFixture(t, mod).log.String(); strings.Contains(log, "WARN") {
+			t.Errorf("%s: a warning:\n%s", name, log)
+		}
+	}
+}
+
 func TestATokenOfARotatedKeyIsAcceptedOnceTheKeySetHasIt(t *testing.T) {
 	f := newFixture(t)
 	if _, _, _, err := f.v.VerifyToken(context.Background(), f.issuer.Sign(nil, f.claims(nil))); err != nil {
