@@ -10,7 +10,9 @@
 //
 // Sign-in is an API key pasted in a form, or OIDC (authorization code with
 // PKCE) with an issuer of auth.oidc that has a console block; the ID token
-// is then the credential. Sessions live in this replica's memory, behind an
+// is then the credential. A sign-in under way is kept by the browser,
+// sealed with this process's key (seal.go), so the console holds nothing
+// for it. Sessions live in this replica's memory, behind an
 // HttpOnly, SameSite=Lax cookie (Secure under TLS) that expires; every form
 // that changes state carries the session's CSRF token; sign-out ends the
 // session. With several replicas behind a load balancer, make sessions
@@ -101,19 +103,19 @@ type UI struct {
 	mu        sync.Mutex
 	sessions  map[string]*session
 	lastSweep time.Time
-	loginMu   sync.Mutex
-	logins    map[string]*login
 	oidc      *oidcClients
-	public    *url.URL
+	// seal seals sign-ins under way into the browser's cookie.
+	seal   *sealer
+	public *url.URL
 }
 
-// Bounds of the console's memory: sessions (per credential and in all) and
-// sign-ins under way. Expired entries are swept at most once a minute, or
-// when a bound is reached.
+// Bounds of the console's memory: sessions (per credential and in all).
+// Expired sessions are swept at most once a minute, or when a bound is
+// reached. Sign-ins under way take no memory: the browser keeps them,
+// sealed (seal.go).
 const (
 	maxSessions        = 50000
 	maxSessionsPerCred = 20
-	maxLogins          = 10000
 	sweepEvery         = time.Minute
 )
 
@@ -133,7 +135,7 @@ type session struct {
 // New returns the console over api, the API's handler.
 func New(api http.Handler, clock ovm.Clock, log *slog.Logger, cfg Config) (*UI, error) {
 	u := &UI{api: api, cfg: cfg.withDefaults(), clock: clock, log: log, mux: http.NewServeMux(),
-		sessions: map[string]*session{}, logins: map[string]*login{}}
+		sessions: map[string]*session{}, seal: newSealer()}
 	u.oidc = newOIDCClients(u.cfg, clock)
 	var err error
 	if cfg.PublicURL != "" {
