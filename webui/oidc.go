@@ -249,7 +249,7 @@ func (u *UI) callback(w http.ResponseWriter, r *http.Request) {
 	if idt.Expiry.Before(expires) {
 		expires = idt.Expiry
 	}
-	u.start(w, r, raw, *me, expires)
+	u.start(w, r, tokenPrincipal(is.URL, *me), raw, *me, expires)
 	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 }
 

@@ -251,7 +251,7 @@ func (u *UI) loginKey(w http.ResponseWriter, r *http.Request) {
 		u.signInPage(w, r, http.StatusUnauthorized, msg, "")
 		return
 	}
-	u.start(w, r, key, *me, u.clock.Now().Add(u.cfg.SessionTTL))
+	u.start(w, r, keyPrincipal(key), key, *me, u.clock.Now().Add(u.cfg.SessionTTL))
 	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 }
 

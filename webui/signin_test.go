@@ -107,3 +107,31 @@ func TestASignInSealedByAnotherConsoleIsRefused(t *testing.T) {
 		t.Fatalf("another console's cookie: %d", p.status)
 	}
 }
+
+// One person holds at most 20 sessions, however many ID tokens (each a
+// new credential) they sign in with; the oldest goes, and nobody else's.
+func TestOnePersonHoldsAtMost20SessionsWhateverTheirTokens(t *testing.T) {
+	f := newOIDCFixture(t)
+	signedIn := func(b *browser) bool { return b.get("/ui/").status == http.StatusOK }
+	f.issuer.SetUser(map[string]any{"sub": "carol", "email": "carol@example.com"})
+	carol := f.browser()
+	carol.signInWithIssuer()
+	alice := f.browser()
+	alice.signIn(f.user)
+	f.issuer.SetUser(map[string]any{"sub": "bob", "email": "bob@example.com"})
+	var bob []*browser
+	for range 25 {
+		f.clock.Advance(time.Second) // the oldest is the first
+		b := f.browser()
+		b.signInWithIssuer()
+		bob = append(bob, b)
+	}
+	for i, b := range bob {
+		if want := i >= 5; signedIn(b) != want {
+			t.Errorf("bob's session %d of 25: signed in %v, want %v", i+1, !want, want)
+		}
+	}
+	if !signedIn(carol) || !signedIn(alice) {
+		t.Fatal("one person's sign-ins ended another's session")
+	}
+}

@@ -109,14 +109,14 @@ type UI struct {
 	public *url.URL
 }
 
-// Bounds of the console's memory: sessions (per credential and in all).
+// Bounds of the console's memory: sessions (per principal and in all).
 // Expired sessions are swept at most once a minute, or when a bound is
 // reached. Sign-ins under way take no memory: the browser keeps them,
 // sealed (seal.go).
 const (
-	maxSessions        = 50000
-	maxSessionsPerCred = 20
-	sweepEvery         = time.Minute
+	maxSessions             = 50000
+	maxSessionsPerPrincipal = 20
+	sweepEvery              = time.Minute
 )
 
 // session is one signed-in person.
@@ -124,10 +124,14 @@ type session struct {
 	id, csrf string
 	// cred is the API key or the ID token the session acts with; it never
 	// leaves this process.
-	cred    string
-	me      httpapi.Me
-	created time.Time
-	expires time.Time
+	cred string
+	// principal is who signed in, whatever the credential: an API key (by
+	// its hash), or an issuer and the owner it gives. Every ID token is a
+	// new credential; the person is the same.
+	principal string
+	me        httpapi.Me
+	created   time.Time
+	expires   time.Time
 	// newKey is a key just created, shown once by the next keys page.
 	newKey *httpapi.Key
 }
@@ -209,11 +213,11 @@ func (u *UI) current(r *http.Request) *session {
 	return s
 }
 
-// start makes a session acting with cred for me until expires, and sets
-// its cookie.
-func (u *UI) start(w http.ResponseWriter, r *http.Request, cred string, me httpapi.Me, expires time.Time) {
+// start makes a session of principal acting with cred for me until
+// expires, and sets its cookie.
+func (u *UI) start(w http.ResponseWriter, r *http.Request, principal, cred string, me httpapi.Me, expires time.Time) {
 	now := u.clock.Now()
-	s := &session{id: newToken(), csrf: newToken(), cred: cred, me: me, created: now, expires: expires}
+	s := &session{id: newToken(), csrf: newToken(), cred: cred, principal: principal, me: me, created: now, expires: expires}
 	u.mu.Lock()
 	if old, err := r.Cookie(sessionCookie); err == nil { // signing in again ends the session before
 		delete(u.sessions, old.Value)
@@ -226,15 +230,16 @@ func (u *UI) start(w http.ResponseWriter, r *http.Request, cred string, me httpa
 			}
 		}
 	}
-	// One credential holds a bounded number of sessions (a script signing
-	// in in a loop): the oldest goes. In all, the oldest goes too.
+	// One principal holds a bounded number of sessions (a script signing
+	// in in a loop, with a new ID token each time): the oldest goes. In
+	// all, the oldest goes too.
 	var same []*session
 	for _, old := range u.sessions {
-		if old.cred == cred {
+		if old.principal == principal {
 			same = append(same, old)
 		}
 	}
-	if len(same) >= maxSessionsPerCred {
+	if len(same) >= maxSessionsPerPrincipal {
 		delete(u.sessions, oldest(same).id)
 	}
 	if len(u.sessions) >= maxSessions {
@@ -248,6 +253,12 @@ func (u *UI) start(w http.ResponseWriter, r *http.Request, cred string, me httpa
 	u.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.id, Path: "/ui/", Expires: expires,
 		MaxAge: int(expires.Sub(now).Seconds()), HttpOnly: true, Secure: u.secure(r), SameSite: http.SameSiteLaxMode})
+}
+
+// keyPrincipal and tokenPrincipal name who a session is of.
+func keyPrincipal(key string) string { return "key " + ovm.HashKey(key) }
+func tokenPrincipal(issuer string, me httpapi.Me) string {
+	return "oidc " + issuer + " " + me.Name
 }
 
 func oldest(ss []*session) *session {
