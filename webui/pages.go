@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"slices"
@@ -38,7 +40,7 @@ const maxForm = 64 << 10
 
 func (u *UI) routes() {
 	m := u.mux
-	m.Handle("GET /ui/static/", http.StripPrefix("/ui/", http.FileServerFS(staticFS)))
+	m.HandleFunc("GET /ui/static/", u.static)
 	m.HandleFunc("GET /ui/{$}", u.page(u.home, false))
 	m.HandleFunc("GET /ui/login", u.loginPage)
 	m.HandleFunc("POST /ui/login", u.loginKey)
@@ -72,9 +74,37 @@ func (u *UI) routes() {
 				Error: r.URL.Path + " takes a form (POST), not a GET."})
 			return
 		}
-		u.render(w, r, http.StatusNotFound, &view{Page: "message", Title: "Not found", Me: meOf(u.current(r)),
-			Error: "There is no page " + r.URL.Path + "."})
+		u.notFound(w, r)
 	})
+}
+
+func (u *UI) notFound(w http.ResponseWriter, r *http.Request) {
+	u.render(w, r, http.StatusNotFound, &view{Page: "message", Title: "Not found", Me: meOf(u.current(r)),
+		Error: "There is no page " + r.URL.Path + "."})
+}
+
+// static serves the embedded assets: regular files only, by their exact
+// name. A directory, however its path is spelled (static/, ..%2f, a
+// trailing slash), is not found: nothing is ever listed.
+func (u *UI) static(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, "/ui/")
+	if !fs.ValidPath(name) || !strings.HasPrefix(name, "static/") {
+		u.notFound(w, r)
+		return
+	}
+	f, err := staticFS.Open(name)
+	if err != nil {
+		u.notFound(w, r)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	rs, seekable := f.(io.ReadSeeker)
+	if err != nil || !st.Mode().IsRegular() || !seekable {
+		u.notFound(w, r)
+		return
+	}
+	http.ServeContent(w, r, st.Name(), st.ModTime(), rs)
 }
 
 func meOf(s *session) *httpapi.Me {
