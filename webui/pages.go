@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -473,16 +474,21 @@ func (u *UI) release(w http.ResponseWriter, r *http.Request, s *session) {
 	http.Redirect(w, r, "/ui/?done=released", http.StatusSeeOther)
 }
 
-// baseURL is where the browser reached OVM (ui.public_url when set).
-func (u *UI) baseURL(r *http.Request) string {
+// cliURL is the URL the CLI examples name: ui.public_url, else the
+// listen address when a client can reach it, else "" (the CLI's OVM_URL).
+// Never the request's Host header.
+func (u *UI) cliURL() string {
 	if u.public != nil {
 		return strings.TrimRight(u.public.String(), "/")
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
+	host, port, err := net.SplitHostPort(u.cfg.ListenAddr)
+	if err != nil || port == "0" || host == "" {
+		return ""
 	}
-	return scheme + "://" + r.Host
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return ""
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 type credentialsData struct {
@@ -500,7 +506,11 @@ func (u *UI) credentials(w http.ResponseWriter, r *http.Request, s *session) {
 		var cr *httpapi.Credentials
 		if cr, err = c.LeaseCredentials(r.Context(), id); err == nil {
 			env := cr.EnvLines()
-			process := fmt.Sprintf("[profile ovm-%s]\ncredential_process = ovm lease credentials %s --format process --url %s\n", l.ID, l.ID, u.baseURL(r))
+			flag := ""
+			if base := u.cliURL(); base != "" {
+				flag = " --url " + base
+			}
+			process := fmt.Sprintf("[profile ovm-%s]\ncredential_process = ovm lease credentials %s --format process%s\n", l.ID, l.ID, flag)
 			u.render(w, r, http.StatusOK, &view{Page: "credentials", Title: "Credentials for " + l.ID, Me: &s.me, CSRF: s.csrf,
 				Data: credentialsData{Lease: l, Env: env, Process: process, Creds: cr}})
 			return

@@ -57,6 +57,13 @@ type Config struct {
 	// (a laptop, the tests) and cookies are Secure only on a TLS
 	// connection to OVM itself.
 	PublicURL string
+	// ListenAddr is the address the API listens on (host:port, as bound).
+	// Without PublicURL, the CLI examples (the credentials page's
+	// credential_process line) name http://ListenAddr, unless it is a
+	// wildcard (0.0.0.0, ::) that no client can reach; then they leave
+	// --url out and the CLI reads OVM_URL. A request's Host header is never
+	// written into a page: it is the client's to say.
+	ListenAddr string
 }
 
 // Issuer is an OIDC issuer people sign in with.
