@@ -3,9 +3,12 @@ package webui_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ovmdev/ovm/webui"
 )
 
 // A sign-in under way is kept by the browser, sealed: however many are
@@ -133,5 +136,69 @@ func TestOnePersonHoldsAtMost20SessionsWhateverTheirTokens(t *testing.T) {
 	}
 	if !signedIn(carol) || !signedIn(alice) {
 		t.Fatal("one person's sign-ins ended another's session")
+	}
+}
+
+// An OIDC session ends when its ID token expires (an hour after it was
+// issued) when that is before ui.session_ttl: the console ends it itself,
+// though the API would still accept the token for its minute of leeway.
+func TestAnOIDCSessionEndsWhenItsIDTokenExpires(t *testing.T) {
+	f := newOIDCFixture(t, func(c *webui.Config) { c.SessionTTL = 8 * time.Hour })
+	b := f.browser()
+	b.signInWithIssuer()
+	f.clock.Advance(time.Hour - time.Second)
+	if p := b.get("/ui/"); p.status != http.StatusOK {
+		t.Fatalf("a second before the token's expiry: %d", p.status)
+	}
+	f.clock.Advance(time.Second)
+	if p := b.get("/ui/"); p.status != http.StatusSeeOther || p.location != "/ui/login" {
+		t.Fatalf("at the token's expiry: %d %s, want the session ended (to the sign-in page)", p.status, p.location)
+	}
+	// An API key's session lasts its TTL.
+	k := f.browser()
+	k.signIn(f.user)
+	f.clock.Advance(8*time.Hour - time.Second)
+	if p := k.get("/ui/"); p.status != http.StatusOK {
+		t.Fatalf("a key's session before its TTL: %d", p.status)
+	}
+}
+
+// The session cookie is Secure when ui.public_url is https, and not when
+// it is http; without public_url, when the request came over TLS.
+func TestTheSessionCookieIsSecureUnderAnHTTPSPublicURL(t *testing.T) {
+	for _, c := range []struct {
+		name, public, target string
+		secure               bool
+	}{
+		{"an https public_url", "https://ovm.example.com", "http://127.0.0.1/ui/login", true},
+		{"an http public_url, even over TLS", "http://ovm.example.com", "https://127.0.0.1/ui/login", false},
+		{"no public_url, over TLS", "", "https://127.0.0.1/ui/login", true},
+		{"no public_url, plain http", "", "http://127.0.0.1/ui/login", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, func(cfg *webui.Config) { cfg.PublicURL = c.public })
+			rec := httptest.NewRecorder()
+			f.ui.ServeHTTP(rec, httptest.NewRequest("GET", c.target, nil))
+			req := httptest.NewRequest("POST", c.target, strings.NewReader(url.Values{"csrf": {csrf(t, read(t, rec.Result()))},
+				"key": {f.user}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			for _, ck := range rec.Result().Cookies() {
+				req.AddCookie(ck)
+			}
+			rec = httptest.NewRecorder()
+			f.ui.ServeHTTP(rec, req)
+			var session *http.Cookie
+			for _, ck := range rec.Result().Cookies() {
+				if ck.Name == "ovm_session" {
+					session = ck
+				}
+			}
+			if rec.Code != http.StatusSeeOther || session == nil {
+				t.Fatalf("sign-in: %d, cookies %v", rec.Code, rec.Result().Cookies())
+			}
+			if session.Secure != c.secure || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Path != "/ui/" {
+				t.Fatalf("the session cookie: %s; want Secure %v, HttpOnly, SameSite=Lax, Path=/ui/", session, c.secure)
+			}
+		})
 	}
 }
