@@ -6,7 +6,9 @@
 // httpapi client over the API's handler, no network) with the signed-in
 // person's credential, so a page shows and changes exactly what the API
 // lets that person see and change: a user's pages list only their leases
-// because the API answers only those.
+// because the API answers only those. The one check it makes itself is a
+// second lock on the same door: admin routes (the route table's admin
+// flag) are refused to anyone but an admin before the API is asked.
 //
 // Sign-in is an API key pasted in a form, or OIDC (authorization code with
 // PKCE) with an issuer of auth.oidc that has a console block; the ID token
