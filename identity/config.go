@@ -124,6 +124,25 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// Warnings returns what c accepts but is most likely a mistake, each as
+// a *ovm.FieldError naming its key. New logs them at Warn, so they show
+// when ovm serve starts.
+func (c Config) Warnings() []*ovm.FieldError {
+	var out []*ovm.FieldError
+	for i, ic := range c.OIDC {
+		if ic.OwnerClaim == "repository_owner" && ic.OwnerPrefix == "" {
+			// GitHub's owner names hold neither '/' nor ':': without a
+			// prefix, such an owner could be an API key's name, a GitHub
+			// user's or another issuer's principal, and check refuses it.
+			out = append(out, &ovm.FieldError{Field: fmt.Sprintf("auth.oidc[%d].owner_claim", i),
+				Message: "repository_owner without owner_prefix: a GitHub repository owner's name (my-org) is also the name " +
+					"of other principals (an API key, a GitHub user, another issuer's owner), so OVM refuses it as an owner " +
+					"and every token of this issuer is refused; set owner_prefix (\"github:\"), or use owner_claim: repository"})
+		}
+	}
+	return out
+}
+
 // role is the role of a token of ic with claims.
 func (ic IssuerConfig) role(claims map[string]any) ovm.Role {
 	if ic.RoleClaim != "" {

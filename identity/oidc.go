@@ -4,10 +4,12 @@
 // tokens (docs/oidc.md); httpapi still looks up API keys itself.
 //
 // go-oidc checks the signature, the issuer, the audience and the expiry,
-// with the issuer's discovery document and key set fetched on the first
-// token and cached (a token signed with an unknown key id fetches the key
-// set again). Only asymmetric algorithms are accepted. This package adds
-// not-before with a bounded skew, the required claims and the owner.
+// with the issuer's discovery document fetched on the first token and
+// cached. The key set is this package's (keySet): fetched on the first
+// token, and again for a key it does not hold at most once per RefetchKeys,
+// so that forged key ids cannot make OVM hammer the issuer. Only
+// asymmetric algorithms are accepted. This package adds not-before with a
+// bounded skew, the required claims and the owner.
 package identity
 
 import (
@@ -17,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -39,6 +42,11 @@ const (
 	// RetryDiscovery is how long after a failed discovery the next token
 	// tries again; tokens in between are answered unavailable at once.
 	RetryDiscovery = 30 * time.Second
+	// RefetchKeys is the shortest time between two fetches of an issuer's
+	// key set: a token whose key is not in the set fetches it again only
+	// when the last fetch is older (a key rotation is seen within it); until
+	// then such a token is refused without a fetch.
+	RefetchKeys = 30 * time.Second
 	// MaxTokenBytes bounds a token (ID tokens are a few KiB).
 	MaxTokenBytes = 16 << 10
 	// maxOwner bounds an owner's length.
@@ -50,6 +58,8 @@ const (
 	logIssuer = "issuer"
 	logOwner  = "owner"
 	logReason = "reason"
+	// logConfigKey is a configuration key path (auth.oidc[0].owner_claim).
+	logConfigKey = "config_key"
 )
 
 // algorithms are the signature algorithms accepted: asymmetric only, so
@@ -80,12 +90,15 @@ type issuer struct {
 	failedAt    time.Time
 }
 
-// New returns a verifier of cfg's issuers. Nothing is fetched until the
-// first token of an issuer arrives, so an issuer that is down does not
-// stop OVM from starting.
+// New returns a verifier of cfg's issuers, and logs cfg's Warnings.
+// Nothing is fetched until the first token of an issuer arrives, so an
+// issuer that is down does not stop OVM from starting.
 func New(cfg Config, clock ovm.Clock, log *slog.Logger) (*Verifier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	for _, w := range cfg.Warnings() {
+		log.Warn("configuration warning", logConfigKey, w.Field, logReason, w.Message)
 	}
 	v := &Verifier{clock: clock, log: log, client: &http.Client{Timeout: FetchTimeout}, issuers: map[string]*issuer{}}
 	for _, ic := range cfg.OIDC {
@@ -194,7 +207,7 @@ func (v *Verifier) discover(ctx context.Context, iss *issuer) (*oidc.IDTokenVeri
 			logIssuer, iss.cfg.Issuer, ovm.LogError, err, "retry_after", RetryDiscovery)
 		return nil, unreachable(iss, RetryDiscovery)
 	}
-	keys := keySet{oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), v.client), meta.JWKS)}
+	keys := newKeySet(meta.JWKS, v.client, v.clock)
 	ver := oidc.NewVerifier(iss.cfg.Issuer, keys, &oidc.Config{
 		ClientID:             iss.cfg.Audience,
 		SupportedSigningAlgs: algorithms,
@@ -220,12 +233,13 @@ func unreachable(iss *issuer, retry time.Duration) error {
 func (v *Verifier) explain(iss *issuer, payload []byte, ks *keySetResult, verr error) error {
 	name := iss.cfg.Issuer
 	if ks.err != nil {
-		// The remote key set wraps its fetch errors ("fetching keys %w")
-		// and returns a plain error when no key verifies the signature.
-		if errors.Unwrap(ks.err) != nil {
-			v.log.Warn("oidc key set fetch failed", logIssuer, name, ovm.LogError, ks.err)
+		var fe *keyFetchError
+		if errors.As(ks.err, &fe) {
+			if fe.fresh { // once per fetch, not once per token
+				v.log.Warn("oidc key set fetch failed", logIssuer, name, ovm.LogError, fe.err, "retry_after", fe.retry)
+			}
 			err := ovm.Errorf(ovm.EUnavailable, "cannot verify the token now: the keys of issuer %s cannot be fetched; retry later", quote(name))
-			err.RetryAfter = RetryDiscovery
+			err.RetryAfter = fe.retry
 			return err
 		}
 		return v.refuse(name, "token signature does not verify with the published keys of issuer %s", quote(name))
@@ -237,16 +251,27 @@ func (v *Verifier) explain(iss *issuer, payload []byte, ks *keySetResult, verr e
 	if !ks.verified {
 		return v.refuse(name, "token is not a valid signed JWT")
 	}
-	var claims struct {
-		Audience  audience `json:"aud"`
-		NotBefore *float64 `json:"nbf"`
-	}
+	var claims map[string]any
 	_ = json.Unmarshal(payload, &claims) // issuerOf decoded it: a JSON object
-	if !slices.Contains(claims.Audience, iss.cfg.Audience) {
+	// go-oidc refuses a time claim that is not a number before it looks at
+	// the audience.
+	for _, c := range []string{"exp", "nbf", "iat"} {
+		if x, ok := claims[c]; ok {
+			if _, err := numericDate(x); err != nil {
+				return v.refuse(name, "token claim %q %v", c, err)
+			}
+		}
+	}
+	var aud struct {
+		Audience audience `json:"aud"`
+	}
+	_ = json.Unmarshal(payload, &aud)
+	if !slices.Contains(aud.Audience, iss.cfg.Audience) {
 		return v.refuse(name, "token audience is not %s (ask the issuer for a token with that audience)", quote(iss.cfg.Audience))
 	}
-	if claims.NotBefore != nil {
-		return v.refuse(name, "token is not valid before %s", unixTime(*claims.NotBefore))
+	if x, ok := claims["nbf"]; ok {
+		nbf, _ := numericDate(x)
+		return v.refuse(name, "token is not valid before %s", nbf.UTC().Format(time.RFC3339))
 	}
 	err := ovm.Errorf(ovm.EUnauthorized, "token refused by the checks of issuer %s", quote(name))
 	v.log.Debug("oidc token refused", logIssuer, name, logReason, err.Message, ovm.LogError, verr)
@@ -261,8 +286,14 @@ func (v *Verifier) check(iss *issuer, tok *oidc.IDToken) (string, ovm.Role, erro
 	if err := tok.Claims(&claims); err != nil {
 		return "", "", v.refuse(name, "token payload is not a JSON object of claims")
 	}
-	if nbf, ok := claims["nbf"].(float64); ok && time.Unix(int64(nbf), 0).After(v.clock.Now().Add(Leeway)) {
-		return "", "", v.refuse(name, "token is not valid before %s", unixTime(nbf))
+	if x, ok := claims["nbf"]; ok {
+		nbf, err := numericDate(x)
+		if err != nil {
+			return "", "", v.refuse(name, "token claim \"nbf\" %v", err)
+		}
+		if nbf.After(v.clock.Now().Add(Leeway)) {
+			return "", "", v.refuse(name, "token is not valid before %s", nbf.UTC().Format(time.RFC3339))
+		}
 	}
 	for _, c := range slices.Sorted(maps.Keys(iss.cfg.Require)) {
 		got, ok := claims[c].(string)
@@ -289,26 +320,6 @@ func (v *Verifier) check(iss *issuer, tok *oidc.IDToken) (string, ovm.Role, erro
 	return owner, iss.cfg.role(claims), nil
 }
 
-// keySet is go-oidc's remote key set, recording in the context what became
-// of the signature: verified, refused, or the keys could not be fetched.
-type keySet struct{ remote *oidc.RemoteKeySet }
-
-type keySetResult struct {
-	verified bool
-	err      error
-}
-
-type keySetResultKey struct{}
-
-// VerifySignature implements oidc.KeySet.
-func (k keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
-	payload, err := k.remote.VerifySignature(ctx, jwt)
-	if r, ok := ctx.Value(keySetResultKey{}).(*keySetResult); ok {
-		r.verified, r.err = err == nil, err
-	}
-	return payload, err
-}
-
 // audience is the aud claim: one string or a list.
 type audience []string
 
@@ -329,8 +340,44 @@ func joseAlgs(algs []string) []jose.SignatureAlgorithm {
 	return out
 }
 
-func unixTime(sec float64) string {
-	return time.Unix(int64(sec), 0).UTC().Format(time.RFC3339)
+// numericDate reads a time claim (exp, nbf, iat): a JSON number of
+// seconds since 1970, or a string holding exactly such a number, which
+// go-oidc accepts too, so that both read the same instant. Anything else
+// is an error that says what the claim is instead.
+func numericDate(x any) (time.Time, error) {
+	const want = "a number of seconds since 1970"
+	var sec float64
+	switch x := x.(type) {
+	case float64:
+		sec = x
+	case string:
+		// A JSON number literal, nothing around it (go-oidc reads the
+		// string as a json.Number).
+		if x == "" || strings.TrimSpace(x) != x || json.Unmarshal([]byte(x), &sec) != nil {
+			return time.Time{}, fmt.Errorf("is %s, not %s", quote(x), want)
+		}
+	case nil:
+		return time.Time{}, fmt.Errorf("is null, not %s", want)
+	default:
+		return time.Time{}, fmt.Errorf("is a %s, not %s", jsonKind(x), want)
+	}
+	if math.IsNaN(sec) || math.Abs(sec) > 1<<53 {
+		return time.Time{}, fmt.Errorf("is out of range, not %s", want)
+	}
+	return time.Unix(int64(sec), 0), nil
+}
+
+// jsonKind names the JSON type of a decoded value.
+func jsonKind(x any) string {
+	switch x.(type) {
+	case bool:
+		return "boolean"
+	case []any:
+		return "list"
+	case map[string]any:
+		return "JSON object"
+	}
+	return "value"
 }
 
 // quote quotes a value taken from a token for a message, cut to 100 bytes.

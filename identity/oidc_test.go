@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -113,6 +114,42 @@ func TestTheClockSkewIsBounded(t *testing.T) {
 		ovm.EUnauthorized, "token is not valid before 2026-11-24T09:02:00Z")
 }
 
+// A time claim given as a string is read as go-oidc reads it, a number in
+// a string, and OVM's own skew then applies to it too; any other nbf is
+// refused saying what it is.
+func TestANotBeforeThatIsNotANumberIsReadOrRefusedWithItsReason(t *testing.T) {
+	f := newFixture(t)
+	nbf := func(v any) string {
+		return f.issuer.Sign(nil, f.claims(func(c map[string]any) { c["nbf"] = v }))
+	}
+	unix := func(d time.Duration) string { return fmt.Sprint(t0.Add(d).Unix()) }
+	if _, _, _, err := f.v.VerifyToken(context.Background(), nbf(unix(30*time.Second))); err != nil {
+		t.Fatalf("a numeric string nbf 30s ahead, within the leeway: %v", err)
+	}
+	for _, c := range []struct {
+		name string
+		nbf  any
+		want string
+	}{
+		{"a numeric string 2 minutes ahead (beyond OVM's minute, within go-oidc's five)", unix(2 * time.Minute), "token is not valid before 2026-11-24T09:02:00Z"},
+		{"a numeric string 10 minutes ahead", unix(10 * time.Minute), "token is not valid before 2026-11-24T09:10:00Z"},
+		{"a date as text", "2026-11-24T09:00:00Z", `token claim "nbf" is "2026-11-24T09:00:00Z", not a number of seconds since 1970`},
+		{"a word", "soon", `token claim "nbf" is "soon", not a number of seconds since 1970`},
+		{"a number with spaces", " " + unix(0), `token claim "nbf" is " 1795`},
+		{"a boolean", true, `token claim "nbf" is a boolean, not a number of seconds since 1970`},
+		{"null", nil, `token claim "nbf" is null, not a number of seconds since 1970`},
+		{"a list", []any{1}, `token claim "nbf" is a list`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f.t = t
+			e := f.refused(nbf(c.nbf), ovm.EUnauthorized, c.want)
+			if strings.Contains(e.Message, "1970-01-01") {
+				t.Fatalf("message %q", e.Message)
+			}
+		})
+	}
+}
+
 func TestBadTokensAreRefusedEachWithItsReason(t *testing.T) {
 	f := newFixture(t)
 	other := f.issuer.NewKey("k1", jose.RS256) // the issuer's key id, not its key
@@ -179,38 +216,98 @@ func TestAnOwnerThatCouldBeAnAPIKeyNameIsRefused(t *testing.T) {
 	}
 }
 
+func TestRepositoryOwnerWithoutAPrefixIsWarnedAtStart(t *testing.T) {
+	f := newFixture(t, func(ic *identity.IssuerConfig) { ic.OwnerClaim = "repository_owner" })
+	log := f.log.String()
+	if !strings.Contains(log, "level=WARN") || !strings.Contains(log, "config_key=auth.oidc[0].owner_claim") ||
+		!strings.Contains(log, "repository_owner without owner_prefix") || !strings.Contains(log, "set owner_prefix") {
+		t.Fatalf("no warning naming the key and why:\n%s", log)
+	}
+	for name, mod := range map[string]func(*identity.IssuerConfig){
+		"with a prefix":    func(ic *identity.IssuerConfig) { ic.OwnerClaim, ic.OwnerPrefix = "repository_owner", "github:" },
+		"another claim":    func(ic *identity.IssuerConfig) { ic.OwnerClaim = "repository" },
+		"the default test": func(*identity.IssuerConfig) {},
+	} {
+		if log := newFixture(t, mod).log.String(); strings.Contains(log, "WARN") {
+			t.Errorf("%s: a warning:\n%s", name, log)
+		}
+	}
+}
+
 func TestATokenOfARotatedKeyIsAcceptedOnceTheKeySetHasIt(t *testing.T) {
 	f := newFixture(t)
 	if _, _, _, err := f.v.VerifyToken(context.Background(), f.issuer.Sign(nil, f.claims(nil))); err != nil {
 		t.Fatal(err)
 	}
 	k2 := f.issuer.NewKey("k2", jose.RS256)
-	token := f.issuer.Sign(k2, f.claims(nil))
-	f.refused(token, ovm.EUnauthorized, "token signature does not verify")
-	fetches := f.issuer.KeyFetches.Load()
+	f.issuer.Publish(f.issuer.Key, k2)
+	// Within RefetchKeys of the first fetch, a new key id is refused
+	// without a fetch; after it, the first token of the new key fetches the
+	// set once, and is accepted.
+	f.clock.Advance(identity.RefetchKeys)
 	f.issuer.Publish(k2) // k1 retired
-	// go-oidc hands the result of a key set fetch to the callers that
-	// waited for it before it forgets the fetch: a verification in that
-	// instant gets the old keys without fetching. A client's retry a moment
-	// later is accepted; so is this one.
-	var (
-		owner string
-		err   error
-	)
-	for range 50 {
-		if owner, _, _, err = f.v.VerifyToken(context.Background(), token); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil || owner != "my-org/app" {
+	fetches := f.issuer.KeyFetches.Load()
+	token := f.issuer.Sign(k2, f.claims(nil))
+	if owner, _, _, err := f.v.VerifyToken(context.Background(), token); err != nil || owner != "my-org/app" {
 		t.Fatalf("after rotation: %q %v", owner, err)
 	}
 	if got := f.issuer.KeyFetches.Load(); got != fetches+1 {
-		t.Fatalf("the unknown key id fetched the key set %d times, want once", got-fetches)
+		t.Fatalf("the new key id fetched the key set %d times, want once", got-fetches)
 	}
 	if _, _, _, err := f.v.VerifyToken(context.Background(), f.issuer.Sign(k2, f.claims(nil))); err != nil || f.issuer.KeyFetches.Load() != fetches+1 {
 		t.Fatalf("a known key id fetched the key set again (%v)", err)
+	}
+}
+
+// Forged tokens with made-up key ids (or a known key id and a bad
+// signature) fetch the issuer's key set at most once per RefetchKeys, and
+// are refused without a fetch in between.
+func TestUnknownKeyIDsFetchTheKeySetAtMostOncePerInterval(t *testing.T) {
+	f := newFixture(t)
+	if _, _, _, err := f.v.VerifyToken(context.Background(), f.issuer.Sign(nil, f.claims(nil))); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.issuer.KeyFetches.Load(); n != 1 {
+		t.Fatalf("%d key set fetches for the first token, want 1", n)
+	}
+	forger := f.issuer.NewKey("", jose.ES256)
+	forged := func(i int) string {
+		k := *forger
+		k.ID = fmt.Sprintf("forged-%d", i)
+		if i%10 == 0 {
+			k.ID = f.issuer.Key.ID // a known key id, the wrong key
+		}
+		return f.issuer.Sign(&k, f.claims(nil))
+	}
+	for i := range 200 {
+		f.refused(forged(i), ovm.EUnauthorized, "token signature does not verify")
+	}
+	if n := f.issuer.KeyFetches.Load(); n != 1 {
+		t.Fatalf("200 forged tokens fetched the key set %d times within %s, want none", n-1, identity.RefetchKeys)
+	}
+	f.clock.Advance(identity.RefetchKeys - time.Second)
+	f.refused(forged(1), ovm.EUnauthorized, "token signature does not verify")
+	if n := f.issuer.KeyFetches.Load(); n != 1 {
+		t.Fatalf("a fetch %s after the last one", identity.RefetchKeys-time.Second)
+	}
+	// Past the interval: forged tokens at once make one fetch in all.
+	f.clock.Advance(time.Second)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		tok := forged(i + 1000)
+		wg.Go(func() {
+			if _, _, _, err := f.v.VerifyToken(context.Background(), tok); err == nil {
+				t.Error("a forged token was accepted")
+			}
+		})
+	}
+	wg.Wait()
+	if n := f.issuer.KeyFetches.Load(); n != 2 {
+		t.Fatalf("%d key set fetches after the interval, want 2 in all", n)
+	}
+	// Good tokens are accepted all along, from the keys held.
+	if _, _, _, err := f.v.VerifyToken(context.Background(), f.issuer.Sign(nil, f.claims(nil))); err != nil || f.issuer.KeyFetches.Load() != 2 {
+		t.Fatalf("a good token after the flood: %v", err)
 	}
 }
 
@@ -246,8 +343,22 @@ func TestAKeySetThatCannotBeFetchedIsUnavailableNotABadSignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.issuer.SetDown(true)
-	f.refused(f.issuer.Sign(f.issuer.NewKey("k2", jose.RS256), f.claims(nil)), ovm.EUnavailable,
+	f.clock.Advance(identity.RefetchKeys) // a new key id may fetch the set again
+	k2 := f.issuer.NewKey("k2", jose.RS256)
+	e := f.refused(f.issuer.Sign(k2, f.claims(nil)), ovm.EUnavailable,
 		"the keys of issuer "+`"`+f.issuer.URL+`"`+" cannot be fetched; retry later")
+	if e.RetryAfter != identity.RefetchKeys || strings.Count(f.log.String(), "oidc key set fetch failed") != 1 {
+		t.Fatalf("RetryAfter %s; log:\n%s", e.RetryAfter, f.log.String())
+	}
+	// Until the next fetch may happen, the same answer without a fetch, and
+	// without a log line per token.
+	fetches := f.issuer.KeyFetches.Load()
+	f.clock.Advance(10 * time.Second)
+	e = f.refused(f.issuer.Sign(k2, f.claims(nil)), ovm.EUnavailable, "cannot be fetched")
+	if e.RetryAfter != identity.RefetchKeys-10*time.Second || f.issuer.KeyFetches.Load() != fetches ||
+		strings.Count(f.log.String(), "oidc key set fetch failed") != 1 {
+		t.Fatalf("within the interval: RetryAfter %s, %d fetches", e.RetryAfter, f.issuer.KeyFetches.Load()-fetches)
+	}
 	// Cached keys still verify while the issuer is down.
 	if _, _, _, err := f.v.VerifyToken(context.Background(), f.issuer.Sign(nil, f.claims(nil))); err != nil {
 		t.Fatalf("with cached keys: %v", err)

@@ -2,6 +2,8 @@ package webui
 
 import (
 	"context"
+	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -15,21 +17,28 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// login is a sign-in under way at an issuer, found again by its state.
+// login is a sign-in under way at an issuer. The browser keeps it, sealed
+// in its loginCookie, and brings it back to the callback: the console
+// holds nothing per sign-in, so no number of sign-ins started (by anyone,
+// without signing in) can crowd out another.
 type login struct {
-	issuer   int
-	verifier string // PKCE
-	nonce    string
-	redirect string
-	expires  time.Time
+	State    string `json:"s"` // must come back from the issuer
+	Issuer   int    `json:"i"`
+	Verifier string `json:"v"` // PKCE
+	Nonce    string `json:"n"` // must be in the ID token
+	Redirect string `json:"r"` // the redirect URI the code is for
+	Expires  int64  `json:"e"` // unix seconds
 }
 
 // loginTTL bounds how long a person may take at the issuer.
 const loginTTL = 10 * time.Minute
 
-// loginCookie binds a sign-in's state to the browser that started it, so
-// nobody can finish a sign-in in another person's browser.
-const loginCookie = "ovm_login"
+// loginCookie holds the sealed sign-in, so that it can be finished only in
+// the browser that started it; loginPurpose is its sealing's purpose.
+const (
+	loginCookie  = "ovm_login"
+	loginPurpose = "ovm sign-in v1"
+)
 
 // oidcClients discovers each issuer when it is first used. A discovery
 // is bounded (discoveryTimeout) and runs once at a time per issuer, without
@@ -137,8 +146,8 @@ func (u *UI) redirectURL(r *http.Request) (string, error) {
 	return "http://" + r.Host + "/ui/callback", nil
 }
 
-// loginOIDC starts a sign-in with issuer i: PKCE verifier, nonce and
-// state kept here, the state also in a cookie, and off to the issuer.
+// loginOIDC starts a sign-in with issuer i: a PKCE verifier, a nonce and
+// a state, sealed in a cookie for the callback, and off to the issuer.
 func (u *UI) loginOIDC(w http.ResponseWriter, r *http.Request) {
 	var i int
 	if _, err := fmt.Sscan(r.URL.Query().Get("issuer"), &i); err != nil || i < 0 || i >= len(u.cfg.Issuers) {
@@ -156,84 +165,74 @@ func (u *UI) loginOIDC(w http.ResponseWriter, r *http.Request) {
 		u.signInPage(w, r, http.StatusServiceUnavailable, "", fmt.Sprintf("The issuer %s did not answer; try again in a moment, or sign in with an API key.", u.cfg.Issuers[i].URL))
 		return
 	}
-	l := &login{issuer: i, verifier: oauth2.GenerateVerifier(), nonce: newToken(), redirect: redirect,
-		expires: u.clock.Now().Add(loginTTL)}
-	state := newToken()
-	if !u.addLogin(state, l) {
-		u.signInPage(w, r, http.StatusServiceUnavailable, "", "Too many sign-ins are under way; try again in a minute.")
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: state, Path: "/ui/", MaxAge: int(loginTTL.Seconds()),
-		HttpOnly: true, Secure: u.secure(r), SameSite: http.SameSiteLaxMode})
-	to := u.oidc.oauth(p, i, l.redirect).AuthCodeURL(state, oidc.Nonce(l.nonce), oauth2.S256ChallengeOption(l.verifier))
+	l := login{State: newToken(), Issuer: i, Verifier: oauth2.GenerateVerifier(), Nonce: newToken(), Redirect: redirect,
+		Expires: u.clock.Now().Add(loginTTL).Unix()}
+	plain, _ := json.Marshal(l)
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: u.seal.seal(loginPurpose, plain), Path: "/ui/callback",
+		MaxAge: int(loginTTL.Seconds()), HttpOnly: true, Secure: u.secure(r), SameSite: http.SameSiteLaxMode})
+	to := u.oidc.oauth(p, i, l.Redirect).AuthCodeURL(l.State, oidc.Nonce(l.Nonce), oauth2.S256ChallengeOption(l.Verifier))
 	http.Redirect(w, r, to, http.StatusFound)
 }
 
-// addLogin keeps sign-in l under state, within maxLogins (expired ones
-// are swept first when the bound is reached).
-func (u *UI) addLogin(state string, l *login) bool {
-	u.loginMu.Lock()
-	defer u.loginMu.Unlock()
-	if len(u.logins) >= maxLogins {
-		now := u.clock.Now()
-		for k, old := range u.logins {
-			if !now.Before(old.expires) {
-				delete(u.logins, k)
-			}
-		}
+// loginOf opens the request's sign-in cookie: nil when there is none, it
+// was not sealed by this process (another replica's, or from before a
+// restart), it was changed, or its state is not the one the issuer sent
+// back (another browser's sign-in).
+func (u *UI) loginOf(r *http.Request, state string) *login {
+	c, err := r.Cookie(loginCookie)
+	if err != nil || state == "" {
+		return nil
 	}
-	if len(u.logins) >= maxLogins {
-		return false
+	plain, ok := u.seal.open(loginPurpose, c.Value)
+	var l login
+	if !ok || json.Unmarshal(plain, &l) != nil || l.Issuer < 0 || l.Issuer >= len(u.cfg.Issuers) ||
+		subtle.ConstantTimeCompare([]byte(l.State), []byte(state)) != 1 {
+		return nil
 	}
-	u.logins[state] = l
-	return true
+	return &l
 }
 
-// callback finishes a sign-in: the state must be the browser's, the code
-// is exchanged with the PKCE verifier, the ID token verified (signature,
-// audience, expiry, nonce), and the API says who it is.
+// callback finishes a sign-in: the state must be the one sealed in this
+// browser's cookie, the code is exchanged with the PKCE verifier, the ID
+// token verified (signature, audience, expiry, nonce), and the API says
+// who it is. The cookie is cleared whatever comes of it, so a sign-in is
+// finished once; the issuer takes a code once.
 func (u *UI) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	state := q.Get("state")
-	c, err := r.Cookie(loginCookie)
-	var l *login
-	if err == nil && state != "" && c.Value == state { // a state of another browser is left alone
-		u.loginMu.Lock()
-		l = u.logins[state]
-		delete(u.logins, state)
-		u.loginMu.Unlock()
-	}
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/ui/", MaxAge: -1, HttpOnly: true, Secure: u.secure(r), SameSite: http.SameSiteLaxMode})
+	l := u.loginOf(r, q.Get("state"))
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/ui/callback", MaxAge: -1, HttpOnly: true,
+		Secure: u.secure(r), SameSite: http.SameSiteLaxMode})
 	switch {
 	case l == nil:
 		u.signInPage(w, r, http.StatusBadRequest, "", "This sign-in was not started in this browser, or was already used: sign in again.")
 		return
-	case !u.clock.Now().Before(l.expires):
+	case !u.clock.Now().Before(time.Unix(l.Expires, 0)):
 		u.signInPage(w, r, http.StatusBadRequest, "", "The sign-in took too long: sign in again.")
 		return
 	case q.Get("error") != "":
 		u.signInPage(w, r, http.StatusUnauthorized, "", "The issuer refused the sign-in: "+q.Get("error")+".")
 		return
 	}
-	p, err := u.oidc.provider(r.Context(), l.issuer)
+	is := u.cfg.Issuers[l.Issuer]
+	p, err := u.oidc.provider(r.Context(), l.Issuer)
 	if err != nil {
 		u.signInPage(w, r, http.StatusServiceUnavailable, "", err.Error()+".")
 		return
 	}
 	ctx := oidc.ClientContext(r.Context(), u.cfg.HTTP)
-	tok, err := u.oidc.oauth(p, l.issuer, l.redirect).Exchange(ctx, q.Get("code"), oauth2.VerifierOption(l.verifier))
+	tok, err := u.oidc.oauth(p, l.Issuer, l.Redirect).Exchange(ctx, q.Get("code"), oauth2.VerifierOption(l.Verifier))
 	if err != nil {
-		u.log.Warn("console sign-in: the issuer refused the code", "issuer", u.cfg.Issuers[l.issuer].URL, ovm.LogError, oauthError(err))
+		u.log.Warn("console sign-in: the issuer refused the code", "issuer", is.URL, ovm.LogError, oauthError(err))
 		u.signInPage(w, r, http.StatusUnauthorized, "", "The issuer refused to exchange the sign-in code: sign in again.")
 		return
 	}
 	raw, _ := tok.Extra("id_token").(string)
-	idt, err := p.Verifier(&oidc.Config{ClientID: u.cfg.Issuers[l.issuer].ClientID, Now: u.clock.Now}).Verify(ctx, raw)
-	if err == nil && (idt.Nonce == "" || idt.Nonce != l.nonce) {
+	idt, err := p.Verifier(&oidc.Config{ClientID: is.ClientID, Now: u.clock.Now}).Verify(ctx, raw)
+	if err == nil && (idt.Nonce == "" || subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(l.Nonce)) != 1) {
 		err = errors.New("the nonce is not this sign-in's")
 	}
 	if err != nil {
-		u.log.Warn("console sign-in: the ID token did not verify", "issuer", u.cfg.Issuers[l.issuer].URL, ovm.LogError, err)
+		u.log.Warn("console sign-in: the ID token did not verify", "issuer", is.URL, ovm.LogError, err)
 		u.signInPage(w, r, http.StatusUnauthorized, "", "The issuer's ID token did not verify: sign in again.")
 		return
 	}
@@ -250,7 +249,7 @@ func (u *UI) callback(w http.ResponseWriter, r *http.Request) {
 	if idt.Expiry.Before(expires) {
 		expires = idt.Expiry
 	}
-	u.start(w, r, raw, *me, expires)
+	u.start(w, r, tokenPrincipal(is.URL, *me), raw, *me, expires)
 	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 }
 

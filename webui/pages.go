@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -36,45 +39,117 @@ type view struct {
 // maxForm bounds a form's body.
 const maxForm = 64 << 10
 
+// route is one of the console's routes. Admin routes are refused to
+// anyone else by the console itself (adminOnly), before the API is asked:
+// the API refuses them too, but a page must not depend on it.
+type route struct {
+	pattern string
+	admin   bool
+	handler http.HandlerFunc
+}
+
+// table is every route of the console; routes serves them, and the tests
+// go through them (every form refuses a forged token, every admin route a
+// user).
+func (u *UI) table() []route {
+	return []route{
+		{"GET /ui/static/", false, u.static},
+		{"GET /ui/{$}", false, u.page(u.home)},
+		{"GET /ui/login", false, u.loginPage},
+		{"POST /ui/login", false, u.loginKey},
+		{"GET /ui/login/oidc", false, u.loginOIDC},
+		{"GET /ui/callback", false, u.callback},
+		{"POST /ui/logout", false, u.action(u.logout)},
+		{"POST /ui/leases", false, u.action(u.take)},
+		{"POST /ui/leases/try", false, u.action(u.tryTake)},
+		{"GET /ui/leases/{id}", false, u.page(u.leasePage)},
+		{"POST /ui/leases/{id}/extend", false, u.action(u.extend)},
+		{"POST /ui/leases/{id}/release", false, u.action(u.release)},
+		{"POST /ui/leases/{id}/credentials", false, u.action(u.credentials)},
+		{"POST /ui/leases/{id}/console", false, u.action(u.console)},
+		{"GET /ui/pools", false, u.page(u.pools)},
+		{"GET /ui/pools/{name}", false, u.page(u.pool)},
+		{"GET /ui/accounts", true, u.page(u.accounts)},
+		{"GET /ui/accounts/{id}", true, u.page(u.account)},
+		{"GET /ui/accounts/{id}/evidence/{record}/{file}", true, u.evidence},
+		{"POST /ui/accounts/{id}/retry", true, u.action(u.accountAction("retry"))},
+		{"POST /ui/accounts/{id}/retire", true, u.action(u.accountAction("retire"))},
+		{"GET /ui/keys", true, u.page(u.keys)},
+		{"POST /ui/keys", true, u.action(u.keyCreate)},
+		{"POST /ui/keys/{id}/revoke", true, u.action(u.keyRevoke)},
+		{"GET /ui/deliveries", true, u.page(u.deliveries)},
+		{"POST /ui/deliveries/{id}/retry", true, u.action(u.deliveryRetry)},
+		{"GET /ui/simulated-console", false, u.page(u.simulatedConsole)},
+		{"GET /ui/", false, u.other},
+	}
+}
+
 func (u *UI) routes() {
-	m := u.mux
-	m.Handle("GET /ui/static/", http.StripPrefix("/ui/", http.FileServerFS(staticFS)))
-	m.HandleFunc("GET /ui/{$}", u.page(u.home, false))
-	m.HandleFunc("GET /ui/login", u.loginPage)
-	m.HandleFunc("POST /ui/login", u.loginKey)
-	m.HandleFunc("GET /ui/login/oidc", u.loginOIDC)
-	m.HandleFunc("GET /ui/callback", u.callback)
-	m.HandleFunc("POST /ui/logout", u.action(u.logout, false))
-	m.HandleFunc("POST /ui/leases", u.action(u.take, false))
-	m.HandleFunc("POST /ui/leases/try", u.action(u.tryTake, false))
-	m.HandleFunc("GET /ui/leases/{id}", u.page(u.leasePage, false))
-	m.HandleFunc("POST /ui/leases/{id}/extend", u.action(u.extend, false))
-	m.HandleFunc("POST /ui/leases/{id}/release", u.action(u.release, false))
-	m.HandleFunc("POST /ui/leases/{id}/credentials", u.action(u.credentials, false))
-	m.HandleFunc("POST /ui/leases/{id}/console", u.action(u.console, false))
-	m.HandleFunc("GET /ui/pools", u.page(u.pools, false))
-	m.HandleFunc("GET /ui/pools/{name}", u.page(u.pool, false))
-	m.HandleFunc("GET /ui/accounts", u.page(u.accounts, true))
-	m.HandleFunc("GET /ui/accounts/{id}", u.page(u.account, true))
-	m.HandleFunc("GET /ui/accounts/{id}/evidence/{record}/{file}", u.evidence)
-	m.HandleFunc("POST /ui/accounts/{id}/retry", u.action(u.accountAction("retry"), true))
-	m.HandleFunc("POST /ui/accounts/{id}/retire", u.action(u.accountAction("retire"), true))
-	m.HandleFunc("GET /ui/keys", u.page(u.keys, true))
-	m.HandleFunc("POST /ui/keys", u.action(u.keyCreate, true))
-	m.HandleFunc("POST /ui/keys/{id}/revoke", u.action(u.keyRevoke, true))
-	m.HandleFunc("GET /ui/deliveries", u.page(u.deliveries, true))
-	m.HandleFunc("POST /ui/deliveries/{id}/retry", u.action(u.deliveryRetry, true))
-	m.HandleFunc("GET /ui/simulated-console", u.page(u.simulatedConsole, false))
-	m.HandleFunc("GET /ui/", func(w http.ResponseWriter, r *http.Request) {
-		if _, pat := m.Handler(&http.Request{Method: http.MethodPost, URL: r.URL, Host: r.Host}); pat != "" {
-			w.Header().Set("Allow", "POST")
-			u.render(w, r, http.StatusMethodNotAllowed, &view{Page: "message", Title: "Method not allowed", Me: meOf(u.current(r)),
-				Error: r.URL.Path + " takes a form (POST), not a GET."})
+	for _, rt := range u.table() {
+		h := rt.handler
+		if rt.admin {
+			h = u.adminOnly(h)
+		}
+		u.mux.HandleFunc(rt.pattern, h)
+	}
+}
+
+// other answers a path no route has: 405 when it takes a form, 404
+// otherwise.
+func (u *UI) other(w http.ResponseWriter, r *http.Request) {
+	if _, pat := u.mux.Handler(&http.Request{Method: http.MethodPost, URL: r.URL, Host: r.Host}); pat != "" {
+		w.Header().Set("Allow", "POST")
+		u.render(w, r, http.StatusMethodNotAllowed, &view{Page: "message", Title: "Method not allowed", Me: meOf(u.current(r)),
+			Error: r.URL.Path + " takes a form (POST), not a GET."})
+		return
+	}
+	u.notFound(w, r)
+}
+
+// adminOnly serves h to a signed-in admin; anyone else gets the 403 page
+// (or the sign-in page), and h is not called.
+func (u *UI) adminOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s := u.current(r)
+		if s == nil {
+			http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 			return
 		}
-		u.render(w, r, http.StatusNotFound, &view{Page: "message", Title: "Not found", Me: meOf(u.current(r)),
-			Error: "There is no page " + r.URL.Path + "."})
-	})
+		if s.me.Role != ovm.RoleAdmin {
+			u.forbidden(w, r, &view{Me: &s.me, CSRF: s.csrf})
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (u *UI) notFound(w http.ResponseWriter, r *http.Request) {
+	u.render(w, r, http.StatusNotFound, &view{Page: "message", Title: "Not found", Me: meOf(u.current(r)),
+		Error: "There is no page " + r.URL.Path + "."})
+}
+
+// static serves the embedded assets: regular files only, by their exact
+// name. A directory, however its path is spelled (static/, ..%2f, a
+// trailing slash), is not found: nothing is ever listed.
+func (u *UI) static(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, "/ui/")
+	if !fs.ValidPath(name) || !strings.HasPrefix(name, "static/") {
+		u.notFound(w, r)
+		return
+	}
+	f, err := staticFS.Open(name)
+	if err != nil {
+		u.notFound(w, r)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	rs, seekable := f.(io.ReadSeeker)
+	if err != nil || !st.Mode().IsRegular() || !seekable {
+		u.notFound(w, r)
+		return
+	}
+	http.ServeContent(w, r, st.Name(), st.ModTime(), rs)
 }
 
 func meOf(s *session) *httpapi.Me {
@@ -109,8 +184,8 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, v *view)
 // pageFunc fills v for a GET page; an error is the API's answer.
 type pageFunc func(r *http.Request, s *session, v *view) error
 
-// page serves a GET page to a signed-in person (an admin when admin).
-func (u *UI) page(fn pageFunc, admin bool) http.HandlerFunc {
+// page serves a GET page to a signed-in person.
+func (u *UI) page(fn pageFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s := u.current(r)
 		if s == nil {
@@ -118,10 +193,6 @@ func (u *UI) page(fn pageFunc, admin bool) http.HandlerFunc {
 			return
 		}
 		v := &view{Me: &s.me, CSRF: s.csrf, Flash: flashes[r.URL.Query().Get("done")]}
-		if admin && s.me.Role != ovm.RoleAdmin {
-			u.forbidden(w, r, v)
-			return
-		}
 		if err := fn(r, s, v); err != nil {
 			u.failed(w, r, s, v, err)
 			return
@@ -151,7 +222,7 @@ var flashes = map[string]string{
 
 // action serves a POST form of a signed-in person: its CSRF token must be
 // the session's, or nothing happens.
-func (u *UI) action(fn func(w http.ResponseWriter, r *http.Request, s *session), admin bool) http.HandlerFunc {
+func (u *UI) action(fn func(w http.ResponseWriter, r *http.Request, s *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 		s := u.current(r)
@@ -159,7 +230,6 @@ func (u *UI) action(fn func(w http.ResponseWriter, r *http.Request, s *session),
 			http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 			return
 		}
-		v := &view{Me: &s.me, CSRF: s.csrf}
 		if err := r.ParseForm(); tooLarge(err) {
 			u.render(w, r, http.StatusRequestEntityTooLarge, &view{Page: "message", Title: "Too large", Me: &s.me, CSRF: s.csrf,
 				Error: "The form is larger than 64 KiB, so nothing was done."})
@@ -168,10 +238,6 @@ func (u *UI) action(fn func(w http.ResponseWriter, r *http.Request, s *session),
 		if !checkCSRF(r, s) {
 			u.render(w, r, http.StatusForbidden, &view{Page: "message", Title: "Refused", Me: &s.me, CSRF: s.csrf,
 				Error: "The form's security token is missing or stale, so nothing was done. Reload the page and try again."})
-			return
-		}
-		if admin && s.me.Role != ovm.RoleAdmin {
-			u.forbidden(w, r, v)
 			return
 		}
 		fn(w, r, s)
@@ -251,7 +317,7 @@ func (u *UI) loginKey(w http.ResponseWriter, r *http.Request) {
 		u.signInPage(w, r, http.StatusUnauthorized, msg, "")
 		return
 	}
-	u.start(w, r, key, *me, u.clock.Now().Add(u.cfg.SessionTTL))
+	u.start(w, r, keyPrincipal(key), key, *me, u.clock.Now().Add(u.cfg.SessionTTL))
 	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 }
 
@@ -443,16 +509,21 @@ func (u *UI) release(w http.ResponseWriter, r *http.Request, s *session) {
 	http.Redirect(w, r, "/ui/?done=released", http.StatusSeeOther)
 }
 
-// baseURL is where the browser reached OVM (ui.public_url when set).
-func (u *UI) baseURL(r *http.Request) string {
+// cliURL is the URL the CLI examples name: ui.public_url, else the
+// listen address when a client can reach it, else "" (the CLI's OVM_URL).
+// Never the request's Host header.
+func (u *UI) cliURL() string {
 	if u.public != nil {
 		return strings.TrimRight(u.public.String(), "/")
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
+	host, port, err := net.SplitHostPort(u.cfg.ListenAddr)
+	if err != nil || port == "0" || host == "" {
+		return ""
 	}
-	return scheme + "://" + r.Host
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return ""
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 type credentialsData struct {
@@ -470,7 +541,11 @@ func (u *UI) credentials(w http.ResponseWriter, r *http.Request, s *session) {
 		var cr *httpapi.Credentials
 		if cr, err = c.LeaseCredentials(r.Context(), id); err == nil {
 			env := cr.EnvLines()
-			process := fmt.Sprintf("[profile ovm-%s]\ncredential_process = ovm lease credentials %s --format process --url %s\n", l.ID, l.ID, u.baseURL(r))
+			flag := ""
+			if base := u.cliURL(); base != "" {
+				flag = " --url " + base
+			}
+			process := fmt.Sprintf("[profile ovm-%s]\ncredential_process = ovm lease credentials %s --format process%s\n", l.ID, l.ID, flag)
 			u.render(w, r, http.StatusOK, &view{Page: "credentials", Title: "Credentials for " + l.ID, Me: &s.me, CSRF: s.csrf,
 				Data: credentialsData{Lease: l, Env: env, Process: process, Creds: cr}})
 			return
@@ -637,8 +712,9 @@ func (u *UI) fillAccount(r *http.Request, s *session, v *view, confirm string) e
 	return nil
 }
 
-// evidence passes an evidence file on, with the API's content type; a
-// captured page stays sandboxed (no script, an origin of its own).
+// evidence passes an evidence file on (to an admin: its route is one), with
+// the API's content type; a captured page stays sandboxed (no script, an
+// origin of its own).
 func (u *UI) evidence(w http.ResponseWriter, r *http.Request) {
 	s := u.current(r)
 	if s == nil {
@@ -646,10 +722,6 @@ func (u *UI) evidence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := &view{Me: &s.me, CSRF: s.csrf}
-	if s.me.Role != ovm.RoleAdmin {
-		u.forbidden(w, r, v)
-		return
-	}
 	b, ct, err := u.client(s).EvidenceFile(r.Context(), r.PathValue("id"), r.PathValue("record"), r.PathValue("file"))
 	if err != nil {
 		u.failed(w, r, s, v, err)

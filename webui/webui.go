@@ -6,11 +6,15 @@
 // httpapi client over the API's handler, no network) with the signed-in
 // person's credential, so a page shows and changes exactly what the API
 // lets that person see and change: a user's pages list only their leases
-// because the API answers only those.
+// because the API answers only those. The one check it makes itself is a
+// second lock on the same door: admin routes (the route table's admin
+// flag) are refused to anyone but an admin before the API is asked.
 //
 // Sign-in is an API key pasted in a form, or OIDC (authorization code with
 // PKCE) with an issuer of auth.oidc that has a console block; the ID token
-// is then the credential. Sessions live in this replica's memory, behind an
+// is then the credential. A sign-in under way is kept by the browser,
+// sealed with this process's key (seal.go), so the console holds nothing
+// for it. Sessions live in this replica's memory, behind an
 // HttpOnly, SameSite=Lax cookie (Secure under TLS) that expires; every form
 // that changes state carries the session's CSRF token; sign-out ends the
 // session. With several replicas behind a load balancer, make sessions
@@ -55,6 +59,13 @@ type Config struct {
 	// (a laptop, the tests) and cookies are Secure only on a TLS
 	// connection to OVM itself.
 	PublicURL string
+	// ListenAddr is the address the API listens on (host:port, as bound).
+	// Without PublicURL, the CLI examples (the credentials page's
+	// credential_process line) name http://ListenAddr, unless it is a
+	// wildcard (0.0.0.0, ::) that no client can reach; then they leave
+	// --url out and the CLI reads OVM_URL. A request's Host header is never
+	// written into a page: it is the client's to say.
+	ListenAddr string
 }
 
 // Issuer is an OIDC issuer people sign in with.
@@ -101,20 +112,20 @@ type UI struct {
 	mu        sync.Mutex
 	sessions  map[string]*session
 	lastSweep time.Time
-	loginMu   sync.Mutex
-	logins    map[string]*login
 	oidc      *oidcClients
-	public    *url.URL
+	// seal seals sign-ins under way into the browser's cookie.
+	seal   *sealer
+	public *url.URL
 }
 
-// Bounds of the console's memory: sessions (per credential and in all) and
-// sign-ins under way. Expired entries are swept at most once a minute, or
-// when a bound is reached.
+// Bounds of the console's memory: sessions (per principal and in all).
+// Expired sessions are swept at most once a minute, or when a bound is
+// reached. Sign-ins under way take no memory: the browser keeps them,
+// sealed (seal.go).
 const (
-	maxSessions        = 50000
-	maxSessionsPerCred = 20
-	maxLogins          = 10000
-	sweepEvery         = time.Minute
+	maxSessions             = 50000
+	maxSessionsPerPrincipal = 20
+	sweepEvery              = time.Minute
 )
 
 // session is one signed-in person.
@@ -122,10 +133,14 @@ type session struct {
 	id, csrf string
 	// cred is the API key or the ID token the session acts with; it never
 	// leaves this process.
-	cred    string
-	me      httpapi.Me
-	created time.Time
-	expires time.Time
+	cred string
+	// principal is who signed in, whatever the credential: an API key (by
+	// its hash), or an issuer and the owner it gives. Every ID token is a
+	// new credential; the person is the same.
+	principal string
+	me        httpapi.Me
+	created   time.Time
+	expires   time.Time
 	// newKey is a key just created, shown once by the next keys page.
 	newKey *httpapi.Key
 }
@@ -133,7 +148,7 @@ type session struct {
 // New returns the console over api, the API's handler.
 func New(api http.Handler, clock ovm.Clock, log *slog.Logger, cfg Config) (*UI, error) {
 	u := &UI{api: api, cfg: cfg.withDefaults(), clock: clock, log: log, mux: http.NewServeMux(),
-		sessions: map[string]*session{}, logins: map[string]*login{}}
+		sessions: map[string]*session{}, seal: newSealer()}
 	u.oidc = newOIDCClients(u.cfg, clock)
 	var err error
 	if cfg.PublicURL != "" {
@@ -207,11 +222,11 @@ func (u *UI) current(r *http.Request) *session {
 	return s
 }
 
-// start makes a session acting with cred for me until expires, and sets
-// its cookie.
-func (u *UI) start(w http.ResponseWriter, r *http.Request, cred string, me httpapi.Me, expires time.Time) {
+// start makes a session of principal acting with cred for me until
+// expires, and sets its cookie.
+func (u *UI) start(w http.ResponseWriter, r *http.Request, principal, cred string, me httpapi.Me, expires time.Time) {
 	now := u.clock.Now()
-	s := &session{id: newToken(), csrf: newToken(), cred: cred, me: me, created: now, expires: expires}
+	s := &session{id: newToken(), csrf: newToken(), cred: cred, principal: principal, me: me, created: now, expires: expires}
 	u.mu.Lock()
 	if old, err := r.Cookie(sessionCookie); err == nil { // signing in again ends the session before
 		delete(u.sessions, old.Value)
@@ -224,15 +239,16 @@ func (u *UI) start(w http.ResponseWriter, r *http.Request, cred string, me httpa
 			}
 		}
 	}
-	// One credential holds a bounded number of sessions (a script signing
-	// in in a loop): the oldest goes. In all, the oldest goes too.
+	// One principal holds a bounded number of sessions (a script signing
+	// in in a loop, with a new ID token each time): the oldest goes. In
+	// all, the oldest goes too.
 	var same []*session
 	for _, old := range u.sessions {
-		if old.cred == cred {
+		if old.principal == principal {
 			same = append(same, old)
 		}
 	}
-	if len(same) >= maxSessionsPerCred {
+	if len(same) >= maxSessionsPerPrincipal {
 		delete(u.sessions, oldest(same).id)
 	}
 	if len(u.sessions) >= maxSessions {
@@ -246,6 +262,12 @@ func (u *UI) start(w http.ResponseWriter, r *http.Request, cred string, me httpa
 	u.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.id, Path: "/ui/", Expires: expires,
 		MaxAge: int(expires.Sub(now).Seconds()), HttpOnly: true, Secure: u.secure(r), SameSite: http.SameSiteLaxMode})
+}
+
+// keyPrincipal and tokenPrincipal name who a session is of.
+func keyPrincipal(key string) string { return "key " + ovm.HashKey(key) }
+func tokenPrincipal(issuer string, me httpapi.Me) string {
+	return "oidc " + issuer + " " + me.Name
 }
 
 func oldest(ss []*session) *session {

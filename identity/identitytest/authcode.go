@@ -108,6 +108,9 @@ func (is *Issuer) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
+	if is.Now != nil {
+		now = is.Now()
+	}
 	claims := map[string]any{"iss": is.URL, "aud": clientID, "iat": now.Unix(), "nbf": now.Unix(),
 		"exp": now.Add(time.Hour).Unix(), "nonce": pc.nonce}
 	for k, v := range pc.user {

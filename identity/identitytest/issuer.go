@@ -50,6 +50,10 @@ type Issuer struct {
 	down      atomic.Bool
 	// Discoveries and KeyFetches count the requests received.
 	Discoveries, KeyFetches atomic.Int32
+	// Now, when set before the first sign-in, is the clock of the ID
+	// tokens the token endpoint issues (iat, nbf, and exp an hour later);
+	// default time.Now. Give it a test's clock when OVM runs on one.
+	Now func() time.Time
 
 	user         User
 	clientSecret string
