@@ -129,3 +129,50 @@ func (p AutoTarget) TargetFor(vends []time.Time, now time.Time, lead time.Durati
 		target, h*100, len(samples), weeks, lead.Round(time.Second), recent, lead.Round(time.Second), p.Min, p.Max)
 	return target, why
 }
+
+// LeaseStart is when an owner's lease of a pool was made: one vend served.
+type LeaseStart struct {
+	Owner string
+	At    time.Time
+}
+
+// Demand is the vend times the demand model counts (TargetFor), from a
+// pool's leases and miss counts: every lease, and an owner's misses as one
+// waiting owner. An owner's miss counts only if none of that owner's misses
+// counted within the lead time before it (a client retrying every second
+// waits once, not sixty times a minute), and not at all when that owner got
+// a lease within the lead time after it (the retry that was served is one
+// vend, already counted by its lease). So a storm of refused vends from one
+// key raises the target by one, not by the storm's size. It is pure.
+func Demand(leases []LeaseStart, misses []*MissCount, lead time.Duration) []time.Time {
+	out := make([]time.Time, 0, len(leases)+len(misses))
+	byOwner := map[string][]time.Time{}
+	for _, l := range leases {
+		out = append(out, l.At)
+		byOwner[l.Owner] = append(byOwner[l.Owner], l.At)
+	}
+	for _, ts := range byOwner {
+		slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	}
+	ms := slices.Clone(misses)
+	slices.SortFunc(ms, func(a, b *MissCount) int { return a.Minute.Compare(b.Minute) })
+	last := map[string]time.Time{}
+	for _, m := range ms {
+		if m.Count <= 0 {
+			continue
+		}
+		if at, ok := last[m.Owner]; ok && m.Minute.Sub(at) < lead {
+			continue
+		}
+		// Served within a lead time (the minute's end plus lead): the
+		// lease counts it.
+		ls := byOwner[m.Owner]
+		i := sort.Search(len(ls), func(k int) bool { return !ls[k].Before(m.Minute) })
+		if i < len(ls) && ls[i].Before(m.Minute.Add(time.Minute+lead)) {
+			continue
+		}
+		last[m.Owner] = m.Minute
+		out = append(out, m.Minute)
+	}
+	return out
+}

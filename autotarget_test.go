@@ -59,3 +59,35 @@ func TestTheHitRatioCountsVendsNotMinutes(t *testing.T) {
 		t.Fatalf("target %d (%s), want 2: a vend that follows another within a lead time finds none in stock", n, why)
 	}
 }
+
+func TestDemandCountsAnOwnersMissesAsOneWaitingOwner(t *testing.T) {
+	lead := 5 * time.Minute
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	miss := func(owner string, m, n int) *ovm.MissCount {
+		return &ovm.MissCount{Pool: "p", Owner: owner, Minute: at(m), Count: n}
+	}
+	for _, c := range []struct {
+		name   string
+		leases []ovm.LeaseStart
+		misses []*ovm.MissCount
+		want   int
+	}{
+		{"a storm of one owner's misses within a lead time is one vend", nil,
+			[]*ovm.MissCount{miss("a", 0, 60), miss("a", 1, 60), miss("a", 4, 60)}, 1},
+		{"an owner still waiting after a lead time counts again", nil,
+			[]*ovm.MissCount{miss("a", 0, 1), miss("a", 5, 1), miss("a", 9, 1), miss("a", 10, 1)}, 3},
+		{"owners each count", nil, []*ovm.MissCount{miss("a", 0, 9), miss("b", 0, 1), miss("c", 2, 3)}, 3},
+		{"a miss served by the owner's lease within a lead time is the lease", []ovm.LeaseStart{{Owner: "a", At: at(3)}},
+			[]*ovm.MissCount{miss("a", 0, 5), miss("b", 0, 1)}, 2},
+		{"another owner's lease serves no one else's miss", []ovm.LeaseStart{{Owner: "b", At: at(1)}},
+			[]*ovm.MissCount{miss("a", 0, 5)}, 2},
+		{"a lease long after the miss does not cancel it", []ovm.LeaseStart{{Owner: "a", At: at(30)}},
+			[]*ovm.MissCount{miss("a", 0, 5)}, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := len(ovm.Demand(c.leases, c.misses, lead)); got != c.want {
+				t.Fatalf("%d vends of demand, want %d", got, c.want)
+			}
+		})
+	}
+}

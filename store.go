@@ -102,6 +102,19 @@ type Store interface {
 	// first (at most SampleSlots).
 	PoolSampleList(ctx context.Context, pool string, since time.Time) ([]*PoolSample, error)
 
+	// MissAdd counts one vend of pool by owner that the stock could not
+	// serve, in the minute of at (MissMinute): a refused vend costs a
+	// counter, not a record.
+	MissAdd(ctx context.Context, pool, owner string, at time.Time) error
+	// MissList returns pool's miss counts of the minutes at or after since,
+	// oldest first (owners of one minute in any order).
+	MissList(ctx context.Context, pool string, since time.Time) ([]*MissCount, error)
+
+	// Prune deletes what the retention no longer keeps (PruneParams), up
+	// to p.Limit records of each kind, oldest first, and says how many of
+	// each it deleted. Its cost is proportional to what it deletes.
+	Prune(ctx context.Context, p *PruneParams) (*PruneCounts, error)
+
 	// EventAppend appends an event that is not part of a transition
 	// (e.g. drift found between AWS and the store).
 	EventAppend(ctx context.Context, e *Event) error
@@ -276,4 +289,45 @@ type CloseEntry struct {
 	AccountID    string    `json:"account_id,omitempty"` // OVM id, when known
 	Pool         string    `json:"pool,omitempty"`
 	At           time.Time `json:"at"`
+}
+
+// MissCount is how many vends of a pool by one owner the stock could not
+// serve in one minute.
+type MissCount struct {
+	Pool   string    `json:"pool"`
+	Owner  string    `json:"owner"`
+	Minute time.Time `json:"minute"`
+	Count  int       `json:"count"`
+}
+
+// MissMinute is the minute a miss at t is counted in.
+func MissMinute(t time.Time) time.Time { return t.UTC().Truncate(time.Minute) }
+
+// PruneParams are the retention's cutoffs: what is older is deleted. A zero
+// cutoff deletes nothing of its kind.
+type PruneParams struct {
+	// Events before it are deleted (DynamoDB keeps a live account's last
+	// events in its item: see docs/operations.md).
+	Events time.Time
+	// Leases that ended before it are deleted.
+	Leases time.Time
+	// Accounts closed or abandoned before it are deleted, with their
+	// events, once they hold no lease the retention keeps.
+	Accounts time.Time
+	// Misses counted in minutes before it are deleted.
+	Misses time.Time
+	// IdempotencyKeys used before it are deleted.
+	IdempotencyKeys time.Time
+	// Limit bounds the records of each kind one call deletes (default 1000).
+	Limit int
+}
+
+// PruneCounts says how many records of each kind a Prune deleted.
+type PruneCounts struct {
+	Events, Leases, Accounts, Misses, IdempotencyKeys int
+}
+
+// Total is the number of records deleted.
+func (c *PruneCounts) Total() int {
+	return c.Events + c.Leases + c.Accounts + c.Misses + c.IdempotencyKeys
 }

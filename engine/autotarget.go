@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,7 +47,7 @@ func (e *Engine) target(ctx context.Context, p *Pool) (int, string, error) {
 	if ok && now.Sub(ent.at) < targetEvery {
 		return ent.target, ent.why, nil
 	}
-	vends, err := e.vendHistory(ctx, name, now.Add(-a.Lookback))
+	leases, misses, err := e.demandSince(ctx, name, now.Add(-a.Lookback))
 	if err != nil {
 		return 0, "", err
 	}
@@ -56,7 +58,23 @@ func (e *Engine) target(ctx context.Context, p *Pool) (int, string, error) {
 	// The pool makes at most max_in_flight accounts per creation, which
 	// takes part of the lead time; count the whole lead (conservative).
 	rate := float64(p.Policy.Stock.MaxInFlight) / lead.Seconds()
-	t, why := a.TargetFor(vends, now, lead, rate)
+	t, why := a.TargetFor(ovm.Demand(leases, misses, lead), now, lead, rate)
+	if len(misses) > 0 {
+		// Misses may raise the target above what the leases alone call
+		// for by at most missStep per estimate: refused vends are a guess
+		// at demand, and stock costs accounts and close quota.
+		byLeases, _ := a.TargetFor(ovm.Demand(leases, nil, lead), now, lead, rate)
+		prev := byLeases
+		if ok {
+			prev = ent.target
+		} else if last, err := e.lastTarget(ctx, name, now); err == nil && last >= 0 {
+			prev = last
+		}
+		if bound := max(byLeases, prev+missStep(prev)); t > bound {
+			why += fmt.Sprintf("; misses raise it by at most %d per estimate: %d, not %d", missStep(prev), bound, t)
+			t = bound
+		}
+	}
 	e.targets.mu.Lock()
 	if e.targets.m == nil {
 		e.targets.m = map[string]targetEntry{}
@@ -69,23 +87,37 @@ func (e *Engine) target(ctx context.Context, p *Pool) (int, string, error) {
 	return t, why, nil
 }
 
-// vendHistory is when pool's vends since since were asked for: its
-// leases, and the vends it could not serve (misses). Both lists are read
-// newest first and stop at since.
-func (e *Engine) vendHistory(ctx context.Context, pool string, since time.Time) ([]time.Time, error) {
-	var out []time.Time
+// missStep is how much misses may raise a target of prev in one estimate:
+// half of it, at least one.
+func missStep(prev int) int { return max(1, prev/2) }
+
+// lastTarget is pool's target as the planner's leader last sampled it
+// (within two sample intervals of now), or -1: the bound on the rise misses
+// may cause holds across a change of leader.
+func (e *Engine) lastTarget(ctx context.Context, pool string, now time.Time) (int, error) {
+	samples, err := e.store.PoolSampleList(ctx, pool, now.Add(-2*ovm.SampleInterval))
+	if err != nil || len(samples) == 0 {
+		return -1, err
+	}
+	return samples[len(samples)-1].Target, nil
+}
+
+// demandSince is pool's demand since since: its leases (owner and time,
+// read newest first, stopping at since) and its miss counts.
+func (e *Engine) demandSince(ctx context.Context, pool string, since time.Time) ([]ovm.LeaseStart, []*ovm.MissCount, error) {
+	var leases []ovm.LeaseStart
 	for cursor := ""; ; {
 		page, next, err := e.store.LeaseList(ctx, &ovm.LeaseListParams{Pool: pool,
 			PageParams: ovm.PageParams{Limit: ovm.MaxPageLimit, Cursor: cursor}})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		older := 0
 		for _, l := range page {
 			if l.CreatedAt.Before(since) {
 				older++
 			} else {
-				out = append(out, l.CreatedAt)
+				leases = append(leases, ovm.LeaseStart{Owner: l.Owner, At: l.CreatedAt})
 			}
 		}
 		if next == "" || older == len(page) {
@@ -93,29 +125,17 @@ func (e *Engine) vendHistory(ctx context.Context, pool string, since time.Time) 
 		}
 		cursor = next
 	}
-	for cursor := ""; ; {
-		page, next, err := e.store.EventList(ctx, &ovm.EventListParams{Pool: pool,
-			PageParams: ovm.PageParams{Limit: ovm.MaxPageLimit, Cursor: cursor}})
-		if err != nil {
-			return nil, err
-		}
-		for _, ev := range page {
-			if ev.Kind == ovm.EventMiss && !ev.Time.Before(since) {
-				out = append(out, ev.Time)
-			}
-		}
-		if next == "" {
-			return out, nil
-		}
-		cursor = next
+	misses, err := e.store.MissList(ctx, pool, since)
+	if err != nil {
+		return nil, nil, err
 	}
+	return leases, misses, nil
 }
 
-// RecordMiss records a vend of pool the stock could not serve: demand
-// for stock.target: auto, which sees only leases otherwise.
-func (e *Engine) RecordMiss(ctx context.Context, pool, actor string) error {
-	return e.store.EventAppend(ctx, &ovm.Event{Time: e.clock.Now(), Kind: ovm.EventMiss, Pool: pool, Actor: actor,
-		Reason: "no account in stock"})
+// RecordMiss counts a vend of pool by owner that the stock could not
+// serve: demand for stock.target: auto, which sees only leases otherwise.
+func (e *Engine) RecordMiss(ctx context.Context, pool, owner string) error {
+	return e.store.MissAdd(ctx, pool, owner, e.clock.Now())
 }
 
 // leadTime is how long pool takes from order to ready: the median over
@@ -153,4 +173,92 @@ func (e *Engine) withTarget(ctx context.Context, p *Pool) (ovm.Pool, string, err
 	}
 	pol.Stock.Target = t
 	return pol, why, nil
+}
+
+// DemandReport says where a pool's demand came from over its demand
+// model's lookback (4 weeks for a pool without stock.target: auto): per
+// owner, the leases made, the vends the stock refused, and how many of
+// those the model counts (ovm.Demand).
+type DemandReport struct {
+	Pool     string
+	Since    time.Time
+	LeadTime time.Duration
+	// Leases, Misses and CountedMisses are the pool's totals.
+	Leases, Misses, CountedMisses int
+	// Owners are the owners by demand, largest first (at most 100).
+	Owners []OwnerDemand
+}
+
+// OwnerDemand is one owner's part of a pool's demand.
+type OwnerDemand struct {
+	Owner                         string
+	Leases, Misses, CountedMisses int
+}
+
+// Demand reports where pool's demand came from.
+func (e *Engine) Demand(ctx context.Context, pool string) (*DemandReport, error) {
+	p := e.pools[pool]
+	if p == nil {
+		return nil, ovm.Errorf(ovm.ENotFound, "pool %q: %w", pool, ovm.ErrNotFound)
+	}
+	lookback := 4 * ovm.Week
+	if a := p.Policy.Stock.Auto; a != nil && a.Lookback > 0 {
+		lookback = a.Lookback
+	}
+	since := e.clock.Now().Add(-lookback)
+	leases, misses, err := e.demandSince(ctx, pool, since)
+	if err != nil {
+		return nil, err
+	}
+	lead, err := e.leadTime(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	r := &DemandReport{Pool: pool, Since: since, LeadTime: lead, Leases: len(leases)}
+	by := map[string]*OwnerDemand{}
+	owner := func(name string) *OwnerDemand {
+		if by[name] == nil {
+			by[name] = &OwnerDemand{Owner: name}
+		}
+		return by[name]
+	}
+	for _, l := range leases {
+		owner(l.Owner).Leases++
+	}
+	for _, m := range misses {
+		owner(m.Owner).Misses += m.Count
+		r.Misses += m.Count
+	}
+	// What the model counts of each owner's misses: Demand of that owner
+	// alone, less its leases.
+	for name, o := range by {
+		if o.Misses == 0 {
+			continue
+		}
+		var ls []ovm.LeaseStart
+		for _, l := range leases {
+			if l.Owner == name {
+				ls = append(ls, l)
+			}
+		}
+		var ms []*ovm.MissCount
+		for _, m := range misses {
+			if m.Owner == name {
+				ms = append(ms, m)
+			}
+		}
+		o.CountedMisses = len(ovm.Demand(ls, ms, lead)) - len(ls)
+		r.CountedMisses += o.CountedMisses
+	}
+	for _, o := range by {
+		r.Owners = append(r.Owners, *o)
+	}
+	slices.SortFunc(r.Owners, func(a, b OwnerDemand) int {
+		if d := (b.Leases + b.Misses) - (a.Leases + a.Misses); d != 0 {
+			return d
+		}
+		return strings.Compare(a.Owner, b.Owner)
+	})
+	r.Owners = r.Owners[:min(len(r.Owners), 100)]
+	return r, nil
 }

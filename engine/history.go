@@ -31,7 +31,7 @@ func (e *Engine) History(ctx context.Context, pool string) ([]HistoryPoint, erro
 	if err != nil {
 		return nil, err
 	}
-	vends, err := e.vendHistory(ctx, pool, since)
+	leases, misses, err := e.demandSince(ctx, pool, since)
 	if err != nil {
 		return nil, err
 	}
@@ -45,9 +45,14 @@ func (e *Engine) History(ctx context.Context, pool string) ([]HistoryPoint, erro
 			out[i].Ready, out[i].Target, out[i].Sampled = s.Ready, s.Target, true
 		}
 	}
-	for _, v := range vends {
-		if i := index(v); i >= 0 && i < len(out) {
+	for _, l := range leases {
+		if i := index(l.At); i >= 0 && i < len(out) {
 			out[i].Vends++
+		}
+	}
+	for _, m := range misses { // every vend asked for, retries too
+		if i := index(m.Minute); i >= 0 && i < len(out) {
+			out[i].Vends += m.Count
 		}
 	}
 	return out, nil

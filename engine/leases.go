@@ -185,7 +185,7 @@ func (e *Engine) miss(ctx context.Context, r *VendRequest) error {
 			return err
 		}
 	}
-	if err := e.RecordMiss(context.WithoutCancel(ctx), r.Pool, ovm.KeyActor(r.Owner)); err != nil {
+	if err := e.RecordMiss(context.WithoutCancel(ctx), r.Pool, r.Owner); err != nil {
 		e.log.Warn("cannot record a vend the stock missed", ovm.LogPool, r.Pool, ovm.LogError, err)
 	}
 	o := e.cachedOutlook(ctx, r.Pool)
@@ -292,9 +292,11 @@ func (e *Engine) EndLease(ctx context.Context, l *ovm.Lease, reason ovm.LeaseEnd
 }
 
 // applyEnd builds the end of lease l with build from l and its account as
-// stored, and applies it. An account that moved on meanwhile (a same-state
-// update of its own) is read again, a few times; a lease that moved on is a
-// conflict.
+// stored, and applies it. A lease or account that moved on meanwhile (an
+// extension, the mark of a first access, a same-state update of the
+// account) is read again and the end built anew from it, a few times: an
+// end asks for no particular version, and the constructor refuses what is
+// no longer right (an expiry of a lease extended since).
 func (e *Engine) applyEnd(ctx context.Context, l *ovm.Lease, build func(*ovm.Lease, *ovm.Account, time.Time) (*ovm.LeaseUpdate, error)) error {
 	for attempt := 0; ; attempt++ {
 		a, err := e.store.AccountGet(ctx, l.AccountID)
@@ -314,9 +316,10 @@ func (e *Engine) applyEnd(ctx context.Context, l *ovm.Lease, build func(*ovm.Lea
 		if gerr != nil {
 			return gerr
 		}
-		if cur.Version != l.Version || attempt == 3 {
-			return e.conflict(ctx, l, "ended")
+		if attempt == 3 {
+			return e.conflict(ctx, cur, "ended")
 		}
+		l = cur
 	}
 }
 

@@ -127,6 +127,7 @@ func (s *Server) routes() {
 		"/v1/pools":                                  {"GET": {user, s.poolList, false}},
 		"/v1/pools/{name}":                           {"GET": {user, s.poolGet, false}},
 		"/v1/pools/{name}/history":                   {"GET": {user, s.poolHistory, false}},
+		"/v1/pools/{name}/demand":                    {"GET": {admin, s.poolDemand, false}},
 		"/v1/accounts":                               {"GET": {admin, s.accountList, false}},
 		"/v1/accounts/{id}":                          {"GET": {admin, s.accountGet, false}},
 		"/v1/accounts/{id}/retry":                    {"POST": {admin, s.accountRetry, false}},

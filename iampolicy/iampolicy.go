@@ -217,7 +217,7 @@ func (g *gen) store() {
 	}
 	table := g.arn("dynamodb", g.c.Region, g.c.Account, "table/"+d.Table)
 	g.add("StoreTable", []string{"dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-		"dynamodb:DeleteItem", "dynamodb:Query"}, []string{table, table + "/index/*"}, nil)
+		"dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:Scan"}, []string{table, table + "/index/*"}, nil)
 	if d.CreateTable {
 		g.add("StoreCreateTable", []string{"dynamodb:CreateTable"}, []string{table}, nil)
 	}

@@ -49,11 +49,22 @@ func (s *Store) rotateEvents(ctx context.Context, id string) {
 	}
 	old := ev[:archiveEvents]
 	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item{
-		"pk": str("AEV#" + id), "sk": str(padNS(base)), "base": num(base), "ev": list(old...)}}); err != nil {
+		"pk": str("AEV#" + id), "sk": str(padNS(base)), "base": num(base), "ev": list(old...),
+		"gsi2pk": str(retArchive), "gsi2sk": num(archiveTime(old))}}); err != nil {
 		return
 	}
 	s.apply(ctx, accountPK(id), "A", &change{set: item{"ev": list(ev[archiveEvents:]...), "evbase": num(base + archiveEvents)},
 		cond: "evbase = :b AND size(ev) = :n", values: item{":b": num(base), ":n": num(int64(len(ev)))}})
+}
+
+// archiveTime is when the newest of the archived events raw happened: the
+// archive is kept from then (retention).
+func archiveTime(raw []string) int64 {
+	ev, err := decodeEvents(raw[len(raw)-1:], 0)
+	if err != nil || len(ev) == 0 {
+		return 0
+	}
+	return ev[0].Time.UnixNano()
 }
 
 // accountEvents returns the whole log of an account, oldest first.
@@ -114,7 +125,8 @@ func (s *Store) EventAppend(ctx context.Context, e *ovm.Event) error {
 	rand.Read(r[:])
 	sk := fmt.Sprintf("%s#%012d#%s", padNS(e.Time.UnixNano()), s.seq.Add(1), hex.EncodeToString(r[:]))
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item{
-		"pk": str("PEV#" + e.Pool), "sk": str(sk), "data": str(encodeJSON(e))}})
+		"pk": str("PEV#" + e.Pool), "sk": str(sk), "data": str(encodeJSON(e)),
+		"gsi2pk": str(retPoolEv), "gsi2sk": num(e.Time.UnixNano())}})
 	return err
 }
 

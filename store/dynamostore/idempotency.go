@@ -19,8 +19,8 @@ import (
 // finds the guard: the lease it names is the answer once it exists. A guard
 // whose lease does not exist is in flight until its pending time, after
 // which it was left by a crash and is taken over. A vend that made nothing
-// (an empty pool, a limit) deletes its guard. Guards are kept on the time
-// index (gsi2 IDEXP, by expiry) and pruned with the retention.
+// (an empty pool, a limit) deletes its guard. Guards are on the time index
+// (RET#IDEM, by their use) and pruned with the retention.
 
 // idemPending is how long a guard's holder has to make its lease: far more
 // than one vend write takes, as reservationGrace.
@@ -68,7 +68,7 @@ func (s *Store) idempotent(ctx context.Context, p *ovm.LeaseCreateParams) (*ovm.
 			cond, values = "#at = :oldat", item{":oldat": num(getN(it, "at"))} // expired: a new window
 		}
 		values[":l"], values[":at"], values[":p"] = str(p.LeaseID), num(p.Now.UnixNano()), num(p.Now.Add(idemPending).UnixNano())
-		values[":x"], values[":exp"] = str("IDEXP"), num(p.Now.Add(ovm.IdempotencyWindow).UnixNano())
+		values[":x"], values[":exp"] = str(retIdem), num(p.Now.UnixNano())
 		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(s.table), Key: key(pk, "I"),
 			UpdateExpression:         aws.String("SET #l = :l, #at = :at, #p = :p, gsi2pk = :x, gsi2sk = :exp"),
 			ConditionExpression:      aws.String(cond),

@@ -18,10 +18,14 @@ func leasePK(id string) string { return "LSE#" + id }
 // writeLeaseCopy writes lease l's item: the copy used to find and list
 // leases. The account item is the source of truth.
 func (s *Store) writeLeaseCopy(ctx context.Context, l *ovm.Lease) error {
-	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item{
+	it := item{
 		"pk": str(leasePK(l.ID)), "sk": str("L"), "data": str(encodeJSON(l)), "account": str(l.AccountID),
 		"owner": str(l.Owner), "state": str(string(l.State)), "pool": str(l.Pool), "lv": num(l.Version),
-		"gsi1pk": str("LEASES"), "gsi1sk": str(l.ID)},
+		"gsi1pk": str("LEASES"), "gsi1sk": str(l.ID)}
+	if l.State == ovm.LeaseEnded { // kept from its end (retention)
+		it["gsi2pk"], it["gsi2sk"] = str(retLease), num(l.EndedAt.UnixNano())
+	}
+	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: it,
 		// Never replace a newer copy with an older one.
 		ConditionExpression:       aws.String("attribute_not_exists(lv) OR lv <= :v"),
 		ExpressionAttributeValues: item{":v": num(l.Version)}})

@@ -22,6 +22,7 @@ var migrations = []struct {
 }{
 	{"key names are unique without regard to case", (*Store).migrateKeyNameFold},
 	{"the set of active admin keys", (*Store).migrateAdminSet},
+	{"what the retention deletes is on the time index; misses are counts", (*Store).migrateRetention},
 }
 
 func (s *Store) migrate(ctx context.Context) error {

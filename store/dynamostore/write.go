@@ -117,6 +117,8 @@ func accountChange(a *ovm.Account, l *ovm.Lease) *change {
 		c.set["gsi2pk"], c.set["gsi2sk"] = str("DUE"), num(due.UnixNano())
 	} else if l != nil {
 		c.set["gsi2pk"], c.set["gsi2sk"] = str("LEXP"), num(l.ExpiresAt.UnixNano())
+	} else if a.State.Terminal() { // kept from its closure (retention)
+		c.set["gsi2pk"], c.set["gsi2sk"] = str(retAccount), num(a.StateChangedAt.UnixNano())
 	} else {
 		c.remove = append(c.remove, "gsi2pk", "gsi2sk")
 	}

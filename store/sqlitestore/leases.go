@@ -11,25 +11,23 @@ import (
 	"github.com/ovmdev/ovm"
 )
 
-func writeLease(ctx context.Context, tx *sql.Tx, l *ovm.Lease, expectVersion int64) error {
-	if expectVersion == 0 {
-		_, err := tx.ExecContext(ctx, `INSERT INTO leases (id, account_id, pool, owner, state, version, expires_at, data)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			l.ID, l.AccountID, l.Pool, l.Owner, l.State, l.Version, ns(l.ExpiresAt), encode(l))
-		if isConstraint(err) {
-			return fmt.Errorf("lease %s: id taken or account %s already leased: %w", l.ID, l.AccountID, ovm.ErrConflict)
-		}
-		return err
+// insertLease stores new lease l.
+func insertLease(ctx context.Context, tx *sql.Tx, l *ovm.Lease) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO leases (id, account_id, pool, owner, state, version, expires_at, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		l.ID, l.AccountID, l.Pool, l.Owner, l.State, l.Version, ns(l.ExpiresAt), encode(l))
+	if isConstraint(err) {
+		return fmt.Errorf("lease %s: id taken or account %s already leased: %w", l.ID, l.AccountID, ovm.ErrConflict)
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE leases SET state = ?, version = ?, expires_at = ?, data = ?
-		WHERE id = ? AND version = ?`, l.State, l.Version, ns(l.ExpiresAt), encode(l), l.ID, expectVersion)
-	if err != nil {
-		return err
+	return err
+}
+
+// endedAt is the ended_at column of lease l: its end, or NULL while active.
+func endedAt(l *ovm.Lease) any {
+	if l.State != ovm.LeaseEnded {
+		return nil
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return fmt.Errorf("lease %s changed concurrently: %w", l.ID, ovm.ErrConflict)
-	}
-	return nil
+	return ns(l.EndedAt)
 }
 
 func getLease(ctx context.Context, q querier, id string) (*ovm.Lease, error) {
@@ -199,7 +197,7 @@ func vendNew(ctx context.Context, tx *sql.Tx, p *ovm.LeaseCreateParams) (*ovm.Le
 	if err := applyUpdate(ctx, tx, u); err != nil {
 		return nil, err
 	}
-	if err := writeLease(ctx, tx, l, 0); err != nil {
+	if err := insertLease(ctx, tx, l); err != nil {
 		return nil, err
 	}
 	if err := insertEvent(ctx, tx, leaseEvent(l, ovm.KeyActor(p.Owner), "", "vended "+a.AWSAccountID, p.Now)); err != nil {
@@ -236,9 +234,9 @@ func (s *Store) LeaseUpdate(ctx context.Context, u *ovm.LeaseUpdate) (*ovm.Lease
 		if !u.ExpiredAt.IsZero() {
 			expired = ns(u.ExpiredAt)
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE leases SET state = ?, version = ?, expires_at = ?, data = ?
+		res, err := tx.ExecContext(ctx, `UPDATE leases SET state = ?, version = ?, expires_at = ?, ended_at = ?, data = ?
 			WHERE id = ? AND state = ? AND version = ? AND expires_at > ? AND expires_at <= ?`,
-			n.State, n.Version, ns(n.ExpiresAt), encode(n), n.ID, u.ExpectState, u.ExpectVersion, live, expired)
+			n.State, n.Version, ns(n.ExpiresAt), endedAt(n), encode(n), n.ID, u.ExpectState, u.ExpectVersion, live, expired)
 		if err != nil {
 			return err
 		}
