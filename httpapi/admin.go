@@ -123,7 +123,7 @@ func (s *Server) accountAction(w http.ResponseWriter, r *http.Request, p *princi
 	if err != nil {
 		return err
 	}
-	u, err := build(a, ovm.KeyActor(p.Name), s.clock.Now())
+	u, err := build(a, p.actor(), s.clock.Now())
 	if err != nil {
 		return err
 	}
@@ -195,7 +195,7 @@ func (s *Server) keyRevoke(w http.ResponseWriter, r *http.Request, p *principal)
 	if id == p.KeyID {
 		return ovm.Errorf(ovm.EConflict, "a key cannot revoke itself; use another admin key")
 	}
-	k, err := s.store.KeyRevoke(r.Context(), id, ovm.KeyActor(p.Name), s.clock.Now())
+	k, err := s.store.KeyRevoke(r.Context(), id, p.actor(), s.clock.Now())
 	if err != nil {
 		return err
 	}

@@ -137,7 +137,7 @@ func (s *Server) lease(ctx context.Context, p *principal, req *LeaseRequest) (_ 
 					return nil, err
 				}
 			}
-			if err := s.engine.RecordMiss(context.WithoutCancel(ctx), pool, ovm.KeyActor(p.Name)); err != nil {
+			if err := s.engine.RecordMiss(context.WithoutCancel(ctx), pool, p.actor()); err != nil {
 				s.log.Warn("cannot record a vend the stock missed", ovm.LogPool, pool, ovm.LogError, err)
 			}
 			o := s.outlook(ctx, pool)
@@ -300,7 +300,7 @@ func (s *Server) leaseExtend(w http.ResponseWriter, r *http.Request, p *principa
 	// A compare-and-set on the lease as read above: an extension or end
 	// that won a race since is answered 409 conflict.
 	l, err = s.store.LeaseExtend(r.Context(), &ovm.LeaseExtendParams{ID: l.ID, Version: l.Version, ExpiresAt: expires,
-		Actor: ovm.KeyActor(p.Name), Now: now})
+		Actor: p.actor(), Now: now})
 	if err != nil {
 		return err
 	}
@@ -328,7 +328,7 @@ func (s *Server) leaseEnd(w http.ResponseWriter, r *http.Request, p *principal) 
 	if pool := s.engine.Pool(l.Pool); pool != nil {
 		retire = pool.Policy.Retire
 	}
-	l, err = s.store.LeaseEnd(r.Context(), &ovm.LeaseEndParams{ID: l.ID, Reason: reason, Actor: ovm.KeyActor(p.Name),
+	l, err = s.store.LeaseEnd(r.Context(), &ovm.LeaseEndParams{ID: l.ID, Reason: reason, Actor: p.actor(),
 		Now: s.clock.Now(), Retire: retire})
 	if err != nil {
 		return err

@@ -298,8 +298,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.cfg.Observer.Request(route, r.Method, rw.status, took)
 		attrs := []any{"method", r.Method, "path", clip(r.URL.Path, logPathBytes), "status", rw.status, ovm.LogDuration, took}
-		if who.Name != "" {
+		if who.KeyID != "" {
 			attrs = append(attrs, ovm.LogKeyName, who.Name)
+		}
+		if who.Name != "" {
+			attrs = append(attrs, "actor", who.actor())
 		}
 		s.log.Log(r.Context(), level, "http request", attrs...)
 	}()

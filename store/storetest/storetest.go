@@ -74,6 +74,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"pool samples keep a day per pool in a ring, oldest first", testPoolSamples},
 	}
 	tests = append(tests, outboxTests...)
+	tests = append(tests, actorTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))
