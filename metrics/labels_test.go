@@ -1,6 +1,8 @@
 package metrics_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/httpapi"
 )
 
@@ -129,6 +132,44 @@ func TestAnUnknownMethodIsLabelledOther(t *testing.T) {
 		t.Errorf("unknown methods: %s, want 4 under other", got)
 	}
 	value(t, text, `ovm_http_request_duration_seconds_count{code="401",method="PATCH",route="/v1/leases"}`)
+}
+
+func TestNoLabelNamesALeaseOrItsOwnerAfterItsRoutes(t *testing.T) {
+	w := newWorld(t)
+	w.tick(8)
+	const owner = "owner-q7zk"
+	k, secret, _ := ovm.NewAPIKey(owner, ovm.RoleUser, w.clock.Now())
+	if err := w.store.KeyCreate(context.Background(), k); err != nil {
+		t.Fatal(err)
+	}
+	code, body := w.do("POST", "/v1/leases", secret, `{"ttl":"1h"}`)
+	var l httpapi.Lease
+	if code != 201 || json.Unmarshal(body, &l) != nil || l.ID == "" || l.Owner != owner {
+		t.Fatalf("lease: %d %s", code, body)
+	}
+	for _, r := range []struct{ method, key string }{{"GET", secret}, {"GET", w.key}, {"PATCH", secret}, {"DELETE", secret},
+		{"GET", ""}, {"DELETE", ""}} {
+		w.do(r.method, "/v1/leases/"+l.ID, r.key, `{"ttl":"2h"}`)
+	}
+	w.do("POST", "/v1/leases/"+l.ID+"/credentials", secret, "")
+	w.do("POST", "/v1/leases/"+l.ID+"/console", secret, "")
+	w.do("GET", "/v1/leases?owner="+owner, w.key, "")
+	w.do("GET", "/v1/accounts/"+l.OVMAccountID, w.key, "")
+
+	text := w.scrape()
+	for _, v := range labelValues(text) {
+		for _, named := range []string{l.ID, owner, l.OVMAccountID, l.AccountID} {
+			if strings.Contains(v, named) {
+				t.Errorf("label %s names %q", clip(v), named)
+			}
+		}
+	}
+	if got := value(t, text, `ovm_http_request_duration_seconds_count{code="200",method="GET",route="/v1/leases/{id}"}`); got != "2" {
+		t.Errorf("GETs of the lease: %s", got)
+	}
+	if got := value(t, text, `ovm_http_request_duration_seconds_count{code="200",method="DELETE",route="/v1/leases/{id}"}`); got != "1" {
+		t.Errorf("DELETEs of the lease: %s", got)
+	}
 }
 
 // clip shortens a label value for a failure message.
