@@ -83,6 +83,22 @@ func TestAnOIDCPrincipalIsAnOIDCActorInEveryEventItCauses(t *testing.T) {
 		t.Errorf("actors of the key's lease: %v, want the vend by key:alice (lease and account)", keyActors)
 	}
 
+	// The request log names the token's owner as a token too.
+	var requests []string
+	for _, line := range strings.Split(o.logBuf.String(), "\n") {
+		if strings.Contains(line, `msg="http request"`) && strings.Contains(line, "my-org/app") {
+			requests = append(requests, line)
+		}
+	}
+	if len(requests) == 0 {
+		t.Error("no request log line of the token")
+	}
+	for _, line := range requests {
+		if !strings.Contains(line, "actor=oidc:") || strings.Contains(line, "key_name=") {
+			t.Errorf("a request log line names the token as a key: %s", line)
+		}
+	}
+
 	// An event stored before, naming the token's owner as a key, is read
 	// and shown as it was written.
 	old := &ovm.Event{Time: t0, Kind: ovm.EventLease, AccountID: l.OVMAccountID, LeaseID: l.ID, Pool: "default",
