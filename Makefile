@@ -39,3 +39,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzTransitionTable -fuzztime 20s .
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 20s ./httpapi/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeCursor -fuzztime 20s .
+	$(GO) test -run '^$$' -fuzz FuzzCheckDestination -fuzztime 20s ./federation/

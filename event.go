@@ -1,6 +1,9 @@
 package ovm
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // EventKind names the kind of record an event is about.
 type EventKind string
@@ -30,13 +33,13 @@ type Event struct {
 	LeaseID   string    `json:"lease_id,omitempty"`
 	KeyID     string    `json:"key_id,omitempty"`
 	Pool      string    `json:"pool,omitempty"`
-	Actor     string    `json:"actor"` // "engine", "key:<name>", ...
+	Actor     string    `json:"actor"` // "engine", "key:<name>", "oidc:<owner>", ...
 	From      string    `json:"from"`
 	To        string    `json:"to"`
 	Reason    string    `json:"reason,omitempty"`
 }
 
-// Actors that are not API keys.
+// Actors that are not callers of the API (KeyActor, TokenActor).
 const (
 	ActorEngine  = "engine"
 	ActorPlanner = "planner"
@@ -44,5 +47,23 @@ const (
 	ActorDrift   = "drift"
 )
 
-// KeyActor is the actor string of a change made through API key name.
+// KeyActor is the actor string of a change made with the API key named
+// name: "key:<name>".
 func KeyActor(name string) string { return "key:" + name }
+
+// TokenActor is the actor string of a change made with an OIDC ID token
+// whose owner is owner (owner_prefix and the owner claim, docs/oidc.md):
+// "oidc:<owner>". Events stored before it was introduced name such an
+// owner "key:<owner>"; they are read as they are.
+func TokenActor(owner string) string { return "oidc:" + owner }
+
+// OwnerActor is the actor string of a change made in the name of a lease
+// owner: a token's owner always holds '/' or ':', which no API key's name
+// does (NewAPIKey), so the owner tells which of TokenActor and KeyActor
+// it is.
+func OwnerActor(owner string) string {
+	if strings.ContainsAny(owner, "/:") {
+		return TokenActor(owner)
+	}
+	return KeyActor(owner)
+}

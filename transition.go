@@ -187,7 +187,7 @@ func LeaseAccount(a *Account, l *Lease, now time.Time) (*AccountUpdate, error) {
 	if a.State != AccountReady {
 		return nil, Errorf(EConflict, "account %s is %s, not ready", a.ID, a.State)
 	}
-	return transition(a, AccountLeased, KeyActor(l.Owner), "lease "+l.ID, now, func(n *Account) { n.LeaseID = l.ID })
+	return transition(a, AccountLeased, OwnerActor(l.Owner), "lease "+l.ID, now, func(n *Account) { n.LeaseID = l.ID })
 }
 
 // EndAccountLease: leased -> cleaning or closing (per rp) as lease l ends.

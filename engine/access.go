@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/federation"
 )
 
 // access returns the Access capability of l's pool and l's account, after
@@ -109,8 +108,7 @@ func (e *Engine) markAccess(ctx context.Context, l *ovm.Lease, what, actor strin
 
 // ConsoleURL returns an AWS console sign-in URL for lease l, landing on
 // destination ("" for the console's home). The destination must be a page
-// of the AWS console (https, a host under console.aws.amazon.com or
-// another AWS console domain).
+// of the AWS console (federation.CheckDestination).
 // It returns the URL and the session's credentials (never to be shown).
 func (e *Engine) ConsoleURL(ctx context.Context, l *ovm.Lease, actor, destination string) (string, *ovm.Credentials, error) {
 	if err := CheckConsoleDestination(destination); err != nil {
@@ -150,26 +148,10 @@ func (e *Engine) GivesAccess(pool string) bool {
 	return ok
 }
 
-// consoleHosts are the AWS console domains a destination may name.
-var consoleHosts = []string{"console.aws.amazon.com", "console.amazonaws-us-gov.com", "console.amazonaws.cn"}
-
 // CheckConsoleDestination refuses a destination that is not a page of the
-// AWS console: a sign-in URL must not lead elsewhere.
-func CheckConsoleDestination(d string) error {
-	if d == "" {
-		return nil
-	}
-	u, err := url.Parse(d)
-	if err == nil && u.Scheme == "https" && u.User == nil && u.Port() == "" {
-		h := strings.ToLower(u.Hostname())
-		for _, c := range consoleHosts {
-			if h == c || strings.HasSuffix(h, "."+c) {
-				return nil
-			}
-		}
-	}
-	return ovm.Errorf(ovm.EInvalid, "destination %q is not a page of the AWS console (https://console.aws.amazon.com/...)", d)
-}
+// AWS console: a sign-in URL must not lead elsewhere
+// (federation.CheckDestination).
+func CheckConsoleDestination(d string) error { return federation.CheckDestination(d) }
 
 // Grant adds lease l's own principal to its account's vended role. It is
 // called once the lease is made; a lease without a principal needs none.

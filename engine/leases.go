@@ -47,7 +47,7 @@ func (c VendConfig) ownerLimit() int { return max(c.LeasesPerOwner, 0) }
 type VendRequest struct {
 	Pool string
 	// Owner is the principal the lease is for; the vend's events name
-	// ovm.KeyActor(Owner).
+	// ovm.OwnerActor(Owner).
 	Owner string
 	// TTL is the lease's duration (0: the pool's default).
 	TTL    time.Duration

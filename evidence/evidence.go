@@ -5,7 +5,8 @@
 //
 // Names come from the caller's URL, so every read checks them: a record is
 // one directory directly under the account's, a file one plain file in it,
-// never a path.
+// never a path. Reads and writes go through an os.Root of the tree, so no
+// link, even one swapped in while a file is read, leads out of it.
 package evidence
 
 import (
@@ -33,20 +34,31 @@ const maxFile = 32 << 20
 
 var safeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
-// Keep writes files as record name of account id (0600, directories 0700).
+// Keep writes files as record name of account id (0600, directories 0700),
+// within the tree (os.Root): a link planted in it leads no write out.
 func (d Dir) Keep(accountID, name string, files map[string][]byte) error {
-	dir, err := d.record(accountID, name)
+	rec, err := d.record(accountID, name)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	for f, b := range files {
+	for f := range files {
 		if !safeName.MatchString(f) {
 			return fmt.Errorf("evidence: file name %q", f)
 		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
+	}
+	if err := os.MkdirAll(d.Root, 0o700); err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(d.Root)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if err := root.MkdirAll(rec, 0o700); err != nil {
+		return err
+	}
+	for f, b := range files {
+		if err := root.WriteFile(filepath.Join(rec, f), b, 0o600); err != nil {
 			return err
 		}
 	}
@@ -54,15 +66,25 @@ func (d Dir) Keep(accountID, name string, files map[string][]byte) error {
 }
 
 // List returns account id's records, newest first (names start with the
-// time of the failure), with their files. None is not an error.
+// time of the failure), with their files. None is not an error. Only
+// directories and plain files count, read within the tree (os.Root): an
+// account directory that is a link lists nothing.
 func (d Dir) List(accountID string) ([]ovm.Evidence, error) {
 	if d.Root == "" || !safeName.MatchString(accountID) {
 		return nil, nil
 	}
-	entries, err := os.ReadDir(filepath.Join(d.Root, accountID))
+	root, err := os.OpenRoot(d.Root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	if st, err := root.Lstat(accountID); err != nil || !st.IsDir() {
+		return nil, nil // none, or a link
+	}
+	entries, err := readDir(root, accountID)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +93,7 @@ func (d Dir) List(accountID string) ([]ovm.Evidence, error) {
 		if !e.IsDir() || !safeName.MatchString(e.Name()) {
 			continue
 		}
-		files, err := os.ReadDir(filepath.Join(d.Root, accountID, e.Name()))
+		files, err := readDir(root, filepath.Join(accountID, e.Name()))
 		if err != nil {
 			return nil, err
 		}
@@ -87,26 +109,50 @@ func (d Dir) List(accountID string) ([]ovm.Evidence, error) {
 	return out, nil
 }
 
+// readDir lists directory dir of root, sorted by name.
+func readDir(root *os.Root, dir string) ([]fs.DirEntry, error) {
+	f, err := root.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	entries, err := f.ReadDir(-1)
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return entries, err
+}
+
+// beforeOpen, when set (by a test), runs between Read's checks of a path
+// and its opening: where a link swapped in would be met.
+var beforeOpen func()
+
 // Read returns file of record name of account id. ErrNotFound for any name
-// that is not a kept record and file (a path, "..", a link, in the record
-// or as the record): the file is opened within the account's directory
-// (os.Root), which no link leads out of.
+// that is not a kept record and file (a path, "..", a link, in the record,
+// as the record or as the account's directory). The file is opened within
+// the tree (os.Root), which no link leads out of, and is served only if
+// what was opened is the plain file the path names once opened: a link
+// swapped in for the file meanwhile is never followed, and one swapped in
+// for a directory leads nowhere out of the tree.
 func (d Dir) Read(accountID, name, file string) ([]byte, error) {
 	notFound := fmt.Errorf("evidence %s/%s: %w", name, file, ovm.ErrNotFound)
-	if _, err := d.record(accountID, name); err != nil || !safeName.MatchString(file) {
+	rec, err := d.record(accountID, name)
+	if err != nil || !safeName.MatchString(file) {
 		return nil, notFound
 	}
-	root, err := os.OpenRoot(filepath.Join(d.Root, accountID))
+	root, err := os.OpenRoot(d.Root)
 	if err != nil {
 		return nil, notFound
 	}
 	defer root.Close()
-	for _, p := range []string{name, filepath.Join(name, file)} {
-		if st, err := root.Lstat(p); err != nil || st.Mode()&fs.ModeSymlink != 0 {
+	p := filepath.Join(rec, file)
+	for _, q := range []string{accountID, rec, p} {
+		if st, err := root.Lstat(q); err != nil || st.Mode()&fs.ModeSymlink != 0 {
 			return nil, notFound
 		}
 	}
-	f, err := root.Open(filepath.Join(name, file))
+	if beforeOpen != nil {
+		beforeOpen()
+	}
+	f, err := root.Open(p)
 	if err != nil {
 		return nil, notFound
 	}
@@ -115,15 +161,20 @@ func (d Dir) Read(accountID, name, file string) ([]byte, error) {
 	if err != nil || !st.Mode().IsRegular() {
 		return nil, notFound
 	}
+	// What was opened must be what the path names now, not through a link.
+	if now, err := root.Lstat(p); err != nil || !now.Mode().IsRegular() || !os.SameFile(st, now) {
+		return nil, notFound
+	}
 	if st.Size() > maxFile {
 		return nil, fmt.Errorf("evidence %s/%s is %d bytes, more than %d", name, file, st.Size(), maxFile)
 	}
 	return io.ReadAll(io.LimitReader(f, maxFile))
 }
 
+// record is the path of record name of account id within the tree.
 func (d Dir) record(accountID, name string) (string, error) {
 	if d.Root == "" || !safeName.MatchString(accountID) || !safeName.MatchString(name) {
 		return "", fmt.Errorf("evidence: record %q of %q: %w", name, accountID, ovm.ErrNotFound)
 	}
-	return filepath.Join(d.Root, accountID, name), nil
+	return filepath.Join(accountID, name), nil
 }

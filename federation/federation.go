@@ -10,6 +10,9 @@
 // anyway the request is repeated without it; the console session then
 // lasts as long as the credentials.
 //
+// A destination is a page of the AWS console and nothing that could be
+// read as another host (CheckDestination).
+//
 // The credentials travel in the request's query, as the protocol wants;
 // they never reach an error or a log of this package.
 package federation
@@ -67,8 +70,9 @@ func (c Config) Validate(prefix string) error {
 	if c.Endpoint != "" && (err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname())))) {
 		return &ovm.FieldError{Field: prefix + "federation_endpoint", Message: "must be an https URL (http only on loopback, for tests)"}
 	}
-	if u, err := url.Parse(c.Destination); c.Destination != "" && (err != nil || u.Scheme != "https" || u.Host == "") {
-		return &ovm.FieldError{Field: prefix + "console_destination", Message: "must be an https URL of the AWS console"}
+	if err := CheckDestination(c.Destination); err != nil {
+		return &ovm.FieldError{Field: prefix + "console_destination", Message: "must be an https URL of the AWS console: " +
+			destinationFault(c.Destination)}
 	}
 	if c.Issuer != "" {
 		if u, err := url.Parse(c.Issuer); err != nil || u.Scheme != "https" || u.Host == "" {
@@ -109,13 +113,17 @@ const (
 )
 
 // SigninURL exchanges c for a sign-in token and returns the login URL that
-// lands on destination ("" for the configured one). session is how long
+// lands on destination ("" for the configured one), which must pass
+// CheckDestination. session is how long
 // the console session should last; it is clamped to [MinSession,
 // MaxSession] and not sent for role-chained credentials. The URL signs in
 // once, within 15 minutes.
 func (cl *Client) SigninURL(ctx context.Context, c *ovm.Credentials, destination string, session time.Duration) (string, error) {
 	if destination == "" {
 		destination = cl.cfg.Destination
+	}
+	if err := CheckDestination(destination); err != nil {
+		return "", err
 	}
 	dur := min(max(session, MinSession), MaxSession)
 	token, err := cl.signinToken(ctx, c, dur, !c.RoleChained)

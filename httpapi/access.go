@@ -75,7 +75,7 @@ func (s *Server) leaseCredentials(w http.ResponseWriter, r *http.Request, p *pri
 	if err != nil {
 		return err
 	}
-	c, err := s.engine.Credentials(r.Context(), l, ovm.KeyActor(p.Name))
+	c, err := s.engine.Credentials(r.Context(), l, p.actor())
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func (s *Server) leaseConsole(w http.ResponseWriter, r *http.Request, p *princip
 	if err != nil {
 		return err
 	}
-	u, c, err := s.engine.ConsoleURL(r.Context(), l, ovm.KeyActor(p.Name), req.Destination)
+	u, c, err := s.engine.ConsoleURL(r.Context(), l, p.actor(), req.Destination)
 	if err != nil {
 		return err
 	}

@@ -115,7 +115,7 @@ func (s *Server) accountGet(w http.ResponseWriter, r *http.Request, p *principal
 }
 
 func (s *Server) accountRetry(w http.ResponseWriter, r *http.Request, p *principal) error {
-	a, err := s.engine.RetryAccount(r.Context(), r.PathValue("id"), ovm.KeyActor(p.Name))
+	a, err := s.engine.RetryAccount(r.Context(), r.PathValue("id"), p.actor())
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func (s *Server) accountRetry(w http.ResponseWriter, r *http.Request, p *princip
 }
 
 func (s *Server) accountRetire(w http.ResponseWriter, r *http.Request, p *principal) error {
-	a, err := s.engine.RetireAccount(r.Context(), r.PathValue("id"), ovm.KeyActor(p.Name))
+	a, err := s.engine.RetireAccount(r.Context(), r.PathValue("id"), p.actor())
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func (s *Server) keyRevoke(w http.ResponseWriter, r *http.Request, p *principal)
 	if id == p.KeyID {
 		return ovm.Errorf(ovm.EConflict, "a key cannot revoke itself; use another admin key")
 	}
-	k, err := s.store.KeyRevoke(r.Context(), id, ovm.KeyActor(p.Name), s.clock.Now())
+	k, err := s.store.KeyRevoke(r.Context(), id, p.actor(), s.clock.Now())
 	if err != nil {
 		return err
 	}
@@ -199,7 +199,7 @@ func (s *Server) accountInput(w http.ResponseWriter, r *http.Request, p *princip
 	if err := decode(r, &req, false); err != nil {
 		return err
 	}
-	a, err := s.engine.InputAccount(r.Context(), r.PathValue("id"), req.Name, req.Value, ovm.KeyActor(p.Name))
+	a, err := s.engine.InputAccount(r.Context(), r.PathValue("id"), req.Name, req.Value, p.actor())
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,15 @@ type principalKey struct{}
 
 func (p *principal) admin() bool { return p.Role == ovm.RoleAdmin }
 
+// actor is the caller as the actor of an event: ovm.KeyActor for an API
+// key, ovm.TokenActor for a token, never "key:" for what is not a key.
+func (p *principal) actor() string {
+	if p.KeyID != "" {
+		return ovm.KeyActor(p.Name)
+	}
+	return ovm.TokenActor(p.Name)
+}
+
 // authenticate resolves the bearer token: an OVM API key (recognised by its
 // form), else a token of Config.Tokens when set. Neither reaches a log or
 // an error message.

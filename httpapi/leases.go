@@ -198,7 +198,7 @@ func (s *Server) leaseExtend(w http.ResponseWriter, r *http.Request, p *principa
 	if req.ExpiresAt != nil {
 		expires = req.ExpiresAt.UTC()
 	}
-	l, err = s.engine.ExtendLease(r.Context(), l, expires, ovm.KeyActor(p.Name))
+	l, err = s.engine.ExtendLease(r.Context(), l, expires, p.actor())
 	if err != nil {
 		return err
 	}
@@ -222,7 +222,7 @@ func (s *Server) leaseEnd(w http.ResponseWriter, r *http.Request, p *principal) 
 	if l.Owner != p.Name {
 		reason = ovm.LeaseRevoked
 	}
-	l, err = s.engine.EndLease(r.Context(), l, reason, ovm.KeyActor(p.Name))
+	l, err = s.engine.EndLease(r.Context(), l, reason, p.actor())
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,10 @@ type Config struct {
 // quick and never block.
 type Observer interface {
 	// Request reports one answered request: the route pattern that matched
-	// ("" for none), the method, the status code and the duration.
+	// ("" for none: never the path itself), the method as the client sent
+	// it (at most MaxMethodBytes: any token, so an observer that labels
+	// by method must map those it does not know to one value), the status
+	// code and the duration.
 	Request(route, method string, code int, d time.Duration)
 	// Vend reports one vend of pool: its result (ok, empty, limit, error)
 	// and how long it took, waiting included.
@@ -195,15 +198,67 @@ func (s *Server) dispatch(methods map[string]method) http.HandlerFunc {
 	}
 }
 
-// ServeHTTP implements http.Handler with panic recovery and request logs.
+// Bounds of a request line. A request whose method or path is longer is
+// refused with a 400 before it reaches a route, a metric or a log line
+// whole: a caller without a key must not be able to grow the process's
+// memory, its metrics or its logs with values of its own.
+const (
+	// MaxMethodBytes bounds the method (the longest standard one, OPTIONS
+	// or CONNECT, has 7 bytes).
+	MaxMethodBytes = 32
+	// MaxPathBytes bounds the path, the query not counted.
+	MaxPathBytes = 2048
+	// logPathBytes is how much of a path a log line keeps.
+	logPathBytes = 256
+)
+
+// absurd reports whether r's request line is beyond MaxMethodBytes or
+// MaxPathBytes, and answers it (400, the values cut short in the log).
+func (s *Server) absurd(w http.ResponseWriter, r *http.Request) bool {
+	if len(r.Method) <= MaxMethodBytes && len(r.URL.Path) <= MaxPathBytes {
+		return false
+	}
+	s.log.Info("http request refused: request line too long", "method", clip(r.Method, MaxMethodBytes),
+		"method_bytes", len(r.Method), "path", clip(r.URL.Path, logPathBytes), "path_bytes", len(r.URL.Path))
+	s.writeError(w, r, ovm.Errorf(ovm.EInvalid, "request line too long: the method may have %d bytes and the path %d",
+		MaxMethodBytes, MaxPathBytes))
+	return true
+}
+
+// Guard answers a request whose line is beyond MaxMethodBytes or
+// MaxPathBytes with a 400 before next sees it, as ServeHTTP does for the
+// API's own routes; cmd/ovm puts it in front of the web console too.
+func (s *Server) Guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.absurd(w, r) {
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// clip is s cut to at most n bytes (on a rune boundary) for a log line,
+// marked when cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "..."
+}
+
+// ServeHTTP implements http.Handler with panic recovery, request logs and
+// the request metric (Observer.Request). A request line beyond
+// MaxMethodBytes or MaxPathBytes is refused first and reaches neither.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.absurd(w, r) {
+		return
+	}
 	start := s.clock.Now()
 	rw := &statusWriter{ResponseWriter: w}
 	who := &principal{}
 	r = r.WithContext(context.WithValue(r.Context(), principalKey{}, who))
 	defer func() {
 		if v := recover(); v != nil {
-			s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			s.log.Error("panic serving request", "method", r.Method, "path", clip(r.URL.Path, logPathBytes), "panic", v, "stack", string(debug.Stack()))
 			if rw.status == 0 {
 				s.writeError(rw, r, ovm.Errorf(ovm.EInternal, "internal error"))
 			}
@@ -218,9 +273,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			route = "" // no route: never the raw path (unbounded labels)
 		}
 		s.cfg.Observer.Request(route, r.Method, rw.status, took)
-		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rw.status, ovm.LogDuration, took}
-		if who.Name != "" {
+		attrs := []any{"method", r.Method, "path", clip(r.URL.Path, logPathBytes), "status", rw.status, ovm.LogDuration, took}
+		if who.KeyID != "" {
 			attrs = append(attrs, ovm.LogKeyName, who.Name)
+		}
+		if who.Name != "" {
+			attrs = append(attrs, "actor", who.actor())
 		}
 		s.log.Log(r.Context(), level, "http request", attrs...)
 	}()

@@ -13,8 +13,9 @@
 //     replica did: sum them over
 //     replicas.
 //
-// No label carries an owner, an account or a lease id: labels are pools,
-// states, steps, outcomes, route patterns, methods and codes.
+// No label carries an owner, an account or a lease id, and none a value a
+// client chose: labels are pools, states, steps, outcomes, route patterns
+// (never a path), the standard methods (any other is "other") and codes.
 package metrics
 
 import (
@@ -79,7 +80,7 @@ func New(log *slog.Logger, cfg Config) *Metrics {
 		Help:    "Time to stock by pool and how (made: from order to ready; recycled: from the start of cleaning to ready).",
 		Buckets: []float64{1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200}}, []string{"pool", "how"})
 	m.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ovm_http_request_duration_seconds",
-		Help:    "HTTP requests by route pattern (\"\" when none matched), method and status code.",
+		Help:    "HTTP requests by route pattern (\"\" when none matched), method (\"other\" for a non-standard one) and status code.",
 		Buckets: prometheus.DefBuckets}, []string{"route", "method", "code"})
 	m.leader = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ovm_leader",
 		Help: "1 when this replica holds the named leader lease (planner, drift); sum over replicas is 1 while one plans."}, []string{"lease"})
@@ -135,9 +136,22 @@ func (m *Metrics) Leader(name string, held bool) {
 	m.leader.WithLabelValues(name).Set(v)
 }
 
-// Request implements httpapi.Observer.
+// Request implements httpapi.Observer. route is a pattern of the API's
+// route table or ""; a method that is not one of the standard ones
+// (methodLabel) is labelled "other", so that a client cannot add series.
 func (m *Metrics) Request(route, method string, code int, d time.Duration) {
-	m.requests.WithLabelValues(route, method, strconv.Itoa(code)).Observe(d.Seconds())
+	m.requests.WithLabelValues(route, methodLabel(method), strconv.Itoa(code)).Observe(d.Seconds())
+}
+
+// methodLabel is method as a label: one of HTTP's standard methods
+// (RFC 9110 and PATCH) as it is, any other "other".
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,
+		http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "other"
 }
 
 // Vend implements httpapi.Observer.

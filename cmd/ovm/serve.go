@@ -186,7 +186,8 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", met.Handler())
-		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: maxHeaderBytes,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 		go metricsSrv.Serve(mln)
 		fmt.Fprintf(stdout, "ovm metrics on http://%s/metrics\n", mln.Addr())
@@ -219,8 +220,11 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 		}
 		handler = webui.Mount(api, ui)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: eng.Config().Vend.MaxWait + 30*time.Second, IdleTimeout: 2 * time.Minute,
+	// The request line and headers fit in maxHeaderBytes (net/http answers
+	// 431 beyond, before any handler), and a method or path beyond the
+	// API's bounds is a 400 before the console or the API sees it.
+	srv := &http.Server{Handler: api.Guard(handler), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: eng.Config().Vend.MaxWait + 30*time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	eng.Start()
 	serveErr := make(chan error, 1)
@@ -268,6 +272,11 @@ func leasesPerOwner(v *int) int {
 	}
 	return *v
 }
+
+// maxHeaderBytes bounds a request's line and headers on the API's and the
+// metrics' ports (net/http's default is 1 MiB). An OIDC ID token or the
+// console's cookie takes a few KiB.
+const maxHeaderBytes = 64 << 10
 
 // notifyConfig is the notifier's configuration of the notifications:
 // block, each subscription's sink built: webhook secrets read from the

@@ -204,7 +204,7 @@ func (s *Store) leaseOne(ctx context.Context, p *ovm.LeaseCreateParams, it item)
 	c.expect(u.ExpectState, u.ExpectVersion)
 	c.pending(l)
 	c.events = []*ovm.Event{u.Event, {Time: p.Now, Kind: ovm.EventLease, AccountID: a.ID, LeaseID: l.ID, Pool: l.Pool,
-		Actor: ovm.KeyActor(p.Owner), From: "", To: string(l.State), Reason: "vended " + a.AWSAccountID}}
+		Actor: ovm.OwnerActor(p.Owner), From: "", To: string(l.State), Reason: "vended " + a.AWSAccountID}}
 	after, err := s.apply(ctx, accountPK(a.ID), "A", withReturn(c))
 	if errors.Is(err, errResentRefused) {
 		// A resent write whose first attempt was made, and the item changed

@@ -42,10 +42,10 @@ func missPK(pool string) string { return "MISS#" + pool }
 func (s *Store) MissAdd(ctx context.Context, pool, owner string, at time.Time) error {
 	m := ovm.MissMinute(at)
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(s.table),
-		Key:                      key(missPK(pool), padNS(m.UnixNano())+"#"+owner),
-		UpdateExpression:         aws.String("SET #o = :o, gsi2pk = :r, gsi2sk = :m ADD #c :one"),
-		ConditionExpression:      aws.String("attribute_not_exists(#c) OR #c > :zero"),
-		ExpressionAttributeNames: map[string]string{"#c": "count", "#o": "owner"},
+		Key:                       key(missPK(pool), padNS(m.UnixNano())+"#"+owner),
+		UpdateExpression:          aws.String("SET #o = :o, gsi2pk = :r, gsi2sk = :m ADD #c :one"),
+		ConditionExpression:       aws.String("attribute_not_exists(#c) OR #c > :zero"),
+		ExpressionAttributeNames:  map[string]string{"#c": "count", "#o": "owner"},
 		ExpressionAttributeValues: item{":one": num(1), ":zero": num(0), ":o": str(owner), ":r": str(retMiss), ":m": num(m.UnixNano())}})
 	return err
 }

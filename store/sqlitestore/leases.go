@@ -200,7 +200,7 @@ func vendNew(ctx context.Context, tx *sql.Tx, p *ovm.LeaseCreateParams) (*ovm.Le
 	if err := insertLease(ctx, tx, l); err != nil {
 		return nil, err
 	}
-	if err := insertEvent(ctx, tx, leaseEvent(l, ovm.KeyActor(p.Owner), "", "vended "+a.AWSAccountID, p.Now)); err != nil {
+	if err := insertEvent(ctx, tx, leaseEvent(l, ovm.OwnerActor(p.Owner), "", "vended "+a.AWSAccountID, p.Now)); err != nil {
 		return nil, err
 	}
 	return l, nil
