@@ -13,8 +13,19 @@ const (
 	CursorAccounts CursorKind = "accounts" // AccountList
 	CursorLeases   CursorKind = "leases"   // LeaseList
 	CursorKeys     CursorKind = "keys"     // KeyList
-	CursorEvents   CursorKind = "events"   // EventList
+	CursorEvents   CursorKind = "events"   // EventList, oldest first
+	// CursorEventsNewest is EventList newest first: a cursor of one order
+	// is refused by the other.
+	CursorEventsNewest CursorKind = "events-newest"
 )
+
+// EventCursorKind is the cursor kind of an event list in the order p asks.
+func EventCursorKind(p *EventListParams) CursorKind {
+	if p.Newest {
+		return CursorEventsNewest
+	}
+	return CursorEvents
+}
 
 // cursorVersion is the format of the cursors EncodeCursor makes; a store
 // that changes what a position means bumps it, and old cursors are refused.

@@ -17,9 +17,14 @@ const (
 	EventKey EventKind = "key"
 	// EventDrift reports a difference between AWS and the store.
 	EventDrift EventKind = "drift"
-	// EventMiss records a vend the stock could not serve: demand that left
-	// no lease (stock.target: auto learns from leases and misses).
+	// EventMiss recorded a vend the stock could not serve. Misses are
+	// counted now (Store.MissAdd); events of this kind are only in stores
+	// that an older OVM wrote, until their migration.
 	EventMiss EventKind = "miss"
+	// EventAccess is an issue of access by a lease: credentials or a
+	// console sign-in (who, when, which session, until when; never the
+	// secret).
+	EventAccess EventKind = "access"
 )
 
 // Event is one entry of the append-only log: who changed what, when, from

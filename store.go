@@ -118,7 +118,9 @@ type Store interface {
 	// EventAppend appends an event that is not part of a transition
 	// (e.g. drift found between AWS and the store).
 	EventAppend(ctx context.Context, e *Event) error
-	// EventList returns events of one account or lease, oldest first.
+	// EventList pages through the events of one account, lease or pool,
+	// oldest first or, with p.Newest, newest first; p.Kind filters. A
+	// cursor is of the order it was made in.
 	EventList(ctx context.Context, p *EventListParams) ([]*Event, string, error)
 
 	// DeliveryAdd stores a new outbox entry (Version 1). Stores also add
@@ -280,6 +282,11 @@ type EventListParams struct {
 	LeaseID   string
 	// Pool selects the pool's events that name no account (e.g. drift).
 	Pool string
+	// Kind, when set, selects the events of that kind only.
+	Kind EventKind
+	// Newest lists the newest first (a log's default for people: its end
+	// cannot be hidden behind its beginning); oldest first otherwise.
+	Newest bool
 }
 
 // CloseEntry is one closure request in a close ledger.

@@ -55,7 +55,7 @@ async function main() {
     lease = await ovm.must('GET', `/v1/leases/${encodeURIComponent(existing)}`);
     if (lease.state !== 'active') throw new a.ActionError(`lease ${existing} is ${lease.state} (${lease.end_reason || 'no reason'}), not active`);
   } else {
-    lease = await ovm.must('POST', '/v1/leases', body, waitMillis(body.wait));
+    lease = await ovm.vend(body, waitMillis(body.wait));
     a.checkLine(a.STATE_LEASE, lease.id);
     if (!keep) a.appendFileCommand('GITHUB_STATE', a.STATE_LEASE, lease.id);
   }

@@ -3,6 +3,7 @@
 // commands and files, HTTP, and the bearer token. Plain Node (no
 // dependencies, no build step); see action.yml for the runner's contract.
 
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
 const https = require('node:https');
@@ -126,9 +127,9 @@ async function bearerToken(audience) {
 class Client {
   constructor(base, token) { this.base = base.replace(/\/+$/, ''); this.token = token; }
 
-  async call(method, path, body, timeoutMs) {
+  async call(method, path, body, timeoutMs, headers = {}) {
     const res = await request(method, this.base + path,
-      { headers: { 'Authorization': `Bearer ${this.token}` }, body, timeoutMs });
+      { headers: { 'Authorization': `Bearer ${this.token}`, ...headers }, body, timeoutMs });
     let json;
     if (res.status >= 200 && res.status < 300) {
       try { json = JSON.parse(res.text); } catch { throw new ActionError(`${method} ${path}: ${res.status} with a body that is not JSON`); }
@@ -140,6 +141,29 @@ class Client {
     const { res, json } = await this.call(method, path, body, timeoutMs);
     if (!json) throw answerError(`${method} ${path}`, res);
     return json;
+  }
+
+  // vend sends POST /v1/leases with an Idempotency-Key, and again with the
+  // same key when the answer is lost (a reset, a timeout, a gateway's 502
+  // or 504, the key still in progress): the server answers the first
+  // vend's lease, never a second account. A refused connection made
+  // nothing and is not retried.
+  async vend(body, timeoutMs, delays = [500, 1000, 2000]) {
+    const key = crypto.randomUUID();
+    for (let attempt = 0; ; attempt++) {
+      let res, json, lost;
+      try {
+        ({ res, json } = await this.call('POST', '/v1/leases', body, timeoutMs, { 'Idempotency-Key': key }));
+        if (json) return json;
+        lost = res.status === 502 || res.status === 504 || res.status === 409 && res.headers['retry-after'] !== undefined;
+      } catch (e) {
+        if (attempt === delays.length || /ECONNREFUSED/.test(e.message)) throw e;
+        lost = true;
+      }
+      if (!lost || attempt === delays.length) throw answerError('POST /v1/leases', res);
+      info(`the lease's answer was lost; asking again with the same Idempotency-Key (${attempt + 1} of ${delays.length})`);
+      await new Promise((r) => setTimeout(r, delays[attempt]));
+    }
   }
 }
 

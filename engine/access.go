@@ -53,6 +53,9 @@ func (e *Engine) credentials(ctx context.Context, l *ovm.Lease, actor, what stri
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := e.issueRate(ctx, l); err != nil {
+		return nil, nil, err
+	}
 	if l, err = e.markAccess(ctx, l, what, actor); err != nil {
 		return nil, nil, err
 	}
@@ -71,7 +74,7 @@ func (e *Engine) credentials(ctx context.Context, l *ovm.Lease, actor, what stri
 	if cur.State != ovm.LeaseActive || !e.clock.Now().Before(cur.ExpiresAt) {
 		return nil, nil, ovm.Errorf(ovm.EConflict, "lease %s ended while its %s were made: it gives no access any more", l.ID, what)
 	}
-	ev := &ovm.Event{Time: now, Kind: ovm.EventLease, AccountID: l.AccountID, LeaseID: l.ID, Pool: l.Pool, Actor: actor,
+	ev := &ovm.Event{Time: now, Kind: ovm.EventAccess, AccountID: l.AccountID, LeaseID: l.ID, Pool: l.Pool, Actor: actor,
 		From: string(l.State), To: string(l.State),
 		Reason: fmt.Sprintf("%s issued to %s: session %s (key %s) until %s", what, actor, c.SessionName, c.AccessKeyID,
 			c.Expiration.UTC().Format(time.RFC3339))}
@@ -81,6 +84,29 @@ func (e *Engine) credentials(ctx context.Context, l *ovm.Lease, actor, what stri
 	e.log.Info(what+" issued", ovm.LogLeaseID, l.ID, ovm.LogAccountID, l.AccountID, ovm.LogPool, l.Pool,
 		"actor", actor, "session", c.SessionName, "expires_at", c.Expiration)
 	return c, acc, nil
+}
+
+// issueRate refuses an issue of access by lease l beyond its rate: at most
+// AccessConfig.Issues in any AccessConfig.Window, counted from the lease's
+// own events in the store (every replica counts the same). A storm of
+// issues cannot grow the log without bound, nor hide the lease's end
+// behind it (the log reads newest first).
+func (e *Engine) issueRate(ctx context.Context, l *ovm.Lease) error {
+	n, window := e.cfg.Access.Issues, e.cfg.Access.Window
+	recent, _, err := e.store.EventList(ctx, &ovm.EventListParams{LeaseID: l.ID, Kind: ovm.EventAccess, Newest: true,
+		PageParams: ovm.PageParams{Limit: n}})
+	if err != nil {
+		return err
+	}
+	if len(recent) < n {
+		return nil
+	}
+	free := recent[n-1].Time.Add(window)
+	if now := e.clock.Now(); now.Before(free) {
+		return &ovm.Error{Code: ovm.ELimitExceeded, RetryAfter: max(free.Sub(now), time.Second),
+			Message: fmt.Sprintf("lease %s issued access %d times within %s, the api.access_issues limit: reuse the credentials you have (they last until the lease ends), or retry later", l.ID, n, window)}
+	}
+	return nil
 }
 
 // markAccess records, before lease l gives access for the first time, that

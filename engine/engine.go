@@ -71,6 +71,28 @@ type Config struct {
 	Notify NotifyConfig
 	// Vend configures vends (Engine.Vend).
 	Vend VendConfig
+	// Access bounds the issues of access per lease.
+	Access AccessConfig
+	// Retention is how long records are kept.
+	Retention RetentionConfig
+}
+
+// AccessConfig bounds how often one lease issues access (credentials and
+// console sign-ins together): at most Issues in any Window (defaults 10 in
+// 1m); beyond, ELimitExceeded with the time until one is free.
+type AccessConfig struct {
+	Issues int
+	Window time.Duration
+}
+
+func (c AccessConfig) withDefaults() AccessConfig {
+	if c.Issues == 0 {
+		c.Issues = 10
+	}
+	if c.Window == 0 {
+		c.Window = time.Minute
+	}
+	return c
 }
 
 // Observer is told what the engine does, for metrics. Its methods are
@@ -131,6 +153,8 @@ func (c Config) withDefaults() Config {
 		c.Observer = nopObserver{}
 	}
 	c.Vend = c.Vend.withDefaults()
+	c.Access = c.Access.withDefaults()
+	c.Retention = c.Retention.withDefaults()
 	return c
 }
 
@@ -147,6 +171,7 @@ type Engine struct {
 	expirer  *Expirer
 	drift    *Drift
 	notifier *Notifier
+	retainer *Retainer
 
 	sigMu   sync.Mutex
 	signals map[string]chan struct{}
@@ -204,6 +229,7 @@ func New(store ovm.Store, pools []Pool, clock ovm.Clock, log *slog.Logger, cfg C
 	e.expirer = &Expirer{e: e}
 	e.drift = &Drift{e: e}
 	e.notifier = newNotifier(e, cfg.Notify)
+	e.retainer = &Retainer{e: e}
 	return e, nil
 }
 
@@ -294,6 +320,7 @@ const (
 	WorkerExpirer  Worker = "expirer"  // ends leases whose time is up
 	WorkerDrift    Worker = "drift"    // compares AWS with the store
 	WorkerNotifier Worker = "notifier" // sends the outbox's notifications
+	WorkerRetainer Worker = "retainer" // deletes what the retention no longer keeps
 )
 
 // RunOnce runs worker w once, as its loop does every tick, and returns how
@@ -311,6 +338,8 @@ func (e *Engine) RunOnce(ctx context.Context, w Worker) (int, error) {
 		return e.drift.RunOnce(ctx)
 	case WorkerNotifier:
 		return e.notifier.RunOnce(ctx)
+	case WorkerRetainer:
+		return e.retainer.RunOnce(ctx)
 	}
 	return 0, fmt.Errorf("engine: no worker %q", w)
 }
@@ -344,7 +373,7 @@ func (e *Engine) Start() {
 				if err != nil && ctx.Err() == nil {
 					e.log.Error("worker tick failed", ovm.LogWorker, name, ovm.LogError, err)
 				}
-				if name != "drift" && n >= e.cfg.BatchSize && ctx.Err() == nil {
+				if name != "drift" && name != "retainer" && n >= e.cfg.BatchSize && ctx.Err() == nil {
 					continue // more work is waiting
 				}
 				d := every
@@ -370,6 +399,7 @@ func (e *Engine) Start() {
 	loop("runner", e.cfg.Tick, e.runner.kick, e.runner.RunOnce, e.runner.NextDue)
 	loop("drift", e.cfg.DriftInterval, nil, e.drift.RunOnce, nil)
 	loop("notifier", e.notifier.cfg.Interval, e.notifier.kick, e.notifier.RunOnce, nil)
+	loop("retainer", e.cfg.Retention.Interval, nil, e.retainer.RunOnce, nil)
 }
 
 // Stop stops the loops from taking new work and waits until the steps in
@@ -397,7 +427,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 	e.heldMu.Lock()
 	e.held = nil
 	e.heldMu.Unlock()
-	for _, name := range []string{"planner", "drift", "notify"} {
+	for _, name := range []string{"planner", "drift", "notify", "retention"} {
 		if err := e.store.LeaderRelease(rctx, name, e.cfg.Instance); err != nil {
 			e.log.Warn("leader lease not released; another replica takes it when it expires", ovm.LogWorker, name, ovm.LogError, err)
 		}

@@ -95,15 +95,17 @@ func (s *Server) accountList(w http.ResponseWriter, r *http.Request, p *principa
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// maxEvents is how many events GET /v1/accounts/{id} includes.
-const maxEvents = 1000
+// eventsOnAccount is how many events GET /v1/accounts/{id} includes, the
+// newest; GET /v1/accounts/{id}/events pages through all of them.
+const eventsOnAccount = 100
 
 func (s *Server) accountGet(w http.ResponseWriter, r *http.Request, p *principal) error {
 	a, err := s.store.AccountGet(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	ev, _, err := s.store.EventList(r.Context(), &ovm.EventListParams{AccountID: a.ID, PageParams: ovm.PageParams{Limit: maxEvents}})
+	ev, next, err := s.store.EventList(r.Context(), &ovm.EventListParams{AccountID: a.ID, Newest: true,
+		PageParams: ovm.PageParams{Limit: eventsOnAccount}})
 	if err != nil {
 		return err
 	}
@@ -111,7 +113,50 @@ func (s *Server) accountGet(w http.ResponseWriter, r *http.Request, p *principal
 	for _, e := range ev {
 		d.Events = append(d.Events, eventDTO(e))
 	}
+	d.EventsNextCursor = next
 	return writeJSON(w, http.StatusOK, d)
+}
+
+// eventPage answers a page of events of sel (an account or a lease): the
+// newest first, or with ?order=oldest the oldest first.
+func (s *Server) eventPage(w http.ResponseWriter, r *http.Request, sel ovm.EventListParams) error {
+	pp, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	sel.PageParams = pp
+	switch r.URL.Query().Get("order") {
+	case "", "newest":
+		sel.Newest = true
+	case "oldest":
+	default:
+		return ovm.Errorf(ovm.EInvalid, "order must be newest (the default) or oldest")
+	}
+	ev, next, err := s.store.EventList(r.Context(), &sel)
+	if err != nil {
+		return err
+	}
+	out := Page[Event]{Items: []Event{}, NextCursor: next}
+	for _, e := range ev {
+		out.Items = append(out.Items, eventDTO(e))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) accountEvents(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	a, err := s.store.AccountGet(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return s.eventPage(w, r, ovm.EventListParams{AccountID: a.ID})
+}
+
+func (s *Server) leaseEvents(w http.ResponseWriter, r *http.Request, p *principal) error {
+	l, err := s.ownLease(r, p)
+	if err != nil {
+		return err
+	}
+	return s.eventPage(w, r, ovm.EventListParams{LeaseID: l.ID})
 }
 
 func (s *Server) accountRetry(w http.ResponseWriter, r *http.Request, p *principal) error {

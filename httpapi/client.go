@@ -246,6 +246,20 @@ func (c *Client) AccountGet(ctx context.Context, id string) (*Account, error) {
 	return &out, c.do(ctx, http.MethodGet, "/v1/accounts/"+url.PathEscape(id), nil, &out)
 }
 
+// AccountEvents calls GET /v1/accounts/{id}/events with query parameters q
+// (cursor, limit, order).
+func (c *Client) AccountEvents(ctx context.Context, id string, q url.Values) (*Page[Event], error) {
+	var out Page[Event]
+	return &out, c.do(ctx, http.MethodGet, "/v1/accounts/"+url.PathEscape(id)+"/events"+query(q), nil, &out)
+}
+
+// LeaseEvents calls GET /v1/leases/{id}/events with query parameters q
+// (cursor, limit, order).
+func (c *Client) LeaseEvents(ctx context.Context, id string, q url.Values) (*Page[Event], error) {
+	var out Page[Event]
+	return &out, c.do(ctx, http.MethodGet, "/v1/leases/"+url.PathEscape(id)+"/events"+query(q), nil, &out)
+}
+
 // AccountRetry calls POST /v1/accounts/{id}/retry.
 func (c *Client) AccountRetry(ctx context.Context, id string) (*Account, error) {
 	var out Account

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/httpapi"
@@ -47,6 +48,7 @@ func TestTheConsoleRouteRefusesEveryHostileDestination(t *testing.T) {
 			r.wantError(t, 400, "invalid")
 			refused++
 		case "accept":
+			f.clock.Advance(time.Minute) // within the lease's rate of issues
 			var a httpapi.ConsoleAnswer
 			if r.status != 200 || json.Unmarshal(r.body, &a) != nil || a.URL == "" {
 				t.Errorf("%q: %d %s", d, r.status, r.body)

@@ -53,7 +53,11 @@ type Account struct {
 	CreatedAt        time.Time         `json:"created_at"`
 	UpdatedAt        time.Time         `json:"updated_at"`
 	StateChangedAt   time.Time         `json:"state_changed_at"`
-	Events           []Event           `json:"events,omitempty"`
+	// Events are the account's latest events, newest first (a page of
+	// eventsOnAccount); EventsNextCursor continues with older ones at GET
+	// /v1/accounts/{id}/events.
+	Events           []Event `json:"events,omitempty"`
+	EventsNextCursor string  `json:"events_next_cursor,omitempty"`
 }
 
 func accountDTO(a *ovm.Account) Account {

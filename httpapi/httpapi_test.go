@@ -312,9 +312,28 @@ func TestLeaseLifecycle(t *testing.T) {
 	if !revoked {
 		t.Fatalf("no event of the revocation of the lease's access: %+v", acct.Events)
 	}
-	if strings.Join(path, ",") != "pending,creating,bootstrapping,ready,leased,closing,closed" {
-		t.Fatalf("event path %v", path)
+	if strings.Join(path, ",") != "closed,closing,leased,ready,bootstrapping,creating,pending" {
+		t.Fatalf("event path, newest first: %v", path)
 	}
+	// The same log, oldest first, a page of two at a time.
+	var oldest []string
+	for cursor := ""; ; {
+		var page httpapi.Page[httpapi.Event]
+		f.do("GET", "/v1/accounts/"+l.AccountID+"/events?order=oldest&limit=2&cursor="+cursor, f.admin, "").json(t, &page)
+		for _, e := range page.Items {
+			if e.Kind == "account" && e.From != e.To {
+				oldest = append(oldest, e.To)
+			}
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if strings.Join(oldest, ",") != "pending,creating,bootstrapping,ready,leased,closing,closed" {
+		t.Fatalf("event path, oldest first: %v", oldest)
+	}
+	f.do("GET", "/v1/accounts/"+l.AccountID+"/events?order=sideways", f.admin, "").wantError(t, 400, "invalid")
+	f.do("GET", "/v1/accounts/"+l.AccountID+"/events", f.user, "").wantError(t, 403, "forbidden")
 }
 
 func TestBadInputGetsAClear4xx(t *testing.T) {

@@ -692,6 +692,12 @@ type accountData struct {
 	Account  *httpapi.Account
 	Evidence []ovm.Evidence
 	Confirm  string // the action to confirm, if any
+	// Events are the page of the log shown, newest first, and EventsNext
+	// the cursor of the older ones ("" at the log's beginning).
+	Events     []httpapi.Event
+	EventsNext string
+	// Older says the page is not the newest (?events=<cursor>).
+	Older bool
 }
 
 func (u *UI) account(r *http.Request, s *session, v *view) error {
@@ -708,7 +714,15 @@ func (u *UI) fillAccount(r *http.Request, s *session, v *view, confirm string) e
 	if err != nil {
 		return err
 	}
-	v.Page, v.Title, v.Data = "account", "Account "+a.ID, accountData{Account: a, Evidence: ev.Items, Confirm: confirm}
+	d := accountData{Account: a, Evidence: ev.Items, Confirm: confirm, Events: a.Events, EventsNext: a.EventsNextCursor}
+	if cursor := r.URL.Query().Get("events"); cursor != "" {
+		page, err := c.AccountEvents(r.Context(), a.ID, url.Values{"cursor": {cursor}, "limit": {"100"}})
+		if err != nil {
+			return err
+		}
+		d.Events, d.EventsNext, d.Older = page.Items, page.NextCursor, true
+	}
+	v.Page, v.Title, v.Data = "account", "Account "+a.ID, d
 	return nil
 }
 

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -682,5 +684,54 @@ func TestTheGitHubActionsMetadataMatchesItsScripts(t *testing.T) {
 	}
 	if !found {
 		t.Error("docs/oidc.md has no workflow that uses the action")
+	}
+}
+
+// A lease whose answer the network lost (the server made it, then the
+// connection dropped) is asked again with the same Idempotency-Key: the job
+// gets the lease the server made, and no second account is leased.
+func TestTheGitHubActionRetriesALostLeaseWithItsKey(t *testing.T) {
+	s, issuer := actionServer(t)
+	te := newTokenEndpoint(t, func(aud string) string { return issuer.Sign(nil, issuer.Claims(aud, time.Now())) })
+	target, _ := url.Parse(s.url)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	var keys []string
+	lossy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != "POST" || r.URL.Path != "/v1/leases" {
+			proxy.ServeHTTP(w, r)
+			return
+		}
+		mu.Lock()
+		keys = append(keys, r.Header.Get("Idempotency-Key"))
+		first := len(keys) == 1
+		mu.Unlock()
+		if !first {
+			proxy.ServeHTTP(w, r)
+			return
+		}
+		proxy.ServeHTTP(httptest.NewRecorder(), r) // made by the server, answer lost
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			conn.Close()
+		}
+	}))
+	defer lossy.Close()
+	before := len(s.leases())
+	inputs := map[string]string{"url": lossy.URL, "audience": "https://ovm.example", "wait": "20s", "keep": "true"}
+	step := runStep(t, "main.cjs", inputs, nil, te.env()...)
+	if step.err != nil {
+		t.Fatalf("main: %v\n%s%s", step.err, step.stdout, step.stderr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(keys) != 2 || keys[0] == "" || keys[0] != keys[1] {
+		t.Fatalf("Idempotency-Keys sent: %q, want the same key twice", keys)
+	}
+	if !strings.Contains(step.stdout, "asking again with the same Idempotency-Key") {
+		t.Fatalf("the step did not say it retried:\n%s", step.stdout)
+	}
+	all := s.leases()
+	if len(all) != before+1 || all[0].ID != step.env["OVM_LEASE_ID"] {
+		t.Fatalf("%d leases after one lost answer (want %d), the job got %q", len(all), before+1, step.env["OVM_LEASE_ID"])
 	}
 }

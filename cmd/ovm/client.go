@@ -149,6 +149,10 @@ func leaseCommand(g *globals) *cobra.Command {
 			return s.print(l, leaseTable(*l))
 		}),
 		leaseExtendCommand(g), leaseCredentialsCommand(g), leaseConsoleCommand(g), leaseExecCommand(g),
+		eventsCommand(g, "the lease's event log, newest first: vend, access issued, extensions, its end",
+			func(c *httpapi.Client) func(context.Context, string, url.Values) (*httpapi.Page[httpapi.Event], error) {
+				return c.LeaseEvents
+			}),
 		clientCommand(g, "release ID", "end a lease early; the account goes on to retirement", []string{"ID"}, func(s *session, a []string) error {
 			l, err := s.c.LeaseRelease(s.ctx, a[0])
 			if err != nil {
@@ -390,6 +394,10 @@ func accountCommand(g *globals) *cobra.Command {
 			return s.print(acct, func(w *tabwriter.Writer) { accountDetail(w, acct) })
 		})
 	return group("account", "see and act on accounts (admin)", list, get,
+		eventsCommand(g, "the account's whole event log, newest first, its leases' too (admin)",
+			func(c *httpapi.Client) func(context.Context, string, url.Values) (*httpapi.Page[httpapi.Event], error) {
+				return c.AccountEvents
+			}),
 		action("retry", "retry a quarantined account's failed step", func(c *httpapi.Client) func(context.Context, string) (*httpapi.Account, error) { return c.AccountRetry }),
 		action("retire", "retire a quarantined account", func(c *httpapi.Client) func(context.Context, string) (*httpapi.Account, error) {
 			return c.AccountRetire
@@ -402,14 +410,49 @@ func accountDetail(w *tabwriter.Writer, a *httpapi.Account) {
 	if a.Waiting != "" {
 		fmt.Fprintf(w, "waiting for: %s\n", a.Waiting)
 	}
-	fmt.Fprintln(w, "\nTIME\tACTOR\tFROM\tTO\tWHY")
-	for _, e := range a.Events {
-		from := e.From
-		if e.Kind == "lease" {
-			from = "lease " + orDash(from)
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Actor, orDash(from), e.To, e.Reason)
+	fmt.Fprintln(w, "\nevents, newest first:")
+	eventTable(a.Events...)(w)
+	if a.EventsNextCursor != "" {
+		fmt.Fprintf(w, "(older: ovm account events %s --cursor %s)\n", a.ID, a.EventsNextCursor)
 	}
+}
+
+func eventTable(events ...httpapi.Event) func(w *tabwriter.Writer) {
+	return func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "TIME\tACTOR\tFROM\tTO\tWHY")
+		for _, e := range events {
+			from := e.From
+			if e.Kind != "account" {
+				from = e.Kind + " " + orDash(from)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Actor, orDash(from), e.To, e.Reason)
+		}
+	}
+}
+
+// eventsCommand is `events ID`: a page of an event log, newest first, or
+// oldest first with --oldest.
+func eventsCommand(g *globals, short string, fn func(*httpapi.Client) func(context.Context, string, url.Values) (*httpapi.Page[httpapi.Event], error)) *cobra.Command {
+	var f map[string]*string
+	var limit *int
+	var oldest *bool
+	c := clientCommand(g, "events ID", short, []string{"ID"}, func(s *session, a []string) error {
+		q := query(f, limit)
+		if *oldest {
+			q.Set("order", "oldest")
+		}
+		page, err := fn(s.c)(s.ctx, a[0], q)
+		if err != nil {
+			return err
+		}
+		return s.print(page, func(w *tabwriter.Writer) {
+			eventTable(page.Items...)(w)
+			moreHint(w, page.NextCursor)
+		})
+	})
+	f, limit = listFlags(c)
+	oldest = c.Flags().Bool("oldest", false, "oldest first (a cursor is of the order it came from)")
+	return c
 }
 
 func keyTable(keys ...httpapi.Key) func(w *tabwriter.Writer) {

@@ -17,20 +17,21 @@ import (
 // embedded default: what it does not set keeps its default, and a file
 // without pools runs the default pool.
 type Config struct {
-	Listen          string        `yaml:"listen"`           // default 127.0.0.1:8080
-	DataDir         string        `yaml:"data_dir"`         // default ./ovm-data
-	Store           string        `yaml:"store"`            // sqlite
-	LogLevel        string        `yaml:"log_level"`        // debug | info | warn | error (default info)
-	LogFormat       string        `yaml:"log_format"`       // text | json (default text)
-	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // default 30s
-	AWS             AWSConfig     `yaml:"aws"`
-	DynamoDB        DynamoConfig  `yaml:"dynamodb"`
-	Secrets         SecretsConfig `yaml:"secrets"`
-	API             APIConfig     `yaml:"api"`
-	Engine          EngineConfig  `yaml:"engine"`
-	Metrics         MetricsConfig `yaml:"metrics"`
-	UI              UIConfig      `yaml:"ui"`
-	Pools           []PoolConfig  `yaml:"pools"`
+	Listen          string          `yaml:"listen"`           // default 127.0.0.1:8080
+	DataDir         string          `yaml:"data_dir"`         // default ./ovm-data
+	Store           string          `yaml:"store"`            // sqlite
+	LogLevel        string          `yaml:"log_level"`        // debug | info | warn | error (default info)
+	LogFormat       string          `yaml:"log_format"`       // text | json (default text)
+	ShutdownTimeout time.Duration   `yaml:"shutdown_timeout"` // default 30s
+	AWS             AWSConfig       `yaml:"aws"`
+	DynamoDB        DynamoConfig    `yaml:"dynamodb"`
+	Secrets         SecretsConfig   `yaml:"secrets"`
+	API             APIConfig       `yaml:"api"`
+	Engine          EngineConfig    `yaml:"engine"`
+	Metrics         MetricsConfig   `yaml:"metrics"`
+	UI              UIConfig        `yaml:"ui"`
+	Retention       RetentionConfig `yaml:"retention"`
+	Pools           []PoolConfig    `yaml:"pools"`
 
 	// Notifications are sent to subscribers (docs/notifications.md).
 	Notifications NotificationsConfig `yaml:"notifications"`
@@ -62,6 +63,11 @@ type APIConfig struct {
 	LeasesPerOwner *int          `yaml:"leases_per_owner"` // active leases per key, all pools (default 100; 0 = no limit)
 	MaxBodyBytes   int64         `yaml:"max_body_bytes"`   // default 65536
 	MaxWait        time.Duration `yaml:"max_wait"`         // longest long-poll (default 5m)
+	// AccessIssues and AccessWindow bound one lease's issues of access
+	// (credentials and console sign-ins): at most AccessIssues in any
+	// AccessWindow (defaults 10 and 1m).
+	AccessIssues int           `yaml:"access_issues"`
+	AccessWindow time.Duration `yaml:"access_window"`
 }
 
 // EngineConfig tunes the reconciler.
@@ -77,6 +83,14 @@ type EngineConfig struct {
 	LeaderTTL time.Duration `yaml:"leader_ttl"`
 	// Instance names this replica in claims and leases (default host-pid).
 	Instance string `yaml:"instance"`
+}
+
+// RetentionConfig is how long the store keeps records (docs/operations.md).
+// Unset keys take the engine's defaults: a year each.
+type RetentionConfig struct {
+	Events   time.Duration `yaml:"events"`   // every event (default 8760h; at least 24h)
+	Leases   time.Duration `yaml:"leases"`   // an ended lease, from its end (default 8760h; at least 24h)
+	Accounts time.Duration `yaml:"accounts"` // a closed or abandoned account and its events (default 8760h; at least 2160h)
 }
 
 // UIConfig is the web console under /ui/ (docs/console.md).

@@ -88,7 +88,11 @@ func TestABadConfigFailsNamingTheKey(t *testing.T) {
 		"pools[0].stock.max: must be at most stock.ceiling (10)":       "pools:\n  - name: default\n    stock: {target: auto, max: 12, ceiling: 10}\n",
 		"pools[0].stock.hit_ratio: must be above 0 and at most 1":      "pools:\n  - name: default\n    stock: {target: auto, hit_ratio: 99}\n",
 		"secrets.backend": "secrets: {backend: vault}\npools: [{name: default}]\n",
-		"secrets.file":    "secrets: {backend: secretsmanager, file: x}\npools: [{name: default}]\n",
+		"retention.accounts: must be at least 2160h0m0s: AWS lists a closed account for 90 days": "retention: {accounts: 720h}\n",
+		"retention.events: must be at least 24h0m0s":                                             "retention: {events: 1h}\n",
+		"retention.leases: must be at least 24h0m0s":                                             "retention: {leases: 12h}\n",
+		"api.access_issues: must not be negative":                                                "api: {access_issues: -1}\n",
+		"secrets.file": "secrets: {backend: secretsmanager, file: x}\npools: [{name: default}]\n",
 		`pools[0].lease.max_ttl: duration "-1h" must not be negative`:                               "pools:\n  - name: default\n    lease: {max_ttl: -1h}\n",
 		`engine.tick: "soon" is not a duration`:                                                     "engine: {tick: soon}\n",
 		`api.leases_per_owner: "lots" must be a whole number`:                                       "api: {leases_per_owner: lots}\n",
@@ -281,9 +285,10 @@ func TestABadListenPortFailsBeforeTheAdminKeyIsWritten(t *testing.T) {
 	}
 }
 
-// docs/config.md documents every key of the stock and access blocks.
+// docs/config.md documents every key of the stock, access, api and
+// retention blocks.
 func TestTheStockAndAccessKeysAreDocumented(t *testing.T) {
-	checkDocumented(t, typeOf[StockConfig](), typeOf[federation.Config]())
+	checkDocumented(t, typeOf[StockConfig](), typeOf[federation.Config](), typeOf[APIConfig](), typeOf[RetentionConfig]())
 }
 
 // checkDocumented fails t for each YAML key of types that docs/config.md

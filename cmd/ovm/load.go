@@ -210,6 +210,26 @@ func (c *Config) validate() error {
 	if c.API.LeasesPerOwner != nil && *c.API.LeasesPerOwner < 0 {
 		return bad("api.leases_per_owner", "must not be negative")
 	}
+	for _, r := range []struct {
+		key      string
+		v, least time.Duration
+		why      string
+	}{
+		{"retention.events", c.Retention.Events, 24 * time.Hour, ""},
+		{"retention.leases", c.Retention.Leases, 24 * time.Hour, ""},
+		{"retention.accounts", c.Retention.Accounts, 2160 * time.Hour,
+			": AWS lists a closed account for 90 days, and the drift check must still know it"},
+	} {
+		if r.v != 0 && r.v < r.least {
+			return bad(r.key, "must be at least %s%s (leave it out for a year)", r.least, r.why)
+		}
+	}
+	if c.API.AccessIssues < 0 {
+		return bad("api.access_issues", "must not be negative (0 takes the default, 10)")
+	}
+	if c.API.AccessWindow < 0 {
+		return bad("api.access_window", "must not be negative (0 takes the default, 1m)")
+	}
 	if c.API.MaxBodyBytes < 1024 {
 		return bad("api.max_body_bytes", "must be at least 1024")
 	}

@@ -165,7 +165,9 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 		DriftInterval: cfg.Engine.DriftInterval,
 		Parallelism:   cfg.Engine.Parallelism, ClaimTTL: cfg.Engine.ClaimTTL, StepTimeout: cfg.Engine.StepTimeout,
 		LeaderTTL: cfg.Engine.LeaderTTL, Instance: cfg.Engine.Instance, CrashPoint: crashPointFromEnv(log), Observer: met,
-		Notify: notify, Vend: engine.VendConfig{LeasesPerOwner: leasesPerOwner(cfg.API.LeasesPerOwner), MaxWait: cfg.API.MaxWait}})
+		Notify: notify, Vend: engine.VendConfig{LeasesPerOwner: leasesPerOwner(cfg.API.LeasesPerOwner), MaxWait: cfg.API.MaxWait},
+		Access:    engine.AccessConfig{Issues: cfg.API.AccessIssues, Window: cfg.API.AccessWindow},
+		Retention: engine.RetentionConfig{Events: cfg.Retention.Events, Leases: cfg.Retention.Leases, Accounts: cfg.Retention.Accounts}})
 	if err != nil {
 		return err
 	}

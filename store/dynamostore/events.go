@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -133,13 +134,14 @@ func (s *Store) EventAppend(ctx context.Context, e *ovm.Event) error {
 // EventList implements ovm.Store.
 func (s *Store) EventList(ctx context.Context, p *ovm.EventListParams) ([]*ovm.Event, string, error) {
 	limit := p.EffectiveLimit()
-	var after int64
+	kind := ovm.EventCursorKind(p)
+	var from int64 = -1
 	if p.Cursor != "" {
-		c, err := ovm.DecodeCursor(ovm.CursorEvents, p.Cursor)
+		c, err := ovm.DecodeCursor(kind, p.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
-		if after, err = strconv.ParseInt(c, 10, 64); err != nil || after < 0 {
+		if from, err = strconv.ParseInt(c, 10, 64); err != nil || from < 0 {
 			return nil, "", ovm.Errorf(ovm.EInvalid, "invalid cursor: not a position in an event list")
 		}
 	}
@@ -168,16 +170,20 @@ func (s *Store) EventList(ctx context.Context, p *ovm.EventListParams) ([]*ovm.E
 	if err != nil {
 		return nil, "", err
 	}
+	if p.Newest {
+		slices.Reverse(all)
+	}
 	var out []*ovm.Event
 	for _, e := range all {
-		if e.Seq > after {
+		past := from < 0 || !p.Newest && e.Seq > from || p.Newest && e.Seq < from
+		if past && (p.Kind == "" || e.Kind == p.Kind) {
 			out = append(out, e)
 		}
 	}
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = ovm.EncodeCursor(ovm.CursorEvents, strconv.FormatInt(out[limit-1].Seq, 10))
+		next = ovm.EncodeCursor(kind, strconv.FormatInt(out[limit-1].Seq, 10))
 	}
 	return out, next, nil
 }

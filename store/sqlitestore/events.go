@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"context"
+	"math"
 	"strconv"
 
 	"github.com/ovmdev/ovm"
@@ -10,13 +11,14 @@ import (
 // EventList implements ovm.Store.
 func (s *Store) EventList(ctx context.Context, p *ovm.EventListParams) ([]*ovm.Event, string, error) {
 	limit := p.EffectiveLimit()
-	var after int64
+	kind := ovm.EventCursorKind(p)
+	var from int64
 	if p.Cursor != "" {
-		c, err := ovm.DecodeCursor(ovm.CursorEvents, p.Cursor)
+		c, err := ovm.DecodeCursor(kind, p.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
-		if after, err = strconv.ParseInt(c, 10, 64); err != nil || after < 0 {
+		if from, err = strconv.ParseInt(c, 10, 64); err != nil || from < 0 {
 			return nil, "", ovm.Errorf(ovm.EInvalid, "invalid cursor: not a position in an event list")
 		}
 	}
@@ -30,9 +32,21 @@ func (s *Store) EventList(ctx context.Context, p *ovm.EventListParams) ([]*ovm.E
 	if id == "" {
 		return nil, "", ovm.Errorf(ovm.EInvalid, "events need an account, lease or pool")
 	}
+	args := []any{id}
+	if p.Kind != "" {
+		where += " AND kind = ?"
+		args = append(args, p.Kind)
+	}
+	order := "seq > ? ORDER BY seq"
+	if p.Newest {
+		order = "seq < ? ORDER BY seq DESC"
+		if from == 0 {
+			from = math.MaxInt64
+		}
+	}
 	rows, err := s.r.QueryContext(ctx, `SELECT seq, time, kind, coalesce(account_id, ''), coalesce(lease_id, ''),
 		coalesce(key_id, ''), coalesce(pool, ''), actor, from_state, to_state, reason
-		FROM events WHERE `+where+` AND seq > ? ORDER BY seq LIMIT ?`, id, after, limit+1)
+		FROM events WHERE `+where+` AND `+order+` LIMIT ?`, append(args, from, limit+1)...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -51,6 +65,6 @@ func (s *Store) EventList(ctx context.Context, p *ovm.EventListParams) ([]*ovm.E
 	if err := rows.Err(); err != nil {
 		return nil, "", err
 	}
-	items, next := page(out, limit, ovm.CursorEvents, func(e *ovm.Event) string { return strconv.FormatInt(e.Seq, 10) })
+	items, next := page(out, limit, kind, func(e *ovm.Event) string { return strconv.FormatInt(e.Seq, 10) })
 	return items, next, nil
 }

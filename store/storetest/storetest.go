@@ -152,6 +152,10 @@ func testBadCursors(t *testing.T, s ovm.Store) {
 			_, next, err := s.EventList(ctx, &ovm.EventListParams{AccountID: a.ID, PageParams: ovm.PageParams{Limit: 1, Cursor: c}})
 			return next, err
 		}},
+		{"events newest first", func(c string) (string, error) {
+			_, next, err := s.EventList(ctx, &ovm.EventListParams{AccountID: a.ID, Newest: true, PageParams: ovm.PageParams{Limit: 1, Cursor: c}})
+			return next, err
+		}},
 	}
 	cursors := map[string]string{}
 	for _, l := range lists {
