@@ -48,9 +48,13 @@ type Config struct {
 	BatchSize int
 	// Parallelism is how many provider steps run at once (default 8).
 	Parallelism int
-	// ClaimTTL is how long a claim on an account's step lasts (default 2m).
+	// ClaimTTL is how long a claim on an account's step lasts without
+	// renewal (default 30s). The worker renews it every third of it while
+	// the step runs, so a step may last longer; a replica that dies stops
+	// renewing, and another takes the step over within ClaimTTL.
 	ClaimTTL time.Duration
-	// StepTimeout bounds one provider call (default 1m; below ClaimTTL).
+	// StepTimeout bounds one provider call (default 1m; a recycling pool's
+	// clean_timeout and 30s when longer).
 	StepTimeout time.Duration
 	// MinPoll and MaxPoll clamp the wait a provider asks for between polls
 	// (defaults 200ms and 5m).
@@ -132,10 +136,10 @@ func (c Config) withDefaults() Config {
 		c.Parallelism = 8
 	}
 	if c.ClaimTTL == 0 {
-		c.ClaimTTL = 2 * time.Minute
+		c.ClaimTTL = 30 * time.Second
 	}
 	if c.StepTimeout == 0 {
-		c.StepTimeout = min(time.Minute, c.ClaimTTL/2)
+		c.StepTimeout = time.Minute
 	}
 	if c.LeaderTTL == 0 {
 		c.LeaderTTL = 15 * time.Second
@@ -197,8 +201,8 @@ type Engine struct {
 // policy is valid and that recycle pools have a provider that can clean.
 func New(store ovm.Store, pools []Pool, clock ovm.Clock, log *slog.Logger, cfg Config) (*Engine, error) {
 	cfg = cfg.withDefaults()
-	if cfg.StepTimeout >= cfg.ClaimTTL {
-		return nil, fmt.Errorf("engine: step timeout %s must be below the claim ttl %s", cfg.StepTimeout, cfg.ClaimTTL)
+	if cfg.ClaimTTL < 3*time.Second {
+		return nil, fmt.Errorf("engine: the claim ttl %s is below 3s: a claim is renewed every third of it", cfg.ClaimTTL)
 	}
 	e := &Engine{store: store, pools: map[string]*Pool{}, clock: clock, log: log, cfg: cfg, signals: map[string]chan struct{}{},
 		draining: make(chan struct{}), outlooks: map[string]*outlookEntry{}}
@@ -220,9 +224,6 @@ func New(store ovm.Store, pools []Pool, clock ovm.Clock, log *slog.Logger, cfg C
 		if p.Policy.Retire.Mode == ovm.RetireRecycle && p.Policy.Retire.CleanTimeout+30*time.Second > e.cfg.StepTimeout {
 			e.cfg.StepTimeout = p.Policy.Retire.CleanTimeout + 30*time.Second
 		}
-	}
-	if e.cfg.StepTimeout >= e.cfg.ClaimTTL {
-		e.cfg.ClaimTTL = 2*e.cfg.StepTimeout + time.Minute
 	}
 	e.planner = &Planner{e: e, kick: make(chan struct{}, 1)}
 	e.runner = &Runner{e: e, kick: make(chan struct{}, 1)}

@@ -33,8 +33,11 @@ type NotifyConfig struct {
 	// ScanInterval is how often the leader looks for expiring leases and
 	// low stock (default 15s).
 	ScanInterval time.Duration
+	// ClaimTTL is how long a worker's claim on a delivery lasts (default
+	// 2m): the sends of all its subscriptions fit in it.
+	ClaimTTL time.Duration
 	// SendTimeout bounds one send to one subscription when its sink sets
-	// no shorter deadline (default 30s; below the engine's ClaimTTL).
+	// no shorter deadline (default 30s; at most half of ClaimTTL).
 	SendTimeout time.Duration
 	// Retention is how long delivered notifications are kept, counted
 	// from their time (default 30 days; negative: for ever). Failed and
@@ -61,8 +64,11 @@ func (c NotifyConfig) withDefaults(e Config) NotifyConfig {
 	if c.ScanInterval == 0 {
 		c.ScanInterval = 15 * time.Second
 	}
+	if c.ClaimTTL == 0 {
+		c.ClaimTTL = 2 * time.Minute
+	}
 	if c.SendTimeout == 0 {
-		c.SendTimeout = min(30*time.Second, e.ClaimTTL/2)
+		c.SendTimeout = min(30*time.Second, c.ClaimTTL/2)
 	}
 	if c.Retention == 0 {
 		c.Retention = 30 * 24 * time.Hour
@@ -272,7 +278,7 @@ func (n *Notifier) deliver(ctx context.Context) (int, error) {
 func (n *Notifier) deliverOne(ctx context.Context, d *ovm.Delivery) (bool, error) {
 	e := n.e
 	now := e.clock.Now()
-	c, err := ovm.ClaimDelivery(d, n.cfg.Subscriptions, e.cfg.Instance, now, now.Add(e.cfg.ClaimTTL))
+	c, err := ovm.ClaimDelivery(d, n.cfg.Subscriptions, e.cfg.Instance, now, now.Add(n.cfg.ClaimTTL))
 	if err != nil {
 		return false, nil // listed before it moved on
 	}

@@ -75,7 +75,7 @@ type EngineConfig struct {
 	Tick        time.Duration `yaml:"tick"`         // default 1s
 	BatchSize   int           `yaml:"batch_size"`   // default 64
 	Parallelism int           `yaml:"parallelism"`  // default 8
-	ClaimTTL    time.Duration `yaml:"claim_ttl"`    // default 2m
+	ClaimTTL    time.Duration `yaml:"claim_ttl"`    // default 30s; renewed every third of it while a step runs
 	StepTimeout time.Duration `yaml:"step_timeout"` // default 1m
 	// DriftInterval is how often AWS is compared with the store (default 10m).
 	DriftInterval time.Duration `yaml:"drift_interval"`
@@ -227,7 +227,7 @@ func defaultConfig() Config {
 	return Config{Listen: "127.0.0.1:8080", DataDir: "./ovm-data", Store: "sqlite", LogLevel: "info", LogFormat: "text",
 		ShutdownTimeout: 30 * time.Second, AWS: AWSConfig{Region: "us-east-1"}, DynamoDB: DynamoConfig{Table: "ovm"},
 		API: APIConfig{MaxBodyBytes: 64 << 10},
-		Engine: EngineConfig{Tick: time.Second, BatchSize: 64, Parallelism: 8, ClaimTTL: 2 * time.Minute,
+		Engine: EngineConfig{Tick: time.Second, BatchSize: 64, Parallelism: 8, ClaimTTL: 30 * time.Second,
 			StepTimeout: time.Minute, DriftInterval: 10 * time.Minute, LeaderTTL: 15 * time.Second},
 		Notifications: NotificationsConfig{Retry: RetryConfig{MaxAttempts: 8, BaseDelay: 5 * time.Second, MaxDelay: 10 * time.Minute}},
 	}

@@ -271,8 +271,8 @@ func (c *Config) validate() error {
 	if c.Engine.LeaderTTL < 3*c.Engine.Tick {
 		return bad("engine.leader_ttl", "must be at least 3 ticks (%s)", 3*c.Engine.Tick)
 	}
-	if c.Engine.StepTimeout >= c.Engine.ClaimTTL {
-		return bad("engine.step_timeout", "must be below engine.claim_ttl (%s)", c.Engine.ClaimTTL)
+	if c.Engine.ClaimTTL < 3*time.Second {
+		return bad("engine.claim_ttl", "must be at least 3s (a claim is renewed every third of it)")
 	}
 	if len(c.Pools) == 0 {
 		c.Pools = []PoolConfig{embeddedPool()}
