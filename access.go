@@ -81,10 +81,21 @@ func (c Credentials) LogValue() slog.Value {
 		slog.Time("expiration", c.Expiration), slog.String("session", c.SessionName))
 }
 
+// DefaultClockMargin is how far OVM's clock and AWS's may disagree, unless
+// a pool's retire.clock_margin says otherwise (RetirePolicy.ClockMargin). A
+// lease's revocation denies the sessions issued before its end and the
+// margin (a session STS issued on its own clock just after the lease ended
+// on OVM's is denied too), and the account is not vended again before the
+// deny's time and the margin have passed (the next lessee's sessions must be
+// issued after the deny's time on AWS's clock too). NTP keeps clocks within
+// a second; a minute is generous.
+const DefaultClockMargin = time.Minute
+
 // Revocation is what a lease's end leaves to revoke on its account.
 type Revocation struct {
 	LeaseID string
-	// Before is the lease's end: sessions issued before it are denied.
+	// Before is the lease's end and the clock margin: sessions issued
+	// before it are denied.
 	Before time.Time
 	// Principal is the lease's own principal, to drop from the trust.
 	Principal string
@@ -99,7 +110,47 @@ const (
 	ProgressRevokePrincipal = "access.revoke_principal"
 	// ProgressRevokedAt is when the last revocation finished.
 	ProgressRevokedAt = "access.revoked_at"
+	// ProgressTrustChecked is the version of the vended role's trust the
+	// account was checked against (TrustVersion); the drift check repairs
+	// an older trust once (TrustRepairer).
+	ProgressTrustChecked = "access.trust_checked"
+	// ProgressVendableAt is when the account may be vended again after
+	// its last lease: the revocation's deny time and the clock margin
+	// (VendableAt). A lease's end writes it; it stays after the revocation.
+	ProgressVendableAt = "access.vendable_at"
 )
+
+// TrustVersion names the trust of the vended role this OVM writes: its
+// principals may assume the role, set a source identity and tag the session
+// (version 2; version 1 allowed sts:AssumeRole only).
+const TrustVersion = "2"
+
+// RecordTrustChecked records that ready account a's vended role trust was
+// checked against TrustVersion and, when repaired, brought up to it (an
+// event says so).
+func RecordTrustChecked(a *Account, repaired bool, now time.Time) (*AccountUpdate, error) {
+	if a.State != AccountReady {
+		return nil, Errorf(EConflict, "account %s is %s: only a ready account's trust is repaired", a.ID, a.State)
+	}
+	reason := ""
+	if repaired {
+		reason = "vended role's trust brought up to version " + TrustVersion + " (sts:SetSourceIdentity, sts:TagSession)"
+	}
+	return transition(a, a.State, ActorDrift, reason, now, func(n *Account) {
+		mergeProgress(n, map[string]string{ProgressTrustChecked: TrustVersion})
+	})
+}
+
+// VendableAt is the earliest time account a may be vended again after its
+// last lease (zero when it had none): a session of the next lessee issued
+// sooner could fall under the previous lessee's deny on AWS's clock.
+func VendableAt(a *Account) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, a.Progress[ProgressVendableAt])
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
 
 // PendingRevocation returns the revocation a's last lease left, if it is
 // not done yet.
@@ -138,13 +189,15 @@ func FinishRevocation(a *Account, report string, now time.Time) (*AccountUpdate,
 	})
 }
 
-// markRevocation writes the revocation lease l leaves on account n.
-func markRevocation(n *Account, l *Lease) {
+// markRevocation writes the revocation lease l leaves on account n, with
+// clock margin margin.
+func markRevocation(n *Account, l *Lease, margin time.Duration) {
 	if n.Progress == nil {
 		n.Progress = map[string]string{}
 	}
 	n.Progress[ProgressRevokeLease] = l.ID
-	n.Progress[ProgressRevokeBefore] = l.EndedAt.UTC().Format(time.RFC3339Nano)
+	n.Progress[ProgressRevokeBefore] = l.EndedAt.Add(margin).UTC().Format(time.RFC3339Nano)
+	n.Progress[ProgressVendableAt] = l.EndedAt.Add(2 * margin).UTC().Format(time.RFC3339Nano)
 	if l.Principal != "" {
 		n.Progress[ProgressRevokePrincipal] = l.Principal
 	} else {

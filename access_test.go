@@ -14,12 +14,12 @@ func TestALeasesEndMarksItsRevocationAndNothingIsReadyBeforeIt(t *testing.T) {
 	a := &ovm.Account{ID: "acc_1", Pool: "p", State: ovm.AccountLeased, Version: 3, LeaseID: "lse_1", AWSAccountID: "123456789012"}
 	l := &ovm.Lease{ID: "lse_1", AccountID: "acc_1", State: ovm.LeaseEnded, EndReason: ovm.LeaseReleased, EndedAt: now,
 		Principal: "arn:aws:iam::210987654321:role/ci"}
-	u, err := ovm.EndAccountLease(a, l, ovm.RetirePolicy{Mode: ovm.RetireRecycle}, "key:alice", now)
+	u, err := ovm.EndAccountLease(a, l, ovm.RetirePolicy{Mode: ovm.RetireRecycle, ClockMargin: ovm.DefaultClockMargin}, "key:alice", now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r, ok := ovm.PendingRevocation(u.Account)
-	if !ok || r.LeaseID != "lse_1" || !r.Before.Equal(now) || r.Principal != l.Principal {
+	if !ok || r.LeaseID != "lse_1" || !r.Before.Equal(now.Add(ovm.DefaultClockMargin)) || r.Principal != l.Principal {
 		t.Fatalf("revocation %+v %v", r, ok)
 	}
 	if _, err := ovm.FinishCleaning(u.Account, now); ovm.ErrorCodeOf(err) != ovm.EConflict {
@@ -33,8 +33,18 @@ func TestALeasesEndMarksItsRevocationAndNothingIsReadyBeforeIt(t *testing.T) {
 		done.Account.Progress[ovm.ProgressRevokedAt] == "" || !strings.Contains(done.Event.Reason, "lease lse_1 revoked: trust reset") {
 		t.Fatalf("after the revocation: %+v %+v", done.Account, done.Event)
 	}
-	if _, err := ovm.FinishCleaning(done.Account, now); err != nil {
-		t.Fatalf("once revoked, cleaning may finish: %v", err)
+	// Sessions issued before the end and the clock margin are denied, and
+	// the next lessee's must come after that on AWS's clock too: not stock
+	// before the end and twice the margin.
+	vendable := now.Add(2 * ovm.DefaultClockMargin)
+	if at := ovm.VendableAt(done.Account); !at.Equal(vendable) {
+		t.Fatalf("vendable at %s, want %s", at, vendable)
+	}
+	if _, err := ovm.FinishCleaning(done.Account, vendable.Add(-time.Nanosecond)); ovm.ErrorCodeOf(err) != ovm.EConflict {
+		t.Fatalf("ready within the revocation's clock margin: %v", err)
+	}
+	if _, err := ovm.FinishCleaning(done.Account, vendable); err != nil {
+		t.Fatalf("once revoked and past the margin, cleaning may finish: %v", err)
 	}
 	if _, err := ovm.FinishRevocation(done.Account, "", now); ovm.ErrorCodeOf(err) != ovm.EConflict {
 		t.Fatalf("a second revocation without a lease: %v", err)

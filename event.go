@@ -21,6 +21,11 @@ const (
 	// counted now (Store.MissAdd); events of this kind are only in stores
 	// that an older OVM wrote, until their migration.
 	EventMiss EventKind = "miss"
+	// EventStock records a pool's ready stock entering a level: From and
+	// To are "ok", "pool.low" or "pool.empty". It is the durable record of
+	// what the stock alerts reported, so that a new leader derives a fall
+	// the previous one saw but could not report.
+	EventStock EventKind = "stock"
 	// EventAccess is an issue of access by a lease: credentials or a
 	// console sign-in (who, when, which session, until when; never the
 	// secret).

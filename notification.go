@@ -144,11 +144,13 @@ func StockLevel(ready, low int) NotificationType {
 }
 
 // StockNotification is the pool.low or pool.empty notification of pool at
-// now. episode numbers the pool's alerts (the outbox entry's id carries
-// it), so replicas that see the same fall write one entry.
-func StockNotification(t NotificationType, pool string, ready, target int, episode string, now time.Time) *Notification {
-	return &Notification{ID: derivedID(now, string(t)+"/"+pool+"/"+episode), Type: t, Time: now, Pool: pool,
-		Ready: &ready, Target: target}
+// now, for a fall from the stock level recorded at since (the pool's last
+// stock event; zero for none). Its id derives from the fall, not from now:
+// every leader that sees the same fall, before or after a crash, writes the
+// same outbox entry.
+func StockNotification(t NotificationType, pool string, ready, target int, since, now time.Time) *Notification {
+	return &Notification{ID: derivedID(since, string(t)+"/"+pool+"/"+since.UTC().Format(time.RFC3339Nano)), Type: t, Time: now,
+		Pool: pool, Ready: &ready, Target: target}
 }
 
 // derivedID is an event id like NewID's (sorting by at) whose other bits

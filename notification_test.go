@@ -67,8 +67,11 @@ func TestDerivedNotificationsHaveStableIDs(t *testing.T) {
 	if ovm.ExpiringNotification(l).ID == ovm.ExpiringNotification(ext).ID {
 		t.Fatal("an extended lease keeps its lease.expiring id")
 	}
-	if ovm.StockNotification(ovm.NotifyPoolLow, "p", 1, 3, "1", at).ID == ovm.StockNotification(ovm.NotifyPoolLow, "p", 1, 3, "2", at).ID {
-		t.Fatal("two episodes share an id")
+	if ovm.StockNotification(ovm.NotifyPoolLow, "p", 1, 3, at, at).ID == ovm.StockNotification(ovm.NotifyPoolLow, "p", 1, 3, at.Add(time.Second), at).ID {
+		t.Fatal("two falls share an id")
+	}
+	if ovm.StockNotification(ovm.NotifyPoolLow, "p", 1, 3, at, at).ID != ovm.StockNotification(ovm.NotifyPoolLow, "p", 2, 3, at, at.Add(time.Hour)).ID {
+		t.Fatal("one fall, seen at two times (two leaders), has two ids")
 	}
 	for _, tc := range []struct {
 		ready, low int

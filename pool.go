@@ -73,6 +73,11 @@ type RetirePolicy struct {
 	// CleanPasses is how many successful passes in a row, the last finding
 	// nothing, make an account clean (recycle mode; default 2).
 	CleanPasses int
+	// ClockMargin is how far OVM's and AWS's clocks may disagree
+	// (DefaultClockMargin): a lease's revocation denies the sessions issued
+	// before its end and the margin, and a recycled account is stock again
+	// only the margin after that.
+	ClockMargin time.Duration
 }
 
 // RetryPolicy bounds the retries of one lifecycle step.
@@ -132,6 +137,9 @@ func (p Pool) WithDefaults() Pool {
 	}
 	if p.Retire.CleanPasses == 0 {
 		p.Retire.CleanPasses = 2
+	}
+	if p.Retire.ClockMargin == 0 {
+		p.Retire.ClockMargin = DefaultClockMargin
 	}
 	if p.Retry.MaxAttempts == 0 {
 		p.Retry.MaxAttempts = 5
@@ -202,6 +210,8 @@ func (p Pool) Validate() error {
 		return bad("retire.clean_timeout", "must be at least 1s")
 	case p.Retire.CleanPasses < 1 || p.Retire.CleanPasses > 10:
 		return bad("retire.clean_passes", "must be between 1 and 10")
+	case p.Retire.ClockMargin < 0 || p.Retire.ClockMargin > 10*time.Minute:
+		return bad("retire.clock_margin", "must be between 0s and 10m (default 1m: how far OVM's and AWS's clocks may disagree)")
 	case p.Retry.MaxAttempts < 1:
 		return bad("retry.max_attempts", "must be at least 1")
 	case p.Retry.BaseDelay <= 0:

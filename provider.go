@@ -86,6 +86,16 @@ type EvidenceKeeper interface {
 	EvidenceFile(ctx context.Context, accountID, record, file string) ([]byte, error)
 }
 
+// TrustRepairer brings the trust of an account's vended role to what this
+// OVM writes: a role bootstrapped by an older OVM trusts its principals for
+// sts:AssumeRole only, and STS refuses the lessee sessions OVM asks for
+// (they set a source identity and tags). RepairTrust rewrites the trust when
+// it differs and reports whether it did; it is called for ready accounts
+// once (the drift check), so it never drops a lease's own principal.
+type TrustRepairer interface {
+	RepairTrust(ctx context.Context, a *Account) (repaired bool, err error)
+}
+
 // Evidence is one kept record: what a provider saw when a step failed.
 type Evidence struct {
 	// Name names the record: the failure's time, section and step.

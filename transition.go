@@ -124,10 +124,15 @@ func FinishBootstrap(a *Account, roleARN string, now time.Time) (*AccountUpdate,
 }
 
 // FinishCleaning: cleaning -> ready, one more generation. An account whose
-// last lease's access is not revoked yet is never ready.
+// last lease's access is not revoked yet is never ready, nor one whose
+// revocation's clock margin has not passed (VendableAt).
 func FinishCleaning(a *Account, now time.Time) (*AccountUpdate, error) {
 	if r, pending := PendingRevocation(a); pending {
 		return nil, Errorf(EConflict, "account %s: the access of lease %s is not revoked yet", a.ID, r.LeaseID)
+	}
+	if at := VendableAt(a); now.Before(at) {
+		return nil, Errorf(EConflict, "account %s may not be vended before %s, its revocation's clock margin",
+			a.ID, at.UTC().Format(time.RFC3339))
 	}
 	return transitionFrom(a, AccountCleaning, AccountReady, ActorEngine, "cleaned", now, func(n *Account) {
 		n.Generation++
@@ -200,7 +205,7 @@ func EndAccountLease(a *Account, l *Lease, rp RetirePolicy, actor string, now ti
 	reason := fmt.Sprintf("lease %s %s", l.ID, l.EndReason)
 	return transition(a, rp.RetireTarget(a), actor, reason, now, func(n *Account) {
 		n.LeaseID = ""
-		markRevocation(n, l)
+		markRevocation(n, l, rp.ClockMargin)
 	})
 }
 

@@ -98,6 +98,11 @@ func (d *Drift) RunOnce(ctx context.Context) (int, error) {
 	newFindings := 0
 	var errs []error
 	for _, pool := range e.pools {
+		if tr, ok := pool.Provider.(ovm.TrustRepairer); ok {
+			if err := d.repairTrust(ctx, pool.Policy.Name, tr); err != nil {
+				errs = append(errs, fmt.Errorf("trust check of pool %s: %w", pool.Policy.Name, err))
+			}
+		}
 		inv, ok := pool.Provider.(ovm.Inventory)
 		if !ok {
 			continue
@@ -109,6 +114,52 @@ func (d *Drift) RunOnce(ctx context.Context) (int, error) {
 		}
 	}
 	return newFindings, errors.Join(errs...)
+}
+
+// trustChecksPerRun bounds the ready accounts whose trust one run checks:
+// one AWS read each, once per account.
+const trustChecksPerRun = 100
+
+// repairTrust checks, once per account, the vended role's trust of pool's
+// ready accounts that were not checked against ovm.TrustVersion yet, and
+// repairs an older trust (ovm.TrustRepairer): accounts bootstrapped by an
+// older OVM would otherwise refuse every lessee's credentials. An account
+// vended meanwhile is left for the next run.
+func (d *Drift) repairTrust(ctx context.Context, pool string, tr ovm.TrustRepairer) error {
+	e := d.e
+	checked := 0
+	params := &ovm.AccountListParams{Pool: pool, State: ovm.AccountReady, PageParams: ovm.PageParams{Limit: ovm.MaxPageLimit}}
+	for checked < trustChecksPerRun {
+		page, next, err := e.store.AccountList(ctx, params)
+		if err != nil {
+			return err
+		}
+		for _, a := range page {
+			if a.Progress[ovm.ProgressTrustChecked] == ovm.TrustVersion || checked >= trustChecksPerRun {
+				continue
+			}
+			checked++
+			repaired, err := tr.RepairTrust(ctx, a)
+			if err != nil {
+				return fmt.Errorf("account %s: %w", a.ID, err)
+			}
+			u, err := ovm.RecordTrustChecked(a, repaired, e.clock.Now())
+			if err != nil {
+				return err
+			}
+			if _, err := e.store.AccountUpdate(ctx, u); err != nil && !errors.Is(err, ovm.ErrConflict) {
+				return err
+			}
+			if repaired {
+				e.log.Info("vended role's trust repaired", ovm.LogPool, pool, ovm.LogAccountID, a.ID)
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		params.Cursor = next
+	}
+	return nil
 }
 
 func (d *Drift) checkPool(ctx context.Context, name string, inv ovm.Inventory) (int, error) {

@@ -282,9 +282,14 @@ func TestRecyclingWipesAndReturnsTheAccountToStock(t *testing.T) {
 		if _, err := storetest.EndLease(ctx, w.store, first.ID, ovm.LeaseReleased, w.pool.Retire, "key:test", w.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
+		ended := w.clock.Now()
 		w.settle(5, time.Second)
+		if a, _ := w.store.AccountGet(ctx, first.AccountID); a.State != ovm.AccountCleaning {
+			t.Fatalf("within the revocation's clock margin: %s, want still cleaning", a.State)
+		}
+		w.settle(5, 30*time.Second) // past the deny's time and the margin
 		a, _ := w.store.AccountGet(ctx, first.AccountID)
-		if a.State != ovm.AccountReady || a.Generation != gen {
+		if a.State != ovm.AccountReady || a.Generation != gen || a.StateChangedAt.Before(ended.Add(2*ovm.DefaultClockMargin)) {
 			t.Fatalf("after wipe %d: %s gen %d", gen, a.State, a.Generation)
 		}
 		first = w.vend("a")

@@ -271,7 +271,7 @@ func leaseStatus(l *ovm.Lease) string {
 // one write that also marks the lease's revocation. A lease whose time is up
 // ends as expired, whatever the reason asked.
 func (e *Engine) EndLease(ctx context.Context, l *ovm.Lease, reason ovm.LeaseEndReason, actor string) (*ovm.Lease, error) {
-	retire := ovm.RetirePolicy{Mode: ovm.RetireClose}
+	retire := ovm.Pool{}.WithDefaults().Retire // a pool no longer configured: closed
 	if p := e.pools[l.Pool]; p != nil {
 		retire = p.Policy.Retire
 	}

@@ -111,6 +111,7 @@ func TestAPassUnderWayShowsInTheStatusAndIsNeverStored(t *testing.T) {
 		t.Fatal("another replica's LiveAccount changed the account")
 	}
 
+	w.clock.Advance(2 * ovm.DefaultClockMargin) // past the revocation's clock margin: stock when the pass ends
 	close(ls.release)
 	<-done
 	if ran != 1 || runErr != nil {

@@ -98,8 +98,15 @@ type Notifier struct {
 
 	mu       sync.Mutex
 	lastScan time.Time
-	expiring map[string]bool                 // lease.expiring entries known written, by id
-	level    map[string]ovm.NotificationType // stock level last seen, by pool
+	expiring map[string]bool       // lease.expiring entries known written, by id
+	level    map[string]stockLevel // stock level as last recorded, by pool
+}
+
+// stockLevel is a pool's stock level as its last stock event recorded it:
+// "ok", pool.low or pool.empty, and when.
+type stockLevel struct {
+	level string
+	at    time.Time
 }
 
 func newNotifier(e *Engine, cfg NotifyConfig) *Notifier {
@@ -199,15 +206,17 @@ func (c NotifyConfig) lowStock(p ovm.Pool) int {
 }
 
 // scanStock writes pool.low or pool.empty when a pool's ready stock enters
-// that level. The first look of a new leader only records the level: the
-// leader before it reported the fall.
+// that level, and records every change of level as a stock event of the
+// pool. A leader starts from the last recorded level, not from what it
+// sees first: a fall that a leader saw and died before reporting is
+// reported by the next one, once (the notification's id derives from the
+// fall, and the event is written after it).
 func (n *Notifier) scanStock(ctx context.Context, now time.Time) error {
 	var errs []error
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	first := n.level == nil
-	if first {
-		n.level = map[string]ovm.NotificationType{}
+	if n.level == nil {
+		n.level = map[string]stockLevel{}
 	}
 	for name, p := range n.e.pools {
 		pol, _, err := n.e.withTarget(ctx, p) // a target that follows demand: its value now
@@ -224,19 +233,48 @@ func (n *Notifier) scanStock(ctx context.Context, now time.Time) error {
 			continue
 		}
 		ready := c.ByState[ovm.AccountReady]
-		level := ovm.StockLevel(ready, n.cfg.lowStock(pol))
+		level := string(ovm.StockLevel(ready, n.cfg.lowStock(pol)))
+		if level == "" {
+			level = "ok"
+		}
 		prev, known := n.level[name]
-		n.level[name] = level
-		if !known || level == prev || level == "" {
+		if !known {
+			if prev, err = n.lastStockLevel(ctx, name); err != nil {
+				errs = append(errs, fmt.Errorf("pool %s: %w", name, err))
+				continue
+			}
+		}
+		if level == prev.level {
+			n.level[name] = prev
 			continue
 		}
-		note := ovm.StockNotification(level, name, ready, pol.Stock.Target, fmt.Sprint(now.UnixNano()), now)
-		if err := n.e.store.DeliveryAdd(ctx, ovm.NewDelivery(note, now)); err != nil && !errors.Is(err, ovm.ErrConflict) {
-			n.level[name] = prev // try again at the next scan
-			errs = append(errs, fmt.Errorf("pool %s: %w", name, err))
+		if level != "ok" {
+			note := ovm.StockNotification(ovm.NotificationType(level), name, ready, pol.Stock.Target, prev.at, now)
+			if err := n.e.store.DeliveryAdd(ctx, ovm.NewDelivery(note, now)); err != nil && !errors.Is(err, ovm.ErrConflict) {
+				errs = append(errs, fmt.Errorf("pool %s: %w", name, err))
+				continue // try again at the next scan
+			}
 		}
+		n.e.crash("notify.after-stock-alert")
+		if err := n.e.store.EventAppend(ctx, &ovm.Event{Time: now, Kind: ovm.EventStock, Pool: name, Actor: ovm.ActorEngine,
+			From: prev.level, To: level, Reason: fmt.Sprintf("%d ready of a target of %d", ready, pol.Stock.Target)}); err != nil {
+			errs = append(errs, fmt.Errorf("pool %s: %w", name, err))
+			continue
+		}
+		n.level[name] = stockLevel{level: level, at: now}
 	}
 	return errors.Join(errs...)
+}
+
+// lastStockLevel is pool's stock level as its newest stock event recorded
+// it ("ok" at the zero time when there is none).
+func (n *Notifier) lastStockLevel(ctx context.Context, pool string) (stockLevel, error) {
+	ev, _, err := n.e.store.EventList(ctx, &ovm.EventListParams{Pool: pool, Kind: ovm.EventStock, Newest: true,
+		PageParams: ovm.PageParams{Limit: 1}})
+	if err != nil || len(ev) == 0 {
+		return stockLevel{level: "ok"}, err
+	}
+	return stockLevel{level: ev[0].To, at: ev[0].Time}, nil
 }
 
 // deliver sends up to BatchSize due deliveries, Parallelism at a time.

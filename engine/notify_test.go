@@ -261,3 +261,47 @@ func TestDeliveredNotificationsArePrunedAfterTheRetention(t *testing.T) {
 		t.Fatalf("after the retention: %v, want the vends' notifications pruned and the newer one kept", k)
 	}
 }
+
+// A fall of the stock that one leader saw (or would have seen) but did not
+// report, because it died, is reported by the next leader: the level is
+// kept as the pool's stock events, not in a leader's memory. A leader that
+// died between writing the alert and its event leaves one alert, not two.
+func TestAStockAlertALeaderDidNotReportIsReportedByTheNext(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		box := &inbox{}
+		w := notifyWorld(t, box)
+		w.cfg.Notify.LowStock = map[string]int{"default": 2}
+		w.build()
+		w.settle(10, time.Second)
+		w.notify() // stock full: level ok
+		w.vend("alice")
+		w.vend("bob") // empty; this leader dies before its next scan
+		if crash {
+			// It dies after writing the alert, before recording the level.
+			w.cfg.CrashPoint = func(p string) {
+				if p == "notify.after-stock-alert" {
+					panic("killed")
+				}
+			}
+			w.build()
+			w.clock.Advance(20 * time.Second)
+			func() {
+				defer func() { recover() }()
+				w.eng.RunOnce(context.Background(), engine.WorkerNotifier)
+			}()
+			w.cfg.CrashPoint = nil
+		}
+		w.clock.Advance(20 * time.Second)
+		w.build() // the next leader, with nothing in memory
+		w.notify()
+		w.clock.Advance(20 * time.Second)
+		w.notify()
+		if empty := box.received(ovm.NotifyPoolEmpty); len(empty) != 1 || *empty[0].Ready != 0 {
+			t.Fatalf("crash between alert and record %v: pool.empty %+v, want one", crash, empty)
+		}
+		ev, _, _ := w.store.EventList(context.Background(), &ovm.EventListParams{Pool: "default", Kind: ovm.EventStock, Newest: true})
+		if len(ev) != 1 || ev[0].From != "ok" || ev[0].To != string(ovm.NotifyPoolEmpty) {
+			t.Fatalf("crash %v: stock events %+v", crash, ev)
+		}
+	}
+}

@@ -430,6 +430,11 @@ func decideDone(a *ovm.Account, res ovm.StepResult, now time.Time) (*ovm.Account
 	case ovm.AccountBootstrapping:
 		return ovm.FinishBootstrap(a, res.RoleARN, now)
 	case ovm.AccountCleaning:
+		if at := ovm.VendableAt(a); now.Before(at) {
+			// Clean, but the last revocation's clock margin has not passed:
+			// the account is stock once it has.
+			return ovm.RecordStepWaiting(a, at.Sub(now), "the revocation's clock margin", nil, now)
+		}
 		return ovm.FinishCleaning(a, now)
 	case ovm.AccountClosing:
 		return ovm.ObserveClosed(a, now)

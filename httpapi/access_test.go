@@ -153,11 +153,11 @@ func TestALeasesOwnPrincipalIsTrustedForTheLeaseOnly(t *testing.T) {
 	f.do("DELETE", "/v1/leases/"+l.ID, f.user, "").json(t, &ended)
 	f.fill()
 	acct = simAccount(t, f.sim, l.AccountID)
-	if len(acct.Trust) != 0 || !acct.DenyBefore.Equal(*ended.EndedAt) || acct.Revocations != 1 {
+	if len(acct.Trust) != 0 || !acct.DenyBefore.Equal(ended.EndedAt.Add(ovm.DefaultClockMargin)) || acct.Revocations != 1 {
 		t.Fatalf("after the lease: trust %v, deny before %s (lease ended %s), %d revocations", acct.Trust, acct.DenyBefore, ended.EndedAt, acct.Revocations)
 	}
-	if f.sim.Session(l.AccountID, ended.EndedAt.Add(-time.Second)) || !f.sim.Session(l.AccountID, ended.EndedAt.Add(time.Second)) {
-		t.Fatal("the deny must cover sessions issued before the lease's end, and only those")
+	if f.sim.Session(l.AccountID, ended.EndedAt.Add(ovm.DefaultClockMargin-time.Second)) || !f.sim.Session(l.AccountID, ended.EndedAt.Add(ovm.DefaultClockMargin+time.Second)) {
+		t.Fatal("the deny must cover sessions issued before the lease's end and the clock margin, and only those")
 	}
 }
 

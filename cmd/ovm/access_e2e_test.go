@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/ovmdev/ovm/internal/federationtest"
 	"github.com/ovmdev/ovm/internal/testtool"
@@ -87,7 +88,7 @@ func (w *accessWorld) revoked(t *testing.T, acct string, end time.Time, principa
 		t.Fatalf("no deny of older sessions on the role of %s: %v", acct, err)
 	}
 	doc, _ := url.QueryUnescape(aws.ToString(pol.PolicyDocument))
-	if want := `"aws:TokenIssueTime":"` + roleaccess.DenyTime(end).Format(time.RFC3339) + `"`; !strings.Contains(doc, want) || !strings.Contains(doc, `"Effect":"Deny"`) {
+	if want := `"aws:TokenIssueTime":"` + roleaccess.DenyTime(end.Add(ovm.DefaultClockMargin)).Format(time.RFC3339) + `"`; !strings.Contains(doc, want) || !strings.Contains(doc, `"Effect":"Deny"`) {
 		t.Fatalf("deny %s, want %s", doc, want)
 	}
 	role, _ := im.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("OVMCrossAccountRole")})

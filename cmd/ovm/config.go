@@ -214,6 +214,10 @@ type RetireConfig struct {
 	MaxGenerations int           `yaml:"max_generations"` // recycle: wipes before closing (0 = no limit)
 	CleanTimeout   time.Duration `yaml:"clean_timeout"`   // recycle: bound of one cleaning pass (default 30m)
 	CleanPasses    int           `yaml:"clean_passes"`    // recycle: passes in a row, the last finding nothing (default 2)
+	// ClockMargin is how far OVM's and AWS's clocks may disagree (default
+	// 1m): a revocation denies the sessions issued before a lease's end and
+	// the margin; a recycled account is stock again a margin after that.
+	ClockMargin time.Duration `yaml:"clock_margin"`
 }
 
 // RetryConfig bounds retries of one step.

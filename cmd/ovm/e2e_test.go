@@ -420,8 +420,8 @@ func TestLeasesExpireAreReleasedAndExtendWithinMaxTTL(t *testing.T) {
 				path = append(path, e.To)
 			}
 		}
-		if strings.Join(path, ",") != "pending,creating,bootstrapping,ready,leased,closing,closed" {
-			t.Fatalf("events of %s: %v", a.ID, path)
+		if strings.Join(path, ",") != "closed,closing,leased,ready,bootstrapping,creating,pending" {
+			t.Fatalf("events of %s, newest first: %v", a.ID, path)
 		}
 	}
 	var got httpapi.Lease

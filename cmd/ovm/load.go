@@ -322,7 +322,7 @@ func (p *PoolConfig) complete(s provider.Settings) error {
 		Lease: ovm.LeasePolicy{DefaultTTL: p.Lease.DefaultTTL, MaxTTL: p.Lease.MaxTTL, MinTTL: p.Lease.MinTTL,
 			MaxPerOwner: p.Lease.MaxPerOwner},
 		Retire: ovm.RetirePolicy{Mode: ovm.RetireMode(p.Retire.Mode), MaxGenerations: p.Retire.MaxGenerations,
-			CleanTimeout: p.Retire.CleanTimeout, CleanPasses: p.Retire.CleanPasses},
+			CleanTimeout: p.Retire.CleanTimeout, CleanPasses: p.Retire.CleanPasses, ClockMargin: p.Retire.ClockMargin},
 		Retry: ovm.RetryPolicy{MaxAttempts: p.Retry.MaxAttempts, BaseDelay: p.Retry.BaseDelay, MaxDelay: p.Retry.MaxDelay},
 	}}
 	if err := p.Stock.auto(&pp.Stock); err != nil {

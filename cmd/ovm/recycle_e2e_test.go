@@ -54,7 +54,7 @@ pools:
     provider: organizations
     stock: {target: 1, ceiling: 1}
     lease: {default_ttl: 1h, min_ttl: 1s}
-    retire: {mode: recycle, max_generations: 5, clean_timeout: 2m, clean_passes: 2}
+    retire: {mode: recycle, max_generations: 5, clean_timeout: 2m, clean_passes: 2, clock_margin: 1s}
     retry: %s
     organizations:
       email_template: "sandbox+{id}@example.com"
@@ -191,6 +191,9 @@ func leftovers(t *testing.T, acct aws.Config, wiped bool) []string {
 	return left
 }
 
+// recycleMargin is the pool's retire.clock_margin in recycleServer.
+const recycleMargin = time.Second
+
 func TestTheSameAccountIsVendedWipedAndVendedAgainThreeTimes(t *testing.T) {
 	s, cfg, env := recycleServer(t, awsnuke.MotoTypes, "{base_delay: 1s, max_delay: 5s}")
 	s.start(env...)
@@ -236,27 +239,32 @@ func TestTheSameAccountIsVendedWipedAndVendedAgainThreeTimes(t *testing.T) {
 		if !strings.Contains(a.Progress["awsorgs.last_clean_report"], `"found":0`) {
 			t.Fatalf("last report %s", a.Progress["awsorgs.last_clean_report"])
 		}
-		// Vended again only after the revocation: its event comes before
-		// the wipe's; the deny keeps the lease's end, and the account is
-		// back under the root, out of the retiring OU.
-		revokedAt, cleanedAt := -1, -1
-		for i, e := range a.Events {
-			if strings.Contains(e.Reason, "access of lease "+l.ID+" revoked") {
-				revokedAt = i
-			}
-			if e.From == "cleaning" && e.To == "ready" {
-				cleanedAt = i
-			}
-		}
-		if revokedAt < 0 || cleanedAt < revokedAt {
-			t.Fatalf("generation %d: revocation event %d, ready again at event %d", gen, revokedAt, cleanedAt)
-		}
+		// Vended again only after the revocation (the log is newest first:
+		// the revocation's event comes after the return to stock) and the
+		// clock margin; the deny keeps the lease's end and the margin, and
+		// the account is back under the root, out of the retiring OU.
 		var ended httpapi.Lease
 		s.ovmJSON(&ended, "lease", "get", l.ID)
+		revokedAt, cleanedAt := -1, -1
+		var readyAt time.Time
+		for i, e := range a.Events {
+			if strings.Contains(e.Reason, "access of lease "+l.ID+" revoked") && revokedAt < 0 {
+				revokedAt = i
+			}
+			if e.From == "cleaning" && e.To == "ready" && cleanedAt < 0 {
+				cleanedAt, readyAt = i, e.Time
+			}
+		}
+		if revokedAt < 0 || cleanedAt < 0 || cleanedAt > revokedAt {
+			t.Fatalf("generation %d: revocation event %d, ready again at event %d (newest first)", gen, revokedAt, cleanedAt)
+		}
+		if readyAt.Before(ended.EndedAt.Add(2 * recycleMargin)) {
+			t.Fatalf("generation %d: stock again at %s, within twice the clock margin of the end %s", gen, readyAt, ended.EndedAt)
+		}
 		member := iam.NewFromConfig(assumeInto(cfg, l.AccountID, "OrganizationAccountAccessRole"))
 		pol, err := member.GetRolePolicy(context.Background(), &iam.GetRolePolicyInput{RoleName: aws.String("OVMCrossAccountRole"),
 			PolicyName: aws.String("OVMRevokeOlderSessions")})
-		if doc, _ := url.QueryUnescape(aws.ToString(pol.PolicyDocument)); err != nil || !strings.Contains(doc, roleaccess.DenyTime(*ended.EndedAt).Format(time.RFC3339)) {
+		if doc, _ := url.QueryUnescape(aws.ToString(pol.PolicyDocument)); err != nil || !strings.Contains(doc, roleaccess.DenyTime(ended.EndedAt.Add(recycleMargin)).Format(time.RFC3339)) {
 			t.Fatalf("generation %d: the deny is not dated at the lease's end %s: %s %v", gen, ended.EndedAt, doc, err)
 		}
 		orgs := organizations.NewFromConfig(cfg)

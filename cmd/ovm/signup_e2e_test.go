@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/ovmdev/ovm/internal/mototest"
 	"github.com/ovmdev/ovm/internal/testtool"
@@ -263,7 +264,7 @@ pools:
 	s.ovmJSON(&ended, "lease", "get", leases.Items[0].ID)
 	pol, err := iam.NewFromConfig(lessee).GetRolePolicy(context.Background(), &iam.GetRolePolicyInput{RoleName: aws.String("OVMCrossAccountRole"),
 		PolicyName: aws.String("OVMRevokeOlderSessions")})
-	if doc, _ := url.QueryUnescape(aws.ToString(pol.PolicyDocument)); !revoked || err != nil || !strings.Contains(doc, roleaccess.DenyTime(*ended.EndedAt).Format(time.RFC3339)) {
+	if doc, _ := url.QueryUnescape(aws.ToString(pol.PolicyDocument)); !revoked || err != nil || !strings.Contains(doc, roleaccess.DenyTime(ended.EndedAt.Add(ovm.DefaultClockMargin)).Format(time.RFC3339)) {
 		t.Fatalf("revocation: event %v, deny %s %v", revoked, doc, err)
 	}
 }

@@ -50,6 +50,15 @@ func (p *Provider) ConsoleURL(ctx context.Context, c *ovm.Credentials, destinati
 	return p.fed.SigninURL(ctx, c, destination, session)
 }
 
+var _ ovm.TrustRepairer = (*Provider)(nil)
+
+// RepairTrust implements ovm.TrustRepairer through the creation role
+// (roleaccess.RepairTrust).
+func (p *Provider) RepairTrust(ctx context.Context, a *ovm.Account) (bool, error) {
+	c := p.c.IAMFor(p.assume(ovm.RoleARN(a.AWSAccountID, p.cfg.CreationRole), "ovm-trust", p.c.STS))
+	return roleaccess.RepairTrust(ctx, c, p.cfg.RoleName)
+}
+
 // Grant implements ovm.Access: the vended role trusts principal besides
 // the pool's own principals, until Revoke resets the trust.
 func (p *Provider) Grant(ctx context.Context, a *ovm.Account, principal string) error {

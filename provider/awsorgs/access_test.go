@@ -231,3 +231,37 @@ func BenchmarkCredentials(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
+
+// A vended role bootstrapped by an older OVM trusts its principals for
+// sts:AssumeRole only, and STS would refuse the sessions OVM asks for
+// (source identity, tags): RepairTrust upgrades it once, keeping its
+// principals, and leaves a current trust alone.
+func TestAnOldTrustIsRepairedOnceAndKeepsItsPrincipals(t *testing.T) {
+	cfg := motoOrg(t)
+	ctx := context.Background()
+	p := newProvider(t, Config{Region: "eu-west-1"}, NewClients(cfg), ovm.SystemClock())
+	a := readyAccount(t, p)
+	member := memberIAM(p, cfg, a)
+	if ok, err := p.RepairTrust(ctx, a); ok || err != nil {
+		t.Fatalf("a trust bootstrap wrote was repaired: %v %v", ok, err)
+	}
+	old := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::123456789012:root","arn:aws:iam::210987654321:role/ci"]},"Action":"sts:AssumeRole"}]}`
+	if _, err := member.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String("OVMCrossAccountRole"),
+		PolicyDocument: aws.String(old)}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := p.RepairTrust(ctx, a); !ok || err != nil {
+		t.Fatalf("an old trust was not repaired: %v %v", ok, err)
+	}
+	role, err := member.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("OVMCrossAccountRole")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := url.QueryUnescape(deref(role.Role.AssumeRolePolicyDocument))
+	if want := roleaccess.TrustPolicy("arn:aws:iam::123456789012:root", "arn:aws:iam::210987654321:role/ci"); !roleaccess.SamePolicy(doc, want) {
+		t.Fatalf("repaired trust %s, want %s", doc, want)
+	}
+	if ok, err := p.RepairTrust(ctx, a); ok || err != nil {
+		t.Fatalf("a repaired trust was repaired again: %v %v", ok, err)
+	}
+}

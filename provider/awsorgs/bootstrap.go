@@ -2,10 +2,8 @@ package awsorgs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -143,18 +141,7 @@ func (p *Provider) ensureRole(ctx context.Context, c iamAPI, mgmtID string) (str
 }
 
 // samePolicy compares two policy documents (IAM returns them URL-encoded).
-func samePolicy(stored, want string) bool {
-	if s, err := url.QueryUnescape(stored); err == nil {
-		stored = s
-	}
-	var a, b any
-	if json.Unmarshal([]byte(stored), &a) != nil || json.Unmarshal([]byte(want), &b) != nil {
-		return false
-	}
-	ja, _ := json.Marshal(a)
-	jb, _ := json.Marshal(b)
-	return string(ja) == string(jb)
-}
+func samePolicy(stored, want string) bool { return roleaccess.SamePolicy(stored, want) }
 
 // Alias is the IAM account alias OVM gives account a (aws-nuke refuses
 // accounts without one): lowercase letters, digits and hyphens.

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -53,6 +54,102 @@ type STS interface {
 type IAM interface {
 	PutRolePolicy(context.Context, *iam.PutRolePolicyInput, ...func(*iam.Options)) (*iam.PutRolePolicyOutput, error)
 	UpdateAssumeRolePolicy(context.Context, *iam.UpdateAssumeRolePolicyInput, ...func(*iam.Options)) (*iam.UpdateAssumeRolePolicyOutput, error)
+	GetRole(context.Context, *iam.GetRoleInput, ...func(*iam.Options)) (*iam.GetRoleOutput, error)
+}
+
+// TrustIAM is what RepairTrust calls.
+type TrustIAM interface {
+	GetRole(context.Context, *iam.GetRoleInput, ...func(*iam.Options)) (*iam.GetRoleOutput, error)
+	UpdateAssumeRolePolicy(context.Context, *iam.UpdateAssumeRolePolicyInput, ...func(*iam.Options)) (*iam.UpdateAssumeRolePolicyOutput, error)
+}
+
+// RepairTrust upgrades role's trust when it lets its principals
+// sts:AssumeRole only (a role an older OVM made): it becomes TrustPolicy of
+// the same principals, which may also set a source identity and tag the
+// session. The principals are kept as they are (a lease's own principal,
+// granted meanwhile, stays), and a trust that already allows both is left
+// alone. It reports whether it rewrote the trust (ovm.TrustRepairer).
+func RepairTrust(ctx context.Context, c TrustIAM, role string) (bool, error) {
+	got, err := c.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(role)})
+	if err != nil {
+		return false, fmt.Errorf("read the trust of %s: %w", role, err)
+	}
+	principals, current, err := trustOf(aws.ToString(got.Role.AssumeRolePolicyDocument))
+	if err != nil {
+		return false, fmt.Errorf("the trust of %s: %w", role, err)
+	}
+	if current || len(principals) == 0 {
+		return false, nil
+	}
+	if _, err := c.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(role),
+		PolicyDocument: aws.String(TrustPolicy(principals...))}); err != nil {
+		return false, fmt.Errorf("rewrite the trust of %s: %w", role, err)
+	}
+	return true, nil
+}
+
+// trustOf reads a trust policy (IAM returns it URL-encoded): the AWS
+// principals its Allow statements trust to assume the role, and whether
+// those statements also allow sts:SetSourceIdentity and sts:TagSession.
+func trustOf(doc string) (principals []string, current bool, err error) {
+	if s, err := url.QueryUnescape(doc); err == nil {
+		doc = s
+	}
+	var p struct {
+		Statement []struct {
+			Effect    string
+			Principal struct{ AWS any }
+			Action    any
+		}
+	}
+	if err := json.Unmarshal([]byte(doc), &p); err != nil {
+		return nil, false, err
+	}
+	strs := func(v any) []string {
+		switch v := v.(type) {
+		case string:
+			return []string{v}
+		case []any:
+			var out []string
+			for _, x := range v {
+				if s, ok := x.(string); ok {
+					out = append(out, s)
+				}
+			}
+			return out
+		}
+		return nil
+	}
+	allowed := map[string]bool{}
+	for _, st := range p.Statement {
+		if st.Effect != "Allow" {
+			continue
+		}
+		actions := strs(st.Action)
+		if !slices.Contains(actions, "sts:AssumeRole") {
+			continue
+		}
+		principals = append(principals, strs(st.Principal.AWS)...)
+		for _, a := range actions {
+			allowed[a] = true
+		}
+	}
+	return principals, allowed["sts:SetSourceIdentity"] && allowed["sts:TagSession"], nil
+}
+
+// SamePolicy compares two policy documents as JSON (IAM returns them
+// URL-encoded).
+func SamePolicy(stored, want string) bool {
+	if s, err := url.QueryUnescape(stored); err == nil {
+		stored = s
+	}
+	var a, b any
+	if json.Unmarshal([]byte(stored), &a) != nil || json.Unmarshal([]byte(want), &b) != nil {
+		return false
+	}
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
 }
 
 // Session assumes roleARN for the lessee of r, for r.Duration within
@@ -171,6 +268,12 @@ func (d *Direct) ConsoleURL(ctx context.Context, c *ovm.Credentials, destination
 func (d *Direct) iam(a *ovm.Account, session string) IAM {
 	return d.IAMFor(aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(d.AssumeWith, a.RoleARN,
 		func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = session })))
+}
+
+// RepairTrust implements ovm.TrustRepairer: the role, in a session of
+// itself, rewrites its own trust to the pool's principals when it differs.
+func (d *Direct) RepairTrust(ctx context.Context, a *ovm.Account) (bool, error) {
+	return RepairTrust(ctx, d.iam(a, "ovm-trust"), d.RoleName)
 }
 
 // Grant implements ovm.Access.
