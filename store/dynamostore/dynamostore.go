@@ -50,13 +50,19 @@ type Options struct {
 	// CreateTable lets Open create the table (on-demand capacity) when it
 	// does not exist.
 	CreateTable bool
+	// Clock times the checks of the table's lowest writer version
+	// (default: the system clock).
+	Clock ovm.Clock
 }
 
 // Store implements ovm.Store on DynamoDB.
 type Store struct {
-	db    API
+	db    API // every write goes through the fences (fence.go) and the write tokens
+	raw   API // the client itself: reads of the fences' own state
 	table string
+	clock ovm.Clock
 	seq   atomic.Int64 // orders this process's pool events of one instant
+	fence fence
 }
 
 var (
@@ -69,7 +75,11 @@ func Open(ctx context.Context, db API, opts Options) (*Store, error) {
 	if opts.Table == "" {
 		return nil, errors.New("dynamostore: no table name")
 	}
-	s := &Store{db: tokened{db}, table: opts.Table}
+	if opts.Clock == nil {
+		opts.Clock = ovm.SystemClock()
+	}
+	s := &Store{raw: db, table: opts.Table, clock: opts.Clock}
+	s.db = fenced{API: tokened{db}, s: s}
 	_, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(opts.Table)})
 	var nf *types.ResourceNotFoundException
 	switch {
@@ -83,6 +93,9 @@ func Open(ctx context.Context, db API, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("dynamostore: describe table %s: %w", opts.Table, err)
 	}
 	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.raiseFloor(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil

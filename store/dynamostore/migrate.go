@@ -30,11 +30,13 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("dynamostore: read schema version: %w", err)
 	}
-	// A table that a newer OVM migrated is refused before anything is
-	// written: this binary would not keep the newer schema's rules, and
-	// the version item only ever goes up.
+	// A table that a newer OVM migrated is opened read-only: this binary
+	// would not keep the newer schema's rules, and the version item only
+	// ever goes up. It answers reads while a rolling upgrade replaces it
+	// (fence.go).
 	if have, know := getN(it, "v"), int64(len(migrations)); have > know {
-		return &ovm.NewerSchemaError{Store: "dynamostore: table " + s.table, Have: have, Know: know}
+		s.setFenced(have, (&ovm.NewerSchemaError{Store: "dynamostore: table " + s.table, Have: have, Know: know}).Error())
+		return nil
 	}
 	for v := getN(it, "v"); v < int64(len(migrations)); v++ {
 		m := migrations[v]
