@@ -15,14 +15,14 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
-	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/client"
 )
 
 // view is what every page's template sees.
 type view struct {
 	Page  string // the template
 	Title string
-	Me    *httpapi.Me
+	Me    *client.Me
 	CSRF  string
 	// Flash is a message of what the last action did.
 	Flash string
@@ -152,7 +152,7 @@ func (u *UI) static(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, st.Name(), st.ModTime(), rs)
 }
 
-func meOf(s *session) *httpapi.Me {
+func meOf(s *session) *client.Me {
 	if s == nil {
 		return nil
 	}
@@ -330,8 +330,8 @@ func (u *UI) logout(w http.ResponseWriter, r *http.Request, s *session) {
 
 type homeData struct {
 	Next   string
-	Leases []httpapi.Lease
-	Pools  []httpapi.Pool
+	Leases []client.Lease
+	Pools  []client.Pool
 	Pool   string
 }
 
@@ -356,8 +356,8 @@ func (u *UI) fillHome(r *http.Request, s *session, v *view) error {
 }
 
 // takeForm reads the take form: pool and an optional duration.
-func takeForm(r *http.Request) (*httpapi.LeaseRequest, map[string]string) {
-	req := &httpapi.LeaseRequest{Pool: strings.TrimSpace(r.PostFormValue("pool"))}
+func takeForm(r *http.Request) (*client.LeaseRequest, map[string]string) {
+	req := &client.LeaseRequest{Pool: strings.TrimSpace(r.PostFormValue("pool"))}
 	errs := map[string]string{}
 	if req.Pool == "" {
 		errs["pool"] = "Choose a pool."
@@ -367,7 +367,7 @@ func takeForm(r *http.Request) (*httpapi.LeaseRequest, map[string]string) {
 		if err != nil || d <= 0 {
 			errs["ttl"] = "Give a positive duration such as 2h or 90m, or leave it empty for the pool's default."
 		} else {
-			dd := httpapi.Duration(d)
+			dd := client.Duration(d)
 			req.TTL = &dd
 		}
 	}
@@ -411,7 +411,7 @@ func (u *UI) take(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 type waitData struct {
-	Pool    *httpapi.Pool
+	Pool    *client.Pool
 	Message string
 }
 
@@ -477,9 +477,9 @@ func (u *UI) extend(w http.ResponseWriter, r *http.Request, s *session) {
 		u.again(w, r, s, "extend_by", "Give a positive duration such as 1h or 30m.")
 		return
 	}
-	dd := httpapi.Duration(d)
+	dd := client.Duration(d)
 	id := r.PathValue("id")
-	if _, err := u.client(s).LeaseExtend(r.Context(), id, &httpapi.ExtendRequest{ExtendBy: &dd}); err != nil {
+	if _, err := u.client(s).LeaseExtend(r.Context(), id, &client.ExtendRequest{ExtendBy: &dd}); err != nil {
 		if ae := apiError(err); ae != nil && ae.Status < 500 && ae.Status != http.StatusUnauthorized && ae.Status != http.StatusNotFound {
 			u.again(w, r, s, "extend_by", ae.Message)
 			return
@@ -527,10 +527,10 @@ func (u *UI) cliURL() string {
 }
 
 type credentialsData struct {
-	Lease   *httpapi.Lease
+	Lease   *client.Lease
 	Env     string
 	Process string
-	Creds   *httpapi.Credentials
+	Creds   *client.Credentials
 }
 
 func (u *UI) credentials(w http.ResponseWriter, r *http.Request, s *session) {
@@ -538,7 +538,7 @@ func (u *UI) credentials(w http.ResponseWriter, r *http.Request, s *session) {
 	id := r.PathValue("id")
 	l, err := c.LeaseGet(r.Context(), id)
 	if err == nil {
-		var cr *httpapi.Credentials
+		var cr *client.Credentials
 		if cr, err = c.LeaseCredentials(r.Context(), id); err == nil {
 			env := cr.EnvLines()
 			flag := ""
@@ -569,7 +569,7 @@ func (u *UI) console(w http.ResponseWriter, r *http.Request, s *session) {
 		Data: struct {
 			LeaseID string
 			URL     string
-			Answer  *httpapi.ConsoleAnswer
+			Answer  *client.ConsoleAnswer
 		}{id, link, a}})
 }
 
@@ -597,7 +597,7 @@ func (u *UI) pools(r *http.Request, s *session, v *view) error {
 }
 
 type poolData struct {
-	*httpapi.Pool
+	*client.Pool
 	Chart *chart
 }
 
@@ -622,9 +622,9 @@ var accountStates = []ovm.AccountState{ovm.AccountPending, ovm.AccountCreating, 
 	ovm.AccountLeased, ovm.AccountCleaning, ovm.AccountClosing, ovm.AccountQuarantined, ovm.AccountClosed}
 
 type accountsData struct {
-	Accounts []httpapi.Account
+	Accounts []client.Account
 	States   []ovm.AccountState
-	Pools    []httpapi.Pool
+	Pools    []client.Pool
 	State    string
 	Pool     string
 	Next     string
@@ -679,7 +679,7 @@ func fieldError(v *view, field string, err error) error {
 	return err
 }
 
-func poolKnown(ps []httpapi.Pool, name string) bool {
+func poolKnown(ps []client.Pool, name string) bool {
 	for _, p := range ps {
 		if p.Name == name {
 			return true
@@ -689,12 +689,12 @@ func poolKnown(ps []httpapi.Pool, name string) bool {
 }
 
 type accountData struct {
-	Account  *httpapi.Account
+	Account  *client.Account
 	Evidence []ovm.Evidence
 	Confirm  string // the action to confirm, if any
 	// Events are the page of the log shown, newest first, and EventsNext
 	// the cursor of the older ones ("" at the log's beginning).
-	Events     []httpapi.Event
+	Events     []client.Event
 	EventsNext string
 	// Older says the page is not the newest (?events=<cursor>).
 	Older bool
@@ -742,7 +742,7 @@ func (u *UI) evidence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", ct)
-	w.Header().Set("Content-Security-Policy", httpapi.EvidenceCSP)
+	w.Header().Set("Content-Security-Policy", client.EvidenceCSP)
 	w.Header().Set("Cache-Control", "private, no-store")
 	w.Write(b)
 }
@@ -786,8 +786,8 @@ func (u *UI) accountAction(what string) func(w http.ResponseWriter, r *http.Requ
 
 type keysData struct {
 	Next    string
-	Keys    []httpapi.Key
-	Created *httpapi.Key
+	Keys    []client.Key
+	Created *client.Key
 	Confirm string // the key id whose revocation to confirm
 }
 
@@ -799,7 +799,7 @@ func (u *UI) keys(r *http.Request, s *session, v *view) error {
 	return u.fillKeys(r, s, v, created, "")
 }
 
-func (u *UI) fillKeys(r *http.Request, s *session, v *view, created *httpapi.Key, confirm string) error {
+func (u *UI) fillKeys(r *http.Request, s *session, v *view, created *client.Key, confirm string) error {
 	ks, err := u.client(s).KeyList(r.Context(), withCursor(r, url.Values{"limit": {"100"}}))
 	if err != nil {
 		return err
@@ -810,7 +810,7 @@ func (u *UI) fillKeys(r *http.Request, s *session, v *view, created *httpapi.Key
 
 func (u *UI) keyCreate(w http.ResponseWriter, r *http.Request, s *session) {
 	v := &view{Me: &s.me, CSRF: s.csrf, Form: r.PostForm}
-	req := &httpapi.KeyRequest{Name: strings.TrimSpace(r.PostFormValue("name")), Role: ovm.Role(r.PostFormValue("role"))}
+	req := &client.KeyRequest{Name: strings.TrimSpace(r.PostFormValue("name")), Role: ovm.Role(r.PostFormValue("role"))}
 	errs := map[string]string{}
 	if req.Name == "" {
 		errs["name"] = "Give the key a name (who or what uses it)."
@@ -818,7 +818,7 @@ func (u *UI) keyCreate(w http.ResponseWriter, r *http.Request, s *session) {
 	if !req.Role.Valid() {
 		errs["role"] = "Choose user or admin."
 	}
-	var created *httpapi.Key
+	var created *client.Key
 	if len(errs) == 0 {
 		k, err := u.client(s).KeyCreate(r.Context(), req)
 		if ae := apiError(err); ae != nil && ae.Status < 500 && ae.Status != http.StatusUnauthorized && ae.Status != http.StatusForbidden {
@@ -873,7 +873,7 @@ func (u *UI) keyRevoke(w http.ResponseWriter, r *http.Request, s *session) {
 
 type deliveriesData struct {
 	Next       string
-	Deliveries []httpapi.Delivery
+	Deliveries []client.Delivery
 	State      string
 	States     []string
 }

@@ -13,16 +13,16 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
-	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/client"
 	"github.com/spf13/cobra"
 )
 
 // The client commands: each builds its request, calls the API through
-// httpapi.Client and prints a table, or JSON with --output json.
+// client.Client and prints a table, or JSON with --output json.
 
 // session is one client command's connection and output.
 type session struct {
-	c      *httpapi.Client
+	c      *client.Client
 	out    io.Writer
 	errOut io.Writer
 	json   bool
@@ -53,7 +53,7 @@ func connect(c *cobra.Command, g *globals) (*session, error) {
 	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usagef(c, "the server URL %q (--url or OVM_URL) is not an http(s) URL", base)
 	}
-	return &session{c: &httpapi.Client{BaseURL: base, Token: token}, out: c.OutOrStdout(), errOut: c.ErrOrStderr(), json: g.output == "json",
+	return &session{c: &client.Client{BaseURL: base, Token: token}, out: c.OutOrStdout(), errOut: c.ErrOrStderr(), json: g.output == "json",
 		ctx: c.Context()}, nil
 }
 
@@ -150,7 +150,7 @@ func leaseCommand(g *globals) *cobra.Command {
 		}),
 		leaseExtendCommand(g), leaseCredentialsCommand(g), leaseConsoleCommand(g), leaseExecCommand(g),
 		eventsCommand(g, "the lease's event log, newest first: vend, access issued, extensions, its end",
-			func(c *httpapi.Client) func(context.Context, string, url.Values) (*httpapi.Page[httpapi.Event], error) {
+			func(c *client.Client) func(context.Context, string, url.Values) (*client.Page[client.Event], error) {
 				return c.LeaseEvents
 			}),
 		clientCommand(g, "release ID", "end a lease early; the account goes on to retirement", []string{"ID"}, func(s *session, a []string) error {
@@ -162,7 +162,7 @@ func leaseCommand(g *globals) *cobra.Command {
 		}))
 }
 
-func leaseTable(leases ...httpapi.Lease) func(w *tabwriter.Writer) {
+func leaseTable(leases ...client.Lease) func(w *tabwriter.Writer) {
 	return func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "LEASE\tACCOUNT\tPOOL\tOWNER\tSTATE\tEXPIRES\tROLE")
 		for _, l := range leases {
@@ -199,9 +199,9 @@ func leaseCreateCommand(g *globals) *cobra.Command {
 		labels    = labelFlag{}
 	)
 	c := clientCommand(g, "create", "lease an account", nil, func(s *session, _ []string) error {
-		req := &httpapi.LeaseRequest{Pool: pool, Wait: httpapi.Duration(wait), Labels: labels}
+		req := &client.LeaseRequest{Pool: pool, Wait: client.Duration(wait), Labels: labels}
 		if ttl != 0 {
-			d := httpapi.Duration(ttl)
+			d := client.Duration(ttl)
 			req.TTL = &d
 		}
 		l, err := s.c.LeaseCreate(s.ctx, req)
@@ -268,10 +268,10 @@ func leaseExtendCommand(g *globals) *cobra.Command {
 	)
 	c := &cobra.Command{Use: "extend ID (--by D | --until RFC3339)", Short: "extend a lease within the pool's max_ttl", Args: exactArgs("ID")}
 	c.RunE = func(c *cobra.Command, a []string) error {
-		req := &httpapi.ExtendRequest{}
+		req := &client.ExtendRequest{}
 		switch {
 		case by != 0 && until == "":
-			d := httpapi.Duration(by)
+			d := client.Duration(by)
 			req.ExtendBy = &d
 		case by == 0 && until != "":
 			t, err := time.Parse(time.RFC3339, until)
@@ -297,7 +297,7 @@ func leaseExtendCommand(g *globals) *cobra.Command {
 	return c
 }
 
-func poolTable(pools ...httpapi.Pool) func(w *tabwriter.Writer) {
+func poolTable(pools ...client.Pool) func(w *tabwriter.Writer) {
 	return func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "POOL\tPROVIDER\tREADY\tTARGET\tIN FLIGHT\tLEASED\tCLOSING\tQUARANTINED\tLIVE/CEILING\tCLOSE QUOTA LEFT")
 		for _, p := range pools {
@@ -330,7 +330,7 @@ func poolCommand(g *globals) *cobra.Command {
 			}))
 }
 
-func poolStatusTable(w *tabwriter.Writer, p *httpapi.Pool) {
+func poolStatusTable(w *tabwriter.Writer, p *client.Pool) {
 	poolTable(*p)(w)
 	if p.HeldBack != "" {
 		fmt.Fprintf(w, "\nplanner holds back: %s\n", p.HeldBack)
@@ -352,7 +352,7 @@ func poolStatusTable(w *tabwriter.Writer, p *httpapi.Pool) {
 	}
 }
 
-func accountTable(accts ...httpapi.Account) func(w *tabwriter.Writer) {
+func accountTable(accts ...client.Account) func(w *tabwriter.Writer) {
 	return func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "ID\tACCOUNT\tPOOL\tSTATE\tGEN\tCREATED\tLAST ERROR")
 		for _, a := range accts {
@@ -363,7 +363,7 @@ func accountTable(accts ...httpapi.Account) func(w *tabwriter.Writer) {
 }
 
 func accountCommand(g *globals) *cobra.Command {
-	action := func(name, short string, fn func(*httpapi.Client) func(context.Context, string) (*httpapi.Account, error)) *cobra.Command {
+	action := func(name, short string, fn func(*client.Client) func(context.Context, string) (*client.Account, error)) *cobra.Command {
 		return clientCommand(g, name+" ID", short, []string{"ID"}, func(s *session, a []string) error {
 			acct, err := fn(s.c)(s.ctx, a[0])
 			if err != nil {
@@ -395,16 +395,16 @@ func accountCommand(g *globals) *cobra.Command {
 		})
 	return group("account", "see and act on accounts (admin)", list, get,
 		eventsCommand(g, "the account's whole event log, newest first, its leases' too (admin)",
-			func(c *httpapi.Client) func(context.Context, string, url.Values) (*httpapi.Page[httpapi.Event], error) {
+			func(c *client.Client) func(context.Context, string, url.Values) (*client.Page[client.Event], error) {
 				return c.AccountEvents
 			}),
-		action("retry", "retry a quarantined account's failed step", func(c *httpapi.Client) func(context.Context, string) (*httpapi.Account, error) { return c.AccountRetry }),
-		action("retire", "retire a quarantined account", func(c *httpapi.Client) func(context.Context, string) (*httpapi.Account, error) {
+		action("retry", "retry a quarantined account's failed step", func(c *client.Client) func(context.Context, string) (*client.Account, error) { return c.AccountRetry }),
+		action("retire", "retire a quarantined account", func(c *client.Client) func(context.Context, string) (*client.Account, error) {
 			return c.AccountRetire
 		}))
 }
 
-func accountDetail(w *tabwriter.Writer, a *httpapi.Account) {
+func accountDetail(w *tabwriter.Writer, a *client.Account) {
 	accountTable(*a)(w)
 	fmt.Fprintf(w, "\nrole: %s\nemail: %s\n", orDash(a.CrossAccountRole), a.Email)
 	if a.Waiting != "" {
@@ -417,7 +417,7 @@ func accountDetail(w *tabwriter.Writer, a *httpapi.Account) {
 	}
 }
 
-func eventTable(events ...httpapi.Event) func(w *tabwriter.Writer) {
+func eventTable(events ...client.Event) func(w *tabwriter.Writer) {
 	return func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "TIME\tACTOR\tFROM\tTO\tWHY")
 		for _, e := range events {
@@ -432,7 +432,7 @@ func eventTable(events ...httpapi.Event) func(w *tabwriter.Writer) {
 
 // eventsCommand is `events ID`: a page of an event log, newest first, or
 // oldest first with --oldest.
-func eventsCommand(g *globals, short string, fn func(*httpapi.Client) func(context.Context, string, url.Values) (*httpapi.Page[httpapi.Event], error)) *cobra.Command {
+func eventsCommand(g *globals, short string, fn func(*client.Client) func(context.Context, string, url.Values) (*client.Page[client.Event], error)) *cobra.Command {
 	var f map[string]*string
 	var limit *int
 	var oldest *bool
@@ -455,7 +455,7 @@ func eventsCommand(g *globals, short string, fn func(*httpapi.Client) func(conte
 	return c
 }
 
-func keyTable(keys ...httpapi.Key) func(w *tabwriter.Writer) {
+func keyTable(keys ...client.Key) func(w *tabwriter.Writer) {
 	return func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "ID\tNAME\tROLE\tCREATED\tREVOKED")
 		for _, k := range keys {
@@ -467,7 +467,7 @@ func keyTable(keys ...httpapi.Key) func(w *tabwriter.Writer) {
 func keyCommand(g *globals) *cobra.Command {
 	var role string
 	create := clientCommand(g, "create NAME", "make an API key; it is shown only once (admin)", []string{"NAME"}, func(s *session, a []string) error {
-		k, err := s.c.KeyCreate(s.ctx, &httpapi.KeyRequest{Name: a[0], Role: ovm.Role(role)})
+		k, err := s.c.KeyCreate(s.ctx, &client.KeyRequest{Name: a[0], Role: ovm.Role(role)})
 		if err != nil {
 			return err
 		}
