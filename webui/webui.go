@@ -19,6 +19,12 @@
 // that changes state carries the session's CSRF token; sign-out ends the
 // session. With several replicas behind a load balancer, make sessions
 // sticky (docs/console.md).
+//
+// routes.go has the route table and what every page shares (render, the
+// page and form wrappers, the API's refusals); each resource's pages are
+// a file of their own: leases.go (home, take, a lease), access.go
+// (credentials, console), pools.go, accounts.go, keys.go, deliveries.go;
+// signin.go and oidc.go sign people in.
 package webui
 
 import (
