@@ -8,47 +8,8 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/client"
 )
-
-// ProcessCredentials is the credential_process JSON (Version 1), with the
-// names of `aws configure export-credentials --format process`.
-type ProcessCredentials struct {
-	Version         int    `json:"Version"`
-	AccessKeyID     string `json:"AccessKeyId"`
-	SecretAccessKey string `json:"SecretAccessKey"`
-	SessionToken    string `json:"SessionToken"`
-	Expiration      string `json:"Expiration"`
-}
-
-// Credentials is the answer of POST /v1/leases/{id}/credentials (format
-// json): the credential_process fields and what they are for.
-type Credentials struct {
-	ProcessCredentials
-	Region         string `json:"Region"`
-	AccountID      string `json:"AccountId"`
-	LeaseID        string `json:"LeaseId"`
-	RoleARN        string `json:"RoleArn"`
-	SessionName    string `json:"SessionName"`
-	SourceIdentity string `json:"SourceIdentity"`
-	// Simulated marks credentials of the sim provider: they open nothing.
-	Simulated bool `json:"Simulated,omitempty"`
-}
-
-// ConsoleRequest is the optional body of POST /v1/leases/{id}/console.
-type ConsoleRequest struct {
-	// Destination is the console page to land on (default: the console's
-	// home).
-	Destination string `json:"destination"`
-}
-
-// ConsoleAnswer is the answer of POST /v1/leases/{id}/console. The URL
-// signs in once, within 15 minutes (AWS's limit); the console session it
-// opens ends with the lease at the latest (the revocation denies it).
-type ConsoleAnswer struct {
-	URL       string    `json:"url"`
-	ExpiresAt time.Time `json:"expires_at"`
-	Simulated bool      `json:"simulated,omitempty"`
-}
 
 // credentialFormats are the formats of POST /v1/leases/{id}/credentials.
 var credentialFormats = []string{"json", "process", "env"}
@@ -79,7 +40,7 @@ func (s *Server) leaseCredentials(w http.ResponseWriter, r *http.Request, p *pri
 	if err != nil {
 		return err
 	}
-	out := Credentials{ProcessCredentials: ProcessCredentials{Version: 1, AccessKeyID: c.AccessKeyID,
+	out := client.Credentials{ProcessCredentials: client.ProcessCredentials{Version: 1, AccessKeyID: c.AccessKeyID,
 		SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken, Expiration: c.Expiration.UTC().Format(time.RFC3339)},
 		Region: c.Region, AccountID: l.AWSAccountID, LeaseID: l.ID, RoleARN: l.RoleARN, SessionName: c.SessionName,
 		SourceIdentity: c.SourceIdentity, Simulated: c.Simulated}
@@ -96,31 +57,8 @@ func (s *Server) leaseCredentials(w http.ResponseWriter, r *http.Request, p *pri
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// Env are the credentials as environment variables: those of `aws
-// configure export-credentials --format env`, the region, and the
-// lease's ids.
-func (c Credentials) Env() [][2]string {
-	return [][2]string{
-		{"AWS_ACCESS_KEY_ID", c.AccessKeyID}, {"AWS_SECRET_ACCESS_KEY", c.SecretAccessKey},
-		{"AWS_SESSION_TOKEN", c.SessionToken}, {"AWS_CREDENTIAL_EXPIRATION", c.Expiration},
-		{"AWS_REGION", c.Region}, {"OVM_LEASE_ID", c.LeaseID}, {"OVM_ACCOUNT_ID", c.AccountID},
-	}
-}
-
-// EnvLines are Env as shell export lines.
-func (c Credentials) EnvLines() string {
-	var b strings.Builder
-	for _, kv := range c.Env() {
-		fmt.Fprintf(&b, "export %s=%s\n", kv[0], shellQuote(kv[1]))
-	}
-	return b.String()
-}
-
-// shellQuote quotes s for a POSIX shell.
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-
 func (s *Server) leaseConsole(w http.ResponseWriter, r *http.Request, p *principal) error {
-	var req ConsoleRequest
+	var req client.ConsoleRequest
 	if err := decode(r, &req, true); err != nil {
 		return err
 	}
@@ -132,5 +70,5 @@ func (s *Server) leaseConsole(w http.ResponseWriter, r *http.Request, p *princip
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, ConsoleAnswer{URL: u, ExpiresAt: l.ExpiresAt.UTC(), Simulated: c.Simulated})
+	return writeJSON(w, http.StatusOK, client.ConsoleAnswer{URL: u, ExpiresAt: l.ExpiresAt.UTC(), Simulated: c.Simulated})
 }

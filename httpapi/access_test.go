@@ -9,15 +9,16 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/ovmdev/ovm/provider/sim"
 	"github.com/ovmdev/ovm/store/storetest"
 )
 
 // leaseOf leases an account for key with body.
-func (f *fixture) leaseOf(key, body string) httpapi.Lease {
+func (f *fixture) leaseOf(key, body string) client.Lease {
 	f.t.Helper()
-	var l httpapi.Lease
+	var l client.Lease
 	r := f.do("POST", "/v1/leases", key, body)
 	if r.status != 201 {
 		f.t.Fatalf("lease: %d %s", r.status, r.body)
@@ -32,7 +33,7 @@ func TestALesseeGetsCredentialsInThreeFormatsAndOnlyForItsActiveLease(t *testing
 	l := f.leaseOf(f.user, `{"ttl": "30m"}`)
 	path := "/v1/leases/" + l.ID + "/credentials"
 
-	var c httpapi.Credentials
+	var c client.Credentials
 	r := f.do("POST", path, f.user, "")
 	r.json(t, &c)
 	exp, _ := time.Parse(time.RFC3339, c.Expiration)
@@ -117,7 +118,7 @@ func TestAConsoleURLIsPlainlySimulatedAndLandsOnlyOnTheConsole(t *testing.T) {
 	f := newFixture(t, httpapi.Config{})
 	f.fill()
 	l := f.leaseOf(f.user, `{}`)
-	var a httpapi.ConsoleAnswer
+	var a client.ConsoleAnswer
 	r := f.do("POST", "/v1/leases/"+l.ID+"/console", f.user, `{"destination": "https://us-east-1.console.aws.amazon.com/s3/home"}`)
 	r.json(t, &a)
 	if r.status != 200 || !a.Simulated || !strings.HasPrefix(a.URL, "https://"+sim.SimulatedConsole+"/") || !a.ExpiresAt.Equal(l.ExpiresAt) {
@@ -125,7 +126,7 @@ func TestAConsoleURLIsPlainlySimulatedAndLandsOnlyOnTheConsole(t *testing.T) {
 	}
 	for _, bad := range []string{"http://console.aws.amazon.com/", "https://evil.example/console.aws.amazon.com",
 		"https://console.aws.amazon.com.evil.example/", "https://user@console.aws.amazon.com/", "javascript:alert(1)"} {
-		body, _ := json.Marshal(httpapi.ConsoleRequest{Destination: bad})
+		body, _ := json.Marshal(client.ConsoleRequest{Destination: bad})
 		f.do("POST", "/v1/leases/"+l.ID+"/console", f.user, string(body)).wantError(t, 400, "invalid")
 	}
 	f.do("POST", "/v1/leases/"+l.ID+"/console", f.user, `{"destinaton": "x"}`).wantError(t, 400, "invalid")
@@ -136,7 +137,7 @@ func TestALeasesOwnPrincipalIsTrustedForTheLeaseOnly(t *testing.T) {
 	f.fill()
 	for _, bad := range []string{"arn:aws:iam::123:role/ci", "arn:aws:iam::123456789012:root", "*",
 		"arn:aws:iam::123456789012:role/", "arn:aws:sts::123456789012:assumed-role/ci/x", "arn:aws:iam::123456789012:group/ci"} {
-		body, _ := json.Marshal(httpapi.LeaseRequest{Principal: bad})
+		body, _ := json.Marshal(client.LeaseRequest{Principal: bad})
 		f.do("POST", "/v1/leases", f.user, string(body)).wantError(t, 400, "invalid")
 	}
 	ci := "arn:aws:iam::210987654321:role/ci"
@@ -149,7 +150,7 @@ func TestALeasesOwnPrincipalIsTrustedForTheLeaseOnly(t *testing.T) {
 		t.Fatalf("trust during the lease: %v", acct.Trust)
 	}
 	f.clock.Advance(time.Minute)
-	var ended httpapi.Lease
+	var ended client.Lease
 	f.do("DELETE", "/v1/leases/"+l.ID, f.user, "").json(t, &ended)
 	f.fill()
 	acct = simAccount(t, f.sim, l.AccountID)
@@ -193,7 +194,7 @@ func TestWhenAWSRefusesTheLesseeHearsWhyAndAPrincipalsLeaseIsNotKept(t *testing.
 	if msg := r.wantError(t, 503, "unavailable"); !strings.Contains(msg, "trust arn:aws:iam::210987654321:role/ci") {
 		t.Fatalf("message %q", msg)
 	}
-	var page httpapi.Page[httpapi.Lease]
+	var page client.Page[client.Lease]
 	f.do("GET", "/v1/leases?state=ended", f.user, "").json(t, &page)
 	if len(page.Items) != 1 || page.Items[0].EndReason != "account_failed" || page.Items[0].Principal == "" {
 		t.Fatalf("the lease whose principal could not be trusted: %+v", page.Items)
@@ -232,10 +233,10 @@ func TestTheCredentialsRouteTakesNoBodyAndOneFormat(t *testing.T) {
 	f.do("POST", path+"?format=env&format=json", f.user, "").wantError(t, 400, "invalid")
 	// A principal in another partition than the pool's accounts is refused
 	// before a vend: it costs no account.
-	var before httpapi.Page[httpapi.Lease]
+	var before client.Page[client.Lease]
 	f.do("GET", "/v1/leases", f.user, "").json(t, &before)
 	f.do("POST", "/v1/leases", f.user, `{"principal": "arn:aws-cn:iam::210987654321:role/ci"}`).wantError(t, 400, "invalid")
-	var after httpapi.Page[httpapi.Lease]
+	var after client.Page[client.Lease]
 	f.do("GET", "/v1/leases", f.user, "").json(t, &after)
 	if len(after.Items) != len(before.Items) {
 		t.Fatalf("a refused principal made a lease")

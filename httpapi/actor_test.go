@@ -7,12 +7,13 @@ import (
 	"testing"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/httpapi"
 )
 
 // allEvents returns the events of a lease, of its account and of the
 // pool (misses), each once.
-func (f *fixture) allEvents(l httpapi.Lease) []*ovm.Event {
+func (f *fixture) allEvents(l client.Lease) []*ovm.Event {
 	f.t.Helper()
 	var out []*ovm.Event
 	seen := map[int64]bool{}
@@ -106,7 +107,7 @@ func TestAnOIDCPrincipalIsAnOIDCActorInEveryEventItCauses(t *testing.T) {
 	if err := o.store.EventAppend(context.Background(), old); err != nil {
 		t.Fatal(err)
 	}
-	var a struct{ Events []httpapi.Event }
+	var a struct{ Events []client.Event }
 	r := o.do("GET", "/v1/accounts/"+l.OVMAccountID, o.admin, "")
 	if err := json.Unmarshal(r.body, &a); err != nil || r.status != 200 {
 		t.Fatalf("account: %d %s", r.status, r.body)

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/client"
 )
 
 func (s *Server) poolList(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -13,7 +14,7 @@ func (s *Server) poolList(w http.ResponseWriter, r *http.Request, p *principal) 
 		names = append(names, pool.Policy.Name)
 	}
 	slices.Sort(names)
-	out := Page[Pool]{Items: []Pool{}}
+	out := client.Page[client.Pool]{Items: []client.Pool{}}
 	for _, name := range names {
 		dto, err := s.poolDTO(r, p, name)
 		if err != nil {
@@ -34,27 +35,27 @@ func (s *Server) poolGet(w http.ResponseWriter, r *http.Request, p *principal) e
 
 // poolDTO is the pool's status as p may see it: admins see the accounts
 // that wait or fail, drift, closures and channels; users counts and policy.
-func (s *Server) poolDTO(r *http.Request, p *principal, name string) (Pool, error) {
+func (s *Server) poolDTO(r *http.Request, p *principal, name string) (client.Pool, error) {
 	st, err := s.engine.PoolStatus(r.Context(), name)
 	if err != nil {
-		return Pool{}, err
+		return client.Pool{}, err
 	}
 	pol := st.Policy
-	d := Pool{Name: pol.Name, Provider: pol.Provider,
-		Stock: Stock{Target: pol.Stock.Target, Ceiling: pol.Stock.Ceiling, MaxInFlight: pol.Stock.MaxInFlight, MinSpacing: pol.Stock.MinSpacing.String()},
-		Lease: LeaseLimits{DefaultTTL: pol.Lease.DefaultTTL.String(), MaxTTL: pol.Lease.MaxTTL.String(), MinTTL: pol.Lease.MinTTL.String(),
+	d := client.Pool{Name: pol.Name, Provider: pol.Provider,
+		Stock: client.Stock{Target: pol.Stock.Target, Ceiling: pol.Stock.Ceiling, MaxInFlight: pol.Stock.MaxInFlight, MinSpacing: pol.Stock.MinSpacing.String()},
+		Lease: client.LeaseLimits{DefaultTTL: pol.Lease.DefaultTTL.String(), MaxTTL: pol.Lease.MaxTTL.String(), MinTTL: pol.Lease.MinTTL.String(),
 			MaxPerOwner: pol.Lease.MaxPerOwner},
-		Retire: Retire{Mode: pol.Retire.Mode, MaxGenerations: pol.Retire.MaxGenerations},
+		Retire: client.Retire{Mode: pol.Retire.Mode, MaxGenerations: pol.Retire.MaxGenerations},
 		Counts: map[string]int{}, Ready: st.Counts.ByState[ovm.AccountReady], InFlight: st.Counts.InFlight(), Live: st.Counts.Live(),
 		HeldBack: st.Plan.Why, NextCreationAt: timePtr(st.Plan.NextAt)}
 	if a := pol.Stock.Auto; a != nil {
-		d.Stock.Auto, d.Stock.TargetWhy = &AutoStock{Min: a.Min, Max: a.Max, HitRatio: a.HitRatio}, st.TargetWhy
+		d.Stock.Auto, d.Stock.TargetWhy = &client.AutoStock{Min: a.Min, Max: a.Max, HitRatio: a.HitRatio}, st.TargetWhy
 	}
 	for state, n := range st.Counts.ByState {
 		d.Counts[string(state)] = n
 	}
 	if q := st.Quota; q != nil && q.Limited() {
-		d.CloseQuota = &Quota{Limit: q.Limit, Used: q.Used, Left: q.Left(), Window: q.Window.String(), NextFreeAt: timePtr(q.NextFreeAt)}
+		d.CloseQuota = &client.Quota{Limit: q.Limit, Used: q.Used, Left: q.Left(), Window: q.Window.String(), NextFreeAt: timePtr(q.NextFreeAt)}
 	}
 	if !p.admin() {
 		return d, nil
@@ -62,14 +63,14 @@ func (s *Server) poolDTO(r *http.Request, p *principal, name string) (Pool, erro
 	for _, a := range st.Waiting {
 		d.Waiting = append(d.Waiting, accountDTO(a))
 	}
-	d.Drift = []Drift{}
+	d.Drift = []client.Drift{}
 	for _, f := range st.Drift {
-		d.Drift = append(d.Drift, Drift{AWSAccountID: f.AWSAccountID, AccountID: f.AccountID, Problem: f.Problem, Since: f.Since.UTC()})
+		d.Drift = append(d.Drift, client.Drift{AWSAccountID: f.AWSAccountID, AccountID: f.AccountID, Problem: f.Problem, Since: f.Since.UTC()})
 	}
 	d.DriftCheckedAt = timePtr(st.DriftCheckedAt)
 	d.Channels = st.Channels
 	for _, c := range st.RecentCloses {
-		d.RecentCloses = append(d.RecentCloses, CloseInfo{AccountID: c.AWSAccountID, OVMAccountID: c.AccountID, Pool: c.Pool, At: c.At.UTC()})
+		d.RecentCloses = append(d.RecentCloses, client.CloseInfo{AccountID: c.AWSAccountID, OVMAccountID: c.AccountID, Pool: c.Pool, At: c.At.UTC()})
 	}
 	return d, nil
 }
@@ -88,7 +89,7 @@ func (s *Server) accountList(w http.ResponseWriter, r *http.Request, p *principa
 	if err != nil {
 		return err
 	}
-	out := Page[Account]{Items: []Account{}, NextCursor: next}
+	out := client.Page[client.Account]{Items: []client.Account{}, NextCursor: next}
 	for _, a := range accts {
 		out.Items = append(out.Items, accountDTO(a))
 	}
@@ -136,7 +137,7 @@ func (s *Server) eventPage(w http.ResponseWriter, r *http.Request, sel ovm.Event
 	if err != nil {
 		return err
 	}
-	out := Page[Event]{Items: []Event{}, NextCursor: next}
+	out := client.Page[client.Event]{Items: []client.Event{}, NextCursor: next}
 	for _, e := range ev {
 		out.Items = append(out.Items, eventDTO(e))
 	}
@@ -175,14 +176,8 @@ func (s *Server) accountRetire(w http.ResponseWriter, r *http.Request, p *princi
 	return writeJSON(w, http.StatusOK, accountDTO(a))
 }
 
-// KeyRequest is the body of POST /v1/keys.
-type KeyRequest struct {
-	Name string   `json:"name"`
-	Role ovm.Role `json:"role"`
-}
-
 func (s *Server) keyCreate(w http.ResponseWriter, r *http.Request, p *principal) error {
-	var req KeyRequest
+	var req client.KeyRequest
 	if err := decode(r, &req, false); err != nil {
 		return err
 	}
@@ -211,7 +206,7 @@ func (s *Server) keyList(w http.ResponseWriter, r *http.Request, p *principal) e
 	if err != nil {
 		return err
 	}
-	out := Page[Key]{Items: []Key{}, NextCursor: next}
+	out := client.Page[client.Key]{Items: []client.Key{}, NextCursor: next}
 	for _, k := range keys {
 		out.Items = append(out.Items, keyDTO(k))
 	}
@@ -231,16 +226,8 @@ func (s *Server) keyRevoke(w http.ResponseWriter, r *http.Request, p *principal)
 	return writeJSON(w, http.StatusOK, keyDTO(k))
 }
 
-// InputRequest is the body of POST /v1/accounts/{id}/input: a value a
-// sign-up step waits for (a human's captcha answer, a relayed 3-D Secure
-// code). The value is never shown back.
-type InputRequest struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
-}
-
 func (s *Server) accountInput(w http.ResponseWriter, r *http.Request, p *principal) error {
-	var req InputRequest
+	var req client.InputRequest
 	if err := decode(r, &req, false); err != nil {
 		return err
 	}

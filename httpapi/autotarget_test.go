@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
 )
@@ -26,7 +27,7 @@ func TestAnAutoPoolShowsItsTargetAndKeepsItsMisses(t *testing.T) {
 	if evs, _, _ := f.store.EventList(context.Background(), &ovm.EventListParams{Pool: "default"}); len(evs) != 0 {
 		t.Fatalf("a miss left events: %+v", evs)
 	}
-	var p httpapi.Pool
+	var p client.Pool
 	f.do("GET", "/v1/pools/default", f.user, "").json(t, &p)
 	if p.Stock.Auto == nil || p.Stock.Auto.Max != 5 || p.Stock.Auto.HitRatio != 0.99 || !strings.HasPrefix(p.Stock.TargetWhy, "auto: ") ||
 		p.Stock.Target < 1 || p.Stock.Target > 5 {
@@ -56,7 +57,7 @@ func TestOneKeysRefusedVendsWeighLikeOneWaitingOwner(t *testing.T) {
 		if _, err := f.eng.RunOnce(context.Background(), engine.WorkerPlanner); err != nil {
 			t.Fatal(err)
 		}
-		var p httpapi.Pool
+		var p client.Pool
 		f.do("GET", "/v1/pools/default", f.admin, "").json(t, &p)
 		return p.Stock.Target
 	}
@@ -73,10 +74,10 @@ func TestOneKeysRefusedVendsWeighLikeOneWaitingOwner(t *testing.T) {
 		key := f.key(fmt.Sprintf("team-%d", i), ovm.RoleUser)
 		f.do("POST", "/v1/leases", key, `{}`).wantError(t, 503, "unavailable")
 	}
-	var d httpapi.Demand
+	var d client.Demand
 	f.do("GET", "/v1/pools/default/demand", f.admin, "").json(t, &d)
 	if d.Misses != 35 || d.Leases != 0 || len(d.Owners) != 11 || d.Owners[0].Owner != "alice" || d.Owners[0].Misses != 25 ||
-		d.Owners[0].CountedMisses != 1 || d.CountedMisses != 11 || d.LeadTime != httpapi.Duration(5*time.Minute) {
+		d.Owners[0].CountedMisses != 1 || d.CountedMisses != 11 || d.LeadTime != client.Duration(5*time.Minute) {
 		t.Fatalf("demand %+v", d)
 	}
 	f.do("GET", "/v1/pools/default/demand", f.user, "").wantError(t, 403, "forbidden")

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/httpapi"
 )
 
@@ -42,19 +43,19 @@ func TestTheClientRetriesALostVendWithItsKey(t *testing.T) {
 	f := newFixture(t, httpapi.Config{})
 	f.fill()
 	before, _ := f.store.PoolCounts(context.Background(), "default")
-	for _, vend := range []func(c *httpapi.Client) (string, error){
-		func(c *httpapi.Client) (string, error) {
-			l, err := c.LeaseCreate(context.Background(), &httpapi.LeaseRequest{})
+	for _, vend := range []func(c *client.Client) (string, error){
+		func(c *client.Client) (string, error) {
+			l, err := c.LeaseCreate(context.Background(), &client.LeaseRequest{})
 			return l.AccountID, err
 		},
-		func(c *httpapi.Client) (string, error) {
+		func(c *client.Client) (string, error) {
 			v, err := c.Vend(context.Background())
 			return v.AccountID, err
 		},
 	} {
 		lose := &loseFirstAnswer{next: f.srv.Config.Handler}
 		ts := httptest.NewServer(lose)
-		c := &httpapi.Client{BaseURL: ts.URL, Token: f.user}
+		c := &client.Client{BaseURL: ts.URL, Token: f.user}
 		acct, err := vend(c)
 		ts.Close()
 		if err != nil || acct == "" {

@@ -191,29 +191,6 @@ func jsonTokenKind(tok json.Token) string {
 	return "something else"
 }
 
-// Duration is a Go duration string in JSON ("90s", "24h").
-type Duration time.Duration
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return ovm.Errorf(ovm.EInvalid, "durations are strings like \"90s\", \"30m\" or \"24h\"")
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return ovm.Errorf(ovm.EInvalid, "invalid duration %q: use a string like \"90s\", \"30m\" or \"24h\"", s)
-	}
-	if v < 0 {
-		return ovm.Errorf(ovm.EInvalid, "duration %q must not be negative", s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalJSON implements json.Marshaler.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
 // Label limits.
 const (
 	maxLabels     = 32

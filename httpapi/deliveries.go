@@ -2,43 +2,19 @@ package httpapi
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/client"
 )
 
-// Delivery is an outbox entry: the notification as it is sent (event) and
-// how far its sending got, per subscription.
-type Delivery struct {
-	ID            string            `json:"id"`
-	Type          string            `json:"type"`
-	State         string            `json:"state"`
-	Event         *ovm.Notification `json:"event"`
-	Attempts      int               `json:"attempts"`
-	NextAttemptAt *time.Time        `json:"next_attempt_at,omitempty"`
-	LastError     string            `json:"last_error,omitempty"`
-	Targets       []DeliveryTarget  `json:"targets"`
-	CreatedAt     time.Time         `json:"created_at"`
-	UpdatedAt     time.Time         `json:"updated_at"`
-}
-
-// DeliveryTarget is one subscription's share of a delivery.
-type DeliveryTarget struct {
-	Subscription string     `json:"subscription"`
-	State        string     `json:"state"`
-	Attempts     int        `json:"attempts"`
-	LastError    string     `json:"last_error,omitempty"`
-	DeliveredAt  *time.Time `json:"delivered_at,omitempty"`
-}
-
-func deliveryDTO(d *ovm.Delivery) Delivery {
-	out := Delivery{ID: d.ID, Type: string(d.Event.Type), State: string(d.State), Event: d.Event, Attempts: d.Attempts,
-		LastError: d.LastError, Targets: []DeliveryTarget{}, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()}
+func deliveryDTO(d *ovm.Delivery) client.Delivery {
+	out := client.Delivery{ID: d.ID, Type: string(d.Event.Type), State: string(d.State), Event: d.Event, Attempts: d.Attempts,
+		LastError: d.LastError, Targets: []client.DeliveryTarget{}, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()}
 	if d.State == ovm.DeliveryPending {
 		out.NextAttemptAt = timePtr(d.NextAttemptAt)
 	}
 	for _, t := range d.Targets {
-		out.Targets = append(out.Targets, DeliveryTarget{Subscription: t.Subscription, State: string(t.State),
+		out.Targets = append(out.Targets, client.DeliveryTarget{Subscription: t.Subscription, State: string(t.State),
 			Attempts: t.Attempts, LastError: t.LastError, DeliveredAt: timePtr(t.DeliveredAt)})
 	}
 	return out
@@ -57,7 +33,7 @@ func (s *Server) deliveryList(w http.ResponseWriter, r *http.Request, p *princip
 	if err != nil {
 		return err
 	}
-	out := Page[Delivery]{Items: []Delivery{}, NextCursor: next}
+	out := client.Page[client.Delivery]{Items: []client.Delivery{}, NextCursor: next}
 	for _, d := range ds {
 		out.Items = append(out.Items, deliveryDTO(d))
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
 )
@@ -46,7 +47,7 @@ func TestFailedDeliveriesAreListedAndSentAgainByAnAdmin(t *testing.T) {
 	}
 	failed := f.failedDelivery()
 
-	var page httpapi.Page[httpapi.Delivery]
+	var page client.Page[client.Delivery]
 	r := f.do("GET", "/v1/deliveries?state=failed", f.admin, "")
 	r.json(t, &page)
 	if r.status != 200 || len(page.Items) != 1 || page.Items[0].ID != failed.ID || page.Items[0].Type != "account.quarantined" ||
@@ -66,7 +67,7 @@ func TestFailedDeliveriesAreListedAndSentAgainByAnAdmin(t *testing.T) {
 	}
 
 	r = f.do("POST", "/v1/deliveries/"+failed.ID+"/retry", f.admin, "")
-	var d httpapi.Delivery
+	var d client.Delivery
 	r.json(t, &d)
 	if r.status != 200 || d.State != "pending" || d.Targets[0].State != "pending" || d.Targets[0].Attempts != 0 || d.NextAttemptAt == nil {
 		t.Fatalf("retry: %d %s", r.status, r.body)

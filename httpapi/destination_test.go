@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/httpapi"
 )
 
@@ -37,7 +38,7 @@ func TestTheConsoleRouteRefusesEveryHostileDestination(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := json.Marshal(httpapi.ConsoleRequest{Destination: d})
+		body, _ := json.Marshal(client.ConsoleRequest{Destination: d})
 		r := f.do("POST", "/v1/leases/"+l.ID+"/console", f.user, string(body))
 		switch verdict {
 		case "refuse":
@@ -49,7 +50,7 @@ func TestTheConsoleRouteRefusesEveryHostileDestination(t *testing.T) {
 			refused++
 		case "accept":
 			f.clock.Advance(time.Minute) // within the lease's rate of issues
-			var a httpapi.ConsoleAnswer
+			var a client.ConsoleAnswer
 			if r.status != 200 || json.Unmarshal(r.body, &a) != nil || a.URL == "" {
 				t.Errorf("%q: %d %s", d, r.status, r.body)
 				continue

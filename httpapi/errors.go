@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/client"
 )
 
 // statusOf is the one table from domain error codes to HTTP statuses.
@@ -20,14 +21,6 @@ var statusOf = map[ovm.ErrorCode]int{
 	ovm.ELimitExceeded:    http.StatusTooManyRequests,
 	ovm.EUnavailable:      http.StatusServiceUnavailable,
 	ovm.EInternal:         http.StatusInternalServerError,
-}
-
-// ErrorBody is the JSON of every error response.
-type ErrorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
 }
 
 // writeError answers err as JSON. Internal errors are logged with their
@@ -46,7 +39,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &e) && e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+999_999_999)/1_000_000_000)))
 	}
-	var body ErrorBody
+	var body client.ErrorBody
 	body.Error.Code = string(code)
 	body.Error.Message = ovm.ErrorMessage(err)
 	writeJSON(w, status, body)

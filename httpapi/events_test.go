@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/httpapi"
 )
 
@@ -46,12 +47,12 @@ func TestALesseeCannotHideTheEndOfItsLease(t *testing.T) {
 		t.Fatalf("a minute later: %d %s", r.status, r.body)
 	}
 	f.do("DELETE", path, f.user, "")
-	var page httpapi.Page[httpapi.Event]
+	var page client.Page[client.Event]
 	f.do("GET", path+"/events?limit=2", f.user, "").json(t, &page)
 	if len(page.Items) != 2 || page.NextCursor == "" || page.Items[0].To != "closing" || page.Items[1].To != "ended" {
 		t.Fatalf("the lease's newest events (the account's move and the lease's end, one write): %+v", page)
 	}
-	var acct httpapi.Account
+	var acct client.Account
 	f.do("GET", "/v1/accounts/"+l.OVMAccountID, f.admin, "").json(t, &acct)
 	if len(acct.Events) == 0 || acct.Events[0].To != "closing" || acct.EventsNextCursor != "" && len(acct.Events) != 100 {
 		t.Fatalf("the account's newest event: %+v", acct.Events[:min(len(acct.Events), 2)])

@@ -5,22 +5,15 @@ import (
 	"path"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/client"
 )
-
-// Me is the answer of GET /v1/me: who the caller is.
-type Me struct {
-	Name string   `json:"name"`
-	Role ovm.Role `json:"role"`
-	// Kind is "key" for an API key, "token" for an OIDC token.
-	Kind string `json:"kind"`
-}
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request, p *principal) error {
 	kind := "key"
 	if p.KeyID == "" {
 		kind = "token"
 	}
-	return writeJSON(w, http.StatusOK, Me{Name: p.Name, Role: p.Role, Kind: kind})
+	return writeJSON(w, http.StatusOK, client.Me{Name: p.Name, Role: p.Role, Kind: kind})
 }
 
 // evidenceKeeper returns the provider that keeps the evidence of the
@@ -43,7 +36,7 @@ func (s *Server) evidenceList(w http.ResponseWriter, r *http.Request, _ *princip
 	if err != nil {
 		return err
 	}
-	out := Page[ovm.Evidence]{Items: []ovm.Evidence{}}
+	out := client.Page[ovm.Evidence]{Items: []ovm.Evidence{}}
 	if k != nil {
 		recs, err := k.Evidence(r.Context(), a.ID)
 		if err != nil {
@@ -53,10 +46,6 @@ func (s *Server) evidenceList(w http.ResponseWriter, r *http.Request, _ *princip
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
-
-// EvidenceCSP is the Content-Security-Policy of an evidence file: a
-// captured page runs no script and gets an origin of its own.
-const EvidenceCSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 // evidenceTypes are the content types of the files a record may hold;
 // any other file is served as plain text.
@@ -83,7 +72,7 @@ func (s *Server) evidenceFile(w http.ResponseWriter, r *http.Request, _ *princip
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	// A captured page is someone else's HTML: no script runs, and it gets
 	// an origin of its own, never OVM's.
-	w.Header().Set("Content-Security-Policy", EvidenceCSP)
+	w.Header().Set("Content-Security-Policy", client.EvidenceCSP)
 	w.Header().Set("Cache-Control", "private, no-store")
 	_, err = w.Write(b)
 	return err

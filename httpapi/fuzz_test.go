@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/client"
 )
 
 // FuzzDecode feeds arbitrary bodies to the request decoders: they must never
@@ -15,12 +16,12 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		for _, v := range []any{&LeaseRequest{}, &ExtendRequest{}, &KeyRequest{}} {
+		for _, v := range []any{&client.LeaseRequest{}, &client.ExtendRequest{}, &client.KeyRequest{}} {
 			err := decodeBytes(body, v, true)
 			if err != nil && ovm.ErrorCodeOf(err) != ovm.EInvalid {
 				t.Fatalf("%T: error %v has code %s, want invalid", v, err, ovm.ErrorCodeOf(err))
 			}
-			if lr, ok := v.(*LeaseRequest); ok && err == nil {
+			if lr, ok := v.(*client.LeaseRequest); ok && err == nil {
 				_ = checkLabels(lr.Labels)
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/ovmdev/ovm/provider/sim"
@@ -47,7 +48,7 @@ func TestVendNamesItsLeaseInLocation(t *testing.T) {
 	if !strings.HasPrefix(loc, "/v1/leases/") {
 		t.Fatalf("Location %q", loc)
 	}
-	var l httpapi.Lease
+	var l client.Lease
 	got := f.do("GET", loc, f.user, "")
 	got.json(t, &l)
 	if got.status != 200 || l.AccountID != string(m[1]) || l.State != "active" {
@@ -120,7 +121,7 @@ func TestInputTheContractRefuses(t *testing.T) {
 	f := newFixture(t, httpapi.Config{})
 	f.fill()
 	lease := f.do("POST", "/v1/leases", f.user, "")
-	var l httpapi.Lease
+	var l client.Lease
 	lease.json(t, &l)
 	cases := []struct {
 		name, method, path, body string
@@ -175,7 +176,7 @@ func TestAnotherOwnersLeaseCannotBeReadChangedOrEnded(t *testing.T) {
 	f.fill()
 	bob := f.key("bob", ovm.RoleUser)
 	r := f.do("POST", "/v1/leases", f.user, `{"ttl":"1h"}`)
-	var l httpapi.Lease
+	var l client.Lease
 	r.json(t, &l)
 	for _, c := range []struct{ method, path, body string }{
 		{"GET", "/v1/leases/" + l.ID, ""},
@@ -189,7 +190,7 @@ func TestAnotherOwnersLeaseCannotBeReadChangedOrEnded(t *testing.T) {
 	if err != nil || got.State != ovm.LeaseActive || !got.ExpiresAt.Equal(l.ExpiresAt) || got.Version != 1 {
 		t.Fatalf("bob's requests changed alice's lease: %+v (%v)", got, err)
 	}
-	var list httpapi.Page[httpapi.Lease]
+	var list client.Page[client.Lease]
 	f.do("GET", "/v1/leases", bob, "").json(t, &list)
 	if len(list.Items) != 0 {
 		t.Fatalf("bob lists alice's leases: %+v", list.Items)
@@ -342,7 +343,7 @@ func TestAnAccountShowsItsRunningStepsLiveFigures(t *testing.T) {
 		t.Fatal(err)
 	}
 	accts, _, _ := f.store.AccountList(context.Background(), &ovm.AccountListParams{})
-	var a httpapi.Account
+	var a client.Account
 	f.do("GET", "/v1/accounts/"+accts[0].ID, f.admin, "").json(t, &a)
 	if a.Progress["live.found"] != "37" {
 		t.Fatalf("the account's live figures are missing: %+v", a.Progress)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/ovmdev/ovm/internal/clocktest"
@@ -121,7 +122,7 @@ func (r resp) json(t *testing.T, v any) {
 // errorCode checks an error answer's status and JSON shape.
 func (r resp) wantError(t *testing.T, status int, code string) string {
 	t.Helper()
-	var eb httpapi.ErrorBody
+	var eb client.ErrorBody
 	if r.status != status || json.Unmarshal(r.body, &eb) != nil || eb.Error.Code != code || eb.Error.Message == "" {
 		t.Fatalf("got %d %s, want %d with error code %s", r.status, r.body, status, code)
 	}
@@ -244,14 +245,14 @@ func TestLeaseLifecycle(t *testing.T) {
 	f := newFixture(t, httpapi.Config{})
 	f.fill()
 	r := f.do("POST", "/v1/leases", f.user, `{"ttl":"2h","labels":{"pipeline":"landing-zone"}}`)
-	var l httpapi.Lease
+	var l client.Lease
 	r.json(t, &l)
 	if r.status != 201 || !ovm.IsAWSAccountID(l.AccountID) || l.CrossAccountRole != ovm.RoleARN(l.AccountID, "OVMCrossAccountRole") ||
 		l.Pool != "default" || l.Owner != "alice" || l.State != ovm.LeaseActive || !l.ExpiresAt.Equal(t0.Add(10*time.Second+2*time.Hour)) ||
 		l.Labels["pipeline"] != "landing-zone" || r.header.Get("Location") != "/v1/leases/"+l.ID {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}
-	var got httpapi.Lease
+	var got client.Lease
 	f.do("GET", "/v1/leases/"+l.ID, f.user, "").json(t, &got)
 	if got.ID != l.ID {
 		t.Fatalf("get: %+v", got)
@@ -277,7 +278,7 @@ func TestLeaseLifecycle(t *testing.T) {
 	bob := f.key("bob", ovm.RoleUser)
 	f.do("GET", "/v1/leases/"+l.ID, bob, "").wantError(t, 404, "not_found")
 	f.do("DELETE", "/v1/leases/"+l.ID, bob, "").wantError(t, 404, "not_found")
-	var page httpapi.Page[httpapi.Lease]
+	var page client.Page[client.Lease]
 	f.do("GET", "/v1/leases", bob, "").json(t, &page)
 	if len(page.Items) != 0 {
 		t.Fatalf("bob sees %d leases", len(page.Items))
@@ -296,7 +297,7 @@ func TestLeaseLifecycle(t *testing.T) {
 	}
 	f.do("DELETE", "/v1/leases/"+l.ID, f.user, "").wantError(t, 409, "conflict")
 	f.fill()
-	var acct httpapi.Account
+	var acct client.Account
 	f.do("GET", "/v1/accounts/"+l.AccountID, f.admin, "").json(t, &acct)
 	if acct.State != ovm.AccountClosed || acct.ID != l.OVMAccountID {
 		t.Fatalf("account %s, want closed", acct.State)
@@ -318,7 +319,7 @@ func TestLeaseLifecycle(t *testing.T) {
 	// The same log, oldest first, a page of two at a time.
 	var oldest []string
 	for cursor := ""; ; {
-		var page httpapi.Page[httpapi.Event]
+		var page client.Page[client.Event]
 		f.do("GET", "/v1/accounts/"+l.AccountID+"/events?order=oldest&limit=2&cursor="+cursor, f.admin, "").json(t, &page)
 		for _, e := range page.Items {
 			if e.Kind == "account" && e.From != e.To {
@@ -444,7 +445,7 @@ func TestThePerOwnerLeaseLimit(t *testing.T) {
 func TestKeys(t *testing.T) {
 	f := newFixture(t, httpapi.Config{})
 	r := f.do("POST", "/v1/keys", f.admin, `{"name":"ci-bot","role":"user"}`)
-	var k httpapi.Key
+	var k client.Key
 	r.json(t, &k)
 	if r.status != 201 || !strings.HasPrefix(k.Key, "ovm_") || k.Role != ovm.RoleUser {
 		t.Fatalf("create: %d %s", r.status, r.body)
@@ -456,7 +457,7 @@ func TestKeys(t *testing.T) {
 	if strings.Contains(string(list.body), k.Key) || strings.Contains(string(list.body), ovm.HashKey(k.Key)) {
 		t.Fatal("the key list shows a secret or its hash")
 	}
-	var page httpapi.Page[httpapi.Key]
+	var page client.Page[client.Key]
 	list.json(t, &page)
 	if len(page.Items) != 3 {
 		t.Fatalf("%d keys", len(page.Items))
@@ -470,7 +471,7 @@ func TestKeys(t *testing.T) {
 func TestPoolsAndOperatorActions(t *testing.T) {
 	f := newFixture(t, httpapi.Config{})
 	f.fill()
-	var p httpapi.Pool
+	var p client.Pool
 	r := f.do("GET", "/v1/pools/default", f.user, "")
 	r.json(t, &p)
 	if r.status != 200 || p.Ready != 3 || p.Stock.Target != 3 || p.Counts["ready"] != 3 || p.Provider != "sim" {
@@ -478,14 +479,14 @@ func TestPoolsAndOperatorActions(t *testing.T) {
 	}
 	f.do("GET", "/v1/pools/nope", f.user, "").wantError(t, 404, "not_found")
 
-	var page httpapi.Page[httpapi.Account]
+	var page client.Page[client.Account]
 	f.do("GET", "/v1/accounts?state=ready&limit=2", f.admin, "").json(t, &page)
 	if len(page.Items) != 2 || page.NextCursor == "" {
 		t.Fatalf("accounts page: %+v", page)
 	}
 	id := page.Items[0].ID
 	f.do("POST", "/v1/accounts/"+id+"/retry", f.admin, "").wantError(t, 409, "conflict")
-	var a httpapi.Account
+	var a client.Account
 	r = f.do("POST", "/v1/accounts/"+id+"/retire", f.admin, "")
 	r.json(t, &a)
 	if r.status != 200 || a.State != ovm.AccountClosing {
@@ -496,7 +497,7 @@ func TestPoolsAndOperatorActions(t *testing.T) {
 func TestInputsReachAWaitingAccountAndAreNeverShownBack(t *testing.T) {
 	f := newFixture(t, httpapi.Config{}, func(p *ovm.Pool) { p.Stock.Target = 1 })
 	f.eng.RunOnce(context.Background(), engine.WorkerPlanner) // one pending account
-	var page httpapi.Page[httpapi.Account]
+	var page client.Page[client.Account]
 	f.do("GET", "/v1/accounts", f.admin, "").json(t, &page)
 	id := page.Items[0].ID
 	r := f.do("POST", "/v1/accounts/"+id+"/input", f.admin, `{"name":"bank_code","value":"918273"}`)
@@ -518,19 +519,19 @@ func TestInputsReachAWaitingAccountAndAreNeverShownBack(t *testing.T) {
 func TestClientRoundTrip(t *testing.T) {
 	f := newFixture(t, httpapi.Config{})
 	f.fill()
-	c := &httpapi.Client{BaseURL: f.srv.URL, Token: f.user}
+	c := &client.Client{BaseURL: f.srv.URL, Token: f.user}
 	ctx := context.Background()
 	v, err := c.Vend(ctx)
 	if err != nil || !ovm.IsAWSAccountID(v.AccountID) {
 		t.Fatalf("vend: %+v %v", v, err)
 	}
-	ttl := httpapi.Duration(time.Hour)
-	l, err := c.LeaseCreate(ctx, &httpapi.LeaseRequest{TTL: &ttl})
+	ttl := client.Duration(time.Hour)
+	l, err := c.LeaseCreate(ctx, &client.LeaseRequest{TTL: &ttl})
 	if err != nil || l.Owner != "alice" {
 		t.Fatalf("lease: %+v %v", l, err)
 	}
 	_, err = c.AccountList(ctx, nil)
-	var apiErr *httpapi.APIError
+	var apiErr *client.APIError
 	if !errors.As(err, &apiErr) || apiErr.Status != 403 || apiErr.Code != "forbidden" {
 		t.Fatalf("user listing accounts: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/httpapi"
 )
 
@@ -19,7 +20,7 @@ func TestAVendWithAnIdempotencyKeyIsMadeOnce(t *testing.T) {
 		return c.ByState[ovm.AccountReady]
 	}
 	before := ready()
-	var first, again httpapi.Lease
+	var first, again client.Lease
 	r := f.do("POST", "/v1/leases", f.user, `{"ttl": "30m"}`, "Idempotency-Key", "3f1c-retry-1")
 	r.json(t, &first)
 	if r.status != 201 || r.header.Get("Idempotent-Replayed") != "" {
@@ -40,7 +41,7 @@ func TestAVendWithAnIdempotencyKeyIsMadeOnce(t *testing.T) {
 		t.Fatalf("/vend retried: %d %s, then %d %s", v1.status, v1.body, v2.status, v2.body)
 	}
 	// Another owner's key of the same value is another vend.
-	var other httpapi.Lease
+	var other client.Lease
 	f.do("POST", "/v1/leases", f.admin, `{}`, "Idempotency-Key", "3f1c-retry-1").json(t, &other)
 	if other.ID == "" || other.ID == first.ID {
 		t.Fatalf("another owner's key: %+v", other)

@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/engine"
 )
 
 // vend is the seed's API: a lease from the default pool with the default
 // TTL, answered exactly as the original did.
 func (s *Server) vend(w http.ResponseWriter, r *http.Request, p *principal) error {
-	l, err := s.lease(w, r, p, &LeaseRequest{Pool: s.cfg.DefaultPool})
+	l, err := s.lease(w, r, p, &client.LeaseRequest{Pool: s.cfg.DefaultPool})
 	if err != nil {
 		return err
 	}
@@ -30,22 +31,8 @@ func (s *Server) vend(w http.ResponseWriter, r *http.Request, p *principal) erro
 	return err
 }
 
-// LeaseRequest is the body of POST /v1/leases.
-type LeaseRequest struct {
-	Pool string `json:"pool"`
-	// TTL is the lease's duration (nil: the pool's default; it must be
-	// positive when given).
-	TTL    *Duration         `json:"ttl,omitempty"`
-	Labels map[string]string `json:"labels"`
-	// Wait long-polls up to this long for an account when the stock is empty.
-	Wait Duration `json:"wait"`
-	// Principal, an IAM role or user ARN, is trusted by the account's
-	// vended role for the lease's life only.
-	Principal string `json:"principal,omitempty"`
-}
-
 func (s *Server) leaseCreate(w http.ResponseWriter, r *http.Request, p *principal) error {
-	var req LeaseRequest
+	var req client.LeaseRequest
 	if err := decode(r, &req, true); err != nil {
 		return err
 	}
@@ -66,20 +53,12 @@ func (s *Server) leaseCreate(w http.ResponseWriter, r *http.Request, p *principa
 	return writeJSON(w, http.StatusCreated, leaseDTO(l))
 }
 
-// IdempotencyKeyHeader makes a vend once per key (POST /v1/leases, /vend):
-// a retry with the same key within ovm.IdempotencyWindow gets the first
-// vend's lease, marked by ReplayedHeader: true.
-const (
-	IdempotencyKeyHeader = "Idempotency-Key"
-	ReplayedHeader       = "Idempotent-Replayed"
-)
-
 // lease vends from req's pool (set) through the engine, with the request's
 // Idempotency-Key, and reports the vend to the observer.
-func (s *Server) lease(w http.ResponseWriter, r *http.Request, p *principal, req *LeaseRequest) (_ *ovm.Lease, err error) {
-	keys := r.Header.Values(IdempotencyKeyHeader)
+func (s *Server) lease(w http.ResponseWriter, r *http.Request, p *principal, req *client.LeaseRequest) (_ *ovm.Lease, err error) {
+	keys := r.Header.Values(client.IdempotencyKeyHeader)
 	if len(keys) > 1 {
-		return nil, ovm.Errorf(ovm.EInvalid, "the %s header is given %d times; give it once", IdempotencyKeyHeader, len(keys))
+		return nil, ovm.Errorf(ovm.EInvalid, "the %s header is given %d times; give it once", client.IdempotencyKeyHeader, len(keys))
 	}
 	key := ""
 	if len(keys) == 1 {
@@ -103,7 +82,7 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request, p *principal, req
 		Labels: req.Labels, Principal: req.Principal, Wait: time.Duration(req.Wait), IdempotencyKey: key,
 		StillValid: func(ctx context.Context) error { return s.stillValid(ctx, p) }})
 	if replayed {
-		w.Header().Set(ReplayedHeader, "true")
+		w.Header().Set(client.ReplayedHeader, "true")
 	}
 	return l, err
 }
@@ -166,21 +145,15 @@ func (s *Server) leaseList(w http.ResponseWriter, r *http.Request, p *principal)
 	if err != nil {
 		return err
 	}
-	out := Page[Lease]{Items: []Lease{}, NextCursor: next}
+	out := client.Page[client.Lease]{Items: []client.Lease{}, NextCursor: next}
 	for _, l := range leases {
 		out.Items = append(out.Items, leaseDTO(l))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// ExtendRequest is the body of PATCH /v1/leases/{id}: exactly one field.
-type ExtendRequest struct {
-	ExpiresAt *time.Time `json:"expires_at"`
-	ExtendBy  *Duration  `json:"extend_by"`
-}
-
 func (s *Server) leaseExtend(w http.ResponseWriter, r *http.Request, p *principal) error {
-	var req ExtendRequest
+	var req client.ExtendRequest
 	if err := decode(r, &req, false); err != nil {
 		return err
 	}

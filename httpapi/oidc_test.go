@@ -8,6 +8,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/ovmdev/ovm/identity"
@@ -54,12 +55,12 @@ func TestAnOIDCTokenLeasesInTheNameOfItsOwnerClaim(t *testing.T) {
 	o.fill()
 	token := o.token(nil)
 	r := o.do("POST", "/v1/leases", token, `{}`)
-	var l httpapi.Lease
+	var l client.Lease
 	r.json(t, &l)
 	if r.status != 201 || l.Owner != "my-org/app" {
 		t.Fatalf("POST /v1/leases with a token: %d %s, want 201 owned by my-org/app", r.status, r.body)
 	}
-	var list struct{ Items []httpapi.Lease }
+	var list struct{ Items []client.Lease }
 	o.do("GET", "/v1/leases", token, "").json(t, &list)
 	if len(list.Items) != 1 || list.Items[0].ID != l.ID {
 		t.Fatalf("the token's own leases: %+v", list.Items)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/ovmdev/ovm/provider/sim"
 )
@@ -34,7 +35,7 @@ func TestALeaseWhoseTimeIsUpIsOverForEveryRoute(t *testing.T) {
 			t.Fatalf("%s handed out access: %s", p, r.body)
 		}
 	}
-	var got httpapi.Lease
+	var got client.Lease
 	f.do("GET", path, f.user, "").json(t, &got)
 	if got.State != "active" || !got.ExpiresAt.Equal(l.ExpiresAt) {
 		t.Fatalf("the refused routes changed the lease: %+v", got)
@@ -80,7 +81,7 @@ func TestAPrincipalIAMRefusesCostsNoAccount(t *testing.T) {
 	if msg := r.wantError(t, 400, "invalid"); !strings.Contains(msg, "IAM refused") {
 		t.Fatalf("message %q", msg)
 	}
-	var page httpapi.Page[httpapi.Lease]
+	var page client.Page[client.Lease]
 	f.do("GET", "/v1/leases?state=ended", f.user, "").json(t, &page)
 	if len(page.Items) != 1 || page.Items[0].EndReason != "refused" {
 		t.Fatalf("the refused lease: %+v", page.Items)

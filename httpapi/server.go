@@ -2,7 +2,9 @@
 // roles, the seed's GET /vend and the /v1 API of docs/api.md. It holds no
 // business rules: it decodes, checks the caller's role, calls the store and
 // the engine, and maps domain error codes to statuses in one table
-// (errors.go). It also has the Go client the CLI uses (client.go).
+// (errors.go). The request and answer types it encodes, and the Go client,
+// are in package client, which imports no server; this package converts
+// domain records to them (dto.go).
 package httpapi
 
 import (

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/httpapi"
 )
 
@@ -143,7 +144,7 @@ func TestNoLabelNamesALeaseOrItsOwnerAfterItsRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, body := w.do("POST", "/v1/leases", secret, `{"ttl":"1h"}`)
-	var l httpapi.Lease
+	var l client.Lease
 	if code != 201 || json.Unmarshal(body, &l) != nil || l.ID == "" || l.Owner != owner {
 		t.Fatalf("lease: %d %s", code, body)
 	}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/client"
 )
 
 // chart is a pool's last day drawn as SVG on the server: the ready stock
@@ -25,7 +25,7 @@ type bar struct{ X, Y, W, H float64 }
 
 type dot struct{ X, Y float64 }
 
-func newChart(h *httpapi.History) *chart {
+func newChart(h *client.History) *chart {
 	c := &chart{W: 720, H: 220}
 	c.Plot.X, c.Plot.Y, c.Plot.W, c.Plot.H = 40, 10, 660, 180
 	n := len(h.Points)

@@ -5,13 +5,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/client"
 )
 
 func TestTheChartBreaksTheLineWhereNoSampleWasRecorded(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	n := func(v int) *int { return &v }
-	h := &httpapi.History{Points: []httpapi.HistoryPoint{
+	h := &client.History{Points: []client.HistoryPoint{
 		{At: t0, Ready: n(2), Target: n(3)}, {At: t0.Add(10 * time.Minute), Ready: n(1), Target: n(3), Vends: 4},
 		{At: t0.Add(20 * time.Minute)},
 		{At: t0.Add(30 * time.Minute), Ready: n(3), Target: n(3), Vends: 1},
@@ -29,7 +29,7 @@ func TestTheChartBreaksTheLineWhereNoSampleWasRecorded(t *testing.T) {
 	if !strings.Contains(c.Summary, "between 1 and 3") || !strings.Contains(c.Summary, "5 vends") || !strings.Contains(c.Summary, "3 of 4 intervals") {
 		t.Fatalf("summary %q", c.Summary)
 	}
-	if e := newChart(&httpapi.History{}); e.Summary != "No history yet." || len(e.Ready) != 0 {
+	if e := newChart(&client.History{}); e.Summary != "No history yet." || len(e.Ready) != 0 {
 		t.Fatalf("empty history: %+v", e)
 	}
 }

@@ -3,11 +3,11 @@
 // few lines of plain JavaScript (copy buttons, the wait for stock).
 //
 // It holds no rules of its own. Every page calls the API in-process (the
-// httpapi client over the API's handler, no network) with the signed-in
-// person's credential, so a page shows and changes exactly what the API
-// lets that person see and change: a user's pages list only their leases
-// because the API answers only those. The one check it makes itself is a
-// second lock on the same door: admin routes (the route table's admin
+// Go client of package client over the API's handler, no network) with the
+// signed-in person's credential, so a page shows and changes exactly what
+// the API lets that person see and change: a user's pages list only their
+// leases because the API answers only those. The one check it makes itself
+// is a second lock on the same door: admin routes (the route table's admin
 // flag) are refused to anyone but an admin before the API is asked.
 //
 // Sign-in is an API key pasted in a form, or OIDC (authorization code with
@@ -19,6 +19,12 @@
 // that changes state carries the session's CSRF token; sign-out ends the
 // session. With several replicas behind a load balancer, make sessions
 // sticky (docs/console.md).
+//
+// routes.go has the route table and what every page shares (render, the
+// page and form wrappers, the API's refusals); each resource's pages are
+// a file of their own: leases.go (home, take, a lease), access.go
+// (credentials, console), pools.go, accounts.go, keys.go, deliveries.go;
+// signin.go and oidc.go sign people in.
 package webui
 
 import (
@@ -39,7 +45,7 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
-	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/client"
 )
 
 // Config tunes the console. Zero fields take the documented defaults.
@@ -138,11 +144,11 @@ type session struct {
 	// its hash), or an issuer and the owner it gives. Every ID token is a
 	// new credential; the person is the same.
 	principal string
-	me        httpapi.Me
+	me        client.Me
 	created   time.Time
 	expires   time.Time
 	// newKey is a key just created, shown once by the next keys page.
-	newKey *httpapi.Key
+	newKey *client.Key
 }
 
 // New returns the console over api, the API's handler.
@@ -224,7 +230,7 @@ func (u *UI) current(r *http.Request) *session {
 
 // start makes a session of principal acting with cred for me until
 // expires, and sets its cookie.
-func (u *UI) start(w http.ResponseWriter, r *http.Request, principal, cred string, me httpapi.Me, expires time.Time) {
+func (u *UI) start(w http.ResponseWriter, r *http.Request, principal, cred string, me client.Me, expires time.Time) {
 	now := u.clock.Now()
 	s := &session{id: newToken(), csrf: newToken(), cred: cred, principal: principal, me: me, created: now, expires: expires}
 	u.mu.Lock()
@@ -266,7 +272,7 @@ func (u *UI) start(w http.ResponseWriter, r *http.Request, principal, cred strin
 
 // keyPrincipal and tokenPrincipal name who a session is of.
 func keyPrincipal(key string) string { return "key " + ovm.HashKey(key) }
-func tokenPrincipal(issuer string, me httpapi.Me) string {
+func tokenPrincipal(issuer string, me client.Me) string {
 	return "oidc " + issuer + " " + me.Name
 }
 
@@ -308,8 +314,8 @@ func checkCSRF(r *http.Request, s *session) bool {
 }
 
 // client calls the API in-process as the session's holder.
-func (u *UI) client(s *session) *httpapi.Client {
-	return &httpapi.Client{BaseURL: "http://ovm.internal", Token: s.cred, HTTP: &http.Client{Transport: inProcess{u.api}}}
+func (u *UI) client(s *session) *client.Client {
+	return &client.Client{BaseURL: "http://ovm.internal", Token: s.cred, HTTP: &http.Client{Transport: inProcess{u.api}}}
 }
 
 // inProcess is a RoundTripper that serves requests with a handler.
@@ -353,8 +359,8 @@ type readCloser struct{ *bytes.Reader }
 func (readCloser) Close() error { return nil }
 
 // apiError returns err as the API's error, nil when it is not one.
-func apiError(err error) *httpapi.APIError {
-	var ae *httpapi.APIError
+func apiError(err error) *client.APIError {
+	var ae *client.APIError
 	if errors.As(err, &ae) {
 		return ae
 	}

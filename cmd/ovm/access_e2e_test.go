@@ -22,7 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/ovmdev/ovm"
-	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/internal/federationtest"
 	"github.com/ovmdev/ovm/internal/testtool"
 	"github.com/ovmdev/ovm/provider/roleaccess"
@@ -64,8 +64,8 @@ func newAccessWorld(t *testing.T) *accessWorld {
 	return w
 }
 
-func (w *accessWorld) pool() httpapi.Pool {
-	var p httpapi.Pool
+func (w *accessWorld) pool() client.Pool {
+	var p client.Pool
 	w.s.ovmJSON(&p, "pool", "status", "members")
 	return p
 }
@@ -134,13 +134,13 @@ func TestLeaseExecRunsACommandInTheLeasedAccountAndTheEndRevokesIt(t *testing.T)
 	if who.Account != account || !strings.HasSuffix(who.Arn, ":assumed-role/OVMCrossAccountRole/ovm-admin") {
 		t.Fatalf("the command ran as %s in %s, want the lessee's session in the leased %s", who.Arn, who.Account, account)
 	}
-	var l httpapi.Lease
+	var l client.Lease
 	w.s.ovmJSON(&l, "lease", "get", lease)
 	if l.State != "ended" || l.EndReason != "released" {
 		t.Fatalf("after exec the lease is %s (%s), want released", l.State, l.EndReason)
 	}
 	eventually(t, 30*time.Second, "the account closed", func() bool {
-		var a httpapi.Account
+		var a client.Account
 		w.s.ovmJSON(&a, "account", "get", account)
 		return a.State == "closed"
 	})
@@ -160,7 +160,7 @@ func TestALeasesPrincipalAndConsoleAgainstMotoAndTheFederationStandIn(t *testing
 	eventually(t, 60*time.Second, "2 accounts in stock", func() bool { return w.pool().Ready == 2 })
 	ci := "arn:aws:iam::210987654321:role/ci"
 	r := w.s.do("POST", "/v1/leases", w.s.key, `{"principal": "`+ci+`", "ttl": "2h"}`)
-	var l httpapi.Lease
+	var l client.Lease
 	if err := json.Unmarshal(r.body, &l); r.status != 201 || err != nil || l.Principal != ci {
 		t.Fatalf("lease with a principal: %d %s", r.status, r.body)
 	}
@@ -227,7 +227,7 @@ func TestAKillBetweenALeasesEndAndItsRevocationIsFinishedAfterTheRestart(t *test
 	w := newAccessWorld(t)
 	w.s.start(append(w.env, "OVM_TEST_CRASH_POINT=runner.after-call:revoke")...)
 	eventually(t, 60*time.Second, "2 accounts in stock", func() bool { return w.pool().Ready == 2 })
-	var l httpapi.Lease
+	var l client.Lease
 	w.s.ovmJSON(&l, "lease", "create")
 	if _, err := w.s.ovm("lease", "release", l.ID); err != nil {
 		t.Fatal(err)
@@ -239,7 +239,7 @@ func TestAKillBetweenALeasesEndAndItsRevocationIsFinishedAfterTheRestart(t *test
 	w.s.start(w.env...)
 	w.s.ovmJSON(&l, "lease", "get", l.ID)
 	eventually(t, 30*time.Second, "the account closed after the restart", func() bool {
-		var a httpapi.Account
+		var a client.Account
 		w.s.ovmJSON(&a, "account", "get", l.AccountID)
 		return a.State == "closed"
 	})
@@ -256,9 +256,9 @@ func TestAKillBetweenALeasesEndAndItsRevocationIsFinishedAfterTheRestart(t *test
 }
 
 // events returns an account's event log (the last ones the API shows).
-func (s *server) events(id string) []httpapi.Event {
+func (s *server) events(id string) []client.Event {
 	s.t.Helper()
-	var a httpapi.Account
+	var a client.Account
 	s.ovmJSON(&a, "account", "get", id)
 	return a.Events
 }
@@ -302,14 +302,14 @@ func TestLeaseExecOnTheEmbeddedDefault(t *testing.T) {
 		got["OVM_TOKEN"] != "" || !strings.HasPrefix(got["OVM_LEASE_ID"], "lse_") || len(got["OVM_ACCOUNT_ID"]) != 12 {
 		t.Fatalf("the command's environment: %v", got)
 	}
-	var l httpapi.Lease
+	var l client.Lease
 	s.ovmJSON(&l, "lease", "get", got["OVM_LEASE_ID"])
 	if l.State != "ended" || l.AccountID != got["OVM_ACCOUNT_ID"] || l.Labels["job"] != "e2e" {
 		t.Fatalf("lease after exec: %+v", l)
 	}
 
 	// A command that cannot run costs no account: 127, as a shell says.
-	var before, after httpapi.Page[httpapi.Lease]
+	var before, after client.Page[client.Lease]
 	s.ovmJSON(&before, "lease", "list")
 	cmd = exec.Command(binPath, "lease", "exec", "--", "no-such-command-xyz")
 	cmd.Env = env
@@ -356,7 +356,7 @@ func TestLeaseExecOnTheEmbeddedDefault(t *testing.T) {
 	if !strings.Contains(string(rest), "got-term") || cmd.ProcessState.ExitCode() != 143 {
 		t.Fatalf("signal forwarding: %q, %v", rest, err)
 	}
-	var page httpapi.Page[httpapi.Lease]
+	var page client.Page[client.Lease]
 	s.ovmJSON(&page, "lease", "list", "--state", "active")
 	if len(page.Items) != 0 {
 		t.Fatalf("active leases after exec: %+v", page.Items)

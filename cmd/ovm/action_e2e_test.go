@@ -28,7 +28,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/identity/identitytest"
 	"github.com/ovmdev/ovm/internal/testtool"
 )
@@ -254,20 +254,20 @@ func actionServer(t *testing.T) (*server, *identitytest.Issuer) {
 	return s, issuer
 }
 
-func (s *server) lease(id string) httpapi.Lease {
+func (s *server) lease(id string) client.Lease {
 	s.t.Helper()
 	a := s.do("GET", "/v1/leases/"+id, s.key, "")
-	var l httpapi.Lease
+	var l client.Lease
 	if err := json.Unmarshal(a.body, &l); a.status != 200 || err != nil {
 		s.t.Fatalf("GET /v1/leases/%s: %d %s", id, a.status, a.body)
 	}
 	return l
 }
 
-func (s *server) leases() []httpapi.Lease {
+func (s *server) leases() []client.Lease {
 	s.t.Helper()
 	a := s.do("GET", "/v1/leases", s.key, "")
-	var page httpapi.Page[httpapi.Lease]
+	var page client.Page[client.Lease]
 	if err := json.Unmarshal(a.body, &page); a.status != 200 || err != nil {
 		s.t.Fatalf("GET /v1/leases: %d %s", a.status, a.body)
 	}

@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"text/tabwriter"
 
-	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/client"
 	"github.com/spf13/cobra"
 )
 
 // The delivery commands: the notification outbox, for operators.
 
-func deliveryTable(ds ...httpapi.Delivery) func(w *tabwriter.Writer) {
+func deliveryTable(ds ...client.Delivery) func(w *tabwriter.Writer) {
 	return func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "ID\tTYPE\tSTATE\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR")
 		for _, d := range ds {

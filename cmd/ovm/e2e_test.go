@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/internal/mototest"
 	"github.com/ovmdev/ovm/provider/sim"
 )
@@ -216,9 +216,9 @@ func (s *server) ovmJSON(v any, args ...string) {
 	}
 }
 
-func (s *server) pool() httpapi.Pool {
+func (s *server) pool() client.Pool {
 	s.t.Helper()
-	var p httpapi.Pool
+	var p client.Pool
 	s.ovmJSON(&p, "pool", "status", "default")
 	return p
 }
@@ -235,9 +235,9 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-func (s *server) accounts() []httpapi.Account {
+func (s *server) accounts() []client.Account {
 	s.t.Helper()
-	var page httpapi.Page[httpapi.Account]
+	var page client.Page[client.Account]
 	s.ovmJSON(&page, "account", "list", "--limit", "1000")
 	return page.Items
 }
@@ -255,7 +255,7 @@ func (s *server) checkInvariants() {
 	if err := json.Unmarshal(b, &st); err != nil {
 		s.t.Fatal(err)
 	}
-	byEmail := map[string]httpapi.Account{}
+	byEmail := map[string]client.Account{}
 	for _, a := range s.accounts() {
 		byEmail[a.Email] = a
 	}
@@ -272,7 +272,7 @@ func (s *server) checkInvariants() {
 		}
 		seen[sa.Email] = true
 	}
-	var leases httpapi.Page[httpapi.Lease]
+	var leases client.Page[client.Lease]
 	s.ovmJSON(&leases, "lease", "list", "--state", "active", "--limit", "1000")
 	held := map[string]string{}
 	for _, l := range leases.Items {
@@ -300,7 +300,7 @@ func TestServeAsANewUserWould(t *testing.T) {
 	if r := s.do("GET", "/vend", "", ""); r.status != 401 {
 		t.Fatalf("without a key: %d", r.status)
 	}
-	var k httpapi.Key
+	var k client.Key
 	s.ovmJSON(&k, "key", "create", "ci-bot", "--role", "user")
 	if r := s.do("GET", "/v1/accounts", k.Key, ""); r.status != 403 {
 		t.Fatalf("user key on an admin route: %d %s", r.status, r.body)
@@ -388,13 +388,13 @@ func TestLeasesExpireAreReleasedAndExtendWithinMaxTTL(t *testing.T) {
 	s.start()
 	eventually(t, 15*time.Second, "the target stock", func() bool { return s.pool().Ready == 3 })
 
-	var short httpapi.Lease
+	var short client.Lease
 	s.ovmJSON(&short, "lease", "create", "--ttl", "1s", "--label", "test=expiry")
-	var early httpapi.Lease
+	var early client.Lease
 	s.ovmJSON(&early, "lease", "create", "--ttl", "1h")
 
 	// Extend within max_ttl (2h after creation), then beyond it.
-	var ext httpapi.Lease
+	var ext client.Lease
 	s.ovmJSON(&ext, "lease", "extend", early.ID, "--by", "30m")
 	if !ext.ExpiresAt.Equal(early.ExpiresAt.Add(30 * time.Minute)) {
 		t.Fatalf("extended to %s", ext.ExpiresAt)
@@ -408,8 +408,8 @@ func TestLeasesExpireAreReleasedAndExtendWithinMaxTTL(t *testing.T) {
 	if ext.State != "ended" || ext.EndReason != "released" {
 		t.Fatalf("release: %+v", ext)
 	}
-	for _, l := range []httpapi.Lease{short, early} {
-		var a httpapi.Account
+	for _, l := range []client.Lease{short, early} {
+		var a client.Account
 		eventually(t, 15*time.Second, "account "+l.AccountID+" closed", func() bool {
 			s.ovmJSON(&a, "account", "get", l.AccountID)
 			return a.State == "closed"
@@ -424,7 +424,7 @@ func TestLeasesExpireAreReleasedAndExtendWithinMaxTTL(t *testing.T) {
 			t.Fatalf("events of %s, newest first: %v", a.ID, path)
 		}
 	}
-	var got httpapi.Lease
+	var got client.Lease
 	s.ovmJSON(&got, "lease", "get", short.ID)
 	if got.EndReason != "expired" {
 		t.Fatalf("short lease ended %q", got.EndReason)
@@ -507,7 +507,7 @@ func TestRandomKillsUnderLoadLoseNoLease(t *testing.T) {
 					}
 					r := s.do("POST", "/v1/leases", s.key, `{"ttl":"1h"}`)
 					if r.status == 201 {
-						var l httpapi.Lease
+						var l client.Lease
 						json.Unmarshal(r.body, &l)
 						mu.Lock()
 						granted[l.ID] = l.AccountID
@@ -528,7 +528,7 @@ func TestRandomKillsUnderLoadLoseNoLease(t *testing.T) {
 		t.Fatal("no lease was granted under load; the test proves nothing")
 	}
 	for id, acct := range granted {
-		var l httpapi.Lease
+		var l client.Lease
 		s.ovmJSON(&l, "lease", "get", id)
 		if l.AccountID != acct {
 			t.Errorf("lease %s answered with account %s, stored with %s", id, acct, l.AccountID)
@@ -601,7 +601,7 @@ pools:
 		if a.State != "ready" && a.State != "quarantined" {
 			// In flight right after a retry is fine; wait for it below.
 			eventually(t, 10*time.Second, "retried account "+a.ID, func() bool {
-				var got httpapi.Account
+				var got client.Account
 				s.ovmJSON(&got, "account", "get", a.ID)
 				return got.State == "ready" || got.State == "quarantined"
 			})

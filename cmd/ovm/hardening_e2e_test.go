@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/client"
 )
 
 func TestConfigValuesReachTheAPI(t *testing.T) {
@@ -21,7 +21,7 @@ pools:
 `)
 	s.start()
 	eventually(t, 30*time.Second, "a stock of 3", func() bool {
-		var p httpapi.Pool
+		var p client.Pool
 		s.ovmJSON(&p, "pool", "status", "only")
 		return p.Ready >= 3
 	})
@@ -84,7 +84,7 @@ pools:
 			}
 		}
 		t.Logf("after %s and a restart: first order %s after the stock was drained", stop, first.Sub(drained).Round(time.Millisecond))
-		var p httpapi.Pool
+		var p client.Pool
 		s.ovmJSON(&p, "pool", "status", "default")
 		if p.HeldBack != "" && strings.Contains(p.HeldBack, "leader") {
 			t.Fatalf("held back: %s", p.HeldBack)

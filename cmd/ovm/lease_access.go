@@ -22,7 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/client"
 	"github.com/spf13/cobra"
 )
 
@@ -162,7 +162,7 @@ func leaseExec(s *session, o *execOptions, args []string, stderr io.Writer) erro
 		return &exitStatus{code: 126}
 	}
 	var (
-		l   *httpapi.Lease
+		l   *client.Lease
 		err error
 	)
 	if o.lease != "" {
@@ -170,9 +170,9 @@ func leaseExec(s *session, o *execOptions, args []string, stderr io.Writer) erro
 			return fmt.Errorf("lease %s has ended (%s): it gives no access any more", l.ID, l.EndReason)
 		}
 	} else {
-		req := &httpapi.LeaseRequest{Pool: o.pool, Wait: httpapi.Duration(o.wait), Labels: o.labels}
+		req := &client.LeaseRequest{Pool: o.pool, Wait: client.Duration(o.wait), Labels: o.labels}
 		if o.ttl != 0 {
-			d := httpapi.Duration(o.ttl)
+			d := client.Duration(o.ttl)
 			req.TTL = &d
 		}
 		l, err = s.c.LeaseCreate(s.ctx, req)
@@ -302,13 +302,13 @@ type credSource struct {
 	lease string
 
 	mu  sync.Mutex
-	cur *httpapi.Credentials
+	cur *client.Credentials
 	exp time.Time
 }
 
 const refreshBefore = 5 * time.Minute
 
-func (c *credSource) get() (*httpapi.Credentials, error) {
+func (c *credSource) get() (*client.Credentials, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cur != nil && time.Until(c.exp) > refreshBefore {
@@ -369,7 +369,7 @@ func isTerminal(f *os.File) bool {
 
 // simulatedNote says on stderr that credentials of the sim provider open
 // nothing, so an AWS error that follows is no surprise.
-func simulatedNote(w io.Writer, cr *httpapi.Credentials) {
+func simulatedNote(w io.Writer, cr *client.Credentials) {
 	if cr.Simulated {
 		fmt.Fprintln(w, "ovm: these credentials are simulated (the sim provider): AWS refuses them; try commands like env")
 	}

@@ -13,13 +13,13 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
-	"github.com/ovmdev/ovm/provider"
 	"gopkg.in/yaml.v3"
 )
 
 // Reading the configuration file: YAML laid over the defaults, each pool's
 // blocks decoded by its provider kind, and every value checked with the key
-// that names it.
+// that names it. A pool's policy is completed by its kind in
+// pool_config.go; the notifications: block is checked in notify_config.go.
 
 // loadConfig reads path ("" = no file: the embedded default) and validates.
 func loadConfig(path string) (*Config, error) {
@@ -311,148 +311,5 @@ func (c *Config) validate() error {
 		return bad("api.default_pool", "pool %q (used by GET /vend) is not defined; set api.default_pool to one of %s",
 			c.API.DefaultPool, strings.Join(names, ", "))
 	}
-	return nil
-}
-
-// complete lets the pool's provider kind complete its policy, then checks
-// it: errors are *ovm.FieldError relative to the pool.
-func (p *PoolConfig) complete(s provider.Settings) error {
-	pp := provider.Pool{Pool: ovm.Pool{Name: p.Name, Provider: p.Provider, RoleName: p.RoleName,
-		Stock: ovm.StockPolicy{Target: p.Stock.Target.N, Ceiling: p.Stock.Ceiling},
-		Lease: ovm.LeasePolicy{DefaultTTL: p.Lease.DefaultTTL, MaxTTL: p.Lease.MaxTTL, MinTTL: p.Lease.MinTTL,
-			MaxPerOwner: p.Lease.MaxPerOwner},
-		Retire: ovm.RetirePolicy{Mode: ovm.RetireMode(p.Retire.Mode), MaxGenerations: p.Retire.MaxGenerations,
-			CleanTimeout: p.Retire.CleanTimeout, CleanPasses: p.Retire.CleanPasses, ClockMargin: p.Retire.ClockMargin},
-		Retry: ovm.RetryPolicy{MaxAttempts: p.Retry.MaxAttempts, BaseDelay: p.Retry.BaseDelay, MaxDelay: p.Retry.MaxDelay},
-	}}
-	if err := p.Stock.auto(&pp.Stock); err != nil {
-		return err
-	}
-	if v := p.Stock.MaxInFlight; v != nil {
-		pp.Stock.MaxInFlight, pp.MaxInFlightSet = *v, true
-		if *v < 1 {
-			return &ovm.FieldError{Field: "stock.max_in_flight", Message: "must be at least 1"}
-		}
-	}
-	if v := p.Stock.MinSpacing; v != nil {
-		pp.Stock.MinSpacing, pp.MinSpacingSet = *v, true
-	}
-	// The pool's own keys first: a bad name or mode is reported as such.
-	if err := pp.Pool.WithDefaults().Validate(); err != nil {
-		return err
-	}
-	if err := p.Kind.Complete(&pp, s); err != nil {
-		return err
-	}
-	p.policy = pp.Pool.WithDefaults()
-	return p.policy.Validate()
-}
-
-// Policy is the pool's final policy (after validate).
-func (p *PoolConfig) Policy() ovm.Pool { return p.policy }
-
-// providerSettings are the settings a provider kind may read.
-func (c *Config) providerSettings() provider.Settings {
-	return provider.Settings{AWSRegion: c.AWS.Region, AWSEndpoint: c.AWS.Endpoint, Federation: c.Access.WithDefaults()}
-}
-
-var subscriptionNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-
-// validate checks the notifications: block; pools are the defined pools.
-func (n *NotificationsConfig) validate(pools map[string]bool) error {
-	bad := func(key, format string, args ...any) error {
-		return fmt.Errorf("notifications.%s: %s", key, fmt.Sprintf(format, args...))
-	}
-	for pool, low := range n.LowStock {
-		if !pools[pool] {
-			return bad("low_stock."+pool, "pool %q is not defined", pool)
-		}
-		if low < 0 {
-			return bad("low_stock."+pool, "must not be negative")
-		}
-	}
-	if n.Retry.MaxAttempts < 1 {
-		return bad("retry.max_attempts", "must be at least 1")
-	}
-	if n.Retry.BaseDelay <= 0 || n.Retry.MaxDelay < n.Retry.BaseDelay {
-		return bad("retry.base_delay", "must be positive and at most retry.max_delay")
-	}
-	names := map[string]bool{}
-	for i, s := range n.Subscriptions {
-		key := fmt.Sprintf("subscriptions[%d]", i)
-		if !subscriptionNameRe.MatchString(s.Name) {
-			return bad(key+".name", "%q must be 1-63 of a-z 0-9 _ - (it labels metrics)", s.Name)
-		}
-		if names[s.Name] {
-			return bad(key+".name", "subscription %q is defined twice", s.Name)
-		}
-		names[s.Name] = true
-		for j, e := range s.Events {
-			if !ovm.NotificationType(e).Valid() {
-				return bad(fmt.Sprintf("%s.events[%d]", key, j), "%q must be one of %s", e, notificationTypeNames())
-			}
-		}
-		sinks := 0
-		for _, set := range []bool{s.URL != "", s.SNS != nil, s.EventBridge != nil} {
-			if set {
-				sinks++
-			}
-		}
-		if sinks != 1 {
-			return bad(key, "needs exactly one of url (a webhook), sns or eventbridge")
-		}
-		switch {
-		case s.URL != "":
-			u, err := url.Parse(s.URL)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return bad(key+".url", "must be an absolute http or https url")
-			}
-			if !strings.HasPrefix(s.Secret, "secret:") || len(s.Secret) == len("secret:") {
-				return bad(key+".secret", "must name a vault entry as secret:NAME (ovm secret put NAME); the key is never written in the file")
-			}
-		case s.Secret != "" || s.SignatureHeader != "" || s.Timeout != 0:
-			return bad(key, "secret, signature_header and timeout are for webhooks (url)")
-		case s.SNS != nil && (!strings.HasPrefix(s.SNS.TopicARN, "arn:") || !strings.Contains(s.SNS.TopicARN, ":sns:")):
-			return bad(key+".sns.topic_arn", "must be an SNS topic ARN")
-		}
-	}
-	return nil
-}
-
-func notificationTypeNames() string {
-	var out []string
-	for _, t := range ovm.NotificationTypes {
-		out = append(out, string(t))
-	}
-	return strings.Join(out, ", ")
-}
-
-// auto sets the policy of a target that follows demand; min, max and
-// hit_ratio belong to it alone.
-func (c StockConfig) auto(sp *ovm.StockPolicy) error {
-	if !c.Target.Auto {
-		for _, k := range []struct {
-			key string
-			set bool
-		}{{"stock.min", c.Min != nil}, {"stock.max", c.Max != nil}, {"stock.hit_ratio", c.HitRatio != 0}} {
-			if k.set {
-				return &ovm.FieldError{Field: k.key, Message: "applies only to stock.target: auto"}
-			}
-		}
-		return nil
-	}
-	a := &ovm.AutoTarget{HitRatio: c.HitRatio}
-	if c.Min != nil {
-		a.Min = *c.Min
-	}
-	if c.Max != nil {
-		if a.Max = *c.Max; a.Max < 1 {
-			return &ovm.FieldError{Field: "stock.max", Message: "must be at least 1"}
-		}
-	}
-	if c.HitRatio < 0 || c.HitRatio > 1 {
-		return &ovm.FieldError{Field: "stock.hit_ratio", Message: "must be above 0 and at most 1 (0.99: 99 % of vends served from stock)"}
-	}
-	sp.Target, sp.Auto = a.Min, a
 	return nil
 }

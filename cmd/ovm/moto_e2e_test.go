@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/internal/mototest"
 )
 
@@ -76,8 +76,8 @@ func motoAccounts(t *testing.T, cfg aws.Config) map[string][]types.Account {
 func TestOrganizationsPoolAgainstMoto(t *testing.T) {
 	s, cfg, env := motoServer(t)
 	s.start(env...)
-	pool := func() httpapi.Pool {
-		var p httpapi.Pool
+	pool := func() client.Pool {
+		var p client.Pool
 		s.ovmJSON(&p, "pool", "status", "members")
 		return p
 	}
@@ -102,12 +102,12 @@ func TestOrganizationsPoolAgainstMoto(t *testing.T) {
 	}
 
 	// Release: the account is closed in moto and the ledger shows it.
-	var leases httpapi.Page[httpapi.Lease]
+	var leases client.Page[client.Lease]
 	s.ovmJSON(&leases, "lease", "list")
 	if _, err := s.ovm("lease", "release", leases.Items[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	var a httpapi.Account
+	var a client.Account
 	eventually(t, 30*time.Second, "the account closed", func() bool {
 		s.ovmJSON(&a, "account", "get", acct)
 		return a.State == "closed"
@@ -143,7 +143,7 @@ func TestKillBetweenCreateAccountAndTheStoreWrite(t *testing.T) {
 	before := motoAccounts(t, cfg)
 	s.start(env...)
 	eventually(t, 60*time.Second, "the stock after the restart", func() bool {
-		var p httpapi.Pool
+		var p client.Pool
 		s.ovmJSON(&p, "pool", "status", "members")
 		return p.Ready == 2
 	})

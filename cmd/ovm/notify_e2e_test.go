@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/client"
 )
 
 // hookReceiver is a webhook receiver as a user would write one: it checks
@@ -106,7 +106,7 @@ func TestAQuarantineIsASignedWebhook(t *testing.T) {
 	if bad != 0 {
 		t.Fatalf("%d requests with a bad signature", bad)
 	}
-	var page httpapi.Page[httpapi.Delivery]
+	var page client.Page[client.Delivery]
 	eventually(t, 10*time.Second, "the delivery to be recorded", func() bool {
 		a := s.do("GET", "/v1/deliveries?state=delivered", s.key, "")
 		if a.status != 200 || json.Unmarshal(a.body, &page) != nil {
@@ -188,7 +188,7 @@ func TestAFailedDeliveryIsListedAndSentAgainFromTheCLI(t *testing.T) {
 		"retry: {max_attempts: 2, base_delay: 100ms, max_delay: 1s}\n  subscriptions", 1))
 	s.putSecret("ops-hook", "whsec-0123456789abcdef")
 	s.start()
-	var page httpapi.Page[httpapi.Delivery]
+	var page client.Page[client.Delivery]
 	eventually(t, 30*time.Second, "a failed delivery", func() bool {
 		s.ovmJSON(&page, "delivery", "list", "--state", "failed")
 		return len(page.Items) > 0
@@ -211,7 +211,7 @@ func TestAFailedDeliveryIsListedAndSentAgainFromTheCLI(t *testing.T) {
 		}
 		return false
 	})
-	var got httpapi.Delivery
+	var got client.Delivery
 	eventually(t, 10*time.Second, "the delivery recorded as delivered", func() bool {
 		s.ovmJSON(&got, "delivery", "get", d.ID)
 		return got.State == "delivered"

@@ -20,7 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/ovmdev/ovm/cleaner/awsnuke"
-	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/internal/mototest"
 	"github.com/ovmdev/ovm/internal/testtool"
 	"github.com/ovmdev/ovm/provider/roleaccess"
@@ -199,7 +199,7 @@ func TestTheSameAccountIsVendedWipedAndVendedAgainThreeTimes(t *testing.T) {
 	s.start(env...)
 	var first string
 	for gen := 0; gen < 3; gen++ {
-		var l httpapi.Lease
+		var l client.Lease
 		s.ovmJSON(&l, "lease", "create", "--wait", "2m")
 		if first == "" {
 			first = l.AccountID
@@ -215,7 +215,7 @@ func TestTheSameAccountIsVendedWipedAndVendedAgainThreeTimes(t *testing.T) {
 		if _, err := s.ovm("lease", "release", l.ID); err != nil {
 			t.Fatal(err)
 		}
-		var a httpapi.Account
+		var a client.Account
 		eventually(t, 3*time.Minute, "the account back in stock", func() bool {
 			s.ovmJSON(&a, "account", "get", l.AccountID)
 			return a.State == "ready" && a.Generation == gen+1 || a.State == "quarantined"
@@ -243,7 +243,7 @@ func TestTheSameAccountIsVendedWipedAndVendedAgainThreeTimes(t *testing.T) {
 		// the revocation's event comes after the return to stock) and the
 		// clock margin; the deny keeps the lease's end and the margin, and
 		// the account is back under the root, out of the retiring OU.
-		var ended httpapi.Lease
+		var ended client.Lease
 		s.ovmJSON(&ended, "lease", "get", l.ID)
 		revokedAt, cleanedAt := -1, -1
 		var readyAt time.Time
@@ -280,7 +280,7 @@ func TestAWipeThatCannotFinishEndsInQuarantineWithItsReport(t *testing.T) {
 	// policy cannot be deleted (DeleteConflict).
 	s, cfg, env := recycleServer(t, []string{"IAMUser"}, "{max_attempts: 2, base_delay: 1s, max_delay: 2s}")
 	s.start(env...)
-	var l httpapi.Lease
+	var l client.Lease
 	s.ovmJSON(&l, "lease", "create", "--wait", "2m")
 	im := iam.NewFromConfig(assumeInto(cfg, l.AccountID, "OVMCrossAccountRole"))
 	ctx := context.Background()
@@ -293,7 +293,7 @@ func TestAWipeThatCannotFinishEndsInQuarantineWithItsReport(t *testing.T) {
 	}
 	start := time.Now()
 	s.ovm("lease", "release", l.ID)
-	var a httpapi.Account
+	var a client.Account
 	eventually(t, 3*time.Minute, "quarantine", func() bool {
 		s.ovmJSON(&a, "account", "get", l.AccountID)
 		return a.State == "quarantined"

@@ -27,7 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/ovmdev/ovm"
-	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/internal/mototest"
 	"github.com/ovmdev/ovm/internal/testtool"
 	"github.com/ovmdev/ovm/provider/roleaccess"
@@ -140,7 +140,7 @@ pools:
 	})
 
 	eventually(t, 3*time.Minute, "a signed-up account in stock", func() bool {
-		var p httpapi.Pool
+		var p client.Pool
 		s.ovmJSON(&p, "pool", "status", "managers")
 		return p.Ready == 1
 	})
@@ -173,7 +173,7 @@ pools:
 	if r.status != 200 || m == nil {
 		t.Fatalf("vend: %d %s", r.status, r.body)
 	}
-	var a httpapi.Account
+	var a client.Account
 	s.ovmJSON(&a, "account", "get", string(m[1]))
 	steps := 0
 	for _, e := range a.Events {
@@ -205,10 +205,10 @@ pools:
 		&organizations.CreateOrganizationInput{FeatureSet: orgtypes.OrganizationFeatureSetAll}); err != nil {
 		t.Fatal(err)
 	}
-	var leases httpapi.Page[httpapi.Lease]
+	var leases client.Page[client.Lease]
 	s.ovmJSON(&leases, "lease", "list")
 	// The lessee's own credentials work in the management account.
-	var cr httpapi.Credentials
+	var cr client.Credentials
 	s.ovmJSON(&cr, "lease", "credentials", leases.Items[0].ID)
 	own := cfg.Copy()
 	own.Credentials = credentials.NewStaticCredentialsProvider(cr.AccessKeyID, cr.SecretAccessKey, cr.SessionToken)
@@ -240,7 +240,7 @@ pools:
 	if b := buried[a.AccountID]; b.State != "SUSPENDED" || b.Parent != aws.ToString(ou.OrganizationalUnit.Id) {
 		t.Fatalf("in the graveyard: %+v", buried)
 	}
-	var pool httpapi.Pool
+	var pool client.Pool
 	s.ovmJSON(&pool, "pool", "status", "managers")
 	if len(pool.RecentCloses) != 1 || pool.RecentCloses[0].AccountID != a.AccountID {
 		t.Fatalf("the graveyard's close ledger: %+v", pool.RecentCloses)
@@ -260,7 +260,7 @@ pools:
 	for _, e := range a.Events {
 		revoked = revoked || strings.Contains(e.Reason, "access of lease "+leases.Items[0].ID+" revoked")
 	}
-	var ended httpapi.Lease
+	var ended client.Lease
 	s.ovmJSON(&ended, "lease", "get", leases.Items[0].ID)
 	pol, err := iam.NewFromConfig(lessee).GetRolePolicy(context.Background(), &iam.GetRolePolicyInput{RoleName: aws.String("OVMCrossAccountRole"),
 		PolicyName: aws.String("OVMRevokeOlderSessions")})

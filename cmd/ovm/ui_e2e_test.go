@@ -16,7 +16,7 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/chromedp"
-	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/identity/identitytest"
 	"github.com/ovmdev/ovm/internal/testtool"
 )
@@ -308,7 +308,7 @@ func TestTheConsoleInARealBrowser(t *testing.T) {
 	if !strings.Contains(b.text("#page-error"), "security token is missing or stale") {
 		t.Fatalf("a forged form: %s", b.body())
 	}
-	var l httpapi.Lease
+	var l client.Lease
 	if r := s.do("GET", "/v1/leases/"+leaseID, s.key, ""); r.status != 200 || json.Unmarshal(r.body, &l) != nil || l.State != "active" {
 		t.Fatalf("after a forged release the lease is %d %s", r.status, r.body)
 	}
@@ -433,7 +433,7 @@ func TestTheConsoleInARealBrowser(t *testing.T) {
 func createKey(t *testing.T, s *server, name, role string) string {
 	t.Helper()
 	r := s.do("POST", "/v1/keys", s.key, fmt.Sprintf(`{"name":%q,"role":%q}`, name, role))
-	var k httpapi.Key
+	var k client.Key
 	if r.status != 201 || json.Unmarshal(r.body, &k) != nil || k.Key == "" {
 		t.Fatalf("create key %s: %d %s", name, r.status, r.body)
 	}

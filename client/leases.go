@@ -1,0 +1,107 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/ovmdev/ovm"
+)
+
+// VendResponse is the answer of GET /vend.
+type VendResponse struct {
+	AccountID        string `json:"account_id"`
+	CrossAccountRole string `json:"cross_account_role"`
+}
+
+// IdempotencyKeyHeader makes a vend once per key (POST /v1/leases, /vend):
+// a retry with the same key within ovm.IdempotencyWindow gets the first
+// vend's lease, marked by ReplayedHeader: true.
+const (
+	IdempotencyKeyHeader = "Idempotency-Key"
+	ReplayedHeader       = "Idempotent-Replayed"
+)
+
+// LeaseRequest is the body of POST /v1/leases.
+type LeaseRequest struct {
+	Pool string `json:"pool"`
+	// TTL is the lease's duration (nil: the pool's default; it must be
+	// positive when given).
+	TTL    *Duration         `json:"ttl,omitempty"`
+	Labels map[string]string `json:"labels"`
+	// Wait long-polls up to this long for an account when the stock is empty.
+	Wait Duration `json:"wait"`
+	// Principal, an IAM role or user ARN, is trusted by the account's
+	// vended role for the lease's life only.
+	Principal string `json:"principal,omitempty"`
+}
+
+// ExtendRequest is the body of PATCH /v1/leases/{id}: exactly one field.
+type ExtendRequest struct {
+	ExpiresAt *time.Time `json:"expires_at"`
+	ExtendBy  *Duration  `json:"extend_by"`
+}
+
+// Lease is the JSON of a lease. AccountID is the 12-digit AWS account id,
+// as in the seed's /vend answer; OVMAccountID is OVM's own id.
+type Lease struct {
+	ID               string            `json:"id"`
+	AccountID        string            `json:"account_id"`
+	CrossAccountRole string            `json:"cross_account_role"`
+	OVMAccountID     string            `json:"ovm_account_id"`
+	Pool             string            `json:"pool"`
+	Owner            string            `json:"owner"`
+	State            ovm.LeaseState    `json:"state"`
+	EndReason        string            `json:"end_reason,omitempty"`
+	Labels           map[string]string `json:"labels,omitempty"`
+	Principal        string            `json:"principal,omitempty"`
+	CreatedAt        time.Time         `json:"created_at"`
+	ExpiresAt        time.Time         `json:"expires_at"`
+	EndedAt          *time.Time        `json:"ended_at,omitempty"`
+}
+
+// Vend calls GET /vend with an Idempotency-Key, and again with the same key
+// when the answer is lost.
+func (c *Client) Vend(ctx context.Context) (*VendResponse, error) {
+	var out VendResponse
+	return &out, c.doIdempotent(ctx, http.MethodGet, "/vend", nil, &out)
+}
+
+// LeaseCreate calls POST /v1/leases with an Idempotency-Key, and again with
+// the same key when the answer is lost: one lease, however often it is sent.
+func (c *Client) LeaseCreate(ctx context.Context, req *LeaseRequest) (*Lease, error) {
+	var out Lease
+	return &out, c.doIdempotent(ctx, http.MethodPost, "/v1/leases", req, &out)
+}
+
+// LeaseGet calls GET /v1/leases/{id}.
+func (c *Client) LeaseGet(ctx context.Context, id string) (*Lease, error) {
+	var out Lease
+	return &out, c.do(ctx, http.MethodGet, "/v1/leases/"+url.PathEscape(id), nil, &out)
+}
+
+// LeaseList calls GET /v1/leases with query parameters q.
+func (c *Client) LeaseList(ctx context.Context, q url.Values) (*Page[Lease], error) {
+	var out Page[Lease]
+	return &out, c.do(ctx, http.MethodGet, "/v1/leases"+query(q), nil, &out)
+}
+
+// LeaseExtend calls PATCH /v1/leases/{id}.
+func (c *Client) LeaseExtend(ctx context.Context, id string, req *ExtendRequest) (*Lease, error) {
+	var out Lease
+	return &out, c.do(ctx, http.MethodPatch, "/v1/leases/"+url.PathEscape(id), req, &out)
+}
+
+// LeaseRelease calls DELETE /v1/leases/{id}.
+func (c *Client) LeaseRelease(ctx context.Context, id string) (*Lease, error) {
+	var out Lease
+	return &out, c.do(ctx, http.MethodDelete, "/v1/leases/"+url.PathEscape(id), nil, &out)
+}
+
+// LeaseEvents calls GET /v1/leases/{id}/events with query parameters q
+// (cursor, limit, order).
+func (c *Client) LeaseEvents(ctx context.Context, id string, q url.Values) (*Page[Event], error) {
+	var out Page[Event]
+	return &out, c.do(ctx, http.MethodGet, "/v1/leases/"+url.PathEscape(id)+"/events"+query(q), nil, &out)
+}

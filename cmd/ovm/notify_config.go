@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/ovmdev/ovm"
+)
+
+var subscriptionNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// validate checks the notifications: block; pools are the defined pools.
+func (n *NotificationsConfig) validate(pools map[string]bool) error {
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("notifications.%s: %s", key, fmt.Sprintf(format, args...))
+	}
+	for pool, low := range n.LowStock {
+		if !pools[pool] {
+			return bad("low_stock."+pool, "pool %q is not defined", pool)
+		}
+		if low < 0 {
+			return bad("low_stock."+pool, "must not be negative")
+		}
+	}
+	if n.Retry.MaxAttempts < 1 {
+		return bad("retry.max_attempts", "must be at least 1")
+	}
+	if n.Retry.BaseDelay <= 0 || n.Retry.MaxDelay < n.Retry.BaseDelay {
+		return bad("retry.base_delay", "must be positive and at most retry.max_delay")
+	}
+	names := map[string]bool{}
+	for i, s := range n.Subscriptions {
+		key := fmt.Sprintf("subscriptions[%d]", i)
+		if !subscriptionNameRe.MatchString(s.Name) {
+			return bad(key+".name", "%q must be 1-63 of a-z 0-9 _ - (it labels metrics)", s.Name)
+		}
+		if names[s.Name] {
+			return bad(key+".name", "subscription %q is defined twice", s.Name)
+		}
+		names[s.Name] = true
+		for j, e := range s.Events {
+			if !ovm.NotificationType(e).Valid() {
+				return bad(fmt.Sprintf("%s.events[%d]", key, j), "%q must be one of %s", e, notificationTypeNames())
+			}
+		}
+		sinks := 0
+		for _, set := range []bool{s.URL != "", s.SNS != nil, s.EventBridge != nil} {
+			if set {
+				sinks++
+			}
+		}
+		if sinks != 1 {
+			return bad(key, "needs exactly one of url (a webhook), sns or eventbridge")
+		}
+		switch {
+		case s.URL != "":
+			u, err := url.Parse(s.URL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return bad(key+".url", "must be an absolute http or https url")
+			}
+			if !strings.HasPrefix(s.Secret, "secret:") || len(s.Secret) == len("secret:") {
+				return bad(key+".secret", "must name a vault entry as secret:NAME (ovm secret put NAME); the key is never written in the file")
+			}
+		case s.Secret != "" || s.SignatureHeader != "" || s.Timeout != 0:
+			return bad(key, "secret, signature_header and timeout are for webhooks (url)")
+		case s.SNS != nil && (!strings.HasPrefix(s.SNS.TopicARN, "arn:") || !strings.Contains(s.SNS.TopicARN, ":sns:")):
+			return bad(key+".sns.topic_arn", "must be an SNS topic ARN")
+		}
+	}
+	return nil
+}
+
+func notificationTypeNames() string {
+	var out []string
+	for _, t := range ovm.NotificationTypes {
+		out = append(out, string(t))
+	}
+	return strings.Join(out, ", ")
+}

@@ -1,0 +1,87 @@
+package iampolicy
+
+// Config is what a configuration uses, as far as IAM is concerned. Empty
+// parts need no permissions.
+type Config struct {
+	// Partition, Region and Account place OVM's own resources (the table,
+	// the vault's secrets, KMS keys, event buses): default "aws", "*" and
+	// "*". `ovm iam-policy` takes the region from the aws: block and the
+	// account from --account.
+	Partition, Region, Account string
+
+	// DynamoDB is the store: dynamodb table, nil for SQLite.
+	DynamoDB *DynamoDB
+	// SecretsManager is the vault with secrets.backend: secretsmanager,
+	// nil for the local file.
+	SecretsManager *SecretsManager
+	// Organizations are the pools of the organizations provider.
+	Organizations []OrganizationsPool
+	// Signup are the pools of the signup provider.
+	Signup []SignupPool
+	// SNSTopics are the topic ARNs of SNS subscriptions.
+	SNSTopics []string
+	// EventBuses are the buses (names or ARNs) of EventBridge subscriptions.
+	EventBuses []string
+}
+
+// DynamoDB is the store's table.
+type DynamoDB struct {
+	Table string
+	// CreateTable is dynamodb.create_table: OVM may create the table.
+	CreateTable bool
+}
+
+// SecretsManager is the vault on AWS Secrets Manager.
+type SecretsManager struct {
+	// Prefix is secrets.prefix (default "ovm/").
+	Prefix string
+	// KMSKeyID is secrets.kms_key_id: a key id, key ARN, alias name or
+	// alias ARN ("" = the aws/secretsmanager key, which needs nothing).
+	KMSKeyID string
+}
+
+// OrganizationsPool is one pool of the organizations provider, its values
+// after defaults.
+type OrganizationsPool struct {
+	// Pool is the pool's name, tagged on its accounts (ovm:pool): OVM may
+	// create and close only accounts carrying it.
+	Pool string
+	// CreationRole is organizations.creation_role; RoleName the vended role.
+	CreationRole, RoleName string
+	// ParentOU, RetiringOU and RetiringSCP are the organizations block's.
+	ParentOU, RetiringOU, RetiringSCP string
+	// BillingContact is set when organizations.billing_contact is.
+	BillingContact bool
+}
+
+// SignupPool is one pool of the signup provider, its values after defaults.
+type SignupPool struct {
+	Pool, RoleName string
+	// SmokeTest is signup.smoke_test (assume the vended role).
+	SmokeTest bool
+	// Inbox is the SES receipt bucket (nil with IMAP).
+	Inbox *S3Location
+	// Evidence is signup.evidence's bucket (nil: none).
+	Evidence *S3Location
+	// Transcribe are the buckets of transcribe captcha solvers.
+	Transcribe []S3Location
+	// Connect is signup.connect (nil: none).
+	Connect *Connect
+	// Burial is signup.burial when enabled (nil: not enabled).
+	Burial *Burial
+}
+
+// S3Location is a bucket and a key prefix ("" = the whole bucket).
+type S3Location struct{ Bucket, Prefix string }
+
+// Connect is an Amazon Connect instance and its prompt bucket.
+type Connect struct {
+	InstanceARN string
+	Prompts     S3Location
+}
+
+// Burial is a signup pool's burial into OVM's graveyard organization.
+type Burial struct {
+	// GraveyardOU is where buried accounts go ("" = the root).
+	GraveyardOU string
+}

@@ -1,0 +1,193 @@
+package webui
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ovmdev/ovm/client"
+)
+
+type homeData struct {
+	Next   string
+	Leases []client.Lease
+	Pools  []client.Pool
+	Pool   string
+}
+
+func (u *UI) home(r *http.Request, s *session, v *view) error {
+	return u.fillHome(r, s, v)
+}
+
+func (u *UI) fillHome(r *http.Request, s *session, v *view) error {
+	c := u.client(s)
+	leases, err := c.LeaseList(r.Context(), withCursor(r, url.Values{"state": {"active"}, "owner": {s.me.Name}, "limit": {"100"}}))
+	if err != nil {
+		return err
+	}
+	pools, err := c.PoolList(r.Context())
+	if err != nil {
+		return err
+	}
+	sort.Slice(pools.Items, func(i, j int) bool { return pools.Items[i].Name < pools.Items[j].Name })
+	v.Page, v.Title = "home", "My leases"
+	v.Data = homeData{Leases: leases.Items, Pools: pools.Items, Pool: u.cfg.DefaultPool, Next: leases.NextCursor}
+	return nil
+}
+
+// takeForm reads the take form: pool and an optional duration.
+func takeForm(r *http.Request) (*client.LeaseRequest, map[string]string) {
+	req := &client.LeaseRequest{Pool: strings.TrimSpace(r.PostFormValue("pool"))}
+	errs := map[string]string{}
+	if req.Pool == "" {
+		errs["pool"] = "Choose a pool."
+	}
+	if t := strings.TrimSpace(r.PostFormValue("ttl")); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil || d <= 0 {
+			errs["ttl"] = "Give a positive duration such as 2h or 90m, or leave it empty for the pool's default."
+		} else {
+			dd := client.Duration(d)
+			req.TTL = &dd
+		}
+	}
+	return req, errs
+}
+
+func (u *UI) take(w http.ResponseWriter, r *http.Request, s *session) {
+	req, errs := takeForm(r)
+	v := &view{Me: &s.me, CSRF: s.csrf, Form: r.PostForm}
+	if len(errs) == 0 {
+		l, err := u.client(s).LeaseCreate(r.Context(), req)
+		if err == nil {
+			http.Redirect(w, r, "/ui/leases/"+url.PathEscape(l.ID), http.StatusSeeOther)
+			return
+		}
+		ae := apiError(err)
+		if ae != nil && ae.Status == http.StatusServiceUnavailable {
+			p, _ := u.client(s).PoolGet(r.Context(), req.Pool)
+			u.render(w, r, http.StatusOK, &view{Page: "wait", Title: "Waiting for an account", Me: &s.me, CSRF: s.csrf,
+				Form: r.PostForm, Data: waitData{Pool: p, Message: ae.Message}})
+			return
+		}
+		if ae == nil || ae.Status >= 500 || ae.Status == http.StatusUnauthorized {
+			u.failed(w, r, s, v, err)
+			return
+		}
+		// The form has two fields: an unknown pool is 404, anything else
+		// the API refuses of it is the duration.
+		field := "ttl"
+		if ae.Status == http.StatusNotFound {
+			field = "pool"
+		}
+		errs[field] = ae.Message
+	}
+	if err := u.fillHome(r, s, v); err != nil {
+		u.failed(w, r, s, v, err)
+		return
+	}
+	v.Errors = errs
+	u.render(w, r, http.StatusBadRequest, v)
+}
+
+type waitData struct {
+	Pool    *client.Pool
+	Message string
+}
+
+// tryTake is the wait page's script asking again: JSON, the lease's page
+// when an account came, or the pool's progress.
+func (u *UI) tryTake(w http.ResponseWriter, r *http.Request, s *session) {
+	req, errs := takeForm(r)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if len(errs) > 0 {
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]string{"error": "the form is not valid any more: reload the page"})
+		return
+	}
+	l, err := u.client(s).LeaseCreate(r.Context(), req)
+	if err == nil {
+		json.NewEncoder(w).Encode(map[string]string{"location": "/ui/leases/" + url.PathEscape(l.ID)})
+		return
+	}
+	ae := apiError(err)
+	if ae == nil || ae.Status != http.StatusServiceUnavailable {
+		status, msg := http.StatusBadGateway, "OVM could not answer; reload the page"
+		if ae != nil {
+			status, msg = ae.Status, ae.Message
+		}
+		if status == http.StatusUnauthorized {
+			u.end(w, r, s)
+			msg = "Your sign-in is no longer valid: sign in again."
+		}
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]string{"error": msg})
+		return
+	}
+	out := map[string]any{"waiting": ae.Message}
+	if p, err := u.client(s).PoolGet(r.Context(), req.Pool); err == nil {
+		out["ready"], out["in_flight"], out["target"] = p.Ready, p.InFlight, p.Stock.Target
+	}
+	json.NewEncoder(w).Encode(out)
+}
+
+func (u *UI) leasePage(r *http.Request, s *session, v *view) error {
+	l, err := u.client(s).LeaseGet(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	v.Page, v.Title, v.Data = "lease", "Lease "+l.ID, l
+	return nil
+}
+
+// again shows the lease page with a field's error; nothing changed.
+func (u *UI) again(w http.ResponseWriter, r *http.Request, s *session, field, msg string) {
+	v := &view{Me: &s.me, CSRF: s.csrf, Form: r.PostForm, Errors: map[string]string{field: msg}}
+	if err := u.leasePage(r, s, v); err != nil {
+		u.failed(w, r, s, v, err)
+		return
+	}
+	u.render(w, r, http.StatusBadRequest, v)
+}
+
+func (u *UI) extend(w http.ResponseWriter, r *http.Request, s *session) {
+	d, err := time.ParseDuration(strings.TrimSpace(r.PostFormValue("extend_by")))
+	if err != nil || d <= 0 {
+		u.again(w, r, s, "extend_by", "Give a positive duration such as 1h or 30m.")
+		return
+	}
+	dd := client.Duration(d)
+	id := r.PathValue("id")
+	if _, err := u.client(s).LeaseExtend(r.Context(), id, &client.ExtendRequest{ExtendBy: &dd}); err != nil {
+		if ae := apiError(err); ae != nil && ae.Status < 500 && ae.Status != http.StatusUnauthorized && ae.Status != http.StatusNotFound {
+			u.again(w, r, s, "extend_by", ae.Message)
+			return
+		}
+		u.failed(w, r, s, &view{Me: &s.me, CSRF: s.csrf}, err)
+		return
+	}
+	http.Redirect(w, r, "/ui/leases/"+url.PathEscape(id)+"?done=extended", http.StatusSeeOther)
+}
+
+func (u *UI) release(w http.ResponseWriter, r *http.Request, s *session) {
+	id := r.PathValue("id")
+	if r.PostFormValue("confirm") != "yes" {
+		v := &view{Me: &s.me, CSRF: s.csrf}
+		if err := u.leasePage(r, s, v); err != nil {
+			u.failed(w, r, s, v, err)
+			return
+		}
+		v.Form = url.Values{"confirm_release": {"1"}}
+		u.render(w, r, http.StatusOK, v)
+		return
+	}
+	if _, err := u.client(s).LeaseRelease(r.Context(), id); err != nil {
+		u.failed(w, r, s, &view{Me: &s.me, CSRF: s.csrf}, err)
+		return
+	}
+	http.Redirect(w, r, "/ui/?done=released", http.StatusSeeOther)
+}
