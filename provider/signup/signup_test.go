@@ -29,6 +29,7 @@ import (
 	"github.com/ovmdev/ovm/provider/signup/s3bucket"
 	"github.com/ovmdev/ovm/store/sqlitestore"
 	"github.com/ovmdev/ovm/store/storetest"
+	"github.com/ovmdev/ovm/vault"
 )
 
 var solverBin string
@@ -137,7 +138,7 @@ type world struct {
 	flow   string // the operator's flow file
 	phones *signup.PhonePool
 	flows  *flows
-	vault  *signup.FileVault
+	vault  *vault.File
 	inbox  signup.Inbox
 	s3     *s3.Client
 	// evidence copies failed steps' evidence to S3 (moto).
@@ -176,7 +177,7 @@ func newWorldVia(t *testing.T, card string, via mailVia) *world {
 	w.inbox = s3bucket.NewInbox(s3c, "ovm-mail", "inbound/")
 	w.evidence = &s3bucket.Evidence{Client: s3c, Bucket: "ovm-evidence", Prefix: "evidence/"}
 	w.s3 = s3c
-	w.vault = &signup.FileVault{Path: filepath.Join(w.dir, "vault.json"), KeyPath: filepath.Join(w.dir, "vault.key")}
+	w.vault = &vault.File{Path: filepath.Join(w.dir, "vault.json"), KeyPath: filepath.Join(w.dir, "vault.key")}
 	mail := &s3Mail{c: s3c, bucket: "ovm-mail", relay: func(to, body string) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -480,7 +481,7 @@ func TestAMissingRootPasswordIsResetByEmailBeforeTheConsoleClosure(t *testing.T)
 	old := replicaAccount().Password
 	// The vault is lost: OVM restarts with an empty one.
 	w.prov.Shutdown()
-	w.vault = &signup.FileVault{Path: filepath.Join(w.dir, "vault2.json"), KeyPath: filepath.Join(w.dir, "vault2.key")}
+	w.vault = &vault.File{Path: filepath.Join(w.dir, "vault2.json"), KeyPath: filepath.Join(w.dir, "vault2.key")}
 	w.start("4111 1111 1111 1111")
 	u, _ := ovm.RetireAccount(a, "key:admin", time.Now())
 	w.store.AccountUpdate(context.Background(), u)
@@ -515,7 +516,7 @@ func TestAMissingRootPasswordWithoutAResetSectionFailsClearly(t *testing.T) {
 	w.prov.Shutdown()
 	f, _ := os.ReadFile(w.flow)
 	os.WriteFile(w.flow, f[:strings.Index(string(f), "\nreset:")+1], 0o600)
-	w.vault = &signup.FileVault{Path: filepath.Join(w.dir, "vault2.json"), KeyPath: filepath.Join(w.dir, "vault2.key")}
+	w.vault = &vault.File{Path: filepath.Join(w.dir, "vault2.json"), KeyPath: filepath.Join(w.dir, "vault2.key")}
 	w.start("4111 1111 1111 1111")
 	u, _ := ovm.RetireAccount(a, "key:admin", time.Now())
 	w.store.AccountUpdate(context.Background(), u)
