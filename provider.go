@@ -12,7 +12,13 @@ import (
 // Outcomes are explicit: a method returns a StepResult and a nil error when it
 // knows where the step stands (pending, done, or failed for good); a non-nil
 // error means "transient, try again later" and the engine retries with
-// backoff. Implementations must pass provider/providertest.
+// backoff.
+//
+// The conformance suite provider/providertest checks this contract and,
+// where a provider has them, the Access and Cleaner capabilities. Each
+// provider runs it from its tests: sim in process, organizations on moto
+// (Cleaner with the real aws-nuke), signup on its sign-up replica in
+// Chromium with its vended roles in moto. A new provider runs it too.
 type Provider interface {
 	// Reserve derives the account's unique name and e-mail from its OVM id.
 	// It makes no call; the engine stores both before Create is called.

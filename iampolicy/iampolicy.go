@@ -261,7 +261,7 @@ func (g *gen) signup() {
 	}
 }
 
-// vault: provider/signup/smvault on Secrets Manager, and the KMS key of
+// vault: vault/smvault on Secrets Manager, and the KMS key of
 // new secrets.
 func (g *gen) vault() {
 	v := g.c.SecretsManager

@@ -14,10 +14,10 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/ovmdev/ovm/federation"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/federation"
+	"github.com/ovmdev/ovm/vault"
 )
 
 // Kind is one provider kind, as the binary's registry knows it.
@@ -79,21 +79,13 @@ type Env struct {
 	Store ovm.Store
 	// Vault returns the secrets vault of the `secrets:` block, opened on
 	// first use.
-	Vault func(ctx context.Context) (Vault, error)
+	Vault func(ctx context.Context) (vault.Vault, error)
 	Clock ovm.Clock
 	// Log carries the pool's name.
 	Log *slog.Logger
 	// OnShutdown registers fn to run when the server stops, after the
 	// engine has stopped.
 	OnShutdown func(fn func())
-}
-
-// Vault keeps secrets by name (card data, root passwords, browser
-// sessions). Get returns an error wrapping the vault's "no such secret"
-// sentinel when the name is unknown.
-type Vault interface {
-	Put(ctx context.Context, name, value string) error
-	Get(ctx context.Context, name string) (string, error)
 }
 
 // MaxInFlight completes p's creations-in-flight bound against a kind's cap

@@ -11,14 +11,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/ovmdev/ovm/provider/signup"
-	"github.com/ovmdev/ovm/provider/signup/smvault"
+	"github.com/ovmdev/ovm/vault"
+	"github.com/ovmdev/ovm/vault/smvault"
 	"github.com/spf13/cobra"
 )
 
 // openVault is the secrets vault of the configuration and a description of
 // where it keeps secrets (for messages; never a secret).
-func openVault(ctx context.Context, cfg *Config) (signup.Vault, string, error) {
+func openVault(ctx context.Context, cfg *Config) (vault.Vault, string, error) {
 	if cfg.Secrets.Backend == "secretsmanager" {
 		ac, err := loadAWSConfig(ctx, cfg.AWS)
 		if err != nil {
@@ -34,7 +34,7 @@ func openVault(ctx context.Context, cfg *Config) (signup.Vault, string, error) {
 	if key == "" {
 		key = filepath.Join(cfg.DataDir, "secrets.key")
 	}
-	return &signup.FileVault{Path: file, KeyPath: key}, file, nil
+	return &vault.File{Path: file, KeyPath: key}, file, nil
 }
 
 func secretCommand(stdin io.Reader, stdout io.Writer) *cobra.Command {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ovmdev/ovm/provider/signup"
+	"github.com/ovmdev/ovm/vault"
 )
 
 func TestSecretPutStoresInTheVaultAndRefusesBadInput(t *testing.T) {
@@ -19,7 +19,7 @@ func TestSecretPutStoresInTheVaultAndRefusesBadInput(t *testing.T) {
 	if strings.Contains(out.String(), "4111") {
 		t.Fatalf("the value was printed: %q", out.String())
 	}
-	v := &signup.FileVault{Path: filepath.Join(dir, "secrets.json"), KeyPath: filepath.Join(dir, "secrets.key")}
+	v := &vault.File{Path: filepath.Join(dir, "secrets.json"), KeyPath: filepath.Join(dir, "secrets.key")}
 	if got, err := v.Get(context.Background(), "card_number"); err != nil || got != "4111 1111 1111 1111" {
 		t.Fatalf("vault: %q %v", got, err)
 	}

@@ -13,7 +13,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -33,9 +32,9 @@ import (
 	"github.com/ovmdev/ovm/notify/snssink"
 	"github.com/ovmdev/ovm/notify/webhook"
 	"github.com/ovmdev/ovm/provider"
-	"github.com/ovmdev/ovm/provider/signup"
 	"github.com/ovmdev/ovm/store/dynamostore"
 	"github.com/ovmdev/ovm/store/sqlitestore"
+	"github.com/ovmdev/ovm/vault"
 	"github.com/ovmdev/ovm/webui"
 	"github.com/spf13/cobra"
 )
@@ -128,7 +127,7 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 		awsOnce  sync.Once
 		awsCfg   aws.Config
 		awsErr   error
-		vaultCfg provider.Vault
+		vaultCfg vault.Vault
 	)
 	env := provider.Env{Settings: cfg.providerSettings(),
 		DataDir: cfg.DataDir, Store: store, Clock: clock,
@@ -136,7 +135,7 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 			awsOnce.Do(func() { awsCfg, awsErr = loadAWSConfig(ctx, cfg.AWS) })
 			return awsCfg, awsErr
 		},
-		Vault: func(ctx context.Context) (provider.Vault, error) {
+		Vault: func(ctx context.Context) (vault.Vault, error) {
 			if vaultCfg == nil {
 				v, _, err := openVault(ctx, cfg)
 				if err != nil {
@@ -329,19 +328,11 @@ func notifyConfig(ctx context.Context, cfg *Config, env provider.Env) (engine.No
 // vaultSecret reads the vault entry that ref ("secret:NAME") names; key
 // names the config key in errors, which never hold the value.
 func vaultSecret(ctx context.Context, env provider.Env, key, ref string) (string, error) {
-	name := strings.TrimPrefix(ref, "secret:")
 	v, err := env.Vault(ctx)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", key, err)
 	}
-	s, err := v.Get(ctx, name)
-	if errors.Is(err, signup.ErrNoSecret) {
-		return "", fmt.Errorf("%s: secret %q is not in the vault (ovm secret put %s)", key, name, name)
-	}
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", key, err)
-	}
-	return s, nil
+	return vault.Resolve(ctx, v, key, ref)
 }
 
 // openStore opens the configured store: SQLite in the data directory, or

@@ -12,13 +12,17 @@
 package federationtest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -155,4 +159,27 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.refuse(w, http.StatusBadRequest, "unknown Action")
 	}
+}
+
+// SignIn follows a login URL of this endpoint as a browser would and
+// returns where the endpoint sends it (the Destination), or why it refused.
+func (s *Server) SignIn(ctx context.Context, loginURL string) (string, error) {
+	if !strings.HasPrefix(loginURL, s.Endpoint()+"?") {
+		return "", fmt.Errorf("%q is not a login URL of this endpoint", loginURL)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, loginURL, nil)
+	if err != nil {
+		return "", err
+	}
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := c.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusFound {
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<10))
+		return "", fmt.Errorf("the login answered %s: %s", res.Status, strings.TrimSpace(string(b)))
+	}
+	return res.Header.Get("Location"), nil
 }

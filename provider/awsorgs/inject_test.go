@@ -110,6 +110,22 @@ func (i *injIAM) GetRole(ctx context.Context, in *iam.GetRoleInput, f ...func(*i
 	return i.iamAPI.GetRole(ctx, in, f...)
 }
 
+// PutRolePolicy is the deny of older sessions: a revocation's call.
+func (i *injIAM) PutRolePolicy(ctx context.Context, in *iam.PutRolePolicyInput, f ...func(*iam.Options)) (*iam.PutRolePolicyOutput, error) {
+	if i.in.take("revoke") {
+		return nil, errInjected
+	}
+	return i.iamAPI.PutRolePolicy(ctx, in, f...)
+}
+
+// ListRolePolicies is called by a cleaning pass's reset of the role.
+func (i *injIAM) ListRolePolicies(ctx context.Context, in *iam.ListRolePoliciesInput, f ...func(*iam.Options)) (*iam.ListRolePoliciesOutput, error) {
+	if i.in.take("clean") {
+		return nil, errInjected
+	}
+	return i.iamAPI.ListRolePolicies(ctx, in, f...)
+}
+
 type injSTS struct {
 	stsAPI
 	in *injector

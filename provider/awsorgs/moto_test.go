@@ -2,6 +2,7 @@ package awsorgs
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -14,10 +15,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/organizations/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/cleaner/awsnuke"
+	"github.com/ovmdev/ovm/federation"
+	"github.com/ovmdev/ovm/internal/accesstest"
 	"github.com/ovmdev/ovm/internal/clocktest"
+	"github.com/ovmdev/ovm/internal/federationtest"
 	"github.com/ovmdev/ovm/internal/mototest"
+	"github.com/ovmdev/ovm/internal/testtool"
 	"github.com/ovmdev/ovm/provider/providertest"
 	"github.com/ovmdev/ovm/store/sqlitestore"
 )
@@ -61,16 +68,78 @@ func newProvider(t testing.TB, cfg Config, c *Clients, clock ovm.Clock) *Provide
 	return p
 }
 
+// TestConformanceAgainstMoto runs the whole suite on moto: the steps, and
+// ovm.Access (sessions from moto's STS, sign-in through the federation
+// stand-in, which checks the credentials with moto) and ovm.Cleaner (the
+// real aws-nuke against moto, over what a lessee left with its session).
 func TestConformanceAgainstMoto(t *testing.T) {
 	providertest.Run(t, func(t *testing.T) *providertest.Harness {
 		cfg := motoOrg(t)
+		ctx := context.Background()
 		in := newInjector()
 		clock := clocktest.New(t0)
+		p := newProvider(t, Config{PollInterval: time.Second}, in.wrap(NewClients(cfg)), clock)
+		fed := federationtest.New(t)
+		fed.Valid = func(c federationtest.Credentials) bool {
+			_, err := accesstest.Account(ctx, cfg, &ovm.Credentials{AccessKeyID: c.ID, SecretAccessKey: c.Key, SessionToken: c.Token})
+			return err == nil
+		}
+		p.SetFederation(federation.New(federation.Config{Endpoint: fed.Endpoint()}, nil, discard))
+		p.SetNuker(&awsnuke.Runner{}, NukeConfig{Region: "us-east-1", Endpoint: aws.ToString(cfg.BaseEndpoint)})
+		// member is the account's IAM and SQS as OVM's creation role sees them.
+		member := func(a *ovm.Account) aws.Config {
+			m := cfg.Copy()
+			m.Credentials = p.assume(ovm.RoleARN(a.AWSAccountID, p.cfg.CreationRole), "conformance", p.c.STS)
+			return m
+		}
 		return &providertest.Harness{
-			Provider:         newProvider(t, Config{PollInterval: time.Second}, in.wrap(NewClients(cfg)), clock),
+			Provider:         p,
 			Advance:          clock.Advance,
 			FailNext:         in.FailNext,
 			FailDefinitively: in.FailDefinitively,
+			Access: &providertest.AccessHarness{
+				Now: time.Now, // moto issues sessions by the wall clock
+				Trusted: func(ctx context.Context, a *ovm.Account) ([]string, error) {
+					return accesstest.Trusted(ctx, iam.NewFromConfig(member(a)), p.cfg.RoleName)
+				},
+				Denied: func(ctx context.Context, a *ovm.Account, issued time.Time) (bool, error) {
+					return accesstest.Denied(ctx, iam.NewFromConfig(member(a)), p.cfg.RoleName, issued)
+				},
+				Account: func(ctx context.Context, c *ovm.Credentials) (string, error) { return accesstest.Account(ctx, cfg, c) },
+				SignIn:  fed.SignIn,
+			},
+			Clean: &providertest.CleanHarness{
+				Requires: func(t testing.TB) {
+					testtool.Require(t, "aws-nuke", "make deps installs it (apt-get install -y aws-nuke)")
+				},
+				// The lessee makes IAM users and SQS queues with its session.
+				Litter: func(ctx context.Context, a *ovm.Account, c *ovm.Credentials) (int, error) {
+					lessee := cfg.Copy()
+					lessee.Credentials = credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+					for i := range 3 {
+						name := aws.String(fmt.Sprintf("lessee-%d", i))
+						if _, err := iam.NewFromConfig(lessee).CreateUser(ctx, &iam.CreateUserInput{UserName: name}); err != nil {
+							return 0, err
+						}
+						if _, err := sqs.NewFromConfig(lessee).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: name}); err != nil {
+							return 0, err
+						}
+					}
+					return 6, nil
+				},
+				Leftovers: func(ctx context.Context, a *ovm.Account) (int, error) {
+					m := member(a)
+					users, err := iam.NewFromConfig(m).ListUsers(ctx, &iam.ListUsersInput{})
+					if err != nil {
+						return 0, err
+					}
+					queues, err := sqs.NewFromConfig(m).ListQueues(ctx, &sqs.ListQueuesInput{})
+					if err != nil {
+						return 0, err
+					}
+					return len(users.Users) + len(queues.QueueUrls), nil
+				},
+			},
 		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/vault"
 )
 
 // SolverStats counts a solver's answers and the ones the page accepted.
@@ -72,7 +73,7 @@ func (p *Provider) loadPhoneHealth(ctx context.Context) error {
 	switch {
 	case err == nil:
 		return p.deps.Phones.Import([]byte(saved))
-	case !errors.Is(err, ErrNoSecret):
+	case !errors.Is(err, vault.ErrNoSecret):
 		return fmt.Errorf("signup: reading the phone numbers' health: %w", err)
 	}
 	return nil

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+
+	"github.com/ovmdev/ovm/vault"
 )
 
 // passwordKey names the vault secret of an account's root password.
@@ -18,7 +20,7 @@ func passwordKey(id string) string { return "root-password/" + id }
 // password is the account's root password from the vault, made on first use.
 func (p *Provider) password(ctx context.Context, id string) (string, error) {
 	pw, err := p.deps.Vault.Get(ctx, passwordKey(id))
-	if errors.Is(err, ErrNoSecret) {
+	if errors.Is(err, vault.ErrNoSecret) {
 		pw = newPassword()
 		if err := p.deps.Vault.Put(ctx, passwordKey(id), pw); err != nil {
 			return "", fmt.Errorf("vault: %w", err)

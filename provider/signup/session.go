@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/vault"
 )
 
 // sealedURL marks a resume URL kept in the vault.
@@ -81,7 +82,7 @@ func (r *stepRun) saveSession(ctx context.Context) {
 // restoreSession puts the cookies saveSession sealed into a fresh browser.
 func (r *stepRun) restoreSession(ctx context.Context) error {
 	saved, err := r.p.deps.Vault.Get(ctx, sessionKey(r.a.ID))
-	if errors.Is(err, ErrNoSecret) {
+	if errors.Is(err, vault.ErrNoSecret) {
 		return nil
 	}
 	if err != nil {

@@ -19,7 +19,8 @@
 // captchas from solvers (an external command, a human through
 // POST /v1/accounts/{id}/input), the verification call's PIN through a
 // PhonePool, 3-D Secure codes through the same input endpoint. Root
-// passwords are generated per account and kept only in a Vault.
+// passwords are generated per account and kept only in the vault (package
+// vault).
 //
 // The files: signup.go is the provider's surface (New and the methods the
 // engine calls); interpreter.go runs a section's next step and actions.go
@@ -27,7 +28,7 @@
 // session and resume URLs in the vault; password.go makes root passwords;
 // channels.go holds the captcha solvers and the phone pool, and
 // bookkeeping.go what the provider records about them; flow.go reads the
-// flow file; inbox.go and vault.go declare the outside stores.
+// flow file; inbox.go declares the inbox.
 package signup
 
 import (
@@ -41,6 +42,7 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/vault"
 )
 
 // Contact is the contact page's data.
@@ -92,7 +94,7 @@ type Deps struct {
 	// Answerer, when set, is armed with the PIN before the page asks AWS
 	// to call, and disarmed after.
 	Answerer PhoneAnswerer
-	Vault    Vault
+	Vault    vault.Vault
 	// SmokeTest assumes roleARN and returns the account it lands in; nil
 	// skips the smoke test.
 	SmokeTest func(ctx context.Context, roleARN string) (string, error)
@@ -262,7 +264,7 @@ func (p *Provider) Close(ctx context.Context, a *ovm.Account) (ovm.StepResult, e
 		// The root user needs the password; without it (a vault lost or
 		// restored from an old backup), it is reset by e-mail first.
 		_, err := p.deps.Vault.Get(ctx, passwordKey(a.ID))
-		if errors.Is(err, ErrNoSecret) {
+		if errors.Is(err, vault.ErrNoSecret) {
 			flow, ferr := LoadFlow(p.cfg.FlowFile)
 			if ferr != nil {
 				return ovm.StepResult{}, ferr

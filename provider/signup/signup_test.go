@@ -29,6 +29,7 @@ import (
 	"github.com/ovmdev/ovm/provider/signup/s3bucket"
 	"github.com/ovmdev/ovm/store/sqlitestore"
 	"github.com/ovmdev/ovm/store/storetest"
+	"github.com/ovmdev/ovm/vault"
 )
 
 var solverBin string
@@ -137,7 +138,7 @@ type world struct {
 	flow   string // the operator's flow file
 	phones *signup.PhonePool
 	flows  *flows
-	vault  *signup.FileVault
+	vault  *vault.File
 	inbox  signup.Inbox
 	s3     *s3.Client
 	// evidence copies failed steps' evidence to S3 (moto).
@@ -148,6 +149,10 @@ type world struct {
 	relayed  map[string]string // 3-D Secure codes by e-mail
 	mu       sync.Mutex
 	pol      ovm.Pool
+	// moto is the AWS configuration of the test's moto server.
+	moto aws.Config
+	// tune, when set, changes the provider's dependencies at each start.
+	tune func(*signup.Deps)
 }
 
 // mailVia is how the replica's e-mail reaches OVM's inbox.
@@ -160,7 +165,8 @@ const (
 
 func newWorld(t *testing.T, card string) *world { return newWorldVia(t, card, viaS3) }
 
-func newWorldVia(t *testing.T, card string, via mailVia) *world {
+// newWorldVia makes the world; opts change it before the provider starts.
+func newWorldVia(t *testing.T, card string, via mailVia, opts ...func(*world)) *world {
 	testtool.Require(t, "chromium", "make deps installs it (apt-get install -y chromium)")
 	testtool.Require(t, "espeak-ng", "make deps installs it (apt-get install -y espeak-ng)")
 	moto := mototest.Require(t)
@@ -173,10 +179,11 @@ func newWorldVia(t *testing.T, card string, via mailVia) *world {
 	}
 	w := &world{t: t, dir: testtool.BrowserDir(t), phones: signup.NewPhonePool([]string{"+15550100", "+15550101"}),
 		console: &console{roles: map[string]string{}}, relayed: map[string]string{}}
+	w.moto = cfg
 	w.inbox = s3bucket.NewInbox(s3c, "ovm-mail", "inbound/")
 	w.evidence = &s3bucket.Evidence{Client: s3c, Bucket: "ovm-evidence", Prefix: "evidence/"}
 	w.s3 = s3c
-	w.vault = &signup.FileVault{Path: filepath.Join(w.dir, "vault.json"), KeyPath: filepath.Join(w.dir, "vault.key")}
+	w.vault = &vault.File{Path: filepath.Join(w.dir, "vault.json"), KeyPath: filepath.Join(w.dir, "vault.key")}
 	mail := &s3Mail{c: s3c, bucket: "ovm-mail", relay: func(to, body string) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -200,6 +207,9 @@ func newWorldVia(t *testing.T, card string, via mailVia) *world {
 	t.Cleanup(func() { w.store.Close() })
 	w.pol = ovm.Pool{Name: "managers", Provider: "signup", Stock: ovm.StockPolicy{Target: 1, MaxInFlight: 1},
 		Retry: ovm.RetryPolicy{MaxAttempts: 2, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}}.WithDefaults()
+	for _, o := range opts {
+		o(w)
+	}
 	w.start(card)
 	return w
 }
@@ -208,15 +218,18 @@ func newWorldVia(t *testing.T, card string, via mailVia) *world {
 func (w *world) start(card string) { w.startWith(card, nil) }
 
 func (w *world) startWith(card string, bury func(context.Context, *ovm.Account) (ovm.StepResult, error)) {
+	deps := signup.Deps{Inbox: w.inbox, Phones: w.phones, Answerer: w.flows, Vault: w.vault, Evidence: w.evidence,
+		Solvers: []signup.CaptchaSolver{&signup.CommandSolver{Command: []string{solverBin}, For: []string{"audio"}}}, Bury: bury}
+	if w.tune != nil {
+		w.tune(&deps)
+	}
 	var err error
 	w.prov, err = signup.New(signup.Config{Pool: "managers", BaseURL: w.srv.URL, FlowFile: w.flow, DataDir: w.dir,
 		EmailTemplate: "root+{id}@example.com", TrustedPrincipal: "arn:aws:iam::123456789012:root",
 		Contact: signup.Contact{FullName: "Ada Ops", Company: "Example Ltd", Phone: "+3531555000", Country: "Ireland",
 			Address: "1 Main St", City: "Dublin", State: "Dublin", PostalCode: "D01"},
 		Card:    signup.Card{Number: card, Month: "07", Year: "2030", Holder: "Ada Ops"},
-		Billing: signup.Billing{Currency: "EUR", Email: "billing@example.com"}, PageTimeout: 10 * time.Second},
-		signup.Deps{Inbox: w.inbox, Phones: w.phones, Answerer: w.flows, Vault: w.vault, Evidence: w.evidence,
-			Solvers: []signup.CaptchaSolver{&signup.CommandSolver{Command: []string{solverBin}, For: []string{"audio"}}}, Bury: bury})
+		Billing: signup.Billing{Currency: "EUR", Email: "billing@example.com"}, PageTimeout: 10 * time.Second}, deps)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -480,7 +493,7 @@ func TestAMissingRootPasswordIsResetByEmailBeforeTheConsoleClosure(t *testing.T)
 	old := replicaAccount().Password
 	// The vault is lost: OVM restarts with an empty one.
 	w.prov.Shutdown()
-	w.vault = &signup.FileVault{Path: filepath.Join(w.dir, "vault2.json"), KeyPath: filepath.Join(w.dir, "vault2.key")}
+	w.vault = &vault.File{Path: filepath.Join(w.dir, "vault2.json"), KeyPath: filepath.Join(w.dir, "vault2.key")}
 	w.start("4111 1111 1111 1111")
 	u, _ := ovm.RetireAccount(a, "key:admin", time.Now())
 	w.store.AccountUpdate(context.Background(), u)
@@ -515,7 +528,7 @@ func TestAMissingRootPasswordWithoutAResetSectionFailsClearly(t *testing.T) {
 	w.prov.Shutdown()
 	f, _ := os.ReadFile(w.flow)
 	os.WriteFile(w.flow, f[:strings.Index(string(f), "\nreset:")+1], 0o600)
-	w.vault = &signup.FileVault{Path: filepath.Join(w.dir, "vault2.json"), KeyPath: filepath.Join(w.dir, "vault2.key")}
+	w.vault = &vault.File{Path: filepath.Join(w.dir, "vault2.json"), KeyPath: filepath.Join(w.dir, "vault2.key")}
 	w.start("4111 1111 1111 1111")
 	u, _ := ovm.RetireAccount(a, "key:admin", time.Now())
 	w.store.AccountUpdate(context.Background(), u)

@@ -130,7 +130,9 @@ type Account struct {
 	BootstrapStartedAt time.Time `json:"bootstrap_started_at"`
 	RoleARN            string    `json:"role_arn,omitempty"`
 	// Cleans counts finished wipes; CleanStartedAt is the running one's start.
-	Cleans           int       `json:"cleans"`
+	Cleans int `json:"cleans"`
+	// Resources counts what lessees left (Litter); a wipe removes them.
+	Resources        int       `json:"resources,omitempty"`
 	CleanStartedAt   time.Time `json:"clean_started_at"`
 	CloseRequestedAt time.Time `json:"close_requested_at"`
 	// Access per lease: the principals the vended role trusts beyond the

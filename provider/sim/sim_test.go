@@ -3,6 +3,8 @@ package sim_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -46,6 +48,14 @@ func TestConformance(t *testing.T) {
 		}
 		f := &failer{next: map[sim.Op]bool{}, definitive: map[sim.Op]string{}}
 		p.SetHook(f.hook)
+		account := func(a *ovm.Account) (sim.Account, error) {
+			for _, sa := range p.Accounts() {
+				if sa.ID == a.AWSAccountID {
+					return sa, nil
+				}
+			}
+			return sim.Account{}, fmt.Errorf("no simulated account %s", a.AWSAccountID)
+		}
 		return &providertest.Harness{
 			Provider: p,
 			Advance:  clk.Advance,
@@ -54,6 +64,36 @@ func TestConformance(t *testing.T) {
 				f.mu.Lock()
 				f.definitive[sim.Op(op)] = reason
 				f.mu.Unlock()
+			},
+			Access: &providertest.AccessHarness{
+				Now: clk.Now,
+				// The simulated role trusts the pool's own principals and
+				// those of Account.Trust.
+				Trusted: func(_ context.Context, a *ovm.Account) ([]string, error) {
+					sa, err := account(a)
+					return sa.Trust, err
+				},
+				Denied: func(_ context.Context, a *ovm.Account, issued time.Time) (bool, error) {
+					return !p.Session(a.AWSAccountID, issued), nil
+				},
+				// The simulated console is a host that resolves nowhere: a
+				// browser would land where the URL's destination says.
+				SignIn: func(_ context.Context, u string) (string, error) {
+					pu, err := url.Parse(u)
+					if err != nil || pu.Host != sim.SimulatedConsole {
+						return "", fmt.Errorf("%q is not a URL of the simulated console (%v)", u, err)
+					}
+					return pu.Query().Get("destination"), nil
+				},
+			},
+			Clean: &providertest.CleanHarness{
+				Litter: func(_ context.Context, a *ovm.Account, _ *ovm.Credentials) (int, error) {
+					return 7, p.Litter(a.AWSAccountID, 7)
+				},
+				Leftovers: func(_ context.Context, a *ovm.Account) (int, error) {
+					sa, err := account(a)
+					return sa.Resources, err
+				},
 			},
 		}
 	})

@@ -155,7 +155,10 @@ func (p *Provider) Clean(ctx context.Context, a *ovm.Account, _ ovm.RetirePolicy
 	}
 	sa.Cleans++
 	sa.CleanStartedAt = time.Time{}
-	return p.end(OpClean, ovm.StepResult{Status: ovm.StepDone, Report: fmt.Sprintf("simulated wipe %d: nothing left", sa.Cleans)})
+	removed := sa.Resources
+	sa.Resources = 0
+	return p.end(OpClean, ovm.StepResult{Status: ovm.StepDone,
+		Report: fmt.Sprintf("simulated wipe %d: %d resources removed, nothing left", sa.Cleans, removed)})
 }
 
 // Close implements ovm.Provider: quota-aware, done once SUSPENDED.
@@ -238,6 +241,22 @@ func (p *Provider) Inventory(ctx context.Context) ([]ovm.ExternalAccount, error)
 		out = append(out, ovm.ExternalAccount{AWSAccountID: a.ID, AccountID: a.OVMID, Pool: a.Pool, Email: a.Email, State: state})
 	}
 	return out, nil
+}
+
+// Litter acts out a lessee who leaves n resources in the simulated account
+// awsID; the next wipe (Clean) removes them.
+func (p *Provider) Litter(awsID string, n int) error {
+	unlock, err := p.enter()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	a := p.byID[awsID]
+	if a == nil || a.State != StateActive {
+		return fmt.Errorf("sim: no active account %s", awsID)
+	}
+	a.Resources += n
+	return p.save()
 }
 
 // CloseOutside acts out a human closing the account in the console, behind

@@ -32,6 +32,11 @@ func (s *Server) consolePage(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		if s.failOnce[name] {
+			delete(s.failOnce, name)
+			http.Error(w, "Internal error, please try again", http.StatusInternalServerError)
+			return
+		}
 		se := s.sess(w, r)
 		if !se.loggedIn || se.acct == nil {
 			http.Redirect(w, r, "/console/login", http.StatusSeeOther)

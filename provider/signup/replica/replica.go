@@ -120,7 +120,9 @@ func (s *Server) SetVariant(v Variant) {
 	s.variant = v
 }
 
-// FailOnce makes page answer a server error the next time it is shown.
+// FailOnce makes page answer a server error the next time it is shown: a
+// sign-up page (start, verify, ..., done) or a console page (billing,
+// stack, tax, close, home).
 func (s *Server) FailOnce(page string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

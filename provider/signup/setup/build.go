@@ -2,10 +2,8 @@ package setup
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -22,24 +20,8 @@ import (
 	"github.com/ovmdev/ovm/provider/signup/s3bucket"
 	"github.com/ovmdev/ovm/provider/signup/transcribesolver"
 	"github.com/ovmdev/ovm/provider/signup/twocaptcha"
+	"github.com/ovmdev/ovm/vault"
 )
-
-// resolve reads "secret:NAME" values from the vault; key names the config
-// key for errors (the value is never shown).
-func resolve(ctx context.Context, v provider.Vault, key, value string) (string, error) {
-	name, ok := strings.CutPrefix(value, "secret:")
-	if !ok {
-		return value, nil
-	}
-	s, err := v.Get(ctx, name)
-	if errors.Is(err, signup.ErrNoSecret) {
-		return "", fmt.Errorf("%s: secret %q is not in the vault (ovm secret put %s)", key, name, name)
-	}
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", key, err)
-	}
-	return s, nil
-}
 
 // build makes a signup pool's provider.
 func build(ctx context.Context, env provider.Env, sc Config) (*signup.Provider, error) {
@@ -61,7 +43,7 @@ func build(ctx context.Context, env provider.Env, sc Config) (*signup.Provider, 
 	names := []string{"contact.full_name", "contact.company", "contact.phone", "contact.country", "contact.address",
 		"contact.city", "contact.state", "contact.postal_code", "card.number", "card.month", "card.year", "card.holder"}
 	for i, f := range fields {
-		val, err := resolve(ctx, v, key+names[i], *f)
+		val, err := vault.Resolve(ctx, v, key+names[i], *f)
 		if err != nil {
 			return nil, err
 		}
@@ -76,7 +58,7 @@ func build(ctx context.Context, env provider.Env, sc Config) (*signup.Provider, 
 			solvers = append(solvers, &transcribesolver.Solver{Transcribe: transcribe.NewFromConfig(ac), S3: newS3(),
 				Bucket: s.Transcribe.Bucket, Prefix: s.Transcribe.Prefix, Language: s.Transcribe.Language})
 		case s.TwoCaptcha != nil:
-			k, err := resolve(ctx, v, fmt.Sprintf("%scaptcha_solvers[%d].twocaptcha.key", key, j), s.TwoCaptcha.Key)
+			k, err := vault.Resolve(ctx, v, fmt.Sprintf("%scaptcha_solvers[%d].twocaptcha.key", key, j), s.TwoCaptcha.Key)
 			if err != nil {
 				return nil, err
 			}
@@ -90,7 +72,7 @@ func build(ctx context.Context, env provider.Env, sc Config) (*signup.Provider, 
 	}
 	var inbox signup.Inbox = s3bucket.NewInbox(newS3(), sc.Inbox.S3Bucket, sc.Inbox.S3Prefix)
 	if m := sc.Inbox.IMAP; m != nil {
-		pw, err := resolve(ctx, v, key+"inbox.imap.password", m.Password)
+		pw, err := vault.Resolve(ctx, v, key+"inbox.imap.password", m.Password)
 		if err != nil {
 			return nil, err
 		}

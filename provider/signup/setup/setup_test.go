@@ -9,8 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/provider"
-	"github.com/ovmdev/ovm/provider/signup"
 	"github.com/ovmdev/ovm/provider/signup/setup"
+	"github.com/ovmdev/ovm/vault"
 )
 
 // mapVault is an in-memory vault (the file and Secrets Manager vaults have
@@ -22,7 +22,7 @@ func (v mapVault) Get(_ context.Context, name string) (string, error) {
 	if s, ok := v[name]; ok {
 		return s, nil
 	}
-	return "", signup.ErrNoSecret
+	return "", vault.ErrNoSecret
 }
 
 func TestAMissingSecretIsNamedByItsKeyNeverByItsValue(t *testing.T) {
@@ -39,12 +39,12 @@ func TestAMissingSecretIsNamedByItsKeyNeverByItsValue(t *testing.T) {
 		t.Fatalf("signup pacing %+v", p.Stock)
 	}
 	env := provider.Env{Pool: p.Pool, AWS: func(context.Context) (aws.Config, error) { return aws.Config{}, nil },
-		Vault: func(context.Context) (provider.Vault, error) { return mapVault{}, nil }}
+		Vault: func(context.Context) (vault.Vault, error) { return mapVault{}, nil }}
 	_, err := c.New(context.Background(), env)
 	if err == nil || !strings.Contains(err.Error(), "signup.card.number: secret \"card-number\" is not in the vault (ovm secret put card-number)") {
 		t.Fatalf("error %v", err)
 	}
-	if errors.Is(err, signup.ErrNoSecret) || strings.Contains(err.Error(), "Ada") {
+	if errors.Is(err, vault.ErrNoSecret) || strings.Contains(err.Error(), "Ada") {
 		t.Fatalf("error %v shows more than the key", err)
 	}
 }

@@ -1,4 +1,4 @@
-package signup
+package vault
 
 import (
 	"context"
@@ -17,25 +17,20 @@ import (
 	"github.com/ovmdev/ovm/internal/atomicfile"
 )
 
-// Vault keeps secrets (root passwords) out of the main store.
-type Vault interface {
-	Put(ctx context.Context, name, value string) error
-	// Get returns the secret, or ErrNoSecret.
-	Get(ctx context.Context, name string) (string, error)
-}
-
-// ErrNoSecret means the vault has no secret of that name.
-var ErrNoSecret = errors.New("no such secret")
-
-// FileVault is the embedded vault: a file of AES-256-GCM sealed secrets,
-// with the key in a separate file (mode 0600) created on first use.
-type FileVault struct {
-	Path    string // the sealed secrets
-	KeyPath string // the key
+// File is the embedded vault: a file of AES-256-GCM sealed secrets, with
+// the key in a separate file (mode 0600) created on first use. The secrets
+// file is a JSON object from each name to the base64 of nonce and sealed
+// value, the name being the associated data; a lock file beside it lets
+// the server and `ovm secret put` write at the same time.
+type File struct {
+	Path    string // the sealed secrets (secrets.file, default DATA/secrets.json)
+	KeyPath string // the key (secrets.key_file, default DATA/secrets.key)
 	mu      sync.Mutex
 }
 
-func (v *FileVault) key() (cipher.AEAD, error) {
+var _ Vault = (*File)(nil)
+
+func (v *File) key() (cipher.AEAD, error) {
 	k, err := os.ReadFile(v.KeyPath)
 	if errors.Is(err, os.ErrNotExist) {
 		k = make([]byte, 32)
@@ -58,7 +53,7 @@ func (v *FileVault) key() (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
-func (v *FileVault) load() (map[string]string, error) {
+func (v *File) load() (map[string]string, error) {
 	m := map[string]string{}
 	b, err := os.ReadFile(v.Path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -72,7 +67,7 @@ func (v *FileVault) load() (map[string]string, error) {
 
 // lock takes the vault's file lock: the server and `ovm secret put` may
 // write it at the same time.
-func (v *FileVault) lock() (func(), error) {
+func (v *File) lock() (func(), error) {
 	v.mu.Lock()
 	if err := os.MkdirAll(filepath.Dir(v.Path), 0o700); err != nil {
 		v.mu.Unlock()
@@ -92,7 +87,7 @@ func (v *FileVault) lock() (func(), error) {
 }
 
 // Put implements Vault: the value is sealed with the name as associated data.
-func (v *FileVault) Put(ctx context.Context, name, value string) error {
+func (v *File) Put(ctx context.Context, name, value string) error {
 	unlock, err := v.lock()
 	if err != nil {
 		return err
@@ -119,7 +114,7 @@ func (v *FileVault) Put(ctx context.Context, name, value string) error {
 }
 
 // Get implements Vault.
-func (v *FileVault) Get(ctx context.Context, name string) (string, error) {
+func (v *File) Get(ctx context.Context, name string) (string, error) {
 	unlock, err := v.lock()
 	if err != nil {
 		return "", err

@@ -1,7 +1,8 @@
-// Package smvault keeps the signup provider's secrets (root passwords,
-// browser sessions, card and company data) in AWS Secrets Manager: one
-// secret per name under a prefix, optionally encrypted with the operator's
-// KMS key. It is the production counterpart of signup.FileVault.
+// Package smvault keeps OVM's secrets (root passwords, browser sessions,
+// card and company data, webhook and OIDC client secrets) in AWS Secrets
+// Manager: one secret per name under a prefix, optionally encrypted with
+// the operator's KMS key. It is the production counterpart of vault.File,
+// chosen by `secrets: {backend: secretsmanager}`.
 package smvault
 
 import (
@@ -13,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-	"github.com/ovmdev/ovm/provider/signup"
+	"github.com/ovmdev/ovm/vault"
 )
 
 // API is the part of the Secrets Manager client the vault uses.
@@ -24,7 +25,7 @@ type API interface {
 	RestoreSecret(context.Context, *secretsmanager.RestoreSecretInput, ...func(*secretsmanager.Options)) (*secretsmanager.RestoreSecretOutput, error)
 }
 
-// Vault implements signup.Vault on Secrets Manager.
+// Vault implements vault.Vault on Secrets Manager.
 type Vault struct {
 	API API
 	// Prefix is put before every name (default "ovm/").
@@ -33,7 +34,7 @@ type Vault struct {
 	KMSKeyID string
 }
 
-var _ signup.Vault = (*Vault)(nil)
+var _ vault.Vault = (*Vault)(nil)
 
 func (v *Vault) id(name string) string {
 	p := v.Prefix
@@ -43,21 +44,21 @@ func (v *Vault) id(name string) string {
 	return p + name
 }
 
-// Get implements signup.Vault: a missing (or deleted) secret is
-// signup.ErrNoSecret.
+// Get implements vault.Vault: a missing (or deleted) secret is
+// vault.ErrNoSecret.
 func (v *Vault) Get(ctx context.Context, name string) (string, error) {
 	out, err := v.API.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(v.id(name))})
 	var nf *types.ResourceNotFoundException
 	switch {
 	case errors.As(err, &nf) || deleted(err):
-		return "", signup.ErrNoSecret
+		return "", vault.ErrNoSecret
 	case err != nil:
 		return "", fmt.Errorf("secrets manager: reading %s: %w", v.id(name), err)
 	}
 	return aws.ToString(out.SecretString), nil
 }
 
-// Put implements signup.Vault: a new version of the secret, created on
+// Put implements vault.Vault: a new version of the secret, created on
 // first use (and restored if it was scheduled for deletion).
 func (v *Vault) Put(ctx context.Context, name, value string) error {
 	id := v.id(name)

@@ -1,5 +1,6 @@
-// Package vaulttest is the conformance suite every signup.Vault passes: the
-// local sealed file and AWS Secrets Manager behave the same to the provider.
+// Package vaulttest is the conformance suite every vault.Vault passes: the
+// local sealed file (vault.File) and AWS Secrets Manager (vault/smvault)
+// behave the same to everything that reads a secret.
 package vaulttest
 
 import (
@@ -11,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ovmdev/ovm/provider/signup"
+	"github.com/ovmdev/ovm/vault"
 )
 
 // Run runs the suite; newVault returns an empty vault for each case.
-func Run(t *testing.T, newVault func(t *testing.T) signup.Vault) {
+func Run(t *testing.T, newVault func(t *testing.T) vault.Vault) {
 	ctx := func(t *testing.T) context.Context {
 		c, cancel := context.WithTimeout(context.Background(), time.Minute)
 		t.Cleanup(cancel)
@@ -23,7 +24,7 @@ func Run(t *testing.T, newVault func(t *testing.T) signup.Vault) {
 	}
 	t.Run("MissingIsErrNoSecret", func(t *testing.T) {
 		v := newVault(t)
-		if _, err := v.Get(ctx(t), "root-password/acc-missing"); !errors.Is(err, signup.ErrNoSecret) {
+		if _, err := v.Get(ctx(t), "root-password/acc-missing"); !errors.Is(err, vault.ErrNoSecret) {
 			t.Fatalf("Get of a missing secret = %v, want ErrNoSecret", err)
 		}
 	})

@@ -9,15 +9,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/ovmdev/ovm/internal/mototest"
-	"github.com/ovmdev/ovm/provider/signup"
-	"github.com/ovmdev/ovm/provider/signup/smvault"
-	"github.com/ovmdev/ovm/provider/signup/vaulttest"
+	"github.com/ovmdev/ovm/vault"
+	"github.com/ovmdev/ovm/vault/smvault"
+	"github.com/ovmdev/ovm/vault/vaulttest"
 )
 
 func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
 
 func TestSecretsManagerVaultConformance(t *testing.T) {
-	vaulttest.Run(t, func(t *testing.T) signup.Vault {
+	vaulttest.Run(t, func(t *testing.T) vault.Vault {
 		srv := mototest.Require(t)
 		return &smvault.Vault{API: secretsmanager.NewFromConfig(srv.Config()), Prefix: "ovm-test/"}
 	})
@@ -36,7 +36,7 @@ func TestASecretScheduledForDeletionIsRestoredByPut(t *testing.T) {
 	if _, err := api.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String("ovm/root-password/acc-1")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Get(ctx, "root-password/acc-1"); err != signup.ErrNoSecret {
+	if _, err := v.Get(ctx, "root-password/acc-1"); err != vault.ErrNoSecret {
 		t.Fatalf("Get of a deleted secret = %v, want ErrNoSecret", err)
 	}
 	if err := v.Put(ctx, "root-password/acc-1", "second"); err != nil {
