@@ -153,6 +153,13 @@ type Store interface {
 	Close() error
 }
 
+// Fencer is a store that may refuse every write because a newer OVM writes
+// it (a rolling upgrade on DynamoDB): Fenced says why, or nil while it
+// writes. The engine's loops pause while it is fenced, and /healthz says so.
+type Fencer interface {
+	Fenced() error
+}
+
 // Repairer is a store that can finish writes a crash left pending (a
 // DynamoDB lease copy written after its account item, for example). It is an
 // optional capability, found by type assertion: the engine's runner calls

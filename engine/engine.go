@@ -234,6 +234,15 @@ func New(store ovm.Store, pools []Pool, clock ovm.Clock, log *slog.Logger, cfg C
 	return e, nil
 }
 
+// Fenced reports why the store refuses this replica's writes (a newer OVM
+// writes it), or nil.
+func (e *Engine) Fenced() error {
+	if f, ok := e.store.(ovm.Fencer); ok {
+		return f.Fenced()
+	}
+	return nil
+}
+
 // Config returns the engine's configuration, its defaults filled in.
 func (e *Engine) Config() Config { return e.cfg }
 
@@ -369,7 +378,22 @@ func (e *Engine) Start() {
 		e.loops.Add(1)
 		go func() {
 			defer e.loops.Done()
+			warned := false
 			for {
+				if err := e.Fenced(); err != nil {
+					// A newer OVM writes the store: nothing to do but wait to
+					// be replaced (docs/upgrades.md).
+					if !warned {
+						e.log.Warn("the store refuses this replica's writes; its workers pause", ovm.LogWorker, name, ovm.LogError, err)
+						warned = true
+					}
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(every):
+					}
+					continue
+				}
 				n, err := fn(ctx)
 				if err != nil && ctx.Err() == nil {
 					e.log.Error("worker tick failed", ovm.LogWorker, name, ovm.LogError, err)

@@ -336,5 +336,9 @@ func (s *Server) openAPI(w http.ResponseWriter, r *http.Request, _ *principal) e
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	if err := s.engine.Fenced(); err != nil {
+		// A newer OVM writes the store: take this replica out of service.
+		return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "read-only", "reason": ovm.ErrorMessage(err)})
+	}
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }

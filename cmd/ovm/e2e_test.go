@@ -57,6 +57,10 @@ type server struct {
 	t   *testing.T
 	dir string
 	cfg string
+	// bin is the binary to run (default binPath, this build).
+	bin string
+	// noKey: the server writes no admin key (started read-only).
+	noKey bool
 	cmd *exec.Cmd
 	url string
 	key string
@@ -107,7 +111,11 @@ func (s *server) start(env ...string) {
 
 func (s *server) startArgs(args []string, env ...string) {
 	s.t.Helper()
-	s.cmd = exec.Command(binPath, args...)
+	bin := s.bin
+	if bin == "" {
+		bin = binPath
+	}
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = append(os.Environ(), env...)
 	s.stderr = &syncBuf{}
 	s.cmd.Stderr = s.stderr
@@ -147,11 +155,21 @@ func (s *server) startArgs(args []string, env ...string) {
 	case <-time.After(20 * time.Second):
 		s.t.Fatalf("ovm serve did not start\n%s", s.stderr.String())
 	}
+	if s.noKey {
+		return
+	}
 	key, err := os.ReadFile(filepath.Join(s.dir, "data", "admin.key"))
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	s.key = strings.TrimSpace(string(key))
+}
+
+// startNoKey is start for a server that writes no admin key (read-only).
+func (s *server) startNoKey(env ...string) {
+	s.t.Helper()
+	s.noKey = true
+	s.start(env...)
 }
 
 // kill sends SIGKILL and waits for the process to be gone.

@@ -106,9 +106,20 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 	}
 	defer ln.Close()
 	keyPath := filepath.Join(cfg.DataDir, "admin.key")
-	usable, err := ensureAdminKey(ctx, store, keyPath, clock.Now(), log)
-	if err != nil {
-		return fmt.Errorf("admin key: %w", err)
+	fenced := error(nil)
+	if f, ok := store.(ovm.Fencer); ok {
+		if fenced = f.Fenced(); fenced != nil {
+			// A newer OVM writes the table (a rolling upgrade): serve reads,
+			// write nothing, and say so (docs/upgrades.md).
+			fmt.Fprintf(stderr, "ovm: read-only: %s\n", ovm.ErrorMessage(fenced))
+			log.Warn("serving read-only: a newer OVM writes the store", ovm.LogError, fenced)
+		}
+	}
+	usable := false
+	if fenced == nil { // a read-only replica writes no key: the newer ones have it
+		if usable, err = ensureAdminKey(ctx, store, keyPath, clock.Now(), log); err != nil {
+			return fmt.Errorf("admin key: %w", err)
+		}
 	}
 	if usable { // the file holds an active admin key
 		fmt.Fprintf(stdout, "admin API key: %s\n", keyPath)

@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/ovmdev/ovm/client"
+	"github.com/ovmdev/ovm/internal/dynalitetest"
 	"github.com/ovmdev/ovm/internal/mototest"
 	"github.com/ovmdev/ovm/internal/testtool"
 	"github.com/ovmdev/ovm/store/dynamostore"
@@ -97,7 +99,11 @@ func TestServeRefusesASQLiteStoreOfANewerOVM(t *testing.T) {
 
 // The same on DynamoDB (moto): the table's schema version item is above
 // what the binary knows, so no replica of this binary starts on it.
-func TestServeRefusesADynamoDBTableOfANewerOVM(t *testing.T) {
+// An ovm binary older than its DynamoDB table (a newer version migrated
+// it, as in a rolling upgrade) starts read-only instead of failing: it
+// names both schema versions, answers writes 503 and /healthz 503, and
+// leaves the table's schema version as it was.
+func TestServeStartsReadOnlyOnADynamoDBTableOfANewerOVM(t *testing.T) {
 	ctx := context.Background()
 	moto := mototest.Require(t)
 	table := fmt.Sprintf("ovm-newer-%d", time.Now().UnixNano())
@@ -117,25 +123,25 @@ func TestServeRefusesADynamoDBTableOfANewerOVM(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newServer(t, fmt.Sprintf("store: dynamodb\ndynamodb: {table: %s}\naws: {region: us-east-1, endpoint: %q}\n", table, moto.URL))
-
-	msg := refusedStart(t, s.cfg, "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing")
-	for _, want := range []string{"ovm: dynamostore: table " + table, "schema version " + newer,
-		fmt.Sprintf("versions up to %d", know), "restore a backup", "docs/upgrades.md"} {
+	s.startNoKey("AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing")
+	msg := s.stderr.String()
+	for _, want := range []string{"ovm: read-only", "table " + table, "schema version " + newer, fmt.Sprintf("versions up to %d", know)} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("stderr does not say %q:\n%s", want, msg)
 		}
 	}
+	if h := s.do("GET", "/healthz", "", ""); h.status != 503 || !strings.Contains(string(h.body), "read-only") {
+		t.Fatalf("health of a read-only replica: %d %s", h.status, h.body)
+	}
+	if _, err := os.Stat(filepath.Join(s.dir, "data", "admin.key")); !os.IsNotExist(err) {
+		t.Errorf("a read-only start wrote an admin key (%v)", err)
+	}
 	out, err = db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(true)})
 	if err != nil || out.Item["v"].(*types.AttributeValueMemberN).Value != newer {
-		t.Fatalf("schema version after the refused start: %v %v, want %s", out.Item, err, newer)
+		t.Fatalf("schema version after the read-only start: %v %v, want %s", out.Item, err, newer)
 	}
 }
 
-// The backups that docs/upgrades.md describes: sqlite3's .backup and
-// VACUUM INTO of the database while `ovm serve` runs, plus admin.key and
-// the simulated AWS's file, each restored into a fresh data directory,
-// serve the same lease to the same key. (A plain copy of ovm.db while
-// the server runs does not: what is still in ovm.db-wal is lost.)
 func TestAnOnlineSQLiteBackupRestores(t *testing.T) {
 	sqlite3 := testtool.Require(t, "sqlite3", "make deps (apt-get install sqlite3)")
 	s := newServer(t, fastConfig)
@@ -202,5 +208,124 @@ func TestAnOnlineSQLiteBackupRestores(t *testing.T) {
 		if err := r.waitExit(30 * time.Second); err != nil {
 			t.Fatalf("SIGTERM: %v", err)
 		}
+	}
+}
+
+// A rolling upgrade on DynamoDB loses nothing: a build of the next version
+// (-tags ovmnext: a newer writer version, one more migration, and a field
+// in every account record that this build does not know) starts beside this
+// one on the same table. From its start this build writes nothing (its
+// vends answer 503, /healthz says read-only), so it neither drops the new
+// field from a record nor vends by the older rules; the next version works
+// on, its records keep their field, and this build started again after the
+// upgrade starts read-only rather than failing.
+func TestARollingUpgradeOnDynamoDBLosesNothing(t *testing.T) {
+	ctx := context.Background()
+	dyn := dynalitetest.Require(t)
+	next := filepath.Join(t.TempDir(), "ovm-next")
+	build := exec.Command("go", "build", "-tags", "ovmnext", "-o", next, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the next version: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	table := fmt.Sprintf("ovm-rolling-%d", time.Now().UnixNano())
+	env := []string{"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_SESSION_TOKEN=", "AWS_PROFILE=",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
+	replica := func(name, bin string) *server {
+		cfg := filepath.Join(dir, name+".yaml")
+		body := fmt.Sprintf(`listen: 127.0.0.1:0
+data_dir: %s
+store: dynamodb
+dynamodb: {table: %s, create_table: true}
+aws: {region: us-east-1, endpoint: %q}
+engine: {tick: 200ms, instance: %s}
+pools:
+  - name: default
+    stock: {target: 3}
+    lease: {default_ttl: 1h}
+`, filepath.Join(dir, "data"), table, dyn.URL, name)
+		if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return &server{t: t, dir: dir, cfg: cfg, bin: bin}
+	}
+	old := replica("old", "")
+	old.start(env...)
+	eventually(t, 30*time.Second, "the old version's stock", func() bool { return old.pool().Ready == 3 })
+	var before client.Lease
+	old.ovmJSON(&before, "lease", "create")
+
+	upgraded := replica("next", next)
+	upgraded.start(env...)
+	db := dynamodb.NewFromConfig(dyn.Config())
+	meta, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "META"}, "sk": &types.AttributeValueMemberS{Value: "SCHEMA"}}})
+	if err != nil || meta.Item["mw"] == nil {
+		t.Fatalf("the table's lowest writer version: %v %v", meta, err)
+	}
+	if mw := meta.Item["mw"].(*types.AttributeValueMemberN).Value; mw != strconv.FormatInt(dynamostore.WriterVersion()+1, 10) {
+		t.Fatalf("lowest writer version %s after the next version's start", mw)
+	}
+
+	// The old replica writes nothing now: within its check interval its
+	// vends answer 503 and its health says read-only.
+	eventually(t, 15*time.Second, "the old replica refuses to write", func() bool {
+		a := old.do("POST", "/v1/leases", old.key, `{}`)
+		return a.status == 503 && strings.Contains(string(a.body), "writes nothing")
+	})
+	if h := old.do("GET", "/healthz", "", ""); h.status != 503 || !strings.Contains(string(h.body), "read-only") {
+		t.Fatalf("the old replica's health: %d %s", h.status, h.body)
+	}
+	// The next version vends, and ends the lease the old one made.
+	var after client.Lease
+	upgraded.ovmJSON(&after, "lease", "create", "--wait", "30s")
+	if _, err := upgraded.ovm("lease", "release", before.ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the released account closed by the next version", func() bool {
+		var a client.Account
+		upgraded.ovmJSON(&a, "account", "get", before.AccountID)
+		return a.State == "closed"
+	})
+	time.Sleep(2 * time.Second) // both replicas run their loops meanwhile
+
+	// Every account record the next version wrote keeps the field the old
+	// one does not know.
+	newer, kept := 0, 0
+	var last map[string]types.AttributeValue
+	for {
+		out, err := db.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), ExclusiveStartKey: last, ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range out.Items {
+			pk, _ := it["pk"].(*types.AttributeValueMemberS)
+			sk, _ := it["sk"].(*types.AttributeValueMemberS)
+			wv, _ := it["wv"].(*types.AttributeValueMemberN)
+			if pk == nil || sk == nil || !strings.HasPrefix(pk.Value, "ACC#") || sk.Value != "A" || wv == nil || wv.Value == "1" {
+				continue
+			}
+			newer++
+			if data, _ := it["data"].(*types.AttributeValueMemberS); data != nil && strings.Contains(data.Value, `"next_field":"kept"`) {
+				kept++
+			}
+		}
+		if last = out.LastEvaluatedKey; len(last) == 0 {
+			break
+		}
+	}
+	if newer < 2 || kept != newer {
+		t.Fatalf("%d account records of the next version, %d with its field", newer, kept)
+	}
+
+	// This build started after the upgrade serves, read-only.
+	old.kill()
+	late := replica("late", "")
+	late.start(env...)
+	if a := late.do("POST", "/v1/leases", late.key, `{}`); a.status != 503 || !strings.Contains(string(a.body), "writes nothing") {
+		t.Fatalf("an old build started after the upgrade: %d %s", a.status, a.body)
+	}
+	if l := late.do("GET", "/v1/leases/"+after.ID, late.key, ""); l.status != 200 {
+		t.Fatalf("an old build reads: %d %s", l.status, l.body)
 	}
 }

@@ -27,8 +27,10 @@ func decodeKey(it item) (*ovm.APIKey, error) {
 
 // KeyCreate implements ovm.Store.
 func (s *Store) KeyCreate(ctx context.Context, k *ovm.APIKey) error {
-	if err := s.claimMarker(ctx, keyNamePK(k.Name), k.ID); err != nil {
+	if err := s.claimMarker(ctx, keyNamePK(k.Name), k.ID); errors.Is(err, ovm.ErrConflict) {
 		return fmt.Errorf("key name %q is taken (names are unique without regard to case): %w", k.Name, ovm.ErrConflict)
+	} else if err != nil {
+		return err // not refused: failed (a name is taken only by a refusal)
 	}
 	if err := s.claimMarker(ctx, "KEYHASH#"+k.Hash, k.ID); err != nil {
 		// The secret is another key's: this key is refused, and its name

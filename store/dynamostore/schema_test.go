@@ -2,7 +2,6 @@ package dynamostore_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -24,7 +23,7 @@ import (
 // A table that a newer OVM migrated is refused at Open, naming both schema
 // versions and what to do, and is left exactly as it was: every item
 // reads back the same after the refused Open, the version item included.
-func TestATableOfANewerOVMIsRefusedUntouched(t *testing.T) {
+func TestATableOfANewerOVMIsOpenedReadOnlyAndUntouched(t *testing.T) {
 	for name, cfg := range map[string]func(testing.TB) aws.Config{
 		"moto":     func(t testing.TB) aws.Config { return mototest.Require(t).Config() },
 		"dynalite": func(t testing.TB) aws.Config { return dynalitetest.Require(t).Config() },
@@ -60,18 +59,29 @@ func TestATableOfANewerOVMIsRefusedUntouched(t *testing.T) {
 			}
 			before := scanAll(t, db, table)
 
-			_, err = dynamostore.Open(ctx, db, dynamostore.Options{Table: table, CreateTable: true})
-			if !errors.Is(err, ovm.ErrNewerSchema) {
-				t.Fatalf("open a newer table: %v, want ErrNewerSchema", err)
+			// A rolling upgrade: the older binary opens the table read-only.
+			old, err := dynamostore.Open(ctx, db, dynamostore.Options{Table: table, CreateTable: true})
+			if err != nil {
+				t.Fatalf("open a newer table: %v, want a read-only store", err)
 			}
-			for _, want := range []string{"table " + table, fmt.Sprintf("schema version %d", know+1),
-				fmt.Sprintf("versions up to %d", know), "ovm binary at least as new", "restore a backup", "docs/upgrades.md"} {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not say %q", err, want)
+			fenced := old.Fenced()
+			if fenced == nil {
+				t.Fatal("a table of a newer schema was opened for writing")
+			}
+			for _, want := range []string{"writes nothing", "table " + table, fmt.Sprintf("schema version %d", know+1),
+				fmt.Sprintf("versions up to %d", know), "ovm binary at least as new", "docs/upgrades.md"} {
+				if !strings.Contains(fenced.Error(), want) {
+					t.Errorf("%q does not say %q", fenced, want)
 				}
 			}
+			if err := old.AccountInsert(ctx, storetest.Account("p1"), "planner"); ovm.ErrorCodeOf(err) != ovm.EUnavailable {
+				t.Fatalf("a write of the read-only store: %v", err)
+			}
+			if got, err := old.AccountGet(ctx, a.ID); err != nil || got.ID != a.ID {
+				t.Fatalf("a read of the read-only store: %v %v", got, err)
+			}
 			if after := scanAll(t, db, table); !reflect.DeepEqual(before, after) {
-				t.Fatalf("the refused open changed the table:\nbefore %v\nafter  %v", before, after)
+				t.Fatalf("the read-only open changed the table:\nbefore %v\nafter  %v", before, after)
 			}
 		})
 	}

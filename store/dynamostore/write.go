@@ -37,8 +37,21 @@ func encodeJSON(v any) string {
 	if err != nil {
 		panic("dynamostore: encode: " + err.Error()) // only plain structs are encoded
 	}
+	if jsonExtra != nil {
+		if extra := jsonExtra(v); len(extra) > 0 {
+			var m map[string]any
+			json.Unmarshal(b, &m)
+			maps.Copy(m, extra)
+			b, _ = json.Marshal(m)
+		}
+	}
 	return string(b)
 }
+
+// jsonExtra, when set, adds fields to the records written: a test build of
+// a "next" version (next_build.go) writes a field this version does not
+// know, to show a rolling upgrade keeps it.
+var jsonExtra func(v any) map[string]any
 
 // apply runs c on item (pk, sk). A failed condition is reported as
 // ErrConflict; the caller tells conflict from absence when it matters.
