@@ -61,9 +61,9 @@ type server struct {
 	bin string
 	// noKey: the server writes no admin key (started read-only).
 	noKey bool
-	cmd *exec.Cmd
-	url string
-	key string
+	cmd   *exec.Cmd
+	url   string
+	key   string
 	// metricsURL is where the server serves /metrics (metrics.listen).
 	metricsURL string
 	stderr     *syncBuf
