@@ -2,6 +2,11 @@ package ovm_test
 
 import (
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -102,5 +107,48 @@ func TestCredentialsNeverPrintTheirSecrets(t *testing.T) {
 		if strings.Contains(s, "s3cr3t") || strings.Contains(s, "t0k3n") || !strings.Contains(s, "ASIAX") {
 			t.Fatalf("%q", s)
 		}
+	}
+}
+
+// TestProgressKeysAreInTheirSpaces keeps ADR 0009 true: every Progress key
+// the domain names is in one of the domain's key spaces, never in a
+// provider's.
+func TestProgressKeysAreInTheirSpaces(t *testing.T) {
+	files, _ := filepath.Glob("*.go")
+	found := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range af.Decls {
+			gd, ok := d.(*ast.GenDecl)
+			if !ok || gd.Tok != token.CONST {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				vs := spec.(*ast.ValueSpec)
+				for i, name := range vs.Names {
+					if !strings.HasPrefix(name.Name, "Progress") || i >= len(vs.Values) {
+						continue
+					}
+					lit, ok := vs.Values[i].(*ast.BasicLit)
+					if !ok {
+						continue
+					}
+					key, _ := strconv.Unquote(lit.Value)
+					found++
+					if !strings.HasPrefix(key, "access.") && !strings.HasPrefix(key, "input.") && !strings.HasPrefix(key, "live.") {
+						t.Errorf("%s: %s = %q is outside the domain's key spaces (access., input., live.; ADR 0009)", f, name.Name, key)
+					}
+				}
+			}
+		}
+	}
+	if found < 5 {
+		t.Fatalf("only %d Progress constants found", found)
 	}
 }

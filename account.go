@@ -117,7 +117,12 @@ type Account struct {
 	ClaimedBy    string    `json:"claimed_by,omitempty"`
 	ClaimedUntil time.Time `json:"claimed_until"`
 
-	// Progress is provider-owned resumable progress (e.g. sign-up step).
+	// Progress is resumable progress, shared in key spaces, one owner each
+	// (ADR 0009): "access." the domain's (a pending revocation, when the
+	// account may be vended again, the trust version checked), "input."
+	// an operator's values a step waits for (RecordInput), "live." the
+	// engine's figures of a running step (never stored), and "<kind>." the
+	// provider of that kind's own (e.g. the sign-up's step).
 	Progress map[string]string `json:"progress,omitempty"`
 
 	CreatedAt      time.Time `json:"created_at"`

@@ -287,8 +287,9 @@ func TestTheTransitionTableIsTheDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	row := regexp.MustCompile("(?m)^\\| `([a-z]+)` \\| ([^|]*) \\|$")
+	accounts, _, _ := strings.Cut(string(md), "## Leases") // the account's table, not the lease's
 	documented := map[ovm.AccountState]map[ovm.AccountState]bool{}
-	for _, m := range row.FindAllStringSubmatch(string(md), -1) {
+	for _, m := range row.FindAllStringSubmatch(accounts, -1) {
 		from := ovm.AccountState(m[1])
 		if documented[from] != nil {
 			t.Fatalf("state %s has two rows", from)
@@ -307,6 +308,43 @@ func TestTheTransitionTableIsTheDocumented(t *testing.T) {
 				continue
 			}
 			if got, want := ovm.CanTransition(from, to), documented[from][to]; got != want {
+				t.Errorf("%s -> %s: the table says %v, docs/state-machine.md %v", from, to, got, want)
+			}
+		}
+	}
+}
+
+// TestTheLeaseTransitionTableIsTheDocumented reads the lease's edge table of
+// docs/state-machine.md ("| lease from | to |") and compares it with
+// CanTransitionLease for every pair of distinct states.
+func TestTheLeaseTransitionTableIsTheDocumented(t *testing.T) {
+	md, err := os.ReadFile("docs/state-machine.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, leases, ok := strings.Cut(string(md), "| lease from | to |")
+	if !ok {
+		t.Fatal("docs/state-machine.md has no lease transition table")
+	}
+	leases, _, _ = strings.Cut(leases, "\n\n")
+	row := regexp.MustCompile("(?m)^\\| `([a-z]+)` \\| ([^|]*) \\|$")
+	documented := map[ovm.LeaseState]map[ovm.LeaseState]bool{}
+	for _, m := range row.FindAllStringSubmatch(leases, -1) {
+		from := ovm.LeaseState(m[1])
+		documented[from] = map[ovm.LeaseState]bool{}
+		for _, to := range regexp.MustCompile("`([a-z]+)`").FindAllStringSubmatch(m[2], -1) {
+			documented[from][ovm.LeaseState(to[1])] = true
+		}
+	}
+	if len(documented) != len(ovm.LeaseStates) {
+		t.Fatalf("the docs' lease table has %d states, the domain %d", len(documented), len(ovm.LeaseStates))
+	}
+	for _, from := range ovm.LeaseStates {
+		for _, to := range ovm.LeaseStates {
+			if from == to {
+				continue
+			}
+			if got, want := ovm.CanTransitionLease(from, to), documented[from][to]; got != want {
 				t.Errorf("%s -> %s: the table says %v, docs/state-machine.md %v", from, to, got, want)
 			}
 		}

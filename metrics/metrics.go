@@ -67,7 +67,7 @@ func New(log *slog.Logger, cfg Config) *Metrics {
 	}
 	m := &Metrics{reg: prometheus.NewRegistry(), log: log, cfg: cfg}
 	m.vends = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ovm_vends_total",
-		Help: "Vends (GET /vend and POST /v1/leases) by pool and result: ok, empty, limit, invalid, error."}, []string{"pool", "result"})
+		Help: "Vends (GET /vend and POST /v1/leases) by pool and result: ok, empty, limit, invalid, error, replayed."}, []string{"pool", "result"})
 	m.vendDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ovm_vend_duration_seconds",
 		Help:    "How long a vend took, waiting for stock included, by pool and result.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}}, []string{"pool", "result"})
