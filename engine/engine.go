@@ -121,7 +121,9 @@ func (nopObserver) Step(string, string, string, time.Duration) {}
 func (nopObserver) Ready(string, bool, time.Duration)          {}
 func (nopObserver) Leader(string, bool)                        {}
 
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with every zero field set to its documented
+// default (the engine's own; the configuration file leaves them to it).
+func (c Config) WithDefaults() Config {
 	if c.Instance == "" {
 		host, _ := os.Hostname()
 		c.Instance = fmt.Sprintf("%s-%d", host, os.Getpid())
@@ -159,7 +161,34 @@ func (c Config) withDefaults() Config {
 	c.Vend = c.Vend.withDefaults()
 	c.Access = c.Access.withDefaults()
 	c.Retention = c.Retention.withDefaults()
+	c.Notify = c.Notify.withDefaults(c)
 	return c
+}
+
+// Validate checks c (after WithDefaults) and returns an *ovm.FieldError
+// naming the first wrong field as the configuration file's engine block
+// names it (tick, leader_ttl, ...).
+func (c Config) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return &ovm.FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case c.Tick < 10*time.Millisecond:
+		return bad("tick", "must be at least 10ms")
+	case c.BatchSize < 1:
+		return bad("batch_size", "must be at least 1")
+	case c.Parallelism < 1:
+		return bad("parallelism", "must be at least 1")
+	case c.DriftInterval < time.Second:
+		return bad("drift_interval", "must be at least 1s")
+	case c.LeaderTTL < 3*c.Tick:
+		return bad("leader_ttl", "must be at least 3 ticks (%s)", 3*c.Tick)
+	case c.ClaimTTL < 3*time.Second:
+		return bad("claim_ttl", "must be at least 3s (a claim is renewed every third of it)")
+	case c.StepTimeout < time.Second:
+		return bad("step_timeout", "must be at least 1s")
+	}
+	return nil
 }
 
 // Engine runs the workers.
@@ -200,9 +229,9 @@ type Engine struct {
 // New returns an engine over store for pools. It checks that each pool's
 // policy is valid and that recycle pools have a provider that can clean.
 func New(store ovm.Store, pools []Pool, clock ovm.Clock, log *slog.Logger, cfg Config) (*Engine, error) {
-	cfg = cfg.withDefaults()
-	if cfg.ClaimTTL < 3*time.Second {
-		return nil, fmt.Errorf("engine: the claim ttl %s is below 3s: a claim is renewed every third of it", cfg.ClaimTTL)
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
 	}
 	e := &Engine{store: store, pools: map[string]*Pool{}, clock: clock, log: log, cfg: cfg, signals: map[string]chan struct{}{},
 		draining: make(chan struct{}), outlooks: map[string]*outlookEntry{}}

@@ -110,7 +110,7 @@ type stockLevel struct {
 }
 
 func newNotifier(e *Engine, cfg NotifyConfig) *Notifier {
-	return &Notifier{e: e, cfg: cfg.withDefaults(e.cfg), kick: make(chan struct{}, 1)}
+	return &Notifier{e: e, cfg: cfg, kick: make(chan struct{}, 1)}
 }
 
 // Kick makes the loop look for due deliveries now.

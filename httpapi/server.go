@@ -54,7 +54,8 @@ type nopObserver struct{}
 func (nopObserver) Request(string, string, int, time.Duration) {}
 func (nopObserver) Vend(string, string, time.Duration)         {}
 
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with every zero field set to its documented default.
+func (c Config) WithDefaults() Config {
 	if c.DefaultPool == "" {
 		c.DefaultPool = "default"
 	}
@@ -81,7 +82,7 @@ type Server struct {
 
 // New returns a server over store and engine.
 func New(store ovm.Store, eng *engine.Engine, clock ovm.Clock, log *slog.Logger, cfg Config) *Server {
-	s := &Server{store: store, engine: eng, clock: clock, log: log, cfg: cfg.withDefaults(), mux: http.NewServeMux()}
+	s := &Server{store: store, engine: eng, clock: clock, log: log, cfg: cfg.WithDefaults(), mux: http.NewServeMux()}
 	s.routes()
 	return s
 }

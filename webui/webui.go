@@ -87,7 +87,8 @@ type Issuer struct {
 	Scopes []string
 }
 
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with every zero field set to its documented default.
+func (c Config) WithDefaults() Config {
 	if c.SessionTTL == 0 {
 		c.SessionTTL = 8 * time.Hour
 	}
@@ -153,7 +154,7 @@ type session struct {
 
 // New returns the console over api, the API's handler.
 func New(api http.Handler, clock ovm.Clock, log *slog.Logger, cfg Config) (*UI, error) {
-	u := &UI{api: api, cfg: cfg.withDefaults(), clock: clock, log: log, mux: http.NewServeMux(),
+	u := &UI{api: api, cfg: cfg.WithDefaults(), clock: clock, log: log, mux: http.NewServeMux(),
 		sessions: map[string]*session{}, seal: newSealer()}
 	u.oidc = newOIDCClients(u.cfg, clock)
 	var err error

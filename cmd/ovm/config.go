@@ -227,23 +227,21 @@ type RetryConfig struct {
 	MaxDelay    time.Duration `yaml:"max_delay"`    // default 5m
 }
 
+// defaultConfig holds the defaults this layer owns: where OVM listens and
+// keeps its data, which store, the log, the AWS region. Every other default
+// is its package's (engine.Config, httpapi.Config, webui.Config,
+// ovm.Pool.WithDefaults, ...): a key left out stays zero here and takes the
+// package's default, so that a default lives in one place only.
 func defaultConfig() Config {
 	return Config{Listen: "127.0.0.1:8080", DataDir: "./ovm-data", Store: "sqlite", LogLevel: "info", LogFormat: "text",
-		ShutdownTimeout: 30 * time.Second, AWS: AWSConfig{Region: "us-east-1"}, DynamoDB: DynamoConfig{Table: "ovm"},
-		API: APIConfig{MaxBodyBytes: 64 << 10},
-		Engine: EngineConfig{Tick: time.Second, BatchSize: 64, Parallelism: 8, ClaimTTL: 30 * time.Second,
-			StepTimeout: time.Minute, DriftInterval: 10 * time.Minute, LeaderTTL: 15 * time.Second},
-		Notifications: NotificationsConfig{Retry: RetryConfig{MaxAttempts: 8, BaseDelay: 5 * time.Second, MaxDelay: 10 * time.Minute}},
-	}
+		ShutdownTimeout: 30 * time.Second, AWS: AWSConfig{Region: "us-east-1"}, DynamoDB: DynamoConfig{Table: "ovm"}}
 }
 
+// defaultPool is a pool's own defaults: the provider kind and a target of
+// 3 (the domain's zero target is a pool with no stock); its policy's other
+// defaults are ovm.Pool.WithDefaults'.
 func defaultPool() PoolConfig {
-	return PoolConfig{Provider: "sim", RoleName: ovm.DefaultRoleName,
-		Stock:  StockConfig{Target: TargetValue{N: 3}},
-		Lease:  LeaseConfig{DefaultTTL: 24 * time.Hour, MaxTTL: 72 * time.Hour, MinTTL: time.Minute},
-		Retire: RetireConfig{Mode: "close", CleanTimeout: 30 * time.Minute, CleanPasses: 2},
-		Retry:  RetryConfig{MaxAttempts: 5, BaseDelay: 5 * time.Second, MaxDelay: 5 * time.Minute},
-	}
+	return PoolConfig{Provider: "sim", Stock: StockConfig{Target: TargetValue{N: 3}}}
 }
 
 // embeddedPool is the pool `ovm serve` runs when no pool is configured.

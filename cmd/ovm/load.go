@@ -230,7 +230,7 @@ func (c *Config) validate() error {
 	if c.API.AccessWindow < 0 {
 		return bad("api.access_window", "must not be negative (0 takes the default, 1m)")
 	}
-	if c.API.MaxBodyBytes < 1024 {
+	if c.API.MaxBodyBytes != 0 && c.API.MaxBodyBytes < 1024 {
 		return bad("api.max_body_bytes", "must be at least 1024")
 	}
 	if err := c.Auth.Validate(); err != nil {
@@ -241,10 +241,7 @@ func (c *Config) validate() error {
 			return bad(fmt.Sprintf("auth.oidc[%d].console.client_secret", i), "must name a vault entry as secret:NAME (ovm secret put NAME), or be empty for a public client")
 		}
 	}
-	if c.UI.SessionTTL == 0 {
-		c.UI.SessionTTL = 8 * time.Hour
-	}
-	if c.UI.SessionTTL < 5*time.Minute || c.UI.SessionTTL > 7*24*time.Hour {
+	if t := c.UI.SessionTTL; t != 0 && (t < 5*time.Minute || t > 7*24*time.Hour) {
 		return bad("ui.session_ttl", "%s must be between 5m and 168h", c.UI.SessionTTL)
 	}
 	if p := c.UI.PublicURL; p != "" {
@@ -256,23 +253,12 @@ func (c *Config) validate() error {
 	if err := c.Access.Validate("access."); err != nil {
 		return err
 	}
-	if c.Engine.Tick < 10*time.Millisecond {
-		return bad("engine.tick", "must be at least 10ms")
-	}
-	if c.Engine.BatchSize < 1 {
-		return bad("engine.batch_size", "must be at least 1")
-	}
-	if c.Engine.Parallelism < 1 {
-		return bad("engine.parallelism", "must be at least 1")
-	}
-	if c.Engine.DriftInterval < time.Second {
-		return bad("engine.drift_interval", "must be at least 1s")
-	}
-	if c.Engine.LeaderTTL < 3*c.Engine.Tick {
-		return bad("engine.leader_ttl", "must be at least 3 ticks (%s)", 3*c.Engine.Tick)
-	}
-	if c.Engine.ClaimTTL < 3*time.Second {
-		return bad("engine.claim_ttl", "must be at least 3s (a claim is renewed every third of it)")
+	if err := c.engineConfig().WithDefaults().Validate(); err != nil {
+		var fe *ovm.FieldError
+		if errors.As(err, &fe) {
+			return bad("engine."+fe.Field, "%s", fe.Message)
+		}
+		return bad("engine", "%v", err)
 	}
 	if len(c.Pools) == 0 {
 		c.Pools = []PoolConfig{embeddedPool()}

@@ -24,10 +24,10 @@ func (n *NotificationsConfig) validate(pools map[string]bool) error {
 			return bad("low_stock."+pool, "must not be negative")
 		}
 	}
-	if n.Retry.MaxAttempts < 1 {
-		return bad("retry.max_attempts", "must be at least 1")
+	if n.Retry.MaxAttempts < 0 {
+		return bad("retry.max_attempts", "must be at least 1 (leave it out for 8)")
 	}
-	if n.Retry.BaseDelay <= 0 || n.Retry.MaxDelay < n.Retry.BaseDelay {
+	if n.Retry.BaseDelay < 0 || n.Retry.MaxDelay < 0 || n.Retry.MaxDelay != 0 && n.Retry.MaxDelay < n.Retry.BaseDelay {
 		return bad("retry.base_delay", "must be positive and at most retry.max_delay")
 	}
 	names := map[string]bool{}

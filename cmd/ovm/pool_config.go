@@ -28,8 +28,11 @@ func (p *PoolConfig) complete(s provider.Settings) error {
 	if v := p.Stock.MinSpacing; v != nil {
 		pp.Stock.MinSpacing, pp.MinSpacingSet = *v, true
 	}
-	// The pool's own keys first: a bad name or mode is reported as such.
-	if err := pp.Pool.WithDefaults().Validate(); err != nil {
+	// The pool's defaults (ovm.Pool.WithDefaults: one bound set, the
+	// others follow it), then its own keys: a bad name or mode is reported
+	// as such.
+	pp.Pool = pp.Pool.WithDefaults()
+	if err := pp.Pool.Validate(); err != nil {
 		return err
 	}
 	if err := p.Kind.Complete(&pp, s); err != nil {

@@ -171,13 +171,9 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	met := metrics.New(log, metrics.Config{Version: version})
-	eng, err := engine.New(store, pools, clock, log, engine.Config{Tick: cfg.Engine.Tick, BatchSize: cfg.Engine.BatchSize,
-		DriftInterval: cfg.Engine.DriftInterval,
-		Parallelism:   cfg.Engine.Parallelism, ClaimTTL: cfg.Engine.ClaimTTL, StepTimeout: cfg.Engine.StepTimeout,
-		LeaderTTL: cfg.Engine.LeaderTTL, Instance: cfg.Engine.Instance, CrashPoint: crashPointFromEnv(log), Observer: met,
-		Notify: notify, Vend: engine.VendConfig{LeasesPerOwner: leasesPerOwner(cfg.API.LeasesPerOwner), MaxWait: cfg.API.MaxWait},
-		Access:    engine.AccessConfig{Issues: cfg.API.AccessIssues, Window: cfg.API.AccessWindow},
-		Retention: engine.RetentionConfig{Events: cfg.Retention.Events, Leases: cfg.Retention.Leases, Accounts: cfg.Retention.Accounts}})
+	ec := cfg.engineConfig()
+	ec.CrashPoint, ec.Observer, ec.Notify = crashPointFromEnv(log), met, notify
+	eng, err := engine.New(store, pools, clock, log, ec)
 	if err != nil {
 		return err
 	}
@@ -271,6 +267,19 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 	}
 	log.Info("shutdown complete")
 	return nil
+}
+
+// engineConfig is the engine's configuration from the file's engine, api
+// and retention keys (zero: the engine's defaults).
+func (c *Config) engineConfig() engine.Config {
+	return engine.Config{Tick: c.Engine.Tick, BatchSize: c.Engine.BatchSize, DriftInterval: c.Engine.DriftInterval,
+		Parallelism: c.Engine.Parallelism, ClaimTTL: c.Engine.ClaimTTL, StepTimeout: c.Engine.StepTimeout,
+		LeaderTTL: c.Engine.LeaderTTL, Instance: c.Engine.Instance,
+		Vend:      engine.VendConfig{LeasesPerOwner: leasesPerOwner(c.API.LeasesPerOwner), MaxWait: c.API.MaxWait},
+		Access:    engine.AccessConfig{Issues: c.API.AccessIssues, Window: c.API.AccessWindow},
+		Retention: engine.RetentionConfig{Events: c.Retention.Events, Leases: c.Retention.Leases, Accounts: c.Retention.Accounts},
+		Notify: engine.NotifyConfig{Retry: ovm.RetryPolicy{MaxAttempts: c.Notifications.Retry.MaxAttempts,
+			BaseDelay: c.Notifications.Retry.BaseDelay, MaxDelay: c.Notifications.Retry.MaxDelay}}}
 }
 
 // leasesPerOwner is api.leases_per_owner for the engine: unset takes the
