@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -206,71 +205,6 @@ func (r *Runner) step(ctx context.Context, a *ovm.Account) (bool, error) {
 	return true, nil
 }
 
-// renewal renews a worker's claim on an account while its step runs.
-type renewal struct {
-	mu   sync.Mutex
-	a    *ovm.Account // as last stored: the step's outcome is recorded on it
-	quit chan struct{}
-	done chan struct{}
-}
-
-// renew renews the claim on a (as stored) every third of the claim's TTL
-// until stop. When a renewal cannot be written for so long that the claim
-// is about to lapse, it cancels the step (cancel): another replica may
-// take the account over then, and the two must not act on it together.
-func (r *Runner) renew(ctx context.Context, cancel context.CancelFunc, a *ovm.Account) *renewal {
-	e := r.e
-	rn := &renewal{a: a, quit: make(chan struct{}), done: make(chan struct{})}
-	every := e.cfg.ClaimTTL / 3
-	go func() {
-		defer close(rn.done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-rn.quit:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			rn.mu.Lock()
-			cur := rn.a
-			rn.mu.Unlock()
-			now := e.clock.Now()
-			u, err := ovm.ClaimAccount(cur, e.cfg.Instance, now, now.Add(e.cfg.ClaimTTL))
-			var stored *ovm.Account
-			if err == nil {
-				stored, err = e.store.AccountUpdate(ctx, u)
-			}
-			if err == nil {
-				rn.mu.Lock()
-				rn.a = stored
-				rn.mu.Unlock()
-				continue
-			}
-			if errors.Is(err, ovm.ErrConflict) || !now.Add(every).Before(cur.ClaimedUntil) {
-				// Lost (the account moved on under another worker), or the
-				// claim lapses before the next try: stop the step.
-				e.log.Warn("the claim on a running step cannot be renewed; stopping the step", ovm.LogAccountID, cur.ID, ovm.LogError, err)
-				cancel()
-				return
-			}
-			e.log.Warn("claim renewal failed; trying again", ovm.LogAccountID, cur.ID, ovm.LogError, err)
-		}
-	}()
-	return rn
-}
-
-// stop ends the renewals and returns the account as last stored.
-func (rn *renewal) stop() *ovm.Account {
-	close(rn.quit)
-	<-rn.done
-	rn.mu.Lock()
-	defer rn.mu.Unlock()
-	return rn.a
-}
-
 func logOutcome(log *slog.Logger, before, after *ovm.Account, callErr error) {
 	switch {
 	case after.State != before.State:
@@ -345,100 +279,4 @@ func call(ctx context.Context, p ovm.Provider, a *ovm.Account, retire ovm.Retire
 		return p.Close(ctx, a)
 	}
 	return ovm.StepResult{}, fmt.Errorf("no step for state %s", a.State)
-}
-
-// Decide turns one provider outcome into the account's next record. It is
-// pure: the same account, policy, outcome and time give the same update.
-//
-//   - a non-nil callErr is transient: retry with backoff, quarantine when
-//     the attempts are used up;
-//   - pending: stay, poll again after the provider's wait (clamped to
-//     [minPoll, maxPoll]); a pending create that returned its reference
-//     moves pending -> creating;
-//   - done: the state's forward transition;
-//   - failed: abandoned when creation failed and no AWS account can
-//     exist, quarantined otherwise.
-func Decide(a *ovm.Account, pol ovm.Pool, res ovm.StepResult, callErr error, now time.Time, minPoll, maxPoll time.Duration) (*ovm.AccountUpdate, error) {
-	if callErr != nil {
-		return ovm.RecordStepFailure(a, pol.Retry, callErr.Error(), now)
-	}
-	var (
-		u   *ovm.AccountUpdate
-		err error
-	)
-	switch res.Status {
-	case ovm.StepPending:
-		wait := min(max(res.Wait, minPoll), maxPoll)
-		if a.State == ovm.AccountPending && res.ExternalRef != "" {
-			u, err = ovm.StartCreating(a, res.ExternalRef, now)
-			if err == nil {
-				u.Account.NextAttemptAt = now.Add(wait)
-				u.Account.Waiting = res.Reason
-			}
-		} else {
-			u, err = ovm.RecordStepWaiting(a, wait, res.Reason, res.Progress, now)
-			if err == nil && a.State == ovm.AccountCreating && res.ExternalRef != "" {
-				u.Account.ExternalRef = res.ExternalRef // a new request replaced a failed one
-			}
-		}
-	case ovm.StepDone:
-		if revoking(a) {
-			u, err = ovm.FinishRevocation(a, "", now)
-		} else {
-			u, err = decideDone(a, res, now)
-		}
-	case ovm.StepFailed:
-		reason := res.Reason
-		if reason == "" {
-			reason = "provider reported a failure without a reason"
-		}
-		if (a.State == ovm.AccountPending || a.State == ovm.AccountCreating) && !res.AccountMayExist {
-			u, err = ovm.AbandonAccount(a, reason, now)
-		} else {
-			u, err = ovm.QuarantineAccount(a, ovm.ActorEngine, reason, now)
-		}
-	default:
-		return nil, fmt.Errorf("engine: provider returned unknown status %q", res.Status)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if res.Status != ovm.StepPending {
-		ovm.MergeProgress(u, res.Progress)
-	}
-	if res.Report != "" {
-		if u.Event == nil {
-			u.Event = &ovm.Event{Time: now, Kind: ovm.EventAccount, AccountID: a.ID, Pool: a.Pool, Actor: ovm.ActorEngine,
-				From: string(a.State), To: string(u.Account.State)}
-		}
-		u.Event.Reason = strings.TrimPrefix(u.Event.Reason+": "+res.Report, ": ")
-	}
-	return u, nil
-}
-
-// decideDone is the forward transition of a's state once its step is done.
-func decideDone(a *ovm.Account, res ovm.StepResult, now time.Time) (*ovm.AccountUpdate, error) {
-	switch a.State {
-	case ovm.AccountPending:
-		ref := res.ExternalRef
-		if ref == "" {
-			ref = "aws:" + res.AWSAccountID
-		}
-		return ovm.StartCreating(a, ref, now)
-	case ovm.AccountCreating:
-		return ovm.FinishCreating(a, res.AWSAccountID, now)
-	case ovm.AccountBootstrapping:
-		return ovm.FinishBootstrap(a, res.RoleARN, now)
-	case ovm.AccountCleaning:
-		if at := ovm.VendableAt(a); now.Before(at) {
-			// Clean, but the last revocation's clock margin has not passed:
-			// the account is stock once it has.
-			return ovm.RecordStepWaiting(a, at.Sub(now), "the revocation's clock margin", nil, now)
-		}
-		return ovm.FinishCleaning(a, now)
-	case ovm.AccountClosing:
-		return ovm.ObserveClosed(a, now)
-	default:
-		return nil, fmt.Errorf("engine: done result for account %s in state %s", a.ID, a.State)
-	}
 }

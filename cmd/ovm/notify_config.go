@@ -1,12 +1,21 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/engine"
+	"github.com/ovmdev/ovm/notify/eventbridgesink"
+	"github.com/ovmdev/ovm/notify/snssink"
+	"github.com/ovmdev/ovm/notify/webhook"
+	"github.com/ovmdev/ovm/provider"
 )
 
 var subscriptionNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -78,4 +87,50 @@ func notificationTypeNames() string {
 		out = append(out, string(t))
 	}
 	return strings.Join(out, ", ")
+}
+
+// notifyConfig is the notifier's configuration of the notifications:
+// block, each subscription's sink built: webhook secrets read from the
+// vault, AWS clients from the aws: block.
+func notifyConfig(ctx context.Context, cfg *Config, env provider.Env) (engine.NotifyConfig, error) {
+	n := cfg.Notifications
+	out := engine.NotifyConfig{LowStock: n.LowStock,
+		Retry: ovm.RetryPolicy{MaxAttempts: n.Retry.MaxAttempts, BaseDelay: n.Retry.BaseDelay, MaxDelay: n.Retry.MaxDelay}}
+	if n.ExpiringLead != nil {
+		out.ExpiringLead = *n.ExpiringLead
+		if out.ExpiringLead == 0 {
+			out.ExpiringLead = -1 // never
+		}
+	}
+	for i, sc := range n.Subscriptions {
+		key := fmt.Sprintf("notifications.subscriptions[%d]", i)
+		sub := &ovm.Subscription{Name: sc.Name}
+		for _, e := range sc.Events {
+			sub.Types = append(sub.Types, ovm.NotificationType(e))
+		}
+		var err error
+		switch {
+		case sc.URL != "":
+			var secret string
+			if secret, err = vaultSecret(ctx, env, key+".secret", sc.Secret); err != nil {
+				return out, err
+			}
+			sub.Sink, err = webhook.New(webhook.Config{URL: sc.URL, Secret: []byte(secret), SignatureHeader: sc.SignatureHeader, Timeout: sc.Timeout})
+		case sc.SNS != nil:
+			var ac aws.Config
+			if ac, err = env.AWS(ctx); err == nil {
+				sub.Sink, err = snssink.New(sns.NewFromConfig(ac), snssink.Config{TopicARN: sc.SNS.TopicARN})
+			}
+		case sc.EventBridge != nil:
+			var ac aws.Config
+			if ac, err = env.AWS(ctx); err == nil {
+				sub.Sink, err = eventbridgesink.New(eventbridge.NewFromConfig(ac), eventbridgesink.Config{Bus: sc.EventBridge.Bus, Source: sc.EventBridge.Source})
+			}
+		}
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", key, err)
+		}
+		out.Subscriptions = append(out.Subscriptions, sub)
+	}
+	return out, nil
 }

@@ -21,16 +21,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/ovmdev/ovm/identity"
 	"github.com/ovmdev/ovm/metrics"
-	"github.com/ovmdev/ovm/notify/eventbridgesink"
-	"github.com/ovmdev/ovm/notify/snssink"
-	"github.com/ovmdev/ovm/notify/webhook"
 	"github.com/ovmdev/ovm/provider"
 	"github.com/ovmdev/ovm/store/dynamostore"
 	"github.com/ovmdev/ovm/store/sqlitestore"
@@ -269,81 +264,10 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// engineConfig is the engine's configuration from the file's engine, api
-// and retention keys (zero: the engine's defaults).
-func (c *Config) engineConfig() engine.Config {
-	return engine.Config{Tick: c.Engine.Tick, BatchSize: c.Engine.BatchSize, DriftInterval: c.Engine.DriftInterval,
-		Parallelism: c.Engine.Parallelism, ClaimTTL: c.Engine.ClaimTTL, StepTimeout: c.Engine.StepTimeout,
-		LeaderTTL: c.Engine.LeaderTTL, Instance: c.Engine.Instance,
-		Vend:      engine.VendConfig{LeasesPerOwner: leasesPerOwner(c.API.LeasesPerOwner), MaxWait: c.API.MaxWait},
-		Access:    engine.AccessConfig{Issues: c.API.AccessIssues, Window: c.API.AccessWindow},
-		Retention: engine.RetentionConfig{Events: c.Retention.Events, Leases: c.Retention.Leases, Accounts: c.Retention.Accounts},
-		Notify: engine.NotifyConfig{Retry: ovm.RetryPolicy{MaxAttempts: c.Notifications.Retry.MaxAttempts,
-			BaseDelay: c.Notifications.Retry.BaseDelay, MaxDelay: c.Notifications.Retry.MaxDelay}}}
-}
-
-// leasesPerOwner is api.leases_per_owner for the engine: unset takes the
-// engine's default, 0 is no limit.
-func leasesPerOwner(v *int) int {
-	switch {
-	case v == nil:
-		return 0
-	case *v == 0:
-		return -1
-	}
-	return *v
-}
-
 // maxHeaderBytes bounds a request's line and headers on the API's and the
 // metrics' ports (net/http's default is 1 MiB). An OIDC ID token or the
 // console's cookie takes a few KiB.
 const maxHeaderBytes = 64 << 10
-
-// notifyConfig is the notifier's configuration of the notifications:
-// block, each subscription's sink built: webhook secrets read from the
-// vault, AWS clients from the aws: block.
-func notifyConfig(ctx context.Context, cfg *Config, env provider.Env) (engine.NotifyConfig, error) {
-	n := cfg.Notifications
-	out := engine.NotifyConfig{LowStock: n.LowStock,
-		Retry: ovm.RetryPolicy{MaxAttempts: n.Retry.MaxAttempts, BaseDelay: n.Retry.BaseDelay, MaxDelay: n.Retry.MaxDelay}}
-	if n.ExpiringLead != nil {
-		out.ExpiringLead = *n.ExpiringLead
-		if out.ExpiringLead == 0 {
-			out.ExpiringLead = -1 // never
-		}
-	}
-	for i, sc := range n.Subscriptions {
-		key := fmt.Sprintf("notifications.subscriptions[%d]", i)
-		sub := &ovm.Subscription{Name: sc.Name}
-		for _, e := range sc.Events {
-			sub.Types = append(sub.Types, ovm.NotificationType(e))
-		}
-		var err error
-		switch {
-		case sc.URL != "":
-			var secret string
-			if secret, err = vaultSecret(ctx, env, key+".secret", sc.Secret); err != nil {
-				return out, err
-			}
-			sub.Sink, err = webhook.New(webhook.Config{URL: sc.URL, Secret: []byte(secret), SignatureHeader: sc.SignatureHeader, Timeout: sc.Timeout})
-		case sc.SNS != nil:
-			var ac aws.Config
-			if ac, err = env.AWS(ctx); err == nil {
-				sub.Sink, err = snssink.New(sns.NewFromConfig(ac), snssink.Config{TopicARN: sc.SNS.TopicARN})
-			}
-		case sc.EventBridge != nil:
-			var ac aws.Config
-			if ac, err = env.AWS(ctx); err == nil {
-				sub.Sink, err = eventbridgesink.New(eventbridge.NewFromConfig(ac), eventbridgesink.Config{Bus: sc.EventBridge.Bus, Source: sc.EventBridge.Source})
-			}
-		}
-		if err != nil {
-			return out, fmt.Errorf("%s: %w", key, err)
-		}
-		out.Subscriptions = append(out.Subscriptions, sub)
-	}
-	return out, nil
-}
 
 // vaultSecret reads the vault entry that ref ("secret:NAME") names; key
 // names the config key in errors, which never hold the value.
