@@ -39,7 +39,7 @@ func motoServerWith(t *testing.T, more func(aws.Config) string, extraEnv ...stri
 	s := newServer(t, fmt.Sprintf(`
 aws: {region: us-east-1, endpoint: %q}
 engine: {tick: 100ms, claim_ttl: 30s, step_timeout: 20s, drift_interval: 1s}
-api: {default_pool: members}
+api: {default_pool: members, access_issues: 1000} # the tests measure the latency of many issues
 pools:
   - name: members
     provider: organizations

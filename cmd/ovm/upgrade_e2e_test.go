@@ -287,35 +287,41 @@ pools:
 		upgraded.ovmJSON(&a, "account", "get", before.AccountID)
 		return a.State == "closed"
 	})
-	time.Sleep(2 * time.Second) // both replicas run their loops meanwhile
-
-	// Every account record the next version wrote keeps the field the old
-	// one does not know.
-	newer, kept := 0, 0
-	var last map[string]types.AttributeValue
-	for {
-		out, err := db.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), ExclusiveStartKey: last, ConsistentRead: aws.Bool(true)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, it := range out.Items {
-			pk, _ := it["pk"].(*types.AttributeValueMemberS)
-			sk, _ := it["sk"].(*types.AttributeValueMemberS)
-			wv, _ := it["wv"].(*types.AttributeValueMemberN)
-			if pk == nil || sk == nil || !strings.HasPrefix(pk.Value, "ACC#") || sk.Value != "A" || wv == nil || wv.Value == "1" {
-				continue
+	// Every account record whose data the next version wrote keeps the
+	// field the old one does not know, while both run their loops.
+	kept := func() map[string]bool {
+		out := map[string]bool{}
+		var last map[string]types.AttributeValue
+		for {
+			page, err := db.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), ExclusiveStartKey: last, ConsistentRead: aws.Bool(true)})
+			if err != nil {
+				t.Fatal(err)
 			}
-			newer++
-			if data, _ := it["data"].(*types.AttributeValueMemberS); data != nil && strings.Contains(data.Value, `"next_field":"kept"`) {
-				kept++
+			for _, it := range page.Items {
+				pk, _ := it["pk"].(*types.AttributeValueMemberS)
+				sk, _ := it["sk"].(*types.AttributeValueMemberS)
+				if pk == nil || sk == nil || !strings.HasPrefix(pk.Value, "ACC#") || sk.Value != "A" {
+					continue
+				}
+				if data, _ := it["data"].(*types.AttributeValueMemberS); data != nil && strings.Contains(data.Value, `"next_field":"kept"`) {
+					out[pk.Value] = true
+				}
 			}
-		}
-		if last = out.LastEvaluatedKey; len(last) == 0 {
-			break
+			if last = page.LastEvaluatedKey; len(last) == 0 {
+				return out
+			}
 		}
 	}
-	if newer < 2 || kept != newer {
-		t.Fatalf("%d account records of the next version, %d with its field", newer, kept)
+	written := kept()
+	if len(written) < 2 || !written["ACC#"+before.OVMAccountID] {
+		t.Fatalf("account records the next version wrote: %v, want the closed one among them", written)
+	}
+	time.Sleep(3 * time.Second) // both replicas run their loops meanwhile
+	still := kept()
+	for id := range written {
+		if !still[id] {
+			t.Errorf("account %s lost the next version's field", id)
+		}
 	}
 
 	// This build started after the upgrade serves, read-only.
