@@ -40,13 +40,9 @@ var layering = []layer{
 		stdOnly: "the domain is what every package shares: a dependency of the root is a dependency of everything, so it uses the standard library only",
 	},
 	{
-		// The engine imports federation, allowed: it checks a console
-		// destination with federation.CheckDestination before it asks a
-		// provider for a sign-in URL. federation is a leaf of the standard
-		// library and the domain (its own rule below), so the engine gets
-		// no store, provider or SDK through it.
 		pkgs: []string{"engine"},
 		bad: map[string]string{
+			"federation":         "a console destination is checked by the domain's rule (ovm.CheckConsoleDestination); the sign-in URL is a provider's (ovm.Access), so the engine needs no HTTP client of its own",
 			"store/...":          "the engine works on ovm.Store; cmd/ovm chooses the store, so a store is added without touching the engine",
 			"provider/...":       "the engine works on ovm.Provider and the capabilities it finds by type assertion; cmd/ovm builds the providers (provider.Kind)",
 			"cleaner/...":        "recycling reaches the engine as a provider's ovm.Cleaner, never as aws-nuke itself",
@@ -61,7 +57,7 @@ var layering = []layer{
 	},
 	{
 		pkgs:    []string{"federation"},
-		stdOnly: "the engine and the providers import federation (the destination check, the sign-in URL): whatever it imports, they import too",
+		stdOnly: "the providers import federation (the sign-in URL): whatever it imports, they import too",
 		allow:   []string{"."},
 	},
 	{

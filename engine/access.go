@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/ovmdev/ovm"
-	"github.com/ovmdev/ovm/federation"
 )
 
 // access returns the Access capability of l's pool and l's account, after
@@ -134,10 +133,10 @@ func (e *Engine) markAccess(ctx context.Context, l *ovm.Lease, what, actor strin
 
 // ConsoleURL returns an AWS console sign-in URL for lease l, landing on
 // destination ("" for the console's home). The destination must be a page
-// of the AWS console (federation.CheckDestination).
+// of the AWS console (ovm.CheckConsoleDestination).
 // It returns the URL and the session's credentials (never to be shown).
 func (e *Engine) ConsoleURL(ctx context.Context, l *ovm.Lease, actor, destination string) (string, *ovm.Credentials, error) {
-	if err := CheckConsoleDestination(destination); err != nil {
+	if err := ovm.CheckConsoleDestination(destination); err != nil {
 		return "", nil, err
 	}
 	c, acc, err := e.credentials(ctx, l, actor, "console sign-in")
@@ -173,11 +172,6 @@ func (e *Engine) GivesAccess(pool string) bool {
 	_, ok := p.Provider.(ovm.Access)
 	return ok
 }
-
-// CheckConsoleDestination refuses a destination that is not a page of the
-// AWS console: a sign-in URL must not lead elsewhere
-// (federation.CheckDestination).
-func CheckConsoleDestination(d string) error { return federation.CheckDestination(d) }
 
 // Grant adds lease l's own principal to its account's vended role. It is
 // called once the lease is made; a lease without a principal needs none.

@@ -72,7 +72,7 @@ func (c Config) Validate(prefix string) error {
 	}
 	if err := CheckDestination(c.Destination); err != nil {
 		return &ovm.FieldError{Field: prefix + "console_destination", Message: "must be an https URL of the AWS console: " +
-			destinationFault(c.Destination)}
+			ovm.ConsoleDestinationFault(c.Destination)}
 	}
 	if c.Issuer != "" {
 		if u, err := url.Parse(c.Issuer); err != nil || u.Scheme != "https" || u.Host == "" {
