@@ -56,6 +56,7 @@ func TestEveryDocumentedDefaultIsTheCodes(t *testing.T) {
 	if checked < 40 {
 		t.Fatalf("only %d documented defaults checked", checked)
 	}
+	t.Logf("%d documented defaults are the code's", checked)
 }
 
 func wanted(path string) bool {
