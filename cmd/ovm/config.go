@@ -220,11 +220,14 @@ type RetireConfig struct {
 	ClockMargin time.Duration `yaml:"clock_margin"`
 }
 
-// RetryConfig bounds retries of one step.
+// RetryConfig bounds retries of one step (a pool's) or one delivery (the
+// notifications'). A key left out takes its owner's default: a pool's are
+// ovm.Pool.WithDefaults' (5 attempts, 5s, 5m), the notifications'
+// engine.NotifyConfig's (8, 5s, 10m).
 type RetryConfig struct {
-	MaxAttempts int           `yaml:"max_attempts"` // default 5
-	BaseDelay   time.Duration `yaml:"base_delay"`   // default 5s
-	MaxDelay    time.Duration `yaml:"max_delay"`    // default 5m
+	MaxAttempts int           `yaml:"max_attempts"`
+	BaseDelay   time.Duration `yaml:"base_delay"`
+	MaxDelay    time.Duration `yaml:"max_delay"`
 }
 
 // defaultConfig holds the defaults this layer owns: where OVM listens and

@@ -33,7 +33,7 @@ notifications:
 		n.Subscriptions[0].Events[1] != "pool.empty" || n.Subscriptions[1].SNS.TopicARN == "" || n.Subscriptions[2].EventBridge.Bus != "ovm" {
 		t.Fatalf("notifications %+v", n)
 	}
-	if def, _ := loadConfig(""); def.Notifications.Retry.MaxAttempts != 8 || len(def.Notifications.Subscriptions) != 0 {
+	if def, _ := loadConfig(""); def.resolved().Notifications.Retry.MaxAttempts != 8 || len(def.Notifications.Subscriptions) != 0 {
 		t.Fatalf("default notifications %+v", def.Notifications)
 	}
 }
@@ -51,7 +51,7 @@ func TestABadNotificationsBlockFailsNamingTheKey(t *testing.T) {
 		"subscriptions: [{name: a, sns: {topic_arn: 'my-topic'}}]":                                      "notifications.subscriptions[0].sns.topic_arn",
 		"subscriptions: [{name: a, sns: {topic_arn: 'arn:aws:sns:us-east-1:1:t'}, secret: 'secret:x'}]": "secret, signature_header and timeout are for webhooks",
 		"low_stock: {nowhere: 1}":                                                                       "notifications.low_stock.nowhere: pool \"nowhere\" is not defined",
-		"retry: {max_attempts: 0}":                                                                      "notifications.retry.max_attempts",
+		"retry: {max_attempts: -1}":                                                                     "notifications.retry.max_attempts",
 		"subscriptions: [{name: a, eventbridge: {}, colour: red}]":                                      "colour: unknown key",
 	} {
 		_, err := loadConfig(writeConfig(t, "notifications:\n  "+body+"\n"))

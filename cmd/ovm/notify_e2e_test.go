@@ -139,7 +139,7 @@ func TestAWebhookIsSentAgainAfterAKillBeforeItsRecord(t *testing.T) {
 	// left unrecorded. That one comes again, with its id.
 	first := hook.received()
 	if len(first) == 0 {
-		t.Fatal("no notification before the kill")
+		t.Fatalf("no notification before the kill; the server said:\n%s", s.stderr.String())
 	}
 	s.start()
 	eventually(t, 30*time.Second, "a notification again", func() bool {

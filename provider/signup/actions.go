@@ -45,7 +45,10 @@ func (r *stepRun) act(ctx context.Context, a Action, d tdata) error {
 		}
 		v := r.expand(a.Combobox.Value, d)
 		r.logf("combobox %q = %q", a.Combobox.Label, v)
-		if err := b.do(ctx, timeout, chromedp.Click(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), v)); err != nil {
+		if err := b.do(ctx, timeout, chromedp.Click(chromedp.CSS(sel))); err != nil {
+			return err
+		}
+		if err := r.typeInto(ctx, sel, v); err != nil {
 			return err
 		}
 		opt, err := b.locate(ctx, Target{Role: "option", Name: v})
@@ -202,12 +205,19 @@ func (r *stepRun) captcha(ctx context.Context, c CaptchaAction, d tdata) error {
 	return r.typeInto(ctx, sel, answer)
 }
 
-// typeInto clears a field and types v into it with key events.
+// typeInto clears a field, focuses it and types v into it with key events.
+// It does not use chromedp.SendKeys: in chromedp v0.23.0 that reads the
+// node's attributes outside their lock, a data race with the page's own
+// attribute changes that the race detector reports.
 func (r *stepRun) typeInto(ctx context.Context, sel, v string) error {
-	if _, err := eval[bool](ctx, r.b, 10*time.Second, fmt.Sprintf(`(function(){const e=document.querySelector(%q); e.value=''; e.focus(); return true})()`, sel)); err != nil {
+	focused, err := eval[bool](ctx, r.b, 10*time.Second, fmt.Sprintf(`(function(){const e=document.querySelector(%q); e.value=''; e.focus(); return document.activeElement===e})()`, sel))
+	if err != nil {
 		return err
 	}
-	return r.b.do(ctx, r.p.cfg.PageTimeout, chromedp.SendKeys(chromedp.CSS(sel), v))
+	if !focused {
+		return fmt.Errorf("field %s does not take the focus", sel)
+	}
+	return r.b.do(ctx, r.p.cfg.PageTimeout, chromedp.KeyEvent(v))
 }
 
 func ext(kind string) string {
