@@ -52,6 +52,8 @@ func (e *Engine) credentials(ctx context.Context, l *ovm.Lease, actor, what stri
 	if err != nil {
 		return nil, nil, err
 	}
+	unlock := e.issues.lock(l.ID)
+	defer unlock()
 	if err := e.issueRate(ctx, l); err != nil {
 		return nil, nil, err
 	}
@@ -89,7 +91,10 @@ func (e *Engine) credentials(ctx context.Context, l *ovm.Lease, actor, what stri
 // AccessConfig.Issues in any AccessConfig.Window, counted from the lease's
 // own events in the store (every replica counts the same). A storm of
 // issues cannot grow the log without bound, nor hide the lease's end
-// behind it (the log reads newest first).
+// behind it (the log reads newest first). The caller holds the lease's
+// issue lock until the issue's event is written, so parallel requests to
+// one replica cannot all pass the count; requests spread over R replicas
+// can issue at most R times the limit in a window.
 func (e *Engine) issueRate(ctx context.Context, l *ovm.Lease) error {
 	n, window := e.cfg.Access.Issues, e.cfg.Access.Window
 	recent, _, err := e.store.EventList(ctx, &ovm.EventListParams{LeaseID: l.ID, Kind: ovm.EventAccess, Newest: true,

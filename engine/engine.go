@@ -65,6 +65,10 @@ type Engine struct {
 	heldMu sync.Mutex
 	held   map[string]time.Time
 
+	// issues serialises the issues of access per lease: its rate's count
+	// and the event that counts it are one step (issueRate).
+	issues keyLocks
+
 	loopsMu sync.Mutex
 	cancel  context.CancelFunc
 	loops   sync.WaitGroup
