@@ -63,7 +63,7 @@ func (e *Engine) credentials(ctx context.Context, l *ovm.Lease, actor, what stri
 	now := e.clock.Now()
 	c, err := acc.Credentials(ctx, a, ovm.SessionRequest{LeaseID: l.ID, Owner: l.Owner, Duration: l.ExpiresAt.Sub(now)})
 	if err != nil {
-		return nil, nil, awsRefused(fmt.Sprintf("assume %s for lease %s", l.RoleARN, l.ID), err)
+		return nil, nil, RefusedByAWS(fmt.Sprintf("assume %s for lease %s", l.RoleARN, l.ID), err)
 	}
 	// The lease may have ended while STS answered. A session issued
 	// before its end is denied by the revocation; one issued after is not:
@@ -150,7 +150,7 @@ func (e *Engine) ConsoleURL(ctx context.Context, l *ovm.Lease, actor, destinatio
 	}
 	u, err := acc.ConsoleURL(ctx, c, destination, l.ExpiresAt.Sub(e.clock.Now()))
 	if err != nil {
-		return "", nil, awsRefused("console sign-in for lease "+l.ID, err)
+		return "", nil, RefusedByAWS("console sign-in for lease "+l.ID, err)
 	}
 	return u, c, nil
 }
@@ -189,7 +189,7 @@ func (e *Engine) Grant(ctx context.Context, l *ovm.Lease) error {
 		return err
 	}
 	if err := acc.Grant(ctx, a, l.Principal); err != nil {
-		return awsRefused(fmt.Sprintf("trust %s in %s for lease %s", l.Principal, l.RoleARN, l.ID), err)
+		return RefusedByAWS(fmt.Sprintf("trust %s in %s for lease %s", l.Principal, l.RoleARN, l.ID), err)
 	}
 	// The trust is access: from now on the lease is not undone by putting
 	// its account back in stock.
@@ -197,12 +197,12 @@ func (e *Engine) Grant(ctx context.Context, l *ovm.Lease) error {
 	return err
 }
 
-// awsRefused is a failed call to AWS for a lessee: 503, retry later, with
+// RefusedByAWS is a failed call to AWS for a lessee: 503, retry later, with
 // what AWS said (its messages name resources, never a secret; the
 // federation client strips its URL, which holds credentials). A policy IAM
 // refuses (a principal that does not exist) is the request's fault: 400,
 // retrying will not help.
-func awsRefused(what string, err error) error {
+func RefusedByAWS(what string, err error) error {
 	if ovm.ErrorCodeOf(err) != ovm.EInternal {
 		return err
 	}
@@ -210,5 +210,20 @@ func awsRefused(what string, err error) error {
 	if errors.As(err, &ae) && ae.ErrorCode() == "MalformedPolicyDocument" {
 		return &ovm.Error{Code: ovm.EInvalid, Message: what + ": IAM refused it: " + err.Error()}
 	}
-	return &ovm.Error{Code: ovm.EUnavailable, RetryAfter: 5 * time.Second, Message: what + ": " + err.Error()}
+	e := ovm.Errorf(ovm.EUnavailable, "%s: %w", what, refusal{err})
+	e.RetryAfter = 5 * time.Second
+	return e
+}
+
+// refusal marks an error as AWS's answer to a call made for a lessee.
+type refusal struct{ err error }
+
+func (r refusal) Error() string { return r.err.Error() }
+func (r refusal) Unwrap() error { return r.err }
+
+// AWSRefused reports whether err is AWS refusing a call made for a lessee
+// (a 503 that is not empty stock: the vend's metrics count it an error).
+func AWSRefused(err error) bool {
+	var r refusal
+	return errors.As(err, &r)
 }

@@ -88,8 +88,15 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request, p *principal, req
 }
 
 // vendResult names a vend's outcome for metrics: ok, empty, limit,
-// invalid (a TTL out of range) or error (and replayed, set by lease).
+// invalid (the request's fault: a TTL out of range, a malformed key),
+// conflict (an Idempotency-Key reused for another request) or error (an
+// internal error, or AWS refusing the lease's principal: what the
+// OVMVendErrors alert counts); replayed is set by lease. Nothing a caller
+// sends alone makes an error.
 func vendResult(err error) string {
+	if engine.AWSRefused(err) {
+		return "error"
+	}
 	switch ovm.ErrorCodeOf(err) {
 	case "":
 		return "ok"
@@ -97,8 +104,10 @@ func vendResult(err error) string {
 		return "empty"
 	case ovm.ELimitExceeded:
 		return "limit"
-	case ovm.EInvalid:
+	case ovm.EInvalid, ovm.ENotFound:
 		return "invalid"
+	case ovm.EConflict:
+		return "conflict"
 	}
 	return "error"
 }
