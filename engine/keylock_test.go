@@ -10,10 +10,10 @@ import (
 // entry behind (a lessee's flood of lease ids grows nothing).
 func TestKeyLocksExcludeAndForget(t *testing.T) {
 	var (
-		k       keyLocks
-		wg      sync.WaitGroup
+		k        keyLocks
+		wg       sync.WaitGroup
 		in, peak int
-		mu      sync.Mutex
+		mu       sync.Mutex
 	)
 	for i := range 200 {
 		wg.Add(1)
