@@ -103,6 +103,15 @@ var layering = []layer{
 		allow:   []string{"."},
 	},
 	{
+		pkgs: []string{"guardrail"},
+		bad: map[string]string{
+			"engine":       "the documents are pure functions of a template's guardrails; the engine and the providers use them, not the reverse",
+			"provider/...": "a provider attaches what guardrail writes; guardrail knows no AWS client",
+		},
+		stdOnly: "the configuration's start-up check and every provider build the documents: nothing but the standard library and the domain",
+		allow:   []string{"."},
+	},
+	{
 		pkgs: []string{"webui"},
 		bad: map[string]string{
 			"httpapi":      "the console calls the API in-process through the client with the signed-in person's credential (cmd/ovm hands it the API's handler), so it shows only what the API lets that person see",

@@ -1,0 +1,236 @@
+package guardrail_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/guardrail"
+	"github.com/ovmdev/ovm/internal/testtool"
+)
+
+var opts = guardrail.Options{ExemptRole: "OrganizationAccountAccessRole"}
+
+// The issue's example template's guardrails.
+var example = ovm.Guardrails{
+	Regions:       []string{"eu-west-1", "eu-central-1"},
+	DenyActions:   []string{"ec2:PurchaseReservedInstancesOffering", "savingsplans:*"},
+	InstanceTypes: []string{"t3.*", "t4g.*", "m5.large"},
+	Policies:      []string{"p-examplepolicy"},
+}
+
+func statement(t *testing.T, d *guardrail.Document, sid string) guardrail.Statement {
+	t.Helper()
+	for _, s := range d.Statement {
+		if s.Sid == sid {
+			return s
+		}
+	}
+	t.Fatalf("no statement %s in %s", sid, d.JSON())
+	return guardrail.Statement{}
+}
+
+func TestTheExampleDeniesWhatItSaysAndSparesOVMsRole(t *testing.T) {
+	d, err := guardrail.Check(example, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the example's SCP: %d of %d characters (version %s)", len(d.JSON()), guardrail.MaxSCPChars, d.Hash())
+	exempt := "arn:aws:iam::*:role/OrganizationAccountAccessRole"
+	for _, s := range d.Statement {
+		if s.Effect != "Deny" || !slices.Equal(s.Condition["ArnNotLike"]["aws:PrincipalARN"], []string{exempt}) {
+			t.Errorf("statement %s: %s, does not spare OVM's role", s.Sid, d.JSON())
+		}
+	}
+	r := statement(t, d, "OVMDenyOtherRegions")
+	if !slices.Equal(r.Condition["StringNotEquals"]["aws:RequestedRegion"], []string{"eu-central-1", "eu-west-1"}) ||
+		!slices.Contains(r.NotAction, "iam:*") || !slices.Contains(r.NotAction, "sts:*") || !slices.Contains(r.NotAction, "support:*") || len(r.Action) != 0 {
+		t.Errorf("region deny: %+v", r)
+	}
+	if a := statement(t, d, "OVMDenyActions"); !slices.Equal(a.Action, []string{"ec2:PurchaseReservedInstancesOffering", "savingsplans:*"}) {
+		t.Errorf("action deny: %+v", a)
+	}
+	it := statement(t, d, "OVMDenyOtherInstanceTypes")
+	if !slices.Equal(it.Action, []string{"ec2:RunInstances"}) || !slices.Equal(it.Resource, []string{"arn:aws:ec2:*:*:instance/*"}) ||
+		!slices.Equal(it.Condition["StringNotLike"]["ec2:InstanceType"], []string{"m5.large", "t3.*", "t4g.*"}) {
+		t.Errorf("instance types: %+v", it)
+	}
+	if p := statement(t, d, "OVMProtectItsRole"); !slices.Equal(p.Resource, []string{exempt}) || !slices.Contains(p.Action, "iam:UpdateAssumeRolePolicy") {
+		t.Errorf("role protection: %+v", p)
+	}
+	// The same guardrails in another order are the same document.
+	again := example
+	again.Regions = []string{"eu-central-1", "eu-west-1"}
+	if d2, _ := guardrail.Check(again, opts, nil); d2.Hash() != d.Hash() {
+		t.Error("the order of a list changed the document's version")
+	}
+	if d3, _ := guardrail.Check(ovm.Guardrails{Regions: []string{"eu-west-1"}}, opts, nil); d3.Hash() == d.Hash() {
+		t.Error("other guardrails, the same version")
+	}
+}
+
+func TestNoStatementsNoDocument(t *testing.T) {
+	for _, g := range []ovm.Guardrails{{}, {Policies: []string{"p-abcdefgh1"}}} {
+		if d, err := guardrail.Check(g, opts, nil); d != nil || err != nil {
+			t.Errorf("%+v: %v, %v; want no document", g, d, err)
+		}
+	}
+	if _, err := guardrail.For(example, guardrail.Options{}, nil); err == nil {
+		t.Error("a document without the role to spare")
+	}
+}
+
+func TestAWSQuotasRefuseTheTemplate(t *testing.T) {
+	var many []string
+	for i := range 300 {
+		many = append(many, fmt.Sprintf("ec2:Describe%03dThing", i))
+	}
+	_, err := guardrail.Check(ovm.Guardrails{DenyActions: many}, opts, nil)
+	if err == nil || !strings.Contains(err.Error(), "over AWS's quota of 5120") {
+		t.Errorf("a %d-action deny: %v", len(many), err)
+	}
+	four := ovm.Guardrails{Regions: []string{"eu-west-1"}, Policies: []string{"p-aaaaaaaa1", "p-aaaaaaaa2", "p-aaaaaaaa3", "p-aaaaaaaa4"}}
+	if _, err := guardrail.Check(four, opts, nil); err == nil || !strings.Contains(err.Error(), "6 service control policies") {
+		t.Errorf("FullAWSAccess, OVM's and 4 by id: %v", err)
+	}
+	three := four
+	three.Policies = four.Policies[:3]
+	if _, err := guardrail.Check(three, opts, nil); err != nil {
+		t.Errorf("5 policies on the account are within the quota: %v", err)
+	}
+}
+
+func TestPolicyFilesMustBeDenyDocuments(t *testing.T) {
+	g := ovm.Guardrails{Policies: []string{"no-s3.json"}}
+	for body, want := range map[string]string{
+		`{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"s3:PutBucketPolicy","Resource":"*"}}`:       "",
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["s3:PutBucketPolicy"],"Resource":["*"]}]}`: "",
+		`{"Statement":[`: "not valid JSON",
+		`{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}`: "not a Deny",
+		`{"Statement":[{"Effect":"Deny","Resource":"*"}]}`:                  "names no Action",
+		`{"Statement":[{"Effect":"Deny","Action":"s3:*"}]}`:                 "names no Resource",
+		`{"Statement":[]}`:     "no statement",
+		`{"Statement":"s3:*"}`: "must be a statement",
+		`{"Statement":[{"Effect":"Deny","Action":7,"Resource":"*"}]}`: "must be a statement",
+	} {
+		d, err := guardrail.Check(g, opts, map[string][]byte{"no-s3.json": []byte(body)})
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", body, err)
+		case want == "" && !strings.Contains(d.JSON(), `"s3:PutBucketPolicy"`):
+			t.Errorf("%s: the file's statement is not in %s", body, d.JSON())
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: %v, want %q", body, err, want)
+		}
+	}
+	if _, err := guardrail.Check(g, opts, nil); err == nil {
+		t.Error("a policy file that was not read")
+	}
+}
+
+// combinations is every combination of the guardrail keys that make
+// statements, with a policy file.
+func combinations() map[string]*guardrail.Document {
+	out := map[string]*guardrail.Document{}
+	file := []byte(`{"Version":"2012-10-17","Statement":[{"Sid":"NoPublicBuckets","Effect":"Deny","Action":["s3:PutBucketPublicAccessBlock","s3:PutAccountPublicAccessBlock"],"Resource":"*"}]}`)
+	for mask := 1; mask < 16; mask++ {
+		var g ovm.Guardrails
+		if mask&1 != 0 {
+			g.Regions = example.Regions
+		}
+		if mask&2 != 0 {
+			g.DenyActions = example.DenyActions
+		}
+		if mask&4 != 0 {
+			g.InstanceTypes = example.InstanceTypes
+		}
+		if mask&8 != 0 {
+			g.Policies = []string{"no-public-s3.json"}
+		}
+		d, err := guardrail.Check(g, opts, map[string][]byte{"no-public-s3.json": file})
+		if err != nil {
+			panic(err)
+		}
+		out[fmt.Sprintf("Combination%02d", mask)] = d
+	}
+	return out
+}
+
+// Every condition key a document uses is one of ConditionKeys (each with
+// its source); cfn-lint does not check condition keys.
+func TestEveryConditionKeyIsAKnownOne(t *testing.T) {
+	for name, d := range combinations() {
+		for _, s := range d.Statement {
+			for _, kv := range s.Condition {
+				for k := range kv {
+					if guardrail.ConditionKeys[k] == "" {
+						t.Errorf("%s: condition key %s is not in guardrail.ConditionKeys", name, k)
+					}
+				}
+			}
+		}
+	}
+}
+
+// lint writes docs as IAM managed policies of one CloudFormation template
+// and runs cfn-lint on it. W3037 checks each Action against every IAM
+// action it knows, but not NotAction: each NotAction list is linted again
+// as an Action list.
+func lint(t *testing.T, docs map[string]*guardrail.Document) ([]byte, error) {
+	t.Helper()
+	cfnLint := testtool.Require(t, "cfn-lint", "make deps installs it (pip install cfn-lint)")
+	res := map[string]any{}
+	for name, d := range docs {
+		res[name] = map[string]any{"Type": "AWS::IAM::ManagedPolicy", "Properties": map[string]any{"PolicyDocument": d}}
+		for i, s := range d.Statement {
+			if len(s.NotAction) > 0 {
+				view := guardrail.Document{Version: d.Version, Statement: []guardrail.Statement{{Effect: "Deny", Action: s.NotAction, Resource: guardrail.List{"*"}}}}
+				res[fmt.Sprintf("%sNotAction%d", name, i)] = map[string]any{"Type": "AWS::IAM::ManagedPolicy", "Properties": map[string]any{"PolicyDocument": view}}
+			}
+		}
+	}
+	b, err := json.Marshal(map[string]any{"AWSTemplateFormatVersion": "2010-09-09", "Resources": res})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "guardrails.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return exec.Command(cfnLint, path).CombinedOutput()
+}
+
+// cfn-lint, an independent IAM checker, knows every action each generated
+// document names (W3037), across every combination of the keys; and it
+// is not blind: one misspelt action fails it.
+func TestCfnLintKnowsEveryActionTheDocumentsName(t *testing.T) {
+	docs := combinations()
+	if out, err := lint(t, docs); err != nil {
+		t.Fatalf("cfn-lint on %d generated documents: %v\n%s", len(docs), err, out)
+	}
+	bad := *docs["Combination15"]
+	bad.Statement = slices.Clone(bad.Statement)
+	bad.Statement[0].NotAction = append(slices.Clone(bad.Statement[0].NotAction), "sts:AssumeRoel")
+	out, err := lint(t, map[string]*guardrail.Document{"Broken": &bad})
+	if err == nil || !strings.Contains(string(out), "W3037") {
+		t.Fatalf("cfn-lint passed a misspelt action: %v\n%s", err, out)
+	}
+}
+
+func TestTheSummarySaysWhatTheGuardrailsDo(t *testing.T) {
+	s := strings.Join(guardrail.Summary(example), "\n")
+	for _, want := range []string{"eu-west-1, eu-central-1", "savingsplans:*", "t3.*", "p-examplepolicy"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("summary %q lacks %q", s, want)
+		}
+	}
+	if s := guardrail.Summary(ovm.Guardrails{}); len(s) != 1 || !strings.Contains(s[0], "No guardrails") {
+		t.Errorf("summary of none: %q", s)
+	}
+}
