@@ -51,17 +51,24 @@ type Lease struct {
 	// sign-in (MarkLeaseAccess, before the session is made) or a trusted
 	// principal. A lease that never gave access can be undone without
 	// cleaning its account (RefuseLease).
-	AccessAt  time.Time `json:"access_at,omitzero"`
-	Version   int64     `json:"version"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-	EndedAt   time.Time `json:"ended_at"`
+	AccessAt time.Time `json:"access_at,omitzero"`
+	// Template is the template the lease was made under ("" before
+	// templates); Terms a copy of its terms then, which a later change of
+	// the configuration does not alter. Team is the team it counts for.
+	Template  string      `json:"template,omitempty"`
+	Team      string      `json:"team,omitempty"`
+	Terms     *LeaseTerms `json:"terms,omitempty"`
+	Version   int64       `json:"version"`
+	CreatedAt time.Time   `json:"created_at"`
+	ExpiresAt time.Time   `json:"expires_at"`
+	EndedAt   time.Time   `json:"ended_at"`
 }
 
 // Clone returns a deep copy of l.
 func (l *Lease) Clone() *Lease {
 	c := *l
 	c.Labels = maps.Clone(l.Labels)
+	c.Terms = l.Terms.Clone()
 	return &c
 }
 

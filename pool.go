@@ -43,12 +43,12 @@ type StockPolicy struct {
 
 // LeasePolicy bounds lease durations.
 type LeasePolicy struct {
-	DefaultTTL time.Duration // default 24h
-	MaxTTL     time.Duration // default 72h; a lease never outlives CreatedAt+MaxTTL
-	MinTTL     time.Duration // default 1m
+	DefaultTTL time.Duration `json:"default_ttl"` // default 24h
+	MaxTTL     time.Duration `json:"max_ttl"`     // default 72h; a lease never outlives CreatedAt+MaxTTL
+	MinTTL     time.Duration `json:"min_ttl"`     // default 1m
 	// MaxPerOwner caps one owner's active leases in the pool (default half
 	// the ceiling, at least 1: one key cannot hold a whole pool).
-	MaxPerOwner int
+	MaxPerOwner int `json:"max_per_owner"`
 }
 
 // RetireMode is what happens to an account after its lease ends.

@@ -243,6 +243,18 @@ func (c *PoolCounts) Live() int {
 var ErrPoolLeaseLimit = &Error{Code: ELimitExceeded, Message: "active lease limit reached in the pool",
 	Err: ErrLeaseLimit, inMessage: true}
 
+// ErrTemplateLeaseLimit: the owner already holds the maximum of active
+// leases of one template (LeaseCreateParams.TemplateOwnerLimit). It wraps
+// ErrLeaseLimit.
+var ErrTemplateLeaseLimit = &Error{Code: ELimitExceeded, Message: "active lease limit reached for the template",
+	Err: ErrLeaseLimit, inMessage: true}
+
+// ErrTeamLeaseLimit: the owner's team already holds the maximum of active
+// leases of one template (LeaseCreateParams.TeamLimit, a template's
+// max_per_team). It wraps ErrLeaseLimit.
+var ErrTeamLeaseLimit = &Error{Code: ELimitExceeded, Message: "active lease limit reached for the team",
+	Err: ErrLeaseLimit, inMessage: true}
+
 // LeaseCreateParams is one vend.
 type LeaseCreateParams struct {
 	LeaseID string
@@ -263,6 +275,19 @@ type LeaseCreateParams struct {
 	// ErrPoolLeaseLimit beyond it. When both limits are reached the pool's
 	// is reported: releasing a lease of this pool frees a slot of both.
 	PoolOwnerLimit int
+	// Template names the template the lease is made under ("" for none,
+	// as before templates); Terms are its terms, kept on the lease.
+	Template string
+	Terms    *LeaseTerms
+	// TemplateOwnerLimit caps Owner's active leases of Template (0: no
+	// limit); ErrTemplateLeaseLimit beyond it.
+	TemplateOwnerLimit int
+	// Team is the team the lease counts for ("" for none); TeamLimit caps
+	// that team's active leases of Template (0: no limit);
+	// ErrTeamLeaseLimit beyond it. Every limit is exact under concurrent
+	// vends, and a vend refused by one takes nothing of the others.
+	Team      string
+	TeamLimit int
 }
 
 // LeaseOf is the new active lease of p on account a (a store then moves a
@@ -270,7 +295,7 @@ type LeaseCreateParams struct {
 func (p *LeaseCreateParams) LeaseOf(a *Account) *Lease {
 	return &Lease{ID: p.LeaseID, AccountID: a.ID, AWSAccountID: a.AWSAccountID, RoleARN: a.RoleARN,
 		Pool: p.Pool, Owner: p.Owner, Labels: p.Labels, Principal: p.Principal, State: LeaseActive, Version: 1,
-		CreatedAt: p.Now, ExpiresAt: p.ExpiresAt}
+		CreatedAt: p.Now, ExpiresAt: p.ExpiresAt, Template: p.Template, Team: p.Team, Terms: p.Terms.Clone()}
 }
 
 // LeaseListParams filters LeaseList.

@@ -242,3 +242,31 @@ func (t Template) Allows(r Requester) bool {
 func ImplicitTemplate(p Pool) Template {
 	return Template{Name: p.Name, Pool: p.Name, Lease: p.Lease, Implicit: true}
 }
+
+// LeaseTerms are a template's terms as a lease keeps them from its vend.
+type LeaseTerms struct {
+	Template   string      `json:"template"`
+	Lease      LeasePolicy `json:"lease"`
+	MaxPerTeam int         `json:"max_per_team,omitempty"`
+	Guardrails Guardrails  `json:"guardrails,omitzero"`
+	// GuardrailVersion names the guardrails' document (guardrail.Document's
+	// Hash), "" when the terms have none.
+	GuardrailVersion string `json:"guardrail_version,omitempty"`
+}
+
+// Terms are t's terms, to keep on a lease made under it.
+func (t Template) Terms(guardrailVersion string) *LeaseTerms {
+	return (&LeaseTerms{Template: t.Name, Lease: t.Lease, MaxPerTeam: t.MaxPerTeam, Guardrails: t.Guardrails,
+		GuardrailVersion: guardrailVersion}).Clone()
+}
+
+// Clone returns a deep copy of lt (nil for nil).
+func (lt *LeaseTerms) Clone() *LeaseTerms {
+	if lt == nil {
+		return nil
+	}
+	c := *lt
+	c.Guardrails = Guardrails{Regions: slices.Clone(lt.Guardrails.Regions), DenyActions: slices.Clone(lt.Guardrails.DenyActions),
+		InstanceTypes: slices.Clone(lt.Guardrails.InstanceTypes), Policies: slices.Clone(lt.Guardrails.Policies)}
+	return &c
+}

@@ -104,8 +104,7 @@ func (s *Store) LeaseCreate(ctx context.Context, p *ovm.LeaseCreateParams) (_ *o
 			}
 		}()
 	}
-	limited := p.OwnerLimit > 0 || p.PoolOwnerLimit > 0
-	if limited {
+	if p.OwnerLimit > 0 || p.PoolOwnerLimit > 0 {
 		all, inPool, err := s.countActive(ctx, p.Owner, p.Pool)
 		if err != nil {
 			return nil, err
@@ -116,18 +115,18 @@ func (s *Store) LeaseCreate(ctx context.Context, p *ovm.LeaseCreateParams) (_ *o
 		if p.OwnerLimit > 0 && all >= p.OwnerLimit {
 			return nil, fmt.Errorf("%s holds %d active leases: %w", p.Owner, all, ovm.ErrLeaseLimit)
 		}
-		// The count above is of an eventually consistent index (it still
-		// counts leases that hold no slot: made before their limit was
-		// set); the reservation makes the limits exact among concurrent
-		// vends.
-		if err := s.reserve(ctx, p); err != nil {
-			return nil, err
-		}
+	}
+	// The count above is of an eventually consistent index (it still
+	// counts leases that hold no slot: made before their limit was set);
+	// the reservation makes the limits exact among concurrent vends.
+	reserved, err := s.reserve(ctx, p)
+	if err != nil {
+		return nil, err
 	}
 	l, err := s.vend(ctx, p)
-	if l == nil && limited { // no lease was committed: give the slots back
-		if rerr := s.release(ctx, p.Owner, p.Pool, p.LeaseID, p.Now); rerr != nil {
-			err = errors.Join(err, rerr) // the reservation lapses: see repairOwner
+	if l == nil && reserved { // no lease was committed: give the slots back
+		if rerr := s.release(ctx, p); rerr != nil {
+			err = errors.Join(err, rerr) // the reservation lapses: see repair
 		}
 	}
 	return l, err
@@ -341,7 +340,7 @@ func (s *Store) LeaseUpdate(ctx context.Context, u *ovm.LeaseUpdate) (*ovm.Lease
 	if n.State != ovm.LeaseActive {
 		// The owner's slots. The lease has ended whatever this answers: a
 		// slot not given back is repaired when the owner reaches a limit.
-		s.release(ctx, n.Owner, n.Pool, n.ID, n.CreatedAt)
+		s.releaseLease(ctx, n)
 	}
 	return n.Clone(), s.flush(ctx, n.AccountID, after)
 }

@@ -15,18 +15,22 @@ import (
 	"github.com/ovmdev/ovm"
 )
 
-// The per-owner lease limits are exact under concurrency. The owner's item
+// The lease limits are exact under concurrency. The owner's item
 // OWNER#<owner> / O holds one string set of slots per limit: `res`, the
-// owner's leases counted against its limit over all pools, and
-// `res#<pool>`, those counted against the pool's limit. Before its vend
-// write, a vend adds its lease to the sets of the limits it is under with
-// ONE conditional write (each set must be smaller than its limit), so both
+// owner's leases counted against its limit over all pools, `res#<pool>`,
+// those counted against the pool's limit, and `res#t:<template>`, its
+// leases of a template. A team's item TEAM#<team> / T holds
+// `res#t:<template>`, the team's leases of a template. Before its vend
+// write, a vend adds its lease to the owner's sets with ONE conditional
+// write (each limited set must be smaller than its limit), so the owner's
 // limits are decided at once and a vend refused by one takes no slot of
-// the other; the lease's end takes it out of both with one write. A slot
-// left by a crash (a vend that never wrote, an end that never released)
-// is found when the owner hits a limit: each reservation in the owner's
-// sets is checked against its lease and dropped from every set if the
-// lease ended, or never came to be after reservationGrace.
+// another; then to its team's set, giving the owner's back if the team's
+// is full. A template's sets are added to even without a limit, so that a
+// limit set later counts the leases already made. The lease's end takes
+// it out of every set. A slot left by a crash (a vend that never wrote, an
+// end that never released) is found when a limit is hit: each reservation
+// in the item's sets is checked against its lease and dropped from every
+// set if the lease ended, or never came to be after reservationGrace.
 
 // reservationGrace is how long a reservation may wait for its lease to
 // appear; a vend takes well under a second, and Repair writes a lease's
@@ -35,12 +39,17 @@ const reservationGrace = 2 * time.Minute
 
 func ownerPK(owner string) string { return "OWNER#" + owner }
 
+func teamPK(team string) string { return "TEAM#" + team }
+
 // ownerSlots is the owner item's set of slots under its limit over all
-// pools; poolSlots(pool) is the set under the pool's limit. Pool names
-// never hold '#'.
+// pools; poolSlots(pool) is the set under the pool's limit,
+// templateSlots(t) the set of a template's leases (on the owner's item and
+// on the team's). Pool and template names never hold '#' or ':'.
 const ownerSlots = "res"
 
 func poolSlots(pool string) string { return "res#" + pool }
+
+func templateSlots(t string) string { return "res#t:" + t }
 
 func isSlotSet(attr string) bool { return attr == ownerSlots || strings.HasPrefix(attr, "res#") }
 
@@ -52,48 +61,121 @@ func reservation(id string, t time.Time) string { return id + "@" + strconv.Form
 // concurrent end).
 const reserveTries = 4
 
-// reserve takes lease p.LeaseID's slots: one of p.Owner's p.OwnerLimit
-// slots over all pools and one of its p.PoolOwnerLimit slots in p.Pool
-// (a limit of 0 takes none), both or neither.
-func (s *Store) reserve(ctx context.Context, p *ovm.LeaseCreateParams) error {
+// slotSet is one set of an item a vend adds its lease to; limit 0 counts
+// without limiting. full is the error of a vend the set refuses.
+type slotSet struct {
+	attr  string
+	limit int
+	full  func(n int) error
+}
+
+// slotItem is an item holding slot sets: the owner's or a team's.
+type slotItem struct{ pk, sk string }
+
+// ownerSets are the owner item's sets p's vend takes a slot of, in the
+// order their refusals are reported (the narrowest limit first).
+func ownerSets(p *ovm.LeaseCreateParams) []slotSet {
+	var out []slotSet
+	if p.Template != "" {
+		out = append(out, slotSet{templateSlots(p.Template), p.TemplateOwnerLimit, func(n int) error {
+			return fmt.Errorf("%s holds %d active leases of template %s: %w", p.Owner, n, p.Template, ovm.ErrTemplateLeaseLimit)
+		}})
+	}
+	if p.PoolOwnerLimit > 0 {
+		out = append(out, slotSet{poolSlots(p.Pool), p.PoolOwnerLimit, func(n int) error {
+			return fmt.Errorf("%s holds %d active leases in pool %s: %w", p.Owner, n, p.Pool, ovm.ErrPoolLeaseLimit)
+		}})
+	}
+	if p.OwnerLimit > 0 {
+		out = append(out, slotSet{ownerSlots, p.OwnerLimit, func(n int) error {
+			return fmt.Errorf("%s holds %d active leases: %w", p.Owner, n, ovm.ErrLeaseLimit)
+		}})
+	}
+	return out
+}
+
+// teamSets are the team item's sets p's vend takes a slot of.
+func teamSets(p *ovm.LeaseCreateParams) []slotSet {
+	if p.Team == "" || p.Template == "" {
+		return nil
+	}
+	return []slotSet{{templateSlots(p.Template), p.TeamLimit, func(n int) error {
+		return fmt.Errorf("team %s holds %d active leases of template %s: %w", p.Team, n, p.Template, ovm.ErrTeamLeaseLimit)
+	}}}
+}
+
+// reserve takes lease p.LeaseID's slots: the owner's (one of its
+// p.OwnerLimit over all pools, of its p.PoolOwnerLimit in p.Pool, of its
+// p.TemplateOwnerLimit of p.Template) and its team's (of p.TeamLimit of
+// p.Template), all or none. It reports whether it took any.
+func (s *Store) reserve(ctx context.Context, p *ovm.LeaseCreateParams) (bool, error) {
+	owner, team := ownerSets(p), teamSets(p)
+	if len(owner) > 0 {
+		if err := s.reserveOn(ctx, slotItem{ownerPK(p.Owner), "O"}, owner, p); err != nil {
+			return false, err
+		}
+	}
+	if len(team) > 0 {
+		if err := s.reserveOn(ctx, slotItem{teamPK(p.Team), "T"}, team, p); err != nil {
+			if len(owner) > 0 {
+				if rerr := s.drop(ctx, slotItem{ownerPK(p.Owner), "O"}, reservation(p.LeaseID, p.Now), attrs(owner)); rerr != nil {
+					err = errors.Join(err, rerr) // the reservation lapses: see repair
+				}
+			}
+			return false, err
+		}
+	}
+	return len(owner)+len(team) > 0, nil
+}
+
+func attrs(sets []slotSet) []string {
+	out := make([]string, len(sets))
+	for i, set := range sets {
+		out[i] = set.attr
+	}
+	return out
+}
+
+// reserveOn adds p's lease to sets of item it with one conditional write.
+func (s *Store) reserveOn(ctx context.Context, it slotItem, sets []slotSet, p *ovm.LeaseCreateParams) error {
 	var adds, conds []string
 	names := map[string]string{}
 	values := item{":e": &types.AttributeValueMemberSS{Value: []string{reservation(p.LeaseID, p.Now)}}}
-	for i, lim := range []struct {
-		attr  string
-		limit int
-	}{{ownerSlots, p.OwnerLimit}, {poolSlots(p.Pool), p.PoolOwnerLimit}} {
-		if lim.limit <= 0 {
-			continue
-		}
-		n, v := fmt.Sprintf("#s%d", i), fmt.Sprintf(":l%d", i)
-		names[n], values[v] = lim.attr, num(int64(lim.limit))
+	for i, set := range sets {
+		n := fmt.Sprintf("#s%d", i)
+		names[n] = set.attr
 		adds = append(adds, n+" :e")
-		conds = append(conds, fmt.Sprintf("(attribute_not_exists(%s) OR size(%s) < %s)", n, n, v))
+		if set.limit > 0 {
+			v := fmt.Sprintf(":l%d", i)
+			values[v] = num(int64(set.limit))
+			conds = append(conds, fmt.Sprintf("(attribute_not_exists(%s) OR size(%s) < %s)", n, n, v))
+		}
 	}
-	in := &dynamodb.UpdateItemInput{TableName: aws.String(s.table), Key: key(ownerPK(p.Owner), "O"),
-		UpdateExpression: aws.String("ADD " + strings.Join(adds, ", ")), ConditionExpression: aws.String(strings.Join(conds, " AND ")),
-		ExpressionAttributeNames: names, ExpressionAttributeValues: values}
+	in := &dynamodb.UpdateItemInput{TableName: aws.String(s.table), Key: key(it.pk, it.sk),
+		UpdateExpression: aws.String("ADD " + strings.Join(adds, ", ")), ExpressionAttributeNames: names, ExpressionAttributeValues: values}
+	if len(conds) > 0 {
+		in.ConditionExpression = aws.String(strings.Join(conds, " AND "))
+	}
 	repaired := false
 	for range reserveTries {
 		_, err := s.db.UpdateItem(ctx, in)
 		if !isConditionFailed(err) {
 			return err
 		}
-		it, err := s.get(ctx, ownerPK(p.Owner), "O")
+		got, err := s.get(ctx, it.pk, it.sk)
 		if err != nil {
 			return err
 		}
-		if holds(it, p) {
+		if holds(got, sets, p) {
 			return nil // a resent write whose first attempt was made (see tokened)
 		}
-		full := limitReached(it, p)
+		full := limitReached(got, sets)
 		if full != nil && repaired {
 			return full
 		}
 		if full != nil {
 			repaired = true
-			freed, err := s.repairOwner(ctx, p.Owner, it, p.Now)
+			freed, err := s.repair(ctx, it, got, p.Now)
 			if err != nil {
 				return err
 			}
@@ -103,53 +185,56 @@ func (s *Store) reserve(ctx context.Context, p *ovm.LeaseCreateParams) error {
 		}
 		// A slot was freed since the write was refused: try again.
 	}
-	return fmt.Errorf("%s: the lease slots changed under %d tries: %w", p.Owner, reserveTries, ovm.ErrLeaseLimit)
+	return fmt.Errorf("%s: the lease slots changed under %d tries: %w", it.pk, reserveTries, ovm.ErrLeaseLimit)
 }
 
-// holds reports whether owner item it holds every slot that reserve takes
-// for p.
-func holds(it item, p *ovm.LeaseCreateParams) bool {
+// holds reports whether item it holds p's lease in every one of sets.
+func holds(it item, sets []slotSet, p *ovm.LeaseCreateParams) bool {
 	e := reservation(p.LeaseID, p.Now)
-	for _, lim := range []struct {
-		attr  string
-		limit int
-	}{{ownerSlots, p.OwnerLimit}, {poolSlots(p.Pool), p.PoolOwnerLimit}} {
-		if set, ok := it[lim.attr].(*types.AttributeValueMemberSS); lim.limit > 0 && (!ok || !slices.Contains(set.Value, e)) {
+	for _, set := range sets {
+		if held, ok := it[set.attr].(*types.AttributeValueMemberSS); !ok || !slices.Contains(held.Value, e) {
 			return false
 		}
 	}
 	return true
 }
 
-// limitReached tells which of p's limits owner item it has reached: the
-// pool's first (releasing a lease of the pool frees a slot of both), nil
-// if neither.
-func limitReached(it item, p *ovm.LeaseCreateParams) error {
-	size := func(attr string) int {
-		if set, ok := it[attr].(*types.AttributeValueMemberSS); ok {
-			return len(set.Value)
+// limitReached is the refusal of the first of sets that item it has
+// filled, nil if none.
+func limitReached(it item, sets []slotSet) error {
+	for _, set := range sets {
+		n := 0
+		if held, ok := it[set.attr].(*types.AttributeValueMemberSS); ok {
+			n = len(held.Value)
 		}
-		return 0
-	}
-	if n := size(poolSlots(p.Pool)); p.PoolOwnerLimit > 0 && n >= p.PoolOwnerLimit {
-		return fmt.Errorf("%s holds %d active leases in pool %s: %w", p.Owner, n, p.Pool, ovm.ErrPoolLeaseLimit)
-	}
-	if n := size(ownerSlots); p.OwnerLimit > 0 && n >= p.OwnerLimit {
-		return fmt.Errorf("%s holds %d active leases: %w", p.Owner, n, ovm.ErrLeaseLimit)
+		if set.limit > 0 && n >= set.limit {
+			return set.full(n)
+		}
 	}
 	return nil
 }
 
-// release gives back the slots of lease id of pool (made at created).
-// Releasing a slot that is not held changes nothing.
-func (s *Store) release(ctx context.Context, owner, pool, id string, created time.Time) error {
-	return s.drop(ctx, owner, reservation(id, created), []string{ownerSlots, poolSlots(pool)})
+// release gives back the slots of lease l (or of the vend p that made
+// it): the owner's and its team's. Releasing a slot that is not held
+// changes nothing.
+func (s *Store) release(ctx context.Context, p *ovm.LeaseCreateParams) error {
+	e := reservation(p.LeaseID, p.Now)
+	err := s.drop(ctx, slotItem{ownerPK(p.Owner), "O"}, e, []string{ownerSlots, poolSlots(p.Pool), templateSlots(p.Template)})
+	if p.Team != "" && p.Template != "" {
+		err = errors.Join(err, s.drop(ctx, slotItem{teamPK(p.Team), "T"}, e, []string{templateSlots(p.Template)}))
+	}
+	return err
 }
 
-// drop takes element e out of the owner's slot sets attrs, in one write.
+// releaseLease is release for lease l.
+func (s *Store) releaseLease(ctx context.Context, l *ovm.Lease) error {
+	return s.release(ctx, &ovm.LeaseCreateParams{LeaseID: l.ID, Now: l.CreatedAt, Owner: l.Owner, Pool: l.Pool, Template: l.Template, Team: l.Team})
+}
+
+// drop takes element e out of item it's slot sets attrs, in one write.
 // DELETE of an absent set changes nothing; the condition keeps an absent
-// owner item from being created.
-func (s *Store) drop(ctx context.Context, owner, e string, attrs []string) error {
+// item from being created.
+func (s *Store) drop(ctx context.Context, it slotItem, e string, attrs []string) error {
 	names := map[string]string{}
 	var dels, exists []string
 	for i, attr := range attrs {
@@ -158,7 +243,7 @@ func (s *Store) drop(ctx context.Context, owner, e string, attrs []string) error
 		dels = append(dels, n+" :e")
 		exists = append(exists, "attribute_exists("+n+")")
 	}
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(s.table), Key: key(ownerPK(owner), "O"),
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(s.table), Key: key(it.pk, it.sk),
 		UpdateExpression:          aws.String("DELETE " + strings.Join(dels, ", ")),
 		ConditionExpression:       aws.String(strings.Join(exists, " OR ")),
 		ExpressionAttributeNames:  names,
@@ -169,11 +254,11 @@ func (s *Store) drop(ctx context.Context, owner, e string, attrs []string) error
 	return err
 }
 
-// repairOwner drops the reservations of owner item it whose lease ended,
+// repair drops the reservations of slot item si (read as it) whose lease ended,
 // or never appeared within reservationGrace, from every slot set that
 // holds them, and returns how many it dropped. It reads each reserved
 // lease once (two consistent reads), whichever sets hold it.
-func (s *Store) repairOwner(ctx context.Context, owner string, it item, now time.Time) (int, error) {
+func (s *Store) repair(ctx context.Context, si slotItem, it item, now time.Time) (int, error) {
 	holders := map[string][]string{} // reservation -> the sets holding it
 	for attr, v := range it {
 		if set, ok := v.(*types.AttributeValueMemberSS); ok && isSlotSet(attr) {
@@ -196,7 +281,7 @@ func (s *Store) repairOwner(ctx context.Context, owner string, it item, now time
 		case l.State == ovm.LeaseActive:
 			continue
 		}
-		if err := s.drop(ctx, owner, e, attrs); err != nil {
+		if err := s.drop(ctx, si, e, attrs); err != nil {
 			return freed, err
 		}
 		freed++

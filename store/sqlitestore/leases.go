@@ -13,9 +13,9 @@ import (
 
 // insertLease stores new lease l.
 func insertLease(ctx context.Context, tx *sql.Tx, l *ovm.Lease) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO leases (id, account_id, pool, owner, state, version, expires_at, data)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		l.ID, l.AccountID, l.Pool, l.Owner, l.State, l.Version, ns(l.ExpiresAt), encode(l))
+	_, err := tx.ExecContext(ctx, `INSERT INTO leases (id, account_id, pool, owner, state, version, expires_at, template, team, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		l.ID, l.AccountID, l.Pool, l.Owner, l.State, l.Version, ns(l.ExpiresAt), l.Template, l.Team, encode(l))
 	if isConstraint(err) {
 		return fmt.Errorf("lease %s: id taken or account %s already leased: %w", l.ID, l.AccountID, ovm.ErrConflict)
 	}
@@ -161,19 +161,32 @@ func vendOne(ctx context.Context, tx *sql.Tx, p *ovm.LeaseCreateParams) (*ovm.Le
 
 // vendNew makes a new lease inside tx, within the limits.
 func vendNew(ctx context.Context, tx *sql.Tx, p *ovm.LeaseCreateParams) (*ovm.Lease, error) {
-	if p.OwnerLimit > 0 || p.PoolOwnerLimit > 0 {
-		// The owner's active leases, all and in p.Pool: one look at the
-		// partial index leases_owner_active.
-		var all, inPool int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(pool = ?), 0) FROM leases
-			WHERE owner = ? AND state = 'active'`, p.Pool, p.Owner).Scan(&all, &inPool); err != nil {
+	if p.OwnerLimit > 0 || p.PoolOwnerLimit > 0 || p.TemplateOwnerLimit > 0 {
+		// The owner's active leases, all, in p.Pool and of p.Template: one
+		// look at the partial index leases_owner_active.
+		var all, inPool, ofTemplate int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(pool = ?), 0), COALESCE(SUM(template = ?), 0) FROM leases
+			WHERE owner = ? AND state = 'active'`, p.Pool, p.Template, p.Owner).Scan(&all, &inPool, &ofTemplate); err != nil {
 			return nil, err
+		}
+		if p.TemplateOwnerLimit > 0 && ofTemplate >= p.TemplateOwnerLimit {
+			return nil, fmt.Errorf("%s holds %d active leases of template %s: %w", p.Owner, ofTemplate, p.Template, ovm.ErrTemplateLeaseLimit)
 		}
 		if p.PoolOwnerLimit > 0 && inPool >= p.PoolOwnerLimit {
 			return nil, fmt.Errorf("%s holds %d active leases in pool %s: %w", p.Owner, inPool, p.Pool, ovm.ErrPoolLeaseLimit)
 		}
 		if p.OwnerLimit > 0 && all >= p.OwnerLimit {
 			return nil, fmt.Errorf("%s holds %d active leases: %w", p.Owner, all, ovm.ErrLeaseLimit)
+		}
+	}
+	if p.TeamLimit > 0 && p.Team != "" {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM leases WHERE template = ? AND team = ? AND state = 'active'`,
+			p.Template, p.Team).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n >= p.TeamLimit {
+			return nil, fmt.Errorf("team %s holds %d active leases of template %s: %w", p.Team, n, p.Template, ovm.ErrTeamLeaseLimit)
 		}
 	}
 	var data string

@@ -37,7 +37,7 @@ type testCase struct {
 // events.go, ledger.go, leader.go, samples.go, outbox.go).
 func Run(t *testing.T, newStore NewStore) {
 	var tests []testCase
-	for _, kind := range [][]testCase{accountTests, vendTests, leaseTests, keyTests, eventTests, ledgerTests,
+	for _, kind := range [][]testCase{accountTests, vendTests, templateTests, leaseTests, keyTests, eventTests, ledgerTests,
 		leaderTests, sampleTests, outboxTests, retentionTests, actorTests, {{"every list refuses a garbage cursor and another list's cursor", testBadCursors}}} {
 		tests = append(tests, kind...)
 	}
