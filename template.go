@@ -36,6 +36,11 @@ type Template struct {
 	Guardrails Guardrails
 	// Implicit marks a pool's own template.
 	Implicit bool
+	// GuardrailDocument is the policy document the guardrails make
+	// (package guardrail; "" when they make none), GuardrailVersion its
+	// hash: set where the configuration is read, kept on each lease.
+	GuardrailDocument string
+	GuardrailVersion  string
 }
 
 // Guardrails bound what a lessee may do in its account, enforced by AWS
@@ -249,15 +254,16 @@ type LeaseTerms struct {
 	Lease      LeasePolicy `json:"lease"`
 	MaxPerTeam int         `json:"max_per_team,omitempty"`
 	Guardrails Guardrails  `json:"guardrails,omitzero"`
-	// GuardrailVersion names the guardrails' document (guardrail.Document's
-	// Hash), "" when the terms have none.
-	GuardrailVersion string `json:"guardrail_version,omitempty"`
+	// GuardrailDocument is the policy document AWS enforces for the lease
+	// (as sent), GuardrailVersion its hash; "" when the terms have none.
+	GuardrailDocument string `json:"guardrail_document,omitempty"`
+	GuardrailVersion  string `json:"guardrail_version,omitempty"`
 }
 
 // Terms are t's terms, to keep on a lease made under it.
-func (t Template) Terms(guardrailVersion string) *LeaseTerms {
+func (t Template) Terms() *LeaseTerms {
 	return (&LeaseTerms{Template: t.Name, Lease: t.Lease, MaxPerTeam: t.MaxPerTeam, Guardrails: t.Guardrails,
-		GuardrailVersion: guardrailVersion}).Clone()
+		GuardrailDocument: t.GuardrailDocument, GuardrailVersion: t.GuardrailVersion}).Clone()
 }
 
 // Clone returns a deep copy of lt (nil for nil).

@@ -50,6 +50,12 @@ type Config struct {
 	Access AccessConfig
 	// Retention is how long records are kept.
 	Retention RetentionConfig
+	// Templates are the configured lease templates; every pool also has
+	// its implicit one (ovm.ImplicitTemplate). DefaultTemplate is the one a
+	// vend naming neither a template nor a pool uses ("": the implicit
+	// template of the only pool, or of "default").
+	Templates       []ovm.Template
+	DefaultTemplate string
 }
 
 // AccessConfig bounds how often one lease issues access (credentials and

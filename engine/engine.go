@@ -65,6 +65,11 @@ type Engine struct {
 	heldMu sync.Mutex
 	held   map[string]time.Time
 
+	// templates are the lease templates by name, the pools' implicit ones
+	// included; defaultTemplate the one a vend without either uses.
+	templates       map[string]*ovm.Template
+	defaultTemplate string
+
 	// issues serialises the issues of access per lease: its rate's count
 	// and the event that counts it are one step (issueRate).
 	issues keyLocks
@@ -95,6 +100,9 @@ func New(store ovm.Store, pools []Pool, clock ovm.Clock, log *slog.Logger, cfg C
 			return nil, fmt.Errorf("engine: pool %q recycles accounts but provider %s cannot clean", p.Policy.Name, p.Policy.Provider)
 		}
 		e.pools[p.Policy.Name] = p
+	}
+	if err := e.buildTemplates(); err != nil {
+		return nil, err
 	}
 	// The step timeout must leave room for a whole cleaning pass.
 	for _, p := range e.pools {

@@ -45,7 +45,14 @@ func (c VendConfig) ownerLimit() int { return max(c.LeasesPerOwner, 0) }
 
 // VendRequest is one vend.
 type VendRequest struct {
-	Pool string
+	// Template names the lease's template; Pool, when set, must be its
+	// pool. With Pool alone the pool's own template is used, with neither
+	// the engine's default template.
+	Template string
+	Pool     string
+	// Requester is who asks, as templates see it (which it may use, the
+	// team its lease counts for).
+	Requester ovm.Requester
 	// Owner is the principal the lease is for; the vend's events name
 	// ovm.OwnerActor(Owner).
 	Owner string
@@ -67,46 +74,47 @@ type VendRequest struct {
 	StillValid func(context.Context) error
 }
 
-// Vend leases an account of r.Pool to r.Owner, waiting up to r.Wait for
-// stock. It answers EUnavailable (with RetryAfter) when the pool stays
+// Vend leases an account under r's template (of its pool) to r.Owner,
+// waiting up to r.Wait for stock. It answers EUnavailable (with RetryAfter) when the pool stays
 // empty, ELimitExceeded at a lease limit, EInvalid for a TTL out of the
 // pool's range or a principal IAM refuses. replayed says that the lease is
 // the one an earlier vend with r.IdempotencyKey made.
 func (e *Engine) Vend(ctx context.Context, r *VendRequest) (l *ovm.Lease, replayed bool, err error) {
-	ep := e.pools[r.Pool]
-	if ep == nil {
-		return nil, false, ovm.Errorf(ovm.ENotFound, "pool %q: %w", r.Pool, ovm.ErrNotFound)
+	tpl, ep, err := e.resolveTemplate(r)
+	if err != nil {
+		return nil, false, err
 	}
 	if r.IdempotencyKey != "" {
 		if err := ovm.CheckIdempotencyKey(r.IdempotencyKey); err != nil {
 			return nil, false, err
 		}
 	}
-	l, replayed, err = e.vend(ctx, ep, r)
-	if err == nil && replayed && l.Pool != r.Pool {
-		return nil, false, ovm.Errorf(ovm.EConflict, "this Idempotency-Key was used for lease %s of pool %q, not pool %q: use a new key for another request",
-			l.ID, l.Pool, r.Pool)
+	l, replayed, err = e.vend(ctx, tpl, ep, r)
+	if err == nil && replayed && (l.Pool != ep.Policy.Name || l.Template != "" && l.Template != tpl.Name) {
+		return nil, false, ovm.Errorf(ovm.EConflict, "this Idempotency-Key was used for lease %s of template %q (pool %q), not template %q: use a new key for another request",
+			l.ID, l.Template, l.Pool, tpl.Name)
 	}
 	return l, replayed, err
 }
 
-func (e *Engine) vend(ctx context.Context, ep *Pool, r *VendRequest) (*ovm.Lease, bool, error) {
+func (e *Engine) vend(ctx context.Context, tpl *ovm.Template, ep *Pool, r *VendRequest) (*ovm.Lease, bool, error) {
 	if r.Wait > e.cfg.Vend.MaxWait {
 		return nil, false, ovm.Errorf(ovm.EInvalid, "wait %s is longer than the maximum %s", r.Wait, e.cfg.Vend.MaxWait)
 	}
-	ttl, err := ep.Policy.Lease.LeaseTTL(r.TTL)
+	ttl, err := tpl.Lease.LeaseTTL(r.TTL)
 	if err != nil {
 		return nil, false, err
 	}
 	if r.Principal != "" {
-		if !e.GivesAccess(r.Pool) {
-			return nil, false, ovm.Errorf(ovm.EInvalid, "pool %q's provider gives no access per lease: it cannot trust a principal", r.Pool)
+		pool := ep.Policy.Name
+		if !e.GivesAccess(pool) {
+			return nil, false, ovm.Errorf(ovm.EInvalid, "pool %q's provider gives no access per lease: it cannot trust a principal", pool)
 		}
-		if err := e.CheckPrincipal(ctx, r.Pool, r.Principal); err != nil {
+		if err := e.CheckPrincipal(ctx, pool, r.Principal); err != nil {
 			return nil, false, err
 		}
 	}
-	l, replayed, err := e.vendWaiting(ctx, ep, r, ttl)
+	l, replayed, err := e.vendWaiting(ctx, tpl, ep, r, ttl)
 	if err != nil || replayed {
 		return l, replayed, err
 	}
@@ -119,7 +127,7 @@ func (e *Engine) vend(ctx context.Context, ep *Pool, r *VendRequest) (*ovm.Lease
 // vendWaiting tries the store's vend until it leases an account (or finds
 // the lease an earlier vend with the key made: replayed), the wait is over,
 // or the engine drains.
-func (e *Engine) vendWaiting(ctx context.Context, ep *Pool, r *VendRequest, ttl time.Duration) (*ovm.Lease, bool, error) {
+func (e *Engine) vendWaiting(ctx context.Context, tpl *ovm.Template, ep *Pool, r *VendRequest, ttl time.Duration) (*ovm.Lease, bool, error) {
 	pool := ep.Policy.Name
 	deadline := e.clock.Now().Add(r.Wait)
 	for attempt := 0; ; attempt++ {
@@ -133,9 +141,16 @@ func (e *Engine) vendWaiting(ctx context.Context, ep *Pool, r *VendRequest, ttl 
 		id := ovm.NewID("lse", now)
 		l, err := e.store.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: id, Pool: pool,
 			Owner: r.Owner, Labels: r.Labels, Principal: r.Principal, Now: now, ExpiresAt: now.Add(ttl),
-			OwnerLimit: e.cfg.Vend.ownerLimit(), PoolOwnerLimit: ep.Policy.Lease.MaxPerOwner, IdempotencyKey: r.IdempotencyKey})
+			OwnerLimit: e.cfg.Vend.ownerLimit(), PoolOwnerLimit: ep.Policy.Lease.MaxPerOwner, IdempotencyKey: r.IdempotencyKey,
+			Template: tpl.Name, Terms: tpl.Terms(), TemplateOwnerLimit: templateOwnerLimit(tpl), Team: r.Requester.Team(), TeamLimit: tpl.MaxPerTeam})
 		inFlight := r.IdempotencyKey != "" && errors.Is(err, ovm.ErrConflict)
-		switch { // the pool's limit first: ErrPoolLeaseLimit is an ErrLeaseLimit too
+		switch { // the narrower limits first: each is an ErrLeaseLimit too
+		case errors.Is(err, ovm.ErrTemplateLeaseLimit):
+			return nil, false, ovm.Errorf(ovm.ELimitExceeded, "%s already holds %d active leases of template %q, its lease.max_per_owner: release one first",
+				r.Owner, tpl.Lease.MaxPerOwner, tpl.Name)
+		case errors.Is(err, ovm.ErrTeamLeaseLimit):
+			return nil, false, ovm.Errorf(ovm.ELimitExceeded, "team %s already holds %d active leases of template %q, its max_per_team: a teammate must release one first",
+				r.Requester.Team(), tpl.MaxPerTeam, tpl.Name)
 		case errors.Is(err, ovm.ErrPoolLeaseLimit):
 			return nil, false, ovm.Errorf(ovm.ELimitExceeded, "%s already holds %d active leases in pool %q, its lease.max_per_owner: release one first",
 				r.Owner, ep.Policy.Lease.MaxPerOwner, pool)
@@ -235,7 +250,11 @@ func (e *Engine) ExtendLease(ctx context.Context, l *ovm.Lease, expiresAt time.T
 	if pool == nil {
 		return nil, ovm.Errorf(ovm.EConflict, "lease %s belongs to pool %q, which is no longer configured", l.ID, l.Pool)
 	}
-	u, err := ovm.ExtendLease(l, pool.Policy.Lease, expiresAt, actor, e.clock.Now())
+	policy := pool.Policy.Lease
+	if l.Terms != nil { // the terms it was made under, whatever the configuration says now
+		policy = l.Terms.Lease
+	}
+	u, err := ovm.ExtendLease(l, policy, expiresAt, actor, e.clock.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -359,4 +378,13 @@ type outlookEntry struct {
 	mu sync.Mutex
 	at time.Time
 	o  Outlook
+}
+
+// templateOwnerLimit is the per-owner limit a vend of tpl asks the store
+// for besides the pool's: an implicit template's is the pool's own.
+func templateOwnerLimit(tpl *ovm.Template) int {
+	if tpl.Implicit {
+		return 0
+	}
+	return tpl.Lease.MaxPerOwner
 }
