@@ -32,6 +32,30 @@ type APIKey struct {
 	Hash      string    `json:"hash"`
 	CreatedAt time.Time `json:"created_at"`
 	RevokedAt time.Time `json:"revoked_at"`
+	// Teams are the key's teams (templates' allowed and max_per_team).
+	Teams []string `json:"teams,omitempty"`
+}
+
+// MaxTeams bounds the teams of one key or token.
+const MaxTeams = 50
+
+// CheckTeams checks a list of teams: valid names, none twice, at most
+// MaxTeams.
+func CheckTeams(teams []string) error {
+	if len(teams) > MaxTeams {
+		return Errorf(EInvalid, "%d teams: at most %d", len(teams), MaxTeams)
+	}
+	seen := map[string]bool{}
+	for _, t := range teams {
+		if err := CheckTeamName(t); err != nil {
+			return err
+		}
+		if seen[t] {
+			return Errorf(EInvalid, "team %q is listed twice", t)
+		}
+		seen[t] = true
+	}
+	return nil
 }
 
 // Revoked reports whether k may no longer be used.

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Template is the terms of a lease: which pool its account comes from, how
@@ -201,6 +202,15 @@ func (g Guardrails) validate(bad func(field, format string, args ...any) error) 
 		seen[p] = true
 	}
 	return nil
+}
+
+// TokenIdentity is who a verified token names: its owner, role, teams and
+// the last instant it is valid.
+type TokenIdentity struct {
+	Owner string
+	Role  Role
+	Until time.Time
+	Teams []string
 }
 
 // Requester is who asks for a lease, as templates see it.

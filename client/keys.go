@@ -16,6 +16,7 @@ type Key struct {
 	Role      ovm.Role   `json:"role"`
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	Teams     []string   `json:"teams,omitempty"`
 	Key       string     `json:"key,omitempty"`
 }
 
@@ -23,6 +24,8 @@ type Key struct {
 type KeyRequest struct {
 	Name string   `json:"name"`
 	Role ovm.Role `json:"role"`
+	// Teams are the key's teams (for templates' allowed and max_per_team).
+	Teams []string `json:"teams,omitempty"`
 }
 
 // Me is the answer of GET /v1/me: who the caller is.

@@ -25,7 +25,10 @@ const (
 
 // LeaseRequest is the body of POST /v1/leases.
 type LeaseRequest struct {
-	Pool string `json:"pool"`
+	// Template names the lease's terms (GET /v1/templates); Pool alone
+	// takes the pool's own template; neither, api.default_template.
+	Template string `json:"template,omitempty"`
+	Pool     string `json:"pool"`
 	// TTL is the lease's duration (nil: the pool's default; it must be
 	// positive when given).
 	TTL    *Duration         `json:"ttl,omitempty"`
@@ -56,6 +59,9 @@ type Lease struct {
 	EndReason        string            `json:"end_reason,omitempty"`
 	Labels           map[string]string `json:"labels,omitempty"`
 	Principal        string            `json:"principal,omitempty"`
+	Template         string            `json:"template,omitempty"`
+	Team             string            `json:"team,omitempty"`
+	Terms            *Terms            `json:"terms,omitempty"`
 	CreatedAt        time.Time         `json:"created_at"`
 	ExpiresAt        time.Time         `json:"expires_at"`
 	EndedAt          *time.Time        `json:"ended_at,omitempty"`
@@ -104,4 +110,17 @@ func (c *Client) LeaseRelease(ctx context.Context, id string) (*Lease, error) {
 func (c *Client) LeaseEvents(ctx context.Context, id string, q url.Values) (*Page[Event], error) {
 	var out Page[Event]
 	return &out, c.do(ctx, http.MethodGet, "/v1/leases/"+url.PathEscape(id)+"/events"+query(q), nil, &out)
+}
+
+// Terms are a lease's terms as kept from its vend: the template's lease
+// bounds and guardrails then.
+type Terms struct {
+	Template         string         `json:"template"`
+	DefaultTTL       Duration       `json:"default_ttl"`
+	MaxTTL           Duration       `json:"max_ttl"`
+	MinTTL           Duration       `json:"min_ttl"`
+	MaxPerOwner      int            `json:"max_per_owner"`
+	MaxPerTeam       int            `json:"max_per_team,omitempty"`
+	Guardrails       ovm.Guardrails `json:"guardrails"`
+	GuardrailVersion string         `json:"guardrail_version,omitempty"`
 }

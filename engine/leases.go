@@ -84,6 +84,9 @@ func (e *Engine) Vend(ctx context.Context, r *VendRequest) (l *ovm.Lease, replay
 	if err != nil {
 		return nil, false, err
 	}
+	resolved := *r
+	resolved.Template, resolved.Pool = tpl.Name, ep.Policy.Name
+	r = &resolved
 	if r.IdempotencyKey != "" {
 		if err := ovm.CheckIdempotencyKey(r.IdempotencyKey); err != nil {
 			return nil, false, err

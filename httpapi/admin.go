@@ -184,10 +184,14 @@ func (s *Server) keyCreate(w http.ResponseWriter, r *http.Request, p *principal)
 	if req.Role == "" {
 		req.Role = ovm.RoleUser
 	}
+	if err := ovm.CheckTeams(req.Teams); err != nil {
+		return err
+	}
 	k, secret, err := ovm.NewAPIKey(req.Name, req.Role, s.clock.Now())
 	if err != nil {
 		return err
 	}
+	k.Teams = req.Teams
 	if err := s.store.KeyCreate(r.Context(), k); err != nil {
 		return err
 	}

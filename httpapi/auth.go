@@ -13,10 +13,10 @@ import (
 // TokenVerifier verifies a bearer token that is not an OVM API key: an
 // OIDC ID token (identity.Verifier implements it).
 type TokenVerifier interface {
-	// VerifyToken returns the token's owner, its role and the last instant
-	// it is valid, or an *ovm.Error whose message is safe to show
+	// Verify returns who the token names (owner, role, teams) and the last
+	// instant it is valid, or an *ovm.Error whose message is safe to show
 	// (unauthorized, or unavailable when the issuer cannot be reached).
-	VerifyToken(ctx context.Context, token string) (owner string, role ovm.Role, until time.Time, err error)
+	Verify(ctx context.Context, token string) (*ovm.TokenIdentity, error)
 }
 
 // principal is the caller, identified by its API key or by a token.
@@ -24,6 +24,8 @@ type principal struct {
 	KeyID string // "" for a token
 	Name  string // the key's name, or the token's owner
 	Role  ovm.Role
+	// Teams are the key's, or the token's groups (templates use them).
+	Teams []string
 	// hash is the key's hash, to check again during a long wait.
 	hash string
 	// until is when a token stops being valid (zero for a key).
@@ -33,6 +35,15 @@ type principal struct {
 type principalKey struct{}
 
 func (p *principal) admin() bool { return p.Role == ovm.RoleAdmin }
+
+// requester is p as templates see it.
+func (p *principal) requester() ovm.Requester {
+	kind := "oidc"
+	if p.KeyID != "" {
+		kind = "key"
+	}
+	return ovm.Requester{Kind: kind, Name: p.Name, Teams: p.Teams}
+}
 
 // actor is the caller as the actor of an event: ovm.KeyActor for an API
 // key, ovm.TokenActor for a token, never "key:" for what is not a key.
@@ -53,11 +64,11 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 		return nil, ovm.Errorf(ovm.EUnauthorized, "missing bearer token: send Authorization: Bearer <api key>")
 	}
 	if s.cfg.Tokens != nil && !ovm.IsKeySecret(token) {
-		owner, role, until, err := s.cfg.Tokens.VerifyToken(r.Context(), token)
+		id, err := s.cfg.Tokens.Verify(r.Context(), token)
 		if err != nil {
 			return nil, err
 		}
-		return &principal{Name: owner, Role: role, until: until}, nil
+		return &principal{Name: id.Owner, Role: id.Role, Teams: id.Teams, until: id.Until}, nil
 	}
 	k, err := s.store.KeyGetByHash(r.Context(), ovm.HashKey(token))
 	if errors.Is(err, ovm.ErrNotFound) || err == nil && k.Revoked() {
@@ -66,7 +77,7 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &principal{KeyID: k.ID, Name: k.Name, Role: k.Role, hash: k.Hash}, nil
+	return &principal{KeyID: k.ID, Name: k.Name, Role: k.Role, Teams: k.Teams, hash: k.Hash}, nil
 }
 
 // stillValid checks again that p may act (a long wait must not hand an

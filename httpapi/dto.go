@@ -11,7 +11,17 @@ import (
 func leaseDTO(l *ovm.Lease) client.Lease {
 	return client.Lease{ID: l.ID, AccountID: l.AWSAccountID, CrossAccountRole: l.RoleARN, OVMAccountID: l.AccountID,
 		Pool: l.Pool, Owner: l.Owner, State: l.State, EndReason: string(l.EndReason), Labels: l.Labels, Principal: l.Principal,
-		CreatedAt: l.CreatedAt.UTC(), ExpiresAt: l.ExpiresAt.UTC(), EndedAt: timePtr(l.EndedAt)}
+		CreatedAt: l.CreatedAt.UTC(), ExpiresAt: l.ExpiresAt.UTC(), EndedAt: timePtr(l.EndedAt),
+		Template: l.Template, Team: l.Team, Terms: termsDTO(l.Terms)}
+}
+
+func termsDTO(t *ovm.LeaseTerms) *client.Terms {
+	if t == nil {
+		return nil
+	}
+	return &client.Terms{Template: t.Template, DefaultTTL: client.Duration(t.Lease.DefaultTTL), MaxTTL: client.Duration(t.Lease.MaxTTL),
+		MinTTL: client.Duration(t.Lease.MinTTL), MaxPerOwner: t.Lease.MaxPerOwner, MaxPerTeam: t.MaxPerTeam,
+		Guardrails: t.Guardrails, GuardrailVersion: t.GuardrailVersion}
 }
 
 func accountDTO(a *ovm.Account) client.Account {
@@ -32,7 +42,7 @@ func eventDTO(e *ovm.Event) client.Event {
 }
 
 func keyDTO(k *ovm.APIKey) client.Key {
-	return client.Key{ID: k.ID, Name: k.Name, Role: k.Role, CreatedAt: k.CreatedAt.UTC(), RevokedAt: timePtr(k.RevokedAt)}
+	return client.Key{ID: k.ID, Name: k.Name, Role: k.Role, CreatedAt: k.CreatedAt.UTC(), RevokedAt: timePtr(k.RevokedAt), Teams: k.Teams}
 }
 
 func timePtr(t time.Time) *time.Time {

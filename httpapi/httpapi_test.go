@@ -48,6 +48,11 @@ func newFixture(t *testing.T, cfg httpapi.Config, mods ...func(*ovm.Pool)) *fixt
 
 // newFixtureVend is newFixture with the engine's vend configuration.
 func newFixtureVend(t *testing.T, cfg httpapi.Config, vend engine.VendConfig, mods ...func(*ovm.Pool)) *fixture {
+	return newFixtureEngine(t, cfg, engine.Config{Vend: vend}, mods...)
+}
+
+// newFixtureEngine is newFixture with the engine's configuration.
+func newFixtureEngine(t *testing.T, cfg httpapi.Config, ecfg engine.Config, mods ...func(*ovm.Pool)) *fixture {
 	f := &fixture{t: t, clock: clocktest.New(t0), logBuf: &bytes.Buffer{}}
 	var err error
 	f.store, err = sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "ovm.db"))
@@ -63,7 +68,7 @@ func newFixtureVend(t *testing.T, cfg httpapi.Config, vend engine.VendConfig, mo
 	p, _ := sim.New(sim.Config{}, f.clock)
 	f.sim = p
 	log := slog.New(slog.NewTextHandler(&syncWriter{w: f.logBuf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	f.eng, err = engine.New(f.store, []engine.Pool{{Policy: pol.WithDefaults(), Provider: p}}, f.clock, log, engine.Config{Vend: vend})
+	f.eng, err = engine.New(f.store, []engine.Pool{{Policy: pol.WithDefaults(), Provider: p}}, f.clock, log, ecfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 // vend is the seed's API: a lease from the default pool with the default
 // TTL, answered exactly as the original did.
 func (s *Server) vend(w http.ResponseWriter, r *http.Request, p *principal) error {
-	l, err := s.lease(w, r, p, &client.LeaseRequest{Pool: s.cfg.DefaultPool})
+	l, err := s.lease(w, r, p, &client.LeaseRequest{})
 	if err != nil {
 		return err
 	}
@@ -36,9 +36,6 @@ func (s *Server) leaseCreate(w http.ResponseWriter, r *http.Request, p *principa
 	if err := decode(r, &req, true); err != nil {
 		return err
 	}
-	if req.Pool == "" {
-		req.Pool = s.cfg.DefaultPool
-	}
 	if req.TTL != nil && *req.TTL <= 0 {
 		return ovm.Errorf(ovm.EInvalid, "ttl must be positive; leave it out for the pool's default")
 	}
@@ -53,9 +50,20 @@ func (s *Server) leaseCreate(w http.ResponseWriter, r *http.Request, p *principa
 	return writeJSON(w, http.StatusCreated, leaseDTO(l))
 }
 
-// lease vends from req's pool (set) through the engine, with the request's
-// Idempotency-Key, and reports the vend to the observer.
+// lease vends under req's template (or its pool's own, or the default
+// template: the engine's, else the default pool's) through the engine,
+// with the request's Idempotency-Key, and reports the vend to the
+// observer.
 func (s *Server) lease(w http.ResponseWriter, r *http.Request, p *principal, req *client.LeaseRequest) (_ *ovm.Lease, err error) {
+	if req.Template == "" && req.Pool == "" {
+		if req.Template = s.engine.DefaultTemplate(); req.Template == "" {
+			req.Pool = s.cfg.DefaultPool
+		}
+	}
+	pool := req.Pool // the metric's label: a pool that exists, or none
+	if t := s.engine.Template(req.Template); t != nil {
+		pool = t.Pool
+	}
 	keys := r.Header.Values(client.IdempotencyKeyHeader)
 	if len(keys) > 1 {
 		return nil, ovm.Errorf(ovm.EInvalid, "the %s header is given %d times; give it once", client.IdempotencyKeyHeader, len(keys))
@@ -69,16 +77,17 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request, p *principal, req
 	start := s.clock.Now()
 	replayed := false
 	defer func() {
-		if s.engine.Pool(req.Pool) != nil { // no label for a pool that does not exist
+		if s.engine.Pool(pool) != nil { // no label for a pool that does not exist
 			result := vendResult(err)
 			if replayed {
 				result = "replayed" // a retry answered with its first lease: no vend
 			}
-			s.cfg.Observer.Vend(req.Pool, result, s.clock.Now().Sub(start))
+			s.cfg.Observer.Vend(pool, result, s.clock.Now().Sub(start))
 		}
 	}()
 	var l *ovm.Lease
-	l, replayed, err = s.engine.Vend(r.Context(), &engine.VendRequest{Pool: req.Pool, Owner: p.Name, TTL: time.Duration(deref(req.TTL)),
+	l, replayed, err = s.engine.Vend(r.Context(), &engine.VendRequest{Template: req.Template, Pool: req.Pool, Requester: p.requester(),
+		Owner: p.Name, TTL: time.Duration(deref(req.TTL)),
 		Labels: req.Labels, Principal: req.Principal, Wait: time.Duration(req.Wait), IdempotencyKey: key,
 		StillValid: func(ctx context.Context) error { return s.stillValid(ctx, p) }})
 	if replayed {

@@ -133,6 +133,8 @@ func (s *Server) routes() {
 		"/v1/leases/{id}/events":                     {"GET": {user, s.leaseEvents, false}},
 		"/v1/pools":                                  {"GET": {user, s.poolList, false}},
 		"/v1/pools/{name}":                           {"GET": {user, s.poolGet, false}},
+		"/v1/templates":                              {"GET": {user, s.templateList, false}},
+		"/v1/templates/{name}":                       {"GET": {user, s.templateGet, false}},
 		"/v1/pools/{name}/history":                   {"GET": {user, s.poolHistory, false}},
 		"/v1/pools/{name}/demand":                    {"GET": {admin, s.poolDemand, false}},
 		"/v1/accounts":                               {"GET": {admin, s.accountList, false}},

@@ -48,6 +48,13 @@ type IssuerConfig struct {
 	RoleClaim string `yaml:"role_claim"`
 	// AdminValues are the RoleClaim values that make a token admin.
 	AdminValues []string `yaml:"admin_values"`
+	// GroupsClaim, when set, names a claim (a string or a list of strings)
+	// whose values are the token's teams (templates' allowed and
+	// max_per_team). With GroupsPrefix, only values that start with it
+	// are teams, the prefix taken off. Values that are not team names
+	// (ovm.CheckTeamName) are ignored, and at most ovm.MaxTeams are kept.
+	GroupsClaim  string `yaml:"groups_claim"`
+	GroupsPrefix string `yaml:"groups_prefix"`
 	// Console, when set, lets people sign in to the web console with
 	// this issuer (authorization code with PKCE; the client id is
 	// Audience). Default: CI tokens only.
@@ -143,21 +150,45 @@ func (c Config) Warnings() []*ovm.FieldError {
 	return out
 }
 
+// strings is claim name of claims as strings: a string, or the strings
+// of a list.
+func strs(claims map[string]any, name string) []string {
+	var held []string
+	switch v := claims[name].(type) {
+	case string:
+		held = []string{v}
+	case []any:
+		for _, x := range v {
+			if s, ok := x.(string); ok {
+				held = append(held, s)
+			}
+		}
+	}
+	return held
+}
+
+// teams are the teams of a token of ic with claims.
+func (ic IssuerConfig) teams(claims map[string]any) []string {
+	if ic.GroupsClaim == "" {
+		return nil
+	}
+	var out []string
+	for _, g := range strs(claims, ic.GroupsClaim) {
+		t, ok := strings.CutPrefix(g, ic.GroupsPrefix)
+		if !ok || ovm.CheckTeamName(t) != nil || slices.Contains(out, t) {
+			continue
+		}
+		if out = append(out, t); len(out) == ovm.MaxTeams {
+			break
+		}
+	}
+	return out
+}
+
 // role is the role of a token of ic with claims.
 func (ic IssuerConfig) role(claims map[string]any) ovm.Role {
 	if ic.RoleClaim != "" {
-		var held []string
-		switch v := claims[ic.RoleClaim].(type) {
-		case string:
-			held = []string{v}
-		case []any:
-			for _, x := range v {
-				if s, ok := x.(string); ok {
-					held = append(held, s)
-				}
-			}
-		}
-		for _, h := range held {
+		for _, h := range strs(claims, ic.RoleClaim) {
 			if slices.Contains(ic.AdminValues, h) {
 				return ovm.RoleAdmin
 			}

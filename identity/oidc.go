@@ -113,25 +113,36 @@ func New(cfg Config, clock ovm.Clock, log *slog.Logger) (*Verifier, error) {
 // unavailable (with a RetryAfter) when its issuer cannot be reached. The
 // token never reaches a message or a log line.
 func (v *Verifier) VerifyToken(ctx context.Context, raw string) (owner string, role ovm.Role, until time.Time, err error) {
-	iss, payload, err := v.issuerOf(raw)
+	t, err := v.Verify(ctx, raw)
 	if err != nil {
 		return "", "", time.Time{}, err
 	}
+	return t.Owner, t.Role, t.Until, nil
+}
+
+// Verify is VerifyToken with the token's teams (IssuerConfig.GroupsClaim).
+func (v *Verifier) Verify(ctx context.Context, raw string) (*ovm.TokenIdentity, error) {
+	iss, payload, err := v.issuerOf(raw)
+	if err != nil {
+		return nil, err
+	}
 	verifier, err := v.discover(ctx, iss)
 	if err != nil {
-		return "", "", time.Time{}, err
+		return nil, err
 	}
 	var ks keySetResult
 	tok, err := verifier.Verify(context.WithValue(ctx, keySetResultKey{}, &ks), raw)
 	if err != nil {
-		return "", "", time.Time{}, v.explain(iss, payload, &ks, err)
+		return nil, v.explain(iss, payload, &ks, err)
 	}
-	owner, role, err = v.check(iss, tok)
+	owner, role, err := v.check(iss, tok)
 	if err != nil {
-		return "", "", time.Time{}, err
+		return nil, err
 	}
+	var claims map[string]any
+	_ = tok.Claims(&claims) // check read them
 	v.log.Debug("oidc token accepted", logIssuer, iss.cfg.Issuer, logOwner, owner)
-	return owner, role, tok.Expiry.Add(Leeway), nil
+	return &ovm.TokenIdentity{Owner: owner, Role: role, Until: tok.Expiry.Add(Leeway), Teams: iss.cfg.teams(claims)}, nil
 }
 
 // refuse logs why a token was refused (at Debug: a client's mistake) and

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/ovmdev/ovm"
@@ -11,17 +12,18 @@ import (
 
 func keyTable(keys ...client.Key) func(w *tabwriter.Writer) {
 	return func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "ID\tNAME\tROLE\tCREATED\tREVOKED")
+		fmt.Fprintln(w, "ID\tNAME\tROLE\tTEAMS\tCREATED\tREVOKED")
 		for _, k := range keys {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Role, fmtTime(&k.CreatedAt), fmtTime(k.RevokedAt))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Role, orDash(strings.Join(k.Teams, ",")), fmtTime(&k.CreatedAt), fmtTime(k.RevokedAt))
 		}
 	}
 }
 
 func keyCommand(g *globals) *cobra.Command {
 	var role string
+	var teams []string
 	create := clientCommand(g, "create NAME", "make an API key; it is shown only once (admin)", []string{"NAME"}, func(s *session, a []string) error {
-		k, err := s.c.KeyCreate(s.ctx, &client.KeyRequest{Name: a[0], Role: ovm.Role(role)})
+		k, err := s.c.KeyCreate(s.ctx, &client.KeyRequest{Name: a[0], Role: ovm.Role(role), Teams: teams})
 		if err != nil {
 			return err
 		}
@@ -31,6 +33,7 @@ func keyCommand(g *globals) *cobra.Command {
 		})
 	})
 	create.Flags().StringVar(&role, "role", "user", "user or admin")
+	create.Flags().StringArrayVar(&teams, "team", nil, "a team of the key (templates' allowed and max_per_team); repeat for several")
 	return group("key", "manage API keys (admin)", create,
 		clientCommand(g, "list", "list API keys (admin)", nil, func(s *session, _ []string) error {
 			page, err := s.c.KeyList(s.ctx, nil)
