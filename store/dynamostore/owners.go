@@ -25,8 +25,10 @@ import (
 // write (each limited set must be smaller than its limit), so the owner's
 // limits are decided at once and a vend refused by one takes no slot of
 // another; then to its team's set, giving the owner's back if the team's
-// is full. A template's sets are added to even without a limit, so that a
-// limit set later counts the leases already made. The lease's end takes
+// is full. Only limited sets are added to (a pool's own template is
+// limited by the pool's set), so a team item is written only for a
+// template with max_per_team; a limit set later counts the leases made
+// from then on (SQLite counts every active lease). The lease's end takes
 // it out of every set. A slot left by a crash (a vend that never wrote, an
 // end that never released) is found when a limit is hit: each reservation
 // in the item's sets is checked against its lease and dropped from every
@@ -76,7 +78,7 @@ type slotItem struct{ pk, sk string }
 // order their refusals are reported (the narrowest limit first).
 func ownerSets(p *ovm.LeaseCreateParams) []slotSet {
 	var out []slotSet
-	if p.Template != "" {
+	if p.Template != "" && p.TemplateOwnerLimit > 0 {
 		out = append(out, slotSet{templateSlots(p.Template), p.TemplateOwnerLimit, func(n int) error {
 			return fmt.Errorf("%s holds %d active leases of template %s: %w", p.Owner, n, p.Template, ovm.ErrTemplateLeaseLimit)
 		}})
@@ -96,7 +98,7 @@ func ownerSets(p *ovm.LeaseCreateParams) []slotSet {
 
 // teamSets are the team item's sets p's vend takes a slot of.
 func teamSets(p *ovm.LeaseCreateParams) []slotSet {
-	if p.Team == "" || p.Template == "" {
+	if p.Team == "" || p.Template == "" || p.TeamLimit <= 0 {
 		return nil
 	}
 	return []slotSet{{templateSlots(p.Template), p.TeamLimit, func(n int) error {
@@ -220,7 +222,7 @@ func limitReached(it item, sets []slotSet) error {
 func (s *Store) release(ctx context.Context, p *ovm.LeaseCreateParams) error {
 	e := reservation(p.LeaseID, p.Now)
 	err := s.drop(ctx, slotItem{ownerPK(p.Owner), "O"}, e, []string{ownerSlots, poolSlots(p.Pool), templateSlots(p.Template)})
-	if p.Team != "" && p.Template != "" {
+	if len(teamSets(p)) > 0 {
 		err = errors.Join(err, s.drop(ctx, slotItem{teamPK(p.Team), "T"}, e, []string{templateSlots(p.Template)}))
 	}
 	return err
@@ -228,7 +230,11 @@ func (s *Store) release(ctx context.Context, p *ovm.LeaseCreateParams) error {
 
 // releaseLease is release for lease l.
 func (s *Store) releaseLease(ctx context.Context, l *ovm.Lease) error {
-	return s.release(ctx, &ovm.LeaseCreateParams{LeaseID: l.ID, Now: l.CreatedAt, Owner: l.Owner, Pool: l.Pool, Template: l.Template, Team: l.Team})
+	p := &ovm.LeaseCreateParams{LeaseID: l.ID, Now: l.CreatedAt, Owner: l.Owner, Pool: l.Pool, Template: l.Template, Team: l.Team}
+	if l.Terms != nil { // the team's limit the vend was under
+		p.TeamLimit = l.Terms.MaxPerTeam
+	}
+	return s.release(ctx, p)
 }
 
 // drop takes element e out of item it's slot sets attrs, in one write.
