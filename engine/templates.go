@@ -30,6 +30,11 @@ func (e *Engine) buildTemplates() error {
 		if err := t.Validate(); err != nil {
 			return fmt.Errorf("engine: template %q: %w", t.Name, err)
 		}
+		if !t.Guardrails.Empty() {
+			// No provider attaches a template's guardrails to its accounts
+			// yet: a lease would run without them. Refused, not ignored.
+			return fmt.Errorf("engine: template %q has guardrails, which no provider enforces yet (docs/guardrails.md): remove its guardrails: block", t.Name)
+		}
 		e.templates[t.Name] = &t
 	}
 	e.defaultTemplate = e.cfg.DefaultTemplate

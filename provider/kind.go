@@ -106,3 +106,11 @@ func MaxInFlight(p *Pool, limit, def int, capKey string) error {
 	}
 	return nil
 }
+
+// Guarded is a Config whose pools' templates may carry guardrails: it
+// names the role OVM itself uses in the pool's accounts, which every
+// guardrail spares (package guardrail). A kind without it refuses
+// templates with guardrails at start.
+type Guarded interface {
+	GuardrailRole() string
+}

@@ -32,6 +32,13 @@ type Config struct {
 	UI              UIConfig        `yaml:"ui"`
 	Retention       RetentionConfig `yaml:"retention"`
 	Pools           []PoolConfig    `yaml:"pools"`
+	// Templates are the lease templates besides each pool's own
+	// (docs/templates.md).
+	Templates []TemplateConfig `yaml:"templates"`
+
+	// dir is the configuration file's directory (policy files are read
+	// relative to it).
+	dir string
 
 	// Notifications are sent to subscribers (docs/notifications.md).
 	Notifications NotificationsConfig `yaml:"notifications"`
@@ -59,10 +66,13 @@ type DynamoConfig struct {
 type APIConfig struct {
 	// DefaultPool is the pool of GET /vend (default: the only pool, or
 	// "default" when there are several).
-	DefaultPool    string        `yaml:"default_pool"`
-	LeasesPerOwner *int          `yaml:"leases_per_owner"` // active leases per key, all pools (default 100; 0 = no limit)
-	MaxBodyBytes   int64         `yaml:"max_body_bytes"`   // default 65536
-	MaxWait        time.Duration `yaml:"max_wait"`         // longest long-poll (default 5m)
+	DefaultPool string `yaml:"default_pool"`
+	// DefaultTemplate is the template of GET /vend and of a lease naming
+	// neither a template nor a pool (default: default_pool's own).
+	DefaultTemplate string        `yaml:"default_template"`
+	LeasesPerOwner  *int          `yaml:"leases_per_owner"` // active leases per key, all pools (default 100; 0 = no limit)
+	MaxBodyBytes    int64         `yaml:"max_body_bytes"`   // default 65536
+	MaxWait         time.Duration `yaml:"max_wait"`         // longest long-poll (default 5m)
 	// AccessIssues and AccessWindow bound one lease's issues of access
 	// (credentials and console sign-ins): at most AccessIssues in any
 	// AccessWindow (defaults 10 and 1m).

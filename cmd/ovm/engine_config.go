@@ -14,6 +14,7 @@ func (c *Config) engineConfig() engine.Config {
 		Vend:      engine.VendConfig{LeasesPerOwner: leasesPerOwner(c.API.LeasesPerOwner), MaxWait: c.API.MaxWait},
 		Access:    engine.AccessConfig{Issues: c.API.AccessIssues, Window: c.API.AccessWindow},
 		Retention: engine.RetentionConfig{Events: c.Retention.Events, Leases: c.Retention.Leases, Accounts: c.Retention.Accounts},
+		Templates: c.templates(), DefaultTemplate: c.defaultTemplate(),
 		Notify: engine.NotifyConfig{Retry: ovm.RetryPolicy{MaxAttempts: c.Notifications.Retry.MaxAttempts,
 			BaseDelay: c.Notifications.Retry.BaseDelay, MaxDelay: c.Notifications.Retry.MaxDelay}}}
 }
@@ -28,4 +29,12 @@ func leasesPerOwner(v *int) int {
 		return -1
 	}
 	return *v
+}
+
+// defaultTemplate is api.default_template, or api.default_pool's own.
+func (c *Config) defaultTemplate() string {
+	if c.API.DefaultTemplate != "" {
+		return c.API.DefaultTemplate
+	}
+	return c.API.DefaultPool
 }

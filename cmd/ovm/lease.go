@@ -52,13 +52,17 @@ func leaseCommand(g *globals) *cobra.Command {
 
 func leaseTable(leases ...client.Lease) func(w *tabwriter.Writer) {
 	return func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "LEASE\tACCOUNT\tPOOL\tOWNER\tSTATE\tEXPIRES\tROLE")
+		fmt.Fprintln(w, "LEASE\tACCOUNT\tTEMPLATE\tOWNER\tSTATE\tEXPIRES\tROLE")
 		for _, l := range leases {
 			state := string(l.State)
 			if l.EndReason != "" {
 				state += " (" + l.EndReason + ")"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.AccountID, l.Pool, l.Owner, state, fmtTime(&l.ExpiresAt), l.CrossAccountRole)
+			tpl := l.Pool // a lease made before templates: its pool's own
+			if l.Template != "" {
+				tpl = l.Template
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.AccountID, tpl, l.Owner, state, fmtTime(&l.ExpiresAt), l.CrossAccountRole)
 		}
 	}
 }
@@ -83,12 +87,12 @@ func (l labelFlag) Type() string { return "key=value" }
 
 func leaseCreateCommand(g *globals) *cobra.Command {
 	var (
-		pool      string
+		pool, tpl string
 		ttl, wait time.Duration
 		labels    = labelFlag{}
 	)
 	c := clientCommand(g, "create", "lease an account", nil, func(s *session, _ []string) error {
-		req := &client.LeaseRequest{Pool: pool, Wait: client.Duration(wait), Labels: labels}
+		req := &client.LeaseRequest{Template: tpl, Pool: pool, Wait: client.Duration(wait), Labels: labels}
 		if ttl != 0 {
 			d := client.Duration(ttl)
 			req.TTL = &d
@@ -99,7 +103,8 @@ func leaseCreateCommand(g *globals) *cobra.Command {
 		}
 		return s.print(l, leaseTable(*l))
 	})
-	c.Flags().StringVar(&pool, "pool", "", "pool (default: the server's default pool)")
+	c.Flags().StringVar(&tpl, "template", "", "template: the lease's terms (ovm template list; default: the server's default template)")
+	c.Flags().StringVar(&pool, "pool", "", "pool: its own template (default: the server's default template)")
 	c.Flags().DurationVar(&ttl, "ttl", 0, "lease duration (default: the pool's default TTL)")
 	c.Flags().DurationVar(&wait, "wait", 0, "wait this long for an account when the stock is empty")
 	c.Flags().Var(labels, "label", "label key=value (repeatable)")

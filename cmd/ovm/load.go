@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ func loadConfig(path string) (*Config, error) {
 	if err := parseConfig(data, &cfg); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
+	cfg.dir = filepath.Dir(path)
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -287,6 +289,9 @@ func (c *Config) validate() error {
 		}
 	}
 	if err := c.Notifications.validate(seen); err != nil {
+		return err
+	}
+	if err := c.validateTemplates(); err != nil {
 		return err
 	}
 	if !seen[c.API.DefaultPool] {

@@ -76,3 +76,7 @@ func (c *PoolConfig) New(ctx context.Context, env provider.Env) (ovm.Provider, e
 	}
 	return p, nil
 }
+
+// GuardrailRole implements provider.Guarded: the role OVM assumes in a
+// member account (organizations.creation_role).
+func (c *PoolConfig) GuardrailRole() string { return c.Organizations.WithDefaults().CreationRole }

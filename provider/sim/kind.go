@@ -50,3 +50,7 @@ func (c *PoolConfig) New(_ context.Context, env provider.Env) (ovm.Provider, err
 	cfg.EvidenceDir = filepath.Join(env.DataDir, "evidence", env.Pool.Name)
 	return New(cfg, env.Clock)
 }
+
+// GuardrailRole implements provider.Guarded: the simulated account's role
+// for OVM, as an organizations pool's default.
+func (c *PoolConfig) GuardrailRole() string { return "OrganizationAccountAccessRole" }

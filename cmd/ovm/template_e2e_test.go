@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/ovmdev/ovm/client"
+)
+
+// ovmAs runs a client command with key.
+func (s *server) ovmAs(key string, args ...string) (string, error) {
+	cmd := exec.Command(binPath, args...)
+	cmd.Env = append(os.Environ(), "OVM_URL="+s.url, "OVM_TOKEN="+key)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	return out.String() + errb.String(), err
+}
+
+// The real binary with a templates: block: a team's key sees and leases
+// its template from the CLI, another key is refused naming it, and
+// GET /vend still leases from the default pool's own template.
+func TestTheCLILeasesUnderATemplateForItsTeam(t *testing.T) {
+	s := newServer(t, fastConfig+`templates:
+  - name: sandbox-small
+    description: "one hour, platform only"
+    pool: default
+    lease: {default_ttl: 30m, max_per_owner: 1}
+    allowed: ["team:platform"]
+`)
+	s.start()
+	var k client.Key
+	s.ovmJSON(&k, "key", "create", "pat", "--team", "platform")
+	if strings.Join(k.Teams, ",") != "platform" || k.Key == "" {
+		t.Fatalf("key %+v", k)
+	}
+	var other client.Key
+	s.ovmJSON(&other, "key", "create", "olive")
+	out, err := s.ovmAs(k.Key, "template", "list")
+	if err != nil || !strings.Contains(out, "sandbox-small") || !strings.Contains(out, "one hour, platform only") {
+		t.Fatalf("ovm template list as pat: %v\n%s", err, out)
+	}
+	if out, _ := s.ovmAs(other.Key, "template", "list"); strings.Contains(out, "sandbox-small") {
+		t.Fatalf("olive, in no team, sees the template:\n%s", out)
+	}
+	out, err = s.ovmAs(k.Key, "lease", "create", "--template", "sandbox-small", "--wait", "20s", "--output", "json")
+	if err != nil || !strings.Contains(out, `"template": "sandbox-small"`) || !strings.Contains(out, `"team": "platform"`) {
+		t.Fatalf("ovm lease create --template as pat: %v\n%s", err, out)
+	}
+	out, err = s.ovmAs(other.Key, "lease", "create", "--template", "sandbox-small")
+	if err == nil || !strings.Contains(out, `template "sandbox-small" is not open to olive`) {
+		t.Fatalf("olive's lease of the template: %v\n%s", err, out)
+	}
+	if a := s.do("GET", "/vend", other.Key, ""); a.status != 200 || strings.Contains(string(a.body), "template") {
+		t.Fatalf("GET /vend: %d %s", a.status, a.body)
+	}
+}
+
+// A template with guardrails is refused at start: no provider attaches
+// them yet, and a lease must not run without them.
+func TestATemplateWithGuardrailsIsRefusedAtStartUntilTheyAreEnforced(t *testing.T) {
+	cfg := writeConfig(t, "listen: 127.0.0.1:0\n"+fastConfig+`templates:
+  - name: eu-only
+    pool: default
+    guardrails: {regions: [eu-west-1]}
+`)
+	cmd := exec.Command(binPath, "serve", "--config", cfg, "--data", t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `template "eu-only" has guardrails, which no provider enforces yet`) {
+		t.Fatalf("ovm serve with a guarded template: %v\n%s", err, out)
+	}
+}
