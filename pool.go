@@ -194,14 +194,8 @@ func (p Pool) Validate() error {
 		return bad("stock.max_in_flight", "must be at least 1")
 	case p.Stock.MinSpacing < 0:
 		return bad("stock.min_spacing", "must not be negative")
-	case p.Lease.MinTTL <= 0:
-		return bad("lease.min_ttl", "must be positive")
-	case p.Lease.DefaultTTL < p.Lease.MinTTL:
-		return bad("lease.default_ttl", "must be at least lease.min_ttl (%s)", p.Lease.MinTTL)
-	case p.Lease.MaxTTL < p.Lease.DefaultTTL:
-		return bad("lease.max_ttl", "must be at least lease.default_ttl (%s)", p.Lease.DefaultTTL)
-	case p.Lease.MaxPerOwner < 1:
-		return bad("lease.max_per_owner", "must be at least 1")
+	case p.Lease.validate() != nil:
+		return p.Lease.validate()
 	case p.Retire.Mode != RetireClose && p.Retire.Mode != RetireRecycle:
 		return bad("retire.mode", "%q must be close or recycle", p.Retire.Mode)
 	case p.Retire.MaxGenerations < 0:
@@ -255,4 +249,22 @@ func (rp RetirePolicy) RetireTarget(a *Account) AccountState {
 		return AccountCleaning
 	}
 	return AccountClosing
+}
+
+// validate checks lp's bounds, naming the wrong key (lease.*).
+func (lp LeasePolicy) validate() error {
+	bad := func(field, format string, args ...any) error {
+		return &FieldError{Field: "lease." + field, Message: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case lp.MinTTL <= 0:
+		return bad("min_ttl", "must be positive")
+	case lp.DefaultTTL < lp.MinTTL:
+		return bad("default_ttl", "must be at least lease.min_ttl (%s)", lp.MinTTL)
+	case lp.MaxTTL < lp.DefaultTTL:
+		return bad("max_ttl", "must be at least lease.default_ttl (%s)", lp.DefaultTTL)
+	case lp.MaxPerOwner < 1:
+		return bad("max_per_owner", "must be at least 1")
+	}
+	return nil
 }

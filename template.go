@@ -119,14 +119,8 @@ func (t Template) Validate() error {
 		return bad("description", "must be at most 1024 characters")
 	case t.Pool == "":
 		return bad("pool", "is required: the pool whose accounts the template leases")
-	case t.Lease.MinTTL <= 0:
-		return bad("lease.min_ttl", "must be positive")
-	case t.Lease.DefaultTTL < t.Lease.MinTTL:
-		return bad("lease.default_ttl", "must be at least lease.min_ttl (%s)", t.Lease.MinTTL)
-	case t.Lease.MaxTTL < t.Lease.DefaultTTL:
-		return bad("lease.max_ttl", "must be at least lease.default_ttl (%s)", t.Lease.DefaultTTL)
-	case t.Lease.MaxPerOwner < 1:
-		return bad("lease.max_per_owner", "must be at least 1")
+	case t.Lease.validate() != nil:
+		return t.Lease.validate()
 	case t.MaxPerTeam < 0:
 		return bad("max_per_team", "must not be negative (0: no cap)")
 	}
