@@ -130,6 +130,9 @@ func FinishCleaning(a *Account, now time.Time) (*AccountUpdate, error) {
 	if r, pending := PendingRevocation(a); pending {
 		return nil, Errorf(EConflict, "account %s: the access of lease %s is not revoked yet", a.ID, r.LeaseID)
 	}
+	if g, guarded := GuardOf(a); guarded {
+		return nil, Errorf(EConflict, "account %s: the guardrails of template %s are not taken off yet", a.ID, g.Template)
+	}
 	if at := VendableAt(a); now.Before(at) {
 		return nil, Errorf(EConflict, "account %s may not be vended before %s, its revocation's clock margin",
 			a.ID, at.UTC().Format(time.RFC3339))
@@ -192,7 +195,10 @@ func LeaseAccount(a *Account, l *Lease, now time.Time) (*AccountUpdate, error) {
 	if a.State != AccountReady {
 		return nil, Errorf(EConflict, "account %s is %s, not ready", a.ID, a.State)
 	}
-	return transition(a, AccountLeased, OwnerActor(l.Owner), "lease "+l.ID, now, func(n *Account) { n.LeaseID = l.ID })
+	return transition(a, AccountLeased, OwnerActor(l.Owner), "lease "+l.ID, now, func(n *Account) {
+		n.LeaseID = l.ID
+		markGuard(n, l) // the guardrails it wants, in the vend's own write
+	})
 }
 
 // EndAccountLease: leased -> cleaning or closing (per rp) as lease l ends.
@@ -220,6 +226,11 @@ func ReturnAccount(a *Account, l *Lease, now time.Time) (*AccountUpdate, error) 
 	}
 	if !l.AccessAt.IsZero() {
 		return nil, Errorf(EConflict, "account %s: lease %s gave access; the account must be cleaned or closed", a.ID, l.ID)
+	}
+	if _, guarded := GuardOf(a); guarded {
+		// Its guardrails may be attached (an answer lost is not a no):
+		// they come off on the way out, never into stock.
+		return nil, Errorf(EConflict, "account %s: lease %s's guardrails must be taken off; the account must be cleaned or closed", a.ID, l.ID)
 	}
 	return transition(a, AccountReady, ActorEngine, fmt.Sprintf("lease %s refused: back in stock", l.ID), now, func(n *Account) {
 		n.LeaseID = ""

@@ -34,6 +34,10 @@ func (e *Engine) access(ctx context.Context, l *ovm.Lease) (ovm.Access, *ovm.Acc
 	if a.State != ovm.AccountLeased || a.LeaseID != l.ID {
 		return nil, nil, ovm.Errorf(ovm.EConflict, "lease %s no longer holds account %s", l.ID, l.AccountID)
 	}
+	if !ovm.Guarded(a) {
+		return nil, nil, &ovm.Error{Code: ovm.EUnavailable, RetryAfter: 5 * time.Second,
+			Message: fmt.Sprintf("lease %s's guardrails are not in place yet: it gives no access before they are", l.ID)}
+	}
 	return acc, a, nil
 }
 

@@ -43,9 +43,12 @@ func Decide(a *ovm.Account, pol ovm.Pool, res ovm.StepResult, callErr error, now
 			}
 		}
 	case ovm.StepDone:
-		if revoking(a) {
+		switch {
+		case revoking(a):
 			u, err = ovm.FinishRevocation(a, "", now)
-		} else {
+		case ovm.Unguarding(a):
+			u, err = ovm.FinishUnguard(a, "", now)
+		default:
 			u, err = decideDone(a, res, now)
 		}
 	case ovm.StepFailed:

@@ -98,6 +98,13 @@ func (d *Drift) RunOnce(ctx context.Context) (int, error) {
 	newFindings := 0
 	var errs []error
 	for _, pool := range e.pools {
+		if gr, ok := pool.Provider.(ovm.Guardrailer); ok {
+			n, err := d.checkGuards(ctx, pool.Policy.Name, gr)
+			newFindings += n
+			if err != nil {
+				errs = append(errs, fmt.Errorf("guardrail check of pool %s: %w", pool.Policy.Name, err))
+			}
+		}
 		if tr, ok := pool.Provider.(ovm.TrustRepairer); ok {
 			if err := d.repairTrust(ctx, pool.Policy.Name, tr); err != nil {
 				errs = append(errs, fmt.Errorf("trust check of pool %s: %w", pool.Policy.Name, err))

@@ -118,8 +118,18 @@ func (e *Engine) vend(ctx context.Context, tpl *ovm.Template, ep *Pool, r *VendR
 		}
 	}
 	l, replayed, err := e.vendWaiting(ctx, tpl, ep, r, ttl)
-	if err != nil || replayed {
+	if err != nil {
 		return l, replayed, err
+	}
+	// The guardrails before any access: the answer, a principal's trust.
+	if err := e.guard(ctx, l); err != nil {
+		if replayed {
+			return nil, false, err // the first vend's answer was lost: retry again
+		}
+		return nil, false, e.failGuard(context.WithoutCancel(ctx), l, err)
+	}
+	if replayed {
+		return l, true, nil
 	}
 	if err := e.Grant(ctx, l); err != nil {
 		return nil, false, e.undoVend(context.WithoutCancel(ctx), l, err)

@@ -166,6 +166,9 @@ func (r *Runner) step(ctx context.Context, a *ovm.Account) (bool, error) {
 	if revoking(a) {
 		e.crash("runner.after-call:revoke") // revoked in AWS, not yet recorded
 	}
+	if ovm.Unguarding(a) {
+		e.crash("runner.after-call:unguard") // taken off in AWS, not yet recorded
+	}
 
 	u, err := Decide(a, pool.Policy, res, callErr, e.clock.Now(), e.cfg.MinPoll, e.cfg.MaxPoll)
 	if err != nil {
@@ -240,6 +243,9 @@ func stepName(a *ovm.Account) string {
 	if revoking(a) {
 		return "revoke"
 	}
+	if ovm.Unguarding(a) {
+		return "unguard"
+	}
 	switch a.State {
 	case ovm.AccountPending, ovm.AccountCreating:
 		return "create"
@@ -263,6 +269,14 @@ func call(ctx context.Context, p ovm.Provider, a *ovm.Account, retire ovm.Retire
 		}
 		rev, _ := ovm.PendingRevocation(a)
 		return acc.Revoke(ctx, a, rev)
+	}
+	if ovm.Unguarding(a) {
+		gr, ok := p.(ovm.Guardrailer)
+		if !ok {
+			return ovm.StepResult{Status: ovm.StepDone, Report: "the provider put no guardrails on"}, nil
+		}
+		g, _ := ovm.GuardOf(a)
+		return gr.Unguard(ctx, a, g)
 	}
 	switch a.State {
 	case ovm.AccountPending, ovm.AccountCreating:

@@ -30,10 +30,13 @@ func (e *Engine) buildTemplates() error {
 		if err := t.Validate(); err != nil {
 			return fmt.Errorf("engine: template %q: %w", t.Name, err)
 		}
-		if !t.Guardrails.Empty() {
-			// No provider attaches a template's guardrails to its accounts
-			// yet: a lease would run without them. Refused, not ignored.
-			return fmt.Errorf("engine: template %q has guardrails, which no provider enforces yet (docs/guardrails.md): remove its guardrails: block", t.Name)
+		if _, ok := e.pools[t.Pool].Provider.(ovm.Guardrailer); !t.Guardrails.Empty() && !ok {
+			// A lease would run without them: refused, not ignored.
+			return fmt.Errorf("engine: template %q has guardrails, which pool %q's provider (%s) does not enforce (docs/guardrails.md)",
+				t.Name, t.Pool, e.pools[t.Pool].Policy.Provider)
+		}
+		if !t.Guardrails.Empty() && t.GuardrailDocument == "" && len(t.Guardrails.PolicyIDs()) == 0 {
+			return fmt.Errorf("engine: template %q has guardrails but no policy document: build it with package guardrail", t.Name)
 		}
 		e.templates[t.Name] = &t
 	}

@@ -113,7 +113,7 @@ func TestTemplatesThatCannotBeAreRefusedAtStart(t *testing.T) {
 		`pool "nowhere" is not defined`:         func(t *ovm.Template) { t.Pool = "nowhere" },
 		"a pool of that name has it as its own": func(t *ovm.Template) { t.Name = "default" },
 		"lease.max_ttl":                         func(t *ovm.Template) { t.Lease.MaxTTL = time.Minute },
-		"which no provider enforces yet":        func(t *ovm.Template) { t.Guardrails.Regions = []string{"eu-west-1"} },
+		"but no policy document":                func(t *ovm.Template) { t.Guardrails.Regions = []string{"eu-west-1"} },
 	} {
 		tpl := smallTemplate()
 		mod(&tpl)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"strings"
@@ -59,17 +60,23 @@ func TestTheCLILeasesUnderATemplateForItsTeam(t *testing.T) {
 	}
 }
 
-// A template with guardrails is refused at start: no provider attaches
-// them yet, and a lease must not run without them.
-func TestATemplateWithGuardrailsIsRefusedAtStartUntilTheyAreEnforced(t *testing.T) {
-	cfg := writeConfig(t, "listen: 127.0.0.1:0\n"+fastConfig+`templates:
+// The real binary on the simulated AWS: a lease of a guarded template
+// answers once the guardrails are on its account, and its account says so.
+func TestAGuardedTemplateLeasesWithItsGuardrailsInPlace(t *testing.T) {
+	s := newServer(t, fastConfig+`templates:
   - name: eu-only
     pool: default
-    guardrails: {regions: [eu-west-1]}
+    guardrails: {regions: [eu-west-1], deny_actions: ["savingsplans:*"]}
 `)
-	cmd := exec.Command(binPath, "serve", "--config", cfg, "--data", t.TempDir())
-	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), `template "eu-only" has guardrails, which no provider enforces yet`) {
-		t.Fatalf("ovm serve with a guarded template: %v\n%s", err, out)
+	s.start()
+	a := s.do("POST", "/v1/leases", s.key, `{"template":"eu-only","wait":"20s"}`)
+	var l client.Lease
+	if err := json.Unmarshal(a.body, &l); a.status != 201 || err != nil || l.Terms == nil || l.Terms.GuardrailVersion == "" {
+		t.Fatalf("POST /v1/leases: %d %s", a.status, a.body)
+	}
+	var acc client.Account
+	s.ovmJSON(&acc, "account", "get", l.OVMAccountID)
+	if acc.Progress["access.guarded"] != l.Terms.GuardrailVersion || acc.Progress["access.guard_template"] != "eu-only" {
+		t.Fatalf("the account's progress %v, want the guardrails %s in place", acc.Progress, l.Terms.GuardrailVersion)
 	}
 }

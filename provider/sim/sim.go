@@ -89,6 +89,7 @@ const (
 	OpClose     Op = "close"
 	OpAccess    Op = "access" // credentials, console URLs, grants
 	OpRevoke    Op = "revoke"
+	OpGuard     Op = "guard" // guardrails put on, checked or taken off
 )
 
 // Hook runs before each operation. A non-nil error fails the call: a
@@ -140,6 +141,17 @@ type Account struct {
 	Trust       []string  `json:"trust,omitempty"`
 	DenyBefore  time.Time `json:"deny_before"`
 	Revocations int       `json:"revocations"`
+	// Guardrails are the policies on the account, as an SCP would be:
+	// OVM's document for a template's version and the organization's ids.
+	Guardrails *Guardrails `json:"guardrails,omitempty"`
+}
+
+// Guardrails are the simulated account's policies (ovm.Guard as put on).
+type Guardrails struct {
+	Template  string   `json:"template"`
+	Version   string   `json:"version"`
+	Document  string   `json:"document,omitempty"`
+	PolicyIDs []string `json:"policy_ids,omitempty"`
 }
 
 type state struct {

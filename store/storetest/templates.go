@@ -37,7 +37,8 @@ func (v tplVend) do(s ovm.Store) (*ovm.Lease, error) {
 		now = T0
 	}
 	terms := &ovm.LeaseTerms{Template: tpl, Lease: ovm.LeasePolicy{DefaultTTL: time.Hour, MaxTTL: 2 * time.Hour, MinTTL: time.Minute, MaxPerOwner: v.tplLimit},
-		MaxPerTeam: v.teamLimit, Guardrails: ovm.Guardrails{Regions: []string{"eu-west-1"}}, GuardrailVersion: "0123456789ab"}
+		MaxPerTeam: v.teamLimit, Guardrails: ovm.Guardrails{Regions: []string{"eu-west-1"}}, GuardrailVersion: "0123456789ab",
+		GuardrailDocument: `{"Version":"2012-10-17","Statement":[]}`}
 	return s.LeaseCreate(context.Background(), &ovm.LeaseCreateParams{LeaseID: ovm.NewID("lse", now), Pool: "p1",
 		Owner: v.owner, Now: now, ExpiresAt: now.Add(time.Hour), OwnerLimit: v.ownerLimit,
 		Template: tpl, Terms: terms, TemplateOwnerLimit: v.tplLimit, Team: v.team, TeamLimit: v.teamLimit})
@@ -56,6 +57,15 @@ func testLeaseKeepsItsTerms(t *testing.T, s ovm.Store) {
 	if got.Template != "sandbox" || got.Team != "platform" || got.Terms == nil || got.Terms.Lease.MaxTTL != 2*time.Hour ||
 		got.Terms.MaxPerTeam != 3 || len(got.Terms.Guardrails.Regions) != 1 || got.Terms.GuardrailVersion != "0123456789ab" {
 		t.Fatalf("lease as stored: %+v, terms %+v", got, got.Terms)
+	}
+	// The vend's own write marks the guardrails the account must have
+	// before the lease gives access (ovm.LeaseAccount).
+	a, err := s.AccountGet(context.Background(), l.AccountID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, ok := ovm.GuardOf(a); !ok || g.Version != "0123456789ab" || g.Template != "sandbox" || ovm.Guarded(a) {
+		t.Fatalf("the leased account's guard %+v (wanted %v, in place %v)", g, ok, ovm.Guarded(a))
 	}
 	// The store keeps its own copy: changing the answer changes nothing.
 	got.Terms.Guardrails.Regions[0] = "us-east-1"

@@ -1,0 +1,119 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ovmdev/ovm"
+)
+
+// guard puts lease l's guardrails on its account, once: the vend calls it
+// before the lease gives any access; a replayed vend and the drift check
+// call it when a vend did not live to finish it. A lease without
+// guardrails needs none. Until it succeeds, the lease issues no access
+// (access refuses an account that is not ovm.Guarded).
+func (e *Engine) guard(ctx context.Context, l *ovm.Lease) error {
+	g, ok := l.Terms.Guard()
+	if !ok {
+		return nil
+	}
+	gr, ok := e.pools[l.Pool].Provider.(ovm.Guardrailer)
+	if !ok {
+		return ovm.Errorf(ovm.EInternal, "pool %q's provider enforces no guardrails, which lease %s's template %s has", l.Pool, l.ID, g.Template)
+	}
+	for range 4 {
+		a, err := e.store.AccountGet(ctx, l.AccountID)
+		if err != nil {
+			return err
+		}
+		if a.State != ovm.AccountLeased || a.LeaseID != l.ID {
+			return ovm.Errorf(ovm.EConflict, "lease %s no longer holds account %s", l.ID, l.AccountID)
+		}
+		if ovm.Guarded(a) {
+			return nil
+		}
+		if err := gr.Guard(ctx, a, g); err != nil {
+			return RefusedByAWS(fmt.Sprintf("put the guardrails of template %s on account %s for lease %s", g.Template, a.AWSAccountID, l.ID), err)
+		}
+		e.crash("vend.after-guard") // in place in AWS, not yet recorded
+		u, err := ovm.RecordGuarded(a, ovm.ActorEngine, e.clock.Now())
+		if err != nil {
+			return err
+		}
+		if _, err := e.store.AccountUpdate(ctx, u); !errors.Is(err, ovm.ErrConflict) {
+			return err
+		}
+		// The account moved meanwhile (another replica recorded it, or the
+		// lease ended): read it again.
+	}
+	return ovm.Errorf(ovm.EConflict, "account %s kept changing while lease %s's guardrails were put on", l.AccountID, l.ID)
+}
+
+// failGuard ends lease l, whose guardrails could not be put on: its
+// account is retired (revoked, unguarded, cleaned or closed), never handed
+// over without them. The caller gets err.
+func (e *Engine) failGuard(ctx context.Context, l *ovm.Lease, err error) error {
+	e.log.Warn("cannot put the lease's guardrails on; ending the lease", ovm.LogLeaseID, l.ID, ovm.LogAccountID, l.AccountID, ovm.LogError, err)
+	if cur, gerr := e.store.LeaseGet(ctx, l.ID); gerr == nil {
+		l = cur
+	}
+	if _, eerr := e.EndLease(ctx, l, ovm.LeaseAccountFailed, ovm.ActorEngine); eerr != nil {
+		e.log.Error("cannot end the lease whose guardrails failed; it expires as usual, and gives no access meanwhile",
+			ovm.LogLeaseID, l.ID, ovm.LogError, eerr)
+	}
+	return fmt.Errorf("the lease could not be made: %w", err)
+}
+
+// checkGuards compares the guardrails of pool's leased accounts with what
+// their leases want: it finishes a guard a vend did not (a crash between
+// the attachment and its record), and puts back guardrails changed or
+// taken off outside OVM, reporting each as drift.
+func (d *Drift) checkGuards(ctx context.Context, pool string, gr ovm.Guardrailer) (int, error) {
+	e := d.e
+	found := 0
+	params := &ovm.AccountListParams{Pool: pool, State: ovm.AccountLeased, PageParams: ovm.PageParams{Limit: ovm.MaxPageLimit}}
+	for {
+		page, next, err := e.store.AccountList(ctx, params)
+		if err != nil {
+			return found, err
+		}
+		for _, a := range page {
+			if _, wants := ovm.GuardOf(a); !wants {
+				continue
+			}
+			l, err := e.store.LeaseGet(ctx, a.LeaseID)
+			if err != nil {
+				return found, err
+			}
+			g, _ := l.Terms.Guard()
+			if !ovm.Guarded(a) {
+				if err := e.guard(ctx, l); err != nil {
+					return found, fmt.Errorf("lease %s: %w", l.ID, err)
+				}
+				continue
+			}
+			problem, err := gr.GuardCheck(ctx, a, g)
+			if err != nil {
+				return found, fmt.Errorf("account %s: %w", a.ID, err)
+			}
+			if problem == "" {
+				continue
+			}
+			found++
+			e.log.Warn("guardrails changed outside OVM; putting them back", ovm.LogPool, pool, ovm.LogAccountID, a.ID,
+				ovm.LogLeaseID, l.ID, "problem", problem)
+			if err := e.store.EventAppend(ctx, &ovm.Event{Time: e.clock.Now(), Kind: ovm.EventDrift, AccountID: a.ID, LeaseID: l.ID,
+				Pool: pool, Actor: ovm.ActorDrift, From: "aws", To: "store", Reason: "guardrails of template " + g.Template + ": " + problem + "; put back"}); err != nil {
+				return found, err
+			}
+			if err := gr.Guard(ctx, a, g); err != nil {
+				return found, fmt.Errorf("put back the guardrails of account %s: %w", a.ID, err)
+			}
+		}
+		if next == "" {
+			return found, nil
+		}
+		params.Cursor = next
+	}
+}
