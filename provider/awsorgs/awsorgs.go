@@ -198,6 +198,8 @@ type Provider struct {
 	callerARN string
 	// scpChecked: the retiring OU's SCP was found in place.
 	scpChecked bool
+	// guardIDs caches the ids of the guardrail SCPs by name.
+	guardIDs map[string]string
 }
 
 var (
@@ -214,7 +216,7 @@ func New(cfg Config, c *Clients, ledger Ledger, clock ovm.Clock, log *slog.Logge
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Provider{cfg: cfg, c: c, ledger: ledger, clock: clock, log: log}, nil
+	return &Provider{cfg: cfg, c: c, ledger: ledger, clock: clock, log: log, guardIDs: map[string]string{}}, nil
 }
 
 // org returns the organization id and management account id, looked up

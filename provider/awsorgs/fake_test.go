@@ -422,3 +422,7 @@ func (f *fakeAWS) UpdatePolicy(context.Context, *organizations.UpdatePolicyInput
 func (f *fakeAWS) AttachPolicy(context.Context, *organizations.AttachPolicyInput, ...func(*organizations.Options)) (*organizations.AttachPolicyOutput, error) {
 	return nil, errNotInFake
 }
+
+func (f *fakeAWS) DetachPolicy(context.Context, *organizations.DetachPolicyInput, ...func(*organizations.Options)) (*organizations.DetachPolicyOutput, error) {
+	return nil, errNotInFake
+}

@@ -98,6 +98,16 @@ func (o *injOrgs) DescribeAccount(ctx context.Context, in *organizations.Describ
 	return o.orgsAPI.DescribeAccount(ctx, in, f...)
 }
 
+// AttachPolicy is a guard's call: injected after the effect, as a lost
+// answer (the policy is attached; the retry must find it).
+func (o *injOrgs) AttachPolicy(ctx context.Context, in *organizations.AttachPolicyInput, f ...func(*organizations.Options)) (*organizations.AttachPolicyOutput, error) {
+	out, err := o.orgsAPI.AttachPolicy(ctx, in, f...)
+	if err == nil && o.in.take("guard") {
+		return nil, errInjected
+	}
+	return out, err
+}
+
 type injIAM struct {
 	iamAPI
 	in *injector

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,8 +141,90 @@ func TestConformanceAgainstMoto(t *testing.T) {
 					return len(users.Users) + len(queues.QueueUrls), nil
 				},
 			},
+			Guard: motoGuardHarness(organizations.NewFromConfig(cfg)),
 		}
 	})
+}
+
+// motoGuardHarness shows the SCPs moto keeps (it attaches them, and
+// enforces none).
+func motoGuardHarness(orgs *organizations.Client) *providertest.GuardHarness {
+	attached := func(ctx context.Context, a *ovm.Account) ([]types.PolicySummary, error) {
+		out, err := orgs.ListPoliciesForTarget(ctx, &organizations.ListPoliciesForTargetInput{TargetId: aws.String(a.AWSAccountID),
+			Filter: types.PolicyTypeServiceControlPolicy})
+		if err != nil {
+			return nil, err
+		}
+		return out.Policies, nil
+	}
+	return &providertest.GuardHarness{
+		Attached: func(ctx context.Context, a *ovm.Account) (string, []string, error) {
+			ps, err := attached(ctx, a)
+			if err != nil {
+				return "", nil, err
+			}
+			doc, ids := "", []string(nil)
+			for _, s := range ps {
+				switch name := deref(s.Name); {
+				case strings.HasPrefix(name, guardPolicyPrefix):
+					d, err := orgs.DescribePolicy(ctx, &organizations.DescribePolicyInput{PolicyId: s.Id})
+					if err != nil {
+						return "", nil, err
+					}
+					doc = deref(d.Policy.Content)
+				case name != "FullAWSAccess":
+					ids = append(ids, deref(s.Id))
+				}
+			}
+			return doc, ids, nil
+		},
+		Made: func(ctx context.Context, template string) (int, error) {
+			out, err := orgs.ListPolicies(ctx, &organizations.ListPoliciesInput{Filter: types.PolicyTypeServiceControlPolicy})
+			if err != nil {
+				return 0, err
+			}
+			n := 0
+			for _, s := range out.Policies {
+				if strings.HasPrefix(deref(s.Name), guardPolicyPrefix+template+"-") {
+					n++
+				}
+			}
+			return n, nil
+		},
+		TakeOff: func(ctx context.Context, a *ovm.Account, g ovm.Guard) error {
+			ps, err := attached(ctx, a)
+			if err != nil {
+				return err
+			}
+			for _, s := range ps {
+				if deref(s.Name) != "FullAWSAccess" {
+					if _, err := orgs.DetachPolicy(ctx, &organizations.DetachPolicyInput{PolicyId: s.Id, TargetId: aws.String(a.AWSAccountID)}); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		},
+		// The organization's own policy, made once per organization.
+		OrgPolicy: func(ctx context.Context) (string, error) {
+			out, err := orgs.ListPolicies(ctx, &organizations.ListPoliciesInput{Filter: types.PolicyTypeServiceControlPolicy})
+			if err != nil {
+				return "", err
+			}
+			for _, s := range out.Policies {
+				if deref(s.Name) == "org-no-leaving" {
+					return deref(s.Id), nil
+				}
+			}
+			made, err := orgs.CreatePolicy(ctx, &organizations.CreatePolicyInput{Name: aws.String("org-no-leaving"), Description: aws.String("the organization's own"),
+				Type:    types.PolicyTypeServiceControlPolicy,
+				Content: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"organizations:LeaveOrganization","Resource":"*"}]}`)})
+			if err != nil {
+				return "", err
+			}
+			return deref(made.Policy.PolicySummary.Id), nil
+		},
+	}
 }
 
 // TestTheVendedRoleExistsInTheMemberAccount checks a bootstrap with the

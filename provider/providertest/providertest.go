@@ -46,6 +46,9 @@ type Harness struct {
 	// Clean shows the effects of ovm.Cleaner. Required when the provider
 	// has it.
 	Clean *CleanHarness
+	// Guard shows the effects of ovm.Guardrailer. Required when the
+	// provider has it; FailNext then takes "guard".
+	Guard *GuardHarness
 }
 
 // NewHarness returns a fresh harness for one test.
@@ -60,11 +63,12 @@ type testCase struct {
 // capabilities the provider has, and fails when the harness cannot show
 // one of them; the cases of each capability follow.
 func Run(t *testing.T, newHarness NewHarness) {
-	var hasAccess, hasCleaner bool
+	var hasAccess, hasCleaner, hasGuard bool
 	ok := t.Run("the harness covers every capability of the provider", func(t *testing.T) {
 		h := newHarness(t)
 		_, hasAccess = h.Provider.(ovm.Access)
 		_, hasCleaner = h.Provider.(ovm.Cleaner)
+		_, hasGuard = h.Provider.(ovm.Guardrailer)
 		if h.Advance == nil || h.FailNext == nil || h.FailDefinitively == nil {
 			t.Fatal("the harness must provide Advance, FailNext and FailDefinitively")
 		}
@@ -74,7 +78,10 @@ func Run(t *testing.T, newHarness NewHarness) {
 		if hasCleaner && (h.Clean == nil || h.Clean.Litter == nil || h.Clean.Leftovers == nil) {
 			t.Fatal("the provider implements ovm.Cleaner: the harness must show its effects (Harness.Clean: Litter, Leftovers)")
 		}
-		t.Logf("ovm.Access: %v, ovm.Cleaner: %v", hasAccess, hasCleaner)
+		if hasGuard && (h.Guard == nil || h.Guard.Attached == nil || h.Guard.Made == nil || h.Guard.TakeOff == nil) {
+			t.Fatal("the provider implements ovm.Guardrailer: the harness must show its effects (Harness.Guard: Attached, Made, TakeOff)")
+		}
+		t.Logf("ovm.Access: %v, ovm.Cleaner: %v, ovm.Guardrailer: %v", hasAccess, hasCleaner, hasGuard)
 	})
 	if !ok {
 		return
@@ -92,6 +99,9 @@ func Run(t *testing.T, newHarness NewHarness) {
 	}
 	if hasCleaner {
 		tests = append(tests, cleanTests...)
+	}
+	if hasGuard {
+		tests = append(tests, guardTests...)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

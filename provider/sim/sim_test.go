@@ -86,6 +86,31 @@ func TestConformance(t *testing.T) {
 					return pu.Query().Get("destination"), nil
 				},
 			},
+			Guard: &providertest.GuardHarness{
+				Attached: func(_ context.Context, a *ovm.Account) (string, []string, error) {
+					g := p.Guardrails(a.AWSAccountID)
+					if g == nil {
+						return "", nil, nil
+					}
+					return g.Document, g.PolicyIDs, nil
+				},
+				// The simulation makes no policies: each version on an
+				// account stands for one.
+				Made: func(_ context.Context, template string) (int, error) {
+					versions := map[string]bool{}
+					for _, sa := range p.Accounts() {
+						if g := sa.Guardrails; g != nil && g.Template == template {
+							versions[g.Version] = true
+						}
+					}
+					return len(versions), nil
+				},
+				TakeOff: func(ctx context.Context, a *ovm.Account, g ovm.Guard) error {
+					_, err := p.Unguard(ctx, a, g)
+					return err
+				},
+				OrgPolicy: func(context.Context) (string, error) { return "p-simulatedorg1", nil },
+			},
 			Clean: &providertest.CleanHarness{
 				Litter: func(_ context.Context, a *ovm.Account, _ *ovm.Credentials) (int, error) {
 					return 7, p.Litter(a.AWSAccountID, 7)
