@@ -49,6 +49,10 @@ type LeasePolicy struct {
 	// MaxPerOwner caps one owner's active leases in the pool (default half
 	// the ceiling, at least 1: one key cannot hold a whole pool).
 	MaxPerOwner int `json:"max_per_owner"`
+	// Allowed says who may lease under the pool's own template, as a
+	// template's allowed (default everyone); the pool's other templates
+	// have their own.
+	Allowed []string `json:"-"`
 }
 
 // RetireMode is what happens to an account after its lease ends.
@@ -212,6 +216,10 @@ func (p Pool) Validate() error {
 		return bad("retry.base_delay", "must be positive")
 	case p.Retry.MaxDelay < p.Retry.BaseDelay:
 		return bad("retry.max_delay", "must be at least retry.base_delay (%s)", p.Retry.BaseDelay)
+	}
+	if fe := checkAllowedList(p.Lease.Allowed); fe != nil {
+		fe.Field = "lease." + fe.Field
+		return fe
 	}
 	return nil
 }

@@ -124,12 +124,21 @@ func (t Template) Validate() error {
 	case t.MaxPerTeam < 0:
 		return bad("max_per_team", "must not be negative (0: no cap)")
 	}
-	for i, a := range t.Allowed {
-		if err := checkAllowed(a); err != nil {
-			return bad(fmt.Sprintf("allowed[%d]", i), "%s", err)
-		}
+	if fe := checkAllowedList(t.Allowed); fe != nil {
+		return fe
 	}
 	return t.Guardrails.validate(bad)
+}
+
+// checkAllowedList checks an allowed list, naming the wrong entry
+// (allowed[i]).
+func checkAllowedList(allowed []string) *FieldError {
+	for i, a := range allowed {
+		if err := checkAllowed(a); err != nil {
+			return &FieldError{Field: fmt.Sprintf("allowed[%d]", i), Message: err.Error()}
+		}
+	}
+	return nil
 }
 
 func checkAllowed(a string) error {
@@ -172,7 +181,7 @@ func (g Guardrails) validate(bad func(field, format string, args ...any) error) 
 		return err
 	}
 	for i, a := range g.DenyActions {
-		if svc, _, _ := strings.Cut(a, ":"); strings.Trim(a[len(svc)+1:], "*") == "" && (svc == "iam" || svc == "sts" || svc == "organizations") {
+		if svc, _, _ := strings.Cut(a, ":"); strings.Trim(a[len(svc)+1:], "*?") == "" && (svc == "iam" || svc == "sts" || svc == "organizations") {
 			// Denying all of IAM or STS would stop OVM's own role too: the
 			// revocation, the cleaning and the guardrails' own upkeep.
 			return bad(fmt.Sprintf("guardrails.deny_actions[%d]", i), "%q would deny OVM's own role what it needs to revoke, clean and retire the account; deny single actions instead", a)
@@ -217,8 +226,16 @@ type Requester struct {
 	Teams []string
 }
 
-// Team is the team a lease of r counts for: its first ("" for none).
-func (r Requester) Team() string {
+// TeamOf is the team a lease of t by r counts for (max_per_team): the
+// first of r's teams that t's allowed list names, so that a team t admits
+// is charged, not another of r's; r's first team when t admits r
+// otherwise (by key, token or everyone); "" for none.
+func (t Template) TeamOf(r Requester) string {
+	for _, team := range r.Teams {
+		if slices.Contains(t.Allowed, "team:"+team) {
+			return team
+		}
+	}
 	if len(r.Teams) == 0 {
 		return ""
 	}
@@ -247,9 +264,10 @@ func (t Template) Allows(r Requester) bool {
 }
 
 // ImplicitTemplate is pool p's own template: named after it, its lease
-// policy, open to everyone, no guardrails.
+// policy, open to whom its lease policy allows (everyone by default), no
+// guardrails.
 func ImplicitTemplate(p Pool) Template {
-	return Template{Name: p.Name, Pool: p.Name, Lease: p.Lease, Implicit: true}
+	return Template{Name: p.Name, Pool: p.Name, Lease: p.Lease, Allowed: p.Lease.Allowed, Implicit: true}
 }
 
 // LeaseTerms are a template's terms as a lease keeps them from its vend.
@@ -264,8 +282,13 @@ type LeaseTerms struct {
 	GuardrailVersion  string `json:"guardrail_version,omitempty"`
 }
 
-// Terms are t's terms, to keep on a lease made under it.
+// Terms are t's terms, to keep on a lease made under it; nil for a pool's
+// own template, whose leases follow the pool's lease policy as it is now,
+// as before templates (a pool's bounds tightened bind its leases).
 func (t Template) Terms() *LeaseTerms {
+	if t.Implicit {
+		return nil
+	}
 	return (&LeaseTerms{Template: t.Name, Lease: t.Lease, MaxPerTeam: t.MaxPerTeam, Guardrails: t.Guardrails,
 		GuardrailDocument: t.GuardrailDocument, GuardrailVersion: t.GuardrailVersion}).Clone()
 }

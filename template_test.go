@@ -2,6 +2,7 @@ package ovm_test
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,7 @@ func TestATemplatesWrongKeyIsNamed(t *testing.T) {
 		"allowed[0]":                   func(t *ovm.Template) { t.Allowed[0] = "team:" },
 		"guardrails.regions[1]":        func(t *ovm.Template) { t.Guardrails.Regions[1] = "europe" },
 		"guardrails.deny_actions[0]":   func(t *ovm.Template) { t.Guardrails.DenyActions = []string{"iam:*"} },
+		"guardrails.deny_actions[1]":   func(t *ovm.Template) { t.Guardrails.DenyActions = []string{"ec2:RunInstances", "sts:?*"} },
 		"guardrails.instance_types[0]": func(t *ovm.Template) { t.Guardrails.InstanceTypes = []string{"T3 large"} },
 		"guardrails.policies[1]":       func(t *ovm.Template) { t.Guardrails.Policies[1] = "policies/no-public-s3.yaml" },
 		"guardrails.policies[0]":       func(t *ovm.Template) { t.Guardrails.Policies[0] = "p-SHORT" },
@@ -81,7 +83,7 @@ func TestATemplateAllowsItsTeamsAndKeysOnly(t *testing.T) {
 func TestAPoolsImplicitTemplateIsItsLeaseBlock(t *testing.T) {
 	p := ovm.Pool{Name: "my_pool", Provider: "sim"}.WithDefaults()
 	tp := ovm.ImplicitTemplate(p)
-	if tp.Name != "my_pool" || tp.Pool != "my_pool" || tp.Lease != p.Lease || !tp.Guardrails.Empty() || !tp.Allows(ovm.Requester{Kind: "key", Name: "x"}) {
+	if tp.Name != "my_pool" || tp.Pool != "my_pool" || !reflect.DeepEqual(tp.Lease, p.Lease) || !tp.Guardrails.Empty() || !tp.Allows(ovm.Requester{Kind: "key", Name: "x"}) {
 		t.Fatalf("implicit template %+v", tp)
 	}
 	if err := tp.Validate(); err != nil {

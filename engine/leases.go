@@ -155,7 +155,7 @@ func (e *Engine) vendWaiting(ctx context.Context, tpl *ovm.Template, ep *Pool, r
 		l, err := e.store.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: id, Pool: pool,
 			Owner: r.Owner, Labels: r.Labels, Principal: r.Principal, Now: now, ExpiresAt: now.Add(ttl),
 			OwnerLimit: e.cfg.Vend.ownerLimit(), PoolOwnerLimit: ep.Policy.Lease.MaxPerOwner, IdempotencyKey: r.IdempotencyKey,
-			Template: tpl.Name, Terms: tpl.Terms(), TemplateOwnerLimit: templateOwnerLimit(tpl), Team: r.Requester.Team(), TeamLimit: tpl.MaxPerTeam})
+			Template: tpl.Name, Terms: tpl.Terms(), TemplateOwnerLimit: templateOwnerLimit(tpl), Team: tpl.TeamOf(r.Requester), TeamLimit: tpl.MaxPerTeam})
 		inFlight := r.IdempotencyKey != "" && errors.Is(err, ovm.ErrConflict)
 		switch { // the narrower limits first: each is an ErrLeaseLimit too
 		case errors.Is(err, ovm.ErrTemplateLeaseLimit):
@@ -163,7 +163,7 @@ func (e *Engine) vendWaiting(ctx context.Context, tpl *ovm.Template, ep *Pool, r
 				r.Owner, tpl.Lease.MaxPerOwner, tpl.Name)
 		case errors.Is(err, ovm.ErrTeamLeaseLimit):
 			return nil, false, ovm.Errorf(ovm.ELimitExceeded, "team %s already holds %d active leases of template %q, its max_per_team: a teammate must release one first",
-				r.Requester.Team(), tpl.MaxPerTeam, tpl.Name)
+				tpl.TeamOf(r.Requester), tpl.MaxPerTeam, tpl.Name)
 		case errors.Is(err, ovm.ErrPoolLeaseLimit):
 			return nil, false, ovm.Errorf(ovm.ELimitExceeded, "%s already holds %d active leases in pool %q, its lease.max_per_owner: release one first",
 				r.Owner, ep.Policy.Lease.MaxPerOwner, pool)

@@ -40,6 +40,16 @@ func (e *Engine) buildTemplates() error {
 		}
 		e.templates[t.Name] = &t
 	}
+	for _, t := range e.templates {
+		own := e.templates[t.Pool]
+		if t.Implicit || len(own.Allowed) > 0 || t.Guardrails.Empty() && len(t.Allowed) == 0 {
+			continue
+		}
+		// Anyone may lease the same stock through the pool's own template,
+		// without this template's guardrails or its allowed list.
+		e.log.Warn("configuration warning: a pool's own template is open to everyone", ovm.LogPool, t.Pool, "template", t.Name,
+			"reason", fmt.Sprintf("leases of pool %q (its own template) skip template %q's guardrails and allowed list; restrict the pool's own with its lease.allowed", t.Pool, t.Name))
+	}
 	e.defaultTemplate = e.cfg.DefaultTemplate
 	if e.defaultTemplate == "" {
 		e.defaultTemplate = "default"
@@ -95,10 +105,10 @@ func (e *Engine) resolveTemplate(r *VendRequest) (*ovm.Template, *Pool, error) {
 	switch {
 	case t == nil:
 		return nil, nil, ovm.Errorf(ovm.ENotFound, "template %q: %w", name, ovm.ErrNotFound)
+	case !t.Allows(r.Requester): // before anything that would tell more of it
+		return nil, nil, ovm.Errorf(ovm.EForbidden, "template %q is not open to %s (GET /v1/templates lists the ones you may use)", t.Name, r.Owner)
 	case r.Pool != "" && r.Pool != t.Pool:
 		return nil, nil, ovm.Errorf(ovm.EInvalid, "template %q leases from pool %q, not %q: name the template alone", t.Name, t.Pool, r.Pool)
-	case !t.Allows(r.Requester):
-		return nil, nil, ovm.Errorf(ovm.EForbidden, "template %q is not open to %s (GET /v1/templates lists the ones you may use)", t.Name, r.Owner)
 	}
 	return t, e.pools[t.Pool], nil
 }

@@ -125,3 +125,42 @@ func TestTemplatesThatCannotBeAreRefusedAtStart(t *testing.T) {
 		}
 	}
 }
+
+// A lease counts for the team the template admitted its owner by, not
+// for another of the owner's teams: a member of two teams cannot slip
+// past the admitting team's max_per_team.
+func TestALeaseCountsForTheTeamThatAdmittedIt(t *testing.T) {
+	w := templateWorld(t, smallTemplate())
+	ctx := context.Background()
+	pat := ovm.Requester{Kind: "key", Name: "pat", Teams: []string{"platform"}}
+	sam := ovm.Requester{Kind: "key", Name: "sam", Teams: []string{"other", "platform"}}
+	if l, _, err := w.eng.Vend(ctx, &engine.VendRequest{Template: "small", Owner: "pat", Requester: pat}); err != nil || l.Team != "platform" {
+		t.Fatalf("pat: %+v %v", l, err)
+	}
+	if _, _, err := w.eng.Vend(ctx, &engine.VendRequest{Template: "small", Owner: "sam", Requester: sam}); ovm.ErrorCodeOf(err) != ovm.ELimitExceeded {
+		t.Fatalf("sam, in other and platform, past platform's max_per_team: %v", err)
+	}
+	// A refusal says nothing more of a template than that it is not open:
+	// not its pool.
+	_, _, err := w.eng.Vend(ctx, &engine.VendRequest{Template: "small", Pool: "other", Owner: "dev", Requester: ovm.Requester{Kind: "key", Name: "dev"}})
+	if ovm.ErrorCodeOf(err) != ovm.EForbidden || strings.Contains(err.Error(), "default") {
+		t.Fatalf("an outsider naming another pool: %v", err)
+	}
+}
+
+// A lease of a pool's own template keeps no terms of its own: a pool's
+// bounds tightened later bind it, as before templates.
+func TestAPoolsOwnTemplatesLeasesFollowThePoolAsItIsNow(t *testing.T) {
+	w := templateWorld(t)
+	ctx := context.Background()
+	l, _, err := w.eng.Vend(ctx, &engine.VendRequest{Pool: "default", Owner: "alice", Requester: ovm.Requester{Kind: "key", Name: "alice"}})
+	if err != nil || l.Template != "default" || l.Terms != nil {
+		t.Fatalf("%+v %v", l, err)
+	}
+	w.pool.Lease.MaxTTL = 30 * time.Minute
+	w.pool.Lease.DefaultTTL = 20 * time.Minute
+	w.build()
+	if _, err := w.eng.ExtendLease(ctx, l, l.CreatedAt.Add(time.Hour), "key:alice"); ovm.ErrorCodeOf(err) != ovm.EInvalid {
+		t.Fatalf("an extension past the pool's new max_ttl: %v", err)
+	}
+}

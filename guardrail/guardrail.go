@@ -150,7 +150,12 @@ func For(g ovm.Guardrails, o Options, extra []Statement) (*Document, error) {
 			Resource:  List{fmt.Sprintf("arn:%s:ec2:*:*:instance/*", o.Partition)},
 			Condition: map[string]map[string]List{"StringNotLike": {"ec2:InstanceType": sorted(g.InstanceTypes)}, "ArnNotLike": exempt}})
 	}
-	st = append(st, extra...)
+	for _, s := range extra {
+		// The operator's statements spare OVM's role too: a deny of all of
+		// EC2 must not stop the cleaning.
+		s.Condition = withExemption(s.Condition, exempt["aws:PrincipalARN"])
+		st = append(st, s)
+	}
 	if len(st) == 0 {
 		return nil, nil
 	}
@@ -162,6 +167,27 @@ func For(g ovm.Guardrails, o Options, extra []Statement) (*Document, error) {
 		Resource:  List{fmt.Sprintf("arn:%s:iam::*:role/%s", o.Partition, o.ExemptRole)},
 		Condition: map[string]map[string]List{"ArnNotLike": exempt}})
 	return &Document{Version: "2012-10-17", Statement: st}, nil
+}
+
+// withExemption is condition c with OVM's role among the principals
+// ArnNotLike spares (added to a list the statement has, or set).
+func withExemption(c map[string]map[string]List, role List) map[string]map[string]List {
+	out := map[string]map[string]List{}
+	for op, kv := range c {
+		out[op] = map[string]List{}
+		for k, v := range kv {
+			out[op][k] = slices.Clone(v)
+		}
+	}
+	if out["ArnNotLike"] == nil {
+		out["ArnNotLike"] = map[string]List{}
+	}
+	for _, r := range role {
+		if !slices.Contains(out["ArnNotLike"]["aws:PrincipalARN"], r) {
+			out["ArnNotLike"]["aws:PrincipalARN"] = append(out["ArnNotLike"]["aws:PrincipalARN"], r)
+		}
+	}
+	return out
 }
 
 func sorted(v []string) List {

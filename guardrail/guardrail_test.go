@@ -125,6 +125,8 @@ func TestPolicyFilesMustBeDenyDocuments(t *testing.T) {
 			t.Errorf("%s: %v", body, err)
 		case want == "" && !strings.Contains(d.JSON(), `"s3:PutBucketPolicy"`):
 			t.Errorf("%s: the file's statement is not in %s", body, d.JSON())
+		case want == "" && !slices.Equal(d.Statement[0].Condition["ArnNotLike"]["aws:PrincipalARN"], []string{"arn:aws:iam::*:role/OrganizationAccountAccessRole"}):
+			t.Errorf("%s: the file's statement does not spare OVM's role: %s", body, d.JSON())
 		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
 			t.Errorf("%s: %v, want %q", body, err, want)
 		}

@@ -116,6 +116,9 @@ func (c Config) Validate() error {
 		if (ic.RoleClaim == "") != (len(ic.AdminValues) == 0) {
 			return bad("role_claim", "role_claim and admin_values go together: the claim, and the values of it that make a token admin")
 		}
+		if ic.GroupsPrefix != "" && ic.GroupsClaim == "" {
+			return bad("groups_prefix", "needs groups_claim: the claim whose values, with this prefix, are the token's teams")
+		}
 		if ic.Role == ovm.RoleAdmin && ic.RoleClaim != "" {
 			return bad("role_claim", "every token of this issuer is admin (role: admin); a role_claim would change nothing")
 		}

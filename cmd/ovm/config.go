@@ -216,6 +216,9 @@ type LeaseConfig struct {
 	// MaxPerOwner caps one key's active leases in this pool (default:
 	// half the ceiling, at least 1).
 	MaxPerOwner int `yaml:"max_per_owner"`
+	// Allowed says who may lease under the pool's own template (a
+	// template's allowed; default everyone). Not a template's key.
+	Allowed []string `yaml:"allowed"`
 }
 
 // RetireConfig is a pool's retire policy.

@@ -12,9 +12,9 @@ import (
 
 func keyTable(keys ...client.Key) func(w *tabwriter.Writer) {
 	return func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "ID\tNAME\tROLE\tTEAMS\tCREATED\tREVOKED")
+		fmt.Fprintln(w, "ID\tNAME\tROLE\tCREATED\tREVOKED\tTEAMS")
 		for _, k := range keys {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Role, orDash(strings.Join(k.Teams, ",")), fmtTime(&k.CreatedAt), fmtTime(k.RevokedAt))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Role, fmtTime(&k.CreatedAt), fmtTime(k.RevokedAt), orDash(strings.Join(k.Teams, ",")))
 		}
 	}
 }

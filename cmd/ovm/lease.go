@@ -52,7 +52,7 @@ func leaseCommand(g *globals) *cobra.Command {
 
 func leaseTable(leases ...client.Lease) func(w *tabwriter.Writer) {
 	return func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "LEASE\tACCOUNT\tTEMPLATE\tOWNER\tSTATE\tEXPIRES\tROLE")
+		fmt.Fprintln(w, "LEASE\tACCOUNT\tPOOL\tOWNER\tSTATE\tEXPIRES\tROLE\tTEMPLATE")
 		for _, l := range leases {
 			state := string(l.State)
 			if l.EndReason != "" {
@@ -62,7 +62,7 @@ func leaseTable(leases ...client.Lease) func(w *tabwriter.Writer) {
 			if l.Template != "" {
 				tpl = l.Template
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.AccountID, tpl, l.Owner, state, fmtTime(&l.ExpiresAt), l.CrossAccountRole)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.AccountID, l.Pool, l.Owner, state, fmtTime(&l.ExpiresAt), l.CrossAccountRole, tpl)
 		}
 	}
 }

@@ -11,7 +11,7 @@ func (p *PoolConfig) complete(s provider.Settings) error {
 	pp := provider.Pool{Pool: ovm.Pool{Name: p.Name, Provider: p.Provider, RoleName: p.RoleName,
 		Stock: ovm.StockPolicy{Target: p.Stock.Target.N, Ceiling: p.Stock.Ceiling},
 		Lease: ovm.LeasePolicy{DefaultTTL: p.Lease.DefaultTTL, MaxTTL: p.Lease.MaxTTL, MinTTL: p.Lease.MinTTL,
-			MaxPerOwner: p.Lease.MaxPerOwner},
+			MaxPerOwner: p.Lease.MaxPerOwner, Allowed: p.Lease.Allowed},
 		Retire: ovm.RetirePolicy{Mode: ovm.RetireMode(p.Retire.Mode), MaxGenerations: p.Retire.MaxGenerations,
 			CleanTimeout: p.Retire.CleanTimeout, CleanPasses: p.Retire.CleanPasses, ClockMargin: p.Retire.ClockMargin},
 		Retry: ovm.RetryPolicy{MaxAttempts: p.Retry.MaxAttempts, BaseDelay: p.Retry.BaseDelay, MaxDelay: p.Retry.MaxDelay},

@@ -33,7 +33,8 @@ func (c Config) resolved() Config {
 		pol := p.policy
 		p.RoleName = pol.RoleName
 		p.Stock.Ceiling, p.Stock.MaxInFlight, p.Stock.MinSpacing = pol.Stock.Ceiling, &pol.Stock.MaxInFlight, &pol.Stock.MinSpacing
-		p.Lease = LeaseConfig{DefaultTTL: pol.Lease.DefaultTTL, MaxTTL: pol.Lease.MaxTTL, MinTTL: pol.Lease.MinTTL, MaxPerOwner: pol.Lease.MaxPerOwner}
+		p.Lease = LeaseConfig{DefaultTTL: pol.Lease.DefaultTTL, MaxTTL: pol.Lease.MaxTTL, MinTTL: pol.Lease.MinTTL, MaxPerOwner: pol.Lease.MaxPerOwner,
+			Allowed: pol.Lease.Allowed}
 		p.Retire = RetireConfig{Mode: string(pol.Retire.Mode), MaxGenerations: pol.Retire.MaxGenerations, CleanTimeout: pol.Retire.CleanTimeout,
 			CleanPasses: pol.Retire.CleanPasses, ClockMargin: pol.Retire.ClockMargin}
 		p.Retry = RetryConfig{MaxAttempts: pol.Retry.MaxAttempts, BaseDelay: pol.Retry.BaseDelay, MaxDelay: pol.Retry.MaxDelay}

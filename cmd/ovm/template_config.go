@@ -68,7 +68,11 @@ func (c *Config) validateTemplates() error {
 			return bad(".name", "template %q is defined twice", tc.Name)
 		}
 		seen[tc.Name] = true
+		if tc.Lease.Allowed != nil {
+			return bad(".lease.allowed", "is a pool's key (who may lease under the pool's own template); a template's is templates[].allowed")
+		}
 		lease := p.policy.Lease
+		lease.Allowed = nil
 		if v := tc.Lease.DefaultTTL; v != 0 {
 			lease.DefaultTTL = v
 		}
@@ -133,6 +137,9 @@ func (c *Config) readPolicyFile(name string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", name)
+	}
 	b, err := io.ReadAll(io.LimitReader(f, maxPolicyFile+1))
 	if err != nil {
 		return nil, err

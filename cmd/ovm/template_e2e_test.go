@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ovmdev/ovm/client"
 )
@@ -78,5 +79,28 @@ func TestAGuardedTemplateLeasesWithItsGuardrailsInPlace(t *testing.T) {
 	s.ovmJSON(&acc, "account", "get", l.OVMAccountID)
 	if acc.Progress["access.guarded"] != l.Terms.GuardrailVersion || acc.Progress["access.guard_template"] != "eu-only" {
 		t.Fatalf("the account's progress %v, want the guardrails %s in place", acc.Progress, l.Terms.GuardrailVersion)
+	}
+	// The pool's own template is open to everyone: a start warning says
+	// that its leases skip eu-only's guardrails.
+	eventually(t, 10*time.Second, "a warning that pool default's own template skips eu-only's guardrails", func() bool {
+		log := s.stderr.String()
+		return strings.Contains(log, "level=WARN") && strings.Contains(log, `skip template \"eu-only\"'s guardrails`)
+	})
+}
+
+// A pool's own template restricted by its lease.allowed: only its teams
+// lease from the pool directly.
+func TestAPoolsOwnTemplateIsForWhomItsLeaseBlockAllows(t *testing.T) {
+	s := newServer(t, strings.Replace(fastConfig, "max_per_owner: 6}", "max_per_owner: 6, allowed: [\"team:ops\"]}", 1))
+	s.start()
+	var k client.Key
+	s.ovmJSON(&k, "key", "create", "dev")
+	if a := s.do("POST", "/v1/leases", k.Key, `{}`); a.status != 403 || !strings.Contains(string(a.body), `template \"default\" is not open to dev`) {
+		t.Fatalf("a key outside the pool's allowed: %d %s", a.status, a.body)
+	}
+	var ops client.Key
+	s.ovmJSON(&ops, "key", "create", "op", "--team", "ops")
+	if a := s.do("POST", "/v1/leases", ops.Key, `{"wait":"20s"}`); a.status != 201 {
+		t.Fatalf("a key of team ops: %d %s", a.status, a.body)
 	}
 }
