@@ -52,6 +52,9 @@ type OrganizationsPool struct {
 	ParentOU, RetiringOU, RetiringSCP string
 	// BillingContact is set when organizations.billing_contact is.
 	BillingContact bool
+	// Guardrails is set when a template of the pool has guardrails: OVM
+	// makes, tags, attaches and detaches their SCPs.
+	Guardrails bool
 }
 
 // SignupPool is one pool of the signup provider, its values after defaults.

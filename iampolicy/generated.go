@@ -19,7 +19,7 @@ var Examples = map[string]Config{
 		RoleName: "OVMCrossAccountRole", ParentOU: "ou-abcd-12345678", BillingContact: true}}},
 	"organizations-dynamodb": {Region: "us-east-1", Account: "210987654321", DynamoDB: &DynamoDB{Table: "ovm"},
 		Organizations: []OrganizationsPool{{Pool: "members", CreationRole: "OrganizationAccountAccessRole",
-			RoleName: "OVMCrossAccountRole", ParentOU: "ou-abcd-12345678", RetiringOU: "ou-abcd-retiring"}}},
+			RoleName: "OVMCrossAccountRole", ParentOU: "ou-abcd-12345678", RetiringOU: "ou-abcd-retiring", Guardrails: true}}},
 	"signup": {Region: "us-east-1", Account: "210987654321",
 		SecretsManager: &SecretsManager{Prefix: "ovm/"},
 		Signup: []SignupPool{{Pool: "managers", RoleName: "OVMCrossAccountRole", SmokeTest: true,

@@ -102,9 +102,9 @@ func (g *gen) orgARN(resource string) string {
 // OU), and the graveyard side of signup burial.
 func (g *gen) organizations() {
 	var (
-		pools, ous                                 []string
-		read                                       []string
-		retiring, ownSCP, billing, burial, anyOrgs bool
+		pools, ous, guarded                                []string
+		read                                               []string
+		retiring, ownSCP, billing, burial, anyOrgs, guards bool
 	)
 	for _, p := range g.c.Organizations {
 		anyOrgs = true
@@ -119,6 +119,10 @@ func (g *gen) organizations() {
 			ownSCP = ownSCP || p.RetiringSCP == ""
 		}
 		billing = billing || p.BillingContact
+		if p.Guardrails {
+			guards = true
+			guarded = append(guarded, p.Pool)
+		}
 	}
 	for _, p := range g.c.Signup {
 		if p.Burial != nil {
@@ -137,9 +141,12 @@ func (g *gen) organizations() {
 			"organizations:DescribeCreateAccountStatus", "organizations:ListTagsForResource")
 	}
 	if retiring {
-		read = append(read, "organizations:ListRoots", "organizations:ListPoliciesForTarget")
+		read = append(read, "organizations:ListRoots")
 	}
-	if ownSCP {
+	if retiring || guards {
+		read = append(read, "organizations:ListPoliciesForTarget")
+	}
+	if ownSCP || guards {
 		read = append(read, "organizations:ListPolicies", "organizations:DescribePolicy")
 	}
 	g.add("OrganizationsRead", read, []string{"*"}, nil)
@@ -177,6 +184,22 @@ func (g *gen) organizations() {
 			}
 		}
 		g.add("KeepTheRetiringSCP", []string{"organizations:UpdatePolicy", "organizations:AttachPolicy"}, targets, nil)
+	}
+	if guards {
+		// Templates' guardrails: OVM makes one SCP per template and version,
+		// tagged with its pool, keeps its content, and attaches it (with the
+		// organization's own policies a template names) to the pools'
+		// leased accounts. Attaching cannot be scoped by tag: the
+		// organization's policies carry none.
+		scps := g.orgARN("policy/o-*/service_control_policy/p-*")
+		g.add("CreateGuardrailSCPs", []string{"organizations:CreatePolicy"}, []string{"*"},
+			map[string]map[string][]string{"StringEquals": {"organizations:PolicyType": {"SERVICE_CONTROL_POLICY"},
+				"aws:RequestTag/" + TagPool: guarded}})
+		g.add("TagGuardrailSCPs", []string{"organizations:TagResource"}, []string{scps},
+			map[string]map[string][]string{"StringEquals": {"aws:RequestTag/" + TagPool: guarded}})
+		g.add("KeepGuardrailSCPs", []string{"organizations:UpdatePolicy"}, []string{scps},
+			map[string]map[string][]string{"StringEquals": {"aws:ResourceTag/" + TagPool: guarded}})
+		g.add("AttachGuardrails", []string{"organizations:AttachPolicy", "organizations:DetachPolicy"}, []string{scps, accounts}, nil)
 	}
 	if billing {
 		g.add("BillingContact", []string{"account:PutAlternateContact"}, []string{g.arn("account", "", g.c.Account, "account/o-*/*")}, nil)

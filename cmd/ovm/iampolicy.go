@@ -74,7 +74,7 @@ func iamPolicyConfig(cfg *Config, account string) iampolicy.Config {
 			o := k.Organizations
 			out.Organizations = append(out.Organizations, iampolicy.OrganizationsPool{Pool: p.Name, CreationRole: o.CreationRole,
 				RoleName: o.RoleName, ParentOU: o.ParentOU, RetiringOU: o.RetiringOU, RetiringSCP: o.RetiringSCP,
-				BillingContact: o.BillingContact != nil})
+				BillingContact: o.BillingContact != nil, Guardrails: cfg.guardsPool(p.Name)})
 		case *setup.PoolConfig:
 			s := k.Signup
 			sp := iampolicy.SignupPool{Pool: p.Name, RoleName: p.policy.RoleName, SmokeTest: s.SmokeTest}

@@ -169,3 +169,13 @@ func (c *Config) templates() []ovm.Template {
 	}
 	return out
 }
+
+// guardsPool reports whether a template of pool has guardrails.
+func (c *Config) guardsPool(pool string) bool {
+	for _, tc := range c.Templates {
+		if tc.Pool == pool && !tc.template.Guardrails.Empty() {
+			return true
+		}
+	}
+	return false
+}
