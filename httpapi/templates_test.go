@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/ovmdev/ovm/client"
 	"github.com/ovmdev/ovm/engine"
 	"github.com/ovmdev/ovm/httpapi"
+	"github.com/ovmdev/ovm/identity"
+	"github.com/ovmdev/ovm/identity/identitytest"
 )
 
 func templatesFixture(t *testing.T) *fixture {
@@ -99,4 +102,35 @@ func TestALeaseOfATemplateIsForItsTeamsAndKeepsItsTerms(t *testing.T) {
 		t.Fatal("a team twice")
 	}
 	f.do("POST", "/v1/keys", f.admin, `{"name":"bad","teams":["no spaces"]}`).wantError(t, 400, "invalid")
+}
+
+// A CI token whose groups claim holds platform may lease a template open
+// to team:platform; a token without it is refused, naming the template.
+func TestATokensGroupsOpenATemplateToIt(t *testing.T) {
+	iss := identitytest.New(t)
+	v, err := identity.New(identity.Config{OIDC: []identity.IssuerConfig{{Issuer: iss.URL, Audience: oidcAudience, OwnerClaim: "repository",
+		Require: map[string]string{"repository_owner": "my-org"}, GroupsClaim: "groups"}}}, ovm.SystemClock(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := ovm.Template{Name: "sandbox-small", Pool: "default",
+		Lease:      ovm.LeasePolicy{DefaultTTL: time.Hour, MaxTTL: 2 * time.Hour, MinTTL: time.Minute, MaxPerOwner: 1},
+		MaxPerTeam: 1, Allowed: []string{"team:platform"}}
+	f := newFixtureEngine(t, httpapi.Config{Tokens: v}, engine.Config{Templates: []ovm.Template{small}})
+	f.fill()
+	token := func(groups ...any) string {
+		c := iss.Claims(oidcAudience, time.Now())
+		c["groups"] = groups
+		return iss.Sign(nil, c)
+	}
+	var l client.Lease
+	r := f.do("POST", "/v1/leases", token("readers", "platform"), `{"template":"sandbox-small"}`)
+	r.json(t, &l)
+	if r.status != 201 || l.Team != "platform" || l.Owner != "my-org/app" {
+		t.Fatalf("a platform token: %d %s", r.status, r.body)
+	}
+	msg := f.do("POST", "/v1/leases", token("readers"), `{"template":"sandbox-small"}`).wantError(t, 403, "forbidden")
+	if !strings.Contains(msg, `template "sandbox-small"`) {
+		t.Fatalf("the refusal does not name the template: %s", msg)
+	}
 }
