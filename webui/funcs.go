@@ -3,11 +3,13 @@ package webui
 import (
 	"fmt"
 	"html/template"
+	"strings"
 	"time"
 )
 
 var funcs = template.FuncMap{
 	"left": left,
+	"join": strings.Join,
 	"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"whenp": func(t *time.Time) string {
 		if t == nil {

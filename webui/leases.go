@@ -12,10 +12,18 @@ import (
 )
 
 type homeData struct {
-	Next   string
-	Leases []client.Lease
-	Pools  []client.Pool
-	Pool   string
+	Next      string
+	Leases    []client.Lease
+	Templates []templateOption
+	// Template is the one the take form proposes.
+	Template string
+}
+
+// templateOption is a template the person may use, with its pool's
+// ready stock.
+type templateOption struct {
+	client.Template
+	Ready int
 }
 
 func (u *UI) home(r *http.Request, s *session, v *view) error {
@@ -32,18 +40,31 @@ func (u *UI) fillHome(r *http.Request, s *session, v *view) error {
 	if err != nil {
 		return err
 	}
-	sort.Slice(pools.Items, func(i, j int) bool { return pools.Items[i].Name < pools.Items[j].Name })
+	ready := map[string]int{}
+	for _, p := range pools.Items {
+		ready[p.Name] = p.Ready
+	}
+	tpls, err := c.TemplateList(r.Context())
+	if err != nil {
+		return err
+	}
+	opts := make([]templateOption, 0, len(tpls.Items))
+	for _, t := range tpls.Items {
+		opts = append(opts, templateOption{Template: t, Ready: ready[t.Pool]})
+	}
+	sort.Slice(opts, func(i, j int) bool { return opts[i].Name < opts[j].Name })
 	v.Page, v.Title = "home", "My leases"
-	v.Data = homeData{Leases: leases.Items, Pools: pools.Items, Pool: u.cfg.DefaultPool, Next: leases.NextCursor}
+	v.Data = homeData{Leases: leases.Items, Templates: opts, Template: u.cfg.DefaultPool, Next: leases.NextCursor}
 	return nil
 }
 
-// takeForm reads the take form: pool and an optional duration.
+// takeForm reads the take form: a template (or, from older pages, a
+// pool: its own template) and an optional duration.
 func takeForm(r *http.Request) (*client.LeaseRequest, map[string]string) {
-	req := &client.LeaseRequest{Pool: strings.TrimSpace(r.PostFormValue("pool"))}
+	req := &client.LeaseRequest{Template: strings.TrimSpace(r.PostFormValue("template")), Pool: strings.TrimSpace(r.PostFormValue("pool"))}
 	errs := map[string]string{}
-	if req.Pool == "" {
-		errs["pool"] = "Choose a pool."
+	if req.Template == "" && req.Pool == "" {
+		errs["template"] = "Choose a template."
 	}
 	if t := strings.TrimSpace(r.PostFormValue("ttl")); t != "" {
 		d, err := time.ParseDuration(t)
@@ -68,7 +89,11 @@ func (u *UI) take(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		ae := apiError(err)
 		if ae != nil && ae.Status == http.StatusServiceUnavailable {
-			p, _ := u.client(s).PoolGet(r.Context(), req.Pool)
+			pool := req.Pool
+			if t, err := u.client(s).TemplateGet(r.Context(), req.Template); err == nil && req.Template != "" {
+				pool = t.Pool
+			}
+			p, _ := u.client(s).PoolGet(r.Context(), pool)
 			u.render(w, r, http.StatusOK, &view{Page: "wait", Title: "Waiting for an account", Me: &s.me, CSRF: s.csrf,
 				Form: r.PostForm, Data: waitData{Pool: p, Message: ae.Message}})
 			return
@@ -77,11 +102,15 @@ func (u *UI) take(w http.ResponseWriter, r *http.Request, s *session) {
 			u.failed(w, r, s, v, err)
 			return
 		}
-		// The form has two fields: an unknown pool is 404, anything else
-		// the API refuses of it is the duration.
+		// The form has two fields: an unknown template or pool is 404, one
+		// the person may not use 403; anything else the API refuses of it
+		// is the duration.
 		field := "ttl"
-		if ae.Status == http.StatusNotFound {
-			field = "pool"
+		if ae.Status == http.StatusNotFound || ae.Status == http.StatusForbidden {
+			field = "template"
+			if req.Template == "" {
+				field = "pool"
+			}
 		}
 		errs[field] = ae.Message
 	}

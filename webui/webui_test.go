@@ -64,7 +64,14 @@ func build(t *testing.T, withIssuer bool, mods ...func(*webui.Config)) *fixture 
 	prov, _ := sim.New(sim.Config{}, clock)
 	pol := ovm.Pool{Name: "default", Provider: "sim", Stock: ovm.StockPolicy{Target: 1, Ceiling: 5}}.WithDefaults()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng, err := engine.New(store, []engine.Pool{{Policy: pol, Provider: prov}}, clock, log, engine.Config{})
+	// Two templates besides the pool's own: one for everyone, one for the
+	// ops team only.
+	tpl := func(name, desc string, allowed ...string) ovm.Template {
+		return ovm.Template{Name: name, Description: desc, Pool: "default", Allowed: allowed,
+			Lease: ovm.LeasePolicy{DefaultTTL: time.Hour, MaxTTL: 2 * time.Hour, MinTTL: time.Minute, MaxPerOwner: 2}}
+	}
+	eng, err := engine.New(store, []engine.Pool{{Policy: pol, Provider: prov}}, clock, log, engine.Config{
+		Templates: []ovm.Template{tpl("one-hour", "an hour, for anyone"), tpl("ops-only", "the ops team's", "team:ops")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,5 +382,33 @@ func TestAWrongMethodIs405(t *testing.T) {
 	f := newFixture(t)
 	if p := f.browser().get("/ui/logout"); p.status != http.StatusMethodNotAllowed {
 		t.Fatalf("GET /ui/logout: %d", p.status)
+	}
+}
+
+// The take form offers the templates the person may use, with their
+// descriptions; one they may not use is refused next to the field.
+func TestTheTakeFormOffersTheTemplatesThePersonMayUse(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser()
+	tok := b.signIn(f.user)
+	home := b.get("/ui/")
+	for _, want := range []string{`<option value="one-hour"`, "one-hour: an hour, for anyone (pool default, ", `<option value="default" selected`} {
+		if !strings.Contains(home.body, want) {
+			t.Errorf("the take form lacks %s", want)
+		}
+	}
+	if strings.Contains(home.body, "ops-only") {
+		t.Error("alice, in no team, is offered the ops team's template")
+	}
+	p := b.post("/ui/leases", url.Values{"csrf": {tok}, "template": {"ops-only"}})
+	if p.status != http.StatusBadRequest || !strings.Contains(p.body, `id="template-error"`) || !strings.Contains(p.body, "ops-only") {
+		t.Fatalf("a template alice may not use: %d", p.status)
+	}
+	p = b.post("/ui/leases", url.Values{"csrf": {tok}, "template": {"one-hour"}})
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, "/ui/leases/lse_") {
+		t.Fatalf("a lease of one-hour: %d %s", p.status, p.location)
+	}
+	if l := b.get(p.location); !strings.Contains(l.body, `<dd id="lease-template">one-hour</dd>`) {
+		t.Fatalf("the lease page does not name its template:\n%s", l.body)
 	}
 }
