@@ -301,9 +301,11 @@ func (p *LeaseCreateParams) LeaseOf(a *Account) *Lease {
 // LeaseListParams filters LeaseList.
 type LeaseListParams struct {
 	PageParams
-	Owner string     // optional
-	State LeaseState // optional
-	Pool  string     // optional
+	Owner    string     // optional
+	State    LeaseState // optional
+	Pool     string     // optional
+	Team     string     // optional: the team leases count for
+	Template string     // optional
 }
 
 // EventListParams selects events of one account (including its leases'

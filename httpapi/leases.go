@@ -149,7 +149,8 @@ func (s *Server) leaseList(w http.ResponseWriter, r *http.Request, p *principal)
 		return err
 	}
 	q := r.URL.Query()
-	params := &ovm.LeaseListParams{PageParams: pp, Pool: q.Get("pool"), State: ovm.LeaseState(q.Get("state")), Owner: q.Get("owner")}
+	params := &ovm.LeaseListParams{PageParams: pp, Pool: q.Get("pool"), State: ovm.LeaseState(q.Get("state")), Owner: q.Get("owner"),
+		Team: q.Get("team"), Template: q.Get("template")}
 	if params.State != "" && params.State != ovm.LeaseActive && params.State != ovm.LeaseEnded {
 		return ovm.Errorf(ovm.EInvalid, "state must be active or ended")
 	}

@@ -131,6 +131,7 @@ func group(use, short string, cmds ...*cobra.Command) *cobra.Command {
 func listFlags(c *cobra.Command, filters ...string) (map[string]*string, *int) {
 	f := map[string]*string{}
 	help := map[string]string{"state": "only this state", "pool": "only this pool", "owner": "only this owner (admins)",
+		"team": "only leases that count for this team", "template": "only leases of this template",
 		"cursor": "page cursor from a previous list"}
 	for _, name := range append(filters, "cursor") {
 		f[name] = c.Flags().String(name, "", help[name])

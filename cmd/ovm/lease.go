@@ -124,7 +124,7 @@ func leaseListCommand(g *globals) *cobra.Command {
 			moreHint(w, page.NextCursor)
 		})
 	})
-	f, limit = listFlags(c, "state", "pool", "owner")
+	f, limit = listFlags(c, "state", "pool", "owner", "team", "template")
 	return c
 }
 

@@ -22,6 +22,11 @@ func (s *Store) writeLeaseCopy(ctx context.Context, l *ovm.Lease) error {
 		"pk": str(leasePK(l.ID)), "sk": str("L"), "data": str(encodeJSON(l)), "account": str(l.AccountID),
 		"owner": str(l.Owner), "state": str(string(l.State)), "pool": str(l.Pool), "lv": num(l.Version),
 		"gsi1pk": str("LEASES"), "gsi1sk": str(l.ID)}
+	for attr, v := range map[string]string{"team": l.Team, "template": l.Template} {
+		if v != "" {
+			it[attr] = str(v)
+		}
+	}
 	if l.State == ovm.LeaseEnded { // kept from its end (retention)
 		it["gsi2pk"], it["gsi2sk"] = str(retLease), num(l.EndedAt.UnixNano())
 	}
@@ -258,7 +263,7 @@ func (s *Store) LeaseList(ctx context.Context, p *ovm.LeaseListParams) ([]*ovm.L
 	var filters []string
 	names := map[string]string{}
 	values := item{}
-	for attr, v := range map[string]string{"owner": p.Owner, "state": string(p.State), "pool": p.Pool} {
+	for attr, v := range map[string]string{"owner": p.Owner, "state": string(p.State), "pool": p.Pool, "team": p.Team, "template": p.Template} {
 		if v != "" {
 			filters = append(filters, "#"+attr+" = :"+attr)
 			names["#"+attr], values[":"+attr] = attr, str(v)

@@ -227,7 +227,7 @@ func (s *Store) LeaseGet(ctx context.Context, id string) (*ovm.Lease, error) {
 // LeaseList implements ovm.Store.
 func (s *Store) LeaseList(ctx context.Context, p *ovm.LeaseListParams) ([]*ovm.Lease, string, error) {
 	return listPage(ctx, s, "leases", ovm.CursorLeases, p.PageParams, true,
-		[][2]string{{"owner", p.Owner}, {"state", string(p.State)}, {"pool", p.Pool}},
+		[][2]string{{"owner", p.Owner}, {"state", string(p.State)}, {"pool", p.Pool}, {"team", p.Team}, {"template", p.Template}},
 		decodeLease, func(l *ovm.Lease) string { return l.ID })
 }
 

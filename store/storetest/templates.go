@@ -72,6 +72,17 @@ func testLeaseKeepsItsTerms(t *testing.T, s ovm.Store) {
 	if again, _ := s.LeaseGet(context.Background(), l.ID); again.Terms.Guardrails.Regions[0] != "eu-west-1" {
 		t.Fatal("a caller changed the stored terms through an answer")
 	}
+	// Lists filter by team and template.
+	for _, c := range []struct {
+		p    ovm.LeaseListParams
+		want int
+	}{{ovm.LeaseListParams{Team: "platform"}, 1}, {ovm.LeaseListParams{Team: "data"}, 0},
+		{ovm.LeaseListParams{Template: "sandbox", Owner: "alice"}, 1}, {ovm.LeaseListParams{Template: "other"}, 0}} {
+		got, _, err := s.LeaseList(context.Background(), &c.p)
+		if err != nil || len(got) != c.want {
+			t.Fatalf("lease list %+v: %d leases (%v), want %d", c.p, len(got), err, c.want)
+		}
+	}
 	// A lease made without a template has none.
 	Ready(t, s, "p1", T0)
 	plain, err := vend(s, "p1", "bob", T0, 0)
