@@ -13,6 +13,7 @@ const (
 	CursorAccounts CursorKind = "accounts" // AccountList
 	CursorLeases   CursorKind = "leases"   // LeaseList
 	CursorKeys     CursorKind = "keys"     // KeyList
+	CursorSpend    CursorKind = "spend"    // SpendList
 	CursorEvents   CursorKind = "events"   // EventList, oldest first
 	// CursorEventsNewest is EventList newest first: a cursor of one order
 	// is refused by the other.

@@ -11,6 +11,7 @@ import (
 // or ErrPoolLeaseLimit as documented; any other error is internal.
 // Implementations must pass the conformance suite in store/storetest.
 type Store interface {
+	SpendStore
 	// AccountInsert stores a new pending account (Version 1) and its
 	// "created" event. ErrConflict if the id, name or e-mail is taken.
 	AccountInsert(ctx context.Context, a *Account, actor string) error

@@ -1,0 +1,500 @@
+package ovm
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"maps"
+	"math"
+	"slices"
+	"sort"
+	"time"
+)
+
+// Spend: what a lease costs (docs/spend.md). Sources (a queue of CloudTrail
+// events, the inventory sweep, Cost Explorer) turn what AWS says into
+// SpendChanges and reports; a lease's SpendLedger folds them, exactly once,
+// into the priced resources that ran in its account; Summarize prices
+// them over the lease's time. The rules live here, the stores only keep a
+// ledger with a compare-and-set on its version.
+
+// SpendAction is what happened to a priced resource.
+type SpendAction string
+
+const (
+	// SpendStart: the resource runs (created, launched or started) from At.
+	SpendStart SpendAction = "start"
+	// SpendStop: it stopped running at At (an EC2 instance stopped); it
+	// may start again.
+	SpendStop SpendAction = "stop"
+	// SpendDelete: it is gone at At (terminated, deleted).
+	SpendDelete SpendAction = "delete"
+	// SpendModify: from At it runs at a new size and price (a running
+	// resource's type changed).
+	SpendModify SpendAction = "modify"
+)
+
+// SpendChange is one change of one priced resource, from one source event.
+type SpendChange struct {
+	// EventID is the source's id of the event (CloudTrail's eventID): a
+	// ledger applies one event's changes once.
+	EventID string    `json:"event_id"`
+	At      time.Time `json:"at"`
+	Action  SpendAction
+	// Type is the kind of resource (ec2.instance, ebs.volume, ...), ID
+	// AWS's id of it, Size what prices it (an instance type, a volume
+	// type and size).
+	Type   string `json:"type"`
+	Region string `json:"region"`
+	ID     string `json:"id"`
+	Size   string `json:"size,omitempty"`
+	// USDPerHour is its price while it runs; Unpriced says the price table
+	// has none (the resource counts as unpriced, never as free).
+	USDPerHour float64 `json:"usd_per_hour"`
+	Unpriced   bool    `json:"unpriced,omitempty"`
+}
+
+// SpendKey is the ledger's key of a resource.
+func SpendKey(typ, region, id string) string { return typ + "/" + region + "/" + id }
+
+// SpendResource is one priced resource of a lease's account.
+type SpendResource struct {
+	Key        string  `json:"key"`
+	Type       string  `json:"type"`
+	Region     string  `json:"region"`
+	ID         string  `json:"id"`
+	Size       string  `json:"size,omitempty"`
+	USDPerHour float64 `json:"usd_per_hour"`
+	Unpriced   bool    `json:"unpriced,omitempty"`
+	// StartedAt is when it first ran within the lease; StoppedAt when it
+	// last stopped (zero while it runs); Deleted says it is gone.
+	StartedAt time.Time `json:"started_at"`
+	StoppedAt time.Time `json:"stopped_at,omitzero"`
+	Deleted   bool      `json:"deleted,omitempty"`
+	// RunningSince opens the interval it runs in now (zero when stopped).
+	RunningSince time.Time `json:"running_since,omitzero"`
+	// Daily holds what its closed intervals cost, by UTC day (2006-01-02).
+	Daily map[string]float64 `json:"daily,omitempty"`
+	// Source is what last changed it: event or sweep.
+	Source string `json:"source"`
+}
+
+// Running reports whether r runs now.
+func (r *SpendResource) Running() bool { return !r.RunningSince.IsZero() }
+
+// SpendLimits bound one ledger: a lessee who makes millions of resources
+// or events must not grow it without bound (a DynamoDB item is at most
+// 400 KB). Resources beyond MaxSpendResources are counted in Overflow and
+// make the lease's spend "unpriced" (never free); MaxSpendSeen event ids
+// are remembered for exactly-once, the oldest forgotten first.
+const (
+	MaxSpendResources = 400
+	MaxSpendSeen      = 3000
+)
+
+// SpendLedger is what a lease's account ran, priced: the ledger a store
+// keeps per lease, written with a compare-and-set on Version.
+type SpendLedger struct {
+	LeaseID      string `json:"lease_id"`
+	AWSAccountID string `json:"aws_account_id"`
+	Pool         string `json:"pool"`
+	Template     string `json:"template,omitempty"`
+	Team         string `json:"team,omitempty"`
+	Owner        string `json:"owner"`
+	// LeaseStart and LeaseEnd bound what counts (LeaseEnd zero while the
+	// lease is active). Final says the lease has ended and the ledger
+	// takes no more changes.
+	LeaseStart time.Time        `json:"lease_start"`
+	LeaseEnd   time.Time        `json:"lease_end,omitzero"`
+	Final      bool             `json:"final,omitempty"`
+	Resources  []*SpendResource `json:"resources,omitempty"`
+	// Overflow counts resources refused beyond MaxSpendResources.
+	Overflow int `json:"overflow,omitempty"`
+	// Reported is what AWS bills, by UTC day, for the days it has
+	// reported (usage only: credits and refunds excluded); ReportedAt is
+	// when it was read.
+	Reported   map[string]float64 `json:"reported,omitempty"`
+	ReportedAt time.Time          `json:"reported_at,omitzero"`
+	// SweptAt is the last sweep of the account.
+	SweptAt time.Time `json:"swept_at,omitzero"`
+	// Seen holds hashes of the event ids applied, oldest first.
+	Seen []string `json:"seen,omitempty"`
+	// Errors are the latest failures of the lease's sources (an event
+	// that could not be read, a region the sweep could not reach), newest
+	// last, at most MaxSpendErrors.
+	Errors []SpendError `json:"errors,omitempty"`
+	// Spend is the summary as of the last write (Summarize).
+	Spend     LeaseSpend `json:"spend"`
+	Version   int64      `json:"version"`
+	UpdatedAt time.Time  `json:"updated_at"`
+}
+
+// MaxSpendErrors is how many source errors a ledger keeps.
+const MaxSpendErrors = 10
+
+// SpendError is one failure of a spend source for a lease.
+type SpendError struct {
+	At      time.Time `json:"at"`
+	Source  string    `json:"source"`
+	Message string    `json:"message"`
+}
+
+// LeaseSpend is a lease's spend, as the API shows it.
+type LeaseSpend struct {
+	// USD is the spend: for the days AWS has reported, the larger of the
+	// estimate and the report; for the others, the estimate.
+	USD          float64 `json:"usd"`
+	EstimatedUSD float64 `json:"estimated_usd"`
+	ReportedUSD  float64 `json:"reported_usd"`
+	// BurnUSDPerHour is what the resources running now cost an hour.
+	BurnUSDPerHour float64   `json:"burn_usd_per_hour"`
+	AsOf           time.Time `json:"as_of,omitzero"`
+	// Unpriced lists the types of resources running, or that ran, that
+	// the price table cannot price ("overflow" for resources beyond the
+	// ledger's bound): the spend is then a lower bound.
+	Unpriced []string `json:"unpriced"`
+	// Daily is the spend by UTC day.
+	Daily map[string]float64 `json:"daily,omitempty"`
+}
+
+// NewSpendLedger is the empty ledger of lease l.
+func NewSpendLedger(l *Lease) *SpendLedger {
+	return &SpendLedger{LeaseID: l.ID, AWSAccountID: l.AWSAccountID, Pool: l.Pool, Template: l.Template,
+		Team: l.Team, Owner: l.Owner, LeaseStart: l.CreatedAt}
+}
+
+// Clone returns a deep copy of g.
+func (g *SpendLedger) Clone() *SpendLedger {
+	c := *g
+	c.Resources = make([]*SpendResource, len(g.Resources))
+	for i, r := range g.Resources {
+		rc := *r
+		rc.Daily = maps.Clone(r.Daily)
+		c.Resources[i] = &rc
+	}
+	c.Reported = maps.Clone(g.Reported)
+	c.Seen = slices.Clone(g.Seen)
+	c.Errors = slices.Clone(g.Errors)
+	c.Spend.Unpriced = slices.Clone(g.Spend.Unpriced)
+	c.Spend.Daily = maps.Clone(g.Spend.Daily)
+	return &c
+}
+
+// spendEventHash is what Seen keeps of an event id: 16 hex digits of its
+// SHA-256 (a collision among one lease's 3,000 latest events is beyond
+// any practical chance).
+func spendEventHash(id string) string {
+	h := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(h[:8])
+}
+
+// HasSeen reports whether the event eventID has been applied.
+func (g *SpendLedger) HasSeen(eventID string) bool {
+	return slices.Contains(g.Seen, spendEventHash(eventID))
+}
+
+// MarkSeen records eventID as applied.
+func (g *SpendLedger) MarkSeen(eventID string) {
+	g.Seen = append(g.Seen, spendEventHash(eventID))
+	if over := len(g.Seen) - MaxSpendSeen; over > 0 {
+		g.Seen = slices.Delete(g.Seen, 0, over)
+	}
+}
+
+// AddError records a source's failure.
+func (g *SpendLedger) AddError(at time.Time, source, msg string) {
+	g.Errors = append(g.Errors, SpendError{At: at, Source: source, Message: msg})
+	if over := len(g.Errors) - MaxSpendErrors; over > 0 {
+		g.Errors = slices.Delete(g.Errors, 0, over)
+	}
+}
+
+func (g *SpendLedger) find(key string) *SpendResource {
+	for _, r := range g.Resources {
+		if r.Key == key {
+			return r
+		}
+	}
+	return nil
+}
+
+// Apply folds the changes of one event into g, once: an event already
+// seen changes nothing and Apply returns false. A final ledger takes
+// nothing. Changes before the lease's start count from its start.
+func (g *SpendLedger) Apply(eventID string, changes []*SpendChange) bool {
+	if g.Final || g.HasSeen(eventID) {
+		return false
+	}
+	for _, c := range changes {
+		g.change(c, "event")
+	}
+	g.MarkSeen(eventID)
+	return true
+}
+
+// change applies c, from source.
+func (g *SpendLedger) change(c *SpendChange, source string) {
+	at := c.At
+	if at.Before(g.LeaseStart) {
+		at = g.LeaseStart
+	}
+	key := SpendKey(c.Type, c.Region, c.ID)
+	r := g.find(key)
+	if r == nil {
+		if c.Action == SpendStop || c.Action == SpendDelete {
+			return // nothing we priced stopped
+		}
+		if len(g.Resources) >= MaxSpendResources {
+			g.Overflow++
+			return
+		}
+		r = &SpendResource{Key: key, Type: c.Type, Region: c.Region, ID: c.ID, StartedAt: at}
+		if c.Action == SpendModify {
+			r.StartedAt = time.Time{} // known, not known to run: a sweep says
+		}
+		g.Resources = append(g.Resources, r)
+		sort.Slice(g.Resources, func(i, j int) bool { return g.Resources[i].Key < g.Resources[j].Key })
+	}
+	r.Source = source
+	switch c.Action {
+	case SpendStart:
+		if r.Deleted {
+			return // an id is never reused: a late start of a deleted resource is stale
+		}
+		if r.Running() {
+			g.closeInterval(r, at)
+		}
+		switch {
+		case c.Size != "" || c.Unpriced:
+			r.Size, r.USDPerHour, r.Unpriced = c.Size, c.USDPerHour, c.Unpriced
+		case r.Size == "":
+			// A start that names no size (StartInstances) of a resource
+			// never seen: unpriced until a sweep sizes it, never free.
+			r.Unpriced = true
+		}
+		r.RunningSince, r.StoppedAt = at, time.Time{}
+		if r.StartedAt.IsZero() {
+			r.StartedAt = at
+		}
+	case SpendModify:
+		// A new size: a running resource runs at its new price from at, a
+		// stopped one (an EC2 instance changes type only when stopped)
+		// from its next start.
+		if r.Running() {
+			g.closeInterval(r, at)
+			r.RunningSince = at
+		}
+		r.Size, r.USDPerHour, r.Unpriced = c.Size, c.USDPerHour, c.Unpriced
+	case SpendStop, SpendDelete:
+		if r.Running() {
+			g.closeInterval(r, at)
+			r.StoppedAt = at
+		}
+		if c.Action == SpendDelete {
+			r.Deleted = true
+		}
+	}
+}
+
+// closeInterval ends r's running interval at end, adding its cost to
+// r.Daily.
+func (g *SpendLedger) closeInterval(r *SpendResource, end time.Time) {
+	if end.Before(r.RunningSince) {
+		end = r.RunningSince // a change older than the interval closes it empty
+	}
+	if r.Daily == nil {
+		r.Daily = map[string]float64{}
+	}
+	addDaily(r.Daily, r.RunningSince, end, r.USDPerHour)
+	r.RunningSince = time.Time{}
+}
+
+// addDaily adds usdPerHour over [from, to) to daily, split by UTC day.
+func addDaily(daily map[string]float64, from, to time.Time, usdPerHour float64) {
+	for from.Before(to) {
+		dayEnd := from.UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
+		end := to
+		if dayEnd.Before(end) {
+			end = dayEnd
+		}
+		daily[from.UTC().Format(time.DateOnly)] += end.Sub(from).Hours() * usdPerHour
+		from = end
+	}
+}
+
+// SweptResource is a priced resource the sweep found in an account.
+type SweptResource struct {
+	Type, Region, ID, Size string
+	Running                bool
+	// Since is when it was launched, when AWS says (zero: unknown, the
+	// sweep's time is used).
+	Since      time.Time
+	USDPerHour float64
+	Unpriced   bool
+}
+
+// Sweep corrects g by what a sweep at `at` found: the swept types, in the
+// regions it reached. A running resource found that g does not know (a
+// missed launch, one from before the lease) starts at its launch (or the
+// lease's start, or at); one g thinks runs that was not found running
+// stopped at `at`. Regions the sweep did not reach are left as they are:
+// an unreachable region never zeroes the spend.
+func (g *SpendLedger) Sweep(at time.Time, types, reached []string, found []SweptResource) {
+	if g.Final {
+		return
+	}
+	running := map[string]bool{}
+	for _, f := range found {
+		key := SpendKey(f.Type, f.Region, f.ID)
+		if !f.Running {
+			continue
+		}
+		running[key] = true
+		if r := g.find(key); r != nil && r.Running() {
+			if r.Size == "" && f.Size != "" { // a start seen without its size: priced from now on
+				g.change(&SpendChange{At: at, Action: SpendModify, Type: f.Type, Region: f.Region, ID: f.ID, Size: f.Size,
+					USDPerHour: f.USDPerHour, Unpriced: f.Unpriced}, "sweep")
+			}
+			continue
+		}
+		since := f.Since
+		if since.IsZero() || since.After(at) {
+			since = at
+		}
+		if r := g.find(key); r != nil && !r.StoppedAt.IsZero() && since.Before(r.StoppedAt) {
+			since = at // restarted after the stop we know of: from now
+		}
+		g.change(&SpendChange{At: since, Action: SpendStart, Type: f.Type, Region: f.Region, ID: f.ID, Size: f.Size,
+			USDPerHour: f.USDPerHour, Unpriced: f.Unpriced}, "sweep")
+	}
+	for _, r := range g.Resources {
+		if r.Running() && !running[r.Key] && slices.Contains(types, r.Type) && slices.Contains(reached, r.Region) {
+			g.change(&SpendChange{At: at, Action: SpendStop, Type: r.Type, Region: r.Region, ID: r.ID}, "sweep")
+		}
+	}
+	g.SweptAt = at
+}
+
+// Report records what AWS billed, by UTC day (usage only), read at `at`.
+func (g *SpendLedger) Report(at time.Time, daily map[string]float64) {
+	if g.Reported == nil {
+		g.Reported = map[string]float64{}
+	}
+	maps.Copy(g.Reported, daily)
+	g.ReportedAt = at
+}
+
+// End marks the lease ended at `at`: running resources stop counting
+// there and the ledger takes no more changes.
+func (g *SpendLedger) End(at time.Time) {
+	if g.Final {
+		return
+	}
+	if at.Before(g.LeaseStart) {
+		at = g.LeaseStart
+	}
+	g.LeaseEnd = at
+	g.Spend = g.Summarize(at)
+	g.Final = true
+}
+
+// Summarize prices g as of now (or its lease's end, when earlier).
+func (g *SpendLedger) Summarize(now time.Time) LeaseSpend {
+	if !g.LeaseEnd.IsZero() && g.LeaseEnd.Before(now) {
+		now = g.LeaseEnd
+	}
+	est := map[string]float64{}
+	unpriced := map[string]bool{}
+	var burn float64
+	for _, r := range g.Resources {
+		for d, usd := range r.Daily {
+			est[d] += usd
+		}
+		if r.Running() {
+			addDaily(est, r.RunningSince, now, r.USDPerHour)
+			if g.LeaseEnd.IsZero() {
+				burn += r.USDPerHour
+			}
+		}
+		if r.Unpriced {
+			unpriced[r.Type] = true
+		}
+	}
+	if g.Overflow > 0 {
+		unpriced["overflow"] = true
+	}
+	s := LeaseSpend{AsOf: now, Daily: map[string]float64{}, BurnUSDPerHour: roundUSD(burn),
+		Unpriced: slices.Sorted(maps.Keys(unpriced))}
+	if s.Unpriced == nil {
+		s.Unpriced = []string{}
+	}
+	for d, usd := range est {
+		s.EstimatedUSD += usd
+		day := usd
+		if rep, ok := g.Reported[d]; ok && rep > day {
+			day = rep
+		}
+		s.Daily[d] = roundUSD(day)
+	}
+	for d, rep := range g.Reported {
+		s.ReportedUSD += rep
+		if _, ok := est[d]; !ok {
+			s.Daily[d] = roundUSD(rep)
+		}
+	}
+	for _, usd := range s.Daily {
+		s.USD += usd
+	}
+	s.USD, s.EstimatedUSD, s.ReportedUSD = roundUSD(s.USD), roundUSD(s.EstimatedUSD), roundUSD(s.ReportedUSD)
+	return s
+}
+
+// EstimateError is the estimate minus the report over the days AWS has
+// reported (zero when none): how good the estimate is.
+func (g *SpendLedger) EstimateError() (diff float64, days int) {
+	est := map[string]float64{}
+	for _, r := range g.Resources {
+		for d, usd := range r.Daily {
+			est[d] += usd
+		}
+		if r.Running() {
+			end := g.ReportedAt
+			if !g.LeaseEnd.IsZero() && g.LeaseEnd.Before(end) {
+				end = g.LeaseEnd
+			}
+			addDaily(est, r.RunningSince, end, r.USDPerHour)
+		}
+	}
+	for d, rep := range g.Reported {
+		diff += est[d] - rep
+		days++
+	}
+	return roundUSD(diff), days
+}
+
+// roundUSD rounds to a hundredth of a cent.
+func roundUSD(v float64) float64 { return math.Round(v*10000) / 10000 }
+
+// SpendListParams selects ledgers for a report: those whose lease ran in
+// [From, To) (zero: unbounded).
+type SpendListParams struct {
+	PageParams
+	From, To time.Time
+}
+
+// SpendStore is the part of a store that keeps spend ledgers. Both stores
+// implement it (conformance suite store/storetest).
+type SpendStore interface {
+	// SpendGet returns lease's ledger, ErrNotFound when it has none.
+	SpendGet(ctx context.Context, leaseID string) (*SpendLedger, error)
+	// SpendPut writes g when the stored ledger's version is g.Version-1
+	// (none stored when g.Version is 1); otherwise ErrConflict and nothing
+	// changes.
+	SpendPut(ctx context.Context, g *SpendLedger) error
+	// SpendList lists ledgers of leases that ran in [From, To), by lease
+	// start then lease id.
+	SpendList(ctx context.Context, p *SpendListParams) ([]*SpendLedger, string, error)
+	// SpendListOpen lists ledgers that are not final (their lease was
+	// active when last written), at most limit.
+	SpendListOpen(ctx context.Context, limit int) ([]*SpendLedger, error)
+}

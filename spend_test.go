@@ -1,0 +1,165 @@
+package ovm_test
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/ovmdev/ovm"
+)
+
+var spendT0 = time.Date(2026, 12, 1, 22, 0, 0, 0, time.UTC)
+
+func spendLedger() *ovm.SpendLedger {
+	return ovm.NewSpendLedger(&ovm.Lease{ID: "l-1", AWSAccountID: "111122223333", Pool: "p", Owner: "o", CreatedAt: spendT0})
+}
+
+func launch(id string, at time.Time, usd float64) []*ovm.SpendChange {
+	return []*ovm.SpendChange{{At: at, Action: ovm.SpendStart, Type: "ec2.instance", Region: "eu-west-1", ID: id, Size: "m5.large", USDPerHour: usd}}
+}
+
+func change(a ovm.SpendAction, id string, at time.Time) []*ovm.SpendChange {
+	return []*ovm.SpendChange{{At: at, Action: a, Type: "ec2.instance", Region: "eu-west-1", ID: id}}
+}
+
+func TestSpendLedgerPricesRunningTimeSplitByDay(t *testing.T) {
+	g := spendLedger()
+	g.Apply("e1", launch("i-1", spendT0, 1))
+	g.Apply("e2", change(ovm.SpendStop, "i-1", spendT0.Add(3*time.Hour))) // 2 h on Dec 1, 1 h on Dec 2
+	g.Apply("e3", change(ovm.SpendStart, "i-1", spendT0.Add(5*time.Hour)))
+	s := g.Summarize(spendT0.Add(6 * time.Hour))
+	if s.USD != 4 || s.EstimatedUSD != 4 || s.BurnUSDPerHour != 1 {
+		t.Fatalf("spend %+v, want 4 USD at 1 USD/h", s)
+	}
+	if want := map[string]float64{"2026-12-01": 2, "2026-12-02": 2}; !reflect.DeepEqual(s.Daily, want) {
+		t.Fatalf("daily %v, want %v", s.Daily, want)
+	}
+	g.Apply("e4", change(ovm.SpendDelete, "i-1", spendT0.Add(7*time.Hour)))
+	if s := g.Summarize(spendT0.Add(100 * time.Hour)); s.USD != 5 || s.BurnUSDPerHour != 0 {
+		t.Fatalf("after the termination %+v, want 5 USD and no burn", s)
+	}
+	g.Apply("e5", change(ovm.SpendStart, "i-1", spendT0.Add(8*time.Hour)))
+	if s := g.Summarize(spendT0.Add(100 * time.Hour)); s.USD != 5 {
+		t.Fatalf("a start after the deletion counted: %+v", s)
+	}
+}
+
+func TestSpendLedgerAppliesAnEventOnce(t *testing.T) {
+	g := spendLedger()
+	if !g.Apply("e1", launch("i-1", spendT0, 1)) {
+		t.Fatal("first apply refused")
+	}
+	g.Apply("e2", change(ovm.SpendStop, "i-1", spendT0.Add(time.Hour)))
+	if g.Apply("e1", launch("i-1", spendT0, 1)) || g.Apply("e2", change(ovm.SpendStop, "i-1", spendT0.Add(2*time.Hour))) {
+		t.Fatal("a redelivered event was applied again")
+	}
+	if s := g.Summarize(spendT0.Add(10 * time.Hour)); s.USD != 1 {
+		t.Fatalf("spend %v after redeliveries, want 1", s.USD)
+	}
+	for i := range ovm.MaxSpendSeen + 10 {
+		g.Apply(fmt.Sprintf("x%d", i), nil)
+	}
+	if len(g.Seen) != ovm.MaxSpendSeen {
+		t.Fatalf("%d seen ids kept, want the bound %d", len(g.Seen), ovm.MaxSpendSeen)
+	}
+	if !g.HasSeen(fmt.Sprintf("x%d", ovm.MaxSpendSeen+9)) || g.HasSeen("x0") {
+		t.Fatal("the bound forgets the newest instead of the oldest")
+	}
+}
+
+func TestSpendLedgerCountsFromTheLeaseStartAndStopsAtItsEnd(t *testing.T) {
+	g := spendLedger()
+	g.Apply("e1", launch("i-1", spendT0.Add(-5*time.Hour), 2)) // launched before the lease
+	g.End(spendT0.Add(90 * time.Minute))
+	if g.Spend.USD != 3 || !g.Final {
+		t.Fatalf("final spend %+v, want 3 USD (1.5 h at 2)", g.Spend)
+	}
+	if g.Apply("e2", launch("i-2", spendT0, 100)) {
+		t.Fatal("a final ledger took a change")
+	}
+	if s := g.Summarize(spendT0.Add(1000 * time.Hour)); s.USD != 3 || s.BurnUSDPerHour != 0 {
+		t.Fatalf("an ended lease still burns: %+v", s)
+	}
+}
+
+func TestSpendLedgerModifyRepricesARunningResourceOnly(t *testing.T) {
+	g := spendLedger()
+	g.Apply("e1", launch("i-1", spendT0, 1))
+	g.Apply("e2", []*ovm.SpendChange{{At: spendT0.Add(time.Hour), Action: ovm.SpendModify, Type: "ec2.instance", Region: "eu-west-1", ID: "i-1", Size: "m5.xlarge", USDPerHour: 2}})
+	if s := g.Summarize(spendT0.Add(2 * time.Hour)); s.USD != 3 || s.BurnUSDPerHour != 2 {
+		t.Fatalf("spend %+v, want 1 + 2", s)
+	}
+	g.Apply("e3", []*ovm.SpendChange{{At: spendT0, Action: ovm.SpendModify, Type: "rds.instance", Region: "eu-west-1", ID: "db", Size: "db.m5.large", USDPerHour: 5}})
+	if s := g.Summarize(spendT0.Add(2 * time.Hour)); s.USD != 3 {
+		t.Fatalf("a resize of an unknown resource started it: %+v", s)
+	}
+}
+
+func TestUnpricedResourcesAreNamedNeverFree(t *testing.T) {
+	g := spendLedger()
+	g.Apply("e1", []*ovm.SpendChange{{At: spendT0, Action: ovm.SpendStart, Type: "sagemaker.endpoint", Region: "us-east-1", ID: "ep", Size: "ml.p5.48xlarge", Unpriced: true}})
+	s := g.Summarize(spendT0.Add(time.Hour))
+	if !reflect.DeepEqual(s.Unpriced, []string{"sagemaker.endpoint"}) {
+		t.Fatalf("unpriced %v", s.Unpriced)
+	}
+	for i := range ovm.MaxSpendResources + 1 {
+		g.Apply(fmt.Sprintf("r%d", i), launch(fmt.Sprintf("i-%d", i), spendT0, 0.01))
+	}
+	if g.Overflow == 0 || len(g.Resources) != ovm.MaxSpendResources {
+		t.Fatalf("%d resources, overflow %d: the bound does not hold", len(g.Resources), g.Overflow)
+	}
+	if s := g.Summarize(spendT0.Add(time.Hour)); !reflect.DeepEqual(s.Unpriced, []string{"overflow", "sagemaker.endpoint"}) {
+		t.Fatalf("resources beyond the bound are not flagged: %v", s.Unpriced)
+	}
+}
+
+func TestSweepAddsMissedLaunchesAndStopsWhatIsGoneButNotInUnreachedRegions(t *testing.T) {
+	g := spendLedger()
+	g.Apply("e1", launch("i-gone", spendT0, 1))
+	g.Apply("e2", []*ovm.SpendChange{{At: spendT0, Action: ovm.SpendStart, Type: "ec2.instance", Region: "us-east-1", ID: "i-far", Size: "t3.micro", USDPerHour: 1}})
+	at := spendT0.Add(2 * time.Hour)
+	g.Sweep(at, []string{"ec2.instance"}, []string{"eu-west-1"}, []ovm.SweptResource{
+		{Type: "ec2.instance", Region: "eu-west-1", ID: "i-missed", Size: "t3.micro", Running: true, Since: spendT0.Add(time.Hour), USDPerHour: 0.5},
+		{Type: "ec2.instance", Region: "eu-west-1", ID: "i-before", Size: "t3.micro", Running: true, Since: spendT0.Add(-48 * time.Hour), USDPerHour: 0.5},
+	})
+	s := g.Summarize(spendT0.Add(4 * time.Hour))
+	// i-gone: 2 h at 1; i-far (us-east-1, not reached): 4 h at 1;
+	// i-missed: 3 h at 0.5; i-before: from the lease start, 4 h at 0.5.
+	if s.USD != 2+4+1.5+2 {
+		t.Fatalf("spend %v after the sweep, want 9.5", s.USD)
+	}
+	if s.BurnUSDPerHour != 2 {
+		t.Fatalf("burn %v, want 2", s.BurnUSDPerHour)
+	}
+}
+
+func TestReportedCostWinsForReportedDaysOnly(t *testing.T) {
+	g := spendLedger()
+	g.Apply("e1", launch("i-1", spendT0, 1)) // 2 h on Dec 1, then 24 h a day
+	g.Report(spendT0.Add(26*time.Hour), map[string]float64{"2026-12-01": 5})
+	s := g.Summarize(spendT0.Add(26 * time.Hour))
+	if s.USD != 5+24 || s.EstimatedUSD != 26 || s.ReportedUSD != 5 {
+		t.Fatalf("spend %+v, want 29 (5 reported for Dec 1, 24 estimated for Dec 2)", s)
+	}
+	g.Report(spendT0.Add(26*time.Hour), map[string]float64{"2026-12-01": 1})
+	if s := g.Summarize(spendT0.Add(26 * time.Hour)); s.USD != 26 {
+		t.Fatalf("a report below the estimate lowered the spend: %v", s.USD)
+	}
+	if diff, days := g.EstimateError(); diff != 1 || days != 1 {
+		t.Fatalf("estimate error %v over %d days, want +1 over 1", diff, days)
+	}
+}
+
+func TestAStartOfAnUnknownResourceIsUnpricedUntilASweepSizesIt(t *testing.T) {
+	g := spendLedger()
+	g.Apply("e1", change(ovm.SpendStart, "i-1", spendT0))
+	if s := g.Summarize(spendT0.Add(time.Hour)); len(s.Unpriced) != 1 {
+		t.Fatalf("a start without a size is free: %+v", s)
+	}
+	g.Sweep(spendT0.Add(time.Hour), []string{"ec2.instance"}, []string{"eu-west-1"}, []ovm.SweptResource{
+		{Type: "ec2.instance", Region: "eu-west-1", ID: "i-1", Size: "m5.large", Running: true, USDPerHour: 1}})
+	if s := g.Summarize(spendT0.Add(3 * time.Hour)); len(s.Unpriced) != 0 || s.USD != 2 {
+		t.Fatalf("after the sweep %+v, want 2 USD priced", s)
+	}
+}

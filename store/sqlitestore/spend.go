@@ -1,0 +1,135 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ovmdev/ovm"
+)
+
+// SpendGet implements ovm.Store.
+func (s *Store) SpendGet(ctx context.Context, leaseID string) (*ovm.SpendLedger, error) {
+	var doc string
+	err := s.r.QueryRowContext(ctx, `SELECT doc FROM spend_ledgers WHERE lease_id = ?`, leaseID).Scan(&doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("spend ledger of lease %s: %w", leaseID, ovm.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeLedger(doc)
+}
+
+func decodeLedger(doc string) (*ovm.SpendLedger, error) {
+	var g ovm.SpendLedger
+	if err := json.Unmarshal([]byte(doc), &g); err != nil {
+		return nil, fmt.Errorf("sqlitestore: decode spend ledger: %w", err)
+	}
+	return &g, nil
+}
+
+// SpendPut implements ovm.Store: a compare-and-set on the version.
+func (s *Store) SpendPut(ctx context.Context, g *ovm.SpendLedger) error {
+	doc, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var res sql.Result
+		var err error
+		if g.Version == 1 {
+			res, err = tx.ExecContext(ctx, `INSERT INTO spend_ledgers (lease_id, lease_start, lease_end, final, version, doc)
+				VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (lease_id) DO NOTHING`,
+				g.LeaseID, ns(g.LeaseStart), endNS(g.LeaseEnd), g.Final, string(doc))
+		} else {
+			res, err = tx.ExecContext(ctx, `UPDATE spend_ledgers SET lease_end = ?, final = ?, version = ?, doc = ?
+				WHERE lease_id = ? AND version = ?`, endNS(g.LeaseEnd), g.Final, g.Version, string(doc), g.LeaseID, g.Version-1)
+		}
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("spend ledger of lease %s changed since it was read: %w", g.LeaseID, ovm.ErrConflict)
+		}
+		return nil
+	})
+}
+
+// spendCursorKey is a ledger's position in SpendList: its lease's start,
+// then its lease id.
+func spendCursorKey(g *ovm.SpendLedger) string {
+	return fmt.Sprintf("%020d|%s", ns(g.LeaseStart), g.LeaseID)
+}
+
+// SpendList implements ovm.Store.
+func (s *Store) SpendList(ctx context.Context, p *ovm.SpendListParams) ([]*ovm.SpendLedger, string, error) {
+	q := `SELECT doc FROM spend_ledgers WHERE 1 = 1`
+	var args []any
+	if p.Cursor != "" {
+		after, err := ovm.DecodeCursor(ovm.CursorSpend, p.Cursor)
+		start, id, ok := strings.Cut(after, "|")
+		n, perr := strconv.ParseInt(start, 10, 64)
+		if err != nil || !ok || perr != nil {
+			return nil, "", ovm.Errorf(ovm.EInvalid, "invalid cursor: not a position in a spend list")
+		}
+		q += ` AND (lease_start > ? OR (lease_start = ? AND lease_id > ?))`
+		args = append(args, n, n, id)
+	}
+	if !p.To.IsZero() {
+		q += ` AND lease_start < ?`
+		args = append(args, ns(p.To))
+	}
+	if !p.From.IsZero() {
+		q += ` AND (lease_end = 0 OR lease_end > ?)`
+		args = append(args, ns(p.From))
+	}
+	limit := p.EffectiveLimit()
+	q += ` ORDER BY lease_start, lease_id LIMIT ?`
+	args = append(args, limit+1)
+	out, err := s.ledgers(ctx, q, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	out, next := page(out, limit, ovm.CursorSpend, spendCursorKey)
+	return out, next, nil
+}
+
+// SpendListOpen implements ovm.Store.
+func (s *Store) SpendListOpen(ctx context.Context, limit int) ([]*ovm.SpendLedger, error) {
+	return s.ledgers(ctx, `SELECT doc FROM spend_ledgers WHERE final = 0 ORDER BY lease_start LIMIT ?`, limit)
+}
+
+func (s *Store) ledgers(ctx context.Context, q string, args ...any) ([]*ovm.SpendLedger, error) {
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*ovm.SpendLedger
+	for rows.Next() {
+		var doc string
+		if err := rows.Scan(&doc); err != nil {
+			return nil, err
+		}
+		g, err := decodeLedger(doc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// endNS is a lease end as stored: 0 while the lease is active.
+func endNS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
