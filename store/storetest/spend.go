@@ -122,7 +122,10 @@ func testSpendEventCountedOnce(t *testing.T, s ovm.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if applied.Load() != events || len(g.Resources) != events || g.Version != events+1 {
+	// A write whose answer was lost may be reported refused although it
+	// was made (the retry then finds its event seen): what the store holds
+	// is the measure, and no more writes than events may report success.
+	if applied.Load() > events || len(g.Resources) != events || g.Version != events+1 {
 		t.Fatalf("%d applies, %d resources, version %d; want each of %d events once", applied.Load(), len(g.Resources), g.Version, events)
 	}
 }
