@@ -498,3 +498,58 @@ type SpendStore interface {
 	// active when last written), at most limit.
 	SpendListOpen(ctx context.Context, limit int) ([]*SpendLedger, error)
 }
+
+// SpendMessage is one message a spend source took from its queue: one
+// event of a leased account, read.
+type SpendMessage struct {
+	// Handle acknowledges it (SpendSource.Ack).
+	Handle string
+	// EventID is the source's id of the event; AWSAccountID the account
+	// it happened in; At when.
+	EventID      string
+	AWSAccountID string
+	At           time.Time
+	Changes      []*SpendChange
+	// Err says the message could not be read (AWSAccountID may then be
+	// empty): it is recorded on the lease and counted, never dropped in
+	// silence.
+	Err error
+}
+
+// SpendSource is where the lessee's events come from (spend/cloudtrail on a
+// queue). A message is taken in at least once: until acknowledged, it
+// comes again.
+type SpendSource interface {
+	// Receive returns the messages waiting, without waiting long.
+	Receive(ctx context.Context) ([]*SpendMessage, error)
+	// Ack deletes messages that were recorded.
+	Ack(ctx context.Context, handles []string) error
+}
+
+// SpendSimulator is a spend source that makes the events itself (the
+// simulated AWS): the spend worker tells it the active leases each round.
+type SpendSimulator interface {
+	Simulate(ctx context.Context, active []*Lease) error
+}
+
+// SpendSweeper is an optional Provider capability: it lists the priced
+// resources in a leased account (Types, in the Regions it Reached) for
+// the sweep. Errors name what it could not list; what it did list counts.
+type SpendSweeper interface {
+	SpendSweep(ctx context.Context, a *Account) (*SpendSweepResult, error)
+}
+
+// SpendSweepResult is what one sweep of an account found.
+type SpendSweepResult struct {
+	Types   []string
+	Reached []string
+	Found   []SweptResource
+	// Errors name the Regions or types it could not list.
+	Errors []string
+}
+
+// CostReporter reads what AWS bills (Cost Explorer): usage cost by UTC
+// day of each account in [from, to), credits and refunds excluded.
+type CostReporter interface {
+	DailyCost(ctx context.Context, awsAccountIDs []string, from, to time.Time) (map[string]map[string]float64, error)
+}

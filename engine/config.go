@@ -56,6 +56,8 @@ type Config struct {
 	// template of the only pool, or of "default").
 	Templates       []ovm.Template
 	DefaultTemplate string
+	// Spend configures the spend worker.
+	Spend SpendConfig
 }
 
 // AccessConfig bounds how often one lease issues access (credentials and
@@ -138,6 +140,7 @@ func (c Config) WithDefaults() Config {
 	c.Vend = c.Vend.withDefaults()
 	c.Access = c.Access.withDefaults()
 	c.Retention = c.Retention.withDefaults()
+	c.Spend = c.Spend.withDefaults()
 	c.Notify = c.Notify.withDefaults(c)
 	return c
 }

@@ -49,6 +49,7 @@ type Engine struct {
 	drift    *Drift
 	notifier *Notifier
 	retainer *Retainer
+	spender  *Spender
 
 	sigMu   sync.Mutex
 	signals map[string]chan struct{}
@@ -116,6 +117,7 @@ func New(store ovm.Store, pools []Pool, clock ovm.Clock, log *slog.Logger, cfg C
 	e.drift = &Drift{e: e}
 	e.notifier = newNotifier(e, cfg.Notify)
 	e.retainer = &Retainer{e: e}
+	e.spender = &Spender{e: e, cfg: cfg.Spend}
 	return e, nil
 }
 

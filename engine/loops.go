@@ -20,6 +20,7 @@ const (
 	WorkerDrift    Worker = "drift"    // compares AWS with the store
 	WorkerNotifier Worker = "notifier" // sends the outbox's notifications
 	WorkerRetainer Worker = "retainer" // deletes what the retention no longer keeps
+	WorkerSpender  Worker = "spender"  // takes in spend events, sweeps, reconciles
 )
 
 // RunOnce runs worker w once, as its loop does every tick, and returns how
@@ -39,6 +40,8 @@ func (e *Engine) RunOnce(ctx context.Context, w Worker) (int, error) {
 		return e.notifier.RunOnce(ctx)
 	case WorkerRetainer:
 		return e.retainer.RunOnce(ctx)
+	case WorkerSpender:
+		return e.spender.RunOnce(ctx)
 	}
 	return 0, fmt.Errorf("engine: no worker %q", w)
 }
@@ -114,6 +117,7 @@ func (e *Engine) Start() {
 	loop("drift", e.cfg.DriftInterval, nil, e.drift.RunOnce, nil)
 	loop("notifier", e.notifier.cfg.Interval, e.notifier.kick, e.notifier.RunOnce, nil)
 	loop("retainer", e.cfg.Retention.Interval, nil, e.retainer.RunOnce, nil)
+	loop("spender", e.cfg.Spend.Interval, nil, e.spender.RunOnce, nil)
 }
 
 // Stop stops the loops from taking new work and waits until the steps in

@@ -80,8 +80,8 @@ func TestImportReadsAnOfferFileAndSkipsWhatItDoesNotPrice(t *testing.T) {
 		"LINUX1": ec2Product("LINUX1", "t3.micro", "Linux", "OnDemand"),
 		"WIN1":   ec2Product("WIN1", "t3.micro", "Windows", "OnDemand"),
 		"CB1":    ec2Product("CB1", "t3.micro", "Linux", "CapacityBlock"),
-		"VOL1": {"sku": "VOL1", "productFamily": "Storage", "attributes": map[string]string{"regionCode": "ap-south-1", "volumeApiName": "gp3"}},
-		"FREE": {"sku": "FREE", "productFamily": "Compute Instance", "attributes": map[string]string{"regionCode": ""}},
+		"VOL1":   {"sku": "VOL1", "productFamily": "Storage", "attributes": map[string]string{"regionCode": "ap-south-1", "volumeApiName": "gp3"}},
+		"FREE":   {"sku": "FREE", "productFamily": "Compute Instance", "attributes": map[string]string{"regionCode": ""}},
 	}, map[string][2]string{"LINUX1": {"Hrs", "0.0112000000"}, "WIN1": {"Hrs", "0.0204000000"}, "CB1": {"Hrs", "0.0000000000"},
 		"VOL1": {"GB-Mo", "0.0912000000"}, "FREE": {"Hrs", "0"}})
 	f, err := os.Open(path)

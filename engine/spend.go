@@ -1,0 +1,367 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ovmdev/ovm"
+)
+
+// SpendConfig configures the spend worker (docs/spend.md).
+type SpendConfig struct {
+	// Sources are the queues of the lessee's events (none: events are not
+	// read).
+	Sources []ovm.SpendSource
+	// Interval is how often the worker takes in events (default 5s).
+	Interval time.Duration
+	// SweepInterval is how often each leased account of a pool whose
+	// provider sweeps (ovm.SpendSweeper) is swept (default 10m).
+	SweepInterval time.Duration
+	// Reporter, when set, reads what AWS bills every ReconcileInterval
+	// (default 1h).
+	Reporter          ovm.CostReporter
+	ReconcileInterval time.Duration
+	// Observer is told what the worker does (metrics).
+	Observer SpendObserver
+}
+
+// SpendObserver is told what the spend worker does, for metrics.
+type SpendObserver interface {
+	// Event reports one message: its result (counted, duplicate, own,
+	// unmatched, unreadable, error) and, when counted, its lag from the
+	// event's time.
+	Event(result string, lag time.Duration)
+	// Ledgers reports, after a round, the spend of active leases by pool
+	// and template, their unpriced resources by pool, and the estimate's
+	// error over the days AWS reported.
+	Ledgers(spend map[[2]string]float64, unpriced map[string]int, estimateError float64)
+}
+
+type nopSpendObserver struct{}
+
+func (nopSpendObserver) Event(string, time.Duration)                            {}
+func (nopSpendObserver) Ledgers(map[[2]string]float64, map[string]int, float64) {}
+
+func (c SpendConfig) withDefaults() SpendConfig {
+	if c.Interval == 0 {
+		c.Interval = 5 * time.Second
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = 10 * time.Minute
+	}
+	if c.ReconcileInterval == 0 {
+		c.ReconcileInterval = time.Hour
+	}
+	if c.Observer == nil {
+		c.Observer = nopSpendObserver{}
+	}
+	return c
+}
+
+// Spender is the spend worker: on the leader, it takes in the sources'
+// events, folds them into each lease's ledger exactly once (the ledger
+// remembers the events it applied; its write is a compare-and-set), then
+// acknowledges them; it sweeps, reconciles with the bill and closes the
+// ledgers of ended leases.
+type Spender struct {
+	e           *Engine
+	cfg         SpendConfig
+	lastSweep   time.Time
+	lastReport  time.Time
+	lastLedgers time.Time
+}
+
+// spendLeader is the leader lease of the spend worker.
+const spendLeader = "spend"
+
+// RunOnce runs one round.
+func (s *Spender) RunOnce(ctx context.Context) (int, error) {
+	if len(s.cfg.Sources) == 0 && s.cfg.Reporter == nil && !s.anySweeper() {
+		return 0, nil
+	}
+	if ok, err := s.e.lead(ctx, spendLeader, s.e.cfg.LeaderTTL); !ok {
+		return 0, err
+	}
+	active, err := s.e.activeLeases(ctx)
+	if err != nil {
+		return 0, err
+	}
+	byAccount := map[string]*ovm.Lease{}
+	for _, l := range active {
+		byAccount[l.AWSAccountID] = l
+	}
+	var errs []error
+	for _, src := range s.cfg.Sources {
+		if sim, ok := src.(ovm.SpendSimulator); ok {
+			if err := sim.Simulate(ctx, active); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	n := 0
+	for _, src := range s.cfg.Sources {
+		k, err := s.takeIn(ctx, src, byAccount)
+		n += k
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	now := s.e.clock.Now()
+	if now.Sub(s.lastSweep) >= s.cfg.SweepInterval {
+		s.lastSweep = now
+		errs = append(errs, s.sweep(ctx, active))
+	}
+	if s.cfg.Reporter != nil && now.Sub(s.lastReport) >= s.cfg.ReconcileInterval {
+		s.lastReport = now
+		errs = append(errs, s.reconcile(ctx, active))
+	}
+	if now.Sub(s.lastLedgers) >= s.cfg.Interval {
+		s.lastLedgers = now
+		errs = append(errs, s.closeAndObserve(ctx))
+	}
+	return n, errors.Join(errs...)
+}
+
+func (s *Spender) anySweeper() bool {
+	for _, p := range s.e.pools {
+		if _, ok := p.Provider.(ovm.SpendSweeper); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// activeLeases lists every active lease.
+func (e *Engine) activeLeases(ctx context.Context) ([]*ovm.Lease, error) {
+	var out []*ovm.Lease
+	p := &ovm.LeaseListParams{State: ovm.LeaseActive, PageParams: ovm.PageParams{Limit: ovm.MaxPageLimit}}
+	for {
+		page, next, err := e.store.LeaseList(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if next == "" {
+			return out, nil
+		}
+		p.Cursor = next
+	}
+}
+
+// takeIn takes one batch from src and records it.
+func (s *Spender) takeIn(ctx context.Context, src ovm.SpendSource, byAccount map[string]*ovm.Lease) (int, error) {
+	msgs, err := src.Receive(ctx)
+	if err != nil {
+		s.cfg.Observer.Event("error", 0)
+		return 0, fmt.Errorf("spend: receive: %w", err)
+	}
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	now := s.e.clock.Now()
+	perLease := map[string][]*ovm.SpendMessage{}
+	var ack []string
+	for _, m := range msgs {
+		l := byAccount[m.AWSAccountID]
+		switch {
+		case l == nil && m.Err != nil:
+			s.cfg.Observer.Event("unreadable", 0)
+			s.e.log.Warn("a spend event could not be read", ovm.LogError, m.Err)
+			ack = append(ack, m.Handle)
+		case l == nil:
+			s.cfg.Observer.Event("unmatched", 0) // an account no lease holds now
+			ack = append(ack, m.Handle)
+		default:
+			perLease[l.ID] = append(perLease[l.ID], m)
+		}
+	}
+	var errs []error
+	for _, ms := range perLease {
+		l := byAccount[ms[0].AWSAccountID]
+		results, err := s.apply(ctx, l, func(g *ovm.SpendLedger) ([]string, bool) {
+			results, changed := make([]string, len(ms)), false
+			for i, m := range ms {
+				switch {
+				case m.Err != nil:
+					g.AddError(now, "events", m.Err.Error())
+					results[i] = "unreadable"
+				case g.Apply(m.EventID, m.Changes):
+					results[i] = "counted"
+					if len(m.Changes) == 0 {
+						results[i] = "own"
+					}
+				default:
+					results[i] = "duplicate"
+				}
+				changed = changed || results[i] != "duplicate"
+			}
+			return results, changed
+		})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.e.crash("spend.after-apply")
+		for i, m := range ms {
+			ack = append(ack, m.Handle)
+			var lag time.Duration
+			if results[i] == "counted" {
+				lag = now.Sub(m.At)
+			}
+			s.cfg.Observer.Event(results[i], lag)
+		}
+	}
+	if err := src.Ack(ctx, ack); err != nil {
+		// Not acknowledged: they come again and count nothing twice.
+		errs = append(errs, fmt.Errorf("spend: acknowledge: %w", err))
+	}
+	return len(msgs), errors.Join(errs...)
+}
+
+// apply reads lease l's ledger (or starts it), lets fn change it and
+// writes it with a compare-and-set, again from a fresh read on a
+// conflict; fn's result of the write that was made is returned. When fn
+// reports no change, nothing is written.
+func (s *Spender) apply(ctx context.Context, l *ovm.Lease, fn func(*ovm.SpendLedger) ([]string, bool)) ([]string, error) {
+	for attempt := 0; ; attempt++ {
+		g, err := s.e.store.SpendGet(ctx, l.ID)
+		if errors.Is(err, ovm.ErrNotFound) {
+			g, err = ovm.NewSpendLedger(l), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		res, changed := fn(g)
+		if !changed {
+			return res, nil // redeliveries only: nothing to write
+		}
+		g.Version++
+		g.UpdatedAt = s.e.clock.Now()
+		g.Spend = g.Summarize(g.UpdatedAt)
+		err = s.e.store.SpendPut(ctx, g)
+		if err == nil {
+			return res, nil
+		}
+		if !errors.Is(err, ovm.ErrConflict) || attempt >= 8 {
+			return nil, fmt.Errorf("spend: ledger of lease %s: %w", l.ID, err)
+		}
+	}
+}
+
+// sweep corrects the ledgers of active leases by what their accounts run.
+func (s *Spender) sweep(ctx context.Context, active []*ovm.Lease) error {
+	var errs []error
+	for _, l := range active {
+		p := s.e.pools[l.Pool]
+		if p == nil {
+			continue
+		}
+		sw, ok := p.Provider.(ovm.SpendSweeper)
+		if !ok {
+			continue
+		}
+		a, err := s.e.store.AccountGet(ctx, l.AccountID)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		res, err := sw.SpendSweep(ctx, a)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("spend: sweep of lease %s: %w", l.ID, err))
+			continue
+		}
+		now := s.e.clock.Now()
+		if _, err := s.apply(ctx, l, func(g *ovm.SpendLedger) ([]string, bool) {
+			g.Sweep(now, res.Types, res.Reached, res.Found)
+			for _, e := range res.Errors {
+				g.AddError(now, "sweep", e)
+			}
+			return nil, true
+		}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// reconcile reads the bill of the active leases' accounts since the
+// oldest lease's start.
+func (s *Spender) reconcile(ctx context.Context, active []*ovm.Lease) error {
+	if len(active) == 0 {
+		return nil
+	}
+	from := s.e.clock.Now()
+	var ids []string
+	for _, l := range active {
+		if l.CreatedAt.Before(from) {
+			from = l.CreatedAt
+		}
+		ids = append(ids, l.AWSAccountID)
+	}
+	slices.Sort(ids)
+	from = from.UTC().Truncate(24 * time.Hour)
+	to := s.e.clock.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	bill, err := s.cfg.Reporter.DailyCost(ctx, slices.Compact(ids), from, to)
+	if err != nil {
+		return fmt.Errorf("spend: reconcile: %w", err)
+	}
+	var errs []error
+	now := s.e.clock.Now()
+	for _, l := range active {
+		daily, ok := bill[l.AWSAccountID]
+		if !ok {
+			continue
+		}
+		lease := map[string]float64{}
+		for d, usd := range daily { // only the lease's days: the account served others before
+			if day, err := time.Parse(time.DateOnly, d); err == nil && !day.Add(24*time.Hour).Before(l.CreatedAt) {
+				lease[d] = usd
+			}
+		}
+		if _, err := s.apply(ctx, l, func(g *ovm.SpendLedger) ([]string, bool) { g.Report(now, lease); return nil, true }); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// closeAndObserve ends the ledgers of leases that ended and reports the
+// open ones to the observer.
+func (s *Spender) closeAndObserve(ctx context.Context) error {
+	open, err := s.e.store.SpendListOpen(ctx, 10000)
+	if err != nil {
+		return err
+	}
+	now := s.e.clock.Now()
+	spend, unpriced := map[[2]string]float64{}, map[string]int{}
+	var estErr float64
+	var errs []error
+	for _, g := range open {
+		l, err := s.e.store.LeaseGet(ctx, g.LeaseID)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if l.State != ovm.LeaseActive {
+			if _, err := s.apply(ctx, l, func(g *ovm.SpendLedger) ([]string, bool) { g.End(l.EndedAt); return nil, true }); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		sum := g.Summarize(now)
+		spend[[2]string{g.Pool, g.Template}] += sum.USD
+		for _, r := range g.Resources {
+			if r.Unpriced && r.Running() {
+				unpriced[g.Pool]++
+			}
+		}
+		unpriced[g.Pool] += g.Overflow
+		d, _ := g.EstimateError()
+		estErr += d
+	}
+	s.cfg.Observer.Ledgers(spend, unpriced, estErr)
+	return errors.Join(errs...)
+}

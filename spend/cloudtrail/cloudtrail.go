@@ -1,0 +1,361 @@
+// Package cloudtrail reads the lessee's management events, as CloudTrail
+// delivers them to EventBridge ("AWS API Call via CloudTrail"), into spend
+// changes of the resources OVM prices, and is the spend source that takes
+// them from a queue (Source).
+//
+// The fields read are those of the APIs' request and response shapes
+// (RunInstances' responseElements.instancesSet.items[].instanceType, ...);
+// what an event does not say (a start that names no instance type, an
+// endpoint's instances) the ledger leaves unpriced until the sweep sizes
+// it. Failed calls (errorCode) change nothing; calls made by OVM's own
+// roles without a source identity are not the lessee's spend.
+package cloudtrail
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/spend/prices"
+)
+
+// DetailType is the detail-type of CloudTrail's API calls on EventBridge.
+const DetailType = "AWS API Call via CloudTrail"
+
+// Sources are the event sources of the services OVM prices (the
+// EventBridge rule's pattern).
+var Sources = []string{"aws.ec2", "aws.elasticloadbalancing", "aws.rds", "aws.eks", "aws.sagemaker", "aws.es"}
+
+// EventNames are the calls OVM reads (the rule's pattern).
+var EventNames = []string{"RunInstances", "StartInstances", "StopInstances", "TerminateInstances", "ModifyInstanceAttribute",
+	"CreateVolume", "DeleteVolume", "CreateNatGateway", "DeleteNatGateway", "CreateLoadBalancer", "DeleteLoadBalancer",
+	"CreateDBInstance", "DeleteDBInstance", "StartDBInstance", "StopDBInstance", "ModifyDBInstance",
+	"CreateCluster", "DeleteCluster", "CreateNotebookInstance", "StartNotebookInstance", "StopNotebookInstance",
+	"DeleteNotebookInstance", "CreateTrainingJob", "CreateEndpoint", "DeleteEndpoint", "CreateDomain", "DeleteDomain"}
+
+// Event is one event read.
+type Event struct {
+	// ID is CloudTrail's eventID (the envelope's id when there is none).
+	ID           string
+	AWSAccountID string
+	Region       string
+	At           time.Time
+	Name         string
+	// Changes are the priced changes it makes (none for a failed call, a
+	// call OVM made, or a call that changes nothing priced).
+	Changes []*ovm.SpendChange
+}
+
+// Parser reads events.
+type Parser struct {
+	// Prices prices the changes (nil: every resource is unpriced).
+	Prices *prices.Table
+	// OwnRoles are the names of the roles OVM acts through in leased
+	// accounts; their calls without a source identity are OVM's own.
+	OwnRoles []string
+}
+
+type envelope struct {
+	ID         string          `json:"id"`
+	DetailType string          `json:"detail-type"`
+	Source     string          `json:"source"`
+	Account    string          `json:"account"`
+	Time       time.Time       `json:"time"`
+	Region     string          `json:"region"`
+	Detail     json.RawMessage `json:"detail"`
+}
+
+type record struct {
+	EventID      string    `json:"eventID"`
+	EventName    string    `json:"eventName"`
+	EventSource  string    `json:"eventSource"`
+	EventTime    time.Time `json:"eventTime"`
+	AWSRegion    string    `json:"awsRegion"`
+	ErrorCode    string    `json:"errorCode"`
+	Recipient    string    `json:"recipientAccountId"`
+	UserIdentity struct {
+		Type           string `json:"type"`
+		ARN            string `json:"arn"`
+		SessionContext struct {
+			SourceIdentity string `json:"sourceIdentity"`
+			SessionIssuer  struct {
+				ARN      string `json:"arn"`
+				UserName string `json:"userName"`
+			} `json:"sessionIssuer"`
+		} `json:"sessionContext"`
+	} `json:"userIdentity"`
+	Request  map[string]any `json:"requestParameters"`
+	Response map[string]any `json:"responseElements"`
+}
+
+// ErrNotAnEvent: the body is not a CloudTrail event on EventBridge.
+var ErrNotAnEvent = errors.New("not a CloudTrail event delivered by EventBridge")
+
+// Parse reads one message body. An error names what is wrong; when the
+// account is known it is in the Event returned with the error.
+func (p *Parser) Parse(body []byte) (*Event, error) {
+	var env envelope
+	if err := json.Unmarshal(body, &env); err != nil || env.DetailType == "" {
+		return nil, fmt.Errorf("%w: %v", ErrNotAnEvent, errOr(err, "no detail-type"))
+	}
+	ev := &Event{ID: env.ID, AWSAccountID: env.Account, Region: env.Region, At: env.Time}
+	if env.DetailType != DetailType {
+		return ev, fmt.Errorf("%w: detail-type %q", ErrNotAnEvent, trim(env.DetailType))
+	}
+	var r record
+	if err := json.Unmarshal(env.Detail, &r); err != nil {
+		return ev, fmt.Errorf("%w: detail: %v", ErrNotAnEvent, err)
+	}
+	if r.EventID != "" {
+		ev.ID = r.EventID
+	}
+	if r.Recipient != "" && ev.AWSAccountID == "" {
+		ev.AWSAccountID = r.Recipient
+	}
+	if r.AWSRegion != "" {
+		ev.Region = r.AWSRegion
+	}
+	if !r.EventTime.IsZero() {
+		ev.At = r.EventTime
+	}
+	ev.Name = r.EventName
+	if ev.ID == "" || ev.AWSAccountID == "" || ev.Region == "" || ev.At.IsZero() {
+		return ev, fmt.Errorf("%w: no event id, account, Region or time", ErrNotAnEvent)
+	}
+	if r.ErrorCode != "" || p.own(&r) {
+		return ev, nil
+	}
+	changes, err := changesOf(&r)
+	if err != nil {
+		return ev, fmt.Errorf("%s: %w", trim(r.EventName), err)
+	}
+	for _, c := range changes {
+		c.EventID, c.At, c.Region = ev.ID, ev.At, ev.Region
+		if (c.Action != ovm.SpendStart && c.Action != ovm.SpendModify) || c.Unpriced || (c.Size == "" && needsSize(c.Type)) {
+			continue // nothing to price, or the ledger prices it by what it knows
+		}
+		c.USDPerHour, c.Unpriced = p.price(c.Type, c.Size, ev.Region)
+	}
+	ev.Changes = changes
+	return ev, nil
+}
+
+// needsSize reports whether a type's price depends on its size (a start
+// without one is priced by what the ledger knows).
+func needsSize(typ string) bool { return typ != "nat.gateway" && typ != "eks.cluster" }
+
+func (p *Parser) price(typ, size, region string) (float64, bool) {
+	if p.Prices == nil {
+		return 0, true
+	}
+	usd, ok := p.Prices.HourlyUSD(typ, size, region)
+	return usd, !ok
+}
+
+// own reports a call OVM made: through one of its roles, with no source
+// identity (every lessee session OVM issues carries one).
+func (p *Parser) own(r *record) bool {
+	if r.UserIdentity.SessionContext.SourceIdentity != "" {
+		return false
+	}
+	issuer := r.UserIdentity.SessionContext.SessionIssuer.UserName
+	if issuer == "" {
+		if _, name, ok := strings.Cut(r.UserIdentity.SessionContext.SessionIssuer.ARN, ":role/"); ok {
+			issuer = name[strings.LastIndex(name, "/")+1:]
+		}
+	}
+	for _, role := range p.OwnRoles {
+		if issuer != "" && issuer == role {
+			return true
+		}
+	}
+	return false
+}
+
+func errOr(err error, msg string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return msg
+}
+
+// trim keeps what an event says short in errors (an outsider may write
+// the queue's messages when its policy is too open).
+func trim(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// changesOf maps one successful call to its changes (Region and time set
+// by the caller).
+func changesOf(r *record) ([]*ovm.SpendChange, error) {
+	req, resp := obj(r.Request), obj(r.Response)
+	one := func(a ovm.SpendAction, typ, id, size string) ([]*ovm.SpendChange, error) {
+		if id == "" {
+			return nil, fmt.Errorf("no resource id in the event")
+		}
+		return []*ovm.SpendChange{{Action: a, Type: typ, ID: id, Size: size}}, nil
+	}
+	switch r.EventName {
+	case "RunInstances", "StartInstances", "StopInstances", "TerminateInstances":
+		action := map[string]ovm.SpendAction{"RunInstances": ovm.SpendStart, "StartInstances": ovm.SpendStart,
+			"StopInstances": ovm.SpendStop, "TerminateInstances": ovm.SpendDelete}[r.EventName]
+		var out []*ovm.SpendChange
+		for _, it := range list(resp.obj("instancesSet").get("items")) {
+			item := obj(it)
+			size := ""
+			if r.EventName == "RunInstances" {
+				size = item.str("instanceType")
+			}
+			if id := item.str("instanceId"); id != "" {
+				out = append(out, &ovm.SpendChange{Action: action, Type: "ec2.instance", ID: id, Size: size})
+			}
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("no instance in responseElements.instancesSet")
+		}
+		return out, nil
+	case "ModifyInstanceAttribute":
+		size := req.obj("instanceType").str("value")
+		if size == "" {
+			return nil, nil // another attribute: nothing priced changes
+		}
+		return one(ovm.SpendModify, "ec2.instance", req.str("instanceId"), size)
+	case "CreateVolume":
+		gb := resp.num("size")
+		return one(ovm.SpendStart, "ebs.volume", resp.str("volumeId"), resp.str("volumeType")+":"+gb)
+	case "DeleteVolume":
+		return one(ovm.SpendDelete, "ebs.volume", req.str("volumeId"), "")
+	case "CreateNatGateway":
+		gw := resp.obj("CreateNatGatewayResponse").obj("natGateway")
+		if gw == nil {
+			gw = resp.obj("natGateway")
+		}
+		return one(ovm.SpendStart, "nat.gateway", gw.str("natGatewayId"), "")
+	case "DeleteNatGateway":
+		id := req.obj("DeleteNatGatewayRequest").str("NatGatewayId")
+		if id == "" {
+			id = req.str("natGatewayId")
+		}
+		return one(ovm.SpendDelete, "nat.gateway", id, "")
+	case "CreateLoadBalancer":
+		var out []*ovm.SpendChange
+		for _, it := range list(resp.get("loadBalancers")) {
+			lb := obj(it)
+			if arn := lb.str("loadBalancerArn"); arn != "" {
+				out = append(out, &ovm.SpendChange{Action: ovm.SpendStart, Type: "elb.load_balancer", ID: arn, Size: lb.str("type")})
+			}
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("no load balancer in responseElements")
+		}
+		return out, nil
+	case "DeleteLoadBalancer":
+		return one(ovm.SpendDelete, "elb.load_balancer", req.str("loadBalancerArn"), "")
+	case "CreateDBInstance":
+		return one(ovm.SpendStart, "rds.instance", resp.str("dBInstanceIdentifier"), resp.str("dBInstanceClass"))
+	case "StartDBInstance":
+		return one(ovm.SpendStart, "rds.instance", req.str("dBInstanceIdentifier"), "")
+	case "StopDBInstance":
+		return one(ovm.SpendStop, "rds.instance", req.str("dBInstanceIdentifier"), "")
+	case "DeleteDBInstance":
+		return one(ovm.SpendDelete, "rds.instance", req.str("dBInstanceIdentifier"), "")
+	case "ModifyDBInstance":
+		if class := req.str("dBInstanceClass"); class != "" {
+			return one(ovm.SpendModify, "rds.instance", req.str("dBInstanceIdentifier"), class)
+		}
+		return nil, nil
+	case "CreateCluster":
+		if r.EventSource != "eks.amazonaws.com" {
+			return nil, nil
+		}
+		return one(ovm.SpendStart, "eks.cluster", resp.obj("cluster").str("name"), "")
+	case "DeleteCluster":
+		if r.EventSource != "eks.amazonaws.com" {
+			return nil, nil
+		}
+		return one(ovm.SpendDelete, "eks.cluster", req.str("name"), "")
+	case "CreateNotebookInstance":
+		return one(ovm.SpendStart, "sagemaker.notebook", req.str("notebookInstanceName"), req.str("instanceType"))
+	case "StartNotebookInstance":
+		return one(ovm.SpendStart, "sagemaker.notebook", req.str("notebookInstanceName"), "")
+	case "StopNotebookInstance":
+		return one(ovm.SpendStop, "sagemaker.notebook", req.str("notebookInstanceName"), "")
+	case "DeleteNotebookInstance":
+		return one(ovm.SpendDelete, "sagemaker.notebook", req.str("notebookInstanceName"), "")
+	case "CreateTrainingJob":
+		rc := req.obj("resourceConfig")
+		return one(ovm.SpendStart, "sagemaker.training", req.str("trainingJobName"), rc.str("instanceType")+":"+orOne(rc.num("instanceCount")))
+	case "CreateEndpoint":
+		// The endpoint's instances are in its configuration, not in the
+		// call: unpriced until the sweep sizes it.
+		c, err := one(ovm.SpendStart, "sagemaker.endpoint", req.str("endpointName"), "")
+		if len(c) == 1 {
+			c[0].Unpriced = true
+		}
+		return c, err
+	case "DeleteEndpoint":
+		return one(ovm.SpendDelete, "sagemaker.endpoint", req.str("endpointName"), "")
+	case "CreateDomain":
+		cc := req.obj("clusterConfig")
+		return one(ovm.SpendStart, "opensearch.domain", req.str("domainName"), cc.str("instanceType")+":"+orOne(cc.num("instanceCount")))
+	case "DeleteDomain":
+		return one(ovm.SpendDelete, "opensearch.domain", req.str("domainName"), "")
+	}
+	return nil, nil
+}
+
+func orOne(n string) string {
+	if n == "" {
+		return "1"
+	}
+	return n
+}
+
+// jobj is a JSON object as decoded; its getters tolerate absence.
+type jobj map[string]any
+
+func obj(v any) jobj {
+	switch m := v.(type) {
+	case map[string]any:
+		return m
+	case jobj:
+		return m
+	}
+	return nil
+}
+
+func list(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
+func (o jobj) get(k string) any { return o[k] }
+func (o jobj) obj(k string) jobj { return obj(o[k]) }
+
+func (o jobj) str(k string) string {
+	s, _ := o[k].(string)
+	return s
+}
+
+// num is a number field as a decimal string ("" when absent or not a
+// whole non-negative number).
+func (o jobj) num(k string) string {
+	switch v := o[k].(type) {
+	case float64:
+		if v >= 0 && v == float64(int64(v)) {
+			return strconv.FormatInt(int64(v), 10)
+		}
+	case string:
+		if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+			return strconv.FormatUint(n, 10)
+		}
+	}
+	return ""
+}
