@@ -336,7 +336,7 @@ func list(v any) []any {
 	return l
 }
 
-func (o jobj) get(k string) any { return o[k] }
+func (o jobj) get(k string) any  { return o[k] }
 func (o jobj) obj(k string) jobj { return obj(o[k]) }
 
 func (o jobj) str(k string) string {
