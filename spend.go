@@ -403,18 +403,12 @@ func (g *SpendLedger) Summarize(now time.Time) LeaseSpend {
 	if !g.LeaseEnd.IsZero() && g.LeaseEnd.Before(now) {
 		now = g.LeaseEnd
 	}
-	est := map[string]float64{}
+	est := g.estimateDaily(now)
 	unpriced := map[string]bool{}
 	var burn float64
 	for _, r := range g.Resources {
-		for d, usd := range r.Daily {
-			est[d] += usd
-		}
-		if r.Running() {
-			addDaily(est, r.RunningSince, now, r.USDPerHour)
-			if g.LeaseEnd.IsZero() {
-				burn += r.USDPerHour
-			}
+		if r.Running() && g.LeaseEnd.IsZero() {
+			burn += r.USDPerHour
 		}
 		if r.Unpriced {
 			unpriced[r.Type] = true
@@ -449,22 +443,28 @@ func (g *SpendLedger) Summarize(now time.Time) LeaseSpend {
 	return s
 }
 
-// EstimateError is the estimate minus the report over the days AWS has
-// reported (zero when none): how good the estimate is.
-func (g *SpendLedger) EstimateError() (diff float64, days int) {
+// estimateDaily is the estimate by UTC day up to end (or the lease's end,
+// when earlier).
+func (g *SpendLedger) estimateDaily(end time.Time) map[string]float64 {
+	if !g.LeaseEnd.IsZero() && g.LeaseEnd.Before(end) {
+		end = g.LeaseEnd
+	}
 	est := map[string]float64{}
 	for _, r := range g.Resources {
 		for d, usd := range r.Daily {
 			est[d] += usd
 		}
 		if r.Running() {
-			end := g.ReportedAt
-			if !g.LeaseEnd.IsZero() && g.LeaseEnd.Before(end) {
-				end = g.LeaseEnd
-			}
 			addDaily(est, r.RunningSince, end, r.USDPerHour)
 		}
 	}
+	return est
+}
+
+// EstimateError is the estimate minus the report over the days AWS has
+// reported (zero when none): how good the estimate is.
+func (g *SpendLedger) EstimateError() (diff float64, days int) {
+	est := g.estimateDaily(g.ReportedAt)
 	for d, rep := range g.Reported {
 		diff += est[d] - rep
 		days++
@@ -552,4 +552,83 @@ type SpendSweepResult struct {
 // day of each account in [from, to), credits and refunds excluded.
 type CostReporter interface {
 	DailyCost(ctx context.Context, awsAccountIDs []string, from, to time.Time) (map[string]map[string]float64, error)
+}
+
+// SpendGroupBy is what a spend report groups leases by.
+type SpendGroupBy string
+
+const (
+	SpendByOwner    SpendGroupBy = "owner"
+	SpendByTeam     SpendGroupBy = "team"
+	SpendByTemplate SpendGroupBy = "template"
+	SpendByPool     SpendGroupBy = "pool"
+)
+
+// SpendGroup is one line of a spend report: the spend of the group's
+// leases on the UTC days in the report's window.
+type SpendGroup struct {
+	Key          string   `json:"key"`
+	Leases       int      `json:"leases"`
+	USD          float64  `json:"usd"`
+	EstimatedUSD float64  `json:"estimated_usd"`
+	ReportedUSD  float64  `json:"reported_usd"`
+	Unpriced     []string `json:"unpriced"`
+}
+
+// SpendReport groups ledgers by by and sums their spend on the UTC days
+// that start in [from, to), as of now (each ledger summarized then; a
+// ledger whose lease ended at end, when not yet final, is clipped there).
+// Groups come largest spend first.
+func SpendReport(ledgers []*SpendLedger, ends map[string]time.Time, by SpendGroupBy, from, to, now time.Time) []SpendGroup {
+	groups := map[string]*SpendGroup{}
+	unpriced := map[string]map[string]bool{}
+	inWindow := func(day string) bool {
+		d, err := time.Parse(time.DateOnly, day)
+		return err == nil && !d.Before(from.UTC().Truncate(24*time.Hour)) && d.Before(to)
+	}
+	for _, g := range ledgers {
+		key := map[SpendGroupBy]string{SpendByOwner: g.Owner, SpendByTeam: g.Team, SpendByTemplate: g.Template, SpendByPool: g.Pool}[by]
+		if end, ok := ends[g.LeaseID]; ok && g.LeaseEnd.IsZero() {
+			g = g.Clone()
+			g.LeaseEnd = end
+		}
+		s := g.Summarize(now)
+		grp := groups[key]
+		if grp == nil {
+			grp = &SpendGroup{Key: key}
+			groups[key], unpriced[key] = grp, map[string]bool{}
+		}
+		grp.Leases++
+		for day, usd := range s.Daily {
+			if inWindow(day) {
+				grp.USD += usd
+			}
+		}
+		for d, usd := range g.estimateDaily(now) {
+			if inWindow(d) {
+				grp.EstimatedUSD += usd
+			}
+		}
+		for d, usd := range g.Reported {
+			if inWindow(d) {
+				grp.ReportedUSD += usd
+			}
+		}
+		for _, u := range s.Unpriced {
+			unpriced[key][u] = true
+		}
+	}
+	out := make([]SpendGroup, 0, len(groups))
+	for k, grp := range groups {
+		grp.USD, grp.EstimatedUSD, grp.ReportedUSD = roundUSD(grp.USD), roundUSD(grp.EstimatedUSD), roundUSD(grp.ReportedUSD)
+		grp.Unpriced = slices.Sorted(maps.Keys(unpriced[k]))
+		if grp.Unpriced == nil {
+			grp.Unpriced = []string{}
+		}
+		out = append(out, *grp)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].USD > out[j].USD || out[i].USD == out[j].USD && out[i].Key < out[j].Key
+	})
+	return out
 }

@@ -65,6 +65,9 @@ type Lease struct {
 	CreatedAt        time.Time         `json:"created_at"`
 	ExpiresAt        time.Time         `json:"expires_at"`
 	EndedAt          *time.Time        `json:"ended_at,omitempty"`
+	// Spend is what the lease has cost so far (docs/spend.md); all zero
+	// while nothing was measured.
+	Spend *ovm.LeaseSpend `json:"spend,omitempty"`
 }
 
 // Vend calls GET /vend with an Idempotency-Key, and again with the same key

@@ -140,7 +140,11 @@ func (s *Server) leaseGet(w http.ResponseWriter, r *http.Request, p *principal) 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, leaseDTO(l))
+	d, err := s.leaseWithSpend(r.Context(), l)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, d)
 }
 
 func (s *Server) leaseList(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -166,7 +170,11 @@ func (s *Server) leaseList(w http.ResponseWriter, r *http.Request, p *principal)
 	}
 	out := client.Page[client.Lease]{Items: []client.Lease{}, NextCursor: next}
 	for _, l := range leases {
-		out.Items = append(out.Items, leaseDTO(l))
+		d, err := s.leaseWithSpend(r.Context(), l)
+		if err != nil {
+			return err
+		}
+		out.Items = append(out.Items, d)
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

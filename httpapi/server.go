@@ -134,6 +134,7 @@ func (s *Server) routes() {
 		"/v1/pools":                                  {"GET": {user, s.poolList, false}},
 		"/v1/pools/{name}":                           {"GET": {user, s.poolGet, false}},
 		"/v1/templates":                              {"GET": {user, s.templateList, false}},
+		"/v1/spend":                                  {"GET": {user, s.spendReport, false}},
 		"/v1/templates/{name}":                       {"GET": {user, s.templateGet, false}},
 		"/v1/pools/{name}/history":                   {"GET": {user, s.poolHistory, false}},
 		"/v1/pools/{name}/demand":                    {"GET": {admin, s.poolDemand, false}},

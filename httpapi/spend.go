@@ -1,0 +1,135 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/client"
+)
+
+// spendOf is lease l's spend as of now: all zero when nothing was
+// measured; clipped at its end when its ledger is not closed yet.
+func (s *Server) spendOf(ctx context.Context, l *ovm.Lease) (*ovm.LeaseSpend, error) {
+	g, err := s.store.SpendGet(ctx, l.ID)
+	if errors.Is(err, ovm.ErrNotFound) {
+		return &ovm.LeaseSpend{Unpriced: []string{}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if l.State == ovm.LeaseEnded && g.LeaseEnd.IsZero() {
+		g.LeaseEnd = l.EndedAt
+	}
+	sum := g.Summarize(s.clock.Now())
+	return &sum, nil
+}
+
+// leaseWithSpend is leaseDTO with the lease's spend.
+func (s *Server) leaseWithSpend(ctx context.Context, l *ovm.Lease) (client.Lease, error) {
+	d := leaseDTO(l)
+	sp, err := s.spendOf(ctx, l)
+	d.Spend = sp
+	return d, err
+}
+
+// maxSpendWindow bounds a report's window: a year of days.
+const maxSpendWindow = 366 * 24 * time.Hour
+
+// spendReport answers GET /v1/spend: spend grouped by owner, team,
+// template or pool over [from, to) (default the last 30 days), as JSON or,
+// with Accept: text/csv, CSV. A user sees only their own leases.
+func (s *Server) spendReport(w http.ResponseWriter, r *http.Request, p *principal) error {
+	q := r.URL.Query()
+	by := ovm.SpendGroupBy(q.Get("group_by"))
+	if by == "" {
+		by = ovm.SpendByPool
+	}
+	switch by {
+	case ovm.SpendByOwner, ovm.SpendByTeam, ovm.SpendByTemplate, ovm.SpendByPool:
+	default:
+		return ovm.Errorf(ovm.EInvalid, "group_by must be owner, team, template or pool")
+	}
+	now := s.clock.Now().UTC()
+	to, err := reportTime(q.Get("to"), "to", now)
+	if err != nil {
+		return err
+	}
+	from, err := reportTime(q.Get("from"), "from", to.Add(-30*24*time.Hour))
+	if err != nil {
+		return err
+	}
+	if !from.Before(to) {
+		return ovm.Errorf(ovm.EInvalid, "from must be before to")
+	}
+	if to.Sub(from) > maxSpendWindow {
+		return ovm.Errorf(ovm.EInvalid, "a report covers at most 366 days")
+	}
+	var ledgers []*ovm.SpendLedger
+	ends := map[string]time.Time{}
+	params := &ovm.SpendListParams{PageParams: ovm.PageParams{Limit: ovm.MaxPageLimit}, From: from, To: to}
+	for {
+		page, next, err := s.store.SpendList(r.Context(), params)
+		if err != nil {
+			return err
+		}
+		for _, g := range page {
+			if !p.admin() && g.Owner != p.Name {
+				continue
+			}
+			if !g.Final {
+				if l, err := s.store.LeaseGet(r.Context(), g.LeaseID); err == nil && l.State == ovm.LeaseEnded {
+					ends[g.LeaseID] = l.EndedAt
+				}
+			}
+			ledgers = append(ledgers, g)
+		}
+		if next == "" {
+			break
+		}
+		params.Cursor = next
+	}
+	rep := client.SpendReport{GroupBy: by, From: from, To: to, AsOf: now, Groups: ovm.SpendReport(ledgers, ends, by, from, to, now)}
+	if strings.Contains(r.Header.Get("Accept"), "text/csv") {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		cw := csv.NewWriter(w)
+		cw.Write([]string{string(by), "leases", "usd", "estimated_usd", "reported_usd", "unpriced"})
+		for _, g := range rep.Groups {
+			cw.Write([]string{csvSafe(g.Key), strconv.Itoa(g.Leases), usd(g.USD), usd(g.EstimatedUSD), usd(g.ReportedUSD), strings.Join(g.Unpriced, " ")})
+		}
+		cw.Flush()
+		return cw.Error()
+	}
+	return writeJSON(w, http.StatusOK, rep)
+}
+
+func usd(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
+
+// csvSafe keeps a cell a spreadsheet would read as a formula (an owner's
+// name is the lessee's to choose) from being one.
+func csvSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// reportTime reads an RFC 3339 time or a date (UTC midnight).
+func reportTime(v, name string, def time.Time) (time.Time, error) {
+	if v == "" {
+		return def, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, ovm.Errorf(ovm.EInvalid, "%s must be an RFC 3339 time or a date (2006-01-02)", name)
+}
