@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ovmdev/ovm"
@@ -46,6 +47,9 @@ type Metrics struct {
 	requests      *prometheus.HistogramVec
 	leader        *prometheus.GaugeVec
 	deliveries    *prometheus.CounterVec
+
+	spendOnce sync.Once
+	spendM    *spendMetrics
 
 	log *slog.Logger
 	cfg Config
@@ -95,6 +99,7 @@ func New(log *slog.Logger, cfg Config) *Metrics {
 	for _, name := range []string{"planner", "drift", "notify"} {
 		m.leader.WithLabelValues(name).Set(0)
 	}
+	m.spend()
 	return m
 }
 

@@ -31,6 +31,7 @@ type Config struct {
 	Metrics         MetricsConfig   `yaml:"metrics"`
 	UI              UIConfig        `yaml:"ui"`
 	Retention       RetentionConfig `yaml:"retention"`
+	Spend           SpendConfig     `yaml:"spend"`
 	Pools           []PoolConfig    `yaml:"pools"`
 	// Templates are the lease templates besides each pool's own
 	// (docs/templates.md).
@@ -101,6 +102,29 @@ type RetentionConfig struct {
 	Events   time.Duration `yaml:"events"`   // every event (default 8760h; at least 24h)
 	Leases   time.Duration `yaml:"leases"`   // an ended lease, from its end (default 8760h; at least 24h)
 	Accounts time.Duration `yaml:"accounts"` // a closed or abandoned account and its events (default 8760h; at least 2160h)
+}
+
+// SpendConfig is how OVM measures what leases cost (docs/spend.md). Zero
+// fields take the engine's defaults.
+type SpendConfig struct {
+	// QueueURL is the SQS queue the lessees' CloudTrail events reach
+	// (through EventBridge); empty: no events are read from AWS.
+	QueueURL string `yaml:"queue_url"`
+	// Interval is how often events are taken in (default 5s).
+	Interval time.Duration `yaml:"interval"`
+	// SweepInterval is how often leased accounts are swept (default 10m).
+	SweepInterval time.Duration `yaml:"sweep_interval"`
+	// CostExplorer reconciles with what AWS bills every ReconcileInterval
+	// (default 1h).
+	CostExplorer      bool          `yaml:"cost_explorer"`
+	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
+	// PricesFile is the price table's update, written by `ovm prices
+	// import` (default <data_dir>/prices.json).
+	PricesFile string `yaml:"prices_file"`
+	// OwnRoles are the roles OVM acts through in leased accounts: their
+	// calls without a source identity are not the lessee's spend (default
+	// the pools' roles for OVM).
+	OwnRoles []string `yaml:"own_roles"`
 }
 
 // UIConfig is the web console under /ui/ (docs/console.md).

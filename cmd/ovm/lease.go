@@ -34,7 +34,16 @@ func leaseCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return s.print(l, leaseTable(*l))
+			return s.print(l, func(w *tabwriter.Writer) {
+				leaseTable(*l)(w)
+				if sp := l.Spend; sp != nil {
+					fmt.Fprintf(w, "\nspend: %.2f USD (estimated %.2f, billed %.2f), burning %.4f USD/h", sp.USD, sp.EstimatedUSD, sp.ReportedUSD, sp.BurnUSDPerHour)
+					if len(sp.Unpriced) > 0 {
+						fmt.Fprintf(w, "; unpriced: %s", strings.Join(sp.Unpriced, ", "))
+					}
+					fmt.Fprintln(w)
+				}
+			})
 		}),
 		leaseExtendCommand(g), leaseCredentialsCommand(g), leaseConsoleCommand(g), leaseExecCommand(g),
 		eventsCommand(g, "the lease's event log, newest first: vend, access issued, extensions, its end",

@@ -110,7 +110,8 @@ the other commands are its client (OVM_URL, OVM_TOKEN).`,
 	root.PersistentFlags().StringVar(&g.url, "url", "", "OVM server (default $OVM_URL, else http://127.0.0.1:8080)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usagef(c, "%v", err) })
 	root.AddCommand(serveCommand(stdout, stderr), secretCommand(stdin, stdout), versionCommand(g, stdout), vendCommand(g),
-		leaseCommand(g), templateCommand(g), poolCommand(g), accountCommand(g), keyCommand(g), deliveryCommand(g), iamPolicyCommand(stdout))
+		leaseCommand(g), templateCommand(g), poolCommand(g), accountCommand(g), keyCommand(g), deliveryCommand(g), iamPolicyCommand(stdout),
+		spendCommand(g), pricesCommand())
 	for _, c := range root.Commands() {
 		if c.HasSubCommands() {
 			c.Args = subcommandRequired

@@ -168,6 +168,10 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 	met := metrics.New(log, metrics.Config{Version: version})
 	ec := cfg.engineConfig()
 	ec.CrashPoint, ec.Observer, ec.Notify = crashPointFromEnv(log), met, notify
+	if ec.Spend, err = spendConfig(ctx, cfg, env, clock); err != nil {
+		return err
+	}
+	ec.Spend.Observer = met
 	eng, err := engine.New(store, pools, clock, log, ec)
 	if err != nil {
 		return err

@@ -37,6 +37,8 @@ func (c *PoolConfig) Complete(p *provider.Pool, _ provider.Settings) error {
 		return bad("bootstrap_failures", "must not be negative")
 	case c.Sim.CloseQuota < 0:
 		return bad("close_quota", "must not be negative (0 = no quota)")
+	case c.Sim.SpendPerHour < 0 || c.Sim.SpendPerHour > 10000:
+		return bad("spend_per_hour", "must be between 0 and 10000")
 	}
 	return provider.MaxInFlight(p, c.Sim.MaxInFlight, 5, "sim.max_in_flight")
 }
@@ -54,3 +56,7 @@ func (c *PoolConfig) New(_ context.Context, env provider.Env) (ovm.Provider, err
 // GuardrailRole implements provider.Guarded: the simulated account's role
 // for OVM, as an organizations pool's default.
 func (c *PoolConfig) GuardrailRole() string { return "OrganizationAccountAccessRole" }
+
+// SpendPerHour is what the pool's leased accounts spend an hour in the
+// simulation (sim.spend_per_hour).
+func (c *PoolConfig) SpendPerHour() float64 { return c.Sim.SpendPerHour }

@@ -66,6 +66,10 @@ type Config struct {
 	// EvidenceDir keeps that evidence (set by the binary: the pool's
 	// evidence directory in the data directory).
 	EvidenceDir string `yaml:"-"`
+	// SpendPerHour makes each leased account run simulated priced
+	// resources at this many USD an hour, reported as CloudTrail events
+	// (docs/spend.md; default 0: none).
+	SpendPerHour float64 `yaml:"spend_per_hour"`
 	// CallDelay is real time each call takes, like an AWS API round trip
 	// (default 0). Unlike the latencies above it blocks the caller.
 	CallDelay time.Duration `yaml:"call_delay"`

@@ -99,22 +99,32 @@ func (e Entry) validate() error {
 	return nil
 }
 
-// Load returns the shipped table with the entries of file path over it (a
-// file `ovm prices import` wrote). A missing file is no error.
-func Load(path string) (*Table, error) {
-	t := Default()
+// ReadFile returns the entries of a prices file alone (none when it does
+// not exist).
+func ReadFile(path string) ([]Entry, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return t, nil
+		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	over, err := parse(b)
+	t, err := parse(b)
 	if err != nil {
 		return nil, fmt.Errorf("prices file %s: %w", path, err)
 	}
-	t.Merge(over.Entries())
+	return t.Entries(), nil
+}
+
+// Load returns the shipped table with the entries of file path over it (a
+// file `ovm prices import` wrote). A missing file is no error.
+func Load(path string) (*Table, error) {
+	t := Default()
+	over, err := ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	t.Merge(over)
 	return t, nil
 }
 

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ovmdev/ovm/client"
+)
+
+// The embedded default's whole loop on the real binary: a pool whose
+// simulated accounts spend sim.spend_per_hour, its CloudTrail-shaped events
+// through the queue to the ledger, the lease's spend in the API and the
+// CLI, and the report.
+func TestTheRealBinaryShowsALeasesSpendGrowing(t *testing.T) {
+	s := newServer(t, `
+engine: {tick: 50ms, claim_ttl: 10s, step_timeout: 5s}
+spend: {interval: 100ms}
+pools:
+  - name: default
+    stock: {target: 2, ceiling: 4}
+    lease: {default_ttl: 1h, max_ttl: 2h, min_ttl: 1s}
+    retry: {base_delay: 100ms, max_delay: 1s}
+    sim: {create_latency: 200ms, bootstrap_latency: 100ms, close_latency: 100ms, spend_per_hour: 3600}
+`)
+	s.start()
+	var l client.Lease
+	s.ovmJSON(&l, "lease", "create", "--wait", "20s")
+	var got client.Lease
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		s.ovmJSON(&got, "lease", "get", l.ID)
+		if got.Spend != nil && got.Spend.USD >= 1 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got.Spend == nil || got.Spend.USD < 1 || got.Spend.BurnUSDPerHour != 3600 {
+		t.Fatalf("lease spend %+v: want it growing at 3600 USD/h (1 USD a second)", got.Spend)
+	}
+	first := got.Spend.USD
+	time.Sleep(1500 * time.Millisecond)
+	s.ovmJSON(&got, "lease", "get", l.ID)
+	if got.Spend.USD <= first {
+		t.Fatalf("spend %v then %v: not growing", first, got.Spend.USD)
+	}
+	out, err := s.ovm("lease", "get", l.ID)
+	if err != nil || !strings.Contains(out, "spend: ") || !strings.Contains(out, "burning 3600.0000 USD/h") {
+		t.Fatalf("ovm lease get:\n%s (%v)", out, err)
+	}
+	var rep client.SpendReport
+	s.ovmJSON(&rep, "spend", "report", "--group-by", "owner")
+	if len(rep.Groups) != 1 || rep.Groups[0].USD <= first || rep.Groups[0].Leases != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+	if _, err := s.ovm("lease", "release", l.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	s.ovmJSON(&got, "lease", "get", l.ID)
+	final := got.Spend.USD
+	time.Sleep(1500 * time.Millisecond)
+	s.ovmJSON(&got, "lease", "get", l.ID)
+	if got.Spend.USD != final || got.Spend.BurnUSDPerHour != 0 {
+		t.Fatalf("after the release: %v then %+v, want it to stay", final, got.Spend)
+	}
+}
+
+// ovm prices import reads an offer file into the data directory's table,
+// and keeps what an earlier import brought.
+func TestPricesImportWritesTheDataDirectorysTable(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "ovm.yaml")
+	if err := os.WriteFile(cfg, []byte("data_dir: "+filepath.Join(dir, "data")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "data"), 0o700)
+	offer := func(code, sku string, attrs map[string]string, unit, usd string) string {
+		b, _ := json.Marshal(map[string]any{"formatVersion": "v1.0", "offerCode": code, "version": "20261201000000", "publicationDate": "2026-12-01T00:00:00Z",
+			"products": map[string]any{sku: map[string]any{"sku": sku, "productFamily": attrs["family"], "attributes": attrs}},
+			"terms": map[string]any{"OnDemand": map[string]any{sku: map[string]any{sku + ".JRTCKXETXF": map[string]any{
+				"priceDimensions": map[string]any{sku + ".JRTCKXETXF.6YS6EN2CT7": map[string]any{"unit": unit, "beginRange": "0", "pricePerUnit": map[string]string{"USD": usd}}}}}}}})
+		path := filepath.Join(dir, code+".json")
+		os.WriteFile(path, b, 0o600)
+		return path
+	}
+	ec2 := offer("AmazonEC2", "S1", map[string]string{"family": "Compute Instance", "regionCode": "ap-south-1", "instanceType": "t3.micro",
+		"operatingSystem": "Linux", "tenancy": "Shared", "preInstalledSw": "NA", "capacitystatus": "Used", "licenseModel": "No License required"}, "Hrs", "0.0112")
+	rds := offer("AmazonRDS", "R1", map[string]string{"family": "Database Instance", "regionCode": "ap-south-1", "instanceType": "db.t3.micro",
+		"databaseEngine": "MySQL", "deploymentOption": "Single-AZ"}, "Hrs", "0.021")
+	for _, f := range []string{ec2, rds} {
+		if out, code := runOVM(t, "prices", "import", "--config", cfg, f); code != 0 || !strings.Contains(out, "1 prices imported") {
+			t.Fatalf("import %s: %d\n%s", f, code, out)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "data", "prices.json"))
+	if err != nil || !strings.Contains(string(b), `"db.t3.micro"`) || !strings.Contains(string(b), `"t3.micro"`) {
+		t.Fatalf("prices.json after two imports:\n%s (%v)", b, err)
+	}
+	if out, code := runOVM(t, "prices", "import", "--config", cfg, cfg); code == 0 || !strings.Contains(out, "not an offer file") {
+		t.Fatalf("importing a YAML file: %d\n%s", code, out)
+	}
+}
+
+// runOVM runs the command in this process: its output and exit code.
+func runOVM(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	var out, errOut strings.Builder
+	code := run(args, &out, &errOut)
+	return out.String() + errOut.String(), code
+}
