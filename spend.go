@@ -558,10 +558,10 @@ type CostReporter interface {
 type SpendGroupBy string
 
 const (
-	SpendByOwner    SpendGroupBy = "owner"
-	SpendByTeam     SpendGroupBy = "team"
-	SpendByTemplate SpendGroupBy = "template"
-	SpendByPool     SpendGroupBy = "pool"
+	SpendByOwner    SpendGroupBy = "owner"    // the lessee
+	SpendByTeam     SpendGroupBy = "team"     // the team the lease counts for
+	SpendByTemplate SpendGroupBy = "template" // the template it was made under
+	SpendByPool     SpendGroupBy = "pool"     // its pool
 )
 
 // SpendGroup is one line of a spend report: the spend of the group's

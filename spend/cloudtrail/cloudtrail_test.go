@@ -1,0 +1,104 @@
+package cloudtrail_test
+
+import (
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/ovmdev/ovm"
+	"github.com/ovmdev/ovm/spend/cloudtrail"
+	"github.com/ovmdev/ovm/spend/prices"
+)
+
+var at = time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+
+func parse(t *testing.T, s cloudtrail.Spec) *cloudtrail.Event {
+	t.Helper()
+	if s.Account == "" {
+		s.Account, s.Region, s.At, s.Role = "111122223333", "us-east-1", at, "dev"
+	}
+	if s.ID == "" {
+		s.ID = "ev-" + s.Name
+	}
+	p := &cloudtrail.Parser{Prices: prices.Default(), OwnRoles: []string{"OrganizationAccountAccessRole"}}
+	ev, err := p.Parse(cloudtrail.Build(s))
+	if err != nil {
+		t.Fatalf("%s: %v", s.Name, err)
+	}
+	return ev
+}
+
+func TestEachPricedCallIsReadIntoItsChange(t *testing.T) {
+	items := func(m ...map[string]any) map[string]any {
+		l := make([]any, len(m))
+		for i, x := range m {
+			l[i] = x
+		}
+		return map[string]any{"instancesSet": map[string]any{"items": l}}
+	}
+	for _, c := range []struct {
+		spec       cloudtrail.Spec
+		action     ovm.SpendAction
+		typ, id    string
+		usdPerHour float64
+		unpriced   bool
+	}{
+		{cloudtrail.Spec{Name: "RunInstances", Service: "ec2", Response: items(map[string]any{"instanceId": "i-1", "instanceType": "t3.micro"})},
+			ovm.SpendStart, "ec2.instance", "i-1", 0.0104, false},
+		{cloudtrail.Spec{Name: "RunInstances", Service: "ec2", Response: items(map[string]any{"instanceId": "i-2", "instanceType": "p5.48xlarge"})},
+			ovm.SpendStart, "ec2.instance", "i-2", 0, true},
+		{cloudtrail.Spec{Name: "StopInstances", Service: "ec2", Response: items(map[string]any{"instanceId": "i-1"})}, ovm.SpendStop, "ec2.instance", "i-1", 0, false},
+		{cloudtrail.Spec{Name: "TerminateInstances", Service: "ec2", Response: items(map[string]any{"instanceId": "i-1"})}, ovm.SpendDelete, "ec2.instance", "i-1", 0, false},
+		{cloudtrail.Spec{Name: "ModifyInstanceAttribute", Service: "ec2", Request: map[string]any{"instanceId": "i-1", "instanceType": map[string]any{"value": "m5.large"}}},
+			ovm.SpendModify, "ec2.instance", "i-1", 0.096, false},
+		{cloudtrail.Spec{Name: "CreateVolume", Service: "ec2", Response: map[string]any{"volumeId": "vol-1", "volumeType": "gp3", "size": 730}},
+			ovm.SpendStart, "ebs.volume", "vol-1", 0.08, false},
+		{cloudtrail.Spec{Name: "CreateLoadBalancer", Service: "elasticloadbalancing", Response: map[string]any{"loadBalancers": []any{map[string]any{"loadBalancerArn": "arn:lb", "type": "application"}}}},
+			ovm.SpendStart, "elb.load_balancer", "arn:lb", 0.0225, false},
+		{cloudtrail.Spec{Name: "CreateDBInstance", Service: "rds", Response: map[string]any{"dBInstanceIdentifier": "db1", "dBInstanceClass": "db.t3.micro"}},
+			ovm.SpendStart, "rds.instance", "db1", 0.017, false},
+		{cloudtrail.Spec{Name: "CreateCluster", Service: "eks", Response: map[string]any{"cluster": map[string]any{"name": "k"}}},
+			ovm.SpendStart, "eks.cluster", "k", 0.10, false},
+		{cloudtrail.Spec{Name: "CreateEndpoint", Service: "sagemaker", Request: map[string]any{"endpointName": "ep"}},
+			ovm.SpendStart, "sagemaker.endpoint", "ep", 0, true},
+		{cloudtrail.Spec{Name: "CreateDomain", Service: "es", Request: map[string]any{"domainName": "d", "clusterConfig": map[string]any{"instanceType": "m5.large.search", "instanceCount": 3}}},
+			ovm.SpendStart, "opensearch.domain", "d", 0.426, false},
+	} {
+		ev := parse(t, c.spec)
+		if len(ev.Changes) != 1 {
+			t.Errorf("%s: %d changes", c.spec.Name, len(ev.Changes))
+			continue
+		}
+		ch := ev.Changes[0]
+		if ch.Action != c.action || ch.Type != c.typ || ch.ID != c.id || math.Abs(ch.USDPerHour-c.usdPerHour) > 1e-9 || ch.Unpriced != c.unpriced ||
+			ch.EventID != ev.ID || !ch.At.Equal(at) || ch.Region != "us-east-1" {
+			t.Errorf("%s: %+v", c.spec.Name, ch)
+		}
+	}
+}
+
+func TestFailedCallsAndOVMsOwnCallsAreNotTheLesseesSpend(t *testing.T) {
+	run := map[string]any{"instancesSet": map[string]any{"items": []any{map[string]any{"instanceId": "i-1", "instanceType": "t3.micro"}}}}
+	if ev := parse(t, cloudtrail.Spec{Name: "RunInstances", Service: "ec2", Response: run, ErrorCode: "UnauthorizedOperation"}); len(ev.Changes) != 0 {
+		t.Errorf("a refused launch counts: %+v", ev.Changes)
+	}
+	own := cloudtrail.Spec{Account: "111122223333", Region: "us-east-1", At: at, Name: "RunInstances", Service: "ec2", Response: run, Role: "OrganizationAccountAccessRole"}
+	if ev := parse(t, own); len(ev.Changes) != 0 {
+		t.Errorf("OVM's own launch counts: %+v", ev.Changes)
+	}
+	own.SourceIdentity = "alice" // a lessee's session through the same role
+	if ev := parse(t, own); len(ev.Changes) != 1 {
+		t.Errorf("the lessee's launch through OVM's role does not count")
+	}
+}
+
+func TestWhatIsNotAnEventIsAnError(t *testing.T) {
+	p := &cloudtrail.Parser{}
+	for _, body := range []string{`not json`, `{}`, `{"detail-type": "EC2 Instance State-change Notification", "account": "111122223333"}`,
+		`{"detail-type": "AWS API Call via CloudTrail", "account": "111122223333", "detail": {"eventName": "RunInstances"}}`} {
+		if _, err := p.Parse([]byte(body)); !errors.Is(err, cloudtrail.ErrNotAnEvent) {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+}
