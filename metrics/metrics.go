@@ -106,6 +106,9 @@ func New(log *slog.Logger, cfg Config) *Metrics {
 // Watch adds the pool figures of eng's pools, read from its store at every
 // scrape. Call it once.
 func (m *Metrics) Watch(eng *engine.Engine) {
+	for _, p := range eng.Pools() { // every pool's series exists from the start, at 0
+		m.spend().unpriced.WithLabelValues(p.Policy.Name).Set(0)
+	}
 	m.reg.MustRegister(&poolCollector{eng: eng, log: m.log, timeout: m.cfg.ScrapeTimeout},
 		&deliveryCollector{eng: eng, log: m.log, timeout: m.cfg.ScrapeTimeout})
 }
