@@ -202,6 +202,12 @@ func changesOf(r *record) ([]*ovm.SpendChange, error) {
 		}
 		return []*ovm.SpendChange{{Action: a, Type: typ, ID: id, Size: size}}, nil
 	}
+	if c, ok := byRequest[r.EventName]; ok {
+		if r.EventSource != c.service+".amazonaws.com" {
+			return nil, nil // another service's call of that name (ECS's DeleteCluster)
+		}
+		return one(c.action, c.typ, req.str(c.idField), "")
+	}
 	switch r.EventName {
 	case "RunInstances", "StartInstances", "StopInstances", "TerminateInstances":
 		action := map[string]ovm.SpendAction{"RunInstances": ovm.SpendStart, "StartInstances": ovm.SpendStart,
@@ -230,8 +236,6 @@ func changesOf(r *record) ([]*ovm.SpendChange, error) {
 	case "CreateVolume":
 		gb := resp.num("size")
 		return one(ovm.SpendStart, "ebs.volume", resp.str("volumeId"), resp.str("volumeType")+":"+gb)
-	case "DeleteVolume":
-		return one(ovm.SpendDelete, "ebs.volume", req.str("volumeId"), "")
 	case "CreateNatGateway":
 		gw := resp.obj("CreateNatGatewayResponse").obj("natGateway")
 		if gw == nil {
@@ -256,16 +260,8 @@ func changesOf(r *record) ([]*ovm.SpendChange, error) {
 			return nil, fmt.Errorf("no load balancer in responseElements")
 		}
 		return out, nil
-	case "DeleteLoadBalancer":
-		return one(ovm.SpendDelete, "elb.load_balancer", req.str("loadBalancerArn"), "")
 	case "CreateDBInstance":
 		return one(ovm.SpendStart, "rds.instance", resp.str("dBInstanceIdentifier"), resp.str("dBInstanceClass"))
-	case "StartDBInstance":
-		return one(ovm.SpendStart, "rds.instance", req.str("dBInstanceIdentifier"), "")
-	case "StopDBInstance":
-		return one(ovm.SpendStop, "rds.instance", req.str("dBInstanceIdentifier"), "")
-	case "DeleteDBInstance":
-		return one(ovm.SpendDelete, "rds.instance", req.str("dBInstanceIdentifier"), "")
 	case "ModifyDBInstance":
 		if class := req.str("dBInstanceClass"); class != "" {
 			return one(ovm.SpendModify, "rds.instance", req.str("dBInstanceIdentifier"), class)
@@ -276,19 +272,8 @@ func changesOf(r *record) ([]*ovm.SpendChange, error) {
 			return nil, nil
 		}
 		return one(ovm.SpendStart, "eks.cluster", resp.obj("cluster").str("name"), "")
-	case "DeleteCluster":
-		if r.EventSource != "eks.amazonaws.com" {
-			return nil, nil
-		}
-		return one(ovm.SpendDelete, "eks.cluster", req.str("name"), "")
 	case "CreateNotebookInstance":
 		return one(ovm.SpendStart, "sagemaker.notebook", req.str("notebookInstanceName"), req.str("instanceType"))
-	case "StartNotebookInstance":
-		return one(ovm.SpendStart, "sagemaker.notebook", req.str("notebookInstanceName"), "")
-	case "StopNotebookInstance":
-		return one(ovm.SpendStop, "sagemaker.notebook", req.str("notebookInstanceName"), "")
-	case "DeleteNotebookInstance":
-		return one(ovm.SpendDelete, "sagemaker.notebook", req.str("notebookInstanceName"), "")
 	case "CreateTrainingJob":
 		rc := req.obj("resourceConfig")
 		return one(ovm.SpendStart, "sagemaker.training", req.str("trainingJobName"), rc.str("instanceType")+":"+orOne(rc.num("instanceCount")))
@@ -300,15 +285,30 @@ func changesOf(r *record) ([]*ovm.SpendChange, error) {
 			c[0].Unpriced = true
 		}
 		return c, err
-	case "DeleteEndpoint":
-		return one(ovm.SpendDelete, "sagemaker.endpoint", req.str("endpointName"), "")
 	case "CreateDomain":
 		cc := req.obj("clusterConfig")
 		return one(ovm.SpendStart, "opensearch.domain", req.str("domainName"), cc.str("instanceType")+":"+orOne(cc.num("instanceCount")))
-	case "DeleteDomain":
-		return one(ovm.SpendDelete, "opensearch.domain", req.str("domainName"), "")
 	}
 	return nil, nil
+}
+
+// byRequest are the calls that name their resource in a request field
+// and change nothing but whether it runs.
+var byRequest = map[string]struct {
+	action                ovm.SpendAction
+	service, typ, idField string
+}{
+	"DeleteVolume":           {ovm.SpendDelete, "ec2", "ebs.volume", "volumeId"},
+	"DeleteLoadBalancer":     {ovm.SpendDelete, "elasticloadbalancing", "elb.load_balancer", "loadBalancerArn"},
+	"StartDBInstance":        {ovm.SpendStart, "rds", "rds.instance", "dBInstanceIdentifier"},
+	"StopDBInstance":         {ovm.SpendStop, "rds", "rds.instance", "dBInstanceIdentifier"},
+	"DeleteDBInstance":       {ovm.SpendDelete, "rds", "rds.instance", "dBInstanceIdentifier"},
+	"DeleteCluster":          {ovm.SpendDelete, "eks", "eks.cluster", "name"},
+	"StartNotebookInstance":  {ovm.SpendStart, "sagemaker", "sagemaker.notebook", "notebookInstanceName"},
+	"StopNotebookInstance":   {ovm.SpendStop, "sagemaker", "sagemaker.notebook", "notebookInstanceName"},
+	"DeleteNotebookInstance": {ovm.SpendDelete, "sagemaker", "sagemaker.notebook", "notebookInstanceName"},
+	"DeleteEndpoint":         {ovm.SpendDelete, "sagemaker", "sagemaker.endpoint", "endpointName"},
+	"DeleteDomain":           {ovm.SpendDelete, "es", "opensearch.domain", "domainName"},
 }
 
 func orOne(n string) string {

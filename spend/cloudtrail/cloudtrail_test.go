@@ -58,6 +58,10 @@ func TestEachPricedCallIsReadIntoItsChange(t *testing.T) {
 			ovm.SpendStart, "elb.load_balancer", "arn:lb", 0.0225, false},
 		{cloudtrail.Spec{Name: "CreateDBInstance", Service: "rds", Response: map[string]any{"dBInstanceIdentifier": "db1", "dBInstanceClass": "db.t3.micro"}},
 			ovm.SpendStart, "rds.instance", "db1", 0.017, false},
+		{cloudtrail.Spec{Name: "DeleteDBInstance", Service: "rds", Request: map[string]any{"dBInstanceIdentifier": "db1"}},
+			ovm.SpendDelete, "rds.instance", "db1", 0, false},
+		{cloudtrail.Spec{Name: "StopNotebookInstance", Service: "sagemaker", Request: map[string]any{"notebookInstanceName": "nb"}},
+			ovm.SpendStop, "sagemaker.notebook", "nb", 0, false},
 		{cloudtrail.Spec{Name: "CreateCluster", Service: "eks", Response: map[string]any{"cluster": map[string]any{"name": "k"}}},
 			ovm.SpendStart, "eks.cluster", "k", 0.10, false},
 		{cloudtrail.Spec{Name: "CreateEndpoint", Service: "sagemaker", Request: map[string]any{"endpointName": "ep"}},
@@ -75,6 +79,12 @@ func TestEachPricedCallIsReadIntoItsChange(t *testing.T) {
 			ch.EventID != ev.ID || !ch.At.Equal(at) || ch.Region != "us-east-1" {
 			t.Errorf("%s: %+v", c.spec.Name, ch)
 		}
+	}
+}
+
+func TestAnotherServicesCallOfTheSameNameChangesNothing(t *testing.T) {
+	if ev := parse(t, cloudtrail.Spec{Name: "DeleteCluster", Service: "ecs", Request: map[string]any{"name": "k"}}); len(ev.Changes) != 0 {
+		t.Fatalf("ECS's DeleteCluster deleted an EKS cluster: %+v", ev.Changes)
 	}
 }
 

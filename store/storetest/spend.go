@@ -141,45 +141,36 @@ func testSpendList(t *testing.T, s ovm.Store) {
 			t.Fatal(err)
 		}
 	}
-	var ids []string
-	p := &ovm.SpendListParams{PageParams: ovm.PageParams{Limit: 2}}
-	for {
-		page, next, err := s.SpendList(ctx, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, g := range page {
-			ids = append(ids, g.LeaseID)
-		}
-		if next == "" {
-			break
-		}
-		p.Cursor = next
-	}
+	ids := spendListIDs(t, s, &ovm.SpendListParams{PageParams: ovm.PageParams{Limit: 2}})
 	if fmt.Sprint(ids) != "[l-ls-0 l-ls-1 l-ls-2 l-ls-3 l-ls-4]" {
 		t.Fatalf("listed %v", ids)
 	}
 	// [T0+1h, T0+3h): l-ls-0 ended before, l-ls-3 and l-ls-4 start at or after.
-	ids = nil
-	p = &ovm.SpendListParams{PageParams: ovm.PageParams{Limit: 1}, From: T0.Add(time.Hour), To: T0.Add(3 * time.Hour)}
-	for {
-		page, next, err := s.SpendList(ctx, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, g := range page {
-			ids = append(ids, g.LeaseID)
-		}
-		if next == "" {
-			break
-		}
-		p.Cursor = next
-	}
+	ids = spendListIDs(t, s, &ovm.SpendListParams{PageParams: ovm.PageParams{Limit: 1}, From: T0.Add(time.Hour), To: T0.Add(3 * time.Hour)})
 	if fmt.Sprint(ids) != "[l-ls-1 l-ls-2]" {
 		t.Fatalf("window listed %v, want [l-ls-1 l-ls-2]", ids)
 	}
 	if _, _, err := s.SpendList(ctx, &ovm.SpendListParams{PageParams: ovm.PageParams{Cursor: ovm.EncodeCursor(ovm.CursorLeases, "x")}}); ovm.ErrorCodeOf(err) != ovm.EInvalid {
 		t.Fatalf("another list's cursor: %v, want ErrInvalid", err)
+	}
+}
+
+// spendListIDs pages through a spend list: the lease ids in order.
+func spendListIDs(t *testing.T, s ovm.Store, p *ovm.SpendListParams) []string {
+	t.Helper()
+	var ids []string
+	for {
+		page, next, err := s.SpendList(context.Background(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range page {
+			ids = append(ids, g.LeaseID)
+		}
+		if next == "" {
+			return ids
+		}
+		p.Cursor = next
 	}
 }
 
