@@ -24,6 +24,8 @@ type SpendConfig struct {
 	// (default 1h).
 	Reporter          ovm.CostReporter
 	ReconcileInterval time.Duration
+	// Price prices what a sweep found (nil: all of it unpriced).
+	Price func(typ, size, region string) (usdPerHour float64, ok bool)
 	// Observer is told what the worker does (metrics).
 	Observer SpendObserver
 }
@@ -274,6 +276,15 @@ func (s *Spender) sweep(ctx context.Context, active []*ovm.Lease) error {
 			continue
 		}
 		now := s.e.clock.Now()
+		for i := range res.Found {
+			f := &res.Found[i]
+			f.Unpriced = true
+			if s.cfg.Price != nil {
+				if usd, ok := s.cfg.Price(f.Type, f.Size, f.Region); ok {
+					f.USDPerHour, f.Unpriced = usd, false
+				}
+			}
+		}
 		if _, err := s.apply(ctx, l, func(g *ovm.SpendLedger) ([]string, bool) {
 			g.Sweep(now, res.Types, res.Reached, res.Found)
 			for _, e := range res.Errors {

@@ -2,8 +2,11 @@ package webui
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
+	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/client"
 )
 
@@ -81,5 +84,60 @@ func newChart(h *client.History) *chart {
 		c.Summary = fmt.Sprintf("Ready stock between %d and %d over the last 24 hours (%d of %d intervals sampled); %d vends, at most %d in 10 minutes.",
 			minReady, c.MaxStock, sampled, n, vends, c.MaxVen)
 	}
+	return c
+}
+
+// spendChart is a lease's spend drawn as SVG on the server: one bar per
+// UTC day of the lease and the running total as a line.
+type spendChart struct {
+	W, H    int
+	Bars    []bar
+	Total   string // polyline points
+	Dots    []dot
+	MaxDay  float64
+	MaxSum  float64
+	Days    []spendDay
+	Summary string
+	From    string
+	To      string
+	Plot    struct{ X, Y, W, H int }
+}
+
+type spendDay struct {
+	Day        string
+	USD, Total float64
+}
+
+func newSpendChart(s *ovm.LeaseSpend) *spendChart {
+	c := &spendChart{W: 720, H: 220}
+	c.Plot.X, c.Plot.Y, c.Plot.W, c.Plot.H = 40, 10, 660, 180
+	if s == nil || len(s.Daily) == 0 {
+		c.Summary = "Nothing spent yet."
+		return c
+	}
+	days := slices.Sorted(maps.Keys(s.Daily))
+	total := 0.0
+	for _, d := range days {
+		total += s.Daily[d]
+		c.Days = append(c.Days, spendDay{Day: d, USD: s.Daily[d], Total: total})
+		c.MaxDay = max(c.MaxDay, s.Daily[d])
+	}
+	c.MaxSum = max(total, 0.01)
+	c.MaxDay = max(c.MaxDay, 0.01)
+	step := float64(c.Plot.W) / float64(len(days))
+	bottom := float64(c.Plot.Y + c.Plot.H)
+	var pts []string
+	for i, d := range c.Days {
+		x := float64(c.Plot.X) + step*float64(i)
+		h := d.USD / c.MaxSum * float64(c.Plot.H)
+		c.Bars = append(c.Bars, bar{X: x + step*0.15, Y: bottom - h, W: step * 0.7, H: h})
+		cx, cy := x+step/2, bottom-d.Total/c.MaxSum*float64(c.Plot.H)
+		pts = append(pts, fmt.Sprintf("%.1f,%.1f", cx, cy))
+		c.Dots = append(c.Dots, dot{X: cx, Y: cy})
+	}
+	c.Total = strings.Join(pts, " ")
+	c.From, c.To = days[0], days[len(days)-1]
+	c.Summary = fmt.Sprintf("%.2f USD over %d day(s), at most %.2f USD in one day; burning %.4f USD an hour now.",
+		total, len(days), c.MaxDay, s.BurnUSDPerHour)
 	return c
 }

@@ -169,8 +169,14 @@ func (u *UI) leasePage(r *http.Request, s *session, v *view) error {
 	if err != nil {
 		return err
 	}
-	v.Page, v.Title, v.Data = "lease", "Lease "+l.ID, l
+	v.Page, v.Title, v.Data = "lease", "Lease "+l.ID, &leaseData{Lease: l, SpendChart: newSpendChart(l.Spend)}
 	return nil
+}
+
+// leaseData is the lease page's data: the lease and its spend drawn.
+type leaseData struct {
+	*client.Lease
+	SpendChart *spendChart
 }
 
 // again shows the lease page with a field's error; nothing changed.

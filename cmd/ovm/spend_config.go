@@ -58,6 +58,7 @@ func spendConfig(ctx context.Context, cfg *Config, env provider.Env, clock ovm.C
 			Unit: prices.UnitHour, Source: "sim.spend_per_hour of pool " + pc.Name, Date: "simulated"}})
 	}
 	parser := &cloudtrail.Parser{Prices: tab, OwnRoles: own}
+	ec.Price = tab.HourlyUSD
 	if feed != nil {
 		ec.Sources = append(ec.Sources, &cloudtrail.Source{Queue: feed, Parser: parser})
 	}

@@ -185,6 +185,7 @@ func (b *uiBrowser) waitFor(what string, d time.Duration, cond func(body string)
 const uiConfig = `
 engine: {tick: 50ms, claim_ttl: 10s, step_timeout: 5s}
 api: {default_pool: default}
+spend: {interval: 100ms}
 auth:
   oidc:
     - issuer: %s
@@ -198,7 +199,7 @@ pools:
   - name: default
     stock: {target: 1, ceiling: 4}
     lease: {default_ttl: 2h, max_ttl: 8h}
-    sim: {create_latency: 400ms, bootstrap_latency: 100ms}
+    sim: {create_latency: 400ms, bootstrap_latency: 100ms, spend_per_hour: 36}
   - name: broken
     stock: {target: 1, ceiling: 2}
     retry: {max_attempts: 1, base_delay: 100ms, max_delay: 1s}
@@ -247,6 +248,16 @@ func TestTheConsoleInARealBrowser(t *testing.T) {
 		t.Fatalf("the lease page %s shows %q left", leaseID, b.text("#lease-left"))
 	}
 	b.page("lease")
+
+	// --- sees what it spends (the simulated instance, 36 USD an hour) ---
+	b.waitFor("the lease's spend by day", 15*time.Second, func(body string) bool { return strings.Contains(body, "Spend by day (UTC)") })
+	if burn := b.text("#lease-burn"); burn != "36.0000 USD an hour" {
+		t.Fatalf("the lease burns %q", burn)
+	}
+	if n := eval[int](b, `document.querySelectorAll('#spend-chart rect.vends').length`); n < 1 {
+		t.Fatal("the spend chart has no day")
+	}
+	b.page("lease-spend")
 
 	// --- copies its credentials ---
 	b.do(chromedp.Click(chromedp.CSS(`#get-credentials`)), chromedp.WaitVisible(chromedp.CSS(`#env-lines`)))

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/account"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -72,6 +73,9 @@ type Clients struct {
 	// IAMFor and STSFor make clients acting with creds.
 	IAMFor func(creds aws.CredentialsProvider) iamAPI
 	STSFor func(creds aws.CredentialsProvider) stsAPI
+	// EC2For makes an EC2 client acting with creds in region (the spend
+	// sweep).
+	EC2For func(creds aws.CredentialsProvider, region string) ec2API
 }
 
 // retryer retries what Organizations asks to be retried: throttling
@@ -100,5 +104,8 @@ func NewClients(cfg aws.Config) *Clients {
 		Account: account.NewFromConfig(cfg),
 		IAMFor:  func(creds aws.CredentialsProvider) iamAPI { return iam.NewFromConfig(withCreds(creds)) },
 		STSFor:  func(creds aws.CredentialsProvider) stsAPI { return sts.NewFromConfig(withCreds(creds)) },
+		EC2For: func(creds aws.CredentialsProvider, region string) ec2API {
+			return ec2.NewFromConfig(withCreds(creds), func(o *ec2.Options) { o.Region = region })
+		},
 	}
 }
