@@ -76,6 +76,10 @@ type Spender struct {
 	lastLedgers time.Time
 }
 
+// maxSpendReceives bounds one round's receives from one source (SQS gives
+// at most 10 messages a receive).
+const maxSpendReceives = 200
+
 // spendLeader is the leader lease of the spend worker.
 const spendLeader = "spend"
 
@@ -105,10 +109,17 @@ func (s *Spender) RunOnce(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, src := range s.cfg.Sources {
-		k, err := s.takeIn(ctx, src, byAccount)
-		n += k
-		if err != nil {
-			errs = append(errs, err)
+		// Until the queue is empty (a backlog drains in one round), at most
+		// maxSpendReceives receives.
+		for range maxSpendReceives {
+			k, err := s.takeIn(ctx, src, byAccount)
+			n += k
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if k == 0 || err != nil || ctx.Err() != nil {
+				break
+			}
 		}
 	}
 	now := s.e.clock.Now()
