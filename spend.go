@@ -18,6 +18,14 @@ import (
 // them over the lease's time. The rules live here, the stores only keep a
 // ledger with a compare-and-set on its version.
 
+// The spend forwarding in each account (docs/spend.md): the EventBridge
+// rule that sends the lessee's priced calls to OVM's bus, and the role it
+// sends them with. Guardrails keep the lessee from changing either.
+const (
+	SpendForwardRule = "ovm-spend"
+	SpendForwardRole = "ovm-spend-forwarder"
+)
+
 // SpendAction is what happened to a priced resource.
 type SpendAction string
 

@@ -164,7 +164,13 @@ func For(g ovm.Guardrails, o Options, extra []Statement) (*Document, error) {
 	st = append(st, Statement{Sid: "OVMProtectItsRole", Effect: "Deny",
 		Action: List{"iam:AttachRolePolicy", "iam:DeleteRole", "iam:DeleteRolePermissionsBoundary", "iam:DeleteRolePolicy",
 			"iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole"},
-		Resource:  List{fmt.Sprintf("arn:%s:iam::*:role/%s", o.Partition, o.ExemptRole)},
+		Resource: List{fmt.Sprintf("arn:%s:iam::*:role/%s", o.Partition, o.ExemptRole),
+			fmt.Sprintf("arn:%s:iam::*:role/%s", o.Partition, ovm.SpendForwardRole)},
+		Condition: map[string]map[string]List{"ArnNotLike": exempt}})
+	// Nor stop the forwarding of its calls to OVM's spend bus.
+	st = append(st, Statement{Sid: "OVMProtectItsSpendRule", Effect: "Deny",
+		Action:    List{"events:DeleteRule", "events:DisableRule", "events:PutRule", "events:PutTargets", "events:RemoveTargets"},
+		Resource:  List{fmt.Sprintf("arn:%s:events:*:*:rule/%s", o.Partition, ovm.SpendForwardRule)},
 		Condition: map[string]map[string]List{"ArnNotLike": exempt}})
 	return &Document{Version: "2012-10-17", Statement: st}, nil
 }

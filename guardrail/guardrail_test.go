@@ -61,8 +61,13 @@ func TestTheExampleDeniesWhatItSaysAndSparesOVMsRole(t *testing.T) {
 		!slices.Equal(it.Condition["StringNotLike"]["ec2:InstanceType"], []string{"m5.large", "t3.*", "t4g.*"}) {
 		t.Errorf("instance types: %+v", it)
 	}
-	if p := statement(t, d, "OVMProtectItsRole"); !slices.Equal(p.Resource, []string{exempt}) || !slices.Contains(p.Action, "iam:UpdateAssumeRolePolicy") {
+	if p := statement(t, d, "OVMProtectItsRole"); !slices.Equal(p.Resource, []string{exempt, "arn:aws:iam::*:role/" + ovm.SpendForwardRole}) ||
+		!slices.Contains(p.Action, "iam:UpdateAssumeRolePolicy") {
 		t.Errorf("role protection: %+v", p)
+	}
+	if p := statement(t, d, "OVMProtectItsSpendRule"); !slices.Equal(p.Resource, []string{"arn:aws:events:*:*:rule/" + ovm.SpendForwardRule}) ||
+		!slices.Contains(p.Action, "events:RemoveTargets") || !slices.Contains(p.Condition["ArnNotLike"]["aws:PrincipalARN"], exempt) {
+		t.Errorf("spend rule protection: %+v", p)
 	}
 	// The same guardrails in another order are the same document.
 	again := example

@@ -62,6 +62,9 @@ type Settings struct {
 	// Federation is the `access:` block: how console sign-in URLs are
 	// made (defaults applied).
 	Federation federation.Config
+	// SpendBus is spend.event_bus_arn: the event bus of OVM's account the
+	// accounts' management events are forwarded to ("" = none).
+	SpendBus string
 }
 
 // Env is what a kind's constructor is given.

@@ -110,6 +110,10 @@ type SpendConfig struct {
 	// QueueURL is the SQS queue the lessees' CloudTrail events reach
 	// (through EventBridge); empty: no events are read from AWS.
 	QueueURL string `yaml:"queue_url"`
+	// EventBusARN is the event bus in OVM's account that organizations
+	// pools' accounts forward their management events to (the bootstrap
+	// sets up the rule; a rule on this bus sends them to QueueURL).
+	EventBusARN string `yaml:"event_bus_arn"`
 	// Interval is how often events are taken in (default 5s).
 	Interval time.Duration `yaml:"interval"`
 	// SweepInterval is how often leased accounts are swept (default 10m).

@@ -255,6 +255,9 @@ func (c *Config) validate() error {
 	if err := c.Access.Validate("access."); err != nil {
 		return err
 	}
+	if err := c.validateSpend(); err != nil {
+		return err
+	}
 	if err := c.engineConfig().WithDefaults().Validate(); err != nil {
 		var fe *ovm.FieldError
 		if errors.As(err, &fe) {

@@ -47,7 +47,8 @@ func (p *PoolConfig) Policy() ovm.Pool { return p.policy }
 
 // providerSettings are the settings a provider kind may read.
 func (c *Config) providerSettings() provider.Settings {
-	return provider.Settings{AWSRegion: c.AWS.Region, AWSEndpoint: c.AWS.Endpoint, Federation: c.Access.WithDefaults()}
+	return provider.Settings{AWSRegion: c.AWS.Region, AWSEndpoint: c.AWS.Endpoint, Federation: c.Access.WithDefaults(),
+		SpendBus: c.Spend.EventBusARN}
 }
 
 // auto sets the policy of a target that follows demand; min, max and

@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/ovmdev/ovm"
@@ -75,4 +79,49 @@ func spendConfig(ctx context.Context, cfg *Config, env provider.Env, clock ovm.C
 		}
 	}
 	return ec, nil
+}
+
+var (
+	eventBusARN = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:events:[a-z0-9-]+:[0-9]{12}:event-bus/[A-Za-z0-9._/-]{1,256}$`)
+	roleName    = regexp.MustCompile(`^[A-Za-z0-9+=,.@_-]{1,64}$`)
+)
+
+// validateSpend checks the spend: block, naming the key.
+func (c *Config) validateSpend() error {
+	sp := c.Spend
+	if u := sp.QueueURL; u != "" {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || strings.Trim(p.Path, "/") == "" {
+			return fmt.Errorf("spend.queue_url: %q is not an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)", u)
+		}
+	}
+	if b := sp.EventBusARN; b != "" && !eventBusARN.MatchString(b) {
+		return fmt.Errorf("spend.event_bus_arn: %q is not an event bus ARN (arn:aws:events:REGION:ACCOUNT:event-bus/NAME)", b)
+	}
+	if sp.EventBusARN != "" && sp.QueueURL == "" {
+		return fmt.Errorf("spend.event_bus_arn: the accounts' events would reach OVM's bus and no queue: set spend.queue_url too")
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"spend.interval", sp.Interval}, {"spend.sweep_interval", sp.SweepInterval}, {"spend.reconcile_interval", sp.ReconcileInterval}} {
+		if d.v < 0 {
+			return fmt.Errorf("%s: must not be negative (0 takes the default)", d.key)
+		}
+	}
+	if sp.Interval != 0 && sp.Interval < 100*time.Millisecond {
+		return fmt.Errorf("spend.interval: must be at least 100ms")
+	}
+	if sp.SweepInterval != 0 && sp.SweepInterval < time.Minute {
+		return fmt.Errorf("spend.sweep_interval: must be at least 1m (each sweep lists every Region of every leased account)")
+	}
+	if sp.ReconcileInterval != 0 && sp.ReconcileInterval < 15*time.Minute {
+		return fmt.Errorf("spend.reconcile_interval: must be at least 15m (each read costs USD 0.01; AWS refreshes the bill a few times a day)")
+	}
+	for i, r := range sp.OwnRoles {
+		if !roleName.MatchString(r) {
+			return fmt.Errorf("spend.own_roles[%d]: %q is not an IAM role name", i, r)
+		}
+	}
+	return nil
 }

@@ -112,3 +112,19 @@ func runOVM(t *testing.T, args ...string) (string, int) {
 	code := run(args, &out, &errOut)
 	return out.String() + errOut.String(), code
 }
+
+func TestABadSpendBlockIsRefusedNamingTheKey(t *testing.T) {
+	for body, want := range map[string]string{
+		`spend: {queue_url: "ftp://x"}`:                                               "spend.queue_url",
+		`spend: {event_bus_arn: "arn:aws:sqs:us-east-1:123456789012:q"}`:              "spend.event_bus_arn",
+		`spend: {event_bus_arn: "arn:aws:events:us-east-1:123456789012:event-bus/b"}`: "set spend.queue_url too",
+		`spend: {sweep_interval: 10s}`:                                                "spend.sweep_interval",
+		`spend: {reconcile_interval: -1h}`:                                            "spend.reconcile_interval",
+		`spend: {own_roles: ["a role"]}`:                                              "spend.own_roles[0]",
+		`pools: [{name: default, sim: {spend_per_hour: -1}}]`:                         "sim.spend_per_hour",
+	} {
+		if _, err := loadConfig(writeConfig(t, body)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error naming %s", body, err, want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/account"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -76,6 +77,9 @@ type Clients struct {
 	// EC2For makes an EC2 client acting with creds in region (the spend
 	// sweep).
 	EC2For func(creds aws.CredentialsProvider, region string) ec2API
+	// EventsFor makes an EventBridge client acting with creds in region
+	// (the spend forwarding).
+	EventsFor func(creds aws.CredentialsProvider, region string) eventsAPI
 }
 
 // retryer retries what Organizations asks to be retried: throttling
@@ -106,6 +110,9 @@ func NewClients(cfg aws.Config) *Clients {
 		STSFor:  func(creds aws.CredentialsProvider) stsAPI { return sts.NewFromConfig(withCreds(creds)) },
 		EC2For: func(creds aws.CredentialsProvider, region string) ec2API {
 			return ec2.NewFromConfig(withCreds(creds), func(o *ec2.Options) { o.Region = region })
+		},
+		EventsFor: func(creds aws.CredentialsProvider, region string) eventsAPI {
+			return eventbridge.NewFromConfig(withCreds(creds), func(o *eventbridge.Options) { o.Region = region })
 		},
 	}
 }

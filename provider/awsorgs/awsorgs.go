@@ -78,6 +78,9 @@ type Config struct {
 	RetiringSCP string `yaml:"retiring_scp"`
 	// Region is the region lessees' credentials name (the aws: block's).
 	Region string `yaml:"-"`
+	// SpendBus is the event bus in OVM's account that each account's
+	// management events are forwarded to (spend.event_bus_arn; "" = none).
+	SpendBus string `yaml:"-"`
 }
 
 // Contact is an alternate contact.

@@ -56,6 +56,9 @@ func (p *Provider) Bootstrap(ctx context.Context, a *ovm.Account) (ovm.StepResul
 	if err := p.ensureOU(ctx, id, p.cfg.ParentOU); err != nil {
 		return ovm.StepResult{}, fmt.Errorf("move to %s: %w", p.cfg.ParentOU, err)
 	}
+	if err := p.ensureForwarding(ctx, id, creds); err != nil {
+		return ovm.StepResult{}, fmt.Errorf("spend forwarding: %w", err)
+	}
 	// Smoke test: a trusted principal (the management account) assumes the
 	// vended role and STS answers from inside the account.
 	vended := p.assume(roleARN, "ovm-smoke-test", p.c.STS)

@@ -91,7 +91,7 @@ func (p *Provider) Clean(ctx context.Context, a *ovm.Account, policy ovm.RetireP
 		return ovm.StepResult{}, fmt.Errorf("reset the vended role: %w", err)
 	}
 	params := p.nukeCfg.Params(a.AWSAccountID, mgmtID, p.nukeCfg.Region, p.nukeCfg.Endpoint)
-	params.ProtectRoles = []string{p.cfg.RoleName, p.cfg.CreationRole}
+	params.ProtectRoles = []string{p.cfg.RoleName, p.cfg.CreationRole, ForwardRole}
 	p.event(ctx, a, startedReason(passes, params, policy.CleanTimeout))
 	rep, err := ps.Run(ctx, params, value, policy.CleanTimeout, func(pr awsnuke.Progress) {
 		now := p.clock.Now()
@@ -111,6 +111,9 @@ func (p *Provider) Clean(ctx context.Context, a *ovm.Account, policy ovm.RetireP
 	summary := fmt.Sprintf("pass %d: %s", passes, rep)
 	switch {
 	case rep.Found == 0 && passes >= policy.CleanPasses:
+		if err := p.ensureForwarding(ctx, a.AWSAccountID, creds); err != nil { // the wipe took the rules
+			return ovm.StepResult{}, fmt.Errorf("spend forwarding: %w", err)
+		}
 		if err := p.leaveRetiringOU(ctx, a); err != nil {
 			return ovm.StepResult{}, fmt.Errorf("leave the retiring OU: %w", err)
 		}

@@ -43,7 +43,7 @@ func (c *PoolConfig) Complete(p *provider.Pool, s provider.Settings) error {
 	if o.RoleName != "" {
 		p.RoleName = o.RoleName
 	}
-	o.Pool, o.RoleName, o.Region = p.Name, p.RoleName, s.AWSRegion
+	o.Pool, o.RoleName, o.Region, o.SpendBus = p.Name, p.RoleName, s.AWSRegion, s.SpendBus
 	*o = o.WithDefaults()
 	if err := o.Validate(); err != nil {
 		return err
