@@ -24,6 +24,10 @@ type SpendConfig struct {
 	// (default 1h).
 	Reporter          ovm.CostReporter
 	ReconcileInterval time.Duration
+	// LateEvents is how long after a lease's end its events are still
+	// taken in (CloudTrail delivers within minutes): its ledger is closed
+	// then (default 15m).
+	LateEvents time.Duration
 	// Price prices what a sweep found (nil: all of it unpriced).
 	Price func(typ, size, region string) (usdPerHour float64, ok bool)
 	// Observer is told what the worker does (metrics).
@@ -57,6 +61,9 @@ func (c SpendConfig) withDefaults() SpendConfig {
 	if c.ReconcileInterval == 0 {
 		c.ReconcileInterval = time.Hour
 	}
+	if c.LateEvents == 0 {
+		c.LateEvents = 15 * time.Minute
+	}
 	if c.Observer == nil {
 		c.Observer = nopSpendObserver{}
 	}
@@ -74,6 +81,11 @@ type Spender struct {
 	lastSweep   time.Time
 	lastReport  time.Time
 	lastLedgers time.Time
+	// ending are the ended leases whose ledgers still take late events, by
+	// account (closeAndObserve).
+	ending map[string][]*ovm.Lease
+	// opened are the active leases known to have a ledger.
+	opened map[string]bool
 }
 
 // maxSpendReceives bounds one round's receives from one source (SQS gives
@@ -95,11 +107,20 @@ func (s *Spender) RunOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	byAccount := map[string]*ovm.Lease{}
-	for _, l := range active {
-		byAccount[l.AWSAccountID] = l
-	}
 	var errs []error
+	errs = append(errs, s.open(ctx, active))
+	now := s.e.clock.Now()
+	if s.ending == nil || now.Sub(s.lastLedgers) >= s.cfg.Interval {
+		s.lastLedgers = now
+		errs = append(errs, s.closeAndObserve(ctx))
+	}
+	byAccount := map[string][]*ovm.Lease{}
+	for _, l := range active {
+		byAccount[l.AWSAccountID] = append(byAccount[l.AWSAccountID], l)
+	}
+	for acct, ls := range s.ending {
+		byAccount[acct] = append(byAccount[acct], ls...)
+	}
 	for _, src := range s.cfg.Sources {
 		if sim, ok := src.(ovm.SpendSimulator); ok {
 			if err := sim.Simulate(ctx, active); err != nil {
@@ -122,7 +143,7 @@ func (s *Spender) RunOnce(ctx context.Context) (int, error) {
 			}
 		}
 	}
-	now := s.e.clock.Now()
+	now = s.e.clock.Now()
 	if now.Sub(s.lastSweep) >= s.cfg.SweepInterval {
 		s.lastSweep = now
 		errs = append(errs, s.sweep(ctx, active))
@@ -130,10 +151,6 @@ func (s *Spender) RunOnce(ctx context.Context) (int, error) {
 	if s.cfg.Reporter != nil && now.Sub(s.lastReport) >= s.cfg.ReconcileInterval {
 		s.lastReport = now
 		errs = append(errs, s.reconcile(ctx, active))
-	}
-	if now.Sub(s.lastLedgers) >= s.cfg.Interval {
-		s.lastLedgers = now
-		errs = append(errs, s.closeAndObserve(ctx))
 	}
 	return n, errors.Join(errs...)
 }
@@ -165,7 +182,7 @@ func (e *Engine) activeLeases(ctx context.Context) ([]*ovm.Lease, error) {
 }
 
 // takeIn takes one batch from src and records it.
-func (s *Spender) takeIn(ctx context.Context, src ovm.SpendSource, byAccount map[string]*ovm.Lease) (int, error) {
+func (s *Spender) takeIn(ctx context.Context, src ovm.SpendSource, byAccount map[string][]*ovm.Lease) (int, error) {
 	msgs, err := src.Receive(ctx)
 	if err != nil {
 		s.cfg.Observer.Event("error", 0)
@@ -177,23 +194,38 @@ func (s *Spender) takeIn(ctx context.Context, src ovm.SpendSource, byAccount map
 	now := s.e.clock.Now()
 	perLease := map[string][]*ovm.SpendMessage{}
 	var ack []string
+	leases := map[string]*ovm.Lease{}
 	for _, m := range msgs {
-		l := byAccount[m.AWSAccountID]
+		if m.At.After(now) {
+			m.At = now // a time ahead of OVM's clock counts from now, never later
+		}
+		for _, c := range m.Changes {
+			if c.At.After(now) {
+				c.At = now
+			}
+		}
+		l, stale := leaseAt(byAccount[m.AWSAccountID], m.At)
 		switch {
 		case l == nil && m.Err != nil:
 			s.cfg.Observer.Event("unreadable", 0)
 			s.e.log.Warn("a spend event could not be read", ovm.LogError, m.Err)
 			ack = append(ack, m.Handle)
+		case stale:
+			// The account's previous lease, or its time in stock: not this
+			// lessee's spend.
+			s.cfg.Observer.Event("stale", 0)
+			ack = append(ack, m.Handle)
 		case l == nil:
 			s.cfg.Observer.Event("unmatched", 0) // an account no lease holds now
 			ack = append(ack, m.Handle)
 		default:
+			leases[l.ID] = l
 			perLease[l.ID] = append(perLease[l.ID], m)
 		}
 	}
 	var errs []error
-	for _, ms := range perLease {
-		l := byAccount[ms[0].AWSAccountID]
+	for id, ms := range perLease {
+		l := leases[id]
 		results, err := s.apply(ctx, l, func(g *ovm.SpendLedger) ([]string, bool) {
 			results, changed := make([]string, len(ms)), false
 			for i, m := range ms {
@@ -232,6 +264,49 @@ func (s *Spender) takeIn(ctx context.Context, src ovm.SpendSource, byAccount map
 		errs = append(errs, fmt.Errorf("spend: acknowledge: %w", err))
 	}
 	return len(msgs), errors.Join(errs...)
+}
+
+// open gives every active lease a ledger, so that its end is noticed and
+// its late events are taken in even when it had none before.
+func (s *Spender) open(ctx context.Context, active []*ovm.Lease) error {
+	opened := make(map[string]bool, len(active))
+	var errs []error
+	for _, l := range active {
+		if s.opened[l.ID] {
+			opened[l.ID] = true
+			continue
+		}
+		_, err := s.e.store.SpendGet(ctx, l.ID)
+		if errors.Is(err, ovm.ErrNotFound) {
+			g := ovm.NewSpendLedger(l)
+			g.Version, g.UpdatedAt = 1, s.e.clock.Now()
+			g.Spend = g.Summarize(g.UpdatedAt)
+			if err = s.e.store.SpendPut(ctx, g); errors.Is(err, ovm.ErrConflict) {
+				err = nil // another writer made it
+			}
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		opened[l.ID] = true
+	}
+	s.opened = opened
+	return errors.Join(errs...)
+}
+
+// leaseAt is the lease of candidates (one account's active lease and
+// those ended within the late-event window) whose time holds at; stale
+// when the account has leases but none held it then.
+// CloudTrail's times are whole seconds: a call in the lease's first second
+// may read as before it.
+func leaseAt(candidates []*ovm.Lease, at time.Time) (l *ovm.Lease, stale bool) {
+	for _, c := range candidates {
+		if !at.Before(c.CreatedAt.Truncate(time.Second)) && (c.State == ovm.LeaseActive || at.Before(c.EndedAt)) {
+			return c, false
+		}
+	}
+	return nil, len(candidates) > 0
 }
 
 // apply reads lease l's ledger (or starts it), lets fn change it and
@@ -297,6 +372,9 @@ func (s *Spender) sweep(ctx context.Context, active []*ovm.Lease) error {
 			}
 		}
 		if _, err := s.apply(ctx, l, func(g *ovm.SpendLedger) ([]string, bool) {
+			if g.Final {
+				return nil, false
+			}
 			g.Sweep(now, res.Types, res.Reached, res.Found)
 			for _, e := range res.Errors {
 				g.AddError(now, "sweep", e)
@@ -343,15 +421,22 @@ func (s *Spender) reconcile(ctx context.Context, active []*ovm.Lease) error {
 				lease[d] = usd
 			}
 		}
-		if _, err := s.apply(ctx, l, func(g *ovm.SpendLedger) ([]string, bool) { g.Report(now, lease); return nil, true }); err != nil {
+		if _, err := s.apply(ctx, l, func(g *ovm.SpendLedger) ([]string, bool) {
+			if g.Final {
+				return nil, false
+			}
+			g.Report(now, lease)
+			return nil, true
+		}); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// closeAndObserve ends the ledgers of leases that ended and reports the
-// open ones to the observer.
+// closeAndObserve ends the ledgers of leases that ended more than
+// LateEvents ago, keeps the others' leases for their late events, and
+// reports the open ledgers of active leases to the observer.
 func (s *Spender) closeAndObserve(ctx context.Context) error {
 	open, err := s.e.store.SpendListOpen(ctx, 10000)
 	if err != nil {
@@ -359,6 +444,8 @@ func (s *Spender) closeAndObserve(ctx context.Context) error {
 	}
 	now := s.e.clock.Now()
 	spend, unpriced := map[[2]string]float64{}, map[string]int{}
+	ending := map[string][]*ovm.Lease{}
+	defer func() { s.ending = ending }()
 	var estErr float64
 	var errs []error
 	for _, g := range open {
@@ -368,7 +455,17 @@ func (s *Spender) closeAndObserve(ctx context.Context) error {
 			continue
 		}
 		if l.State != ovm.LeaseActive {
-			if _, err := s.apply(ctx, l, func(g *ovm.SpendLedger) ([]string, bool) { g.End(l.EndedAt); return nil, true }); err != nil {
+			if now.Sub(l.EndedAt) < s.cfg.LateEvents { // its late events still count
+				ending[l.AWSAccountID] = append(ending[l.AWSAccountID], l)
+				continue
+			}
+			if _, err := s.apply(ctx, l, func(g *ovm.SpendLedger) ([]string, bool) {
+				if g.Final {
+					return nil, false // closed meanwhile (the open list is an index, maybe behind)
+				}
+				g.End(l.EndedAt)
+				return nil, true
+			}); err != nil {
 				errs = append(errs, err)
 			}
 			continue

@@ -58,7 +58,7 @@ func TestALeasesSpendFollowsItsEventsAndStopsAtItsEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.clock.Advance(10 * time.Minute)
+	w.clock.Advance(16 * time.Minute) // past the late events' window
 	w.spendRound()
 	g, err := w.store.SpendGet(context.Background(), l.ID)
 	if err != nil {
@@ -112,8 +112,8 @@ func TestACrashBeforeTheAcknowledgementCountsNothingTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(g.Resources) != 1 || g.Version != 1 {
-		t.Fatalf("after the redelivery: %d resources, version %d; want the one launch written once", len(g.Resources), g.Version)
+	if len(g.Resources) != 1 || g.Version != 2 {
+		t.Fatalf("after the redelivery: %d resources, version %d; want the ledger opened, then the one launch written once", len(g.Resources), g.Version)
 	}
 	w.clock.Advance(time.Hour - 31*time.Second)
 	if s := w.spend(l.ID); s.USD != 2 {
@@ -166,4 +166,44 @@ func (q *listQueue) Receive(context.Context) ([]cloudtrail.Message, error) {
 func (q *listQueue) Delete(_ context.Context, h []string) error {
 	q.deleted = append(q.deleted, h...)
 	return nil
+}
+
+// An event CloudTrail delivers after the lease's end, of a call made in
+// it, still counts; one from before the lease's start (the account's
+// previous lease) does not.
+func TestLateEventsCountForTheirLeaseAndStaleOnesForNone(t *testing.T) {
+	w := newWorld(t, sim.DefaultConfig(), poolPolicy(func(p *ovm.Pool) { p.Stock.Target = 1 }))
+	w.settle(20, 500*time.Millisecond)
+	l := w.vend("alice")
+	q := &listQueue{}
+	w.cfg.Spend.Sources = []ovm.SpendSource{&cloudtrail.Source{Queue: q, Parser: &cloudtrail.Parser{Prices: prices.Default()}}}
+	w.build()
+	w.spendRound() // the worker sees the lease active: its ledger is opened
+	launch := func(id string, at time.Time) []byte {
+		return cloudtrail.Build(cloudtrail.Spec{ID: id, Account: l.AWSAccountID, Region: "us-east-1", At: at, Name: "RunInstances", Service: "ec2",
+			Role: "dev", SourceIdentity: "alice", Response: map[string]any{"instancesSet": map[string]any{"items": []any{
+				map[string]any{"instanceId": "i-" + id, "instanceType": "m5.large"}}}}})
+	}
+	w.clock.Advance(time.Hour)
+	if _, err := w.eng.EndLease(context.Background(), mustLease(t, w, l.ID), ovm.LeaseReleased, "key:alice"); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Advance(5 * time.Minute)
+	q.bodies = [][]byte{launch("late", l.CreatedAt.Add(30*time.Minute)), launch("stale", l.CreatedAt.Add(-time.Minute))}
+	w.spendRound()
+	g, err := w.store.SpendGet(context.Background(), l.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Resources) != 1 || g.Resources[0].ID != "i-late" {
+		t.Fatalf("resources %+v: want the late launch only", g.Resources)
+	}
+	if len(q.deleted) != 2 {
+		t.Fatalf("%d of 2 acknowledged", len(q.deleted))
+	}
+	w.clock.Advance(11 * time.Minute)
+	w.spendRound()
+	if g, _ = w.store.SpendGet(context.Background(), l.ID); !g.Final || g.Spend.USD != 0.048 {
+		t.Fatalf("closed ledger: final %v, spend %v; want half an hour of m5.large (0.048)", g.Final, g.Spend.USD)
+	}
 }

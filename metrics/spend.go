@@ -22,13 +22,13 @@ type spendMetrics struct {
 }
 
 // spendResults are the values of the events counter's result label.
-var spendResults = []string{"counted", "duplicate", "own", "unmatched", "unreadable", "error"}
+var spendResults = []string{"counted", "duplicate", "own", "unmatched", "stale", "unreadable", "error"}
 
 func (m *Metrics) spend() *spendMetrics {
 	m.spendOnce.Do(func() {
 		s := &spendMetrics{seen: map[[2]string]bool{}}
 		s.events = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ovm_spend_events_total",
-			Help: "Spend events taken in, by result: counted, duplicate (a redelivery), own (OVM's own call), unmatched (no active lease), unreadable, error (the queue failed)."},
+			Help: "Spend events taken in, by result: counted, duplicate (a redelivery), own (OVM's own call), unmatched (no lease), stale (before the account's lease), unreadable, error (the queue failed)."},
 			[]string{"result"})
 		s.lag = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ovm_spend_event_lag_seconds",
 			Help:    "From an event's time at AWS to its count in the ledger.",

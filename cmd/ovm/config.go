@@ -116,6 +116,9 @@ type SpendConfig struct {
 	EventBusARN string `yaml:"event_bus_arn"`
 	// Interval is how often events are taken in (default 5s).
 	Interval time.Duration `yaml:"interval"`
+	// LateEvents is how long after a lease's end its events still count
+	// (default 15m: CloudTrail delivers within minutes).
+	LateEvents time.Duration `yaml:"late_events"`
 	// SweepInterval is how often leased accounts are swept (default 10m).
 	SweepInterval time.Duration `yaml:"sweep_interval"`
 	// CostExplorer reconciles with what AWS bills every ReconcileInterval

@@ -35,7 +35,8 @@ type spendPricer interface{ SpendPerHour() float64 }
 // feed for sim pools that spend, the SQS queue of CloudTrail events, and
 // Cost Explorer, priced from the shipped table and its update.
 func spendConfig(ctx context.Context, cfg *Config, env provider.Env, clock ovm.Clock) (engine.SpendConfig, error) {
-	ec := engine.SpendConfig{Interval: cfg.Spend.Interval, SweepInterval: cfg.Spend.SweepInterval, ReconcileInterval: cfg.Spend.ReconcileInterval}
+	ec := engine.SpendConfig{Interval: cfg.Spend.Interval, SweepInterval: cfg.Spend.SweepInterval, ReconcileInterval: cfg.Spend.ReconcileInterval,
+		LateEvents: cfg.Spend.LateEvents}
 	tab, err := prices.Load(cfg.pricesPath())
 	if err != nil {
 		return ec, fmt.Errorf("spend.prices_file: %w", err)
@@ -104,7 +105,8 @@ func (c *Config) validateSpend() error {
 	for _, d := range []struct {
 		key string
 		v   time.Duration
-	}{{"spend.interval", sp.Interval}, {"spend.sweep_interval", sp.SweepInterval}, {"spend.reconcile_interval", sp.ReconcileInterval}} {
+	}{{"spend.interval", sp.Interval}, {"spend.sweep_interval", sp.SweepInterval}, {"spend.reconcile_interval", sp.ReconcileInterval},
+		{"spend.late_events", sp.LateEvents}} {
 		if d.v < 0 {
 			return fmt.Errorf("%s: must not be negative (0 takes the default)", d.key)
 		}
@@ -117,6 +119,9 @@ func (c *Config) validateSpend() error {
 	}
 	if sp.ReconcileInterval != 0 && sp.ReconcileInterval < 15*time.Minute {
 		return fmt.Errorf("spend.reconcile_interval: must be at least 15m (each read costs USD 0.01; AWS refreshes the bill a few times a day)")
+	}
+	if sp.LateEvents > 24*time.Hour {
+		return fmt.Errorf("spend.late_events: at most 24h (a lease's ledger stays open that long after its end)")
 	}
 	for i, r := range sp.OwnRoles {
 		if !roleName.MatchString(r) {

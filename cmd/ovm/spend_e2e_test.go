@@ -18,7 +18,7 @@ import (
 func TestTheRealBinaryShowsALeasesSpendGrowing(t *testing.T) {
 	s := newServer(t, `
 engine: {tick: 50ms, claim_ttl: 10s, step_timeout: 5s}
-spend: {interval: 100ms}
+spend: {interval: 100ms, late_events: 1s}
 pools:
   - name: default
     stock: {target: 2, ceiling: 4}
