@@ -84,7 +84,9 @@ func (p *Provider) ensureForwarding(ctx context.Context, accountID string, creds
 func (p *Provider) ensureForwardRole(ctx context.Context, c iamAPI, accountID string) (string, error) {
 	trust, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
 		"Effect": "Allow", "Principal": map[string]any{"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole",
-		"Condition": map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": accountID}}}}})
+		"Condition": map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": accountID},
+			// only the forwarding rule, not any rule of the account
+			"ArnLike": map[string]any{"aws:SourceArn": "arn:*:events:*:" + accountID + ":rule/" + ForwardRule}}}}})
 	policy, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
 		"Effect": "Allow", "Action": "events:PutEvents", "Resource": p.cfg.SpendBus}}})
 	name := aws.String(ForwardRole)

@@ -37,7 +37,8 @@ func TestTheBootstrapForwardsTheAccountsPricedCallsToOVMsBus(t *testing.T) {
 	member := cfg.Copy()
 	member.Credentials = creds
 	role, err := iam.NewFromConfig(member).GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(ForwardRole)})
-	if err != nil || !strings.Contains(aws.ToString(role.Role.AssumeRolePolicyDocument), "events.amazonaws.com") {
+	trust, _ := url.QueryUnescape(aws.ToString(role.Role.AssumeRolePolicyDocument))
+	if err != nil || !strings.Contains(trust, "events.amazonaws.com") || !strings.Contains(trust, ":rule/"+ForwardRule) {
 		t.Fatalf("forwarding role: %v %v", role, err)
 	}
 	pol, err := iam.NewFromConfig(member).GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(ForwardRole), PolicyName: aws.String("forward")})

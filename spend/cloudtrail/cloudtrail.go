@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -123,11 +124,19 @@ func (p *Parser) Parse(body []byte) (*Event, error) {
 		ev.At = r.EventTime
 	}
 	ev.Name = r.EventName
+	if !strings.HasPrefix(env.Source, "aws.") {
+		// Only AWS's services put aws.* sources on a bus (PutEvents refuses
+		// them): anything else was put by someone, a lessee for one.
+		return ev, fmt.Errorf("%w: source %q is not an AWS service's", ErrNotAnEvent, trim(env.Source))
+	}
 	if ev.ID == "" || ev.AWSAccountID == "" || ev.Region == "" || ev.At.IsZero() {
 		return ev, fmt.Errorf("%w: no event id, account, Region or time", ErrNotAnEvent)
 	}
-	if r.ErrorCode != "" || p.own(&r) {
+	if r.ErrorCode != "" || p.own(&r) || !slices.Contains(Sources, env.Source) {
 		return ev, nil
+	}
+	if svc, ok := serviceOf[r.EventName]; ok && (env.Source != "aws."+svc || r.EventSource != svc+".amazonaws.com") {
+		return ev, nil // another service's call of that name (ECS's DeleteCluster)
 	}
 	changes, err := changesOf(&r)
 	if err != nil {
@@ -203,9 +212,6 @@ func changesOf(r *record) ([]*ovm.SpendChange, error) {
 		return []*ovm.SpendChange{{Action: a, Type: typ, ID: id, Size: size}}, nil
 	}
 	if c, ok := byRequest[r.EventName]; ok {
-		if r.EventSource != c.service+".amazonaws.com" {
-			return nil, nil // another service's call of that name (ECS's DeleteCluster)
-		}
 		return one(c.action, c.typ, req.str(c.idField), "")
 	}
 	switch r.EventName {
@@ -268,9 +274,6 @@ func changesOf(r *record) ([]*ovm.SpendChange, error) {
 		}
 		return nil, nil
 	case "CreateCluster":
-		if r.EventSource != "eks.amazonaws.com" {
-			return nil, nil
-		}
 		return one(ovm.SpendStart, "eks.cluster", resp.obj("cluster").str("name"), "")
 	case "CreateNotebookInstance":
 		return one(ovm.SpendStart, "sagemaker.notebook", req.str("notebookInstanceName"), req.str("instanceType"))
@@ -291,6 +294,26 @@ func changesOf(r *record) ([]*ovm.SpendChange, error) {
 	}
 	return nil, nil
 }
+
+// serviceOf is the service each call OVM reads belongs to: its event
+// must come from that service (source aws.<service>, eventSource
+// <service>.amazonaws.com).
+var serviceOf = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{"RunInstances", "StartInstances", "StopInstances", "TerminateInstances", "ModifyInstanceAttribute",
+		"CreateVolume", "CreateNatGateway", "DeleteNatGateway"} {
+		m[n] = "ec2"
+	}
+	for n, svc := range map[string]string{"CreateLoadBalancer": "elasticloadbalancing", "CreateDBInstance": "rds", "ModifyDBInstance": "rds",
+		"CreateCluster": "eks", "CreateNotebookInstance": "sagemaker", "CreateTrainingJob": "sagemaker", "CreateEndpoint": "sagemaker",
+		"CreateDomain": "es"} {
+		m[n] = svc
+	}
+	for n, c := range byRequest {
+		m[n] = c.service
+	}
+	return m
+}()
 
 // byRequest are the calls that name their resource in a request field
 // and change nothing but whether it runs.

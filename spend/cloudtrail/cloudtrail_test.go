@@ -1,6 +1,7 @@
 package cloudtrail_test
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"testing"
@@ -100,6 +101,22 @@ func TestFailedCallsAndOVMsOwnCallsAreNotTheLesseesSpend(t *testing.T) {
 	own.SourceIdentity = "alice" // a lessee's session through the same role
 	if ev := parse(t, own); len(ev.Changes) != 1 {
 		t.Errorf("the lessee's launch through OVM's role does not count")
+	}
+}
+
+// A lessee who can put events on a bus (its own, forwarded) cannot put
+// an AWS service's source: an event from another source is refused, so a
+// forged TerminateInstances cannot hide a running instance.
+func TestAnEventNotFromAnAWSServiceIsRefused(t *testing.T) {
+	body := cloudtrail.Build(cloudtrail.Spec{ID: "forged", Account: "111122223333", Region: "us-east-1", At: at, Name: "TerminateInstances",
+		Service: "lessee.custom", Role: "dev", Response: map[string]any{"instancesSet": map[string]any{"items": []any{map[string]any{"instanceId": "i-1"}}}}})
+	forged := bytes.Replace(body, []byte(`"source":"aws.lessee.custom"`), []byte(`"source":"lessee.custom"`), 1)
+	if bytes.Equal(forged, body) {
+		t.Fatal("the test's event has no source to forge")
+	}
+	ev, err := (&cloudtrail.Parser{}).Parse(forged)
+	if !errors.Is(err, cloudtrail.ErrNotAnEvent) || ev == nil || len(ev.Changes) != 0 {
+		t.Fatalf("a forged event: %+v %v", ev, err)
 	}
 }
 

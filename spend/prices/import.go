@@ -62,8 +62,12 @@ func Import(r io.Reader) ([]Entry, error) {
 		if !ok {
 			continue
 		}
-		out = append(out, Entry{Type: typ, Size: size, Region: region, USD: usd, Unit: unit, Date: date,
-			Source: fmt.Sprintf("AWS Price List offer %s version %s, sku %s", o.OfferCode, o.Version, sku)})
+		e := Entry{Type: typ, Size: size, Region: region, USD: usd, Unit: unit, Date: date,
+			Source: fmt.Sprintf("AWS Price List offer %s version %s, sku %s", trim(o.OfferCode), trim(o.Version), trim(sku))}
+		if err := e.validate(); err != nil {
+			return nil, fmt.Errorf("sku %s (%s %s %s): %w", trim(sku), typ, trim(size), trim(region), err)
+		}
+		out = append(out, e)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("offer %s has no on-demand price OVM uses", o.OfferCode)
@@ -125,4 +129,12 @@ func onDemand(terms map[string]offerTerm, unit string) (float64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// trim keeps what a file says short in entries and errors.
+func trim(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
 }

@@ -14,9 +14,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/ovmdev/ovm/internal/atomicfile"
 )
 
 // HoursPerMonth converts a monthly price to an hourly one (AWS's own
@@ -73,6 +76,10 @@ type file struct {
 func parse(b []byte) (*Table, error) {
 	var f file
 	if err := json.Unmarshal(b, &f); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("not JSON at byte %d: %w", se.Offset, err)
+		}
 		return nil, err
 	}
 	t := &Table{entries: map[string]Entry{}}
@@ -89,6 +96,10 @@ func (e Entry) validate() error {
 	switch {
 	case e.Type == "" || e.Region == "":
 		return errors.New("type and region are required")
+	case strings.Contains(e.Size, ":"):
+		return fmt.Errorf("size %q: a size holds no ':' (a resource's ':N' multiplies it)", e.Size)
+	case math.IsNaN(e.USD) || math.IsInf(e.USD, 0):
+		return fmt.Errorf("usd %v: not a number", e.USD)
 	case e.Unit != UnitHour && e.Unit != UnitGBMonth:
 		return fmt.Errorf("unit %q: want hour or GB-month", e.Unit)
 	case e.USD < 0 || e.USD > 10000:
@@ -151,13 +162,19 @@ func (t *Table) Entries() []Entry {
 	return out
 }
 
-// Save writes entries as a prices file.
+// Save writes entries as a prices file, whole or not at all (a crash
+// leaves the previous file), after checking each.
 func Save(path string, entries []Entry, note string) error {
+	for i, e := range entries {
+		if err := e.validate(); err != nil {
+			return fmt.Errorf("prices[%d] (%s %s %s): %w", i, e.Type, e.Size, e.Region, err)
+		}
+	}
 	b, err := json.MarshalIndent(file{Note: note, Prices: entries}, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return atomicfile.Write(path, append(b, '\n'), 0o644)
 }
 
 // HourlyUSD is what a resource of type typ and size costs an hour in

@@ -135,3 +135,26 @@ func TestImportRefusesWhatIsNotAnOfferFile(t *testing.T) {
 		}
 	}
 }
+
+func TestImportRefusesAPriceItCouldNotUse(t *testing.T) {
+	for _, usd := range []string{"1e308", "Inf", "NaN", "-1"} {
+		path := offerFile(t, "AmazonEC2", map[string]map[string]any{"S": ec2Product("S", "t3.micro", "Linux", "OnDemand")},
+			map[string][2]string{"S": {"Hrs", usd}})
+		f, _ := os.Open(path)
+		_, err := prices.Import(f)
+		f.Close()
+		if err == nil && usd != "-1" && usd != "NaN" {
+			t.Errorf("a price of %s imported", usd)
+		}
+		if err != nil && !strings.Contains(err.Error(), "sku S") && !strings.Contains(err.Error(), "no on-demand price") {
+			t.Errorf("%s: %v does not name the SKU", usd, err)
+		}
+	}
+	path := offerFile(t, "AmazonEC2", map[string]map[string]any{"S": ec2Product("S", "m5.large:9", "Linux", "OnDemand")},
+		map[string][2]string{"S": {"Hrs", "0.1"}})
+	f, _ := os.Open(path)
+	defer f.Close()
+	if _, err := prices.Import(f); err == nil {
+		t.Error("a size with ':' imported")
+	}
+}
