@@ -60,6 +60,9 @@ type SpendChange struct {
 	// has none (the resource counts as unpriced, never as free).
 	USDPerHour float64 `json:"usd_per_hour"`
 	Unpriced   bool    `json:"unpriced,omitempty"`
+	// Until, when set, is when a started resource stops by itself (a
+	// training job's longest run).
+	Until time.Time `json:"until,omitzero"`
 }
 
 // SpendKey is the ledger's key of a resource.
@@ -83,12 +86,25 @@ type SpendResource struct {
 	RunningSince time.Time `json:"running_since,omitzero"`
 	// Daily holds what its closed intervals cost, by UTC day (2006-01-02).
 	Daily map[string]float64 `json:"daily,omitempty"`
+	// Until, when set, ends its running by itself.
+	Until time.Time `json:"until,omitzero"`
+	// ChangedAt is the time of the latest change applied: an older one
+	// (queues do not keep order) is ignored.
+	ChangedAt time.Time `json:"changed_at,omitzero"`
 	// Source is what last changed it: event or sweep.
 	Source string `json:"source"`
 }
 
-// Running reports whether r runs now.
+// Running reports whether r runs (since RunningSince, until Until if set).
 func (r *SpendResource) Running() bool { return !r.RunningSince.IsZero() }
+
+// runEnd is when r's running interval ends, at the latest end.
+func (r *SpendResource) runEnd(end time.Time) time.Time {
+	if !r.Until.IsZero() && r.Until.Before(end) {
+		return r.Until
+	}
+	return end
+}
 
 // SpendLimits bound one ledger: a lessee who makes millions of resources
 // or events must not grow it without bound (a DynamoDB item is at most
@@ -118,6 +134,9 @@ type SpendLedger struct {
 	Resources  []*SpendResource `json:"resources,omitempty"`
 	// Overflow counts resources refused beyond MaxSpendResources.
 	Overflow int `json:"overflow,omitempty"`
+	// Retired holds, by UTC day, what deleted resources cost once they
+	// were folded out of Resources to make room.
+	Retired map[string]float64 `json:"retired,omitempty"`
 	// Reported is what AWS bills, by UTC day, for the days it has
 	// reported (usage only: credits and refunds excluded); ReportedAt is
 	// when it was read.
@@ -181,6 +200,7 @@ func (g *SpendLedger) Clone() *SpendLedger {
 		c.Resources[i] = &rc
 	}
 	c.Reported = maps.Clone(g.Reported)
+	c.Retired = maps.Clone(g.Retired)
 	c.Seen = slices.Clone(g.Seen)
 	c.Errors = slices.Clone(g.Errors)
 	c.Spend.Unpriced = slices.Clone(g.Spend.Unpriced)
@@ -227,10 +247,12 @@ func (g *SpendLedger) find(key string) *SpendResource {
 }
 
 // Apply folds the changes of one event into g, once: an event already
-// seen changes nothing and Apply returns false. A final ledger takes
-// nothing. Changes before the lease's start count from its start.
+// seen, or without changes, changes nothing and Apply returns false. A
+// final ledger takes nothing. Changes before the lease's start count from
+// its start; a change older than the latest one applied to its resource
+// is ignored (a queue does not keep order).
 func (g *SpendLedger) Apply(eventID string, changes []*SpendChange) bool {
-	if g.Final || g.HasSeen(eventID) {
+	if g.Final || len(changes) == 0 || g.HasSeen(eventID) {
 		return false
 	}
 	for _, c := range changes {
@@ -248,30 +270,38 @@ func (g *SpendLedger) change(c *SpendChange, source string) {
 	}
 	key := SpendKey(c.Type, c.Region, c.ID)
 	r := g.find(key)
+	if r != nil && at.Before(r.ChangedAt) {
+		// Older than what is known of it. One case is exact: the start of
+		// a resource whose stop or deletion came first, and that never ran
+		// in the ledger: it ran from this start to that end.
+		if c.Action == SpendStart && r.StartedAt.IsZero() && !r.StoppedAt.IsZero() && !r.Running() {
+			r.Size, r.USDPerHour, r.Unpriced, r.StartedAt = c.Size, c.USDPerHour, c.Unpriced || c.Size == "", at
+			if r.Daily == nil {
+				r.Daily = map[string]float64{}
+			}
+			addDaily(r.Daily, at, r.StoppedAt, r.USDPerHour)
+		}
+		return
+	}
 	if r == nil {
-		if c.Action == SpendStop || c.Action == SpendDelete {
-			return // nothing we priced stopped
+		if len(g.Resources) >= MaxSpendResources {
+			g.compact()
 		}
 		if len(g.Resources) >= MaxSpendResources {
 			g.Overflow++
 			return
 		}
-		r = &SpendResource{Key: key, Type: c.Type, Region: c.Region, ID: c.ID, StartedAt: at}
-		if c.Action == SpendModify {
-			r.StartedAt = time.Time{} // known, not known to run: a sweep says
-		}
+		r = &SpendResource{Key: key, Type: c.Type, Region: c.Region, ID: c.ID}
 		g.Resources = append(g.Resources, r)
 		sort.Slice(g.Resources, func(i, j int) bool { return g.Resources[i].Key < g.Resources[j].Key })
 	}
-	r.Source = source
+	r.Source, r.ChangedAt = source, at
 	switch c.Action {
 	case SpendStart:
-		if r.Deleted {
-			return // an id is never reused: a late start of a deleted resource is stale
-		}
 		if r.Running() {
 			g.closeInterval(r, at)
 		}
+		r.Deleted = false // a name used again (an RDS instance, a cluster) after a deletion
 		switch {
 		case c.Size != "" || c.Unpriced:
 			r.Size, r.USDPerHour, r.Unpriced = c.Size, c.USDPerHour, c.Unpriced
@@ -280,7 +310,7 @@ func (g *SpendLedger) change(c *SpendChange, source string) {
 			// never seen: unpriced until a sweep sizes it, never free.
 			r.Unpriced = true
 		}
-		r.RunningSince, r.StoppedAt = at, time.Time{}
+		r.RunningSince, r.StoppedAt, r.Until = at, time.Time{}, c.Until
 		if r.StartedAt.IsZero() {
 			r.StartedAt = at
 		}
@@ -294,14 +324,36 @@ func (g *SpendLedger) change(c *SpendChange, source string) {
 		}
 		r.Size, r.USDPerHour, r.Unpriced = c.Size, c.USDPerHour, c.Unpriced
 	case SpendStop, SpendDelete:
+		// Of a resource never seen, this keeps its time, so that an older
+		// start arriving after it counts only up to it.
 		if r.Running() {
 			g.closeInterval(r, at)
-			r.StoppedAt = at
 		}
+		r.StoppedAt = at
 		if c.Action == SpendDelete {
 			r.Deleted = true
 		}
 	}
+}
+
+// compact folds deleted resources out of Resources, their cost kept in
+// Retired, to make room.
+func (g *SpendLedger) compact() {
+	kept := g.Resources[:0]
+	for _, r := range g.Resources {
+		if !r.Deleted || r.Running() {
+			kept = append(kept, r)
+			continue
+		}
+		if g.Retired == nil {
+			g.Retired = map[string]float64{}
+		}
+		for d, usd := range r.Daily {
+			g.Retired[d] += usd
+		}
+	}
+	clear(g.Resources[len(kept):])
+	g.Resources = kept
 }
 
 // closeInterval ends r's running interval at end, adding its cost to
@@ -313,7 +365,7 @@ func (g *SpendLedger) closeInterval(r *SpendResource, end time.Time) {
 	if r.Daily == nil {
 		r.Daily = map[string]float64{}
 	}
-	addDaily(r.Daily, r.RunningSince, end, r.USDPerHour)
+	addDaily(r.Daily, r.RunningSince, r.runEnd(end), r.USDPerHour)
 	r.RunningSince = time.Time{}
 }
 
@@ -369,8 +421,8 @@ func (g *SpendLedger) Sweep(at time.Time, types, reached []string, found []Swept
 		if since.IsZero() || since.After(at) {
 			since = at
 		}
-		if r := g.find(key); r != nil && !r.StoppedAt.IsZero() && since.Before(r.StoppedAt) {
-			since = at // restarted after the stop we know of: from now
+		if r := g.find(key); r != nil && since.Before(r.ChangedAt) {
+			since = at // started again after the latest change we know of: from now
 		}
 		g.change(&SpendChange{At: since, Action: SpendStart, Type: f.Type, Region: f.Region, ID: f.ID, Size: f.Size,
 			USDPerHour: f.USDPerHour, Unpriced: f.Unpriced}, "sweep")
@@ -415,7 +467,7 @@ func (g *SpendLedger) Summarize(now time.Time) LeaseSpend {
 	unpriced := map[string]bool{}
 	var burn float64
 	for _, r := range g.Resources {
-		if r.Running() && g.LeaseEnd.IsZero() {
+		if r.Running() && g.LeaseEnd.IsZero() && r.runEnd(now).Equal(now) {
 			burn += r.USDPerHour
 		}
 		if r.Unpriced {
@@ -457,13 +509,16 @@ func (g *SpendLedger) estimateDaily(end time.Time) map[string]float64 {
 	if !g.LeaseEnd.IsZero() && g.LeaseEnd.Before(end) {
 		end = g.LeaseEnd
 	}
-	est := map[string]float64{}
+	est := maps.Clone(g.Retired)
+	if est == nil {
+		est = map[string]float64{}
+	}
 	for _, r := range g.Resources {
 		for d, usd := range r.Daily {
 			est[d] += usd
 		}
 		if r.Running() {
-			addDaily(est, r.RunningSince, end, r.USDPerHour)
+			addDaily(est, r.RunningSince, r.runEnd(end), r.USDPerHour)
 		}
 	}
 	return est

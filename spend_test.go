@@ -39,9 +39,9 @@ func TestSpendLedgerPricesRunningTimeSplitByDay(t *testing.T) {
 	if s := g.Summarize(spendT0.Add(100 * time.Hour)); s.USD != 5 || s.BurnUSDPerHour != 0 {
 		t.Fatalf("after the termination %+v, want 5 USD and no burn", s)
 	}
-	g.Apply("e5", change(ovm.SpendStart, "i-1", spendT0.Add(8*time.Hour)))
+	g.Apply("e5", change(ovm.SpendStart, "i-1", spendT0.Add(6*time.Hour)))
 	if s := g.Summarize(spendT0.Add(100 * time.Hour)); s.USD != 5 {
-		t.Fatalf("a start after the deletion counted: %+v", s)
+		t.Fatalf("a start older than the deletion, arriving after it, counted: %+v", s)
 	}
 }
 
@@ -57,8 +57,11 @@ func TestSpendLedgerAppliesAnEventOnce(t *testing.T) {
 	if s := g.Summarize(spendT0.Add(10 * time.Hour)); s.USD != 1 {
 		t.Fatalf("spend %v after redeliveries, want 1", s.USD)
 	}
+	if g.Apply("failed", nil) || g.HasSeen("failed") {
+		t.Fatal("an event without changes is remembered: failed calls would push real ones out")
+	}
 	for i := range ovm.MaxSpendSeen + 10 {
-		g.Apply(fmt.Sprintf("x%d", i), nil)
+		g.Apply(fmt.Sprintf("x%d", i), change(ovm.SpendStop, "i-x", spendT0.Add(time.Duration(i)*time.Second)))
 	}
 	if len(g.Seen) != ovm.MaxSpendSeen {
 		t.Fatalf("%d seen ids kept, want the bound %d", len(g.Seen), ovm.MaxSpendSeen)
@@ -161,5 +164,60 @@ func TestAStartOfAnUnknownResourceIsUnpricedUntilASweepSizesIt(t *testing.T) {
 		{Type: "ec2.instance", Region: "eu-west-1", ID: "i-1", Size: "m5.large", Running: true, USDPerHour: 1}})
 	if s := g.Summarize(spendT0.Add(3 * time.Hour)); len(s.Unpriced) != 0 || s.USD != 2 {
 		t.Fatalf("after the sweep %+v, want 2 USD priced", s)
+	}
+}
+
+// Queues do not keep order: whatever order a resource's events arrive
+// in, the ledger counts what ran.
+func TestTheLedgerDoesNotDependOnTheOrderEventsArriveIn(t *testing.T) {
+	db := func(a ovm.SpendAction, at time.Duration) []*ovm.SpendChange {
+		return []*ovm.SpendChange{{At: spendT0.Add(at), Action: a, Type: "rds.instance", Region: "eu-west-1", ID: "db1", Size: "db.m5.large", USDPerHour: 1}}
+	}
+	end := spendT0.Add(100 * time.Hour)
+	for name, c := range map[string]struct {
+		events [][]*ovm.SpendChange
+		want   float64
+	}{
+		"the delete before the create": {[][]*ovm.SpendChange{db(ovm.SpendDelete, 10*time.Hour), db(ovm.SpendStart, 0)}, 10},
+		"the stop, then a restart, before the start": {[][]*ovm.SpendChange{db(ovm.SpendStop, 5*time.Hour), db(ovm.SpendStart, 0),
+			db(ovm.SpendStart, 8*time.Hour)}, 5 + 92},
+		"the stop before the start":       {[][]*ovm.SpendChange{db(ovm.SpendStart, 0), db(ovm.SpendStop, 5*time.Hour), db(ovm.SpendStart, 3*time.Hour)}, 5},
+		"a name used again after deleted": {[][]*ovm.SpendChange{db(ovm.SpendStart, 0), db(ovm.SpendDelete, 10*time.Hour), db(ovm.SpendStart, 20*time.Hour)}, 90},
+	} {
+		g := spendLedger()
+		for i, e := range c.events {
+			g.Apply(fmt.Sprint(i), e)
+		}
+		if s := g.Summarize(end); s.USD != c.want {
+			t.Errorf("%s: %v USD, want %v", name, s.USD, c.want)
+		}
+	}
+}
+
+// A lessee who makes and deletes resources by the hundred cannot blind
+// the ledger to the next ones: deleted resources are folded away, their
+// cost kept.
+func TestDeletedResourcesMakeRoomAndKeepTheirCost(t *testing.T) {
+	g := spendLedger()
+	for i := range ovm.MaxSpendResources {
+		id := fmt.Sprintf("vol-%d", i)
+		g.Apply("c"+id, []*ovm.SpendChange{{At: spendT0, Action: ovm.SpendStart, Type: "ebs.volume", Region: "eu-west-1", ID: id, Size: "gp3:1", USDPerHour: 1}})
+		g.Apply("d"+id, []*ovm.SpendChange{{At: spendT0.Add(time.Hour), Action: ovm.SpendDelete, Type: "ebs.volume", Region: "eu-west-1", ID: id}})
+	}
+	g.Apply("big", []*ovm.SpendChange{{At: spendT0.Add(time.Hour), Action: ovm.SpendStart, Type: "ec2.instance", Region: "eu-west-1", ID: "i-big", Size: "p4d.24xlarge", USDPerHour: 32}})
+	s := g.Summarize(spendT0.Add(2 * time.Hour))
+	if g.Overflow != 0 || s.BurnUSDPerHour != 32 || s.USD != float64(ovm.MaxSpendResources)+32 || len(s.Unpriced) != 0 {
+		t.Fatalf("overflow %d, spend %+v: want the volumes' %d USD kept and the instance counted", g.Overflow, s, ovm.MaxSpendResources)
+	}
+}
+
+// A resource that stops by itself (a training job's longest run) stops
+// counting then.
+func TestAResourceWithAnEndStopsCountingThere(t *testing.T) {
+	g := spendLedger()
+	g.Apply("job", []*ovm.SpendChange{{At: spendT0, Action: ovm.SpendStart, Type: "sagemaker.training", Region: "eu-west-1", ID: "job",
+		Size: "ml.m5.large:1", USDPerHour: 1, Until: spendT0.Add(2 * time.Hour)}})
+	if s := g.Summarize(spendT0.Add(10 * time.Hour)); s.USD != 2 || s.BurnUSDPerHour != 0 {
+		t.Fatalf("spend %+v, want 2 USD and no burn after the job's end", s)
 	}
 }

@@ -233,15 +233,17 @@ func (s *Spender) takeIn(ctx context.Context, src ovm.SpendSource, byAccount map
 				case m.Err != nil:
 					g.AddError(now, "events", m.Err.Error())
 					results[i] = "unreadable"
+				case len(m.Changes) == 0:
+					// Nothing priced (OVM's own call, a failed one, another
+					// service's): not remembered, so it cannot push a real
+					// event's id out of the ledger's memory.
+					results[i] = "own"
 				case g.Apply(m.EventID, m.Changes):
 					results[i] = "counted"
-					if len(m.Changes) == 0 {
-						results[i] = "own"
-					}
 				default:
 					results[i] = "duplicate"
 				}
-				changed = changed || results[i] != "duplicate"
+				changed = changed || results[i] == "counted" || results[i] == "unreadable"
 			}
 			return results, changed
 		})

@@ -278,8 +278,19 @@ func changesOf(r *record) ([]*ovm.SpendChange, error) {
 	case "CreateNotebookInstance":
 		return one(ovm.SpendStart, "sagemaker.notebook", req.str("notebookInstanceName"), req.str("instanceType"))
 	case "CreateTrainingJob":
+		// A job ends by itself and no event says so: it counts for its
+		// longest run (stoppingCondition.maxRuntimeInSeconds, 1 day by
+		// default), the sweep and the bill correct it.
 		rc := req.obj("resourceConfig")
-		return one(ovm.SpendStart, "sagemaker.training", req.str("trainingJobName"), rc.str("instanceType")+":"+orOne(rc.num("instanceCount")))
+		c, err := one(ovm.SpendStart, "sagemaker.training", req.str("trainingJobName"), rc.str("instanceType")+":"+orOne(rc.num("instanceCount")))
+		if len(c) == 1 {
+			secs, _ := strconv.Atoi(req.obj("stoppingCondition").num("maxRuntimeInSeconds"))
+			if secs <= 0 {
+				secs = 86400
+			}
+			c[0].Until = r.EventTime.Add(time.Duration(secs) * time.Second)
+		}
+		return c, err
 	case "CreateEndpoint":
 		// The endpoint's instances are in its configuration, not in the
 		// call: unpriced until the sweep sizes it.

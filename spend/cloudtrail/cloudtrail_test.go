@@ -129,3 +129,11 @@ func TestWhatIsNotAnEventIsAnError(t *testing.T) {
 		}
 	}
 }
+
+func TestATrainingJobCountsForItsLongestRun(t *testing.T) {
+	ev := parse(t, cloudtrail.Spec{Name: "CreateTrainingJob", Service: "sagemaker", Request: map[string]any{"trainingJobName": "j",
+		"resourceConfig": map[string]any{"instanceType": "ml.m5.large", "instanceCount": 2}, "stoppingCondition": map[string]any{"maxRuntimeInSeconds": 3600}}})
+	if c := ev.Changes; len(c) != 1 || !c[0].Until.Equal(at.Add(time.Hour)) || math.Abs(c[0].USDPerHour-0.23) > 1e-9 {
+		t.Fatalf("training job %+v", c)
+	}
+}
