@@ -538,11 +538,12 @@ func (g *SpendLedger) EstimateError() (diff float64, days int) {
 // roundUSD rounds to a hundredth of a cent.
 func roundUSD(v float64) float64 { return math.Round(v*10000) / 10000 }
 
-// SpendListParams selects ledgers for a report: those whose lease ran in
-// [From, To) (zero: unbounded).
+// SpendListParams selects summaries for a report: those of leases that
+// ran in [From, To) (zero: unbounded), of one Owner when set.
 type SpendListParams struct {
 	PageParams
 	From, To time.Time
+	Owner    string
 }
 
 // SpendStore is the part of a store that keeps spend ledgers. Both stores
@@ -550,16 +551,19 @@ type SpendListParams struct {
 type SpendStore interface {
 	// SpendGet returns lease's ledger, ErrNotFound when it has none.
 	SpendGet(ctx context.Context, leaseID string) (*SpendLedger, error)
-	// SpendPut writes g when the stored ledger's version is g.Version-1
-	// (none stored when g.Version is 1); otherwise ErrConflict and nothing
-	// changes.
+	// SpendPut writes g, and its Summary, when the stored ledger's
+	// version is g.Version-1 (none stored when g.Version is 1); otherwise
+	// ErrConflict and the ledger does not change.
 	SpendPut(ctx context.Context, g *SpendLedger) error
-	// SpendList lists ledgers of leases that ran in [From, To), by lease
-	// start then lease id.
-	SpendList(ctx context.Context, p *SpendListParams) ([]*SpendLedger, string, error)
-	// SpendListOpen lists ledgers that are not final (their lease was
-	// active when last written), at most limit.
-	SpendListOpen(ctx context.Context, limit int) ([]*SpendLedger, error)
+	// SpendList lists the summaries of leases that ran in [From, To), by
+	// lease start then lease id, without reading their ledgers.
+	SpendList(ctx context.Context, p *SpendListParams) ([]*SpendSummary, string, error)
+	// SpendListOpen lists the summaries of ledgers that are not final (their
+	// lease was active, or had just ended, when last written), at most limit.
+	SpendListOpen(ctx context.Context, limit int) ([]*SpendSummary, error)
+	// SpendPrune deletes up to limit final ledgers (and summaries) whose
+	// lease ended before cutoff; it returns how many.
+	SpendPrune(ctx context.Context, cutoff time.Time, limit int) (int, error)
 }
 
 // SpendMessage is one message a spend source took from its queue: one
@@ -638,46 +642,133 @@ type SpendGroup struct {
 	Unpriced     []string `json:"unpriced"`
 }
 
-// SpendReport groups ledgers by by and sums their spend on the UTC days
-// that start in [from, to), as of now (each ledger summarized then; a
-// ledger whose lease ended at end, when not yet final, is clipped there).
-// Groups come largest spend first.
-func SpendReport(ledgers []*SpendLedger, ends map[string]time.Time, by SpendGroupBy, from, to, now time.Time) []SpendGroup {
+// SpendSummary is the small record of a ledger that reports and the
+// worker's rounds read: a lease's estimate and bill by day as of its
+// ledger's last write, and what ran then (which keeps running until the
+// next write, or its end), so its spend at any later time is known
+// without the ledger.
+type SpendSummary struct {
+	LeaseID    string    `json:"lease_id"`
+	Pool       string    `json:"pool"`
+	Template   string    `json:"template,omitempty"`
+	Team       string    `json:"team,omitempty"`
+	Owner      string    `json:"owner"`
+	AWSAccount string    `json:"aws_account_id"`
+	LeaseStart time.Time `json:"lease_start"`
+	LeaseEnd   time.Time `json:"lease_end,omitzero"`
+	Final      bool      `json:"final,omitempty"`
+	// AsOf is the ledger's write.
+	AsOf      time.Time          `json:"as_of"`
+	Estimated map[string]float64 `json:"estimated,omitempty"`
+	Reported  map[string]float64 `json:"reported,omitempty"`
+	// Burn is what ran at AsOf, by when it stops by itself (zero: not).
+	Burn     []SpendBurn `json:"burn,omitempty"`
+	Unpriced []string    `json:"unpriced,omitempty"`
+	// Unpriced running resources and overflow at AsOf (metrics).
+	UnpricedRunning int     `json:"unpriced_running,omitempty"`
+	EstimateError   float64 `json:"estimate_error,omitempty"`
+}
+
+// SpendBurn is a rate that runs until Until (zero: until stopped).
+type SpendBurn struct {
+	USDPerHour float64   `json:"usd_per_hour"`
+	Until      time.Time `json:"until,omitzero"`
+}
+
+// Summary is g's summary as of its last write (UpdatedAt).
+func (g *SpendLedger) Summary() *SpendSummary {
+	at := g.UpdatedAt
+	if at.Before(g.LeaseStart) {
+		at = g.LeaseStart // never written by the worker (tests, imports): as of the lease's start
+	}
+	s := &SpendSummary{LeaseID: g.LeaseID, Pool: g.Pool, Template: g.Template, Team: g.Team, Owner: g.Owner, AWSAccount: g.AWSAccountID,
+		LeaseStart: g.LeaseStart, LeaseEnd: g.LeaseEnd, Final: g.Final, AsOf: at, Estimated: g.estimateDaily(at),
+		Reported: maps.Clone(g.Reported), Unpriced: g.Summarize(at).Unpriced, UnpricedRunning: g.Overflow}
+	s.EstimateError, _ = g.EstimateError()
+	burn := map[time.Time]float64{}
+	for _, r := range g.Resources {
+		if r.Running() && r.runEnd(at).Equal(at) {
+			burn[r.Until] += r.USDPerHour
+			if r.Unpriced {
+				s.UnpricedRunning++
+			}
+		}
+	}
+	for until, usd := range burn {
+		s.Burn = append(s.Burn, SpendBurn{USDPerHour: usd, Until: until})
+	}
+	sort.Slice(s.Burn, func(i, j int) bool { return s.Burn[i].Until.Before(s.Burn[j].Until) })
+	return s
+}
+
+// At is the summary's estimate, bill and spend by UTC day at now (what
+// ran at AsOf running on to now, its own end or the lease's end).
+func (s *SpendSummary) At(now time.Time) (spend, estimated map[string]float64) {
+	end := now
+	if !s.LeaseEnd.IsZero() && s.LeaseEnd.Before(end) {
+		end = s.LeaseEnd
+	}
+	estimated = maps.Clone(s.Estimated)
+	if estimated == nil {
+		estimated = map[string]float64{}
+	}
+	for _, b := range s.Burn {
+		e := end
+		if !b.Until.IsZero() && b.Until.Before(e) {
+			e = b.Until
+		}
+		addDaily(estimated, s.AsOf, e, b.USDPerHour)
+	}
+	spend = maps.Clone(estimated)
+	for d, rep := range s.Reported {
+		if rep > spend[d] {
+			spend[d] = rep
+		}
+	}
+	return spend, estimated
+}
+
+// SpendReport groups summaries by by and sums their spend on the UTC days
+// that start in [from, to), as of now; ends are the ends of leases whose
+// summaries do not have them yet. Groups come largest spend first.
+func SpendReport(sums []*SpendSummary, ends map[string]time.Time, by SpendGroupBy, from, to, now time.Time) []SpendGroup {
 	groups := map[string]*SpendGroup{}
 	unpriced := map[string]map[string]bool{}
+	first := from.UTC().Truncate(24 * time.Hour)
 	inWindow := func(day string) bool {
 		d, err := time.Parse(time.DateOnly, day)
-		return err == nil && !d.Before(from.UTC().Truncate(24*time.Hour)) && d.Before(to)
+		return err == nil && !d.Before(first) && d.Before(to)
 	}
-	for _, g := range ledgers {
-		key := map[SpendGroupBy]string{SpendByOwner: g.Owner, SpendByTeam: g.Team, SpendByTemplate: g.Template, SpendByPool: g.Pool}[by]
-		if end, ok := ends[g.LeaseID]; ok && g.LeaseEnd.IsZero() {
-			g = g.Clone()
-			g.LeaseEnd = end
+	for _, sm := range sums {
+		key := map[SpendGroupBy]string{SpendByOwner: sm.Owner, SpendByTeam: sm.Team, SpendByTemplate: sm.Template, SpendByPool: sm.Pool}[by]
+		if end, ok := ends[sm.LeaseID]; ok && sm.LeaseEnd.IsZero() {
+			c := *sm
+			c.LeaseEnd = end
+			sm = &c
 		}
-		s := g.Summarize(now)
+		spend, est := sm.At(now)
 		grp := groups[key]
 		if grp == nil {
 			grp = &SpendGroup{Key: key}
 			groups[key], unpriced[key] = grp, map[string]bool{}
 		}
 		grp.Leases++
-		for day, usd := range s.Daily {
+		for day, usd := range spend {
 			if inWindow(day) {
 				grp.USD += usd
 			}
 		}
-		for d, usd := range g.estimateDaily(now) {
+		for d, usd := range est {
 			if inWindow(d) {
 				grp.EstimatedUSD += usd
 			}
 		}
-		for d, usd := range g.Reported {
+		for d, usd := range sm.Reported {
 			if inWindow(d) {
 				grp.ReportedUSD += usd
 			}
 		}
-		for _, u := range s.Unpriced {
+		for _, u := range sm.Unpriced {
 			unpriced[key][u] = true
 		}
 	}

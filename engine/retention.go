@@ -79,9 +79,21 @@ func (x *Retainer) RunOnce(ctx context.Context) (int, error) {
 			break
 		}
 	}
-	if total.Total() > 0 {
-		e.log.Info("retention pruned", "events", total.Events, "leases", total.Leases, "accounts", total.Accounts,
-			"misses", total.Misses, "idempotency_keys", total.IdempotencyKeys)
+	// A lease's spend ledger goes with the lease.
+	ledgers := 0
+	for range pruneRounds {
+		n, err := e.store.SpendPrune(ctx, p.Leases, pruneBatch)
+		ledgers += n
+		if err != nil {
+			return total.Total() + ledgers, err
+		}
+		if n < pruneBatch {
+			break
+		}
 	}
-	return total.Total(), nil
+	if total.Total()+ledgers > 0 {
+		e.log.Info("retention pruned", "events", total.Events, "leases", total.Leases, "accounts", total.Accounts,
+			"misses", total.Misses, "idempotency_keys", total.IdempotencyKeys, "spend_ledgers", ledgers)
+	}
+	return total.Total() + ledgers, nil
 }

@@ -450,8 +450,8 @@ func (s *Spender) closeAndObserve(ctx context.Context) error {
 	defer func() { s.ending = ending }()
 	var estErr float64
 	var errs []error
-	for _, g := range open {
-		l, err := s.e.store.LeaseGet(ctx, g.LeaseID)
+	for _, sum := range open {
+		l, err := s.e.store.LeaseGet(ctx, sum.LeaseID)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -472,16 +472,12 @@ func (s *Spender) closeAndObserve(ctx context.Context) error {
 			}
 			continue
 		}
-		sum := g.Summarize(now)
-		spend[[2]string{g.Pool, g.Template}] += sum.USD
-		for _, r := range g.Resources {
-			if r.Unpriced && r.Running() {
-				unpriced[g.Pool]++
-			}
+		daily, _ := sum.At(now)
+		for _, usd := range daily {
+			spend[[2]string{sum.Pool, sum.Template}] += usd
 		}
-		unpriced[g.Pool] += g.Overflow
-		d, _ := g.EstimateError()
-		estErr += d
+		unpriced[sum.Pool] += sum.UnpricedRunning
+		estErr += sum.EstimateError
 	}
 	s.cfg.Observer.Ledgers(spend, unpriced, estErr)
 	return errors.Join(errs...)

@@ -70,31 +70,31 @@ func (s *Server) spendReport(w http.ResponseWriter, r *http.Request, p *principa
 	if to.Sub(from) > maxSpendWindow {
 		return ovm.Errorf(ovm.EInvalid, "a report covers at most 366 days")
 	}
-	var ledgers []*ovm.SpendLedger
+	var sums []*ovm.SpendSummary
 	ends := map[string]time.Time{}
 	params := &ovm.SpendListParams{PageParams: ovm.PageParams{Limit: ovm.MaxPageLimit}, From: from, To: to}
+	if !p.admin() {
+		params.Owner = p.Name // read in the store: a user's report costs their own leases only
+	}
 	for {
 		page, next, err := s.store.SpendList(r.Context(), params)
 		if err != nil {
 			return err
 		}
-		for _, g := range page {
-			if !p.admin() && g.Owner != p.Name {
-				continue
-			}
-			if !g.Final {
-				if l, err := s.store.LeaseGet(r.Context(), g.LeaseID); err == nil && l.State == ovm.LeaseEnded {
-					ends[g.LeaseID] = l.EndedAt
+		for _, sm := range page {
+			if !sm.Final && sm.LeaseEnd.IsZero() {
+				if l, err := s.store.LeaseGet(r.Context(), sm.LeaseID); err == nil && l.State == ovm.LeaseEnded {
+					ends[sm.LeaseID] = l.EndedAt
 				}
 			}
-			ledgers = append(ledgers, g)
+			sums = append(sums, sm)
 		}
 		if next == "" {
 			break
 		}
 		params.Cursor = next
 	}
-	rep := client.SpendReport{GroupBy: by, From: from, To: to, AsOf: now, Groups: ovm.SpendReport(ledgers, ends, by, from, to, now)}
+	rep := client.SpendReport{GroupBy: by, From: from, To: to, AsOf: now, Groups: ovm.SpendReport(sums, ends, by, from, to, now)}
 	if strings.Contains(r.Header.Get("Accept"), "text/csv") {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")

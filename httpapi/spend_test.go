@@ -23,7 +23,7 @@ func (f *fixture) spendOn(l *client.Lease, usdPerHour float64) {
 	g := ovm.NewSpendLedger(stored)
 	g.Apply("ev-"+l.ID, []*ovm.SpendChange{{At: stored.CreatedAt, Action: ovm.SpendStart, Type: "ec2.instance", Region: "us-east-1",
 		ID: "i-" + l.ID, Size: "m5.large", USDPerHour: usdPerHour}})
-	g.Version = 1
+	g.Version, g.UpdatedAt = 1, f.clock.Now()
 	if err := f.store.SpendPut(context.Background(), g); err != nil {
 		f.t.Fatal(err)
 	}

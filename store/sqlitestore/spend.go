@@ -40,16 +40,20 @@ func (s *Store) SpendPut(ctx context.Context, g *ovm.SpendLedger) error {
 	if err != nil {
 		return err
 	}
+	sum, err := json.Marshal(g.Summary())
+	if err != nil {
+		return err
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var res sql.Result
 		var err error
 		if g.Version == 1 {
-			res, err = tx.ExecContext(ctx, `INSERT INTO spend_ledgers (lease_id, lease_start, lease_end, final, version, doc)
-				VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (lease_id) DO NOTHING`,
-				g.LeaseID, ns(g.LeaseStart), endNS(g.LeaseEnd), g.Final, string(doc))
+			res, err = tx.ExecContext(ctx, `INSERT INTO spend_ledgers (lease_id, owner, lease_start, lease_end, final, version, doc, summary)
+				VALUES (?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT (lease_id) DO NOTHING`,
+				g.LeaseID, g.Owner, ns(g.LeaseStart), endNS(g.LeaseEnd), g.Final, string(doc), string(sum))
 		} else {
-			res, err = tx.ExecContext(ctx, `UPDATE spend_ledgers SET lease_end = ?, final = ?, version = ?, doc = ?
-				WHERE lease_id = ? AND version = ?`, endNS(g.LeaseEnd), g.Final, g.Version, string(doc), g.LeaseID, g.Version-1)
+			res, err = tx.ExecContext(ctx, `UPDATE spend_ledgers SET lease_end = ?, final = ?, version = ?, doc = ?, summary = ?
+				WHERE lease_id = ? AND version = ?`, endNS(g.LeaseEnd), g.Final, g.Version, string(doc), string(sum), g.LeaseID, g.Version-1)
 		}
 		if err != nil {
 			return err
@@ -63,14 +67,18 @@ func (s *Store) SpendPut(ctx context.Context, g *ovm.SpendLedger) error {
 
 // spendCursorKey is a ledger's position in SpendList: its lease's start,
 // then its lease id.
-func spendCursorKey(g *ovm.SpendLedger) string {
+func spendCursorKey(g *ovm.SpendSummary) string {
 	return fmt.Sprintf("%020d|%s", ns(g.LeaseStart), g.LeaseID)
 }
 
 // SpendList implements ovm.Store.
-func (s *Store) SpendList(ctx context.Context, p *ovm.SpendListParams) ([]*ovm.SpendLedger, string, error) {
-	q := `SELECT doc FROM spend_ledgers WHERE 1 = 1`
+func (s *Store) SpendList(ctx context.Context, p *ovm.SpendListParams) ([]*ovm.SpendSummary, string, error) {
+	q := `SELECT summary FROM spend_ledgers WHERE 1 = 1`
 	var args []any
+	if p.Owner != "" {
+		q += ` AND owner = ?`
+		args = append(args, p.Owner)
+	}
 	if p.Cursor != "" {
 		after, err := ovm.DecodeCursor(ovm.CursorSpend, p.Cursor)
 		start, id, ok := strings.Cut(after, "|")
@@ -92,7 +100,7 @@ func (s *Store) SpendList(ctx context.Context, p *ovm.SpendListParams) ([]*ovm.S
 	limit := p.EffectiveLimit()
 	q += ` ORDER BY lease_start, lease_id LIMIT ?`
 	args = append(args, limit+1)
-	out, err := s.ledgers(ctx, q, args...)
+	out, err := s.summaries(ctx, q, args...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -101,27 +109,41 @@ func (s *Store) SpendList(ctx context.Context, p *ovm.SpendListParams) ([]*ovm.S
 }
 
 // SpendListOpen implements ovm.Store.
-func (s *Store) SpendListOpen(ctx context.Context, limit int) ([]*ovm.SpendLedger, error) {
-	return s.ledgers(ctx, `SELECT doc FROM spend_ledgers WHERE final = 0 ORDER BY lease_start LIMIT ?`, limit)
+func (s *Store) SpendListOpen(ctx context.Context, limit int) ([]*ovm.SpendSummary, error) {
+	return s.summaries(ctx, `SELECT summary FROM spend_ledgers WHERE final = 0 ORDER BY lease_start LIMIT ?`, limit)
 }
 
-func (s *Store) ledgers(ctx context.Context, q string, args ...any) ([]*ovm.SpendLedger, error) {
+// SpendPrune implements ovm.Store.
+func (s *Store) SpendPrune(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM spend_ledgers WHERE lease_id IN
+			(SELECT lease_id FROM spend_ledgers WHERE final = 1 AND lease_end < ? ORDER BY lease_end LIMIT ?)`, ns(cutoff), limit)
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		return err
+	})
+	return int(n), err
+}
+
+func (s *Store) summaries(ctx context.Context, q string, args ...any) ([]*ovm.SpendSummary, error) {
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*ovm.SpendLedger
+	var out []*ovm.SpendSummary
 	for rows.Next() {
 		var doc string
 		if err := rows.Scan(&doc); err != nil {
 			return nil, err
 		}
-		g, err := decodeLedger(doc)
-		if err != nil {
-			return nil, err
+		var sum ovm.SpendSummary
+		if err := json.Unmarshal([]byte(doc), &sum); err != nil {
+			return nil, fmt.Errorf("sqlitestore: decode spend summary: %w", err)
 		}
-		out = append(out, g)
+		out = append(out, &sum)
 	}
 	return out, rows.Err()
 }

@@ -20,6 +20,8 @@ var spendTests = []testCase{
 	{"writers racing on one event count it exactly once", testSpendEventCountedOnce},
 	{"spend lists page by lease start and bound the window", testSpendList},
 	{"only open ledgers are listed as open", testSpendListOpen},
+	{"an owner's spend is listed without the others'", testSpendListOwner},
+	{"final ledgers past the cutoff are pruned, no other", testSpendPrune},
 }
 
 func spendLedgerOf(id string, start time.Time) *ovm.SpendLedger {
@@ -194,5 +196,55 @@ func testSpendListOpen(t *testing.T, s ovm.Store) {
 	}
 	if len(got) != 1 || got[0].LeaseID != "l-open" {
 		t.Fatalf("open ledgers %v, want only l-open", got)
+	}
+}
+
+func testSpendListOwner(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	for i, owner := range []string{"ann", "bob", "ann", "cid"} {
+		g := spendLedgerOf(fmt.Sprintf("l-ow-%d", i), T0.Add(time.Duration(i)*time.Minute))
+		g.Owner = owner
+		g.Apply("e", []*ovm.SpendChange{{At: g.LeaseStart, Action: ovm.SpendStart, Type: "ec2.instance", Region: "eu-west-1", ID: "i", Size: "t3.micro", USDPerHour: 2}})
+		g.UpdatedAt = g.LeaseStart.Add(time.Hour)
+		if err := s.SpendPut(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := spendListIDs(t, s, &ovm.SpendListParams{PageParams: ovm.PageParams{Limit: 1}, Owner: "ann"})
+	if fmt.Sprint(ids) != "[l-ow-0 l-ow-2]" {
+		t.Fatalf("ann's spend lists %v", ids)
+	}
+	page, _, err := s.SpendList(ctx, &ovm.SpendListParams{Owner: "bob"})
+	if err != nil || len(page) != 1 {
+		t.Fatalf("bob's: %v %v", page, err)
+	}
+	// The summary alone says what the lease costs later: 2 USD an hour.
+	if spend, _ := page[0].At(page[0].LeaseStart.Add(3 * time.Hour)); spend[T0.Format(time.DateOnly)] != 6 {
+		t.Fatalf("bob's summary prices %v at 3 h, want 6", spend)
+	}
+}
+
+func testSpendPrune(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	for i, end := range []time.Duration{time.Hour, 2 * time.Hour, 0} {
+		g := spendLedgerOf(fmt.Sprintf("l-pr-%d", i), T0)
+		if end > 0 {
+			g.End(T0.Add(end))
+		}
+		if err := s.SpendPut(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.SpendPrune(ctx, T0.Add(90*time.Minute), 10)
+	if err != nil || n != 1 {
+		t.Fatalf("pruned %d (%v), want the one ended before the cutoff", n, err)
+	}
+	if _, err := s.SpendGet(ctx, "l-pr-0"); !errors.Is(err, ovm.ErrNotFound) {
+		t.Fatalf("the pruned ledger: %v", err)
+	}
+	for _, id := range []string{"l-pr-1", "l-pr-2"} {
+		if _, err := s.SpendGet(ctx, id); err != nil {
+			t.Fatalf("%s was pruned: %v", id, err)
+		}
 	}
 }
