@@ -182,6 +182,9 @@ type LeaseSpend struct {
 	Unpriced []string `json:"unpriced"`
 	// Daily is the spend by UTC day.
 	Daily map[string]float64 `json:"daily,omitempty"`
+	// Errors are the latest failures of its sources (an event that could
+	// not be read, a Region the sweep could not reach).
+	Errors []SpendError `json:"errors,omitempty"`
 }
 
 // NewSpendLedger is the empty ledger of lease l.
@@ -478,7 +481,7 @@ func (g *SpendLedger) Summarize(now time.Time) LeaseSpend {
 		unpriced["overflow"] = true
 	}
 	s := LeaseSpend{AsOf: now, Daily: map[string]float64{}, BurnUSDPerHour: roundUSD(burn),
-		Unpriced: slices.Sorted(maps.Keys(unpriced))}
+		Unpriced: slices.Sorted(maps.Keys(unpriced)), Errors: slices.Clone(g.Errors)}
 	if s.Unpriced == nil {
 		s.Unpriced = []string{}
 	}

@@ -38,11 +38,17 @@ func TestALeaseShowsItsSpendAndTheReportGroupsIt(t *testing.T) {
 	f.do("POST", "/v1/leases", bob, `{}`).json(t, &his)
 	f.spendOn(&mine, 1)
 	f.spendOn(&his, 3)
+	g, _ := f.store.SpendGet(context.Background(), mine.ID)
+	g.AddError(f.clock.Now(), "sweep", "eu-west-1: AccessDenied")
+	g.Version++
+	if err := f.store.SpendPut(context.Background(), g); err != nil {
+		t.Fatal(err)
+	}
 	f.clock.Advance(2 * time.Hour)
 
 	var got client.Lease
 	f.do("GET", "/v1/leases/"+mine.ID, f.user, "").json(t, &got)
-	if got.Spend == nil || got.Spend.USD != 2 || got.Spend.BurnUSDPerHour != 1 || got.Spend.AsOf.IsZero() {
+	if got.Spend == nil || got.Spend.USD != 2 || got.Spend.BurnUSDPerHour != 1 || got.Spend.AsOf.IsZero() || len(got.Spend.Errors) != 1 {
 		t.Fatalf("lease spend %+v, want 2 USD at 1 USD/h", got.Spend)
 	}
 

@@ -123,6 +123,9 @@ func (c *Config) validateSpend() error {
 	if sp.LateEvents > 24*time.Hour {
 		return fmt.Errorf("spend.late_events: at most 24h (a lease's ledger stays open that long after its end)")
 	}
+	if _, err := prices.ReadFile(c.pricesPath()); err != nil {
+		return fmt.Errorf("spend.prices_file: %w (fix or remove it; `ovm prices import` writes it)", err)
+	}
 	for i, r := range sp.OwnRoles {
 		if !roleName.MatchString(r) {
 			return fmt.Errorf("spend.own_roles[%d]: %q is not an IAM role name", i, r)

@@ -127,4 +127,9 @@ func TestABadSpendBlockIsRefusedNamingTheKey(t *testing.T) {
 			t.Errorf("%s: %v, want an error naming %s", body, err, want)
 		}
 	}
+	bad := filepath.Join(t.TempDir(), "prices.json")
+	os.WriteFile(bad, []byte(`{"prices": [{"type": "ec2.instance", "size": "x", "region": "us-east-1", "usd": 1e308, "unit": "hour", "source": "s"}]}`), 0o600)
+	if _, err := loadConfig(writeConfig(t, "spend: {prices_file: "+bad+"}")); err == nil || !strings.Contains(err.Error(), "spend.prices_file") {
+		t.Errorf("a price table serve cannot use: %v", err)
+	}
 }
