@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -676,6 +678,32 @@ type SpendSummary struct {
 type SpendBurn struct {
 	USDPerHour float64   `json:"usd_per_hour"`
 	Until      time.Time `json:"until,omitzero"`
+}
+
+// Encode is what a store keeps of g: the ledger and its summary, as JSON.
+func (g *SpendLedger) Encode() (ledger, summary []byte, err error) {
+	if ledger, err = json.Marshal(g); err == nil {
+		summary, err = json.Marshal(g.Summary())
+	}
+	return ledger, summary, err
+}
+
+// DecodeSpendLedger reads a ledger Encode wrote.
+func DecodeSpendLedger(b []byte) (*SpendLedger, error) {
+	var g SpendLedger
+	if err := json.Unmarshal(b, &g); err != nil {
+		return nil, fmt.Errorf("decode spend ledger: %w", err)
+	}
+	return &g, nil
+}
+
+// DecodeSpendSummary reads a summary Encode wrote.
+func DecodeSpendSummary(b []byte) (*SpendSummary, error) {
+	var s SpendSummary
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("decode spend summary: %w", err)
+	}
+	return &s, nil
 }
 
 // Summary is g's summary as of its last write (UpdatedAt).

@@ -2,7 +2,6 @@ package dynamostore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -46,20 +45,12 @@ func (s *Store) SpendGet(ctx context.Context, leaseID string) (*ovm.SpendLedger,
 	if it == nil {
 		return nil, fmt.Errorf("spend ledger of lease %s: %w", leaseID, ovm.ErrNotFound)
 	}
-	var g ovm.SpendLedger
-	if err := json.Unmarshal([]byte(getS(it, "doc")), &g); err != nil {
-		return nil, fmt.Errorf("dynamostore: decode spend ledger: %w", err)
-	}
-	return &g, nil
+	return ovm.DecodeSpendLedger([]byte(getS(it, "doc")))
 }
 
 // SpendPut implements ovm.Store.
 func (s *Store) SpendPut(ctx context.Context, g *ovm.SpendLedger) error {
-	doc, err := json.Marshal(g)
-	if err != nil {
-		return err
-	}
-	sum, err := json.Marshal(g.Summary())
+	doc, sum, err := g.Encode()
 	if err != nil {
 		return err
 	}
@@ -90,13 +81,7 @@ func (s *Store) SpendPut(ctx context.Context, g *ovm.SpendLedger) error {
 	return err
 }
 
-func decodeSummary(it item) (*ovm.SpendSummary, error) {
-	var sum ovm.SpendSummary
-	if err := json.Unmarshal([]byte(getS(it, "sum")), &sum); err != nil {
-		return nil, fmt.Errorf("dynamostore: decode spend summary: %w", err)
-	}
-	return &sum, nil
-}
+func decodeSummary(it item) (*ovm.SpendSummary, error) { return ovm.DecodeSpendSummary([]byte(getS(it, "sum"))) }
 
 // SpendList implements ovm.Store: one query of the SPEND partition, or of
 // the owner's, by lease start, the end filtered.

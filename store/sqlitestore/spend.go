@@ -3,7 +3,6 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -23,24 +22,12 @@ func (s *Store) SpendGet(ctx context.Context, leaseID string) (*ovm.SpendLedger,
 	if err != nil {
 		return nil, err
 	}
-	return decodeLedger(doc)
-}
-
-func decodeLedger(doc string) (*ovm.SpendLedger, error) {
-	var g ovm.SpendLedger
-	if err := json.Unmarshal([]byte(doc), &g); err != nil {
-		return nil, fmt.Errorf("sqlitestore: decode spend ledger: %w", err)
-	}
-	return &g, nil
+	return ovm.DecodeSpendLedger([]byte(doc))
 }
 
 // SpendPut implements ovm.Store: a compare-and-set on the version.
 func (s *Store) SpendPut(ctx context.Context, g *ovm.SpendLedger) error {
-	doc, err := json.Marshal(g)
-	if err != nil {
-		return err
-	}
-	sum, err := json.Marshal(g.Summary())
+	doc, sum, err := g.Encode()
 	if err != nil {
 		return err
 	}
@@ -139,11 +126,11 @@ func (s *Store) summaries(ctx context.Context, q string, args ...any) ([]*ovm.Sp
 		if err := rows.Scan(&doc); err != nil {
 			return nil, err
 		}
-		var sum ovm.SpendSummary
-		if err := json.Unmarshal([]byte(doc), &sum); err != nil {
-			return nil, fmt.Errorf("sqlitestore: decode spend summary: %w", err)
+		sum, err := ovm.DecodeSpendSummary([]byte(doc))
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, &sum)
+		out = append(out, sum)
 	}
 	return out, rows.Err()
 }
