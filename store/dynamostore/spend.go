@@ -81,7 +81,9 @@ func (s *Store) SpendPut(ctx context.Context, g *ovm.SpendLedger) error {
 	return err
 }
 
-func decodeSummary(it item) (*ovm.SpendSummary, error) { return ovm.DecodeSpendSummary([]byte(getS(it, "sum"))) }
+func decodeSummary(it item) (*ovm.SpendSummary, error) {
+	return ovm.DecodeSpendSummary([]byte(getS(it, "sum")))
+}
 
 // SpendList implements ovm.Store: one query of the SPEND partition, or of
 // the owner's, by lease start, the end filtered.
