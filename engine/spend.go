@@ -358,7 +358,9 @@ func (s *Spender) sweep(ctx context.Context, active []*ovm.Lease) error {
 			errs = append(errs, err)
 			continue
 		}
-		res, err := sw.SpendSweep(ctx, a)
+		sctx, cancel := context.WithTimeout(ctx, s.e.cfg.StepTimeout)
+		res, err := sw.SpendSweep(sctx, a)
+		cancel()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("spend: sweep of lease %s: %w", l.ID, err))
 			continue
@@ -406,7 +408,9 @@ func (s *Spender) reconcile(ctx context.Context, active []*ovm.Lease) error {
 	slices.Sort(ids)
 	from = from.UTC().Truncate(24 * time.Hour)
 	to := s.e.clock.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
-	bill, err := s.cfg.Reporter.DailyCost(ctx, slices.Compact(ids), from, to)
+	rctx, cancel := context.WithTimeout(ctx, s.e.cfg.StepTimeout)
+	bill, err := s.cfg.Reporter.DailyCost(rctx, slices.Compact(ids), from, to)
+	cancel()
 	if err != nil {
 		return fmt.Errorf("spend: reconcile: %w", err)
 	}
