@@ -10,6 +10,7 @@ import (
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/identity"
 	"github.com/ovmdev/ovm/provider"
+	"github.com/ovmdev/ovm/provider/sim"
 )
 
 // Config is the YAML configuration file. Every key is documented in
@@ -291,11 +292,18 @@ func defaultPool() PoolConfig {
 	return PoolConfig{Provider: "sim", Stock: StockConfig{Target: TargetValue{N: 3}}}
 }
 
+// embeddedSpendPerHour is what each leased account of the embedded pool
+// spends in the simulation, so that a newcomer sees a lease's spend grow
+// (docs/spend.md).
+const embeddedSpendPerHour = 3.6
+
 // embeddedPool is the pool `ovm serve` runs when no pool is configured.
 func embeddedPool() PoolConfig {
 	p := defaultPool()
 	p.Name = "default"
-	p.Kind = kinds["sim"].NewConfig()
+	simCfg := kinds["sim"].NewConfig().(*sim.PoolConfig)
+	simCfg.Sim.SpendPerHour = embeddedSpendPerHour
+	p.Kind = simCfg
 	return p
 }
 

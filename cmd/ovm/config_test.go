@@ -35,6 +35,14 @@ func TestNoConfigGivesTheEmbeddedDefault(t *testing.T) {
 		p.Provider != "sim" || p.Stock.Target.N != 3 || p.Policy().Lease.DefaultTTL != 24*time.Hour {
 		t.Fatalf("default config %+v", cfg)
 	}
+	if got := simOf(p).SpendPerHour; got != embeddedSpendPerHour || got <= 0 {
+		t.Fatalf("the embedded pool spends %v USD an hour: a newcomer sees no spend", got)
+	}
+	// A configured sim pool spends nothing unless it says so.
+	cfg, err = loadConfig(writeConfig(t, "pools: [{name: mine}]"))
+	if err != nil || simOf(cfg.Pools[0]).SpendPerHour != 0 {
+		t.Fatalf("a configured pool spends %v (%v)", simOf(cfg.Pools[0]).SpendPerHour, err)
+	}
 }
 
 func TestAFullConfigParses(t *testing.T) {
