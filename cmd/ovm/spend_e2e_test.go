@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ovmdev/ovm/client"
+	"github.com/ovmdev/ovm/store/sqlitestore"
 )
 
 // The embedded default's whole loop on the real binary: a pool whose
@@ -131,5 +135,48 @@ func TestABadSpendBlockIsRefusedNamingTheKey(t *testing.T) {
 	os.WriteFile(bad, []byte(`{"prices": [{"type": "ec2.instance", "size": "x", "region": "us-east-1", "usd": 1e308, "unit": "hour", "source": "s"}]}`), 0o600)
 	if _, err := loadConfig(writeConfig(t, "spend: {prices_file: "+bad+"}")); err == nil || !strings.Contains(err.Error(), "spend.prices_file") {
 		t.Errorf("a price table serve cannot use: %v", err)
+	}
+}
+
+// kill -9 of the real binary between a ledger's write and the queue's
+// acknowledgement: the simulated AWS's queue dies with the process, and the
+// restarted feed makes each lease's launch again under the same id; the
+// ledger takes it as the redelivery it is.
+func TestKillNineAfterASpendWriteCountsNothingTwice(t *testing.T) {
+	s := newServer(t, `
+engine: {tick: 50ms, claim_ttl: 10s, step_timeout: 5s}
+spend: {interval: 100ms, late_events: 1s}
+pools:
+  - name: default
+    stock: {target: 2, ceiling: 4}
+    lease: {default_ttl: 1h, max_ttl: 2h, min_ttl: 1s}
+    sim: {create_latency: 100ms, bootstrap_latency: 100ms, close_latency: 100ms, spend_per_hour: 3600}
+`)
+	s.start("OVM_TEST_CRASH_POINT=spend.after-apply", "OVM_TEST_CRASH_AFTER=1")
+	var l client.Lease
+	s.ovmJSON(&l, "lease", "create", "--wait", "20s")
+	err := s.waitExit(20 * time.Second)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("ended with %v, want SIGKILL at spend.after-apply\n%s", err, s.stderr.String())
+	}
+	s.start()
+	var got client.Lease
+	eventually(t, 20*time.Second, "the spend after the restart", func() bool {
+		s.ovmJSON(&got, "lease", "get", l.ID)
+		return got.Spend != nil && got.Spend.BurnUSDPerHour == 3600
+	})
+	time.Sleep(time.Second) // rounds of the restarted worker: the feed's launch came again
+	s.kill()
+	store, err := sqlitestore.Open(context.Background(), filepath.Join(s.dir, "data", "ovm.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	g, err := store.SpendGet(context.Background(), l.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Resources) != 1 || len(g.Seen) != 1 || g.Version != 2 {
+		t.Fatalf("ledger: %d resources, %d events seen, version %d; want it opened, then the launch written once", len(g.Resources), len(g.Seen), g.Version)
 	}
 }
