@@ -112,7 +112,7 @@ func (s *Spender) RunOnce(ctx context.Context) (int, error) {
 	now := s.e.clock.Now()
 	if s.ending == nil || now.Sub(s.lastLedgers) >= s.cfg.Interval {
 		s.lastLedgers = now
-		errs = append(errs, s.closeAndObserve(ctx))
+		errs = append(errs, s.closeAndObserve(ctx, active))
 	}
 	byAccount := map[string][]*ovm.Lease{}
 	for _, l := range active {
@@ -443,10 +443,14 @@ func (s *Spender) reconcile(ctx context.Context, active []*ovm.Lease) error {
 // closeAndObserve ends the ledgers of leases that ended more than
 // LateEvents ago, keeps the others' leases for their late events, and
 // reports the open ledgers of active leases to the observer.
-func (s *Spender) closeAndObserve(ctx context.Context) error {
+func (s *Spender) closeAndObserve(ctx context.Context, active []*ovm.Lease) error {
 	open, err := s.e.store.SpendListOpen(ctx, 10000)
 	if err != nil {
 		return err
+	}
+	byID := make(map[string]*ovm.Lease, len(active))
+	for _, l := range active {
+		byID[l.ID] = l
 	}
 	now := s.e.clock.Now()
 	spend, unpriced := map[[2]string]float64{}, map[string]int{}
@@ -455,10 +459,12 @@ func (s *Spender) closeAndObserve(ctx context.Context) error {
 	var estErr float64
 	var errs []error
 	for _, sum := range open {
-		l, err := s.e.store.LeaseGet(ctx, sum.LeaseID)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+		l := byID[sum.LeaseID] // the round's list: a read only for the others (ended, or vended since)
+		if l == nil {
+			if l, err = s.e.store.LeaseGet(ctx, sum.LeaseID); err != nil {
+				errs = append(errs, err)
+				continue
+			}
 		}
 		if l.State != ovm.LeaseActive {
 			if now.Sub(l.EndedAt) < s.cfg.LateEvents { // its late events still count
