@@ -18,6 +18,7 @@ const (
 	ENotFound         ErrorCode = "not_found"          // no such record or route
 	EMethodNotAllowed ErrorCode = "method_not_allowed" // route exists, method does not
 	EConflict         ErrorCode = "conflict"           // state or version changed, or duplicate
+	EFrozen           ErrorCode = "frozen"             // the lease is frozen: no access until it is unfrozen (a conflict)
 	ETooLarge         ErrorCode = "too_large"          // request body over the limit
 	ELimitExceeded    ErrorCode = "limit_exceeded"     // a per-owner limit is reached
 	EUnavailable      ErrorCode = "unavailable"        // nothing in stock right now; retry later

@@ -30,6 +30,11 @@ const (
 	// console sign-in (who, when, which session, until when; never the
 	// secret).
 	EventAccess EventKind = "access"
+	// EventBudget is a budget threshold's act on a lease (ActOnBudget):
+	// From and To are the lease's states around it (To frozen for a
+	// freeze), Reason the threshold, spend and projection. Each is the
+	// lease.budget notification.
+	EventBudget EventKind = "budget"
 )
 
 // Event is one entry of the append-only log: who changed what, when, from
@@ -55,6 +60,7 @@ const (
 	ActorPlanner = "planner"
 	ActorExpirer = "expirer"
 	ActorDrift   = "drift"
+	ActorBudget  = "budget"
 )
 
 // KeyActor is the actor string of a change made with the API key named

@@ -107,26 +107,33 @@ func RecordGuarded(a *Account, actor string, now time.Time) (*AccountUpdate, err
 }
 
 // Unguarding reports whether a's next step is taking its last lease's
-// guardrails off: after the revocation, before cleaning or closing.
+// guardrails off, or lifting its freeze: after the revocation, before
+// cleaning or closing.
 func Unguarding(a *Account) bool {
 	_, revoke := PendingRevocation(a)
 	_, guard := GuardOf(a)
-	return guard && !revoke && (a.State == AccountCleaning || a.State == AccountClosing)
+	return (guard || FrozenOn(a) != "") && !revoke && (a.State == AccountCleaning || a.State == AccountClosing)
 }
 
-// FinishUnguard records that a's last lease's guardrails are off: the
-// account stays in its state and its next step is due at once.
+// FinishUnguard records that a's last lease's guardrails (and freeze) are
+// off: the account stays in its state and its next step is due at once.
 func FinishUnguard(a *Account, report string, now time.Time) (*AccountUpdate, error) {
-	g, ok := GuardOf(a)
-	if !ok || !Unguarding(a) {
+	if !Unguarding(a) {
 		return nil, Errorf(EConflict, "account %s has no guardrails to take off now", a.ID)
 	}
-	reason := fmt.Sprintf("guardrails of template %s (version %s) taken off", g.Template, g.Version)
+	var what []string
+	if g, ok := GuardOf(a); ok {
+		what = append(what, fmt.Sprintf("guardrails of template %s (version %s) taken off", g.Template, g.Version))
+	}
+	if id := FrozenOn(a); id != "" {
+		what = append(what, "freeze of lease "+id+" lifted")
+	}
+	reason := strings.Join(what, "; ")
 	if report != "" {
 		reason += ": " + report
 	}
 	return transition(a, a.State, ActorEngine, reason, now, func(n *Account) {
-		for _, k := range []string{ProgressGuardTemplate, ProgressGuardVersion, ProgressGuardPolicies, ProgressGuarded} {
+		for _, k := range []string{ProgressGuardTemplate, ProgressGuardVersion, ProgressGuardPolicies, ProgressGuarded, ProgressFrozen} {
 			delete(n.Progress, k)
 		}
 		n.NextAttemptAt = now

@@ -16,6 +16,14 @@ const (
 	LeaseActive LeaseState = "active"
 	// LeaseEnded: terminal; EndReason says why.
 	LeaseEnded LeaseState = "ended"
+	// LeaseFrozen: the lessee still holds the account, which gives no
+	// access until an admin unfreezes the lease (a budget's freeze, or an
+	// admin's). It is stored as an active lease with a freeze record
+	// (Lease.Frozen), so that every count and index of held leases (owner
+	// and team limits, the expirer, the spend worker) keeps it
+	// (docs/adr/0010-frozen-is-an-active-lease.md); Status and the API
+	// show it as frozen.
+	LeaseFrozen LeaseState = "frozen"
 )
 
 // LeaseEndReason says why a lease ended.
@@ -29,6 +37,8 @@ const (
 	// LeaseRefused: the vend was undone before anyone got access (IAM
 	// refused the lease's principal); the account went back to stock.
 	LeaseRefused LeaseEndReason = "refused"
+	// LeaseBudgetEnded: a budget threshold ended it (ActOnBudget).
+	LeaseBudgetEnded LeaseEndReason = "budget"
 )
 
 // Lease is one lessee's hold on one account.
@@ -55,13 +65,17 @@ type Lease struct {
 	// Template is the template the lease was made under ("" before
 	// templates); Terms a copy of its terms then, which a later change of
 	// the configuration does not alter. Team is the team it counts for.
-	Template  string      `json:"template,omitempty"`
-	Team      string      `json:"team,omitempty"`
-	Terms     *LeaseTerms `json:"terms,omitempty"`
-	Version   int64       `json:"version"`
-	CreatedAt time.Time   `json:"created_at"`
-	ExpiresAt time.Time   `json:"expires_at"`
-	EndedAt   time.Time   `json:"ended_at"`
+	Template string      `json:"template,omitempty"`
+	Team     string      `json:"team,omitempty"`
+	Terms    *LeaseTerms `json:"terms,omitempty"`
+	// Budget is the lease's budget (nil: none), with the thresholds it
+	// acted on; Frozen is set while the lease is frozen.
+	Budget    *LeaseBudget `json:"budget,omitempty"`
+	Frozen    *LeaseFreeze `json:"frozen,omitempty"`
+	Version   int64        `json:"version"`
+	CreatedAt time.Time    `json:"created_at"`
+	ExpiresAt time.Time    `json:"expires_at"`
+	EndedAt   time.Time    `json:"ended_at"`
 }
 
 // Clone returns a deep copy of l.
@@ -69,7 +83,21 @@ func (l *Lease) Clone() *Lease {
 	c := *l
 	c.Labels = maps.Clone(l.Labels)
 	c.Terms = l.Terms.Clone()
+	c.Budget = l.Budget.Clone()
+	if l.Frozen != nil {
+		f := *l.Frozen
+		c.Frozen = &f
+	}
 	return &c
+}
+
+// Status is l's state as people see it: frozen for an active lease with a
+// freeze record, else its stored state.
+func (l *Lease) Status() LeaseState {
+	if l.State == LeaseActive && l.Frozen != nil {
+		return LeaseFrozen
+	}
+	return l.State
 }
 
 // Over reports whether l gives nothing any more at now: it has ended, or
@@ -80,14 +108,16 @@ func (l *Lease) Over(now time.Time) bool {
 	return l.State != LeaseActive || !now.Before(l.ExpiresAt)
 }
 
-// leaseEdges is the table of legal lease transitions (from -> to). An
-// extension is a same-state update, legal for an active lease only.
+// leaseEdges is the table of legal lease transitions (from -> to), of the
+// states people see (Status). An extension is a same-state update, legal
+// for an active lease only.
 var leaseEdges = map[LeaseState][]LeaseState{
-	LeaseActive: {LeaseEnded},
+	LeaseActive: {LeaseEnded, LeaseFrozen},
+	LeaseFrozen: {LeaseActive, LeaseEnded},
 }
 
-// LeaseStates lists every lease state.
-var LeaseStates = []LeaseState{LeaseActive, LeaseEnded}
+// LeaseStates lists every lease state people see.
+var LeaseStates = []LeaseState{LeaseActive, LeaseFrozen, LeaseEnded}
 
 // CanTransitionLease reports whether a lease may go from one state to
 // another (from == to: an update that keeps the state, legal while active).
@@ -121,6 +151,9 @@ type LeaseUpdate struct {
 	// Lease is the new record; its Version is ExpectVersion+1.
 	Lease *Lease
 	Event *Event
+	// Also is a second event of the same write (a budget's act beside the
+	// end it causes), nil for none.
+	Also *Event
 	// Account moves the lease's account in the same write, when the lease
 	// ends (nil for an extension).
 	Account *AccountUpdate
@@ -129,7 +162,7 @@ type LeaseUpdate struct {
 // leaseTransition builds the update moving l to state to after mutate
 // changed the copy.
 func leaseTransition(l *Lease, to LeaseState, actor, reason string, now time.Time, mutate func(*Lease)) (*LeaseUpdate, error) {
-	if !CanTransitionLease(l.State, to) {
+	if !CanTransitionLease(l.State, to) { // the stored states: a freeze is an update of an active lease
 		if l.State == LeaseEnded {
 			return nil, Errorf(EConflict, "lease %s has ended (%s)", l.ID, l.EndReason)
 		}
@@ -143,7 +176,7 @@ func leaseTransition(l *Lease, to LeaseState, actor, reason string, now time.Tim
 	}
 	return &LeaseUpdate{ExpectState: l.State, ExpectVersion: l.Version, Lease: n,
 		Event: &Event{Time: now, Kind: EventLease, AccountID: l.AccountID, LeaseID: l.ID, Pool: l.Pool,
-			Actor: actor, From: string(l.State), To: string(to), Reason: reason}}, nil
+			Actor: actor, From: string(l.Status()), To: string(to), Reason: reason}}, nil
 }
 
 // ExtendLease: active -> active with expiry expiresAt, which must be in the
@@ -154,6 +187,8 @@ func ExtendLease(l *Lease, lp LeasePolicy, expiresAt time.Time, actor string, no
 	switch {
 	case l.State != LeaseActive:
 		return nil, Errorf(EConflict, "lease %s has ended (%s)", l.ID, l.EndReason)
+	case l.Frozen != nil:
+		return nil, Errorf(EConflict, "lease %s is frozen: an admin unfreezes it first (POST /v1/leases/%s/unfreeze)", l.ID, l.ID)
 	case !now.Before(l.ExpiresAt):
 		return nil, Errorf(EConflict, "lease %s expired at %s: it cannot be extended any more",
 			l.ID, l.ExpiresAt.UTC().Format(time.RFC3339))
@@ -190,7 +225,7 @@ func EndLease(l *Lease, a *Account, reason LeaseEndReason, rp RetirePolicy, acto
 		if timeUp {
 			reason = LeaseExpired
 		}
-	case LeaseAccountFailed:
+	case LeaseAccountFailed, LeaseBudgetEnded:
 	default:
 		return nil, Errorf(EInvalid, "%q is not a reason to end a lease", reason)
 	}
@@ -220,6 +255,9 @@ func MarkLeaseAccess(l *Lease, what, actor string, now time.Time) (*LeaseUpdate,
 	if l.Over(now) {
 		return nil, Errorf(EConflict, "lease %s is over (%s, expiry %s): it gives no access any more", l.ID,
 			l.State, l.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	if l.Frozen != nil {
+		return nil, ErrFrozen(l)
 	}
 	u, err := leaseTransition(l, LeaseActive, actor, "first access: "+what, now, func(n *Lease) { n.AccessAt = now })
 	if err != nil {

@@ -35,11 +35,15 @@ const (
 	// NotifyDriftFound: AWS and the store disagree about an account. Written
 	// with the drift event.
 	NotifyDriftFound NotificationType = "drift.found"
+	// NotifyLeaseBudget: a lease's budget threshold acted (notify, freeze
+	// or end), with the threshold, the spend and its projection. Written
+	// with the act, once per threshold and limit.
+	NotifyLeaseBudget NotificationType = "lease.budget"
 )
 
 // NotificationTypes lists every type, in documentation order.
 var NotificationTypes = []NotificationType{NotifyLeaseCreated, NotifyLeaseExpiring, NotifyLeaseEnded,
-	NotifyAccountQuarantined, NotifyPoolLow, NotifyPoolEmpty, NotifyDriftFound}
+	NotifyAccountQuarantined, NotifyPoolLow, NotifyPoolEmpty, NotifyDriftFound, NotifyLeaseBudget}
 
 // Valid reports whether t is one of NotificationTypes.
 func (t NotificationType) Valid() bool { return slices.Contains(NotificationTypes, t) }
@@ -69,6 +73,18 @@ type Notification struct {
 	// pool.empty).
 	Ready  *int `json:"ready,omitempty"`
 	Target int  `json:"target,omitempty"`
+	// Budget is the act of a budget threshold (lease.budget).
+	Budget *BudgetNotice `json:"budget,omitempty"`
+}
+
+// BudgetNotice is what lease.budget reports: the threshold, its action,
+// the lease's limit, spend and projection (USD) when it acted.
+type BudgetNotice struct {
+	Threshold    string       `json:"threshold"`
+	Action       BudgetAction `json:"action"`
+	LimitUSD     float64      `json:"limit_usd"`
+	SpendUSD     float64      `json:"spend_usd"`
+	ProjectedUSD float64      `json:"projected_usd"`
 }
 
 // NotificationTypeOf is the type of notification event e reports, or ""
@@ -83,6 +99,8 @@ func NotificationTypeOf(e *Event) NotificationType {
 		return NotifyAccountQuarantined
 	case e.Kind == EventDrift:
 		return NotifyDriftFound
+	case e.Kind == EventBudget:
+		return NotifyLeaseBudget
 	}
 	return ""
 }
@@ -99,7 +117,7 @@ func NotificationFor(e *Event, a *Account, l *Lease) *Notification {
 	}
 	n := &Notification{Type: t, Time: e.Time, Pool: e.Pool, AccountID: e.AccountID, LeaseID: e.LeaseID}
 	switch t {
-	case NotifyLeaseEnded, NotifyDriftFound:
+	case NotifyLeaseEnded, NotifyDriftFound, NotifyLeaseBudget:
 		n.Reason = e.Reason
 	case NotifyAccountQuarantined:
 		n.LastError = e.Reason
@@ -108,6 +126,11 @@ func NotificationFor(e *Event, a *Account, l *Lease) *Notification {
 		n.AWSAccountID, n.Owner = l.AWSAccountID, l.Owner
 		if n.Type == NotifyLeaseCreated {
 			n.ExpiresAt = &l.ExpiresAt
+		}
+		if n.Type == NotifyLeaseBudget && l.Budget != nil && len(l.Budget.Acted) > 0 {
+			act := l.Budget.Acted[len(l.Budget.Acted)-1]
+			n.Budget = &BudgetNotice{Threshold: Threshold{At: act.At}.Percent(), Action: act.Action, LimitUSD: act.LimitUSD,
+				SpendUSD: act.SpendUSD, ProjectedUSD: act.ProjectedUSD}
 		}
 	}
 	if a != nil && a.ID == e.AccountID {

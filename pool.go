@@ -21,6 +21,8 @@ type Pool struct {
 	Lease    LeasePolicy
 	Retire   RetirePolicy
 	Retry    RetryPolicy
+	// Budget is the budget of the pool's own template (nil: none).
+	Budget *Budget
 }
 
 // StockPolicy tells the stock planner how many accounts to keep.

@@ -289,6 +289,8 @@ type LeaseCreateParams struct {
 	// vends, and a vend refused by one takes nothing of the others.
 	Team      string
 	TeamLimit int
+	// Budget is the lease's budget (nil: none), kept on the lease.
+	Budget *LeaseBudget
 }
 
 // LeaseOf is the new active lease of p on account a (a store then moves a
@@ -296,7 +298,8 @@ type LeaseCreateParams struct {
 func (p *LeaseCreateParams) LeaseOf(a *Account) *Lease {
 	return &Lease{ID: p.LeaseID, AccountID: a.ID, AWSAccountID: a.AWSAccountID, RoleARN: a.RoleARN,
 		Pool: p.Pool, Owner: p.Owner, Labels: p.Labels, Principal: p.Principal, State: LeaseActive, Version: 1,
-		CreatedAt: p.Now, ExpiresAt: p.ExpiresAt, Template: p.Template, Team: p.Team, Terms: p.Terms.Clone()}
+		CreatedAt: p.Now, ExpiresAt: p.ExpiresAt, Template: p.Template, Team: p.Team, Terms: p.Terms.Clone(),
+		Budget: p.Budget.Clone()}
 }
 
 // LeaseListParams filters LeaseList.

@@ -35,6 +35,8 @@ type Template struct {
 	Allowed []string
 	// Guardrails are what AWS lets the lessee do.
 	Guardrails Guardrails
+	// Budget bounds what one lease may spend (nil: no budget).
+	Budget *Budget
 	// Implicit marks a pool's own template.
 	Implicit bool
 	// GuardrailDocument is the policy document the guardrails make
@@ -126,6 +128,12 @@ func (t Template) Validate() error {
 	}
 	if fe := checkAllowedList(t.Allowed); fe != nil {
 		return fe
+	}
+	if t.Budget != nil {
+		if err := t.Budget.Validate(); err != nil {
+			fe := err.(*FieldError)
+			return &FieldError{Field: "budget." + fe.Field, Message: fe.Message}
+		}
 	}
 	return t.Guardrails.validate(bad)
 }
@@ -267,7 +275,7 @@ func (t Template) Allows(r Requester) bool {
 // policy, open to whom its lease policy allows (everyone by default), no
 // guardrails.
 func ImplicitTemplate(p Pool) Template {
-	return Template{Name: p.Name, Pool: p.Name, Lease: p.Lease, Allowed: p.Lease.Allowed, Implicit: true}
+	return Template{Name: p.Name, Pool: p.Name, Lease: p.Lease, Allowed: p.Lease.Allowed, Implicit: true, Budget: p.Budget}
 }
 
 // LeaseTerms are a template's terms as a lease keeps them from its vend.

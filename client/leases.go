@@ -38,12 +38,65 @@ type LeaseRequest struct {
 	// Principal, an IAM role or user ARN, is trusted by the account's
 	// vended role for the lease's life only.
 	Principal string `json:"principal,omitempty"`
+	// BudgetUSD asks for a lower budget limit than the template's (when
+	// its budget lets lessees lower it); 0: the template's.
+	BudgetUSD float64 `json:"budget_usd,omitempty"`
 }
 
-// ExtendRequest is the body of PATCH /v1/leases/{id}: exactly one field.
+// ExtendRequest is the body of PATCH /v1/leases/{id}: exactly one of
+// expires_at, extend_by (the lease's owner or an admin) and budget_usd
+// (an admin: the lease's budget limit, in USD).
 type ExtendRequest struct {
 	ExpiresAt *time.Time `json:"expires_at"`
 	ExtendBy  *Duration  `json:"extend_by"`
+	BudgetUSD *float64   `json:"budget_usd,omitempty"`
+}
+
+// FreezeRequest is the body of POST /v1/leases/{id}/freeze (optional).
+type FreezeRequest struct {
+	// Reason says why (the lease's events keep it).
+	Reason string `json:"reason,omitempty"`
+	// Stop also stops what keeps billing where OVM can (docs/budgets.md).
+	Stop bool `json:"stop,omitempty"`
+}
+
+// LeaseBudget is a lease's budget: its limit, thresholds, what they did,
+// and the spend projected as the budget projects it.
+type LeaseBudget struct {
+	LimitUSD       float64           `json:"limit_usd"`
+	Project        Duration          `json:"project"`
+	Thresholds     []BudgetThreshold `json:"thresholds"`
+	FreezeStop     bool              `json:"freeze_stop,omitempty"`
+	LesseeMayLower bool              `json:"lessee_may_lower,omitempty"`
+	// ProjectedUSD is the spend Project ahead at the burn rate (never past
+	// the lease's expiry): what the thresholds are compared with.
+	ProjectedUSD float64     `json:"projected_usd"`
+	Acted        []BudgetAct `json:"acted"`
+}
+
+// BudgetThreshold is a share of the limit ("90%") and its action (notify,
+// freeze, end).
+type BudgetThreshold struct {
+	At     string `json:"at"`
+	Action string `json:"action"`
+}
+
+// BudgetAct is a threshold's act on the lease.
+type BudgetAct struct {
+	At           string    `json:"at"`
+	Action       string    `json:"action"`
+	LimitUSD     float64   `json:"limit_usd"`
+	Time         time.Time `json:"time"`
+	SpendUSD     float64   `json:"spend_usd"`
+	ProjectedUSD float64   `json:"projected_usd"`
+}
+
+// Freeze says since when, by whom and why a lease is frozen.
+type Freeze struct {
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Reason string    `json:"reason"`
+	Stop   bool      `json:"stop,omitempty"`
 }
 
 // Lease is the JSON of a lease. AccountID is the 12-digit AWS account id,
@@ -68,6 +121,10 @@ type Lease struct {
 	// Spend is what the lease has cost so far (docs/spend.md); all zero
 	// while nothing was measured.
 	Spend *ovm.LeaseSpend `json:"spend,omitempty"`
+	// Budget is the lease's budget (absent: none); Frozen is set while
+	// the lease is frozen (state frozen).
+	Budget *LeaseBudget `json:"budget,omitempty"`
+	Frozen *Freeze      `json:"frozen,omitempty"`
 }
 
 // Vend calls GET /vend with an Idempotency-Key, and again with the same key
@@ -82,6 +139,24 @@ func (c *Client) Vend(ctx context.Context) (*VendResponse, error) {
 func (c *Client) LeaseCreate(ctx context.Context, req *LeaseRequest) (*Lease, error) {
 	var out Lease
 	return &out, c.doIdempotent(ctx, http.MethodPost, "/v1/leases", req, &out)
+}
+
+// LeaseSetBudget calls PATCH /v1/leases/{id} with budget_usd (an admin).
+func (c *Client) LeaseSetBudget(ctx context.Context, id string, usd float64) (*Lease, error) {
+	var out Lease
+	return &out, c.do(ctx, http.MethodPatch, "/v1/leases/"+url.PathEscape(id), &ExtendRequest{BudgetUSD: &usd}, &out)
+}
+
+// LeaseFreeze calls POST /v1/leases/{id}/freeze (an admin).
+func (c *Client) LeaseFreeze(ctx context.Context, id string, req *FreezeRequest) (*Lease, error) {
+	var out Lease
+	return &out, c.do(ctx, http.MethodPost, "/v1/leases/"+url.PathEscape(id)+"/freeze", req, &out)
+}
+
+// LeaseUnfreeze calls POST /v1/leases/{id}/unfreeze (an admin).
+func (c *Client) LeaseUnfreeze(ctx context.Context, id string) (*Lease, error) {
+	var out Lease
+	return &out, c.do(ctx, http.MethodPost, "/v1/leases/"+url.PathEscape(id)+"/unfreeze", struct{}{}, &out)
 }
 
 // LeaseGet calls GET /v1/leases/{id}.

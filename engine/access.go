@@ -16,6 +16,9 @@ func (e *Engine) access(ctx context.Context, l *ovm.Lease) (ovm.Access, *ovm.Acc
 	if l.State != ovm.LeaseActive {
 		return nil, nil, ovm.Errorf(ovm.EConflict, "lease %s has ended (%s): it gives no access any more", l.ID, l.EndReason)
 	}
+	if l.Frozen != nil {
+		return nil, nil, ovm.ErrFrozen(l)
+	}
 	if !now.Before(l.ExpiresAt) {
 		return nil, nil, ovm.Errorf(ovm.EConflict, "lease %s expired at %s: it gives no access any more", l.ID, l.ExpiresAt.UTC().Format(time.RFC3339))
 	}
@@ -75,6 +78,9 @@ func (e *Engine) credentials(ctx context.Context, l *ovm.Lease, actor, what stri
 	cur, err := e.store.LeaseGet(ctx, l.ID)
 	if err != nil {
 		return nil, nil, err
+	}
+	if cur.Frozen != nil {
+		return nil, nil, ovm.ErrFrozen(cur) // frozen while they were made: the freeze denies them on AWS
 	}
 	if cur.State != ovm.LeaseActive || !e.clock.Now().Before(cur.ExpiresAt) {
 		return nil, nil, ovm.Errorf(ovm.EConflict, "lease %s ended while its %s were made: it gives no access any more", l.ID, what)

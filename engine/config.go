@@ -58,6 +58,8 @@ type Config struct {
 	DefaultTemplate string
 	// Spend configures the spend worker.
 	Spend SpendConfig
+	// BudgetObserver is told of budget acts and frozen leases (metrics).
+	BudgetObserver BudgetObserver
 }
 
 // AccessConfig bounds how often one lease issues access (credentials and

@@ -105,6 +105,11 @@ func (d *Drift) RunOnce(ctx context.Context) (int, error) {
 				errs = append(errs, fmt.Errorf("guardrail check of pool %s: %w", pool.Policy.Name, err))
 			}
 		}
+		if _, ok := pool.Provider.(ovm.Freezer); ok {
+			if err := d.checkFreezes(ctx, pool.Policy.Name); err != nil {
+				errs = append(errs, fmt.Errorf("freeze check of pool %s: %w", pool.Policy.Name, err))
+			}
+		}
 		if tr, ok := pool.Provider.(ovm.TrustRepairer); ok {
 			if err := d.repairTrust(ctx, pool.Policy.Name, tr); err != nil {
 				errs = append(errs, fmt.Errorf("trust check of pool %s: %w", pool.Policy.Name, err))

@@ -45,6 +45,9 @@ func (c VendConfig) ownerLimit() int { return max(c.LeasesPerOwner, 0) }
 
 // VendRequest is one vend.
 type VendRequest struct {
+	// BudgetUSD, when set, is a lower budget limit than the template's
+	// (allowed when the template's budget lets its lessees lower it).
+	BudgetUSD float64
 	// Template names the lease's template; Pool, when set, must be its
 	// pool. With Pool alone the pool's own template is used, with neither
 	// the engine's default template.
@@ -143,6 +146,10 @@ func (e *Engine) vend(ctx context.Context, tpl *ovm.Template, ep *Pool, r *VendR
 func (e *Engine) vendWaiting(ctx context.Context, tpl *ovm.Template, ep *Pool, r *VendRequest, ttl time.Duration) (*ovm.Lease, bool, error) {
 	pool := ep.Policy.Name
 	deadline := e.clock.Now().Add(r.Wait)
+	budget, err := ovm.LeaseBudgetOf(tpl.Budget, r.BudgetUSD)
+	if err != nil {
+		return nil, false, err
+	}
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 && r.StillValid != nil {
 			if err := r.StillValid(ctx); err != nil {
@@ -155,7 +162,8 @@ func (e *Engine) vendWaiting(ctx context.Context, tpl *ovm.Template, ep *Pool, r
 		l, err := e.store.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: id, Pool: pool,
 			Owner: r.Owner, Labels: r.Labels, Principal: r.Principal, Now: now, ExpiresAt: now.Add(ttl),
 			OwnerLimit: e.cfg.Vend.ownerLimit(), PoolOwnerLimit: ep.Policy.Lease.MaxPerOwner, IdempotencyKey: r.IdempotencyKey,
-			Template: tpl.Name, Terms: tpl.Terms(), TemplateOwnerLimit: templateOwnerLimit(tpl), Team: tpl.TeamOf(r.Requester), TeamLimit: tpl.MaxPerTeam})
+			Template: tpl.Name, Terms: tpl.Terms(), TemplateOwnerLimit: templateOwnerLimit(tpl), Team: tpl.TeamOf(r.Requester), TeamLimit: tpl.MaxPerTeam,
+			Budget: budget})
 		inFlight := r.IdempotencyKey != "" && errors.Is(err, ovm.ErrConflict)
 		switch { // the narrower limits first: each is an ErrLeaseLimit too
 		case errors.Is(err, ovm.ErrTemplateLeaseLimit):

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -259,6 +260,33 @@ func stepName(a *ovm.Account) string {
 	return string(a.State)
 }
 
+// unguard lifts the freeze of a's last lease (if in place), then takes
+// its guardrails off (if any): both must be gone before a is cleaned or
+// closed, and both calls converge when run again.
+func unguard(ctx context.Context, p ovm.Provider, a *ovm.Account) (ovm.StepResult, error) {
+	var reports []string
+	if id := ovm.FrozenOn(a); id != "" {
+		if fr, ok := p.(ovm.Freezer); ok {
+			if err := fr.Unfreeze(ctx, a, ovm.Freeze{LeaseID: id}); err != nil {
+				return ovm.StepResult{}, fmt.Errorf("lift the freeze of lease %s: %w", id, err)
+			}
+			reports = append(reports, "freeze lifted")
+		}
+	}
+	if g, ok := ovm.GuardOf(a); ok {
+		gr, ok := p.(ovm.Guardrailer)
+		if !ok {
+			return ovm.StepResult{Status: ovm.StepDone, Report: "the provider put no guardrails on"}, nil
+		}
+		res, err := gr.Unguard(ctx, a, g)
+		if err != nil || res.Status != ovm.StepDone {
+			return res, err
+		}
+		reports = append(reports, res.Report)
+	}
+	return ovm.StepResult{Status: ovm.StepDone, Report: strings.Join(reports, "; ")}, nil
+}
+
 // call runs the provider operation a is due for: the revocation of its last
 // lease's access first, then the step of its state.
 func call(ctx context.Context, p ovm.Provider, a *ovm.Account, retire ovm.RetirePolicy) (ovm.StepResult, error) {
@@ -271,12 +299,7 @@ func call(ctx context.Context, p ovm.Provider, a *ovm.Account, retire ovm.Retire
 		return acc.Revoke(ctx, a, rev)
 	}
 	if ovm.Unguarding(a) {
-		gr, ok := p.(ovm.Guardrailer)
-		if !ok {
-			return ovm.StepResult{Status: ovm.StepDone, Report: "the provider put no guardrails on"}, nil
-		}
-		g, _ := ovm.GuardOf(a)
-		return gr.Unguard(ctx, a, g)
+		return unguard(ctx, p, a)
 	}
 	switch a.State {
 	case ovm.AccountPending, ovm.AccountCreating:

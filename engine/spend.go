@@ -86,6 +86,10 @@ type Spender struct {
 	ending map[string][]*ovm.Lease
 	// opened are the active leases known to have a ledger.
 	opened map[string]bool
+	// changed are the summaries of the ledgers this round wrote, by lease;
+	// frozen the frozen leases whose freeze is known to be in place.
+	changed map[string]*ovm.SpendSummary
+	frozen  map[string]bool
 }
 
 // maxSpendReceives bounds one round's receives from one source (SQS gives
@@ -109,10 +113,17 @@ func (s *Spender) RunOnce(ctx context.Context) (int, error) {
 	}
 	var errs []error
 	errs = append(errs, s.open(ctx, active))
+	s.changed = map[string]*ovm.SpendSummary{}
+	if s.frozen == nil {
+		s.frozen = map[string]bool{}
+	}
 	now := s.e.clock.Now()
 	if s.ending == nil || now.Sub(s.lastLedgers) >= s.cfg.Interval {
 		s.lastLedgers = now
-		errs = append(errs, s.closeAndObserve(ctx, active))
+		sums, err := s.closeAndObserve(ctx, active)
+		errs = append(errs, err)
+		// Budgets by the time that passed (a burn crossing a threshold).
+		errs = append(errs, s.budgets(ctx, active, sums, true))
 	}
 	byAccount := map[string][]*ovm.Lease{}
 	for _, l := range active {
@@ -152,6 +163,8 @@ func (s *Spender) RunOnce(ctx context.Context) (int, error) {
 		s.lastReport = now
 		errs = append(errs, s.reconcile(ctx, active))
 	}
+	// Budgets by what this round wrote (a launch, a sweep, the bill).
+	errs = append(errs, s.budgets(ctx, active, s.changed, false))
 	return n, errors.Join(errs...)
 }
 
@@ -316,27 +329,38 @@ func leaseAt(candidates []*ovm.Lease, at time.Time) (l *ovm.Lease, stale bool) {
 // conflict; fn's result of the write that was made is returned. When fn
 // reports no change, nothing is written.
 func (s *Spender) apply(ctx context.Context, l *ovm.Lease, fn func(*ovm.SpendLedger) ([]string, bool)) ([]string, error) {
+	res, g, err := s.e.applySpend(ctx, l, fn)
+	if err == nil && g != nil && s.changed != nil {
+		s.changed[l.ID] = g.Summary()
+	}
+	return res, err
+}
+
+// applySpend changes lease l's ledger with fn (read again and changed
+// again after a lost compare-and-set); g is the ledger written (nil when
+// fn changed nothing).
+func (e *Engine) applySpend(ctx context.Context, l *ovm.Lease, fn func(*ovm.SpendLedger) ([]string, bool)) ([]string, *ovm.SpendLedger, error) {
 	for attempt := 0; ; attempt++ {
-		g, err := s.e.store.SpendGet(ctx, l.ID)
+		g, err := e.store.SpendGet(ctx, l.ID)
 		if errors.Is(err, ovm.ErrNotFound) {
 			g, err = ovm.NewSpendLedger(l), nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		res, changed := fn(g)
 		if !changed {
-			return res, nil // redeliveries only: nothing to write
+			return res, nil, nil // redeliveries only: nothing to write
 		}
 		g.Version++
-		g.UpdatedAt = s.e.clock.Now()
+		g.UpdatedAt = e.clock.Now()
 		g.Spend = g.Summarize(g.UpdatedAt)
-		err = s.e.store.SpendPut(ctx, g)
+		err = e.store.SpendPut(ctx, g)
 		if err == nil {
-			return res, nil
+			return res, g, nil
 		}
 		if !errors.Is(err, ovm.ErrConflict) || attempt >= 8 {
-			return nil, fmt.Errorf("spend: ledger of lease %s: %w", l.ID, err)
+			return nil, nil, fmt.Errorf("spend: ledger of lease %s: %w", l.ID, err)
 		}
 	}
 }
@@ -443,11 +467,12 @@ func (s *Spender) reconcile(ctx context.Context, active []*ovm.Lease) error {
 // closeAndObserve ends the ledgers of leases that ended more than
 // LateEvents ago, keeps the others' leases for their late events, and
 // reports the open ledgers of active leases to the observer.
-func (s *Spender) closeAndObserve(ctx context.Context, active []*ovm.Lease) error {
+func (s *Spender) closeAndObserve(ctx context.Context, active []*ovm.Lease) (map[string]*ovm.SpendSummary, error) {
 	open, err := s.e.store.SpendListOpen(ctx, 10000)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	sums := make(map[string]*ovm.SpendSummary, len(open))
 	byID := make(map[string]*ovm.Lease, len(active))
 	for _, l := range active {
 		byID[l.ID] = l
@@ -482,6 +507,7 @@ func (s *Spender) closeAndObserve(ctx context.Context, active []*ovm.Lease) erro
 			}
 			continue
 		}
+		sums[l.ID] = sum
 		daily, _ := sum.At(now)
 		for _, usd := range daily {
 			spend[[2]string{sum.Pool, sum.Template}] += usd
@@ -490,5 +516,5 @@ func (s *Spender) closeAndObserve(ctx context.Context, active []*ovm.Lease) erro
 		estErr += sum.EstimateError
 	}
 	s.cfg.Observer.Ledgers(spend, unpriced, estErr)
-	return errors.Join(errs...)
+	return sums, errors.Join(errs...)
 }

@@ -10,9 +10,32 @@ import (
 
 func leaseDTO(l *ovm.Lease) client.Lease {
 	return client.Lease{ID: l.ID, AccountID: l.AWSAccountID, CrossAccountRole: l.RoleARN, OVMAccountID: l.AccountID,
-		Pool: l.Pool, Owner: l.Owner, State: l.State, EndReason: string(l.EndReason), Labels: l.Labels, Principal: l.Principal,
+		Pool: l.Pool, Owner: l.Owner, State: l.Status(), EndReason: string(l.EndReason), Labels: l.Labels, Principal: l.Principal,
 		CreatedAt: l.CreatedAt.UTC(), ExpiresAt: l.ExpiresAt.UTC(), EndedAt: timePtr(l.EndedAt),
-		Template: l.Template, Team: l.Team, Terms: termsDTO(l.Terms)}
+		Template: l.Template, Team: l.Team, Terms: termsDTO(l.Terms), Budget: budgetDTO(l.Budget), Frozen: freezeDTO(l.Frozen)}
+}
+
+func budgetDTO(b *ovm.LeaseBudget) *client.LeaseBudget {
+	if b == nil {
+		return nil
+	}
+	d := &client.LeaseBudget{LimitUSD: b.LimitUSD, Project: client.Duration(b.Project), FreezeStop: b.FreezeStop,
+		LesseeMayLower: b.LesseeMayLower, Thresholds: []client.BudgetThreshold{}, Acted: []client.BudgetAct{}}
+	for _, t := range b.Thresholds {
+		d.Thresholds = append(d.Thresholds, client.BudgetThreshold{At: t.Percent(), Action: string(t.Action)})
+	}
+	for _, a := range b.Acted {
+		d.Acted = append(d.Acted, client.BudgetAct{At: ovm.Threshold{At: a.At}.Percent(), Action: string(a.Action), LimitUSD: a.LimitUSD,
+			Time: a.Time.UTC(), SpendUSD: a.SpendUSD, ProjectedUSD: a.ProjectedUSD})
+	}
+	return d
+}
+
+func freezeDTO(f *ovm.LeaseFreeze) *client.Freeze {
+	if f == nil {
+		return nil
+	}
+	return &client.Freeze{At: f.At.UTC(), Actor: f.Actor, Reason: f.Reason, Stop: f.Stop}
 }
 
 func termsDTO(t *ovm.LeaseTerms) *client.Terms {

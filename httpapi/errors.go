@@ -17,6 +17,7 @@ var statusOf = map[ovm.ErrorCode]int{
 	ovm.ENotFound:         http.StatusNotFound,
 	ovm.EMethodNotAllowed: http.StatusMethodNotAllowed,
 	ovm.EConflict:         http.StatusConflict,
+	ovm.EFrozen:           http.StatusConflict,
 	ovm.ETooLarge:         http.StatusRequestEntityTooLarge,
 	ovm.ELimitExceeded:    http.StatusTooManyRequests,
 	ovm.EUnavailable:      http.StatusServiceUnavailable,

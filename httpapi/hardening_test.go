@@ -200,7 +200,8 @@ func TestAnotherOwnersLeaseCannotBeReadChangedOrEnded(t *testing.T) {
 // adminOnly is this test's own account of which routes need an admin key:
 // the operator's views and actions. It is kept apart from the route table
 // on purpose, so that a role flipped in the table fails here.
-var adminOnly = []string{"/v1/accounts", "/v1/keys", "/v1/phone/", "/v1/deliveries", "/v1/pools/{name}/demand"}
+var adminOnly = []string{"/v1/accounts", "/v1/keys", "/v1/phone/", "/v1/deliveries", "/v1/pools/{name}/demand",
+	"/v1/leases/{id}/freeze", "/v1/leases/{id}/unfreeze"}
 
 func TestEveryAdminRouteRefusesAUserKey(t *testing.T) {
 	f := newFixture(t, httpapi.Config{})

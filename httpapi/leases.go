@@ -88,7 +88,7 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request, p *principal, req
 	var l *ovm.Lease
 	l, replayed, err = s.engine.Vend(r.Context(), &engine.VendRequest{Template: req.Template, Pool: req.Pool, Requester: p.requester(),
 		Owner: p.Name, TTL: time.Duration(deref(req.TTL)),
-		Labels: req.Labels, Principal: req.Principal, Wait: time.Duration(req.Wait), IdempotencyKey: key,
+		Labels: req.Labels, Principal: req.Principal, Wait: time.Duration(req.Wait), IdempotencyKey: key, BudgetUSD: req.BudgetUSD,
 		StillValid: func(ctx context.Context) error { return s.stillValid(ctx, p) }})
 	if replayed {
 		w.Header().Set(client.ReplayedHeader, "true")
@@ -184,8 +184,14 @@ func (s *Server) leaseExtend(w http.ResponseWriter, r *http.Request, p *principa
 	if err := decode(r, &req, false); err != nil {
 		return err
 	}
+	if req.BudgetUSD != nil {
+		if req.ExpiresAt != nil || req.ExtendBy != nil {
+			return ovm.Errorf(ovm.EInvalid, "give budget_usd alone: a budget and an extension are separate changes")
+		}
+		return s.leaseSetBudget(w, r, p, *req.BudgetUSD)
+	}
 	if (req.ExpiresAt == nil) == (req.ExtendBy == nil) {
-		return ovm.Errorf(ovm.EInvalid, "give exactly one of expires_at (RFC 3339) or extend_by (duration)")
+		return ovm.Errorf(ovm.EInvalid, "give exactly one of expires_at (RFC 3339), extend_by (duration) or budget_usd (an admin)")
 	}
 	if req.ExtendBy != nil && *req.ExtendBy <= 0 {
 		return ovm.Errorf(ovm.EInvalid, "extend_by must be positive")
@@ -203,6 +209,66 @@ func (s *Server) leaseExtend(w http.ResponseWriter, r *http.Request, p *principa
 		return err
 	}
 	return writeJSON(w, http.StatusOK, leaseDTO(l))
+}
+
+// leaseSetBudget changes a lease's budget limit: an admin's change (a
+// lessee lowers its budget at the vend only).
+func (s *Server) leaseSetBudget(w http.ResponseWriter, r *http.Request, p *principal, usd float64) error {
+	if !p.admin() {
+		return ovm.Errorf(ovm.EForbidden, "only an admin changes a lease's budget")
+	}
+	l, err := s.ownLease(r, p)
+	if err != nil {
+		return err
+	}
+	if l, err = s.engine.SetLeaseBudget(r.Context(), l, usd, p.actor()); err != nil {
+		return err
+	}
+	d, err := s.leaseWithSpend(r.Context(), l)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, d)
+}
+
+// leaseFreeze freezes a lease (an admin): it stays held, and gives no
+// access until it is unfrozen.
+func (s *Server) leaseFreeze(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var req client.FreezeRequest
+	if err := decode(r, &req, true); err != nil {
+		return err
+	}
+	if len(req.Reason) > 512 {
+		return ovm.Errorf(ovm.EInvalid, "reason is longer than 512 characters")
+	}
+	l, err := s.ownLease(r, p)
+	if err != nil {
+		return err
+	}
+	if l, err = s.engine.FreezeLease(r.Context(), l, req.Stop, req.Reason, p.actor()); err != nil {
+		return err
+	}
+	d, err := s.leaseWithSpend(r.Context(), l)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, d)
+}
+
+// leaseUnfreeze gives a frozen lease its access back (an admin).
+func (s *Server) leaseUnfreeze(w http.ResponseWriter, r *http.Request, p *principal) error {
+	l, err := s.ownLease(r, p)
+	if err != nil {
+		return err
+	}
+	if l, err = s.engine.UnfreezeLease(r.Context(), l, p.actor()); err != nil {
+		return err
+	}
+	d, err := s.leaseWithSpend(r.Context(), l)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, d)
 }
 
 func deref[T any](v *T) T {

@@ -131,6 +131,8 @@ func (s *Server) routes() {
 		"/v1/leases/{id}/credentials":                {"POST": {user, s.leaseCredentials, false}},
 		"/v1/leases/{id}/console":                    {"POST": {user, s.leaseConsole, false}},
 		"/v1/leases/{id}/events":                     {"GET": {user, s.leaseEvents, false}},
+		"/v1/leases/{id}/freeze":                     {"POST": {admin, s.leaseFreeze, false}},
+		"/v1/leases/{id}/unfreeze":                   {"POST": {admin, s.leaseUnfreeze, false}},
 		"/v1/pools":                                  {"GET": {user, s.poolList, false}},
 		"/v1/pools/{name}":                           {"GET": {user, s.poolGet, false}},
 		"/v1/templates":                              {"GET": {user, s.templateList, false}},

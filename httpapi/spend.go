@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,27 +15,36 @@ import (
 )
 
 // spendOf is lease l's spend as of now: all zero when nothing was
-// measured; clipped at its end when its ledger is not closed yet.
-func (s *Server) spendOf(ctx context.Context, l *ovm.Lease) (*ovm.LeaseSpend, error) {
+// measured; clipped at its end when its ledger is not closed yet. g is the
+// ledger (nil: none yet).
+func (s *Server) spendOf(ctx context.Context, l *ovm.Lease) (*ovm.LeaseSpend, *ovm.SpendLedger, error) {
 	g, err := s.store.SpendGet(ctx, l.ID)
 	if errors.Is(err, ovm.ErrNotFound) {
-		return &ovm.LeaseSpend{Unpriced: []string{}}, nil
+		return &ovm.LeaseSpend{Unpriced: []string{}}, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if l.State == ovm.LeaseEnded && g.LeaseEnd.IsZero() {
 		g.LeaseEnd = l.EndedAt
 	}
 	sum := g.Summarize(s.clock.Now())
-	return &sum, nil
+	return &sum, g, nil
 }
 
-// leaseWithSpend is leaseDTO with the lease's spend.
+// leaseWithSpend is leaseDTO with the lease's spend, and its budget's
+// projection as the spend worker computes it.
 func (s *Server) leaseWithSpend(ctx context.Context, l *ovm.Lease) (client.Lease, error) {
 	d := leaseDTO(l)
-	sp, err := s.spendOf(ctx, l)
+	sp, g, err := s.spendOf(ctx, l)
 	d.Spend = sp
+	if d.Budget != nil {
+		d.Budget.ProjectedUSD = sp.USD
+		if g != nil && l.State == ovm.LeaseActive {
+			_, p := ovm.Projection(g.Summary(), s.clock.Now(), l.Budget.Project, l.ExpiresAt)
+			d.Budget.ProjectedUSD = math.Round(p*100) / 100
+		}
+	}
 	return d, err
 }
 

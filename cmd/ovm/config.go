@@ -219,6 +219,8 @@ type PoolConfig struct {
 	Lease    LeaseConfig  `yaml:"lease"`
 	Retire   RetireConfig `yaml:"retire"`
 	Retry    RetryConfig  `yaml:"retry"`
+	// Budget is the budget of the pool's own template (none by default).
+	Budget *BudgetConfig `yaml:"budget"`
 
 	// Kind is the provider kind's configuration, its blocks decoded.
 	Kind provider.Config `yaml:"-"`

@@ -19,6 +19,11 @@ func (p *PoolConfig) complete(s provider.Settings) error {
 	if err := p.Stock.auto(&pp.Stock); err != nil {
 		return err
 	}
+	b, err := p.Budget.budget()
+	if err != nil {
+		return err
+	}
+	pp.Budget = b
 	if v := p.Stock.MaxInFlight; v != nil {
 		pp.Stock.MaxInFlight, pp.MaxInFlightSet = *v, true
 		if *v < 1 {

@@ -23,6 +23,7 @@ type TemplateConfig struct {
 	MaxPerTeam  int              `yaml:"max_per_team"`
 	Allowed     []string         `yaml:"allowed"` // default: everyone
 	Guardrails  GuardrailsConfig `yaml:"guardrails"`
+	Budget      *BudgetConfig    `yaml:"budget"`
 
 	// template is the final template (set by validate).
 	template ovm.Template
@@ -86,7 +87,12 @@ func (c *Config) validateTemplates() error {
 			lease.MaxPerOwner = v
 		}
 		g := tc.Guardrails
-		t := ovm.Template{Name: tc.Name, Description: tc.Description, Pool: tc.Pool, Lease: lease, MaxPerTeam: tc.MaxPerTeam,
+		budget, err := tc.Budget.budget()
+		if err != nil {
+			fe := err.(*ovm.FieldError)
+			return bad("."+fe.Field, "%s", fe.Message)
+		}
+		t := ovm.Template{Budget: budget, Name: tc.Name, Description: tc.Description, Pool: tc.Pool, Lease: lease, MaxPerTeam: tc.MaxPerTeam,
 			Allowed: tc.Allowed, Guardrails: ovm.Guardrails{Regions: g.Regions, DenyActions: g.DenyActions,
 				InstanceTypes: g.InstanceTypes, Policies: g.Policies}}
 		if err := t.Validate(); err != nil {

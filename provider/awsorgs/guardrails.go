@@ -46,7 +46,16 @@ func (p *Provider) findPolicy(ctx context.Context, name string) (string, error) 
 // guardPolicy returns the id of g's SCP, making it the first time and
 // correcting a content changed outside OVM.
 func (p *Provider) guardPolicy(ctx context.Context, g ovm.Guard) (string, error) {
-	name := guardPolicyName(g)
+	return p.ownPolicy(ctx, guardPolicyName(g), g.Document,
+		"OVM: the guardrails of template "+g.Template+" (version "+g.Version+"); spares "+p.cfg.CreationRole,
+		[]orgtypes.Tag{{Key: aws.String("ovm:template"), Value: aws.String(g.Template)},
+			{Key: aws.String("ovm:guardrail-version"), Value: aws.String(g.Version)}, {Key: aws.String("ovm:pool"), Value: aws.String(p.cfg.Pool)}})
+}
+
+// ownPolicy returns the id of OVM's SCP named name, making it with
+// document the first time (found by its name after a lost answer, or when
+// another replica made it) and correcting a content changed outside OVM.
+func (p *Provider) ownPolicy(ctx context.Context, name, document, description string, tags []orgtypes.Tag) (string, error) {
 	p.mu.Lock()
 	id := p.guardIDs[name]
 	p.mu.Unlock()
@@ -57,11 +66,8 @@ func (p *Provider) guardPolicy(ctx context.Context, g ovm.Guard) (string, error)
 		}
 	}
 	if id == "" {
-		out, err := p.c.Orgs.CreatePolicy(ctx, &organizations.CreatePolicyInput{Name: aws.String(name), Content: aws.String(g.Document),
-			Description: aws.String("OVM: the guardrails of template " + g.Template + " (version " + g.Version + "); spares " + p.cfg.CreationRole),
-			Type:        orgtypes.PolicyTypeServiceControlPolicy,
-			Tags: []orgtypes.Tag{{Key: aws.String("ovm:template"), Value: aws.String(g.Template)},
-				{Key: aws.String("ovm:guardrail-version"), Value: aws.String(g.Version)}, {Key: aws.String("ovm:pool"), Value: aws.String(p.cfg.Pool)}}})
+		out, err := p.c.Orgs.CreatePolicy(ctx, &organizations.CreatePolicyInput{Name: aws.String(name), Content: aws.String(document),
+			Description: aws.String(description), Type: orgtypes.PolicyTypeServiceControlPolicy, Tags: tags})
 		var dup *orgtypes.DuplicatePolicyException
 		switch {
 		case errors.As(err, &dup): // made meanwhile, by another replica
@@ -78,13 +84,13 @@ func (p *Provider) guardPolicy(ctx context.Context, g ovm.Guard) (string, error)
 		var nf *orgtypes.PolicyNotFoundException
 		if errors.As(err, &nf) { // deleted outside OVM since it was cached
 			p.forgetGuardPolicy(name)
-			return p.guardPolicy(ctx, g)
+			return p.ownPolicy(ctx, name, document, description, tags)
 		}
 		if err != nil {
 			return "", fmt.Errorf("describe SCP %s: %w", name, err)
 		}
-		if !samePolicy(deref(got.Policy.Content), g.Document) {
-			if _, err := p.c.Orgs.UpdatePolicy(ctx, &organizations.UpdatePolicyInput{PolicyId: aws.String(id), Content: aws.String(g.Document)}); err != nil {
+		if !samePolicy(deref(got.Policy.Content), document) {
+			if _, err := p.c.Orgs.UpdatePolicy(ctx, &organizations.UpdatePolicyInput{PolicyId: aws.String(id), Content: aws.String(document)}); err != nil {
 				return "", fmt.Errorf("correct SCP %s: %w", name, err)
 			}
 		}

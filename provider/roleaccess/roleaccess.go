@@ -303,3 +303,40 @@ func (d *Direct) Revoke(ctx context.Context, a *ovm.Account, r ovm.Revocation) (
 	return ovm.StepResult{Status: ovm.StepDone,
 		Report: "trust reset, sessions of " + d.RoleName + " issued before " + DenyTime(r.Before).Format(time.RFC3339) + " denied"}, nil
 }
+
+var _ ovm.Freezer = (*Direct)(nil)
+
+// Freeze implements ovm.Freezer for a role outside OVM's organization (no
+// SCP binds it): the role's sessions issued before f.At are denied and its
+// trust is back to its own principals, so that the lessee keeps no
+// session and gets none but through OVM, which refuses while the lease is
+// frozen. IAM users and roles the lessee made in the account are not
+// bound (docs/budgets.md); f.Stop stops nothing here.
+func (d *Direct) Freeze(ctx context.Context, a *ovm.Account, f ovm.Freeze) (ovm.FreezeResult, error) {
+	if f.At.IsZero() {
+		return ovm.FreezeResult{}, errors.New("the freeze names no time")
+	}
+	// As Revoke: the trust first, the deny last (OVM's session here is
+	// newer than f.At, so the deny does not stop it).
+	c := d.iam(a, "ovm-freeze")
+	if _, err := c.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(d.RoleName),
+		PolicyDocument: aws.String(TrustPolicy(d.Trust...))}); err != nil {
+		return ovm.FreezeResult{}, fmt.Errorf("reset the trust: %w", err)
+	}
+	if err := DenyBefore(ctx, c, d.RoleName, f.At); err != nil {
+		return ovm.FreezeResult{}, fmt.Errorf("deny older sessions: %w", err)
+	}
+	res := ovm.FreezeResult{Report: "trust reset, sessions of " + d.RoleName + " issued before " + DenyTime(f.At).Format(time.RFC3339) + " denied"}
+	if f.Stop {
+		res.Report += "; nothing stopped (a management account's resources are not stopped by OVM)"
+	}
+	return res, nil
+}
+
+// Unfreeze implements ovm.Freezer: the lease's principal is trusted again.
+func (d *Direct) Unfreeze(ctx context.Context, a *ovm.Account, f ovm.Freeze) error {
+	if f.Principal == "" {
+		return nil
+	}
+	return d.Grant(ctx, a, f.Principal)
+}

@@ -94,6 +94,7 @@ const (
 	OpAccess    Op = "access" // credentials, console URLs, grants
 	OpRevoke    Op = "revoke"
 	OpGuard     Op = "guard" // guardrails put on, checked or taken off
+	OpFreeze    Op = "freeze" // a lease's freeze put in place or lifted
 )
 
 // Hook runs before each operation. A non-nil error fails the call: a
@@ -148,6 +149,11 @@ type Account struct {
 	// Guardrails are the policies on the account, as an SCP would be:
 	// OVM's document for a template's version and the organization's ids.
 	Guardrails *Guardrails `json:"guardrails,omitempty"`
+	// FrozenFor is the lease whose freeze is in place (as the deny-all
+	// SCP would be); StoppedFor the lease whose simulated instance a
+	// freeze stopped.
+	FrozenFor  string `json:"frozen_for,omitempty"`
+	StoppedFor string `json:"stopped_for,omitempty"`
 }
 
 // Guardrails are the simulated account's policies (ovm.Guard as put on).

@@ -326,6 +326,9 @@ func (s *Store) LeaseUpdate(ctx context.Context, u *ovm.LeaseUpdate) (*ovm.Lease
 	}
 	c.pending(n)
 	c.events = []*ovm.Event{u.Event}
+	if u.Also != nil {
+		c.events = append(c.events, u.Also)
+	}
 	if u.Account != nil && u.Account.Event != nil {
 		c.events = append(c.events, u.Account.Event)
 	}

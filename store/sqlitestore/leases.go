@@ -264,6 +264,9 @@ func (s *Store) LeaseUpdate(ctx context.Context, u *ovm.LeaseUpdate) (*ovm.Lease
 		if err := insertEvent(ctx, tx, u.Event); err != nil {
 			return err
 		}
+		if err := insertEvent(ctx, tx, u.Also); err != nil {
+			return err
+		}
 		if u.Account != nil {
 			return applyUpdate(ctx, tx, u.Account)
 		}

@@ -1,0 +1,353 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ovmdev/ovm"
+)
+
+// BudgetObserver is told of each budget act and of the frozen leases, for
+// metrics.
+type BudgetObserver interface {
+	// BudgetAct reports one threshold's act (notify, freeze, end) on a
+	// lease of template.
+	BudgetAct(action ovm.BudgetAction, template string)
+	// Budgets reports, after a round, the frozen leases by pool and the
+	// active leases whose projection is at or past share of their limit
+	// (near), by pool.
+	Budgets(frozen, near map[string]int)
+}
+
+type nopBudgetObserver struct{}
+
+func (nopBudgetObserver) BudgetAct(ovm.BudgetAction, string)     {}
+func (nopBudgetObserver) Budgets(map[string]int, map[string]int) {}
+
+// nearShare is the share of a limit from which a lease counts as near its
+// budget (the ovm_budget_near_leases gauge).
+const nearShare = 0.8
+
+// budgets acts on the budgets of active leases whose spend summary is in
+// sums (by lease id): each threshold their projection reached, once per
+// limit (ovm.ActOnBudget), replacing each lease of active it changed;
+// then it puts in place the freezes of frozen leases that are not yet (a
+// freeze recorded by a replica that died before calling AWS).
+func (s *Spender) budgets(ctx context.Context, active []*ovm.Lease, sums map[string]*ovm.SpendSummary, observe bool) error {
+	now := s.e.clock.Now()
+	frozen, near := map[string]int{}, map[string]int{}
+	var errs []error
+	for i, l := range active {
+		if sum, ok := sums[l.ID]; ok && l.Budget != nil && l.State == ovm.LeaseActive {
+			spend, projected := ovm.Projection(sum, now, l.Budget.Project, l.ExpiresAt)
+			if projected >= nearShare*l.Budget.LimitUSD {
+				near[l.Pool]++
+			}
+			for _, t := range l.Budget.Due(projected) {
+				cur, err := s.e.actOnBudget(ctx, l, t, spend, projected)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("budget of lease %s: %w", l.ID, err))
+					break
+				}
+				l, active[i] = cur, cur
+				if l.State != ovm.LeaseActive {
+					break
+				}
+			}
+		}
+		if l.State != ovm.LeaseActive || l.Frozen == nil {
+			continue
+		}
+		frozen[l.Pool]++
+		if s.frozen[l.ID] {
+			continue
+		}
+		if err := s.e.enforceFreeze(ctx, l); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.frozen[l.ID] = true
+	}
+	if observe {
+		s.budgetObserver().Budgets(frozen, near)
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Spender) budgetObserver() BudgetObserver {
+	if s.e.cfg.BudgetObserver != nil {
+		return s.e.cfg.BudgetObserver
+	}
+	return nopBudgetObserver{}
+}
+
+// actOnBudget records threshold t's act on lease l (read again on a
+// conflict: a threshold another replica acted on meanwhile is not acted
+// on twice), then carries it out: a freeze is put in place on AWS, an end
+// wakes the runner. It returns the lease as it stands after the act.
+func (e *Engine) actOnBudget(ctx context.Context, l *ovm.Lease, t ovm.Threshold, spend, projected float64) (*ovm.Lease, error) {
+	retire := ovm.Pool{}.WithDefaults().Retire
+	if p := e.pools[l.Pool]; p != nil {
+		retire = p.Policy.Retire
+	}
+	for attempt := 0; ; attempt++ {
+		a, err := e.store.AccountGet(ctx, l.AccountID)
+		if err != nil {
+			return l, err
+		}
+		u, err := ovm.ActOnBudget(l, a, t, spend, projected, retire, e.clock.Now())
+		if err != nil {
+			return l, err
+		}
+		e.crash("budget.before-act")
+		n, err := e.store.LeaseUpdate(ctx, u)
+		if err == nil {
+			e.crash("budget.after-act") // recorded (and notified), not yet carried out
+			e.log.Warn("budget threshold reached", ovm.LogLeaseID, l.ID, ovm.LogPool, l.Pool, "threshold", t.Percent(),
+				"action", t.Action, "limit_usd", l.Budget.LimitUSD, "spend_usd", spend, "projected_usd", projected)
+			if e.cfg.BudgetObserver != nil {
+				e.cfg.BudgetObserver.BudgetAct(t.Action, templateOf(l))
+			}
+			e.notifier.Kick()
+			switch {
+			case n.State != ovm.LeaseActive:
+				e.runner.Kick()
+			case n.Frozen != nil && l.Frozen == nil:
+				if err := e.enforceFreeze(ctx, n); err != nil {
+					e.log.Error("cannot put the lease's freeze in place on AWS yet; it gives no access meanwhile, and the spend worker retries",
+						ovm.LogLeaseID, n.ID, ovm.LogError, err)
+				}
+			}
+			return n, nil
+		}
+		if !errors.Is(err, ovm.ErrConflict) || attempt == 3 {
+			return l, err
+		}
+		cur, gerr := e.store.LeaseGet(ctx, l.ID)
+		if gerr != nil {
+			return l, gerr
+		}
+		l = cur
+		if cur.State != ovm.LeaseActive || !dueAt(cur.Budget, t) {
+			return cur, nil // acted meanwhile, or ended, or the limit changed
+		}
+	}
+}
+
+// dueAt reports whether t is one of b's thresholds that has not acted at
+// b's limit.
+func dueAt(b *ovm.LeaseBudget, t ovm.Threshold) bool {
+	for _, d := range b.Due(1e18) {
+		if d == t {
+			return true
+		}
+	}
+	return false
+}
+
+func templateOf(l *ovm.Lease) string {
+	if l.Template != "" {
+		return l.Template
+	}
+	return l.Pool
+}
+
+// enforceFreeze puts frozen lease l's freeze in place on its account's
+// AWS side (ovm.Freezer), once: it is recorded on the account
+// (ovm.ProgressFrozen). The lease gives no access from the moment it is
+// frozen in the store; this stops what was given before.
+func (e *Engine) enforceFreeze(ctx context.Context, l *ovm.Lease) error {
+	p := e.pools[l.Pool]
+	if p == nil {
+		return nil
+	}
+	fr, ok := p.Provider.(ovm.Freezer)
+	if !ok {
+		return nil // validated at start: a budget that freezes needs a Freezer
+	}
+	for range 4 {
+		a, err := e.store.AccountGet(ctx, l.AccountID)
+		if err != nil {
+			return err
+		}
+		if a.State != ovm.AccountLeased || a.LeaseID != l.ID {
+			return nil // the lease ended: its revocation stops every access
+		}
+		if ovm.FrozenOn(a) == l.ID {
+			return nil
+		}
+		sctx, cancel := context.WithTimeout(ctx, e.cfg.StepTimeout)
+		res, err := fr.Freeze(sctx, a, ovm.Freeze{LeaseID: l.ID, At: l.Frozen.At, Stop: l.Frozen.Stop, Principal: l.Principal})
+		cancel()
+		if err != nil {
+			return RefusedByAWS(fmt.Sprintf("freeze account %s of lease %s", a.AWSAccountID, l.ID), err)
+		}
+		e.crash("budget.after-freeze") // in place on AWS, not yet recorded
+		if len(res.Stopped) > 0 {
+			// What the freeze stopped stops counting now: OVM's own calls
+			// are not read from CloudTrail as the lessee's. Once per
+			// freeze (its event id), whatever the retries.
+			id := "ovm-freeze-" + l.ID + "-" + l.Frozen.At.UTC().Format(time.RFC3339Nano)
+			now := e.clock.Now()
+			for _, c := range res.Stopped {
+				c.EventID, c.At = id, now
+			}
+			if _, _, err := e.applySpend(ctx, l, func(g *ovm.SpendLedger) ([]string, bool) {
+				return nil, g.Apply(id, res.Stopped)
+			}); err != nil {
+				return err
+			}
+		}
+		u, err := ovm.RecordFrozen(a, l.ID, true, res.Report, e.clock.Now())
+		if err != nil {
+			return err
+		}
+		if _, err := e.store.AccountUpdate(ctx, u); !errors.Is(err, ovm.ErrConflict) {
+			return err
+		}
+	}
+	return ovm.Errorf(ovm.EConflict, "account %s kept changing while lease %s's freeze was put in place", l.AccountID, l.ID)
+}
+
+// liftFreeze lifts the freeze on lease l's account when it is in place and
+// l is no longer frozen (unfrozen): the SCP detached, the lease's
+// principal trusted again.
+func (e *Engine) liftFreeze(ctx context.Context, l *ovm.Lease) error {
+	p := e.pools[l.Pool]
+	if p == nil {
+		return nil
+	}
+	fr, ok := p.Provider.(ovm.Freezer)
+	if !ok {
+		return nil
+	}
+	for range 4 {
+		a, err := e.store.AccountGet(ctx, l.AccountID)
+		if err != nil {
+			return err
+		}
+		if a.State != ovm.AccountLeased || a.LeaseID != l.ID || ovm.FrozenOn(a) != l.ID {
+			return nil
+		}
+		cur, err := e.store.LeaseGet(ctx, l.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Frozen != nil {
+			return nil // frozen again meanwhile
+		}
+		sctx, cancel := context.WithTimeout(ctx, e.cfg.StepTimeout)
+		err = fr.Unfreeze(sctx, a, ovm.Freeze{LeaseID: l.ID, Principal: l.Principal})
+		cancel()
+		if err != nil {
+			return RefusedByAWS(fmt.Sprintf("lift the freeze of account %s of lease %s", a.AWSAccountID, l.ID), err)
+		}
+		u, err := ovm.RecordFrozen(a, l.ID, false, "", e.clock.Now())
+		if err != nil {
+			return err
+		}
+		if _, err := e.store.AccountUpdate(ctx, u); !errors.Is(err, ovm.ErrConflict) {
+			return err
+		}
+	}
+	return ovm.Errorf(ovm.EConflict, "account %s kept changing while lease %s's freeze was lifted", l.AccountID, l.ID)
+}
+
+// FreezeLease freezes lease l (an admin's act): it gives no access from
+// now on, and its account's access is stopped on AWS.
+func (e *Engine) FreezeLease(ctx context.Context, l *ovm.Lease, stop bool, why, actor string) (*ovm.Lease, error) {
+	u, err := ovm.FreezeLease(l, stop, actor, why, e.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	n, err := e.store.LeaseUpdate(ctx, u)
+	if err != nil {
+		return nil, e.asConflict(ctx, l, err, "frozen")
+	}
+	if err := e.enforceFreeze(ctx, n); err != nil {
+		e.log.Error("cannot put the lease's freeze in place on AWS yet; the spend worker retries", ovm.LogLeaseID, n.ID, ovm.LogError, err)
+	}
+	return n, nil
+}
+
+// UnfreezeLease gives frozen lease l its access back (an admin's act): the
+// lease first, then its account on AWS. A lift that fails is retried by
+// the drift check; meanwhile AWS still denies the lessee.
+func (e *Engine) UnfreezeLease(ctx context.Context, l *ovm.Lease, actor string) (*ovm.Lease, error) {
+	u, err := ovm.UnfreezeLease(l, actor, e.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	n, err := e.store.LeaseUpdate(ctx, u)
+	if err != nil {
+		return nil, e.asConflict(ctx, l, err, "unfrozen")
+	}
+	e.crash("budget.after-unfreeze")
+	if err := e.liftFreeze(ctx, n); err != nil {
+		e.log.Error("cannot lift the lease's freeze on AWS yet; the drift check retries", ovm.LogLeaseID, n.ID, ovm.LogError, err)
+	}
+	return n, nil
+}
+
+// SetLeaseBudget sets active lease l's budget limit (an admin's act).
+func (e *Engine) SetLeaseBudget(ctx context.Context, l *ovm.Lease, limitUSD float64, actor string) (*ovm.Lease, error) {
+	u, err := ovm.SetLeaseBudget(l, limitUSD, actor, e.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	n, err := e.store.LeaseUpdate(ctx, u)
+	if err != nil {
+		return nil, e.asConflict(ctx, l, err, "changed")
+	}
+	return n, nil
+}
+
+// asConflict turns a store's ErrConflict on lease l into the caller's
+// answer (what the lease is now).
+func (e *Engine) asConflict(ctx context.Context, l *ovm.Lease, err error, what string) error {
+	if !errors.Is(err, ovm.ErrConflict) {
+		return err
+	}
+	return e.conflict(ctx, l, what)
+}
+
+// checkFreezes lifts the freezes left in place on pool's leased accounts
+// whose leases are no longer frozen (an unfreeze that could not lift its
+// freeze, or a replica killed in between), and puts in place those of
+// frozen leases that are not.
+func (d *Drift) checkFreezes(ctx context.Context, pool string) error {
+	e := d.e
+	params := &ovm.AccountListParams{Pool: pool, State: ovm.AccountLeased, PageParams: ovm.PageParams{Limit: ovm.MaxPageLimit}}
+	var errs []error
+	for {
+		page, next, err := e.store.AccountList(ctx, params)
+		if err != nil {
+			return err
+		}
+		for _, a := range page {
+			if a.LeaseID == "" {
+				continue
+			}
+			held := ovm.FrozenOn(a)
+			if held == "" {
+				continue // a frozen lease's freeze is the spend worker's to put in place
+			}
+			l, err := e.store.LeaseGet(ctx, a.LeaseID)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if l.Frozen == nil && held == l.ID {
+				if err := e.liftFreeze(ctx, l); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+		if next == "" {
+			return errors.Join(errs...)
+		}
+		params.Cursor = next
+	}
+}
