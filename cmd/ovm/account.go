@@ -73,7 +73,7 @@ func accountDetail(w *tabwriter.Writer, a *client.Account) {
 	accountTable(*a)(w)
 	fmt.Fprintf(w, "\nrole: %s\nemail: %s\n", orDash(a.CrossAccountRole), a.Email)
 	if a.Waiting != "" {
-		fmt.Fprintf(w, "waiting for: %s\n", a.Waiting)
+		fmt.Fprintf(w, "step: %s\n", a.Waiting)
 	}
 	fmt.Fprintln(w, "\nevents, newest first:")
 	eventTable(a.Events...)(w)

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"text/tabwriter"
+	"time"
 
 	"github.com/ovmdev/ovm/client"
 	"gopkg.in/yaml.v3"
@@ -266,5 +268,26 @@ func TestIAMPolicyRefusesATableAndNeverPrintsJSONForOne(t *testing.T) {
 	}
 	if code, out, _ := cli("iam-policy"); code != 0 || !json.Valid([]byte(out)) {
 		t.Errorf("default: exit %d %q", code, out)
+	}
+}
+
+func TestTablesSayWhatTheyShow(t *testing.T) {
+	ended := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	leaseTable(client.Lease{ID: "lse_1", State: "ended", EndReason: "released", ExpiresAt: ended.Add(time.Hour), EndedAt: &ended,
+		Labels: map[string]string{"team": "platform", "job": "e2e"}})(w)
+	poolStatusTable(w, &client.Pool{Name: "default", Waiting: []client.Account{{ID: "acc_1", State: "creating", Waiting: "creating"}}})
+	w.Flush()
+	out := b.String()
+	for _, want := range []string{"ended 2026-11-25T09:00:00Z", "job=e2e,team=platform", "STEP"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+	for _, not := range []string{"2026-11-25T10:00:00Z", "WAITING FOR"} {
+		if strings.Contains(out, not) {
+			t.Errorf("%q in\n%s", not, out)
+		}
 	}
 }

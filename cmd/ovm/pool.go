@@ -58,7 +58,9 @@ func poolStatusTable(w *tabwriter.Writer, p *client.Pool) {
 		fmt.Fprintf(w, "\nclosures in the quota window: %d\n", len(p.RecentCloses))
 	}
 	if len(p.Waiting) > 0 {
-		fmt.Fprintln(w, "\nACCOUNT\tSTATE\tWAITING FOR\tLAST ERROR")
+		// Waiting is the step's own word ("creating", "close quota: ..."):
+		// STEP, not "waiting for".
+		fmt.Fprintln(w, "\nACCOUNT\tSTATE\tSTEP\tLAST ERROR")
 		for _, a := range p.Waiting {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", a.ID, a.State, orDash(a.Waiting), orDash(a.LastError))
 		}
