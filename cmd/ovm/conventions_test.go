@@ -291,3 +291,24 @@ func TestTablesSayWhatTheyShow(t *testing.T) {
 		}
 	}
 }
+
+// TestTheConsoleLinksLifetimeIsTheSameEverywhere: what the code does (AWS's
+// sign-in token is good once, within 15 minutes; the console session is
+// cut when the lease ends) is what the CLI, the console and the docs say.
+func TestTheConsoleLinksLifetimeIsTheSameEverywhere(t *testing.T) {
+	once := regexp.MustCompile(`once,? within 15 minutes`)
+	ends := regexp.MustCompile(`(session|it opens) ends with the lease`)
+	texts := map[string]string{"ovm lease console": consoleLifetime}
+	for _, f := range []string{"../../webui/templates/simulated.html", "../../docs/access.md", "../../docs/api.md"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts[f] = strings.Join(strings.Fields(string(b)), " ")
+	}
+	for where, text := range texts {
+		if !once.MatchString(text) || !ends.MatchString(text) {
+			t.Errorf("%s does not say the link signs in once within 15 minutes and the session ends with the lease", where)
+		}
+	}
+}
