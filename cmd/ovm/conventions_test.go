@@ -312,3 +312,32 @@ func TestTheConsoleLinksLifetimeIsTheSameEverywhere(t *testing.T) {
 		}
 	}
 }
+
+// TestTheExitCodesAreDocumentedAsTheyAre: docs/cli.md's table and the root
+// help list the same codes, one per kind, and the code maps to them.
+func TestTheExitCodesAreDocumentedAsTheyAre(t *testing.T) {
+	b, err := os.ReadFile("../../docs/cli.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `(\\d)` \\| ([a-z ]+)")
+	help := regexp.MustCompile(`(?m)^  (\d)  ([a-z ]+)`)
+	doc, root := row.FindAllStringSubmatch(string(b), -1), help.FindAllStringSubmatch(exitCodesHelp, -1)
+	want := map[int]string{exitOK: "success", exitError: "any other error", exitUsage: "usage", exitNotFound: "not found",
+		exitConflict: "conflict or limit", exitUnavailable: "unavailable", exitDenied: "denied"}
+	for name, rows := range map[string][][]string{"docs/cli.md": doc, "ovm --help": root} {
+		if len(rows) != len(want) {
+			t.Errorf("%s lists %d exit codes, want %d", name, len(rows), len(want))
+		}
+		for _, r := range rows {
+			n := int(r[1][0] - '0')
+			if !strings.HasPrefix(r[2], want[n]) {
+				t.Errorf("%s: exit code %d is %q, the code's is %q", name, n, r[2], want[n])
+			}
+		}
+	}
+	_, out, _ := cli("--help")
+	if !strings.Contains(out, exitCodesHelp) {
+		t.Errorf("ovm --help has no exit codes:\n%s", out)
+	}
+}
