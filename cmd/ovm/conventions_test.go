@@ -196,6 +196,11 @@ func TestALeaseCommandTakesTheAWSAccountIDOfAnActiveLease(t *testing.T) {
 			t.Errorf("%v: exit %d %q %q", args, code, out, errOut)
 		}
 	}
+	for _, o := range []string{"table", "yaml", "name"} {
+		if code, out, errOut := cli("lease", "credentials", l.ID, "-o", o); code != exitUsage || out != "" || !strings.Contains(errOut, "--format") {
+			t.Errorf("credentials -o %s: exit %d, stdout %q, stderr %q; want a usage error naming --format", o, code, out, errOut)
+		}
+	}
 	code, out, errOut := cli("lease", "release", l.AccountID, "-o", "json")
 	var r client.Lease
 	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || r.ID != l.ID || r.State != "ended" {

@@ -30,13 +30,21 @@ import (
 // and `ovm lease exec`, which runs a command with the lease's credentials.
 
 func leaseCredentialsCommand(g *globals) *cobra.Command {
-	var format string
+	var (
+		format      string
+		outputGiven bool
+	)
 	c := leaseArg(g, "credentials", "temporary credentials of the lease's account (json, process or env)", `  ovm lease credentials lse_0123456789abcdef
   eval "$(ovm lease credentials 129172902526 --format env)"
   credential_process = ovm lease credentials lse_0123456789abcdef --format process   # in ~/.aws/config`,
 		func(s *session, id string) error {
 			if format != "json" && format != "process" && format != "env" {
-				return fmt.Errorf("--format %q must be json, process or env", format)
+				return &usageError{cmd: "ovm lease credentials", msg: fmt.Sprintf("--format %q must be json, process or env", format)}
+			}
+			// Credentials print as --format says: a table of them would be
+			// a lie, and YAML no tool reads.
+			if s.output != "table" && s.output != "json" || s.output == "table" && outputGiven {
+				return &usageError{cmd: "ovm lease credentials", msg: fmt.Sprintf("--output %q: credentials print as --format json, process or env", s.output)}
 			}
 			cr, err := s.c.LeaseCredentials(s.ctx, id)
 			if err != nil {
@@ -53,6 +61,7 @@ func leaseCredentialsCommand(g *globals) *cobra.Command {
 			return printJSON(s.out, cr)
 		})
 	c.Flags().StringVar(&format, "format", "json", "json | process (credential_process) | env (export lines, with AWS_REGION and AWS_DEFAULT_REGION)")
+	c.PreRun = func(c *cobra.Command, _ []string) { outputGiven = c.Flags().Changed("output") }
 	return c
 }
 
