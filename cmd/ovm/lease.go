@@ -204,7 +204,8 @@ func leaseExtendCommand(g *globals) *cobra.Command {
 		by    time.Duration
 		until string
 	)
-	c := &cobra.Command{Use: "extend LEASE (--by D | --until RFC3339)", Short: "extend a lease within the pool's max_ttl; LEASE is a lease id, or the AWS account id of an active lease",
+	c := &cobra.Command{Use: "extend LEASE (--by D | --until RFC3339)", Short: "extend a lease within the pool's max_ttl",
+		Long: "Extends a lease within the pool's max_ttl.\n\n" + leaseArgHelp,
 		Args: exactArgs("LEASE"),
 		Example: `  ovm lease extend lse_0123456789abcdef --by 2h
   ovm lease extend 129172902526 --until 2026-11-25T09:00:00Z`}

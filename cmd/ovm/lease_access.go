@@ -74,7 +74,7 @@ func leaseConsoleCommand(g *globals) *cobra.Command {
 		open        bool
 		destination string
 	)
-	c := leaseArg(g, "console", "an AWS console sign-in URL for the lease ("+consoleLifetime+")", `  ovm lease console lse_0123456789abcdef --open
+	c := leaseArg(g, "console", "an AWS console sign-in URL for the lease", `  ovm lease console lse_0123456789abcdef --open
   ovm lease console 129172902526 --destination https://console.aws.amazon.com/ec2/home`,
 		func(s *session, id string) error {
 			ans, err := s.c.LeaseConsole(s.ctx, id, destination)
@@ -94,6 +94,8 @@ func leaseConsoleCommand(g *globals) *cobra.Command {
 			}
 			return nil
 		})
+	c.Long += "\n\nThe URL is AWS's sign-in URL: " + strings.Replace(consoleLifetime, "; ", ";\n", 1) +
+		".\nOn the sim provider it opens OVM's page that says the console is simulated."
 	c.Flags().BoolVar(&open, "open", false, "open the URL in the default browser")
 	c.Flags().StringVar(&destination, "destination", "", "console page to land on (https://...console.aws.amazon.com/...)")
 	return c

@@ -46,7 +46,7 @@ func resolveLease(s *session, arg string) (string, error) {
 // leaseArg is a lease command taking one lease (id or AWS account id):
 // body gets the resolved lease id.
 func leaseArg(g *globals, use, short, example string, body func(s *session, id string) error) *cobra.Command {
-	c := clientCommand(g, use+" LEASE", short+"; LEASE is a lease id, or the AWS account id of an active lease", []string{"LEASE"},
+	c := clientCommand(g, use+" LEASE", short, []string{"LEASE"},
 		func(s *session, a []string) error {
 			id, err := resolveLease(s, a[0])
 			if err != nil {
@@ -55,8 +55,13 @@ func leaseArg(g *globals, use, short, example string, body func(s *session, id s
 			return body(s, id)
 		})
 	c.Example = example
+	c.Long = strings.ToUpper(short[:1]) + short[1:] + ".\n\n" + leaseArgHelp
 	return c
 }
+
+// leaseArgHelp says what LEASE may be, in the help of each lease command.
+const leaseArgHelp = `LEASE is a lease id (lse_...), or the 12-digit AWS account id of the one active
+lease, among those your key may see, that holds it.`
 
 // releaseHint is the command that ends lease id.
 func releaseHint(id string) string { return "ovm lease release " + id }
