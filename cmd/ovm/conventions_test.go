@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
@@ -344,5 +346,26 @@ func TestTheExitCodesAreDocumentedAsTheyAre(t *testing.T) {
 	_, out, _ := cli("--help")
 	if !strings.Contains(out, exitCodesHelp) {
 		t.Errorf("ovm --help has no exit codes:\n%s", out)
+	}
+}
+
+// TestAnAccountHeldByTwoLeasesIsAmbiguous: OVM never lets two active leases
+// hold one account, so a stand-in API answers the list the CLI resolves
+// an AWS account id with.
+func TestAnAccountHeldByTwoLeasesIsAmbiguous(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/leases" || r.URL.Query().Get("state") != "active" {
+			http.Error(w, `{"error":{"code":"not_found","message":"no"}}`, http.StatusNotFound)
+			return
+		}
+		json.NewEncoder(w).Encode(client.Page[client.Lease]{Items: []client.Lease{
+			{ID: "lse_a", AccountID: "129172902526"}, {ID: "lse_b", AccountID: "129172902526"}, {ID: "lse_c", AccountID: "111122223333"}}})
+	}))
+	defer srv.Close()
+	t.Setenv("OVM_URL", srv.URL)
+	t.Setenv("OVM_TOKEN", "x")
+	code, _, errOut := cli("lease", "get", "129172902526")
+	if code != exitConflict || !strings.Contains(errOut, "held by 2 active leases (lse_a, lse_b): give a lease id") {
+		t.Fatalf("exit %d %q", code, errOut)
 	}
 }
