@@ -369,3 +369,17 @@ func TestAnAccountHeldByTwoLeasesIsAmbiguous(t *testing.T) {
 		t.Fatalf("exit %d %q", code, errOut)
 	}
 }
+
+// TestExecsDefaultWaitBowsToTheServersMaxWait: a server whose api.max_wait
+// is below exec's default --wait still serves exec without --wait.
+func TestExecsDefaultWaitBowsToTheServersMaxWait(t *testing.T) {
+	s := newServer(t, "api: {max_wait: 30s}\n"+fastConfig)
+	s.start()
+	eventually(t, 20e9, "stock", func() bool { return s.pool().Ready == 3 })
+	if code, out, errOut := s.run(nil, "lease", "exec", "--ttl", "20m", "--", "true"); code != 0 {
+		t.Fatalf("exec without --wait: exit %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := s.run(nil, "lease", "exec", "--wait", "1m", "--", "true"); code != exitUsage || !strings.Contains(errOut, "maximum") {
+		t.Fatalf("an explicit --wait above the maximum: exit %d %q", code, errOut)
+	}
+}

@@ -126,6 +126,8 @@ type execOptions struct {
 	lease       string
 	keep        bool
 	credentials string
+	// waitGiven: --wait was on the command line, not the default.
+	waitGiven bool
 }
 
 func leaseExecCommand(g *globals) *cobra.Command {
@@ -163,7 +165,8 @@ When the stock is empty, it waits up to --wait (2m) for an account.`,
 			if o.credentials != "auto" && o.credentials != "env" && o.credentials != "endpoint" {
 				return usagef(c, "--credentials %q must be auto, env or endpoint", o.credentials)
 			}
-			if o.lease != "" && (o.pool != "" || o.ttl != 0 || c.Flags().Changed("wait") || len(o.labels) > 0) {
+			o.waitGiven = c.Flags().Changed("wait")
+			if o.lease != "" && (o.pool != "" || o.ttl != 0 || o.waitGiven || len(o.labels) > 0) {
 				return usagef(c, "--lease uses an existing lease: --pool, --ttl, --wait and --label make a new one")
 			}
 			s, err := connect(c, g)
@@ -218,6 +221,13 @@ func leaseExec(s *session, o *execOptions, args []string, stderr io.Writer) erro
 			req.TTL = &d
 		}
 		l, err = s.c.LeaseCreate(s.ctx, req)
+		var ae *client.APIError
+		if !o.waitGiven && errors.As(err, &ae) && ae.Status == http.StatusBadRequest && strings.Contains(ae.Message, "wait") {
+			// The server's api.max_wait is below the default wait: ask
+			// again as a plain vend rather than fail on a flag not given.
+			req.Wait = 0
+			l, err = s.c.LeaseCreate(s.ctx, req)
+		}
 	}
 	if err != nil {
 		return err
