@@ -64,6 +64,10 @@ func lease(t *testing.T, cli func(...string) (int, string, string), args ...stri
 	if code != 0 || json.Unmarshal([]byte(out), &l) != nil {
 		t.Fatalf("lease create: exit %d %q %q", code, out, errOut)
 	}
+	// Beside JSON, the release command goes to stderr: stdout stays the lease.
+	if !strings.Contains(errOut, "release it: ovm lease release "+l.ID) {
+		t.Fatalf("lease create -o json: stderr %q names no release command", errOut)
+	}
 	return l
 }
 
