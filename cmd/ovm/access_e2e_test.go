@@ -171,9 +171,13 @@ func TestALeasesPrincipalAndConsoleAgainstMotoAndTheFederationStandIn(t *testing
 
 	// The console URL is made from a token the stand-in issued for
 	// credentials moto accepts, and the stand-in accepts it once.
-	out, err := w.s.ovm("lease", "console", l.ID, "--destination", "https://us-east-1.console.aws.amazon.com/s3/home")
-	if err != nil {
-		t.Fatal(err)
+	code, out, errOut := w.s.run(nil, "lease", "console", l.ID, "--destination", "https://us-east-1.console.aws.amazon.com/s3/home")
+	if code != 0 {
+		t.Fatalf("lease console: exit %d %q", code, errOut)
+	}
+	// stderr says how long the link and its session last, as the docs do.
+	if !strings.Contains(errOut, consoleLifetime) || strings.Contains(errOut, "simulated") {
+		t.Fatalf("lease console's note: %q", errOut)
 	}
 	u := strings.TrimSpace(out)
 	if !strings.HasPrefix(u, w.fed.Endpoint()+"?") {

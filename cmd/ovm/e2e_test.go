@@ -432,10 +432,24 @@ func theREADMEsWalkthrough(t *testing.T, s *server) {
 		!strings.Contains(errOut, "simulated") {
 		t.Fatalf("credentials --format env: exit %d %q %q", code, out, errOut)
 	}
-	code, out, errOut = s.run(nil, "lease", "console", id)
-	if code != 0 || !strings.Contains(out, "http") || !strings.Contains(errOut, "this console is simulated") ||
-		!strings.Contains(errOut, "signs in once, within 15 minutes") || !strings.Contains(errOut, "ends with the lease") {
+	// The simulated console says so, and --open shows the console's page
+	// about it rather than a host that does not exist ($BROWSER opens it).
+	opened := filepath.Join(t.TempDir(), "opened")
+	browser := filepath.Join(t.TempDir(), "browser")
+	if err := os.WriteFile(browser, []byte("#!/bin/sh\necho \"$1\" > "+opened+"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = s.run([]string{"BROWSER=" + browser}, "lease", "console", id, "--open")
+	local := s.url + "/ui/simulated-console?lease=" + id
+	if code != 0 || !strings.Contains(out, "https://") || !strings.Contains(errOut, "this console is simulated") || !strings.Contains(errOut, local) {
 		t.Fatalf("lease console: exit %d %q %q", code, out, errOut)
+	}
+	eventually(t, 5*time.Second, "the browser to open the simulated console page", func() bool {
+		b, _ := os.ReadFile(opened)
+		return strings.TrimSpace(string(b)) == local
+	})
+	if r := s.do("GET", "/ui/simulated-console?lease="+id, "", ""); r.status >= 500 || r.status == 404 {
+		t.Fatalf("the simulated console page: %d", r.status)
 	}
 	// Everything the README did, and the stock is not gone.
 	if p := s.pool(); p.Ready+p.InFlight < 5 {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -85,12 +86,16 @@ func leaseConsoleCommand(g *globals) *cobra.Command {
 				return err
 			}
 			note := consoleLifetime + " (" + ans.ExpiresAt.UTC().Format(time.RFC3339) + ")"
+			target := ans.URL
 			if ans.Simulated {
-				note = "this console is simulated (the sim provider): the link opens OVM's page that says so, not AWS's console; " + note
+				// The sim's URL is on a host that does not exist: --open
+				// shows the console's page that says what a real one does.
+				target = strings.TrimRight(s.c.BaseURL, "/") + "/ui/simulated-console?lease=" + url.QueryEscape(id)
+				note = "this console is simulated (the sim provider): the URL opens nothing; --open shows OVM's page that says so (" + target + ")"
 			}
 			fmt.Fprintln(s.errOut, "ovm: "+note)
 			if open {
-				return openBrowser(ans.URL)
+				return openBrowser(target)
 			}
 			return nil
 		})
@@ -101,11 +106,14 @@ func leaseConsoleCommand(g *globals) *cobra.Command {
 	return c
 }
 
-// openBrowser opens u with the desktop's opener.
+// openBrowser opens u with $BROWSER, else the desktop's opener.
 func openBrowser(u string) error {
 	opener := "xdg-open"
 	if runtime.GOOS == "darwin" {
 		opener = "open"
+	}
+	if b := os.Getenv("BROWSER"); b != "" {
+		opener = b
 	}
 	if err := exec.Command(opener, u).Start(); err != nil {
 		return fmt.Errorf("cannot open a browser (%s): %w; open the URL above yourself", opener, err)
