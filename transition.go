@@ -263,7 +263,11 @@ func RecordStepFailure(a *Account, p RetryPolicy, stepErr string, now time.Time)
 	if a.Attempts+1 >= p.MaxAttempts {
 		b := a.Clone()
 		b.Attempts++
-		return QuarantineAccount(b, ActorEngine, fmt.Sprintf("%d attempts failed, last: %s", b.Attempts, stepErr), now)
+		n := fmt.Sprintf("%d attempts", b.Attempts)
+		if b.Attempts == 1 {
+			n = "1 attempt"
+		}
+		return QuarantineAccount(b, ActorEngine, n+" failed, last: "+stepErr, now)
 	}
 	reason := fmt.Sprintf("attempt %d failed: %s", a.Attempts+1, stepErr)
 	return transition(a, a.State, ActorEngine, reason, now, func(n *Account) {

@@ -157,6 +157,20 @@ func TestConstructorsRefuseIllegalMoves(t *testing.T) {
 	}
 }
 
+func TestAQuarantineCountsItsAttemptsInPlainEnglish(t *testing.T) {
+	for max, want := range map[int]string{1: "1 attempt failed, last: boom", 3: "3 attempts failed, last: boom"} {
+		a := account(ovm.AccountBootstrapping)
+		a.Attempts = max - 1
+		u, err := ovm.RecordStepFailure(a, ovm.RetryPolicy{MaxAttempts: max, BaseDelay: time.Second, MaxDelay: time.Minute}, "boom", t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Account.LastError != want {
+			t.Errorf("max_attempts %d: %q, want %q", max, u.Account.LastError, want)
+		}
+	}
+}
+
 func TestFailuresBackOffThenQuarantineWithTheLastError(t *testing.T) {
 	p := ovm.RetryPolicy{MaxAttempts: 3, BaseDelay: time.Second, MaxDelay: time.Minute}
 	a := account(ovm.AccountBootstrapping)

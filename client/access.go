@@ -34,13 +34,14 @@ type Credentials struct {
 }
 
 // Env are the credentials as environment variables: those of `aws
-// configure export-credentials --format env`, the region, and the
+// configure export-credentials --format env`, the region (AWS_REGION for
+// the SDKs, AWS_DEFAULT_REGION for the AWS CLI v1 and older tools), and the
 // lease's ids.
 func (c Credentials) Env() [][2]string {
 	return [][2]string{
 		{"AWS_ACCESS_KEY_ID", c.AccessKeyID}, {"AWS_SECRET_ACCESS_KEY", c.SecretAccessKey},
 		{"AWS_SESSION_TOKEN", c.SessionToken}, {"AWS_CREDENTIAL_EXPIRATION", c.Expiration},
-		{"AWS_REGION", c.Region}, {"OVM_LEASE_ID", c.LeaseID}, {"OVM_ACCOUNT_ID", c.AccountID},
+		{"AWS_REGION", c.Region}, {"AWS_DEFAULT_REGION", c.Region}, {"OVM_LEASE_ID", c.LeaseID}, {"OVM_ACCOUNT_ID", c.AccountID},
 	}
 }
 
@@ -65,7 +66,8 @@ type ConsoleRequest struct {
 
 // ConsoleAnswer is the answer of POST /v1/leases/{id}/console. The URL
 // signs in once, within 15 minutes (AWS's limit); the console session it
-// opens ends with the lease at the latest (the revocation denies it).
+// opens ends with the lease at the latest (the revocation denies it), at
+// ExpiresAt, the lease's end.
 type ConsoleAnswer struct {
 	URL       string    `json:"url"`
 	ExpiresAt time.Time `json:"expires_at"`

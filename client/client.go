@@ -184,6 +184,9 @@ func (c *Client) send(ctx context.Context, method, path, idempotencyKey string, 
 	if out == nil {
 		return nil
 	}
+	if hr, ok := out.(headerReader); ok {
+		hr.readHeader(resp.Header)
+	}
 	if raw, ok := out.(*rawBody); ok {
 		raw.data, raw.contentType = data, resp.Header.Get("Content-Type")
 		return nil
@@ -200,6 +203,9 @@ func query(q url.Values) string {
 	}
 	return "?" + q.Encode()
 }
+
+// headerReader is an answer that takes something from the headers too.
+type headerReader interface{ readHeader(http.Header) }
 
 // rawBody is an answer that is not JSON: its bytes and content type.
 type rawBody struct {

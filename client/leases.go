@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/ovmdev/ovm"
@@ -13,6 +14,14 @@ import (
 type VendResponse struct {
 	AccountID        string `json:"account_id"`
 	CrossAccountRole string `json:"cross_account_role"`
+	// LeaseID is the lease the vend made, from the answer's Location
+	// (/v1/leases/{id}); the body stays the seed's, so it is not in it.
+	LeaseID string `json:"-"`
+}
+
+// readHeader takes the lease id from Location.
+func (v *VendResponse) readHeader(h http.Header) {
+	v.LeaseID = strings.TrimPrefix(h.Get("Location"), "/v1/leases/")
 }
 
 // IdempotencyKeyHeader makes a vend once per key (POST /v1/leases, /vend):

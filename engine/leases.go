@@ -229,9 +229,18 @@ func (e *Engine) miss(ctx context.Context, r *VendRequest) error {
 	if r.Wait > 0 {
 		waited = " after waiting " + r.Wait.String()
 	}
-	return &ovm.Error{Code: ovm.EUnavailable, RetryAfter: o.RetryAfter,
-		Message: fmt.Sprintf("pool %q has no account in stock%s: %s; expect one in about %s (Retry-After)",
-			r.Pool, waited, o.Reason, o.RetryAfter.Round(time.Second))}
+	return &ovm.Error{Code: ovm.EUnavailable, RetryAfter: o.RetryAfter, Message: missMessage(r.Pool, waited, o)}
+}
+
+// missMessage is the message of a vend the stock missed: why, and when to
+// expect an account, unless none comes before an operator acts.
+func missMessage(pool, waited string, o Outlook) string {
+	if o.WaitsForOperator {
+		return fmt.Sprintf("pool %q has no account in stock%s: %s; none comes until an operator acts (Retry-After: ask again in %s)",
+			pool, waited, o.Reason, o.RetryAfter.Round(time.Second))
+	}
+	return fmt.Sprintf("pool %q has no account in stock%s: %s; expect one in about %s (Retry-After)",
+		pool, waited, o.Reason, o.RetryAfter.Round(time.Second))
 }
 
 // undoVend ends lease l, whose principal could not be trusted: the lease is

@@ -20,6 +20,9 @@ type Outlook struct {
 	// RetryAfter is the expected time until the next account is ready, or
 	// until the bound that holds the planner back lifts (at least 1s).
 	RetryAfter time.Duration
+	// WaitsForOperator: no account comes until an operator acts, so
+	// RetryAfter is only how often to ask, not an expectation.
+	WaitsForOperator bool
 }
 
 // OutlookInput is what DecideOutlook weighs, gathered by Engine.Outlook.
@@ -104,6 +107,7 @@ func DecideOutlook(in OutlookInput, now time.Time) Outlook {
 		o.Reason = fmt.Sprintf("no account is being made: %s, %d of them quarantined and waiting for an operator (ovm account retry or retire)",
 			in.Plan.Why, in.Counts.ByState[ovm.AccountQuarantined])
 		o.RetryAfter = quarantineRetryAfter
+		o.WaitsForOperator = true
 	case in.Plan.Limit == LimitCeiling:
 		o.Reason = "no account is being made: " + in.Plan.Why + "; accounts come back as leases end"
 		o.RetryAfter = time.Minute

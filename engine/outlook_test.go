@@ -68,6 +68,9 @@ func TestAnEmptyPoolsOutlookNamesTheReasonAndTheTime(t *testing.T) {
 			if !strings.Contains(o.Reason, c.reason) || o.RetryAfter != c.retryAfter {
 				t.Fatalf("outlook %q in %s, want %q in %s", o.Reason, o.RetryAfter, c.reason, c.retryAfter)
 			}
+			if want := strings.Contains(c.name, "an operator must act"); o.WaitsForOperator != want {
+				t.Fatalf("waits for an operator: %v, want %v", o.WaitsForOperator, want)
+			}
 		})
 	}
 }

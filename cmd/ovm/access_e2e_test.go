@@ -171,9 +171,13 @@ func TestALeasesPrincipalAndConsoleAgainstMotoAndTheFederationStandIn(t *testing
 
 	// The console URL is made from a token the stand-in issued for
 	// credentials moto accepts, and the stand-in accepts it once.
-	out, err := w.s.ovm("lease", "console", l.ID, "--destination", "https://us-east-1.console.aws.amazon.com/s3/home")
-	if err != nil {
-		t.Fatal(err)
+	code, out, errOut := w.s.run(nil, "lease", "console", l.ID, "--destination", "https://us-east-1.console.aws.amazon.com/s3/home")
+	if code != 0 {
+		t.Fatalf("lease console: exit %d %q", code, errOut)
+	}
+	// stderr says how long the link and its session last, as the docs do.
+	if !strings.Contains(errOut, consoleLifetime) || strings.Contains(errOut, "simulated") {
+		t.Fatalf("lease console's note: %q", errOut)
 	}
 	u := strings.TrimSpace(out)
 	if !strings.HasPrefix(u, w.fed.Endpoint()+"?") {
@@ -291,6 +295,10 @@ func TestLeaseExecOnTheEmbeddedDefault(t *testing.T) {
 	if !strings.Contains(stderr.String(), "simulated") {
 		t.Fatalf("exec says nothing of simulated credentials: %q", stderr.String())
 	}
+	// A 20m lease: one session covers it, so static keys, and exec says so.
+	if !strings.Contains(stderr.String(), "static credentials (AWS_ACCESS_KEY_ID...)") {
+		t.Fatalf("exec does not say which credentials it chose: %q", stderr.String())
+	}
 	got := map[string]string{}
 	for _, line := range strings.Split(string(out), "\n") {
 		if k, v, ok := strings.Cut(line, "="); ok {
@@ -298,7 +306,7 @@ func TestLeaseExecOnTheEmbeddedDefault(t *testing.T) {
 		}
 	}
 	if !strings.HasPrefix(got["AWS_ACCESS_KEY_ID"], "ASIASIM") || !strings.HasPrefix(got["AWS_SECRET_ACCESS_KEY"], "simulated-") ||
-		!strings.HasPrefix(got["AWS_SESSION_TOKEN"], "simulated-") || got["AWS_REGION"] != "us-east-1" || got["AWS_PROFILE"] != "" ||
+		!strings.HasPrefix(got["AWS_SESSION_TOKEN"], "simulated-") || got["AWS_REGION"] != "us-east-1" || got["AWS_DEFAULT_REGION"] != "us-east-1" || got["AWS_PROFILE"] != "" ||
 		got["OVM_TOKEN"] != "" || !strings.HasPrefix(got["OVM_LEASE_ID"], "lse_") || len(got["OVM_ACCOUNT_ID"]) != 12 {
 		t.Fatalf("the command's environment: %v", got)
 	}
@@ -332,10 +340,15 @@ func TestLeaseExecOnTheEmbeddedDefault(t *testing.T) {
 		`test -z "$AWS_ACCESS_KEY_ID" && curl -sf -H "Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN" "$AWS_CONTAINER_CREDENTIALS_FULL_URI" &&
 		 ! curl -sf -H "Authorization: wrong" "$AWS_CONTAINER_CREDENTIALS_FULL_URI"`)
 	cmd.Env = env
+	stderr.Reset()
+	cmd.Stderr = &stderr
 	out, err = cmd.Output()
 	var ep map[string]string
 	if err != nil || json.Unmarshal(out, &ep) != nil || !strings.HasPrefix(ep["AccessKeyId"], "ASIASIM") || ep["Token"] == "" || ep["Expiration"] == "" {
 		t.Fatalf("endpoint credentials: %v %s", err, out)
+	}
+	if !strings.Contains(stderr.String(), "credentials from a loopback endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI)") {
+		t.Fatalf("exec does not say it chose the endpoint: %q", stderr.String())
 	}
 
 	// SIGTERM to exec reaches the command; the lease is released anyway.

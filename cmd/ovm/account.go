@@ -22,13 +22,15 @@ func accountTable(accts ...client.Account) func(w *tabwriter.Writer) {
 
 func accountCommand(g *globals) *cobra.Command {
 	action := func(name, short string, fn func(*client.Client) func(context.Context, string) (*client.Account, error)) *cobra.Command {
-		return clientCommand(g, name+" ID", short, []string{"ID"}, func(s *session, a []string) error {
+		c := clientCommand(g, name+" ID", short, []string{"ID"}, func(s *session, a []string) error {
 			acct, err := fn(s.c)(s.ctx, a[0])
 			if err != nil {
 				return err
 			}
 			return s.print(acct, accountTable(*acct))
 		})
+		c.Example = "  ovm account " + name + " acc_0123456789abcdef\n  ovm account " + name + " 129172902526"
+		return c
 	}
 	var f map[string]*string
 	var limit *int
@@ -43,6 +45,9 @@ func accountCommand(g *globals) *cobra.Command {
 		})
 	})
 	f, limit = listFlags(list, "state", "pool")
+	list.Example = `  ovm account list --state quarantined
+  ovm account list --pool default -o json
+  ovm account list --state quarantined -o name | xargs -n1 ovm account retry`
 	get := clientCommand(g, "get ID", "one account and its event log (OVM id or 12-digit AWS id; admin)", []string{"ID"},
 		func(s *session, a []string) error {
 			acct, err := s.c.AccountGet(s.ctx, a[0])
@@ -51,11 +56,13 @@ func accountCommand(g *globals) *cobra.Command {
 			}
 			return s.print(acct, func(w *tabwriter.Writer) { accountDetail(w, acct) })
 		})
-	return group("account", "see and act on accounts (admin)", list, get,
-		eventsCommand(g, "the account's whole event log, newest first, its leases' too (admin)",
-			func(c *client.Client) func(context.Context, string, url.Values) (*client.Page[client.Event], error) {
-				return c.AccountEvents
-			}),
+	get.Example = "  ovm account get 129172902526\n  ovm account get acc_0123456789abcdef -o json"
+	events := eventsCommand(g, "the account's whole event log, newest first, its leases' too (admin)",
+		func(c *client.Client) func(context.Context, string, url.Values) (*client.Page[client.Event], error) {
+			return c.AccountEvents
+		})
+	events.Example = "  ovm account events 129172902526\n  ovm account events acc_0123456789abcdef --oldest --limit 20"
+	return group("account", "see and act on accounts (admin)", list, get, events,
 		action("retry", "retry a quarantined account's failed step", func(c *client.Client) func(context.Context, string) (*client.Account, error) { return c.AccountRetry }),
 		action("retire", "retire a quarantined account", func(c *client.Client) func(context.Context, string) (*client.Account, error) {
 			return c.AccountRetire
@@ -66,7 +73,7 @@ func accountDetail(w *tabwriter.Writer, a *client.Account) {
 	accountTable(*a)(w)
 	fmt.Fprintf(w, "\nrole: %s\nemail: %s\n", orDash(a.CrossAccountRole), a.Email)
 	if a.Waiting != "" {
-		fmt.Fprintf(w, "waiting for: %s\n", a.Waiting)
+		fmt.Fprintf(w, "step: %s\n", a.Waiting)
 	}
 	fmt.Fprintln(w, "\nevents, newest first:")
 	eventTable(a.Events...)(w)

@@ -17,6 +17,7 @@ import (
 	"github.com/ovmdev/ovm/httpapi"
 	"github.com/ovmdev/ovm/provider/sim"
 	"github.com/ovmdev/ovm/store/sqlitestore"
+	"github.com/spf13/cobra"
 )
 
 // apiServer is the API in process (SQLite, simulated AWS), for the
@@ -79,11 +80,11 @@ func TestUsageErrorsAreOneLineWithAHint(t *testing.T) {
 		{[]string{"lease", "frobnicate"}, `ovm lease: unknown subcommand "frobnicate": use one of console, create, credentials, events, exec, extend, get, list, release (see ovm lease --help)`},
 		{[]string{"lease"}, "ovm lease: a subcommand is required"},
 		{[]string{"lease", "create", "--bogus"}, "ovm lease create: unknown flag: --bogus (see ovm lease create --help)"},
-		{[]string{"lease", "get"}, "ovm lease get: needs ID, got 0 argument(s)"},
+		{[]string{"lease", "get"}, "ovm lease get: needs LEASE, got 0 argument(s)"},
 		{[]string{"lease", "extend", "lse_1"}, "give exactly one of --by or --until"},
 		{[]string{"lease", "create", "--ttl", "soon"}, `invalid argument "soon" for "--ttl"`},
 		{[]string{"lease", "create", "--label", "team=a", "--label", "team=b"}, `label "team" is given twice`},
-		{[]string{"--output", "yaml", "pool", "list"}, `--output "yaml" must be table or json`},
+		{[]string{"--output", "xml", "pool", "list"}, `--output "xml" must be table, json, yaml or name`},
 		{[]string{"frobnicate"}, `ovm: unknown command or argument "frobnicate" (see ovm --help)`},
 		{[]string{"serve", "extra"}, `ovm serve: unexpected argument "extra"`},
 		{[]string{}, "ovm: a command is required"},
@@ -112,5 +113,25 @@ func TestHelpAndVersionExitZero(t *testing.T) {
 	var v map[string]string
 	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v["version"] != "dev" {
 		t.Errorf("version json: exit %d %q", code, out)
+	}
+}
+
+// TestEveryCommandHasExamples walks the command tree: each command's help
+// shows how it is used, as gh's and kubectl's do.
+func TestEveryCommandHasExamples(t *testing.T) {
+	var walk func(c *cobra.Command)
+	n := 0
+	walk = func(c *cobra.Command) {
+		n++
+		if strings.TrimSpace(c.Example) == "" {
+			t.Errorf("%s has no Example in its help", c.CommandPath())
+		}
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(newRoot(strings.NewReader(""), io.Discard, io.Discard))
+	if n < 40 {
+		t.Fatalf("walked %d commands: the tree is not all there", n)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/ovmdev/ovm/client"
 	"github.com/spf13/cobra"
@@ -28,16 +31,18 @@ type session struct {
 	c      *client.Client
 	out    io.Writer
 	errOut io.Writer
-	json   bool
+	// output is --output: table, json, yaml or name.
+	output string
 	ctx    context.Context
 }
 
 // checkOutput validates --output.
 func checkOutput(c *cobra.Command, g *globals) error {
-	if g.output != "table" && g.output != "json" {
-		return usagef(c, "--output %q must be table or json", g.output)
+	switch g.output {
+	case "table", "json", "yaml", "name":
+		return nil
 	}
-	return nil
+	return usagef(c, "--output %q must be table, json, yaml or name", g.output)
 }
 
 // connect makes c's session from the global flags and the environment.
@@ -45,18 +50,18 @@ func connect(c *cobra.Command, g *globals) (*session, error) {
 	if err := checkOutput(c, g); err != nil {
 		return nil, err
 	}
-	token, err := clientToken()
-	if err != nil {
-		return nil, err
+	token := strings.TrimSpace(g.token)
+	if token == "" {
+		var err error
+		if token, err = clientToken(); err != nil {
+			return nil, err
+		}
 	}
-	base := g.url
-	if base == "" {
-		base = envOr("OVM_URL", "http://127.0.0.1:8080")
-	}
+	base := g.baseURL()
 	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usagef(c, "the server URL %q (--url or OVM_URL) is not an http(s) URL", base)
 	}
-	return &session{c: &client.Client{BaseURL: base, Token: token}, out: c.OutOrStdout(), errOut: c.ErrOrStderr(), json: g.output == "json",
+	return &session{c: &client.Client{BaseURL: base, Token: token}, out: c.OutOrStdout(), errOut: c.ErrOrStderr(), output: g.output,
 		ctx: c.Context()}, nil
 }
 
@@ -79,14 +84,14 @@ func envOr(k, def string) string {
 	return def
 }
 
-// clientToken is OVM_TOKEN, or the key in ./ovm-data/admin.key.
+// clientToken is OVM_TOKEN (--token comes first), or the key in ./ovm-data/admin.key.
 func clientToken() (string, error) {
 	if t := strings.TrimSpace(os.Getenv("OVM_TOKEN")); t != "" {
 		return t, nil
 	}
 	b, err := os.ReadFile(filepath.Join("ovm-data", "admin.key"))
 	if err != nil {
-		return "", fmt.Errorf("no API key: set OVM_TOKEN (or run from the directory holding ovm-data/admin.key)")
+		return "", errNoKey
 	}
 	return strings.TrimSpace(string(b)), nil
 }
@@ -97,15 +102,90 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// print writes v as JSON, or as a table made by table.
+// print writes v as --output says: a table made by table, JSON, YAML, or
+// the ids of its records, one a line (names).
 func (s *session) print(v any, table func(w *tabwriter.Writer)) error {
-	if s.json {
+	switch s.output {
+	case "json":
 		return printJSON(s.out, v)
+	case "yaml":
+		return printYAML(s.out, v)
+	case "name":
+		return printNames(s.out, v)
 	}
 	w := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
 	table(w)
 	return w.Flush()
 }
+
+// printYAML writes v as YAML, its fields in the order of its JSON.
+func printYAML(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var n yaml.Node
+	if err := yaml.Unmarshal(b, &n); err != nil { // JSON is YAML
+		return err
+	}
+	blockStyle(&n)
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(&n); err != nil {
+		return err
+	}
+	return enc.Close()
+}
+
+// blockStyle turns the flow style a JSON document parses into to YAML's
+// block style, and leaves plain what needs no quotes.
+func blockStyle(n *yaml.Node) {
+	n.Style &^= yaml.FlowStyle | yaml.DoubleQuotedStyle
+	for _, c := range n.Content {
+		blockStyle(c)
+	}
+}
+
+// nameFields are the fields that name a record for -o name, in order.
+var nameFields = []string{"id", "lease_id", "name"}
+
+// printNames writes the id (or name) of v, or of each item of a page, one
+// a line, for scripts.
+func printNames(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return errNoNames
+	}
+	records := []map[string]json.RawMessage{doc}
+	if items, ok := doc["items"]; ok {
+		if err := json.Unmarshal(items, &records); err != nil {
+			return errNoNames
+		}
+	}
+	for _, r := range records {
+		name := ""
+		for _, f := range nameFields {
+			if json.Unmarshal(r[f], &name) == nil && name != "" {
+				break
+			}
+		}
+		if name == "" {
+			return errNoNames
+		}
+		fmt.Fprintln(w, name)
+	}
+	return nil
+}
+
+// errNoKey is a client command without an API key (exit code 6).
+var errNoKey = errors.New("no API key: set OVM_TOKEN or --token (or run from the directory holding ovm-data/admin.key)")
+
+// errNoNames is -o name on an answer whose records have no id or name.
+var errNoNames = &usageError{cmd: "ovm", msg: "--output name: this command's answer has no ids; use table, json or yaml"}
 
 func fmtTime(t *time.Time) string {
 	if t == nil || t.IsZero() {
@@ -119,6 +199,12 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// withExample sets c's Example.
+func withExample(example string, c *cobra.Command) *cobra.Command {
+	c.Example = example
+	return c
 }
 
 func group(use, short string, cmds ...*cobra.Command) *cobra.Command {

@@ -299,10 +299,16 @@ func defaultPool() PoolConfig {
 // (docs/spend.md).
 const embeddedSpendPerHour = 3.6
 
+// embeddedTarget is the embedded pool's stock: enough for the README's
+// walkthrough (a vend, a lease, exec, the console's Take an account, and a
+// few more) without meeting an empty stock.
+const embeddedTarget = 10
+
 // embeddedPool is the pool `ovm serve` runs when no pool is configured.
 func embeddedPool() PoolConfig {
 	p := defaultPool()
 	p.Name = "default"
+	p.Stock.Target = TargetValue{N: embeddedTarget}
 	simCfg := kinds["sim"].NewConfig().(*sim.PoolConfig)
 	simCfg.Sim.SpendPerHour = embeddedSpendPerHour
 	p.Kind = simCfg

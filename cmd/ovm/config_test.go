@@ -32,7 +32,7 @@ func TestNoConfigGivesTheEmbeddedDefault(t *testing.T) {
 	}
 	p := cfg.Pools[0]
 	if cfg.Listen != "127.0.0.1:8080" || cfg.DataDir != "./ovm-data" || len(cfg.Pools) != 1 || p.Name != "default" ||
-		p.Provider != "sim" || p.Stock.Target.N != 3 || p.Policy().Lease.DefaultTTL != 24*time.Hour {
+		p.Provider != "sim" || p.Stock.Target.N != 10 || p.Policy().Lease.DefaultTTL != 24*time.Hour {
 		t.Fatalf("default config %+v", cfg)
 	}
 	if got := simOf(p).SpendPerHour; got != embeddedSpendPerHour || got <= 0 {
@@ -244,7 +244,7 @@ func TestAPartialFileIsLaidOverTheEmbeddedDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Listen != "127.0.0.1:9999" || len(cfg.Pools) != 1 || cfg.Pools[0].Name != "default" || cfg.API.DefaultPool != "default" ||
-		simOf(cfg.Pools[0]).CreateLatency != 3*time.Second || cfg.Pools[0].Policy().Stock.Target != 3 {
+		simOf(cfg.Pools[0]).CreateLatency != 3*time.Second || cfg.Pools[0].Policy().Stock.Target != embeddedTarget {
 		t.Fatalf("partial file gave %+v", cfg)
 	}
 	cfg, err = loadConfig(writeConfig(t, "pools: [{name: only}]\n"))

@@ -33,19 +33,22 @@ func deliveryCommand(g *globals) *cobra.Command {
 		})
 	})
 	f, limit = listFlags(list, "state")
-	return group("delivery", "see and resend notification deliveries (admin)", list,
-		clientCommand(g, "get ID", "show one delivery and its targets (admin)", []string{"ID"}, func(s *session, a []string) error {
-			d, err := s.c.DeliveryGet(s.ctx, a[0])
-			if err != nil {
-				return err
-			}
-			return s.print(d, deliveryTable(*d))
-		}),
-		clientCommand(g, "retry ID", "send a failed delivery again (admin)", []string{"ID"}, func(s *session, a []string) error {
-			d, err := s.c.DeliveryRetry(s.ctx, a[0])
-			if err != nil {
-				return err
-			}
-			return s.print(d, deliveryTable(*d))
-		}))
+	list.Example = "  ovm delivery list --state failed\n  ovm delivery list -o json"
+	get := clientCommand(g, "get ID", "show one delivery and its targets (admin)", []string{"ID"}, func(s *session, a []string) error {
+		d, err := s.c.DeliveryGet(s.ctx, a[0])
+		if err != nil {
+			return err
+		}
+		return s.print(d, deliveryTable(*d))
+	})
+	get.Example = "  ovm delivery get dlv_0123456789abcdef\n  ovm delivery get dlv_0123456789abcdef -o json"
+	retry := clientCommand(g, "retry ID", "send a failed delivery again (admin)", []string{"ID"}, func(s *session, a []string) error {
+		d, err := s.c.DeliveryRetry(s.ctx, a[0])
+		if err != nil {
+			return err
+		}
+		return s.print(d, deliveryTable(*d))
+	})
+	retry.Example = "  ovm delivery retry dlv_0123456789abcdef\n  ovm delivery list --state failed -o name | xargs -n1 ovm delivery retry"
+	return group("delivery", "see and resend notification deliveries (admin)", list, get, retry)
 }

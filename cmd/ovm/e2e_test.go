@@ -390,14 +390,78 @@ func TestTheEmbeddedDefaultFillsItsStock(t *testing.T) {
 	s := &server{t: t, dir: t.TempDir()}
 	s.startArgs([]string{"serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(s.dir, "data")})
 	start := time.Now()
-	eventually(t, 30*time.Second, "3 ready accounts", func() bool { return s.pool().Ready == 3 })
-	t.Logf("default stock of 3 ready after %s", time.Since(start).Round(100*time.Millisecond))
+	eventually(t, 60*time.Second, "10 ready accounts", func() bool { return s.pool().Ready == embeddedTarget })
+	t.Logf("default stock of %d ready after %s", embeddedTarget, time.Since(start).Round(100*time.Millisecond))
 	st, err := os.Stat(filepath.Join(s.dir, "data", "admin.key"))
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("admin.key: %v %v", st, err)
 	}
 	if r := s.do("GET", "/vend", s.key, ""); r.status != 200 || !vendRe.Match(r.body) {
 		t.Fatalf("vend: %d %s", r.status, r.body)
+	}
+	theREADMEsWalkthrough(t, s)
+}
+
+// theREADMEsWalkthrough follows the README on the embedded default, as a
+// newcomer would: nothing on the way runs out of stock or hides a lease id.
+func theREADMEsWalkthrough(t *testing.T, s *server) {
+	// ovm vend names its lease, and the lease goes back by its AWS account id.
+	code, out, errOut := s.run(nil, "vend")
+	id, acct := leaseIDRe.FindString(out), regexp.MustCompile(`\b[0-9]{12}\b`).FindString(out)
+	if code != 0 || id == "" || acct == "" || !strings.Contains(out, "ovm lease release "+id) {
+		t.Fatalf("vend: exit %d %q %q", code, out, errOut)
+	}
+	if code, out, errOut := s.run(nil, "lease", "release", acct); code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "ended") {
+		t.Fatalf("lease release %s: exit %d %q %q", acct, code, out, errOut)
+	}
+	// The README's lease, exec, credentials and console.
+	code, out, errOut = s.run(nil, "lease", "create", "--ttl", "2h", "--label", "team=platform")
+	id = leaseIDRe.FindString(out)
+	if code != 0 || id == "" || !strings.Contains(out, "team=platform") {
+		t.Fatalf("lease create: exit %d %q %q", code, out, errOut)
+	}
+	// The default TTL (24h) is longer than a session: exec says it chose
+	// the endpoint, and env shows it rather than AWS_ACCESS_KEY_ID.
+	code, out, errOut = s.run(nil, "lease", "exec", "--", "env")
+	if code != 0 || !strings.Contains(out, "AWS_CONTAINER_CREDENTIALS_FULL_URI=") || strings.Contains(out, "AWS_ACCESS_KEY_ID=") ||
+		!strings.Contains(errOut, "credentials from a loopback endpoint") || !strings.Contains(errOut, "--credentials env for static keys") {
+		t.Fatalf("lease exec -- env: exit %d\n%s\nstderr %q", code, out, errOut)
+	}
+	code, out, errOut = s.run(nil, "lease", "credentials", id, "--format", "env")
+	if code != 0 || !strings.Contains(out, "export AWS_DEFAULT_REGION='us-east-1'") || !strings.Contains(out, "export AWS_REGION='us-east-1'") ||
+		!strings.Contains(errOut, "simulated") {
+		t.Fatalf("credentials --format env: exit %d %q %q", code, out, errOut)
+	}
+	// The simulated console says so, and --open shows the console's page
+	// about it rather than a host that does not exist ($BROWSER opens it).
+	opened := filepath.Join(t.TempDir(), "opened")
+	browser := filepath.Join(t.TempDir(), "browser")
+	if err := os.WriteFile(browser, []byte("#!/bin/sh\necho \"$1\" > "+opened+"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = s.run([]string{"BROWSER=" + browser}, "lease", "console", id, "--open")
+	local := s.url + "/ui/simulated-console?lease=" + id
+	if code != 0 || !strings.Contains(out, "https://") || !strings.Contains(errOut, "this console is simulated") || !strings.Contains(errOut, local) {
+		t.Fatalf("lease console: exit %d %q %q", code, out, errOut)
+	}
+	eventually(t, 5*time.Second, "the browser to open the simulated console page", func() bool {
+		b, _ := os.ReadFile(opened)
+		return strings.TrimSpace(string(b)) == local
+	})
+	if r := s.do("GET", "/ui/simulated-console?lease="+id, "", ""); r.status >= 500 || r.status == 404 {
+		t.Fatalf("the simulated console page: %d", r.status)
+	}
+	// Everything the README did, and the stock is not gone.
+	if p := s.pool(); p.Ready+p.InFlight < 5 {
+		t.Fatalf("after the walkthrough: %d ready, %d in flight", p.Ready, p.InFlight)
+	}
+
+	// A second server on the same address names the flag that moves it.
+	addr := strings.TrimPrefix(s.url, "http://")
+	cmd := exec.Command(binPath, "serve", "--listen", addr, "--data", filepath.Join(t.TempDir(), "data"))
+	b, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "already in use") || !strings.Contains(string(b), "--listen") {
+		t.Fatalf("a second ovm serve on %s: %v %s", addr, err, b)
 	}
 }
 
@@ -660,7 +724,8 @@ func TestTheClientNeedsAServerAndSaysSo(t *testing.T) {
 	cmd := exec.Command(binPath, "pool", "list")
 	cmd.Env = append(os.Environ(), "OVM_URL=http://127.0.0.1:1", "OVM_TOKEN=x")
 	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "connection refused") {
+	if err == nil || !strings.Contains(string(out), "connection refused") || !strings.Contains(string(out), "is `ovm serve` running?") ||
+		!strings.Contains(string(out), "OVM_URL or --url") || cmd.ProcessState.ExitCode() != exitUnavailable {
 		t.Fatalf("err %v, output %s", err, out)
 	}
 	cmd = exec.Command(binPath, "lease", "frobnicate")

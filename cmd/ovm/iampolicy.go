@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"regexp"
@@ -14,7 +15,7 @@ import (
 
 // iamPolicyCommand is `ovm iam-policy`: a dry run that prints the
 // least-privilege IAM policy of a configuration (package iampolicy).
-func iamPolicyCommand(stdout io.Writer) *cobra.Command {
+func iamPolicyCommand(g *globals, stdout io.Writer) *cobra.Command {
 	var cfgPath, account string
 	c := &cobra.Command{Use: "iam-policy", Short: "print the least-privilege IAM policy OVM's principal needs for a configuration",
 		Long: `Prints, as JSON, the IAM policy OVM's own principal needs for the
@@ -22,8 +23,15 @@ configuration (--config): only the store, providers, vault and
 notification sinks it uses, on the resources it names. Nothing is called.
 --account pins OVM's own account in the table's, the vault's and the
 management account's ARNs (default: any account, *).`,
+		Example: `  ovm iam-policy                                  # the embedded default: needs no permission
+  ovm iam-policy --config ovm.yaml --account 111122223333 > ovm-policy.json
+  ovm iam-policy --config ovm.yaml -o yaml`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			// A policy is a JSON document: a table of it would be a lie.
+			if c.Flags().Changed("output") && g.output != "json" && g.output != "yaml" {
+				return usagef(c, "--output %q: a policy prints as json (the default) or yaml", g.output)
+			}
 			if account != "" && !awsAccountID.MatchString(account) {
 				return usagef(c, "--account %q is not a 12-digit AWS account id", account)
 			}
@@ -38,6 +46,9 @@ management account's ARNs (default: any account, *).`,
 			case n > iampolicy.ManagedPolicyQuota:
 				fmt.Fprintf(c.ErrOrStderr(), "ovm iam-policy: %d characters, above IAM's %d for a managed policy: attach it as an inline policy (%d per role) or split it\n",
 					n, iampolicy.ManagedPolicyQuota, iampolicy.InlineRolePolicyQuota)
+			}
+			if g.output == "yaml" {
+				return printYAML(stdout, json.RawMessage(p.JSON()))
 			}
 			_, err = stdout.Write(p.JSON())
 			return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 
@@ -32,22 +33,60 @@ func keyCommand(g *globals) *cobra.Command {
 			fmt.Fprintf(w, "\nkey (shown only now): %s\n", k.Key)
 		})
 	})
+	create.Example = `  ovm key create ci-pipeline --role user          # prints the key once
+  ovm key create alice --team platform --team data
+  ovm key create ops --role admin -o json | jq -r .key`
 	create.Flags().StringVar(&role, "role", "user", "user or admin")
 	create.Flags().StringArrayVar(&teams, "team", nil, "a team of the key (templates' allowed and max_per_team); repeat for several")
-	return group("key", "manage API keys (admin)", create,
-		clientCommand(g, "list", "list API keys (admin)", nil, func(s *session, _ []string) error {
-			page, err := s.c.KeyList(s.ctx, nil)
+	list := clientCommand(g, "list", "list API keys (admin)", nil, func(s *session, _ []string) error {
+		page, err := s.c.KeyList(s.ctx, nil)
+		if err != nil {
+			return err
+		}
+		return s.print(page, keyTable(page.Items...))
+	})
+	list.Example = "  ovm key list\n  ovm key list -o name"
+	revoke := clientCommand(g, "revoke KEY", "revoke an API key by id or name; the last active admin key cannot be revoked (admin)", []string{"KEY"},
+		func(s *session, a []string) error {
+			id, err := resolveKey(s, a[0])
 			if err != nil {
 				return err
 			}
-			return s.print(page, keyTable(page.Items...))
-		}),
-		clientCommand(g, "revoke ID", "revoke an API key; the last active admin key cannot be revoked (admin)", []string{"ID"},
-			func(s *session, a []string) error {
-				k, err := s.c.KeyRevoke(s.ctx, a[0])
-				if err != nil {
-					return err
-				}
-				return s.print(k, keyTable(*k))
-			}))
+			k, err := s.c.KeyRevoke(s.ctx, id)
+			if err != nil {
+				return err
+			}
+			return s.print(k, keyTable(*k))
+		})
+	revoke.Example = "  ovm key revoke ci-pipeline\n  ovm key revoke key_0123456789abcdef"
+	return group("key", "manage API keys (admin)", create, list, revoke)
+}
+
+// resolveKey is the id of the key named by arg: a key id, else the name of
+// a key (names are unique in any case; an active key before revoked ones).
+func resolveKey(s *session, arg string) (string, error) {
+	found := ""
+	q := url.Values{"limit": {"1000"}}
+	for {
+		page, err := s.c.KeyList(s.ctx, q)
+		if err != nil {
+			return "", err
+		}
+		for _, k := range page.Items {
+			switch {
+			case k.ID == arg:
+				return k.ID, nil
+			case strings.EqualFold(k.Name, arg) && (found == "" || k.RevokedAt == nil):
+				found = k.ID
+			}
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		q.Set("cursor", page.NextCursor)
+	}
+	if found == "" {
+		return "", &cliError{exit: exitNotFound, code: "not_found", msg: fmt.Sprintf("no API key has the id or name %q (see ovm key list)", arg)}
+	}
+	return found, nil
 }

@@ -3,34 +3,59 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/client"
 	"github.com/spf13/cobra"
 )
 
+// vendAnswer is what `ovm vend` prints: the seed's answer, the lease it
+// made and the command that ends it.
+type vendAnswer struct {
+	LeaseID          string `json:"lease_id"`
+	AccountID        string `json:"account_id"`
+	CrossAccountRole string `json:"cross_account_role"`
+	Release          string `json:"release_command"`
+}
+
 func vendCommand(g *globals) *cobra.Command {
-	return clientCommand(g, "vend", "lease an account from the default pool (the seed's GET /vend)", nil,
+	c := clientCommand(g, "vend", "lease an account from the default pool (the seed's GET /vend); prints the lease id", nil,
 		func(s *session, _ []string) error {
 			v, err := s.c.Vend(s.ctx)
 			if err != nil {
 				return err
 			}
-			return s.print(v, func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "ACCOUNT\tCROSS ACCOUNT ROLE")
-				fmt.Fprintf(w, "%s\t%s\n", v.AccountID, v.CrossAccountRole)
+			a := vendAnswer{LeaseID: v.LeaseID, AccountID: v.AccountID, CrossAccountRole: v.CrossAccountRole, Release: releaseHint(v.LeaseID)}
+			return s.print(a, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "LEASE\tACCOUNT\tCROSS ACCOUNT ROLE")
+				fmt.Fprintf(w, "%s\t%s\t%s\n", a.LeaseID, a.AccountID, a.CrossAccountRole)
+				fmt.Fprintf(w, "\nrelease it: %s\n", a.Release)
 			})
 		})
+	c.Example = `  ovm vend
+  ovm vend -o json | jq -r .lease_id
+  ovm lease release "$(ovm vend -o name)"`
+	return c
 }
 
 func leaseCommand(g *globals) *cobra.Command {
+	events := eventsCommand(g, "the lease's event log, newest first: vend, access issued, extensions, its end",
+		func(c *client.Client) func(context.Context, string, url.Values) (*client.Page[client.Event], error) {
+			return c.LeaseEvents
+		})
+	events.Example = "  ovm lease events lse_0123456789abcdef\n  ovm lease events lse_0123456789abcdef --oldest -o json"
 	return group("lease", "create, list, extend and release leases; credentials, console and exec for access",
 		leaseCreateCommand(g), leaseListCommand(g),
-		clientCommand(g, "get ID", "show one lease", []string{"ID"}, func(s *session, a []string) error {
-			l, err := s.c.LeaseGet(s.ctx, a[0])
+		leaseArg(g, "get", "show one lease", `  ovm lease get lse_0123456789abcdef
+  ovm lease get 129172902526            # the active lease of this AWS account
+  ovm lease get lse_0123456789abcdef -o yaml`, func(s *session, id string) error {
+			l, err := s.c.LeaseGet(s.ctx, id)
 			if err != nil {
 				return err
 			}
@@ -45,13 +70,10 @@ func leaseCommand(g *globals) *cobra.Command {
 				}
 			})
 		}),
-		leaseExtendCommand(g), leaseCredentialsCommand(g), leaseConsoleCommand(g), leaseExecCommand(g),
-		eventsCommand(g, "the lease's event log, newest first: vend, access issued, extensions, its end",
-			func(c *client.Client) func(context.Context, string, url.Values) (*client.Page[client.Event], error) {
-				return c.LeaseEvents
-			}),
-		clientCommand(g, "release ID", "end a lease early; the account goes on to retirement", []string{"ID"}, func(s *session, a []string) error {
-			l, err := s.c.LeaseRelease(s.ctx, a[0])
+		leaseExtendCommand(g), leaseCredentialsCommand(g), leaseConsoleCommand(g), leaseExecCommand(g), events,
+		leaseArg(g, "release", "end a lease early; the account goes on to retirement", `  ovm lease release lse_0123456789abcdef
+  ovm lease release 129172902526        # the active lease of this AWS account`, func(s *session, id string) error {
+			l, err := s.c.LeaseRelease(s.ctx, id)
 			if err != nil {
 				return err
 			}
@@ -61,7 +83,7 @@ func leaseCommand(g *globals) *cobra.Command {
 
 func leaseTable(leases ...client.Lease) func(w *tabwriter.Writer) {
 	return func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "LEASE\tACCOUNT\tPOOL\tOWNER\tSTATE\tEXPIRES\tROLE\tTEMPLATE")
+		fmt.Fprintln(w, "LEASE\tACCOUNT\tPOOL\tOWNER\tSTATE\tEXPIRES\tROLE\tTEMPLATE\tLABELS")
 		for _, l := range leases {
 			state := string(l.State)
 			if l.EndReason != "" {
@@ -71,9 +93,31 @@ func leaseTable(leases ...client.Lease) func(w *tabwriter.Writer) {
 			if l.Template != "" {
 				tpl = l.Template
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.AccountID, l.Pool, l.Owner, state, fmtTime(&l.ExpiresAt), l.CrossAccountRole, tpl)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.AccountID, l.Pool, l.Owner, state, leaseExpires(l), l.CrossAccountRole, tpl,
+				fmtLabels(l.Labels))
 		}
 	}
+}
+
+// leaseExpires is the EXPIRES column: an ended lease expires no more, so
+// it shows when it ended.
+func leaseExpires(l client.Lease) string {
+	if l.State != ovm.LeaseActive {
+		if l.EndedAt == nil {
+			return "-"
+		}
+		return "ended " + fmtTime(l.EndedAt)
+	}
+	return fmtTime(&l.ExpiresAt)
+}
+
+// fmtLabels is labels as k=v,k=v in key order, or "-".
+func fmtLabels(labels map[string]string) string {
+	keys := slices.Sorted(maps.Keys(labels))
+	for i, k := range keys {
+		keys[i] = k + "=" + labels[k]
+	}
+	return orDash(strings.Join(keys, ","))
 }
 
 type labelFlag map[string]string
@@ -110,14 +154,29 @@ func leaseCreateCommand(g *globals) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return s.print(l, leaseTable(*l))
+		return printMade(s, l)
 	})
+	c.Example = `  ovm lease create
+  ovm lease create --ttl 2h --wait 1m --label team=platform
+  ovm lease create --template sandbox -o name     # the lease id only, for scripts`
 	c.Flags().StringVar(&tpl, "template", "", "template: the lease's terms (ovm template list; default: the server's default template)")
 	c.Flags().StringVar(&pool, "pool", "", "pool: its own template (default: the server's default template)")
 	c.Flags().DurationVar(&ttl, "ttl", 0, "lease duration (default: the pool's default TTL)")
 	c.Flags().DurationVar(&wait, "wait", 0, "wait this long for an account when the stock is empty")
 	c.Flags().Var(labels, "label", "label key=value (repeatable)")
 	return c
+}
+
+// printMade prints a lease just made and the command that releases it: after
+// the table, or on stderr beside JSON or YAML (the answer stays the lease's).
+func printMade(s *session, l *client.Lease) error {
+	if s.output == "json" || s.output == "yaml" {
+		fmt.Fprintf(s.errOut, "ovm: lease %s made; release it: %s\n", l.ID, releaseHint(l.ID))
+	}
+	return s.print(l, func(w *tabwriter.Writer) {
+		leaseTable(*l)(w)
+		fmt.Fprintf(w, "\nrelease it: %s\n", releaseHint(l.ID))
+	})
 }
 
 func leaseListCommand(g *globals) *cobra.Command {
@@ -134,6 +193,9 @@ func leaseListCommand(g *globals) *cobra.Command {
 		})
 	})
 	f, limit = listFlags(c, "state", "pool", "owner", "team", "template")
+	c.Example = `  ovm lease list --state active
+  ovm lease list --team platform -o json
+  ovm lease list --state active -o name | xargs -n1 ovm lease release`
 	return c
 }
 
@@ -142,7 +204,11 @@ func leaseExtendCommand(g *globals) *cobra.Command {
 		by    time.Duration
 		until string
 	)
-	c := &cobra.Command{Use: "extend ID (--by D | --until RFC3339)", Short: "extend a lease within the pool's max_ttl", Args: exactArgs("ID")}
+	c := &cobra.Command{Use: "extend LEASE (--by D | --until RFC3339)", Short: "extend a lease within the pool's max_ttl",
+		Long: "Extends a lease within the pool's max_ttl.\n\n" + leaseArgHelp,
+		Args: exactArgs("LEASE"),
+		Example: `  ovm lease extend lse_0123456789abcdef --by 2h
+  ovm lease extend 129172902526 --until 2026-11-25T09:00:00Z`}
 	c.RunE = func(c *cobra.Command, a []string) error {
 		req := &client.ExtendRequest{}
 		switch {
@@ -162,7 +228,11 @@ func leaseExtendCommand(g *globals) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		l, err := s.c.LeaseExtend(s.ctx, a[0], req)
+		id, err := resolveLease(s, a[0])
+		if err != nil {
+			return err
+		}
+		l, err := s.c.LeaseExtend(s.ctx, id, req)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -30,13 +31,23 @@ import (
 // and `ovm lease exec`, which runs a command with the lease's credentials.
 
 func leaseCredentialsCommand(g *globals) *cobra.Command {
-	var format string
-	c := clientCommand(g, "credentials ID", "temporary credentials of the lease's account (json, process or env)", []string{"ID"},
-		func(s *session, a []string) error {
+	var (
+		format      string
+		outputGiven bool
+	)
+	c := leaseArg(g, "credentials", "temporary credentials of the lease's account (json, process or env)", `  ovm lease credentials lse_0123456789abcdef
+  eval "$(ovm lease credentials 129172902526 --format env)"
+  credential_process = ovm lease credentials lse_0123456789abcdef --format process   # in ~/.aws/config`,
+		func(s *session, id string) error {
 			if format != "json" && format != "process" && format != "env" {
-				return fmt.Errorf("--format %q must be json, process or env", format)
+				return &usageError{cmd: "ovm lease credentials", msg: fmt.Sprintf("--format %q must be json, process or env", format)}
 			}
-			cr, err := s.c.LeaseCredentials(s.ctx, a[0])
+			// Credentials print as --format says: a table of them would be
+			// a lie, and YAML no tool reads.
+			if s.output != "table" && s.output != "json" || s.output == "table" && outputGiven {
+				return &usageError{cmd: "ovm lease credentials", msg: fmt.Sprintf("--output %q: credentials print as --format json, process or env", s.output)}
+			}
+			cr, err := s.c.LeaseCredentials(s.ctx, id)
 			if err != nil {
 				return err
 			}
@@ -50,39 +61,59 @@ func leaseCredentialsCommand(g *globals) *cobra.Command {
 			}
 			return printJSON(s.out, cr)
 		})
-	c.Flags().StringVar(&format, "format", "json", "json | process (credential_process) | env (export lines)")
+	c.Flags().StringVar(&format, "format", "json", "json | process (credential_process) | env (export lines, with AWS_REGION and AWS_DEFAULT_REGION)")
+	c.PreRun = func(c *cobra.Command, _ []string) { outputGiven = c.Flags().Changed("output") }
 	return c
 }
+
+// consoleLifetime is what a console link lasts, as the API answers it
+// (client.ConsoleAnswer) and docs/access.md says.
+const consoleLifetime = "the link signs in once, within 15 minutes; the console session it opens ends with the lease at the latest"
 
 func leaseConsoleCommand(g *globals) *cobra.Command {
 	var (
 		open        bool
 		destination string
 	)
-	c := clientCommand(g, "console ID", "an AWS console sign-in URL for the lease (valid once, for 15 minutes)", []string{"ID"},
-		func(s *session, a []string) error {
-			ans, err := s.c.LeaseConsole(s.ctx, a[0], destination)
+	c := leaseArg(g, "console", "an AWS console sign-in URL for the lease", `  ovm lease console lse_0123456789abcdef --open
+  ovm lease console 129172902526 --destination https://console.aws.amazon.com/ec2/home`,
+		func(s *session, id string) error {
+			ans, err := s.c.LeaseConsole(s.ctx, id, destination)
 			if err != nil {
 				return err
 			}
 			if err := s.print(ans, func(w *tabwriter.Writer) { fmt.Fprintln(w, ans.URL) }); err != nil {
 				return err
 			}
+			note := consoleLifetime + " (" + ans.ExpiresAt.UTC().Format(time.RFC3339) + ")"
+			target := ans.URL
+			if ans.Simulated {
+				// The sim's URL is on a host that does not exist: --open
+				// shows the console's page that says what a real one does.
+				target = strings.TrimRight(s.c.BaseURL, "/") + "/ui/simulated-console?lease=" + url.QueryEscape(id)
+				note = "this console is simulated (the sim provider): the URL opens nothing; --open shows OVM's page that says so (" + target + ")"
+			}
+			fmt.Fprintln(s.errOut, "ovm: "+note)
 			if open {
-				return openBrowser(ans.URL)
+				return openBrowser(target)
 			}
 			return nil
 		})
+	c.Long += "\n\nThe URL is AWS's sign-in URL: " + strings.Replace(consoleLifetime, "; ", ";\n", 1) +
+		".\nOn the sim provider it opens OVM's page that says the console is simulated."
 	c.Flags().BoolVar(&open, "open", false, "open the URL in the default browser")
 	c.Flags().StringVar(&destination, "destination", "", "console page to land on (https://...console.aws.amazon.com/...)")
 	return c
 }
 
-// openBrowser opens u with the desktop's opener.
+// openBrowser opens u with $BROWSER, else the desktop's opener.
 func openBrowser(u string) error {
 	opener := "xdg-open"
 	if runtime.GOOS == "darwin" {
 		opener = "open"
+	}
+	if b := os.Getenv("BROWSER"); b != "" {
+		opener = b
 	}
 	if err := exec.Command(opener, u).Start(); err != nil {
 		return fmt.Errorf("cannot open a browser (%s): %w; open the URL above yourself", opener, err)
@@ -103,6 +134,8 @@ type execOptions struct {
 	lease       string
 	keep        bool
 	credentials string
+	// waitGiven: --wait was on the command line, not the default.
+	waitGiven bool
 }
 
 func leaseExecCommand(g *globals) *cobra.Command {
@@ -110,15 +143,26 @@ func leaseExecCommand(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "exec [flags] -- CMD [ARGS...]",
 		Short: "lease an account (or use --lease) and run CMD with its credentials; release it when CMD ends",
-		Long: `Runs CMD with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION,
-OVM_LEASE_ID and OVM_ACCOUNT_ID of a lease, forwards SIGINT and SIGTERM to it, releases
-the lease when it ends (unless --keep) and exits with its status.
+		Long: `Leases an account (or takes the active lease --lease names), runs CMD with its
+credentials, forwards SIGINT and SIGTERM to it, releases the lease when CMD ends (unless
+--keep) and exits with CMD's status. CMD also gets AWS_REGION, AWS_DEFAULT_REGION,
+OVM_LEASE_ID and OVM_ACCOUNT_ID.
 
-When one session cannot cover the lease (sessions last at most an hour), CMD gets the
-credentials from a loopback endpoint instead (AWS_CONTAINER_CREDENTIALS_FULL_URI and
-AWS_CONTAINER_AUTHORIZATION_TOKEN), which the AWS CLI and every AWS SDK read again before
-the session expires, so a long command keeps working; --credentials env forces the
-static variables.`,
+The credentials come one of two ways, chosen by --credentials and said on stderr:
+
+  static keys (env): AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
+    auto takes them when one session covers the whole lease.
+  an endpoint (endpoint): AWS_CONTAINER_CREDENTIALS_FULL_URI and
+    AWS_CONTAINER_AUTHORIZATION_TOKEN, a loopback endpoint that the AWS CLI and every
+    AWS SDK read again before the session expires. A role session lasts at most an
+    hour, so auto takes it for a longer lease (the default TTL is 24h): 'env' then
+    shows no AWS_ACCESS_KEY_ID, and a long command keeps working.
+
+When the stock is empty, it waits up to --wait (2m) for an account.`,
+		Example: `  ovm lease exec -- aws sts get-caller-identity
+  ovm lease exec --ttl 30m -- env                 # 30m: one session covers it, static keys
+  ovm lease exec --pool sandbox --ttl 2h --label job=nightly -- terraform apply
+  ovm lease exec --lease 129172902526 --keep -- aws s3 ls`,
 		Args: func(c *cobra.Command, args []string) error {
 			if c.ArgsLenAtDash() != 0 || len(args) == 0 {
 				return usagef(c, "needs a command after --: ovm lease exec [flags] -- CMD [ARGS...]")
@@ -129,7 +173,8 @@ static variables.`,
 			if o.credentials != "auto" && o.credentials != "env" && o.credentials != "endpoint" {
 				return usagef(c, "--credentials %q must be auto, env or endpoint", o.credentials)
 			}
-			if o.lease != "" && (o.pool != "" || o.ttl != 0 || o.wait != 0 || len(o.labels) > 0) {
+			o.waitGiven = c.Flags().Changed("wait")
+			if o.lease != "" && (o.pool != "" || o.ttl != 0 || o.waitGiven || len(o.labels) > 0) {
 				return usagef(c, "--lease uses an existing lease: --pool, --ttl, --wait and --label make a new one")
 			}
 			s, err := connect(c, g)
@@ -142,13 +187,17 @@ static variables.`,
 	f := c.Flags()
 	f.StringVar(&o.pool, "pool", "", "pool (default: the server's default pool)")
 	f.DurationVar(&o.ttl, "ttl", 0, "lease duration (default: the pool's default TTL)")
-	f.DurationVar(&o.wait, "wait", 0, "wait this long for an account when the stock is empty")
+	f.DurationVar(&o.wait, "wait", defaultExecWait, "wait this long for an account when the stock is empty (0: answer at once)")
 	f.Var(o.labels, "label", "label key=value (repeatable)")
 	f.StringVar(&o.lease, "lease", "", "use this active lease instead of making one")
 	f.BoolVar(&o.keep, "keep", false, "keep the lease when CMD ends")
 	f.StringVar(&o.credentials, "credentials", "auto", "auto | env (static variables) | endpoint (refreshed from a loopback endpoint)")
 	return c
 }
+
+// defaultExecWait is the --wait of ovm lease exec: a person at a terminal
+// would rather wait a little than read "no account in stock".
+const defaultExecWait = 2 * time.Minute
 
 // leaseExec runs args with a lease's credentials.
 func leaseExec(s *session, o *execOptions, args []string, stderr io.Writer) error {
@@ -166,7 +215,11 @@ func leaseExec(s *session, o *execOptions, args []string, stderr io.Writer) erro
 		err error
 	)
 	if o.lease != "" {
-		if l, err = s.c.LeaseGet(s.ctx, o.lease); err == nil && l.State != "active" {
+		id, err := resolveLease(s, o.lease)
+		if err != nil {
+			return err
+		}
+		if l, err = s.c.LeaseGet(s.ctx, id); err == nil && l.State != "active" {
 			return fmt.Errorf("lease %s has ended (%s): it gives no access any more", l.ID, l.EndReason)
 		}
 	} else {
@@ -176,6 +229,13 @@ func leaseExec(s *session, o *execOptions, args []string, stderr io.Writer) erro
 			req.TTL = &d
 		}
 		l, err = s.c.LeaseCreate(s.ctx, req)
+		var ae *client.APIError
+		if !o.waitGiven && errors.As(err, &ae) && ae.Status == http.StatusBadRequest && strings.Contains(ae.Message, "wait") {
+			// The server's api.max_wait is below the default wait: ask
+			// again as a plain vend rather than fail on a flag not given.
+			req.Wait = 0
+			l, err = s.c.LeaseCreate(s.ctx, req)
+		}
 	}
 	if err != nil {
 		return err
@@ -218,11 +278,13 @@ func leaseExec(s *session, o *execOptions, args []string, stderr io.Writer) erro
 		defer ep.Close()
 		env = append(env, "AWS_CONTAINER_CREDENTIALS_FULL_URI="+ep.url, "AWS_CONTAINER_AUTHORIZATION_TOKEN="+ep.token,
 			"AWS_REGION="+cr.Region, "AWS_DEFAULT_REGION="+cr.Region, "OVM_LEASE_ID="+l.ID, "OVM_ACCOUNT_ID="+l.AccountID)
+		fmt.Fprintf(stderr, "ovm: lease %s (account %s): credentials from a loopback endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI), read again before each session expires; --credentials env for static keys\n",
+			l.ID, l.AccountID)
 	} else {
 		for _, kv := range cr.Env() {
 			env = append(env, kv[0]+"="+kv[1])
 		}
-		env = append(env, "AWS_DEFAULT_REGION="+cr.Region)
+		fmt.Fprintf(stderr, "ovm: lease %s (account %s): static credentials (AWS_ACCESS_KEY_ID...), valid until %s\n", l.ID, l.AccountID, cr.Expiration)
 	}
 	code, err := runChild(args, env, isTerminal(os.Stdin))
 	release()

@@ -23,22 +23,24 @@ func poolTable(pools ...client.Pool) func(w *tabwriter.Writer) {
 }
 
 func poolCommand(g *globals) *cobra.Command {
-	return group("pool", "see pools: stock, in flight, quota",
-		clientCommand(g, "list", "list pools", nil, func(s *session, _ []string) error {
-			page, err := s.c.PoolList(s.ctx)
+	list := clientCommand(g, "list", "list pools", nil, func(s *session, _ []string) error {
+		page, err := s.c.PoolList(s.ctx)
+		if err != nil {
+			return err
+		}
+		return s.print(page, poolTable(page.Items...))
+	})
+	list.Example = "  ovm pool list\n  ovm pool list -o name"
+	status := clientCommand(g, "status NAME", "one pool's status (admins also see waiting accounts and drift)", []string{"NAME"},
+		func(s *session, a []string) error {
+			p, err := s.c.PoolGet(s.ctx, a[0])
 			if err != nil {
 				return err
 			}
-			return s.print(page, poolTable(page.Items...))
-		}),
-		clientCommand(g, "status NAME", "one pool's status (admins also see waiting accounts and drift)", []string{"NAME"},
-			func(s *session, a []string) error {
-				p, err := s.c.PoolGet(s.ctx, a[0])
-				if err != nil {
-					return err
-				}
-				return s.print(p, func(w *tabwriter.Writer) { poolStatusTable(w, p) })
-			}))
+			return s.print(p, func(w *tabwriter.Writer) { poolStatusTable(w, p) })
+		})
+	status.Example = "  ovm pool status default\n  ovm pool status default -o json | jq .ready"
+	return group("pool", "see pools: stock, in flight, quota", list, status)
 }
 
 func poolStatusTable(w *tabwriter.Writer, p *client.Pool) {
@@ -56,7 +58,9 @@ func poolStatusTable(w *tabwriter.Writer, p *client.Pool) {
 		fmt.Fprintf(w, "\nclosures in the quota window: %d\n", len(p.RecentCloses))
 	}
 	if len(p.Waiting) > 0 {
-		fmt.Fprintln(w, "\nACCOUNT\tSTATE\tWAITING FOR\tLAST ERROR")
+		// Waiting is the step's own word ("creating", "close quota: ..."):
+		// STEP, not "waiting for".
+		fmt.Fprintln(w, "\nACCOUNT\tSTATE\tSTEP\tLAST ERROR")
 		for _, a := range p.Waiting {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", a.ID, a.State, orDash(a.Waiting), orDash(a.LastError))
 		}

@@ -43,6 +43,8 @@ func secretCommand(stdin io.Reader, stdout io.Writer) *cobra.Command {
 		Long: `Reads the value from standard input and puts it into the vault of the
 configuration (--config), or the local vault of a data directory (--data,
 default ./ovm-data). Configurations refer to it as secret:NAME.`,
+		Example: `  printf %s "$CARD_NUMBER" | ovm secret put card_number
+  ovm secret put okta-console --config /etc/ovm/ovm.yaml < client-secret.txt`,
 		Args: exactArgs("NAME"),
 		RunE: func(c *cobra.Command, a []string) error {
 			if cfgPath != "" && c.Flags().Changed("data") {

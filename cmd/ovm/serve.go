@@ -50,6 +50,14 @@ type serveOptions struct {
 func serveCommand(stdout, stderr io.Writer) *cobra.Command {
 	var o serveOptions
 	c := &cobra.Command{Use: "serve", Short: "run the API and the workers until SIGINT or SIGTERM", Args: exactArgs(),
+		Long: `Runs the API, the web console (/ui/) and the workers until SIGINT or SIGTERM.
+
+Without --config it runs the embedded default: SQLite and the simulated AWS in
+./ovm-data (--data), listening on 127.0.0.1:8080 (--listen). On first start it
+writes an admin API key to <data>/admin.key and prints its path.`,
+		Example: `  ovm serve
+  ovm serve --listen 127.0.0.1:8081 --data /tmp/ovm-data
+  ovm serve --config /etc/ovm/ovm.yaml`,
 		RunE: func(*cobra.Command, []string) error { return serve(o, stdout, stderr) }}
 	c.Flags().StringVar(&o.config, "config", "", "YAML configuration file (default: the embedded default)")
 	c.Flags().StringVar(&o.listen, "listen", "", "listen address, overrides the config's listen")
@@ -96,6 +104,9 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 	// Bind before the admin key is written: a port in use fails the start
 	// with nothing left behind.
 	ln, err := net.Listen("tcp", cfg.Listen)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("listen %s: the address is already in use (another ovm serve?): stop it, or listen elsewhere with --listen 127.0.0.1:8081 (or the config's listen)", cfg.Listen)
+	}
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}

@@ -36,6 +36,9 @@ func spendCommand(g *globals) *cobra.Command {
 				fmt.Fprintf(w, "\nfrom %s to %s, as of %s\n", rep.From.Format(time.RFC3339), rep.To.Format(time.RFC3339), rep.AsOf.Format(time.RFC3339))
 			})
 		})
+	report.Example = `  ovm spend report
+  ovm spend report --group-by team --from 2026-11-01 --to 2026-12-01
+  ovm spend report --group-by owner -o json`
 	report.Flags().StringVar(&groupBy, "group-by", "pool", "owner, team, template or pool")
 	report.Flags().StringVar(&from, "from", "", "start: RFC 3339 time or date (default 30 days before --to)")
 	report.Flags().StringVar(&to, "to", "", "end: RFC 3339 time or date (default now)")
@@ -92,6 +95,8 @@ func pricesCommand() *cobra.Command {
 			fmt.Fprintf(c.OutOrStdout(), "%d prices imported into %s; ovm serve reads them at its next start\n", total, path)
 			return nil
 		}}
+	imp.Example = `  ovm prices import AmazonEC2-us-east-1.json --config ovm.yaml
+  ovm prices import offers/*.json`
 	imp.Flags().StringVar(&cfgPath, "config", "", "YAML configuration file (its data_dir or spend.prices_file)")
 	return group("prices", "the price table spend is estimated with", imp)
 }

@@ -25,15 +25,16 @@ func templateTable(ts ...client.Template) func(w *tabwriter.Writer) {
 }
 
 func templateCommand(g *globals) *cobra.Command {
-	return group("template", "see the lease templates you may use",
-		clientCommand(g, "list", "list the templates you may use (admins: all)", nil, func(s *session, _ []string) error {
-			page, err := s.c.TemplateList(s.ctx)
-			if err != nil {
-				return err
-			}
-			return s.print(page, templateTable(page.Items...))
-		}),
-		clientCommand(g, "get NAME", "one template: its terms and what its guardrails do", []string{"NAME"}, func(s *session, a []string) error {
+	list := clientCommand(g, "list", "list the templates you may use (admins: all)", nil, func(s *session, _ []string) error {
+		page, err := s.c.TemplateList(s.ctx)
+		if err != nil {
+			return err
+		}
+		return s.print(page, templateTable(page.Items...))
+	})
+	list.Example = "  ovm template list\n  ovm template list -o name"
+	return group("template", "see the lease templates you may use", list,
+		withExample("  ovm template get default\n  ovm template get sandbox -o yaml", clientCommand(g, "get NAME", "one template: its terms and what its guardrails do", []string{"NAME"}, func(s *session, a []string) error {
 			t, err := s.c.TemplateGet(s.ctx, a[0])
 			if err != nil {
 				return err
@@ -48,5 +49,5 @@ func templateCommand(g *globals) *cobra.Command {
 					fmt.Fprintf(w, "  %s\n", line)
 				}
 			})
-		}))
+		})))
 }
