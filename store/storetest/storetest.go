@@ -38,7 +38,7 @@ type testCase struct {
 func Run(t *testing.T, newStore NewStore) {
 	var tests []testCase
 	for _, kind := range [][]testCase{accountTests, vendTests, templateTests, leaseTests, keyTests, eventTests, ledgerTests,
-		leaderTests, sampleTests, outboxTests, retentionTests, actorTests, spendTests, {{"every list refuses a garbage cursor and another list's cursor", testBadCursors}}} {
+		leaderTests, sampleTests, outboxTests, retentionTests, actorTests, spendTests, budgetTests, {{"every list refuses a garbage cursor and another list's cursor", testBadCursors}}} {
 		tests = append(tests, kind...)
 	}
 	for _, tc := range tests {
