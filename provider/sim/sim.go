@@ -93,7 +93,7 @@ const (
 	OpClose     Op = "close"
 	OpAccess    Op = "access" // credentials, console URLs, grants
 	OpRevoke    Op = "revoke"
-	OpGuard     Op = "guard" // guardrails put on, checked or taken off
+	OpGuard     Op = "guard"  // guardrails put on, checked or taken off
 	OpFreeze    Op = "freeze" // a lease's freeze put in place or lifted
 )
 
