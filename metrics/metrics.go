@@ -51,6 +51,9 @@ type Metrics struct {
 	spendOnce sync.Once
 	spendM    *spendMetrics
 
+	budgetOnce sync.Once
+	budgetM    *budgetMetrics
+
 	log *slog.Logger
 	cfg Config
 }
@@ -100,6 +103,7 @@ func New(log *slog.Logger, cfg Config) *Metrics {
 		m.leader.WithLabelValues(name).Set(0)
 	}
 	m.spend()
+	m.budget()
 	return m
 }
 
@@ -108,6 +112,7 @@ func New(log *slog.Logger, cfg Config) *Metrics {
 func (m *Metrics) Watch(eng *engine.Engine) {
 	for _, p := range eng.Pools() { // every pool's series exists from the start, at 0
 		m.spend().unpriced.WithLabelValues(p.Policy.Name).Set(0)
+		m.Budgets(map[string]int{p.Policy.Name: 0}, nil)
 	}
 	m.reg.MustRegister(&poolCollector{eng: eng, log: m.log, timeout: m.cfg.ScrapeTimeout},
 		&deliveryCollector{eng: eng, log: m.log, timeout: m.cfg.ScrapeTimeout})

@@ -183,6 +183,7 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	ec.Spend.Observer = met
+	ec.BudgetObserver = met
 	eng, err := engine.New(store, pools, clock, log, ec)
 	if err != nil {
 		return err
