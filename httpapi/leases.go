@@ -155,8 +155,15 @@ func (s *Server) leaseList(w http.ResponseWriter, r *http.Request, p *principal)
 	q := r.URL.Query()
 	params := &ovm.LeaseListParams{PageParams: pp, Pool: q.Get("pool"), State: ovm.LeaseState(q.Get("state")), Owner: q.Get("owner"),
 		Team: q.Get("team"), Template: q.Get("template")}
-	if params.State != "" && params.State != ovm.LeaseActive && params.State != ovm.LeaseEnded {
-		return ovm.Errorf(ovm.EInvalid, "state must be active or ended")
+	// active: the held leases, frozen ones among them (their state says
+	// frozen); frozen: those only, from a page of active ones (ADR 0010).
+	frozenOnly := params.State == ovm.LeaseFrozen
+	switch params.State {
+	case "", ovm.LeaseActive, ovm.LeaseEnded:
+	case ovm.LeaseFrozen:
+		params.State = ovm.LeaseActive
+	default:
+		return ovm.Errorf(ovm.EInvalid, "state must be active (frozen ones included), frozen or ended")
 	}
 	if !p.admin() {
 		if params.Owner != "" && params.Owner != p.Name {
@@ -170,6 +177,9 @@ func (s *Server) leaseList(w http.ResponseWriter, r *http.Request, p *principal)
 	}
 	out := client.Page[client.Lease]{Items: []client.Lease{}, NextCursor: next}
 	for _, l := range leases {
+		if frozenOnly && l.Frozen == nil {
+			continue
+		}
 		d, err := s.leaseWithSpend(r.Context(), l)
 		if err != nil {
 			return err

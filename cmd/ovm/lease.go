@@ -68,9 +68,20 @@ func leaseCommand(g *globals) *cobra.Command {
 					}
 					fmt.Fprintln(w)
 				}
+				printBudget(w, l)
 			})
 		}),
 		leaseExtendCommand(g), leaseCredentialsCommand(g), leaseConsoleCommand(g), leaseExecCommand(g), events,
+		leaseFreezeCommand(g), leaseArg(g, "unfreeze", "give a frozen lease its access back (an admin)", `  ovm lease unfreeze lse_0123456789abcdef
+  ovm lease budget lse_0123456789abcdef 80 && ovm lease unfreeze lse_0123456789abcdef   # raise its budget first`,
+			func(s *session, id string) error {
+				l, err := s.c.LeaseUnfreeze(s.ctx, id)
+				if err != nil {
+					return err
+				}
+				return s.print(l, leaseTable(*l))
+			}),
+		leaseBudgetCommand(g),
 		leaseArg(g, "release", "end a lease early; the account goes on to retirement", `  ovm lease release lse_0123456789abcdef
   ovm lease release 129172902526        # the active lease of this AWS account`, func(s *session, id string) error {
 			l, err := s.c.LeaseRelease(s.ctx, id)
@@ -102,7 +113,7 @@ func leaseTable(leases ...client.Lease) func(w *tabwriter.Writer) {
 // leaseExpires is the EXPIRES column: an ended lease expires no more, so
 // it shows when it ended.
 func leaseExpires(l client.Lease) string {
-	if l.State != ovm.LeaseActive {
+	if l.State == ovm.LeaseEnded {
 		if l.EndedAt == nil {
 			return "-"
 		}
@@ -143,9 +154,10 @@ func leaseCreateCommand(g *globals) *cobra.Command {
 		pool, tpl string
 		ttl, wait time.Duration
 		labels    = labelFlag{}
+		budget    float64
 	)
 	c := clientCommand(g, "create", "lease an account", nil, func(s *session, _ []string) error {
-		req := &client.LeaseRequest{Template: tpl, Pool: pool, Wait: client.Duration(wait), Labels: labels}
+		req := &client.LeaseRequest{Template: tpl, Pool: pool, Wait: client.Duration(wait), Labels: labels, BudgetUSD: budget}
 		if ttl != 0 {
 			d := client.Duration(ttl)
 			req.TTL = &d
@@ -164,6 +176,7 @@ func leaseCreateCommand(g *globals) *cobra.Command {
 	c.Flags().DurationVar(&ttl, "ttl", 0, "lease duration (default: the pool's default TTL)")
 	c.Flags().DurationVar(&wait, "wait", 0, "wait this long for an account when the stock is empty")
 	c.Flags().Var(labels, "label", "label key=value (repeatable)")
+	c.Flags().Float64Var(&budget, "budget", 0, "a lower budget limit in USD than the template's (when its budget lets lessees lower it)")
 	return c
 }
 
