@@ -52,8 +52,9 @@ type OrganizationsPool struct {
 	ParentOU, RetiringOU, RetiringSCP string
 	// BillingContact is set when organizations.billing_contact is.
 	BillingContact bool
-	// Guardrails is set when a template of the pool has guardrails: OVM
-	// makes, tags, attaches and detaches their SCPs.
+	// Guardrails is set when a template of the pool has guardrails, or a
+	// budget that freezes: OVM makes, tags, attaches and detaches their
+	// SCPs (the guardrails', the deny-all of frozen leases).
 	Guardrails bool
 }
 

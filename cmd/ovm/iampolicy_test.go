@@ -123,3 +123,33 @@ func TestIAMPolicyOfTheDocsExamplesIsTheOneShown(t *testing.T) {
 		}
 	}
 }
+
+// A budget that freezes makes OVM keep the deny-all SCP of frozen leases:
+// the policy grants what that needs, and not without one.
+func TestIAMPolicyGrantsTheFreezesSCPOnlyWhenABudgetFreezes(t *testing.T) {
+	pool := `pools:
+  - name: members
+    provider: organizations
+    organizations: {email_template: "aws+{id}@example.com"}
+`
+	for _, c := range []struct {
+		budget string
+		want   bool
+	}{
+		{"", false},
+		{"    budget: {limit_usd: 10, thresholds: [{at: 100%, action: end}]}\n", false},
+		{"    budget: {limit_usd: 10, thresholds: [{at: 90%, action: freeze}]}\n", true},
+	} {
+		cfg := writeConfig(t, "store: dynamodb\ndynamodb: {table: ovm-prod}\naws: {region: eu-west-1}\n"+pool+c.budget)
+		code, out, errOut := cli("iam-policy", "--config", cfg, "--account", "210987654321")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		got := sids(t, out)
+		for _, sid := range []string{"CreateGuardrailSCPs", "AttachGuardrails"} {
+			if slices.Contains(got, sid) != c.want {
+				t.Errorf("budget %q: %s granted %v, want %v", c.budget, sid, slices.Contains(got, sid), c.want)
+			}
+		}
+	}
+}

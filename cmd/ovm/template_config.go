@@ -176,10 +176,17 @@ func (c *Config) templates() []ovm.Template {
 	return out
 }
 
-// guardsPool reports whether a template of pool has guardrails.
+// guardsPool reports whether OVM keeps SCPs of its own for pool's leases:
+// a template of the pool has guardrails, or a budget of the pool (its own
+// template's or another's) freezes (the deny-all SCP of frozen leases).
 func (c *Config) guardsPool(pool string) bool {
 	for _, tc := range c.Templates {
-		if tc.Pool == pool && !tc.template.Guardrails.Empty() {
+		if tc.Pool == pool && (!tc.template.Guardrails.Empty() || tc.template.Budget.Freezes()) {
+			return true
+		}
+	}
+	for _, p := range c.Pools {
+		if p.Name == pool && p.policy.Budget.Freezes() {
 			return true
 		}
 	}
