@@ -206,7 +206,9 @@ func Projection(s *SpendSummary, now time.Time, horizon time.Duration, until tim
 }
 
 // Due returns the thresholds of b that projected (USD) has reached and
-// that have not acted at b's limit, lowest first.
+// that have not acted at b's limit, lowest first. A freeze threshold is
+// due again after an unfreeze while the spend is still past it: it acts
+// only when it froze the lease (ActOnBudget).
 func (b *LeaseBudget) Due(projected float64) []Threshold {
 	if b == nil {
 		return nil
@@ -278,8 +280,11 @@ func ActOnBudget(l *Lease, a *Account, t Threshold, spend, projected float64, rp
 	switch t.Action {
 	case BudgetNotify:
 	case BudgetFreeze:
-		if l.Frozen != nil { // frozen by a lower threshold or an admin: recorded, nothing more to freeze
-			break
+		if l.Frozen != nil {
+			// Frozen already (a lower threshold, an admin): nothing to act
+			// on. Not recorded, so that an unfreeze of a lease still past
+			// the threshold freezes it again.
+			return nil, Errorf(EConflict, "lease %s is frozen already: its %s threshold has nothing to freeze", l.ID, t.Percent())
 		}
 		budgetEvent.To = string(LeaseFrozen)
 		inner := record
@@ -318,12 +323,11 @@ func FreezeLease(l *Lease, stop bool, actor, why string, now time.Time) (*LeaseU
 	case l.Frozen != nil:
 		return nil, Errorf(EConflict, "lease %s is frozen already (since %s)", l.ID, l.Frozen.At.UTC().Format(time.RFC3339))
 	}
-	reason := "frozen"
-	if why != "" {
-		reason += ": " + why
+	if why == "" {
+		why = "by an admin"
 	}
-	u, err := leaseTransition(l, LeaseActive, actor, reason, now, func(n *Lease) {
-		n.Frozen = &LeaseFreeze{At: now, Actor: actor, Reason: reason, Stop: stop}
+	u, err := leaseTransition(l, LeaseActive, actor, "frozen: "+why, now, func(n *Lease) {
+		n.Frozen = &LeaseFreeze{At: now, Actor: actor, Reason: why, Stop: stop}
 	})
 	if err != nil {
 		return nil, err

@@ -117,6 +117,9 @@ func TestAThresholdActsOncePerLimitAndTheActIsItsNotification(t *testing.T) {
 		t.Fatalf("freeze: status %s, event %s -> %s, stored %s", u.Lease.Status(), u.Event.From, u.Event.To, u.Lease.State)
 	}
 	l = u.Lease
+	if _, err := ovm.ActOnBudget(l, nil, ovm.Threshold{At: 0.8, Action: ovm.BudgetFreeze}, 9, 9, ovm.RetirePolicy{}, now); err == nil {
+		t.Fatal("a freeze threshold acted on a frozen lease")
+	}
 	// A raised limit arms every threshold again.
 	r, err := ovm.SetLeaseBudget(l, 20, "key:admin", now)
 	if err != nil {

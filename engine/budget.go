@@ -46,6 +46,9 @@ func (s *Spender) budgets(ctx context.Context, active []*ovm.Lease, sums map[str
 				near[l.Pool]++
 			}
 			for _, t := range l.Budget.Due(projected) {
+				if t.Action == ovm.BudgetFreeze && l.Frozen != nil {
+					continue // frozen already: acts again once unfrozen, if still past it
+				}
 				cur, err := s.e.actOnBudget(ctx, l, t, spend, projected)
 				if err != nil {
 					errs = append(errs, fmt.Errorf("budget of lease %s: %w", l.ID, err))
@@ -130,8 +133,8 @@ func (e *Engine) actOnBudget(ctx context.Context, l *ovm.Lease, t ovm.Threshold,
 			return l, gerr
 		}
 		l = cur
-		if cur.State != ovm.LeaseActive || !dueAt(cur.Budget, t) {
-			return cur, nil // acted meanwhile, or ended, or the limit changed
+		if cur.State != ovm.LeaseActive || !dueAt(cur.Budget, t) || t.Action == ovm.BudgetFreeze && cur.Frozen != nil {
+			return cur, nil // acted meanwhile, or ended, frozen, or the limit changed
 		}
 	}
 }
@@ -276,6 +279,9 @@ func (e *Engine) FreezeLease(ctx context.Context, l *ovm.Lease, stop bool, why, 
 // lease first, then its account on AWS. A lift that fails is retried by
 // the drift check; meanwhile AWS still denies the lessee.
 func (e *Engine) UnfreezeLease(ctx context.Context, l *ovm.Lease, actor string) (*ovm.Lease, error) {
+	if err := e.stillPastFreeze(ctx, l); err != nil {
+		return nil, err
+	}
 	u, err := ovm.UnfreezeLease(l, actor, e.clock.Now())
 	if err != nil {
 		return nil, err
@@ -289,6 +295,30 @@ func (e *Engine) UnfreezeLease(ctx context.Context, l *ovm.Lease, actor string) 
 		e.log.Error("cannot lift the lease's freeze on AWS yet; the drift check retries", ovm.LogLeaseID, n.ID, ovm.LogError, err)
 	}
 	return n, nil
+}
+
+// stillPastFreeze refuses the unfreeze of lease l while its projected
+// spend is still past a freeze threshold of its budget: the spend worker
+// would freeze it again at once. The admin raises the budget first.
+func (e *Engine) stillPastFreeze(ctx context.Context, l *ovm.Lease) error {
+	if l.Budget == nil || l.Frozen == nil {
+		return nil
+	}
+	g, err := e.store.SpendGet(ctx, l.ID)
+	if errors.Is(err, ovm.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, projected := ovm.Projection(g.Summary(), e.clock.Now(), l.Budget.Project, l.ExpiresAt)
+	for _, t := range l.Budget.Due(projected) {
+		if t.Action == ovm.BudgetFreeze {
+			return ovm.Errorf(ovm.EConflict, "lease %s's spend (%.2f USD projected) is past its %s freeze threshold of %.2f USD: raise its budget first (PATCH /v1/leases/%s {\"budget_usd\": N}, ovm lease budget)",
+				l.ID, projected, t.Percent(), l.Budget.LimitUSD, l.ID)
+		}
+	}
+	return nil
 }
 
 // SetLeaseBudget sets active lease l's budget limit (an admin's act).

@@ -297,3 +297,39 @@ func TestTwoWorkersActOnAThresholdOnce(t *testing.T) {
 		t.Fatalf("%d notifications, want 1", len(ns))
 	}
 }
+
+// A limit raised while frozen but still under the spend: the freeze
+// threshold has nothing to freeze (not recorded), and the unfreeze is
+// refused until the limit is above the spend.
+func TestAnUnfreezeIsRefusedWhileTheSpendIsPastTheNewLimit(t *testing.T) {
+	b := &ovm.Budget{LimitUSD: 10, Thresholds: []ovm.Threshold{{At: 1, Action: ovm.BudgetFreeze}}}
+	w := budgetWorld(t, 2, b)
+	ctx := context.Background()
+	l := w.lease("alice", 0)
+	w.spendRound()
+	w.spendRound()
+	w.clock.Advance(5*time.Hour + time.Minute) // 10.03 USD
+	w.spendRound()
+	cur := mustLease(t, w, l.ID)
+	if cur.Frozen == nil {
+		t.Fatal("not frozen at 10 USD")
+	}
+	cur, err := w.eng.SetLeaseBudget(ctx, cur, 10.01, "key:admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.spendRound()
+	if cur = mustLease(t, w, l.ID); len(cur.Budget.Acted) != 1 {
+		t.Fatalf("a freeze threshold acted on a frozen lease: %+v", cur.Budget.Acted)
+	}
+	_, err = w.eng.UnfreezeLease(ctx, cur, "key:admin")
+	if ovm.ErrorCodeOf(err) != ovm.EConflict || !strings.Contains(err.Error(), "raise its budget first") {
+		t.Fatalf("an unfreeze past the new limit: %v", err)
+	}
+	if cur, err = w.eng.SetLeaseBudget(ctx, cur, 20, "key:admin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.eng.UnfreezeLease(ctx, cur, "key:admin"); err != nil {
+		t.Fatalf("an unfreeze under the raised limit: %v", err)
+	}
+}
