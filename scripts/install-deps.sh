@@ -49,6 +49,15 @@ if ! cmp -s "$here/tools/npm/package-lock.json" "$here/tools/npm/node_modules/.o
   cp "$here/tools/npm/package-lock.json" "$here/tools/npm/node_modules/.ovm-installed-lock"
 fi
 
+# oapi-codegen builds a client from httpapi/openapi.json in
+# TestAGeneratedClientMakesALease; its runtime module is what that client
+# builds with (the test's own go.mod names the same version).
+if [ ! -x "$here/.tools/bin/oapi-codegen" ]; then
+  echo "install-deps: installing oapi-codegen under .tools/bin" >&2
+  GOBIN="$here/.tools/bin" go install github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen@v2.8.2
+fi
+go mod download github.com/oapi-codegen/runtime@v1.9.0
+
 if ((${#need_apt[@]})); then
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO="sudo"
