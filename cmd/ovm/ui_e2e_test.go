@@ -41,6 +41,8 @@ type uiBrowser struct {
 	// axe is axe-core's source (tools/npm), run on every page.
 	axe   string
 	pages int
+	// axeTime and phoneTime are what the checks of every page cost.
+	axeTime, phoneTime time.Duration
 	mu    sync.Mutex
 	msgs  []string
 }
@@ -51,7 +53,7 @@ func newUIBrowser(t *testing.T, base string) *uiBrowser {
 	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chromium), chromedp.UserDataDir(filepath.Join(dir, "profile")),
 		chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
 		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.WindowSize(1280, 900)}
+		chromedp.WindowSize(desktopW, desktopH)}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
@@ -176,10 +178,13 @@ func (b *uiBrowser) page(name string) {
 	for _, p := range problems {
 		b.t.Errorf("page %s (%s): %s", name, b.path(), p)
 	}
+	start := time.Now()
 	for _, v := range b.axeViolations() {
 		b.t.Errorf("page %s (%s): axe-core: %s", name, b.path(), v)
 	}
+	b.axeTime += time.Since(start)
 	b.shoot(name, "")
+	start = time.Now()
 	// The same page on a phone: 390 px wide (an iPhone 12 to 15).
 	b.do(chromedp.EmulateViewport(phoneW, phoneH, chromedp.EmulateMobile))
 	for _, p := range eval[[]string](b, phoneCheck) {
@@ -188,12 +193,13 @@ func (b *uiBrowser) page(name string) {
 	if b.phoneShots {
 		b.shoot(name, "-phone")
 	}
-	b.do(chromedp.EmulateReset())
+	b.do(chromedp.EmulateViewport(desktopW, desktopH)) // EmulateReset leaves the phone's width
+	b.phoneTime += time.Since(start)
 	b.pages++
 }
 
-// The phone the pages are checked on, in CSS pixels.
-const phoneW, phoneH = 390, 844
+// The phone the pages are checked on, and the desktop, in CSS pixels.
+const phoneW, phoneH, desktopW, desktopH = 390, 844, 1280, 900
 
 // phoneCheck finds what reads badly on a phone: a table row higher than a
 // third of the screen (a screen per account), and anything that extends
@@ -565,7 +571,8 @@ func TestTheConsoleInARealBrowser(t *testing.T) {
 	if got := b.body(); strings.Contains(got, "alice") || !strings.Contains(got, "not found") && !strings.Contains(got, "Forbidden") && !strings.Contains(got, "admins") {
 		t.Fatalf("mallory opened alice's lease:\n%s", got)
 	}
-	t.Logf("screenshots in %s", b.shots)
+	t.Logf("screenshots in %s; %d pages checked: axe-core took %v, the phone's width %v", b.shots, b.pages,
+		b.axeTime.Round(time.Millisecond), b.phoneTime.Round(time.Millisecond))
 }
 
 // operatorPath is an admin's path through leases: every owner's leases,
