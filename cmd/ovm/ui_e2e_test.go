@@ -43,8 +43,8 @@ type uiBrowser struct {
 	pages int
 	// axeTime and phoneTime are what the checks of every page cost.
 	axeTime, phoneTime time.Duration
-	mu    sync.Mutex
-	msgs  []string
+	mu                 sync.Mutex
+	msgs               []string
 }
 
 func newUIBrowser(t *testing.T, base string) *uiBrowser {
