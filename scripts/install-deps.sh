@@ -39,6 +39,25 @@ if [ ! -x "$here/.tools/node_modules/.bin/dynalite" ] && ! command -v dynalite >
   npm install --silent --no-audit --no-fund --prefix "$here/.tools" dynalite@4 >/dev/null
 fi
 
+# axe-core (the browser test injects it into every console page) and
+# Spectral (lints httpapi/openapi.json), pinned by tools/npm/package-lock.json
+# and installed with npm ci under tools/npm/node_modules (ignored by git);
+# again only when the lock file changed since.
+if ! cmp -s "$here/tools/npm/package-lock.json" "$here/tools/npm/node_modules/.ovm-installed-lock" 2>/dev/null; then
+  echo "install-deps: installing tools/npm (axe-core, Spectral) with npm ci" >&2
+  (cd "$here/tools/npm" && npm ci --silent --no-audit --no-fund >/dev/null)
+  cp "$here/tools/npm/package-lock.json" "$here/tools/npm/node_modules/.ovm-installed-lock"
+fi
+
+# oapi-codegen builds a client from httpapi/openapi.json in
+# TestAGeneratedClientMakesALease; its runtime module is what that client
+# builds with (the test's own go.mod names the same version).
+if [ ! -x "$here/.tools/bin/oapi-codegen" ]; then
+  echo "install-deps: installing oapi-codegen under .tools/bin" >&2
+  GOBIN="$here/.tools/bin" go install github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen@v2.8.2
+fi
+go mod download github.com/oapi-codegen/runtime@v1.9.0
+
 if ((${#need_apt[@]})); then
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -54,7 +54,10 @@ func (u *UI) accounts(r *http.Request, s *session, v *view) error {
 }
 
 type accountData struct {
-	Account  *client.Account
+	Account *client.Account
+	// Lease is the account's lease while it is leased (nil otherwise):
+	// its id and holder.
+	Lease    *client.Lease
 	Evidence []ovm.Evidence
 	Confirm  string // the action to confirm, if any
 	// Events are the page of the log shown, newest first, and EventsNext
@@ -80,6 +83,13 @@ func (u *UI) fillAccount(r *http.Request, s *session, v *view, confirm string) e
 		return err
 	}
 	d := accountData{Account: a, Evidence: ev.Items, Confirm: confirm, Events: a.Events, EventsNext: a.EventsNextCursor}
+	if a.LeaseID != "" {
+		if d.Lease, err = c.LeaseGet(r.Context(), a.LeaseID); err != nil {
+			if ae := apiError(err); ae == nil || ae.Status != http.StatusNotFound {
+				return err
+			}
+		}
+	}
 	if cursor := r.URL.Query().Get("events"); cursor != "" {
 		page, err := c.AccountEvents(r.Context(), a.ID, url.Values{"cursor": {cursor}, "limit": {"100"}})
 		if err != nil {

@@ -37,3 +37,15 @@ func (u *UI) deliveryRetry(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	http.Redirect(w, r, "/ui/deliveries?done=resent", http.StatusSeeOther)
 }
+
+// delivery is one delivery's page: the event it sends and how far each
+// subscription's share of it got. A delivery no subscription wanted was
+// sent to no one: it says so, not "delivered".
+func (u *UI) delivery(r *http.Request, s *session, v *view) error {
+	d, err := u.client(s).DeliveryGet(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	v.Page, v.Title, v.Data = "delivery", "Delivery "+d.ID, d
+	return nil
+}

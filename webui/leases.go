@@ -169,7 +169,7 @@ func (u *UI) leasePage(r *http.Request, s *session, v *view) error {
 	if err != nil {
 		return err
 	}
-	v.Page, v.Title, v.Data = "lease", "Lease "+l.ID, &leaseData{Lease: l, SpendChart: newSpendChart(l.Spend)}
+	v.Page, v.Title, v.Data = "lease", "Lease "+l.ID, &leaseData{Lease: l, SpendChart: newSpendChart(l.Spend), BudgetBar: newBudgetBar(l)}
 	return nil
 }
 
@@ -177,6 +177,42 @@ func (u *UI) leasePage(r *http.Request, s *session, v *view) error {
 type leaseData struct {
 	*client.Lease
 	SpendChart *spendChart
+	BudgetBar  *budgetBar
+}
+
+// freeze and unfreeze are an admin's: a frozen lease keeps its holder and
+// gives no access until it is unfrozen (docs/budgets.md). The API (and so
+// the engine's FreezeLease, UnfreezeLease) does it; a refusal (a lease
+// that ended, one already frozen) is shown on the lease's page.
+func (u *UI) freeze(w http.ResponseWriter, r *http.Request, s *session) {
+	u.freezeOrUnfreeze(w, r, s, "frozen", func(c *client.Client, id string) error {
+		_, err := c.LeaseFreeze(r.Context(), id, &client.FreezeRequest{Reason: strings.TrimSpace(r.PostFormValue("reason"))})
+		return err
+	})
+}
+
+func (u *UI) unfreeze(w http.ResponseWriter, r *http.Request, s *session) {
+	u.freezeOrUnfreeze(w, r, s, "unfrozen", func(c *client.Client, id string) error {
+		_, err := c.LeaseUnfreeze(r.Context(), id)
+		return err
+	})
+}
+
+func (u *UI) freezeOrUnfreeze(w http.ResponseWriter, r *http.Request, s *session, done string, fn func(*client.Client, string) error) {
+	id := r.PathValue("id")
+	if err := fn(u.client(s), id); err != nil {
+		if ae := apiError(err); ae != nil && (ae.Status == http.StatusConflict || ae.Status == http.StatusBadRequest) {
+			v := &view{Me: &s.me, CSRF: s.csrf}
+			if ferr := u.leasePage(r, s, v); ferr == nil {
+				v.Error = ae.Message
+				u.render(w, r, ae.Status, v)
+				return
+			}
+		}
+		u.failed(w, r, s, &view{Me: &s.me, CSRF: s.csrf}, err)
+		return
+	}
+	http.Redirect(w, r, "/ui/leases/"+url.PathEscape(id)+"?done="+done, http.StatusSeeOther)
 }
 
 // again shows the lease page with a field's error; nothing changed.

@@ -55,6 +55,7 @@ func (u *UI) table() []route {
 		{"GET /ui/login/oidc", false, u.loginOIDC},
 		{"GET /ui/callback", false, u.callback},
 		{"POST /ui/logout", false, u.action(u.logout)},
+		{"GET /ui/leases", true, u.page(u.leases)},
 		{"POST /ui/leases", false, u.action(u.take)},
 		{"POST /ui/leases/try", false, u.action(u.tryTake)},
 		{"GET /ui/leases/{id}", false, u.page(u.leasePage)},
@@ -62,6 +63,8 @@ func (u *UI) table() []route {
 		{"POST /ui/leases/{id}/release", false, u.action(u.release)},
 		{"POST /ui/leases/{id}/credentials", false, u.action(u.credentials)},
 		{"POST /ui/leases/{id}/console", false, u.action(u.console)},
+		{"POST /ui/leases/{id}/freeze", true, u.action(u.freeze)},
+		{"POST /ui/leases/{id}/unfreeze", true, u.action(u.unfreeze)},
 		{"GET /ui/pools", false, u.page(u.pools)},
 		{"GET /ui/pools/{name}", false, u.page(u.pool)},
 		{"GET /ui/accounts", true, u.page(u.accounts)},
@@ -73,6 +76,7 @@ func (u *UI) table() []route {
 		{"POST /ui/keys", true, u.action(u.keyCreate)},
 		{"POST /ui/keys/{id}/revoke", true, u.action(u.keyRevoke)},
 		{"GET /ui/deliveries", true, u.page(u.deliveries)},
+		{"GET /ui/deliveries/{id}", true, u.page(u.delivery)},
 		{"POST /ui/deliveries/{id}/retry", true, u.action(u.deliveryRetry)},
 		{"GET /ui/simulated-console", false, u.page(u.simulatedConsole)},
 		{"GET /ui/", false, u.other},
@@ -213,6 +217,8 @@ var flashes = map[string]string{
 	"retired":  "The account is retired.",
 	"revoked":  "The key is revoked.",
 	"resent":   "The delivery is queued to be sent again.",
+	"frozen":   "The lease is frozen: its holder keeps it, and gets no access until it is unfrozen.",
+	"unfrozen": "The lease is unfrozen: its access is back.",
 }
 
 // action serves a POST form of a signed-in person: its CSRF token must be

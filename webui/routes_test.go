@@ -147,8 +147,8 @@ func TestEveryFormRefusesAMissingOrForgedToken(t *testing.T) {
 // The console itself refuses admin pages and forms to a user: over an API
 // that answers 200 to everything, every admin route of the router's table
 // still gets the 403 page, and the API is never asked. Which routes are
-// admin's is the docs' table (docs/console.md): accounts, API keys and
-// notification deliveries.
+// admin's is the docs' table (docs/console.md): accounts, API keys,
+// notification deliveries, every owner's leases and the freeze.
 func TestTheConsoleRefusesAdminRoutesToAUserWithoutTheAPI(t *testing.T) {
 	var (
 		mu    sync.Mutex
@@ -179,13 +179,15 @@ func TestTheConsoleRefusesAdminRoutesToAUserWithoutTheAPI(t *testing.T) {
 	tok := b.signIn(secret)
 
 	adminSections := []string{"accounts", "keys", "deliveries"}
+	// and, of the leases, every owner's list and the freeze.
+	adminLeaseRoutes := []string{"GET /ui/leases", "POST /ui/leases/{id}/freeze", "POST /ui/leases/{id}/unfreeze"}
 	ids := map[string]string{"leases": "lse_x", "accounts": "acc_x", "keys": "key_x", "deliveries": "dlv_x", "pools": "default"}
 	other := map[string]string{"name": "default", "record": "rec_x", "file": "page.html"}
 	admins := 0
 	for _, rt := range ui.Routes() {
 		method, path := fill(t, rt.Pattern, ids, other)
 		section := strings.Split(path, "/")[2]
-		if want := slices.Contains(adminSections, section); rt.Admin != want {
+		if want := slices.Contains(adminSections, section) || slices.Contains(adminLeaseRoutes, rt.Pattern); rt.Admin != want {
 			t.Errorf("%s: admin %v, want %v (docs/console.md's table)", rt.Pattern, rt.Admin, want)
 		}
 		if !rt.Admin {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -28,10 +29,22 @@ type uiBrowser struct {
 	t    *testing.T
 	ctx  context.Context
 	base string
-	// shots is where screenshots go (OVM_UI_SCREENSHOTS, or a temp dir).
-	shots string
-	mu    sync.Mutex
-	msgs  []string
+	// shots is where screenshots go (OVM_UI_SCREENSHOTS, or a temp dir);
+	// phoneShots says to save each page at the phone's width too (only
+	// when asked: OVM_UI_SCREENSHOTS or OVM_UI_DOCS_IMAGES).
+	shots      string
+	phoneShots bool
+	// docs is docs/images when OVM_UI_DOCS_IMAGES=1: the pages of
+	// docImages are saved there, at desktop and phone width, for
+	// docs/console.md. Unset (CI), no file of the repository changes.
+	docs string
+	// axe is axe-core's source (tools/npm), run on every page.
+	axe   string
+	pages int
+	// axeTime and phoneTime are what the checks of every page cost.
+	axeTime, phoneTime time.Duration
+	mu                 sync.Mutex
+	msgs               []string
 }
 
 func newUIBrowser(t *testing.T, base string) *uiBrowser {
@@ -40,16 +53,24 @@ func newUIBrowser(t *testing.T, base string) *uiBrowser {
 	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chromium), chromedp.UserDataDir(filepath.Join(dir, "profile")),
 		chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
 		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.WindowSize(1280, 900)}
+		chromedp.WindowSize(desktopW, desktopH)}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	b := &uiBrowser{t: t, ctx: ctx, base: base, shots: os.Getenv("OVM_UI_SCREENSHOTS")}
+	axe, err := os.ReadFile(testtool.NPMFile(t, "axe-core/axe.min.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &uiBrowser{t: t, ctx: ctx, base: base, shots: os.Getenv("OVM_UI_SCREENSHOTS"), axe: string(axe)}
+	b.phoneShots = b.shots != ""
 	if b.shots == "" {
 		b.shots = filepath.Join(dir, "screenshots")
+	}
+	if os.Getenv("OVM_UI_DOCS_IMAGES") == "1" {
+		b.docs, b.phoneShots = filepath.Join("..", "..", "docs", "images"), true
 	}
 	os.MkdirAll(b.shots, 0o755)
 	go func() {
@@ -157,12 +178,94 @@ func (b *uiBrowser) page(name string) {
 	for _, p := range problems {
 		b.t.Errorf("page %s (%s): %s", name, b.path(), p)
 	}
+	start := time.Now()
+	for _, v := range b.axeViolations() {
+		b.t.Errorf("page %s (%s): axe-core: %s", name, b.path(), v)
+	}
+	b.axeTime += time.Since(start)
+	b.shoot(name, "")
+	start = time.Now()
+	// The same page on a phone: 390 px wide (an iPhone 12 to 15).
+	b.do(chromedp.EmulateViewport(phoneW, phoneH, chromedp.EmulateMobile))
+	for _, p := range eval[[]string](b, phoneCheck) {
+		b.t.Errorf("page %s (%s) at %d px: %s", name, b.path(), phoneW, p)
+	}
+	if b.phoneShots {
+		b.shoot(name, "-phone")
+	}
+	b.do(chromedp.EmulateViewport(desktopW, desktopH)) // EmulateReset leaves the phone's width
+	b.phoneTime += time.Since(start)
+	b.pages++
+}
+
+// The phone the pages are checked on, and the desktop, in CSS pixels.
+const phoneW, phoneH, desktopW, desktopH = 390, 844, 1280, 900
+
+// phoneCheck finds what reads badly on a phone: a table row higher than a
+// third of the screen (a screen per account), and anything that extends
+// past the viewport's right edge outside a box that scrolls sideways (or
+// clips) within the viewport. At most 5 of each.
+const phoneCheck = `(function(){
+  const out = [], vw = document.documentElement.clientWidth, vh = window.innerHeight;
+  const what = el => (el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + ' "' + (el.innerText || el.textContent || '').trim().slice(0, 50) + '"');
+  let rows = 0, wide = 0;
+  for (const tr of document.querySelectorAll('tr')) {
+    const h = tr.getBoundingClientRect().height;
+    if (h > vh / 3 && rows++ < 5) out.push('a table row is ' + Math.round(h) + ' px high (more than a third of ' + vh + '): ' + what(tr));
+  }
+  const contained = el => {
+    for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+      const o = getComputedStyle(p).overflowX;
+      if ((o === 'auto' || o === 'scroll' || o === 'hidden' || o === 'clip') && p.getBoundingClientRect().right <= vw + 1) return true;
+    }
+    return false;
+  };
+  for (const el of document.body.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || r.right <= vw + 1) continue;
+    if (!contained(el) && wide++ < 5) out.push('extends to ' + Math.round(r.right) + ' px, past the viewport (' + vw + '): ' + what(el));
+  }
+  if (document.documentElement.scrollWidth > vw + 1) out.push('the page scrolls sideways: ' + document.documentElement.scrollWidth + ' px wide');
+  return out;
+})()`
+
+// axeViolations runs axe-core (the version pinned in tools/npm) on the
+// page and returns its serious and critical violations, each with up to
+// three of its elements.
+func (b *uiBrowser) axeViolations() []string {
+	b.t.Helper()
+	if !eval[bool](b, `typeof window.axe === 'object'`) {
+		ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+		defer cancel()
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](b.axe)); err != nil {
+			b.t.Fatalf("inject axe-core: %v", err)
+		}
+	}
+	return eval[[]string](b, `axe.run(document, {resultTypes: ['violations']}).then(r => r.violations
+	  .filter(v => v.impact === 'serious' || v.impact === 'critical')
+	  .map(v => v.impact + ' ' + v.id + ': ' + v.help + ' (' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join('; ') + ')'))`)
+}
+
+// docImages are the pages saved to docs/images (OVM_UI_DOCS_IMAGES=1), as
+// console-<name>.png and console-<name>-phone.png: a lessee's path and an
+// operator's.
+var docImages = map[string]string{"my-leases": "my-leases", "lease": "lease", "credentials": "credentials", "pool": "pool",
+	"leases": "leases", "lease-frozen": "lease-frozen", "account-quarantined": "account"}
+
+// shoot saves the page's screenshot as name+suffix.
+func (b *uiBrowser) shoot(name, suffix string) {
+	b.t.Helper()
 	shot, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
 	}
-	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), shot, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(b.shots, name+suffix+".png"), shot, 0o644); err != nil {
 		b.t.Fatal(err)
+	}
+	if doc := docImages[name]; b.docs != "" && doc != "" {
+		if err := os.WriteFile(filepath.Join(b.docs, "console-"+doc+suffix+".png"), shot, 0o644); err != nil {
+			b.t.Fatal(err)
+		}
 	}
 }
 
@@ -200,6 +303,12 @@ pools:
     stock: {target: 1, ceiling: 4}
     lease: {default_ttl: 2h, max_ttl: 8h}
     sim: {create_latency: 400ms, bootstrap_latency: 100ms, spend_per_hour: 36}
+    budget:
+      limit_usd: 100
+      project: 1h
+      thresholds:
+        - {at: "50%%", action: notify}
+        - {at: "90%%", action: freeze}
   - name: broken
     stock: {target: 1, ceiling: 2}
     retry: {max_attempts: 1, base_delay: 100ms, max_delay: 1s}
@@ -247,6 +356,12 @@ func TestTheConsoleInARealBrowser(t *testing.T) {
 	if !strings.HasPrefix(leaseID, "lse_") || !regexp.MustCompile(`^(2h 59m|3h 0m) left$`).MatchString(b.text("#lease-left")) {
 		t.Fatalf("the lease page %s shows %q left", leaseID, b.text("#lease-left"))
 	}
+	if n := eval[int](b, `document.querySelectorAll('#budget-bar line.mark').length`); n != 2 || b.text("#budget-limit") != "100.00 USD" {
+		t.Fatalf("the lessee's budget bar has %d thresholds, limit %q", n, b.text("#budget-limit"))
+	}
+	if eval[int](b, `document.querySelectorAll('#freeze, #unfreeze, #lease-account-link').length`) != 0 {
+		t.Fatal("a lessee is offered an admin's freeze, or a link to the account's (admin) page")
+	}
 	b.page("lease")
 
 	// --- sees what it spends (the simulated instance, 36 USD an hour) ---
@@ -286,6 +401,7 @@ func TestTheConsoleInARealBrowser(t *testing.T) {
 	if got := b.body(); !strings.Contains(got, "simulated AWS console") {
 		t.Fatalf("the simulated console: %s", got)
 	}
+	b.page("simulated-console")
 
 	// --- extends: a bad value is answered next to the field, and changes nothing ---
 	b.open("/ui/leases/" + leaseID)
@@ -303,7 +419,7 @@ func TestTheConsoleInARealBrowser(t *testing.T) {
 	}
 
 	// --- a user cannot reach admin pages ---
-	for _, p := range []string{"/ui/accounts", "/ui/keys", "/ui/deliveries", "/ui/accounts?state=quarantined"} {
+	for _, p := range []string{"/ui/accounts", "/ui/keys", "/ui/deliveries", "/ui/accounts?state=quarantined", "/ui/leases"} {
 		b.open(p)
 		if body := b.body(); !strings.Contains(body, "This page is for admins") || strings.Contains(body, "acc_") {
 			t.Fatalf("%s for a user:\n%s", p, body)
@@ -354,6 +470,13 @@ func TestTheConsoleInARealBrowser(t *testing.T) {
 	b.open("/ui/accounts?state=quarantined")
 	b.waitFor("the broken pool's account in quarantine", 60*time.Second, func(body string) bool { return strings.Contains(body, "acc_") })
 	b.page("quarantine")
+	// The broken pool's page names why each account waits.
+	b.open("/ui/pools/broken")
+	if reason := b.text("#pool-waiting .reason"); reason == "" {
+		t.Fatalf("the pool's waiting list gives no reason:\n%s", b.text("#pool-waiting"))
+	}
+	b.page("pool-waiting")
+	b.open("/ui/accounts?state=quarantined")
 	b.do(chromedp.Click(chromedp.CSS(`tbody a[href^="/ui/accounts/acc_"]`)), chromedp.WaitVisible(chromedp.CSS(`#account-state`)))
 	accountPath := b.path()
 	if st := b.text("#account-state"); !strings.HasPrefix(st, "quarantined") {
@@ -390,6 +513,17 @@ func TestTheConsoleInARealBrowser(t *testing.T) {
 		return strings.Contains(body, "State\nready") || strings.Contains(body, "State\tready")
 	})
 	b.page("account-ready")
+	// Retiring a ready account (in stock) asks first, and says it is ready.
+	b.do(chromedp.Click(chromedp.CSS(`#retire`)), chromedp.WaitVisible(chromedp.CSS(`#confirm`)))
+	if txt := b.text("#confirm-text"); !strings.Contains(txt, "is ready") {
+		t.Fatalf("the confirmation of a ready account's retirement: %q", txt)
+	}
+	b.page("account-confirm-retire-ready")
+	b.do(chromedp.Click(chromedp.CSS(`#confirm`)), chromedp.WaitVisible(chromedp.CSS(`.flash`)))
+	if st := b.text("#account-state"); st == "ready" {
+		t.Fatalf("the retired ready account is still %s", st)
+	}
+	operatorPath(t, s, b)
 	b.open("/ui/pools")
 	b.page("pools")
 	b.open("/ui/pools/default")
@@ -437,7 +571,89 @@ func TestTheConsoleInARealBrowser(t *testing.T) {
 	if got := b.body(); strings.Contains(got, "alice") || !strings.Contains(got, "not found") && !strings.Contains(got, "Forbidden") && !strings.Contains(got, "admins") {
 		t.Fatalf("mallory opened alice's lease:\n%s", got)
 	}
-	t.Logf("screenshots in %s", b.shots)
+	t.Logf("screenshots in %s; %d pages checked: axe-core took %v, the phone's width %v", b.shots, b.pages,
+		b.axeTime.Round(time.Millisecond), b.phoneTime.Round(time.Millisecond))
+}
+
+// operatorPath is an admin's path through leases: every owner's leases,
+// filtered; a lease with a budget, frozen from its page and unfrozen; its
+// account's page naming the lease and its holder; a delivery with its
+// targets (none: no subscription is configured, so it is not "delivered").
+func operatorPath(t *testing.T, s *server, b *uiBrowser) {
+	bob := createKey(t, s, "bob", "user")
+	r := s.do("POST", "/v1/leases", bob, `{"pool": "default", "wait": "30s"}`)
+	var l client.Lease
+	if r.status != 201 || json.Unmarshal(r.body, &l) != nil {
+		t.Fatalf("bob's lease: %d %s", r.status, r.body)
+	}
+	b.open("/ui/leases")
+	if !strings.Contains(b.text("#leases"), l.ID) {
+		t.Fatalf("the leases page lacks bob's lease %s:\n%s", l.ID, b.body())
+	}
+	b.page("leases")
+	b.do(chromedp.SetValue(chromedp.CSS(`#owner`), "bob"), chromedp.SetValue(chromedp.CSS(`#pool`), "default"),
+		chromedp.SetValue(chromedp.CSS(`#state`), "active"), chromedp.Submit(chromedp.CSS(`#owner`)),
+		chromedp.WaitVisible(chromedp.CSS(`#leases`)))
+	if owners := eval[[]string](b, `[...document.querySelectorAll('#leases td[data-label=Owner]')].map(td => td.textContent)`); len(owners) != 1 || owners[0] != "bob" {
+		t.Fatalf("filtered by owner bob, the page lists %v", owners)
+	}
+	b.page("leases-filtered")
+
+	// The lease's page: its budget, a link to its account, and the freeze.
+	b.do(chromedp.Click(chromedp.CSS(`#leases a[href^="/ui/leases/lse_"]`)), chromedp.WaitVisible(chromedp.CSS(`#budget-bar`)))
+	if th := b.text("#budget-thresholds"); !strings.Contains(th, "50% (50.00 USD): notify") || !strings.Contains(th, "90% (90.00 USD): freeze") {
+		t.Fatalf("the budget's thresholds: %q", th)
+	}
+	accountHref := eval[string](b, `document.getElementById('lease-account-link').getAttribute('href')`)
+	if accountHref != "/ui/accounts/"+l.OVMAccountID {
+		t.Fatalf("the lease's account link is %q, want the account %s", accountHref, l.OVMAccountID)
+	}
+	b.page("lease-admin")
+	b.do(chromedp.SetValue(chromedp.CSS(`#reason`), "looking into a spike"), chromedp.Click(chromedp.CSS(`#freeze`)),
+		chromedp.WaitVisible(chromedp.CSS(`.flash`)))
+	if st := b.text("#lease-state"); !strings.HasPrefix(st, "frozen since") || !strings.Contains(st, "looking into a spike") || b.text("#frozen-note") == "" {
+		t.Fatalf("the frozen lease's page says %q", st)
+	}
+	if r := s.do("GET", "/v1/leases/"+l.ID, s.key, ""); json.Unmarshal(r.body, &l) != nil || l.State != "frozen" {
+		t.Fatalf("after the console's freeze the lease is %s", r.body)
+	}
+	if r := s.do("POST", "/v1/leases/"+l.ID+"/credentials", bob, ""); r.status != http.StatusConflict {
+		t.Fatalf("credentials of a frozen lease: %d", r.status)
+	}
+	b.page("lease-frozen")
+	for state, want := range map[string]bool{"frozen": true, "active": false} {
+		b.open("/ui/leases?owner=bob&state=" + state)
+		if got := strings.Contains(b.body(), l.ID); got != want {
+			t.Fatalf("the leases page of state %s lists the frozen lease: %v", state, got)
+		}
+	}
+	// Its account's page names the lease and its holder.
+	b.open(accountHref)
+	if b.text("#account-holder") != "bob" || !strings.Contains(b.text("#account-lease"), l.ID) {
+		t.Fatalf("the account's page names %q", b.text("#account-lease"))
+	}
+	b.page("account-leased")
+	b.do(chromedp.Click(chromedp.CSS(`#account-lease a`)), chromedp.WaitVisible(chromedp.CSS(`#unfreeze`)))
+	b.do(chromedp.Click(chromedp.CSS(`#unfreeze`)), chromedp.WaitVisible(chromedp.CSS(`.flash`)))
+	if st := b.text("#lease-state"); st != "active" {
+		t.Fatalf("the unfrozen lease is %q", st)
+	}
+	if r := s.do("POST", "/v1/leases/"+l.ID+"/credentials", bob, ""); r.status != http.StatusOK {
+		t.Fatalf("credentials of the unfrozen lease: %d", r.status)
+	}
+
+	// Deliveries: none has a subscriber here, and none says delivered.
+	b.open("/ui/deliveries?state=delivered")
+	b.waitFor("a delivery", 15*time.Second, func(body string) bool { return strings.Contains(body, "Last error") })
+	if states := eval[[]string](b, `[...document.querySelectorAll('.delivery-state')].map(td => td.textContent)`); len(states) == 0 || slices.Contains(states, "delivered") {
+		t.Fatalf("deliveries without a subscriber show as %v", states)
+	}
+	b.page("deliveries-delivered")
+	b.do(chromedp.Click(chromedp.CSS(`#deliveries a[href^="/ui/deliveries/"]`)), chromedp.WaitVisible(chromedp.CSS(`#targets-heading`)))
+	if b.text("#delivery-state") != "no subscriber" || b.text("#no-targets") == "" {
+		t.Fatalf("the delivery's page:\n%s", b.body())
+	}
+	b.page("delivery")
 }
 
 // createKey makes an API key with the admin key and returns its secret.
