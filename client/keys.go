@@ -34,6 +34,10 @@ type Me struct {
 	Role ovm.Role `json:"role"`
 	// Kind is "key" for an API key, "token" for an OIDC token.
 	Kind string `json:"kind"`
+	// Teams are the caller's teams; Caps the spend caps that apply to it
+	// (its own, its teams'), with the period's spend and reset.
+	Teams []string        `json:"teams,omitempty"`
+	Caps  []ovm.CapStatus `json:"caps"`
 }
 
 // KeyCreate calls POST /v1/keys; the answer holds the secret, once.

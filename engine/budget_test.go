@@ -333,3 +333,36 @@ func TestAnUnfreezeIsRefusedWhileTheSpendIsPastTheNewLimit(t *testing.T) {
 		t.Fatalf("an unfreeze under the raised limit: %v", err)
 	}
 }
+
+// A cap of 5 USD a day per owner: alice's spend, her ended lease's
+// included, refuses her next vend with 429 naming the cap and its reset;
+// bob still leases; the next day alice does again.
+func TestASpendCapRefusesAVendUntilItsPeriodResets(t *testing.T) {
+	w := budgetWorld(t, 2, nil)
+	w.cfg.Vend.Caps = []ovm.SpendCap{{Owner: "*", Per: ovm.CapDay, USD: 5}}
+	w.build()
+	ctx := context.Background()
+	w.clock.Set(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
+	l := w.lease("alice", 0)
+	w.spendRound()
+	w.spendRound()
+	w.clock.Advance(3 * time.Hour) // 6 USD
+	if _, err := w.eng.EndLease(ctx, mustLease(t, w, l.ID), ovm.LeaseReleased, "key:alice"); err != nil {
+		t.Fatal(err)
+	}
+	w.settle(10, time.Second)
+	_, _, err := w.eng.Vend(ctx, &engine.VendRequest{Owner: "alice", Requester: ovm.Requester{Kind: "key", Name: "alice"}})
+	var oe *ovm.Error
+	if !errors.As(err, &oe) || oe.Code != ovm.ELimitExceeded || !strings.Contains(oe.Message, "spend_caps[0]") ||
+		!strings.Contains(oe.Message, "resets at 2026-12-06T00:00:00Z") || oe.RetryAfter < 8*time.Hour {
+		t.Fatalf("a vend past the cap: %v", err)
+	}
+	st, err := w.eng.CapsOf(ctx, "alice", nil)
+	if err != nil || len(st) != 1 || st[0].SpentUSD < 6 || !st[0].Reached() {
+		t.Fatalf("alice's caps: %+v %v", st, err)
+	}
+	w.lease("bob", 0)
+	w.clock.Set(time.Date(2026, 12, 6, 0, 0, 1, 0, time.UTC))
+	w.spendRound()
+	w.lease("alice", 0)
+}

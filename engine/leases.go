@@ -25,6 +25,9 @@ type VendConfig struct {
 	// PollInterval is how often a waiting vend tries again when no ready
 	// signal arrives (another replica may have made stock; default 500ms).
 	PollInterval time.Duration
+	// Caps are the spend caps (spend_caps:): a vend is refused while one
+	// that applies is reached.
+	Caps []ovm.SpendCap
 }
 
 func (c VendConfig) withDefaults() VendConfig {
@@ -148,6 +151,9 @@ func (e *Engine) vendWaiting(ctx context.Context, tpl *ovm.Template, ep *Pool, r
 	deadline := e.clock.Now().Add(r.Wait)
 	budget, err := ovm.LeaseBudgetOf(tpl.Budget, r.BudgetUSD)
 	if err != nil {
+		return nil, false, err
+	}
+	if err := e.checkCaps(ctx, r.Owner, tpl.TeamOf(r.Requester)); err != nil {
 		return nil, false, err
 	}
 	for attempt := 0; ; attempt++ {

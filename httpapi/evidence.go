@@ -13,7 +13,14 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request, p *principal) error 
 	if p.KeyID == "" {
 		kind = "token"
 	}
-	return writeJSON(w, http.StatusOK, client.Me{Name: p.Name, Role: p.Role, Kind: kind})
+	caps, err := s.engine.CapsOf(r.Context(), p.Name, p.Teams)
+	if err != nil {
+		return err
+	}
+	if caps == nil {
+		caps = []ovm.CapStatus{}
+	}
+	return writeJSON(w, http.StatusOK, client.Me{Name: p.Name, Role: p.Role, Kind: kind, Teams: p.Teams, Caps: caps})
 }
 
 func (s *Server) evidenceList(w http.ResponseWriter, r *http.Request, _ *principal) error {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/client"
 )
 
@@ -17,6 +18,8 @@ type homeData struct {
 	Templates []templateOption
 	// Template is the one the take form proposes.
 	Template string
+	// Caps are the spend caps that bound the person (docs/budgets.md).
+	Caps []ovm.CapStatus
 }
 
 // templateOption is a template the person may use, with its pool's
@@ -53,8 +56,12 @@ func (u *UI) fillHome(r *http.Request, s *session, v *view) error {
 		opts = append(opts, templateOption{Template: t, Ready: ready[t.Pool]})
 	}
 	sort.Slice(opts, func(i, j int) bool { return opts[i].Name < opts[j].Name })
+	me, err := c.Me(r.Context())
+	if err != nil {
+		return err
+	}
 	v.Page, v.Title = "home", "My leases"
-	v.Data = homeData{Leases: leases.Items, Templates: opts, Template: u.cfg.DefaultPool, Next: leases.NextCursor}
+	v.Data = homeData{Leases: leases.Items, Templates: opts, Template: u.cfg.DefaultPool, Next: leases.NextCursor, Caps: me.Caps}
 	return nil
 }
 

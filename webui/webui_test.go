@@ -71,7 +71,8 @@ func build(t *testing.T, withIssuer bool, mods ...func(*webui.Config)) *fixture 
 			Lease: ovm.LeasePolicy{DefaultTTL: time.Hour, MaxTTL: 2 * time.Hour, MinTTL: time.Minute, MaxPerOwner: 2}}
 	}
 	eng, err := engine.New(store, []engine.Pool{{Policy: pol, Provider: prov}}, clock, log, engine.Config{
-		Templates: []ovm.Template{tpl("one-hour", "an hour, for anyone"), tpl("ops-only", "the ops team's", "team:ops")}})
+		Templates: []ovm.Template{tpl("one-hour", "an hour, for anyone"), tpl("ops-only", "the ops team's", "team:ops")},
+		Vend:      engine.VendConfig{Caps: []ovm.SpendCap{{Owner: "*", Per: ovm.CapMonth, USD: 250}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,6 +383,19 @@ func TestAWrongMethodIs405(t *testing.T) {
 	f := newFixture(t)
 	if p := f.browser().get("/ui/logout"); p.status != http.StatusMethodNotAllowed {
 		t.Fatalf("GET /ui/logout: %d", p.status)
+	}
+}
+
+// The home page shows the spend caps that bound the person.
+func TestTheHomePageShowsThePersonsSpendCaps(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser()
+	b.signIn(f.user)
+	home := b.get("/ui/")
+	for _, want := range []string{`id="caps-heading"`, "250.00 USD a month", "0.00 USD"} {
+		if !strings.Contains(home.body, want) {
+			t.Errorf("the home page lacks %s", want)
+		}
 	}
 }
 

@@ -49,3 +49,27 @@ func (bc *BudgetConfig) budget() (*ovm.Budget, error) {
 	}
 	return b, nil
 }
+
+// SpendCapConfig is one entry of spend_caps: (docs/budgets.md): of each
+// owner (owner: "*"), one owner, each team (team: "*") or one team, per
+// day, week or month (UTC).
+type SpendCapConfig struct {
+	Owner string  `yaml:"owner"`
+	Team  string  `yaml:"team"`
+	Per   string  `yaml:"per"`
+	USD   float64 `yaml:"usd"`
+}
+
+// spendCaps are the configured caps, checked: an error names the key
+// (spend_caps[1].per).
+func (c *Config) spendCaps() ([]ovm.SpendCap, error) {
+	var out []ovm.SpendCap
+	for i, sc := range c.SpendCaps {
+		cp := ovm.SpendCap{Owner: sc.Owner, Team: sc.Team, Per: ovm.CapPeriod(sc.Per), USD: sc.USD}
+		if err := cp.Validate(); err != nil {
+			return nil, fmt.Errorf("spend_caps[%d].%v", i, err)
+		}
+		out = append(out, cp)
+	}
+	return out, nil
+}

@@ -211,3 +211,43 @@ func TestKillNineAfterAFreezeIsRecordedFreezesOnce(t *testing.T) {
 		t.Fatalf("%d freeze notifications, want 1", n)
 	}
 }
+
+// The real binary with a spend cap of 2 USD a day per owner: once the
+// owner's lease spent it, a vend is 429 naming the cap and its reset
+// (exit code 4), and GET /v1/me shows the cap reached; another owner
+// still leases.
+func TestTheRealBinaryRefusesAVendPastASpendCap(t *testing.T) {
+	s := newServer(t, budgetConfig+`
+spend_caps:
+  - {owner: "*", per: day, usd: 2}
+`)
+	s.start()
+	var l client.Lease
+	s.ovmJSON(&l, "lease", "create", "--wait", "20s")
+	var me client.Me
+	eventually(t, 20*time.Second, "the owner's cap reached", func() bool {
+		s.ovmJSON(&l, "lease", "get", l.ID)
+		a := s.do("GET", "/v1/me", s.key, "")
+		if err := json.Unmarshal(a.body, &me); err != nil || a.status != 200 {
+			t.Fatalf("GET /v1/me: %d %s", a.status, a.body)
+		}
+		return len(me.Caps) == 1 && me.Caps[0].SpentUSD >= 2
+	})
+	if me.Caps[0].Subject != "admin" || me.Caps[0].Cap.Per != ovm.CapDay || me.Caps[0].ResetsAt.Sub(me.Caps[0].From) != 24*time.Hour {
+		t.Fatalf("/v1/me caps: %+v", me.Caps)
+	}
+	code, _, stderr := s.run(nil, "lease", "create")
+	if code != exitConflict || !strings.Contains(stderr, "spend_caps[0]") || !strings.Contains(stderr, "resets at") {
+		t.Fatalf("a vend past the cap: exit %d, %s", code, stderr)
+	}
+	var k client.Key
+	s.ovmJSON(&k, "key", "create", "bob", "--role", "user")
+	if a := s.do("POST", "/v1/leases", k.Key, `{"wait": "20s"}`); a.status != 201 {
+		t.Fatalf("another owner's vend: %d %s", a.status, a.body)
+	}
+	for _, bad := range []string{"{per: day, usd: 2}", `{owner: "*", per: year, usd: 2}`, `{team: "*", per: week, usd: -1}`} {
+		if _, err := loadConfig(writeConfig(t, "spend_caps:\n  - "+bad+"\n")); err == nil || !strings.Contains(err.Error(), "spend_caps[0].") {
+			t.Errorf("spend_caps %s: %v", bad, err)
+		}
+	}
+}

@@ -37,6 +37,9 @@ type Config struct {
 	// Templates are the lease templates besides each pool's own
 	// (docs/templates.md).
 	Templates []TemplateConfig `yaml:"templates"`
+	// SpendCaps bound what an owner or a team spends per period
+	// (docs/budgets.md); none by default.
+	SpendCaps []SpendCapConfig `yaml:"spend_caps"`
 
 	// dir is the configuration file's directory (policy files are read
 	// relative to it).

@@ -8,10 +8,11 @@ import (
 // engineConfig is the engine's configuration from the file's engine, api
 // and retention keys (zero: the engine's defaults).
 func (c *Config) engineConfig() engine.Config {
+	caps, _ := c.spendCaps() // checked when the configuration was loaded
 	return engine.Config{Tick: c.Engine.Tick, BatchSize: c.Engine.BatchSize, DriftInterval: c.Engine.DriftInterval,
 		Parallelism: c.Engine.Parallelism, ClaimTTL: c.Engine.ClaimTTL, StepTimeout: c.Engine.StepTimeout,
 		LeaderTTL: c.Engine.LeaderTTL, Instance: c.Engine.Instance,
-		Vend:      engine.VendConfig{LeasesPerOwner: leasesPerOwner(c.API.LeasesPerOwner), MaxWait: c.API.MaxWait},
+		Vend:      engine.VendConfig{LeasesPerOwner: leasesPerOwner(c.API.LeasesPerOwner), MaxWait: c.API.MaxWait, Caps: caps},
 		Access:    engine.AccessConfig{Issues: c.API.AccessIssues, Window: c.API.AccessWindow},
 		Retention: engine.RetentionConfig{Events: c.Retention.Events, Leases: c.Retention.Leases, Accounts: c.Retention.Accounts},
 		Templates: c.templates(), DefaultTemplate: c.defaultTemplate(),

@@ -294,6 +294,9 @@ func (c *Config) validate() error {
 	if err := c.Notifications.validate(seen); err != nil {
 		return err
 	}
+	if _, err := c.spendCaps(); err != nil {
+		return err
+	}
 	if err := c.validateTemplates(); err != nil {
 		return err
 	}
