@@ -39,11 +39,15 @@ const (
 	// or end), with the threshold, the spend and its projection. Written
 	// with the act, once per threshold and limit.
 	NotifyLeaseBudget NotificationType = "lease.budget"
+	// NotifyLeaseBilled: an ended lease's final bill is settled: every day
+	// of it reported by Cost Explorer, or spend.settle passed. Written by
+	// the spend worker, once per lease (its id derives from the lease).
+	NotifyLeaseBilled NotificationType = "lease.billed"
 )
 
 // NotificationTypes lists every type, in documentation order.
 var NotificationTypes = []NotificationType{NotifyLeaseCreated, NotifyLeaseExpiring, NotifyLeaseEnded,
-	NotifyAccountQuarantined, NotifyPoolLow, NotifyPoolEmpty, NotifyDriftFound, NotifyLeaseBudget}
+	NotifyAccountQuarantined, NotifyPoolLow, NotifyPoolEmpty, NotifyDriftFound, NotifyLeaseBudget, NotifyLeaseBilled}
 
 // Valid reports whether t is one of NotificationTypes.
 func (t NotificationType) Valid() bool { return slices.Contains(NotificationTypes, t) }
@@ -75,6 +79,8 @@ type Notification struct {
 	Target int  `json:"target,omitempty"`
 	// Budget is the act of a budget threshold (lease.budget).
 	Budget *BudgetNotice `json:"budget,omitempty"`
+	// Bill is the lease's final bill (lease.billed).
+	Bill *BillNotice `json:"bill,omitempty"`
 }
 
 // BudgetNotice is what lease.budget reports: the threshold, its action,

@@ -146,6 +146,8 @@ type SpendLedger struct {
 	ReportedAt time.Time          `json:"reported_at,omitzero"`
 	// SweptAt is the last sweep of the account.
 	SweptAt time.Time `json:"swept_at,omitzero"`
+	// Billed is the lease's final bill, once settled (SpendLedger.Settle).
+	Billed *SpendBill `json:"billed,omitempty"`
 	// Seen holds hashes of the event ids applied, oldest first.
 	Seen []string `json:"seen,omitempty"`
 	// Errors are the latest failures of the lease's sources (an event
@@ -187,6 +189,8 @@ type LeaseSpend struct {
 	// Errors are the latest failures of its sources (an event that could
 	// not be read, a Region the sweep could not reach).
 	Errors []SpendError `json:"errors,omitempty"`
+	// Billed is the final bill of an ended lease, once settled.
+	Billed *SpendBill `json:"billed,omitempty"`
 }
 
 // NewSpendLedger is the empty ledger of lease l.
@@ -483,7 +487,7 @@ func (g *SpendLedger) Summarize(now time.Time) LeaseSpend {
 		unpriced["overflow"] = true
 	}
 	s := LeaseSpend{AsOf: now, Daily: map[string]float64{}, BurnUSDPerHour: roundUSD(burn),
-		Unpriced: slices.Sorted(maps.Keys(unpriced)), Errors: slices.Clone(g.Errors)}
+		Unpriced: slices.Sorted(maps.Keys(unpriced)), Errors: slices.Clone(g.Errors), Billed: g.Billed}
 	if s.Unpriced == nil {
 		s.Unpriced = []string{}
 	}
@@ -639,11 +643,15 @@ const (
 // SpendGroup is one line of a spend report: the spend of the group's
 // leases on the UTC days in the report's window.
 type SpendGroup struct {
-	Key          string   `json:"key"`
-	Leases       int      `json:"leases"`
-	USD          float64  `json:"usd"`
-	EstimatedUSD float64  `json:"estimated_usd"`
-	ReportedUSD  float64  `json:"reported_usd"`
+	Key          string  `json:"key"`
+	Leases       int     `json:"leases"`
+	USD          float64 `json:"usd"`
+	EstimatedUSD float64 `json:"estimated_usd"`
+	ReportedUSD  float64 `json:"reported_usd"`
+	// BilledUSD sums the final bills of the group's leases whose bill is
+	// settled (BilledLeases of Leases), on their days in the window.
+	BilledUSD    float64  `json:"billed_usd"`
+	BilledLeases int      `json:"billed_leases"`
 	Unpriced     []string `json:"unpriced"`
 }
 
@@ -672,6 +680,8 @@ type SpendSummary struct {
 	// Unpriced running resources and overflow at AsOf (metrics).
 	UnpricedRunning int     `json:"unpriced_running,omitempty"`
 	EstimateError   float64 `json:"estimate_error,omitempty"`
+	// Billed is the final bill, once settled.
+	Billed *SpendBill `json:"billed,omitempty"`
 }
 
 // SpendBurn is a rate that runs until Until (zero: until stopped).
@@ -714,7 +724,7 @@ func (g *SpendLedger) Summary() *SpendSummary {
 	}
 	s := &SpendSummary{LeaseID: g.LeaseID, Pool: g.Pool, Template: g.Template, Team: g.Team, Owner: g.Owner, AWSAccount: g.AWSAccountID,
 		LeaseStart: g.LeaseStart, LeaseEnd: g.LeaseEnd, Final: g.Final, AsOf: at, Estimated: g.estimateDaily(at),
-		Reported: maps.Clone(g.Reported), Unpriced: g.Summarize(at).Unpriced, UnpricedRunning: g.Overflow}
+		Reported: maps.Clone(g.Reported), Unpriced: g.Summarize(at).Unpriced, UnpricedRunning: g.Overflow, Billed: g.Billed}
 	s.EstimateError, _ = g.EstimateError()
 	burn := map[time.Time]float64{}
 	for _, r := range g.Resources {
@@ -799,6 +809,14 @@ func SpendReport(sums []*SpendSummary, ends map[string]time.Time, by SpendGroupB
 				grp.ReportedUSD += usd
 			}
 		}
+		if sm.Billed != nil {
+			grp.BilledLeases++
+			for d, usd := range sm.Billed.Days {
+				if inWindow(d) {
+					grp.BilledUSD += usd
+				}
+			}
+		}
 		for _, u := range sm.Unpriced {
 			unpriced[key][u] = true
 		}
@@ -806,6 +824,7 @@ func SpendReport(sums []*SpendSummary, ends map[string]time.Time, by SpendGroupB
 	out := make([]SpendGroup, 0, len(groups))
 	for k, grp := range groups {
 		grp.USD, grp.EstimatedUSD, grp.ReportedUSD = roundUSD(grp.USD), roundUSD(grp.EstimatedUSD), roundUSD(grp.ReportedUSD)
+		grp.BilledUSD = roundUSD(grp.BilledUSD)
 		grp.Unpriced = slices.Sorted(maps.Keys(unpriced[k]))
 		if grp.Unpriced == nil {
 			grp.Unpriced = []string{}

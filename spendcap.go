@@ -16,8 +16,11 @@ import (
 type CapPeriod string
 
 const (
-	CapDay   CapPeriod = "day"
-	CapWeek  CapPeriod = "week"
+	// CapDay is a UTC day.
+	CapDay CapPeriod = "day"
+	// CapWeek is an ISO week, from Monday 00:00 UTC.
+	CapWeek CapPeriod = "week"
+	// CapMonth is a calendar month, in UTC.
 	CapMonth CapPeriod = "month"
 )
 

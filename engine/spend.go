@@ -28,6 +28,10 @@ type SpendConfig struct {
 	// taken in (CloudTrail delivers within minutes): its ledger is closed
 	// then (default 15m).
 	LateEvents time.Duration
+	// Settle is how long after a lease's end its bill is settled by the
+	// estimate for the days Cost Explorer has not reported (default 48h;
+	// spend.settle).
+	Settle time.Duration
 	// Price prices what a sweep found (nil: all of it unpriced).
 	Price func(typ, size, region string) (usdPerHour float64, ok bool)
 	// Observer is told what the worker does (metrics).
@@ -64,6 +68,9 @@ func (c SpendConfig) withDefaults() SpendConfig {
 	if c.LateEvents == 0 {
 		c.LateEvents = 15 * time.Minute
 	}
+	if c.Settle == 0 {
+		c.Settle = 48 * time.Hour
+	}
 	if c.Observer == nil {
 		c.Observer = nopSpendObserver{}
 	}
@@ -80,6 +87,7 @@ type Spender struct {
 	cfg         SpendConfig
 	lastSweep   time.Time
 	lastReport  time.Time
+	lastBill    time.Time
 	lastLedgers time.Time
 	// ending are the ended leases whose ledgers still take late events, by
 	// account (closeAndObserve).
@@ -162,6 +170,10 @@ func (s *Spender) RunOnce(ctx context.Context) (int, error) {
 	if s.cfg.Reporter != nil && now.Sub(s.lastReport) >= s.cfg.ReconcileInterval {
 		s.lastReport = now
 		errs = append(errs, s.reconcile(ctx, active))
+	}
+	if now.Sub(s.lastBill) >= s.cfg.ReconcileInterval {
+		s.lastBill = now
+		errs = append(errs, s.bill(ctx))
 	}
 	// Budgets by what this round wrote (a launch, a sweep, the bill).
 	errs = append(errs, s.budgets(ctx, active, s.changed, false))
@@ -440,16 +452,17 @@ func (s *Spender) reconcile(ctx context.Context, active []*ovm.Lease) error {
 	}
 	var errs []error
 	now := s.e.clock.Now()
+	// Each lease's share of its account's days: a day the account served
+	// another lease too (recycled) is split between them.
+	sums, err := s.e.spendSummaries(ctx, from)
+	if err != nil {
+		return fmt.Errorf("spend: reconcile: %w", err)
+	}
+	split := ovm.SplitShared(bill, sums, now)
 	for _, l := range active {
-		daily, ok := bill[l.AWSAccountID]
-		if !ok {
+		lease := split[l.ID]
+		if len(lease) == 0 {
 			continue
-		}
-		lease := map[string]float64{}
-		for d, usd := range daily { // only the lease's days: the account served others before
-			if day, err := time.Parse(time.DateOnly, d); err == nil && !day.Add(24*time.Hour).Before(l.CreatedAt) {
-				lease[d] = usd
-			}
 		}
 		if _, err := s.apply(ctx, l, func(g *ovm.SpendLedger) ([]string, bool) {
 			if g.Final {

@@ -109,9 +109,10 @@ func (s *Server) spendReport(w http.ResponseWriter, r *http.Request, p *principa
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		cw := csv.NewWriter(w)
-		cw.Write([]string{string(by), "leases", "usd", "estimated_usd", "reported_usd", "unpriced"})
+		cw.Write([]string{string(by), "leases", "usd", "estimated_usd", "reported_usd", "billed_usd", "billed_leases", "unpriced"})
 		for _, g := range rep.Groups {
-			cw.Write([]string{csvSafe(g.Key), strconv.Itoa(g.Leases), usd(g.USD), usd(g.EstimatedUSD), usd(g.ReportedUSD), strings.Join(g.Unpriced, " ")})
+			cw.Write([]string{csvSafe(g.Key), strconv.Itoa(g.Leases), usd(g.USD), usd(g.EstimatedUSD), usd(g.ReportedUSD), usd(g.BilledUSD),
+				strconv.Itoa(g.BilledLeases), strings.Join(g.Unpriced, " ")})
 		}
 		cw.Flush()
 		return cw.Error()

@@ -123,6 +123,9 @@ type SpendConfig struct {
 	// LateEvents is how long after a lease's end its events still count
 	// (default 15m: CloudTrail delivers within minutes).
 	LateEvents time.Duration `yaml:"late_events"`
+	// Settle is how long after a lease's end its bill is settled with the
+	// estimate for the days Cost Explorer has not reported (default 48h).
+	Settle time.Duration `yaml:"settle"`
 	// SweepInterval is how often leased accounts are swept (default 10m).
 	SweepInterval time.Duration `yaml:"sweep_interval"`
 	// CostExplorer reconciles with what AWS bills every ReconcileInterval

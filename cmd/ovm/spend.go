@@ -28,10 +28,10 @@ func spendCommand(g *globals) *cobra.Command {
 				return err
 			}
 			return s.print(rep, func(w *tabwriter.Writer) {
-				fmt.Fprintf(w, "%s\tLEASES\tUSD\tESTIMATED\tBILLED\tUNPRICED\n", strings.ToUpper(string(rep.GroupBy)))
+				fmt.Fprintf(w, "%s\tLEASES\tUSD\tESTIMATED\tREPORTED\tBILLED (LEASES)\tUNPRICED\n", strings.ToUpper(string(rep.GroupBy)))
 				for _, grp := range rep.Groups {
-					fmt.Fprintf(w, "%s\t%d\t%.2f\t%.2f\t%.2f\t%s\n", orDash(grp.Key), grp.Leases, grp.USD, grp.EstimatedUSD, grp.ReportedUSD,
-						orDash(strings.Join(grp.Unpriced, ",")))
+					fmt.Fprintf(w, "%s\t%d\t%.2f\t%.2f\t%.2f\t%.2f (%d)\t%s\n", orDash(grp.Key), grp.Leases, grp.USD, grp.EstimatedUSD, grp.ReportedUSD,
+						grp.BilledUSD, grp.BilledLeases, orDash(strings.Join(grp.Unpriced, ",")))
 				}
 				fmt.Fprintf(w, "\nfrom %s to %s, as of %s\n", rep.From.Format(time.RFC3339), rep.To.Format(time.RFC3339), rep.AsOf.Format(time.RFC3339))
 			})

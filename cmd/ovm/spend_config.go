@@ -36,7 +36,7 @@ type spendPricer interface{ SpendPerHour() float64 }
 // Cost Explorer, priced from the shipped table and its update.
 func spendConfig(ctx context.Context, cfg *Config, env provider.Env, clock ovm.Clock) (engine.SpendConfig, error) {
 	ec := engine.SpendConfig{Interval: cfg.Spend.Interval, SweepInterval: cfg.Spend.SweepInterval, ReconcileInterval: cfg.Spend.ReconcileInterval,
-		LateEvents: cfg.Spend.LateEvents}
+		LateEvents: cfg.Spend.LateEvents, Settle: cfg.Spend.Settle}
 	tab, err := prices.Load(cfg.pricesPath())
 	if err != nil {
 		return ec, fmt.Errorf("spend.prices_file: %w", err)
@@ -106,7 +106,7 @@ func (c *Config) validateSpend() error {
 		key string
 		v   time.Duration
 	}{{"spend.interval", sp.Interval}, {"spend.sweep_interval", sp.SweepInterval}, {"spend.reconcile_interval", sp.ReconcileInterval},
-		{"spend.late_events", sp.LateEvents}} {
+		{"spend.late_events", sp.LateEvents}, {"spend.settle", sp.Settle}} {
 		if d.v < 0 {
 			return fmt.Errorf("%s: must not be negative (0 takes the default)", d.key)
 		}
@@ -122,6 +122,9 @@ func (c *Config) validateSpend() error {
 	}
 	if sp.LateEvents > 24*time.Hour {
 		return fmt.Errorf("spend.late_events: at most 24h (a lease's ledger stays open that long after its end)")
+	}
+	if sp.Settle != 0 && (sp.Settle < time.Hour || sp.Settle > 14*24*time.Hour) {
+		return fmt.Errorf("spend.settle: between 1h and 336h (14 days): how long after a lease's end its bill waits for Cost Explorer")
 	}
 	if _, err := prices.ReadFile(c.pricesPath()); err != nil {
 		return fmt.Errorf("spend.prices_file: %w (fix or remove it; `ovm prices import` writes it)", err)
