@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net/url"
+	"strings"
 	"text/tabwriter"
 
+	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/client"
 	"github.com/spf13/cobra"
 )
@@ -64,9 +67,39 @@ func accountCommand(g *globals) *cobra.Command {
 	events.Example = "  ovm account events 129172902526\n  ovm account events acc_0123456789abcdef --oldest --limit 20"
 	return group("account", "see and act on accounts (admin)", list, get, events,
 		action("retry", "retry a quarantined account's failed step", func(c *client.Client) func(context.Context, string) (*client.Account, error) { return c.AccountRetry }),
-		action("retire", "retire a quarantined account", func(c *client.Client) func(context.Context, string) (*client.Account, error) {
-			return c.AccountRetire
-		}))
+		retireCommand(g))
+}
+
+// retireCommand retires a quarantined account, or a ready one after a
+// confirmation (it takes an account out of stock for good): --yes gives
+// it, or the answer "yes" on standard input.
+func retireCommand(g *globals) *cobra.Command {
+	var yes bool
+	c := clientCommand(g, "retire ID", "retire a quarantined or ready account: it is closed (asks first for a ready one)", []string{"ID"},
+		func(s *session, a []string) error {
+			acct, err := s.c.AccountGet(s.ctx, a[0])
+			if err != nil {
+				return err
+			}
+			if acct.State == ovm.AccountReady && !yes {
+				fmt.Fprintf(s.errOut, "account %s (%s) is ready: in stock, leasable now. Retiring it closes it for good. Type yes to go on: ",
+					acct.ID, orDash(acct.AccountID))
+				line, _ := bufio.NewReader(s.in).ReadString('\n')
+				if strings.TrimSpace(line) != "yes" {
+					return &cliError{exit: exitUsage, code: "not_confirmed", msg: "not retired: a ready account is retired only when confirmed (--yes)"}
+				}
+			}
+			acct, err = s.c.AccountRetire(s.ctx, acct.ID)
+			if err != nil {
+				return err
+			}
+			return s.print(acct, accountTable(*acct))
+		})
+	c.Long = "Retires an account: a quarantined one (automation gave up on it), or a ready one (in stock), which it\ntakes out of stock for good: it asks first, unless --yes. The account is closed (or abandoned if no AWS\naccount exists)."
+	c.Example = `  ovm account retire acc_0123456789abcdef
+  ovm account retire 129172902526 --yes      # a ready account, without the question`
+	c.Flags().BoolVar(&yes, "yes", false, "retire a ready account without asking")
+	return c
 }
 
 func accountDetail(w *tabwriter.Writer, a *client.Account) {

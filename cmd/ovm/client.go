@@ -31,6 +31,7 @@ type session struct {
 	c      *client.Client
 	out    io.Writer
 	errOut io.Writer
+	in     io.Reader
 	// output is --output: table, json, yaml or name.
 	output string
 	ctx    context.Context
@@ -61,7 +62,7 @@ func connect(c *cobra.Command, g *globals) (*session, error) {
 	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usagef(c, "the server URL %q (--url or OVM_URL) is not an http(s) URL", base)
 	}
-	return &session{c: &client.Client{BaseURL: base, Token: token}, out: c.OutOrStdout(), errOut: c.ErrOrStderr(), output: g.output,
+	return &session{c: &client.Client{BaseURL: base, Token: token}, out: c.OutOrStdout(), errOut: c.ErrOrStderr(), in: c.InOrStdin(), output: g.output,
 		ctx: c.Context()}, nil
 }
 
