@@ -61,8 +61,12 @@ func ParseShare(s string) (float64, error) {
 }
 
 // MaxBudgetUSD bounds a limit: past it a budget bounds nothing, and float
-// sums stay exact to the cent.
-const MaxBudgetUSD = 1_000_000
+// sums stay exact to the cent. MinBudgetUSD is a cent: below it every
+// threshold would act at once on nothing.
+const (
+	MaxBudgetUSD = 1_000_000
+	MinBudgetUSD = 0.01
+)
 
 // MaxBudgetProject bounds how far ahead a budget projects.
 const MaxBudgetProject = 7 * 24 * time.Hour
@@ -89,8 +93,8 @@ func (b *Budget) Validate() error {
 		return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
 	}
 	switch {
-	case math.IsNaN(b.LimitUSD) || b.LimitUSD <= 0 || b.LimitUSD > MaxBudgetUSD:
-		return bad("limit_usd", "must be more than 0 and at most %d (USD)", MaxBudgetUSD)
+	case math.IsNaN(b.LimitUSD) || b.LimitUSD < MinBudgetUSD || b.LimitUSD > MaxBudgetUSD:
+		return bad("limit_usd", "must be at least 0.01 and at most %d (USD)", MaxBudgetUSD)
 	case b.Project < 0 || b.Project > MaxBudgetProject:
 		return bad("project", "must be between 0 (act on spend so far) and %s", MaxBudgetProject)
 	case len(b.Thresholds) == 0:
@@ -163,8 +167,8 @@ func LeaseBudgetOf(b *Budget, limitUSD float64) (*LeaseBudget, error) {
 			return nil, Errorf(EInvalid, "budget_usd: the template has no budget to lower")
 		case !b.LesseeMayLower:
 			return nil, Errorf(EInvalid, "budget_usd: the template's budget (%.2f USD) cannot be changed by its lessees", b.LimitUSD)
-		case math.IsNaN(limitUSD) || limitUSD <= 0 || limitUSD > b.LimitUSD:
-			return nil, Errorf(EInvalid, "budget_usd: must be more than 0 and at most the template's %.2f USD", b.LimitUSD)
+		case math.IsNaN(limitUSD) || limitUSD < MinBudgetUSD || limitUSD > b.LimitUSD:
+			return nil, Errorf(EInvalid, "budget_usd: must be at least 0.01 and at most the template's %.2f USD", b.LimitUSD)
 		}
 	}
 	if b == nil {
@@ -224,6 +228,21 @@ func (b *LeaseBudget) Due(projected float64) []Threshold {
 	return due
 }
 
+// PastFreeze returns a freeze threshold of b that projected (USD) has
+// reached at b's limit, acted or not, and whether there is one: an unfreeze
+// is refused while there is (the admin raises the limit first).
+func (b *LeaseBudget) PastFreeze(projected float64) (Threshold, bool) {
+	if b == nil {
+		return Threshold{}, false
+	}
+	for _, t := range b.Thresholds {
+		if t.Action == BudgetFreeze && projected+1e-9 >= t.At*b.LimitUSD {
+			return t, true
+		}
+	}
+	return Threshold{}, false
+}
+
 func (b *LeaseBudget) acted(t Threshold) bool {
 	return slices.ContainsFunc(b.Acted, func(a BudgetAct) bool { return a.At == t.At && a.LimitUSD == b.LimitUSD })
 }
@@ -266,6 +285,12 @@ func ActOnBudget(l *Lease, a *Account, t Threshold, spend, projected float64, rp
 	}
 	if l.Budget.acted(t) {
 		return nil, Errorf(EConflict, "lease %s's budget threshold %s acted already at %.2f USD", l.ID, t.Percent(), l.Budget.LimitUSD)
+	}
+	if !slices.Contains(l.Budget.Thresholds, t) || projected+1e-9 < t.At*l.Budget.LimitUSD {
+		// The limit changed since the spend was read (an admin's raise):
+		// the threshold is not reached at the lease's limit.
+		return nil, Errorf(EConflict, "lease %s's budget threshold %s is not reached at %.2f USD (projected %.2f USD)",
+			l.ID, t.Percent(), l.Budget.LimitUSD, projected)
 	}
 	if l.State != LeaseActive {
 		return nil, Errorf(EConflict, "lease %s has ended (%s)", l.ID, l.EndReason)
@@ -361,8 +386,8 @@ func SetLeaseBudget(l *Lease, limitUSD float64, actor string, now time.Time) (*L
 	if l.State != LeaseActive {
 		return nil, Errorf(EConflict, "lease %s has ended (%s)", l.ID, l.EndReason)
 	}
-	if math.IsNaN(limitUSD) || limitUSD <= 0 || limitUSD > MaxBudgetUSD {
-		return nil, Errorf(EInvalid, "budget_usd: must be more than 0 and at most %d", MaxBudgetUSD)
+	if math.IsNaN(limitUSD) || limitUSD < MinBudgetUSD || limitUSD > MaxBudgetUSD {
+		return nil, Errorf(EInvalid, "budget_usd: must be at least 0.01 and at most %d", MaxBudgetUSD)
 	}
 	old := "none"
 	if l.Budget != nil {
@@ -420,11 +445,32 @@ type Freeze struct {
 	Principal string
 }
 
-// ProgressFrozen, on a leased account's progress, holds the lease id whose
-// freeze is in place on AWS (the Freezer's Freeze succeeded); it is
-// cleared when the freeze is lifted (unfreeze, or after the lease's
-// revocation, before the account is cleaned or closed).
-const ProgressFrozen = "access.frozen"
+// ProgressFrozen, on an account's progress, holds the lease whose freeze
+// may be on AWS: it is written before the Freezer is called, so that an
+// account whose lease ends meanwhile has its freeze lifted after the
+// revocation, before it is cleaned or closed. ProgressFrozenDone holds the
+// lease whose freeze is known to be in place (the Freezer's Freeze
+// succeeded). Both are cleared when the freeze is lifted (an unfreeze, or
+// the lease's end).
+const (
+	ProgressFrozen     = "access.frozen"
+	ProgressFrozenDone = "access.frozen_done"
+)
+
+// RecordFreezing records on leased account a that lease leaseID's freeze
+// is about to be put on AWS.
+func RecordFreezing(a *Account, leaseID string, now time.Time) (*AccountUpdate, error) {
+	if a.State != AccountLeased || a.LeaseID != leaseID {
+		return nil, Errorf(EConflict, "account %s is no longer leased by %s", a.ID, leaseID)
+	}
+	return transition(a, a.State, ActorBudget, "", now, func(n *Account) {
+		if n.Progress == nil {
+			n.Progress = map[string]string{}
+		}
+		n.Progress[ProgressFrozen] = leaseID
+		delete(n.Progress, ProgressFrozenDone)
+	})
+}
 
 // RecordFrozen records on leased account a that lease leaseID's freeze is
 // in place (frozen) or lifted (!frozen).
@@ -444,12 +490,16 @@ func RecordFrozen(a *Account, leaseID string, frozen bool, report string, now ti
 			n.Progress = map[string]string{}
 		}
 		if frozen {
-			n.Progress[ProgressFrozen] = leaseID
+			n.Progress[ProgressFrozen], n.Progress[ProgressFrozenDone] = leaseID, leaseID
 		} else {
 			delete(n.Progress, ProgressFrozen)
+			delete(n.Progress, ProgressFrozenDone)
 		}
 	})
 }
 
-// FrozenOn returns the lease whose freeze is in place on a ("" for none).
+// FrozenOn returns the lease whose freeze may be on a ("" for none).
 func FrozenOn(a *Account) string { return a.Progress[ProgressFrozen] }
+
+// FrozenDone returns the lease whose freeze is in place on a ("" for none).
+func FrozenDone(a *Account) string { return a.Progress[ProgressFrozenDone] }

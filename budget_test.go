@@ -20,6 +20,7 @@ func TestABudgetNamesItsWrongKey(t *testing.T) {
 		field string
 	}{
 		{func(b *ovm.Budget) { b.LimitUSD = 0 }, "limit_usd"},
+		{func(b *ovm.Budget) { b.LimitUSD = 0.001 }, "limit_usd"},
 		{func(b *ovm.Budget) { b.LimitUSD = math.NaN() }, "limit_usd"},
 		{func(b *ovm.Budget) { b.LimitUSD = 2e6 }, "limit_usd"},
 		{func(b *ovm.Budget) { b.Project = -time.Second }, "project"},
@@ -131,8 +132,10 @@ func TestAThresholdActsOncePerLimitAndTheActIsItsNotification(t *testing.T) {
 	if due = r.Lease.Budget.Due(10); len(due) != 1 || due[0].At != 0.5 {
 		t.Fatalf("due at 10 USD of 20: %+v", due)
 	}
-	if _, err := ovm.SetLeaseBudget(l, -1, "key:admin", now); ovm.ErrorCodeOf(err) != ovm.EInvalid {
-		t.Fatalf("a negative limit: %v", err)
+	for _, usd := range []float64{-1, 1e-300, 0.009} {
+		if _, err := ovm.SetLeaseBudget(l, usd, "key:admin", now); ovm.ErrorCodeOf(err) != ovm.EInvalid {
+			t.Fatalf("a limit of %v: %v", usd, err)
+		}
 	}
 }
 
@@ -176,7 +179,7 @@ func TestAFrozenLeaseGivesNoAccessAndIsNotExtended(t *testing.T) {
 		t.Fatalf("first access of a frozen lease: %v", err)
 	}
 	lp := ovm.LeasePolicy{MaxTTL: 72 * time.Hour}
-	if _, err := ovm.ExtendLease(f, lp, f.ExpiresAt.Add(time.Hour), "key:alice", now); ovm.ErrorCodeOf(err) != ovm.EConflict {
+	if _, err := ovm.ExtendLease(f, lp, f.ExpiresAt.Add(time.Hour), "key:alice", now); ovm.ErrorCodeOf(err) != ovm.EFrozen {
 		t.Fatalf("extension of a frozen lease: %v", err)
 	}
 	v, err := ovm.UnfreezeLease(f, "key:admin", now)

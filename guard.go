@@ -133,7 +133,7 @@ func FinishUnguard(a *Account, report string, now time.Time) (*AccountUpdate, er
 		reason += ": " + report
 	}
 	return transition(a, a.State, ActorEngine, reason, now, func(n *Account) {
-		for _, k := range []string{ProgressGuardTemplate, ProgressGuardVersion, ProgressGuardPolicies, ProgressGuarded, ProgressFrozen} {
+		for _, k := range []string{ProgressGuardTemplate, ProgressGuardVersion, ProgressGuardPolicies, ProgressGuarded, ProgressFrozen, ProgressFrozenDone} {
 			delete(n.Progress, k)
 		}
 		n.NextAttemptAt = now

@@ -188,7 +188,7 @@ func ExtendLease(l *Lease, lp LeasePolicy, expiresAt time.Time, actor string, no
 	case l.State != LeaseActive:
 		return nil, Errorf(EConflict, "lease %s has ended (%s)", l.ID, l.EndReason)
 	case l.Frozen != nil:
-		return nil, Errorf(EConflict, "lease %s is frozen: an admin unfreezes it first (POST /v1/leases/%s/unfreeze)", l.ID, l.ID)
+		return nil, Errorf(EFrozen, "lease %s is frozen: it is not extended until an admin unfreezes it (POST /v1/leases/%s/unfreeze)", l.ID, l.ID)
 	case !now.Before(l.ExpiresAt):
 		return nil, Errorf(EConflict, "lease %s expired at %s: it cannot be extended any more",
 			l.ID, l.ExpiresAt.UTC().Format(time.RFC3339))

@@ -291,6 +291,11 @@ type LeaseCreateParams struct {
 	TeamLimit int
 	// Budget is the lease's budget (nil: none), kept on the lease.
 	Budget *LeaseBudget
+	// Refusal, when set, makes no new lease: a vend with IdempotencyKey
+	// that an earlier vend answered is answered with its lease as always
+	// (a replay), any other gets Refusal back and changes nothing (a spend
+	// cap reached after the first vend does not lose its lease).
+	Refusal error
 }
 
 // LeaseOf is the new active lease of p on account a (a store then moves a

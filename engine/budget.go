@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/ovmdev/ovm"
@@ -37,7 +38,7 @@ const nearShare = 0.8
 // freeze recorded by a replica that died before calling AWS).
 func (s *Spender) budgets(ctx context.Context, active []*ovm.Lease, sums map[string]*ovm.SpendSummary, observe bool) error {
 	now := s.e.clock.Now()
-	frozen, near := map[string]int{}, map[string]int{}
+	frozen, near, seen := map[string]int{}, map[string]int{}, map[string]bool{}
 	var errs []error
 	for i, l := range active {
 		if sum, ok := sums[l.ID]; ok && l.Budget != nil && l.State == ovm.LeaseActive {
@@ -64,14 +65,21 @@ func (s *Spender) budgets(ctx context.Context, active []*ovm.Lease, sums map[str
 			continue
 		}
 		frozen[l.Pool]++
-		if s.frozen[l.ID] {
+		key := l.ID + "@" + strconv.FormatInt(l.Version, 10) // this freeze, not an earlier one of the lease
+		seen[key] = true
+		if s.frozen[key] {
 			continue
 		}
 		if err := s.e.enforceFreeze(ctx, l); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		s.frozen[l.ID] = true
+		s.frozen[key] = true
+	}
+	for k := range s.frozen { // only the freezes of leases frozen now
+		if !seen[k] {
+			delete(s.frozen, k)
+		}
 	}
 	if observe {
 		s.budgetObserver().Budgets(frozen, near)
@@ -86,9 +94,11 @@ func (s *Spender) budgetObserver() BudgetObserver {
 	return nopBudgetObserver{}
 }
 
-// actOnBudget records threshold t's act on lease l (read again on a
-// conflict: a threshold another replica acted on meanwhile is not acted
-// on twice), then carries it out: a freeze is put in place on AWS, an end
+// actOnBudget records threshold t's act on lease l, with the spend and
+// projection read again from its ledger at each attempt (a limit raised
+// since the round read the lease is the one the threshold is compared
+// with; a threshold another replica acted on meanwhile is not acted on
+// twice), then carries it out: a freeze is put in place on AWS, an end
 // wakes the runner. It returns the lease as it stands after the act.
 func (e *Engine) actOnBudget(ctx context.Context, l *ovm.Lease, t ovm.Threshold, spend, projected float64) (*ovm.Lease, error) {
 	retire := ovm.Pool{}.WithDefaults().Retire
@@ -102,6 +112,9 @@ func (e *Engine) actOnBudget(ctx context.Context, l *ovm.Lease, t ovm.Threshold,
 		}
 		u, err := ovm.ActOnBudget(l, a, t, spend, projected, retire, e.clock.Now())
 		if err != nil {
+			if ovm.ErrorCodeOf(err) == ovm.EConflict {
+				return l, nil // not due at this lease as it stands
+			}
 			return l, err
 		}
 		e.crash("budget.before-act")
@@ -119,7 +132,7 @@ func (e *Engine) actOnBudget(ctx context.Context, l *ovm.Lease, t ovm.Threshold,
 				e.runner.Kick()
 			case n.Frozen != nil && l.Frozen == nil:
 				if err := e.enforceFreeze(ctx, n); err != nil {
-					e.log.Error("cannot put the lease's freeze in place on AWS yet; it gives no access meanwhile, and the spend worker retries",
+					e.log.Error("cannot put the lease's freeze in place on AWS yet; it gives no access meanwhile, and the drift check retries",
 						ovm.LogLeaseID, n.ID, ovm.LogError, err)
 				}
 			}
@@ -133,21 +146,30 @@ func (e *Engine) actOnBudget(ctx context.Context, l *ovm.Lease, t ovm.Threshold,
 			return l, gerr
 		}
 		l = cur
-		if cur.State != ovm.LeaseActive || !dueAt(cur.Budget, t) || t.Action == ovm.BudgetFreeze && cur.Frozen != nil {
-			return cur, nil // acted meanwhile, or ended, frozen, or the limit changed
+		if cur.State != ovm.LeaseActive || cur.Budget == nil {
+			return cur, nil
+		}
+		if spend, projected, err = e.projection(ctx, cur); err != nil {
+			return cur, err
 		}
 	}
 }
 
-// dueAt reports whether t is one of b's thresholds that has not acted at
-// b's limit.
-func dueAt(b *ovm.LeaseBudget, t ovm.Threshold) bool {
-	for _, d := range b.Due(1e18) {
-		if d == t {
-			return true
-		}
+// projection is lease l's spend and projection as its ledger says now.
+func (e *Engine) projection(ctx context.Context, l *ovm.Lease) (spend, projected float64, err error) {
+	g, err := e.store.SpendGet(ctx, l.ID)
+	if errors.Is(err, ovm.ErrNotFound) {
+		return 0, 0, nil
 	}
-	return false
+	if err != nil {
+		return 0, 0, err
+	}
+	horizon := time.Duration(0)
+	if l.Budget != nil {
+		horizon = l.Budget.Project
+	}
+	spend, projected = ovm.Projection(g.Summary(), e.clock.Now(), horizon, l.ExpiresAt)
+	return spend, projected, nil
 }
 
 func templateOf(l *ovm.Lease) string {
@@ -158,9 +180,12 @@ func templateOf(l *ovm.Lease) string {
 }
 
 // enforceFreeze puts frozen lease l's freeze in place on its account's
-// AWS side (ovm.Freezer), once: it is recorded on the account
-// (ovm.ProgressFrozen). The lease gives no access from the moment it is
-// frozen in the store; this stops what was given before.
+// AWS side (ovm.Freezer), once: the account records first that a freeze
+// may be on AWS (ovm.RecordFreezing), so that an end of the lease
+// meanwhile lifts it, then that it is in place (ovm.RecordFrozen). The
+// lease gives no access from the moment it is frozen in the store; this
+// stops what was given before. A freeze put on AWS after the lease ended
+// is taken off again at once.
 func (e *Engine) enforceFreeze(ctx context.Context, l *ovm.Lease) error {
 	p := e.pools[l.Pool]
 	if p == nil {
@@ -168,18 +193,33 @@ func (e *Engine) enforceFreeze(ctx context.Context, l *ovm.Lease) error {
 	}
 	fr, ok := p.Provider.(ovm.Freezer)
 	if !ok {
-		return nil // validated at start: a budget that freezes needs a Freezer
+		return nil
 	}
+	called := false
 	for range 4 {
 		a, err := e.store.AccountGet(ctx, l.AccountID)
 		if err != nil {
 			return err
 		}
 		if a.State != ovm.AccountLeased || a.LeaseID != l.ID {
-			return nil // the lease ended: its revocation stops every access
+			if called { // the lease ended while AWS froze its account
+				return e.compensateFreeze(ctx, fr, a, l)
+			}
+			return nil // its revocation stops every access
 		}
-		if ovm.FrozenOn(a) == l.ID {
+		if ovm.FrozenDone(a) == l.ID {
 			return nil
+		}
+		if ovm.FrozenOn(a) != l.ID {
+			u, err := ovm.RecordFreezing(a, l.ID, e.clock.Now())
+			if err != nil {
+				return err
+			}
+			if a, err = e.store.AccountUpdate(ctx, u); errors.Is(err, ovm.ErrConflict) {
+				continue
+			} else if err != nil {
+				return err
+			}
 		}
 		sctx, cancel := context.WithTimeout(ctx, e.cfg.StepTimeout)
 		res, err := fr.Freeze(sctx, a, ovm.Freeze{LeaseID: l.ID, At: l.Frozen.At, Stop: l.Frozen.Stop, Principal: l.Principal})
@@ -187,12 +227,13 @@ func (e *Engine) enforceFreeze(ctx context.Context, l *ovm.Lease) error {
 		if err != nil {
 			return RefusedByAWS(fmt.Sprintf("freeze account %s of lease %s", a.AWSAccountID, l.ID), err)
 		}
+		called = true
 		e.crash("budget.after-freeze") // in place on AWS, not yet recorded
 		if len(res.Stopped) > 0 {
 			// What the freeze stopped stops counting now: OVM's own calls
 			// are not read from CloudTrail as the lessee's. Once per
 			// freeze (its event id), whatever the retries.
-			id := "ovm-freeze-" + l.ID + "-" + l.Frozen.At.UTC().Format(time.RFC3339Nano)
+			id := "ovm-freeze-" + l.ID + "-" + strconv.FormatInt(l.Version, 10)
 			now := e.clock.Now()
 			for _, c := range res.Stopped {
 				c.EventID, c.At = id, now
@@ -205,13 +246,24 @@ func (e *Engine) enforceFreeze(ctx context.Context, l *ovm.Lease) error {
 		}
 		u, err := ovm.RecordFrozen(a, l.ID, true, res.Report, e.clock.Now())
 		if err != nil {
-			return err
+			continue // the lease ended meanwhile: read again, and take the freeze off
 		}
 		if _, err := e.store.AccountUpdate(ctx, u); !errors.Is(err, ovm.ErrConflict) {
 			return err
 		}
 	}
 	return ovm.Errorf(ovm.EConflict, "account %s kept changing while lease %s's freeze was put in place", l.AccountID, l.ID)
+}
+
+// compensateFreeze takes off account a a freeze of lease l that AWS put
+// on after the lease ended (its account may already have been unguarded).
+func (e *Engine) compensateFreeze(ctx context.Context, fr ovm.Freezer, a *ovm.Account, l *ovm.Lease) error {
+	sctx, cancel := context.WithTimeout(ctx, e.cfg.StepTimeout)
+	defer cancel()
+	if err := fr.Unfreeze(sctx, a, ovm.Freeze{LeaseID: l.ID}); err != nil {
+		return RefusedByAWS(fmt.Sprintf("take off account %s the freeze of lease %s, which ended meanwhile (its cleaning takes it off too)", a.AWSAccountID, l.ID), err)
+	}
+	return nil
 }
 
 // liftFreeze lifts the freeze on lease l's account when it is in place and
@@ -298,25 +350,19 @@ func (e *Engine) UnfreezeLease(ctx context.Context, l *ovm.Lease, actor string) 
 }
 
 // stillPastFreeze refuses the unfreeze of lease l while its projected
-// spend is still past a freeze threshold of its budget: the spend worker
-// would freeze it again at once. The admin raises the budget first.
+// spend is at or past a freeze threshold of its budget, acted or not: the
+// admin raises the budget first.
 func (e *Engine) stillPastFreeze(ctx context.Context, l *ovm.Lease) error {
 	if l.Budget == nil || l.Frozen == nil {
 		return nil
 	}
-	g, err := e.store.SpendGet(ctx, l.ID)
-	if errors.Is(err, ovm.ErrNotFound) {
-		return nil
-	}
+	_, projected, err := e.projection(ctx, l)
 	if err != nil {
 		return err
 	}
-	_, projected := ovm.Projection(g.Summary(), e.clock.Now(), l.Budget.Project, l.ExpiresAt)
-	for _, t := range l.Budget.Due(projected) {
-		if t.Action == ovm.BudgetFreeze {
-			return ovm.Errorf(ovm.EConflict, "lease %s's spend (%.2f USD projected) is past its %s freeze threshold of %.2f USD: raise its budget first (PATCH /v1/leases/%s {\"budget_usd\": N}, ovm lease budget)",
-				l.ID, projected, t.Percent(), l.Budget.LimitUSD, l.ID)
-		}
+	if t, ok := l.Budget.PastFreeze(projected); ok {
+		return ovm.Errorf(ovm.EConflict, "lease %s's spend (%.2f USD projected) is past its %s freeze threshold of %.2f USD: raise its budget first (PATCH /v1/leases/%s {\"budget_usd\": N}, ovm lease budget)",
+			l.ID, projected, t.Percent(), l.Budget.LimitUSD, l.ID)
 	}
 	return nil
 }
@@ -343,10 +389,11 @@ func (e *Engine) asConflict(ctx context.Context, l *ovm.Lease, err error, what s
 	return e.conflict(ctx, l, what)
 }
 
-// checkFreezes lifts the freezes left in place on pool's leased accounts
-// whose leases are no longer frozen (an unfreeze that could not lift its
-// freeze, or a replica killed in between), and puts in place those of
-// frozen leases that are not.
+// checkFreezes, for pool's leased accounts, lifts a freeze left on an
+// account whose lease is no longer frozen (an unfreeze that could not
+// lift it, a replica killed in between), and puts in place the freeze of a
+// frozen lease that is not (a failed AWS call, a replica killed before it,
+// a pool whose spend worker does not run).
 func (d *Drift) checkFreezes(ctx context.Context, pool string) error {
 	e := d.e
 	params := &ovm.AccountListParams{Pool: pool, State: ovm.AccountLeased, PageParams: ovm.PageParams{Limit: ovm.MaxPageLimit}}
@@ -360,19 +407,19 @@ func (d *Drift) checkFreezes(ctx context.Context, pool string) error {
 			if a.LeaseID == "" {
 				continue
 			}
-			held := ovm.FrozenOn(a)
-			if held == "" {
-				continue // a frozen lease's freeze is the spend worker's to put in place
-			}
 			l, err := e.store.LeaseGet(ctx, a.LeaseID)
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			if l.Frozen == nil && held == l.ID {
-				if err := e.liftFreeze(ctx, l); err != nil {
-					errs = append(errs, err)
-				}
+			switch {
+			case l.Frozen == nil && ovm.FrozenOn(a) == l.ID:
+				err = e.liftFreeze(ctx, l)
+			case l.Frozen != nil && l.State == ovm.LeaseActive && ovm.FrozenDone(a) != l.ID:
+				err = e.enforceFreeze(ctx, l)
+			}
+			if err != nil {
+				errs = append(errs, err)
 			}
 		}
 		if next == "" {

@@ -100,7 +100,7 @@ func TestNotifyFreezeAndEndFireAtTheirThresholdsOnceEach(t *testing.T) {
 	if got := w.sim.Frozen(cur.AWSAccountID); got != l.ID {
 		t.Fatalf("the simulated account's freeze is %q, want the lease's", got)
 	}
-	if a := w.account(l.AccountID); ovm.FrozenOn(a) != l.ID {
+	if a := w.account(l.AccountID); ovm.FrozenDone(a) != l.ID {
 		t.Fatalf("the account does not record the freeze in place: %v", a.Progress)
 	}
 	calls := 0
@@ -115,7 +115,7 @@ func TestNotifyFreezeAndEndFireAtTheirThresholdsOnceEach(t *testing.T) {
 		t.Fatalf("credentials of a frozen lease: %v after %d calls to AWS, want the frozen error and none", err, calls)
 	}
 	w.sim.SetHook(nil)
-	if _, err := w.eng.ExtendLease(ctx, cur, cur.ExpiresAt.Add(time.Hour), "key:alice"); ovm.ErrorCodeOf(err) != ovm.EConflict {
+	if _, err := w.eng.ExtendLease(ctx, cur, cur.ExpiresAt.Add(time.Hour), "key:alice"); ovm.ErrorCodeOf(err) != ovm.EFrozen {
 		t.Fatalf("a frozen lease was extended: %v", err)
 	}
 	cur = step(30 * time.Minute) // 10.03 USD
@@ -180,7 +180,12 @@ func TestUnfreezeRestoresAccessAndARaisedLimitArmsTheThresholdAgain(t *testing.T
 	if cur.Frozen == nil {
 		t.Fatal("not frozen at 5 USD")
 	}
-	if _, err := w.eng.UnfreezeLease(ctx, cur, "key:admin"); err != nil {
+	if _, err := w.eng.UnfreezeLease(ctx, cur, "key:admin"); ovm.ErrorCodeOf(err) != ovm.EConflict || !strings.Contains(err.Error(), "raise its budget first") {
+		t.Fatalf("an unfreeze at the limit the lease is past: %v", err)
+	}
+	if cur, err := w.eng.SetLeaseBudget(ctx, cur, 13, "key:admin"); err != nil { // 50% = 6.50: past the 5.03 spent
+		t.Fatal(err)
+	} else if _, err := w.eng.UnfreezeLease(ctx, cur, "key:admin"); err != nil {
 		t.Fatal(err)
 	}
 	cur = mustLease(t, w, l.ID)
@@ -190,10 +195,10 @@ func TestUnfreezeRestoresAccessAndARaisedLimitArmsTheThresholdAgain(t *testing.T
 	if _, err := w.eng.Credentials(ctx, cur, "key:alice"); err != nil {
 		t.Fatalf("credentials after the unfreeze: %v", err)
 	}
-	w.clock.Advance(time.Hour)
+	w.clock.Advance(30 * time.Minute) // 6.03 USD: under 6.50
 	w.spendRound()
 	if cur = mustLease(t, w, l.ID); cur.Frozen != nil {
-		t.Fatal("frozen again at the same limit: a threshold acts once per limit")
+		t.Fatal("frozen under the raised limit's threshold")
 	}
 	if _, err := w.eng.SetLeaseBudget(ctx, cur, 20, "key:admin"); err != nil {
 		t.Fatal(err)
@@ -202,6 +207,9 @@ func TestUnfreezeRestoresAccessAndARaisedLimitArmsTheThresholdAgain(t *testing.T
 	w.spendRound()
 	if cur = mustLease(t, w, l.ID); cur.Frozen == nil || len(cur.Budget.Acted) != 2 || cur.Budget.Acted[1].LimitUSD != 20 {
 		t.Fatalf("after the raise to 20 USD and 11 USD spent: %+v", cur.Budget)
+	}
+	if _, err := w.eng.SetLeaseBudget(ctx, cur, 40, "key:admin"); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := w.eng.UnfreezeLease(ctx, mustLease(t, w, l.ID), "key:admin"); err != nil {
 		t.Fatal(err)
@@ -246,7 +254,7 @@ func TestACrashBetweenTheFreezesRecordAndAWSFreezesOnceAndNotifiesOnce(t *testin
 			if cur.Frozen == nil || len(cur.Budget.Acted) != 1 {
 				t.Fatalf("after the restart: frozen %v, acted %+v", cur.Frozen != nil, cur.Budget.Acted)
 			}
-			if w.sim.Frozen(cur.AWSAccountID) != l.ID || ovm.FrozenOn(w.account(cur.AccountID)) != l.ID {
+			if w.sim.Frozen(cur.AWSAccountID) != l.ID || ovm.FrozenDone(w.account(cur.AccountID)) != l.ID {
 				t.Fatal("the freeze is not in place on the simulated AWS after the restart")
 			}
 			if ns := w.budgetNotices(l.ID); len(ns) != 1 {
@@ -365,4 +373,32 @@ func TestASpendCapRefusesAVendUntilItsPeriodResets(t *testing.T) {
 	w.clock.Set(time.Date(2026, 12, 6, 0, 0, 1, 0, time.UTC))
 	w.spendRound()
 	w.lease("alice", 0)
+}
+
+// A vend retried with its Idempotency-Key after the owner's cap was
+// reached gets its lease back, not 429; a new key gets 429.
+func TestAReplayPastASpendCapGetsItsLease(t *testing.T) {
+	w := budgetWorld(t, 2, nil)
+	w.cfg.Vend.Caps = []ovm.SpendCap{{Owner: "*", Per: ovm.CapDay, USD: 5}}
+	w.build()
+	ctx := context.Background()
+	w.clock.Set(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
+	req := func(key string) (*ovm.Lease, bool, error) {
+		return w.eng.Vend(ctx, &engine.VendRequest{Owner: "alice", Requester: ovm.Requester{Kind: "key", Name: "alice"}, IdempotencyKey: key})
+	}
+	l, _, err := req("k-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.spendRound()
+	w.spendRound()
+	w.clock.Advance(3 * time.Hour) // 6 USD
+	w.spendRound()
+	again, replayed, err := req("k-1")
+	if err != nil || !replayed || again.ID != l.ID {
+		t.Fatalf("the replay past the cap: %+v %v %v", again, replayed, err)
+	}
+	if _, _, err := req("k-2"); ovm.ErrorCodeOf(err) != ovm.ELimitExceeded {
+		t.Fatalf("a new key past the cap: %v", err)
+	}
 }

@@ -153,8 +153,11 @@ func (e *Engine) vendWaiting(ctx context.Context, tpl *ovm.Template, ep *Pool, r
 	if err != nil {
 		return nil, false, err
 	}
-	if err := e.checkCaps(ctx, r.Owner, tpl.TeamOf(r.Requester)); err != nil {
-		return nil, false, err
+	// A spend cap reached refuses a new lease, not the replay of one an
+	// earlier vend with the request's key made (the store tells them apart).
+	capErr := e.checkCaps(ctx, r.Owner, tpl.TeamOf(r.Requester))
+	if capErr != nil && r.IdempotencyKey == "" {
+		return nil, false, capErr
 	}
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 && r.StillValid != nil {
@@ -169,7 +172,7 @@ func (e *Engine) vendWaiting(ctx context.Context, tpl *ovm.Template, ep *Pool, r
 			Owner: r.Owner, Labels: r.Labels, Principal: r.Principal, Now: now, ExpiresAt: now.Add(ttl),
 			OwnerLimit: e.cfg.Vend.ownerLimit(), PoolOwnerLimit: ep.Policy.Lease.MaxPerOwner, IdempotencyKey: r.IdempotencyKey,
 			Template: tpl.Name, Terms: tpl.Terms(), TemplateOwnerLimit: templateOwnerLimit(tpl), Team: tpl.TeamOf(r.Requester), TeamLimit: tpl.MaxPerTeam,
-			Budget: budget})
+			Budget: budget, Refusal: capErr})
 		inFlight := r.IdempotencyKey != "" && errors.Is(err, ovm.ErrConflict)
 		switch { // the narrower limits first: each is an ErrLeaseLimit too
 		case errors.Is(err, ovm.ErrTemplateLeaseLimit):
@@ -184,6 +187,8 @@ func (e *Engine) vendWaiting(ctx context.Context, tpl *ovm.Template, ep *Pool, r
 		case errors.Is(err, ovm.ErrLeaseLimit):
 			return nil, false, ovm.Errorf(ovm.ELimitExceeded, "%s already holds %d active leases over all pools, the api.leases_per_owner limit: release one first",
 				r.Owner, e.cfg.Vend.LeasesPerOwner)
+		case capErr != nil && errors.Is(err, capErr):
+			return nil, false, capErr
 		case err == nil && l.ID != id:
 			e.log.Info("vend replayed for its idempotency key", ovm.LogLeaseID, l.ID, ovm.LogPool, l.Pool, ovm.LogKeyName, r.Owner)
 			return l, true, nil

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/client"
@@ -248,8 +251,11 @@ func (s *Server) leaseFreeze(w http.ResponseWriter, r *http.Request, p *principa
 	if err := decode(r, &req, true); err != nil {
 		return err
 	}
-	if len(req.Reason) > 512 {
-		return ovm.Errorf(ovm.EInvalid, "reason is longer than 512 characters")
+	if utf8.RuneCountInString(req.Reason) > 512 || !utf8.ValidString(req.Reason) {
+		return ovm.Errorf(ovm.EInvalid, "reason must be valid UTF-8 of at most 512 characters")
+	}
+	if strings.IndexFunc(req.Reason, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) >= 0 {
+		return ovm.Errorf(ovm.EInvalid, "reason must be one line of printable text (no control or format characters)")
 	}
 	l, err := s.ownLease(r, p)
 	if err != nil {

@@ -61,13 +61,19 @@ type SpendCapConfig struct {
 }
 
 // spendCaps are the configured caps, checked: an error names the key
-// (spend_caps[1].per).
+// (spend_caps[1].per). A cap counts ended leases, whose ledgers are
+// pruned with them: retention.leases must keep them a whole period.
 func (c *Config) spendCaps() ([]ovm.SpendCap, error) {
 	var out []ovm.SpendCap
+	period := map[ovm.CapPeriod]time.Duration{ovm.CapDay: 24 * time.Hour, ovm.CapWeek: 7 * 24 * time.Hour, ovm.CapMonth: 31 * 24 * time.Hour}
 	for i, sc := range c.SpendCaps {
 		cp := ovm.SpendCap{Owner: sc.Owner, Team: sc.Team, Per: ovm.CapPeriod(sc.Per), USD: sc.USD}
 		if err := cp.Validate(); err != nil {
 			return nil, fmt.Errorf("spend_caps[%d].%v", i, err)
+		}
+		if r := c.Retention.Leases; r != 0 && r < period[cp.Per] {
+			return nil, fmt.Errorf("spend_caps[%d].per: a %s cap counts ended leases, but retention.leases (%s) prunes them (and their spend) sooner: keep them at least %s",
+				i, cp.Per, r, period[cp.Per])
 		}
 		out = append(out, cp)
 	}

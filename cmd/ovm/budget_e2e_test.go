@@ -156,6 +156,26 @@ func TestOnlyAnAdminChangesABudgetOrFreezes(t *testing.T) {
 	if a := s.do("POST", "/v1/leases", k.Key, `{"budget_usd": 5}`); a.status != 400 || !strings.Contains(string(a.body), "cannot be changed by its lessees") {
 		t.Errorf("a lower limit the pool's budget does not allow: %d %s", a.status, a.body)
 	}
+	// An admin's hostile values: a limit under a cent, a reason with
+	// control characters or too long; NaN on the command line.
+	for _, r := range []struct{ method, path, body string }{
+		{"PATCH", "/v1/leases/" + l.ID, `{"budget_usd": 1e-300}`},
+		{"POST", "/v1/leases/" + l.ID + "/freeze", `{"reason": "line one\nline two"}`},
+		{"POST", "/v1/leases/" + l.ID + "/freeze", `{"reason": "\u001b[31mred"}`},
+		{"POST", "/v1/leases/" + l.ID + "/freeze", `{"reason": "` + strings.Repeat("é", 513) + `"}`},
+	} {
+		if a := s.do(r.method, r.path, s.key, r.body); a.status != 400 {
+			t.Errorf("%s %s %.40s: %d %s", r.method, r.path, r.body, a.status, a.body)
+		}
+	}
+	if a := s.do("POST", "/v1/leases/"+l.ID+"/freeze", s.key, `{"reason": "`+strings.Repeat("é", 512)+`"}`); a.status != 200 {
+		t.Errorf("a reason of 512 characters: %d %s", a.status, a.body)
+	}
+	for _, args := range [][]string{{"lease", "budget", l.ID, "NaN"}, {"lease", "budget", l.ID, "Inf"}, {"lease", "create", "--budget", "NaN"}} {
+		if code, _, stderr := s.run(nil, args...); code != exitUsage {
+			t.Errorf("ovm %v: exit %d, %s", args, code, stderr)
+		}
+	}
 }
 
 // kill -9 of the real binary right after a freeze was recorded (and its
@@ -194,7 +214,7 @@ func TestKillNineAfterAFreezeIsRecordedFreezesOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ovm.FrozenOn(a) != l.ID {
+	if ovm.FrozenDone(a) != l.ID {
 		t.Fatalf("the freeze is not in place: %v", a.Progress)
 	}
 	ds, _, err := store.DeliveryList(context.Background(), &ovm.DeliveryListParams{PageParams: ovm.PageParams{Limit: 1000}})
@@ -249,5 +269,10 @@ spend_caps:
 		if _, err := loadConfig(writeConfig(t, "spend_caps:\n  - "+bad+"\n")); err == nil || !strings.Contains(err.Error(), "spend_caps[0].") {
 			t.Errorf("spend_caps %s: %v", bad, err)
 		}
+	}
+	// A month cap counts ended leases: retention must keep them a month.
+	if _, err := loadConfig(writeConfig(t, "retention: {leases: 240h}\nspend_caps:\n  - {owner: \"*\", per: month, usd: 5}\n")); err == nil ||
+		!strings.Contains(err.Error(), "spend_caps[0].per") || !strings.Contains(err.Error(), "retention.leases") {
+		t.Errorf("a month cap with 10 days of retention: %v", err)
 	}
 }

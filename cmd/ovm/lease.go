@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"net/url"
 	"slices"
 	"strings"
@@ -157,6 +158,9 @@ func leaseCreateCommand(g *globals) *cobra.Command {
 		budget    float64
 	)
 	c := clientCommand(g, "create", "lease an account", nil, func(s *session, _ []string) error {
+		if budget != 0 && (math.IsNaN(budget) || math.IsInf(budget, 0) || budget < 0.01) {
+			return &usageError{cmd: "ovm lease create", msg: fmt.Sprintf("--budget %v must be a number of at least 0.01", budget)}
+		}
 		req := &client.LeaseRequest{Template: tpl, Pool: pool, Wait: client.Duration(wait), Labels: labels, BudgetUSD: budget}
 		if ttl != 0 {
 			d := client.Duration(ttl)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -61,8 +62,8 @@ func leaseBudgetCommand(g *globals) *cobra.Command {
   ovm lease budget 129172902526 120 -o json`}
 	c.RunE = func(c *cobra.Command, a []string) error {
 		usd, err := strconv.ParseFloat(a[1], 64)
-		if err != nil || usd <= 0 {
-			return usagef(c, "USD %q must be a positive number (80, 12.5)", a[1])
+		if err != nil || math.IsNaN(usd) || math.IsInf(usd, 0) || usd < 0.01 {
+			return usagef(c, "USD %q must be a number of at least 0.01 (80, 12.5)", a[1])
 		}
 		s, err := connect(c, g)
 		if err != nil {

@@ -117,6 +117,11 @@ func (p *Provider) Clean(ctx context.Context, a *ovm.Account, policy ovm.RetireP
 		if err := p.leaveRetiringOU(ctx, a); err != nil {
 			return ovm.StepResult{}, fmt.Errorf("leave the retiring OU: %w", err)
 		}
+		// Never back in stock under a frozen lease's deny-all SCP, whatever
+		// a freeze that raced the lease's end left on it.
+		if err := p.Unfreeze(ctx, a, ovm.Freeze{}); err != nil {
+			return ovm.StepResult{}, fmt.Errorf("detach the deny-all SCP of frozen leases: %w", err)
+		}
 		return ovm.StepResult{Status: ovm.StepDone, Report: summary, Progress: progress}, nil
 	case passes >= policy.CleanPasses+extraPasses:
 		r := ovm.Failed(fmt.Sprintf("resources keep reappearing after %d passes, last: %s", passes, rep))

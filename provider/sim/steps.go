@@ -157,6 +157,7 @@ func (p *Provider) Clean(ctx context.Context, a *ovm.Account, _ ovm.RetirePolicy
 	sa.CleanStartedAt = time.Time{}
 	removed := sa.Resources
 	sa.Resources = 0
+	sa.FrozenFor = "" // never back in stock frozen, whatever a freeze that raced the lease's end left
 	return p.end(OpClean, ovm.StepResult{Status: ovm.StepDone,
 		Report: fmt.Sprintf("simulated wipe %d: %d resources removed, nothing left", sa.Cleans, removed)})
 }

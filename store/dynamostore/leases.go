@@ -102,12 +102,15 @@ func (s *Store) LeaseCreate(ctx context.Context, p *ovm.LeaseCreateParams) (_ *o
 			// Nothing was made: the key is free again. After any other
 			// error the lease may have been made; the guard stays, and a
 			// retry finds the lease, or takes the guard over once pending.
-			if errors.Is(err, ovm.ErrEmpty) || errors.Is(err, ovm.ErrLeaseLimit) {
+			if errors.Is(err, ovm.ErrEmpty) || errors.Is(err, ovm.ErrLeaseLimit) || p.Refusal != nil && errors.Is(err, p.Refusal) {
 				if rerr := s.releaseIdempotent(ctx, p); rerr != nil {
 					err = errors.Join(err, rerr)
 				}
 			}
 		}()
+	}
+	if p.Refusal != nil {
+		return nil, p.Refusal
 	}
 	if p.OwnerLimit > 0 || p.PoolOwnerLimit > 0 {
 		all, inPool, err := s.countActive(ctx, p.Owner, p.Pool)

@@ -149,6 +149,9 @@ func vendOne(ctx context.Context, tx *sql.Tx, p *ovm.LeaseCreateParams) (*ovm.Le
 			return nil, err
 		}
 	}
+	if p.Refusal != nil {
+		return nil, p.Refusal
+	}
 	l, err := vendNew(ctx, tx, p)
 	if err != nil || p.IdempotencyKey == "" {
 		return l, err

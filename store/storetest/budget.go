@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 var budgetTests = []testCase{
 	{"a budget's end writes the lease's end and its budget event, each notified once", testBudgetEndWritesBothEvents},
 	{"concurrent acts of one threshold from one read: one wins, one notification", testBudgetActOnce},
+	{"a refused vend replays its key's lease and makes no new one", testRefusalReplays},
 }
 
 // budgetVend vends a lease of pool with budget b.
@@ -123,5 +125,42 @@ func testBudgetActOnce(t *testing.T, s ovm.Store) {
 	}
 	if n := notices(t, s, l.ID); n[ovm.NotifyLeaseBudget] != 1 {
 		t.Fatalf("notifications: %v; want one lease.budget", n)
+	}
+}
+
+// A vend with a Refusal (a spend cap reached): the replay of a key an
+// earlier vend used is answered with its lease; a new key, or none, gets
+// the refusal and takes no account.
+func testRefusalReplays(t *testing.T, s ovm.Store) {
+	ctx := context.Background()
+	Ready(t, s, "pr", T0)
+	Ready(t, s, "pr", T0)
+	first, err := s.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: ovm.NewID("lse", T0), Pool: "pr", Owner: "alice", Now: T0,
+		ExpiresAt: T0.Add(time.Hour), IdempotencyKey: "k1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusal := ovm.Errorf(ovm.ELimitExceeded, "the spend cap is reached")
+	now := T0.Add(time.Minute)
+	again, err := s.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: ovm.NewID("lse", now), Pool: "pr", Owner: "alice", Now: now,
+		ExpiresAt: now.Add(time.Hour), IdempotencyKey: "k1", Refusal: refusal})
+	if err != nil || again.ID != first.ID {
+		t.Fatalf("the replay under a refusal: %+v %v, want lease %s", again, err, first.ID)
+	}
+	for _, k := range []string{"k2", ""} {
+		_, err := s.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: ovm.NewID("lse", now), Pool: "pr", Owner: "alice", Now: now,
+			ExpiresAt: now.Add(time.Hour), IdempotencyKey: k, Refusal: refusal})
+		if !errors.Is(err, refusal) {
+			t.Fatalf("key %q under a refusal: %v", k, err)
+		}
+	}
+	ready, _, err := s.AccountList(ctx, &ovm.AccountListParams{Pool: "pr", State: ovm.AccountReady})
+	if err != nil || len(ready) != 1 {
+		t.Fatalf("%d ready accounts after the refusals (%v), want 1", len(ready), err)
+	}
+	// The refused key is free: without the refusal it vends.
+	if l, err := s.LeaseCreate(ctx, &ovm.LeaseCreateParams{LeaseID: ovm.NewID("lse", now), Pool: "pr", Owner: "alice", Now: now,
+		ExpiresAt: now.Add(time.Hour), IdempotencyKey: "k2"}); err != nil || l.ID == first.ID {
+		t.Fatalf("key k2 after its refusal: %+v %v", l, err)
 	}
 }
