@@ -127,3 +127,48 @@ func TestTheDenyCoversTheLeasesLastSecond(t *testing.T) {
 		t.Fatalf("a whole second moved: %s", got)
 	}
 }
+
+// A management account's freeze on moto: the lease's principal is no
+// longer trusted, sessions issued before the freeze are denied; the
+// unfreeze trusts the principal again, and the deny stays.
+func TestAManagementAccountsFreezeDropsThePrincipalAndDeniesOlderSessions(t *testing.T) {
+	cfg := mototest.Require(t).Config()
+	ctx := context.Background()
+	a := standalone(t, cfg, "444444444444")
+	d := direct(cfg, nil)
+	admin := cfg.Copy()
+	admin.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), "arn:aws:iam::444444444444:role/stack-admin"))
+	im := iam.NewFromConfig(admin)
+	trust := func() string {
+		r, err := im.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("OVMCrossAccountRole")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := url.QueryUnescape(aws.ToString(r.Role.AssumeRolePolicyDocument))
+		return s
+	}
+	ci := "arn:aws:iam::210987654321:role/ci"
+	if err := d.Grant(ctx, a, ci); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 5, 9, 30, 0, 0, time.UTC)
+	for range 2 { // converges
+		res, err := d.Freeze(ctx, a, ovm.Freeze{LeaseID: "lse_1", At: at, Principal: ci, Stop: true})
+		if err != nil || !strings.Contains(res.Report, "nothing stopped") || len(res.Stopped) != 0 {
+			t.Fatalf("freeze: %+v %v", res, err)
+		}
+	}
+	if strings.Contains(trust(), ci) {
+		t.Fatalf("the lease's principal is still trusted while frozen: %s", trust())
+	}
+	pol, err := im.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String("OVMCrossAccountRole"), PolicyName: aws.String(roleaccess.PolicyName)})
+	if doc, _ := url.QueryUnescape(aws.ToString(pol.PolicyDocument)); err != nil || !strings.Contains(doc, `"aws:TokenIssueTime":"2026-12-05T09:30:00Z"`) {
+		t.Fatalf("the freeze's deny: %s %v", doc, err)
+	}
+	if err := d.Unfreeze(ctx, a, ovm.Freeze{LeaseID: "lse_1", Principal: ci}); err != nil || !strings.Contains(trust(), ci) {
+		t.Fatalf("unfreeze: %v, trust %s", err, trust())
+	}
+	if _, err := im.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String("OVMCrossAccountRole"), PolicyName: aws.String(roleaccess.PolicyName)}); err != nil {
+		t.Fatalf("the unfreeze removed the deny of older sessions: %v", err)
+	}
+}
