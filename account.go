@@ -3,6 +3,7 @@ package ovm
 import (
 	"maps"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -154,6 +155,18 @@ var awsAccountIDRe = regexp.MustCompile(`^[0-9]{12}$`)
 
 // IsAWSAccountID reports whether s has the form of an AWS account id.
 func IsAWSAccountID(s string) bool { return awsAccountIDRe.MatchString(s) }
+
+// Partition is the ARN partition of an AWS Region: aws-cn for China,
+// aws-us-gov for GovCloud, aws for the others.
+func Partition(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	}
+	return "aws"
+}
 
 // RoleARN returns the ARN of role roleName in AWS account awsID.
 func RoleARN(awsID, roleName string) string {

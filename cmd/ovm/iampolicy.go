@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"strings"
 
+	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/iampolicy"
 	"github.com/ovmdev/ovm/provider/awsorgs"
 	"github.com/ovmdev/ovm/provider/signup/setup"
@@ -60,22 +60,11 @@ management account's ARNs (default: any account, *).`,
 
 var awsAccountID = regexp.MustCompile(`^[0-9]{12}$`)
 
-// partitionOf is the AWS partition of a region.
-func partitionOf(region string) string {
-	switch {
-	case strings.HasPrefix(region, "cn-"):
-		return "aws-cn"
-	case strings.HasPrefix(region, "us-gov-"):
-		return "aws-us-gov"
-	}
-	return "aws"
-}
-
 // iamPolicyConfig is what cfg (loaded and validated) uses, as iampolicy
 // sees it. The defaults of prefixes the signup channels apply when they
 // run are applied here too.
 func iamPolicyConfig(cfg *Config, account string) iampolicy.Config {
-	out := iampolicy.Config{Partition: partitionOf(cfg.AWS.Region), Region: cfg.AWS.Region, Account: account}
+	out := iampolicy.Config{Partition: ovm.Partition(cfg.AWS.Region), Region: cfg.AWS.Region, Account: account}
 	if cfg.Store == "dynamodb" {
 		out.DynamoDB = &iampolicy.DynamoDB{Table: cfg.DynamoDB.Table, CreateTable: cfg.DynamoDB.CreateTable}
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/guardrail"
@@ -115,7 +114,7 @@ func (c *Config) validateTemplates() error {
 				}
 				files[f] = b
 			}
-			d, err := guardrail.Check(t.Guardrails, guardrail.Options{ExemptRole: guarded.GuardrailRole(), Partition: partition(c.AWS.Region)}, files)
+			d, err := guardrail.Check(t.Guardrails, guardrail.Options{ExemptRole: guarded.GuardrailRole(), Partition: ovm.Partition(c.AWS.Region)}, files)
 			if err != nil {
 				return bad("", "template %q: %v", t.Name, err)
 			}
@@ -154,17 +153,6 @@ func (c *Config) readPolicyFile(name string) ([]byte, error) {
 		return nil, fmt.Errorf("%s is larger than %d bytes", name, maxPolicyFile)
 	}
 	return b, nil
-}
-
-// partition is the ARN partition of region.
-func partition(region string) string {
-	switch {
-	case strings.HasPrefix(region, "cn-"):
-		return "aws-cn"
-	case strings.HasPrefix(region, "us-gov-"):
-		return "aws-us-gov"
-	}
-	return "aws"
 }
 
 // templates are the configured templates, built by validate.

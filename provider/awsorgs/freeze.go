@@ -36,18 +36,8 @@ func (p *Provider) FrozenSCP() string {
 	b, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
 		"Sid": "OVMFrozenDenyAllButOVM", "Effect": "Deny", "Action": "*", "Resource": "*",
 		"Condition": map[string]any{"ArnNotLike": map[string]string{
-			"aws:PrincipalARN": "arn:" + partitionOf(p.cfg.Region) + ":iam::*:role/" + p.cfg.CreationRole}}}}})
+			"aws:PrincipalARN": "arn:" + ovm.Partition(p.cfg.Region) + ":iam::*:role/" + p.cfg.CreationRole}}}}})
 	return string(b)
-}
-
-func partitionOf(region string) string {
-	switch {
-	case strings.HasPrefix(region, "cn-"):
-		return "aws-cn"
-	case strings.HasPrefix(region, "us-gov-"):
-		return "aws-us-gov"
-	}
-	return "aws"
 }
 
 // Freeze implements ovm.Freezer.
