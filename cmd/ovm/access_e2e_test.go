@@ -121,9 +121,14 @@ func TestLeaseExecRunsACommandInTheLeasedAccountAndTheEndRevokesIt(t *testing.T)
 	cmd := exec.Command(binPath, "lease", "exec", "--ttl", "10m", "--", "sh", "-c",
 		`echo "lease=$OVM_LEASE_ID account=$OVM_ACCOUNT_ID"; aws sts get-caller-identity --output json`)
 	cmd.Env = append(w.env, "OVM_URL="+w.s.url, "OVM_TOKEN="+w.s.key, "AWS_ENDPOINT_URL="+aws.ToString(w.cfg.BaseEndpoint), "PATH="+pathEnv())
-	out, err := cmd.CombinedOutput()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("ovm lease exec: %v\n%s", err, out)
+		t.Fatalf("ovm lease exec: %v\n%s%s", err, out, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "static credentials") { // a 10m lease: keys, not the loopback endpoint
+		t.Fatalf("exec did not say which credentials it gave: %s", stderr.String())
 	}
 	var lease, account string
 	fmt.Sscanf(strings.SplitN(string(out), "\n", 2)[0], "lease=%s account=%s", &lease, &account)

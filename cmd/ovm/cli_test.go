@@ -77,7 +77,7 @@ func TestUsageErrorsAreOneLineWithAHint(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"lease", "frobnicate"}, `ovm lease: unknown subcommand "frobnicate": use one of console, create, credentials, events, exec, extend, get, list, release (see ovm lease --help)`},
+		{[]string{"lease", "frobnicate"}, `ovm lease: unknown subcommand "frobnicate": use one of budget, console, create, credentials, events, exec, extend, freeze, get, list, release, unfreeze (see ovm lease --help)`},
 		{[]string{"lease"}, "ovm lease: a subcommand is required"},
 		{[]string{"lease", "create", "--bogus"}, "ovm lease create: unknown flag: --bogus (see ovm lease create --help)"},
 		{[]string{"lease", "get"}, "ovm lease get: needs LEASE, got 0 argument(s)"},

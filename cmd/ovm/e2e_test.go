@@ -730,7 +730,7 @@ func TestTheClientNeedsAServerAndSaysSo(t *testing.T) {
 	}
 	cmd = exec.Command(binPath, "lease", "frobnicate")
 	out, err = cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "use one of console, create, credentials, events, exec, extend, get, list, release") {
+	if err == nil || !strings.Contains(string(out), "use one of budget, console, create, credentials, events, exec, extend, freeze, get, list, release, unfreeze") {
 		t.Fatalf("unknown command: %v %s", err, out)
 	}
 }
