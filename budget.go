@@ -138,6 +138,11 @@ type LeaseBudget struct {
 
 // BudgetAct is one threshold's act.
 type BudgetAct struct {
+	// ID is the act's own id (random): two writers acting on one
+	// threshold from one read write two different leases, so a store that
+	// resends a write whose answer was lost tells the winner from the
+	// loser (the conformance suite's lost answers).
+	ID           string       `json:"id,omitempty"`
 	At           float64      `json:"at"`
 	Action       BudgetAction `json:"action"`
 	LimitUSD     float64      `json:"limit_usd"`
@@ -295,7 +300,8 @@ func ActOnBudget(l *Lease, a *Account, t Threshold, spend, projected float64, rp
 	if l.State != LeaseActive {
 		return nil, Errorf(EConflict, "lease %s has ended (%s)", l.ID, l.EndReason)
 	}
-	act := BudgetAct{At: t.At, Action: t.Action, LimitUSD: l.Budget.LimitUSD, Time: now, SpendUSD: round2(spend), ProjectedUSD: round2(projected)}
+	act := BudgetAct{ID: NewID("act", now), At: t.At, Action: t.Action, LimitUSD: l.Budget.LimitUSD, Time: now, SpendUSD: round2(spend),
+		ProjectedUSD: round2(projected)}
 	reason := fmt.Sprintf("budget %s of %.2f USD reached (spend %.2f USD, projected %.2f USD): %s",
 		t.Percent(), l.Budget.LimitUSD, act.SpendUSD, act.ProjectedUSD, t.Action)
 	from := l.Status()

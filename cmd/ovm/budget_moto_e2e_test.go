@@ -95,7 +95,7 @@ func TestABudgetFreezeOnMotoIsInForceWithinMoments(t *testing.T) {
 	if _, err := sqs.NewFromConfig(cfg).SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(string(body))}); err != nil {
 		t.Fatal(err)
 	}
-	const cycles = 12
+	const cycles = 10
 	var lat []time.Duration
 	defer func() {
 		if t.Failed() {
@@ -118,10 +118,10 @@ func TestABudgetFreezeOnMotoIsInForceWithinMoments(t *testing.T) {
 		// The crossing: when the spend (2.78 USD/s) reached the limit.
 		crossed := act.Time.Add(-time.Duration((act.SpendUSD - act.LimitUSD) / (benchInstanceUSD / 3600.0) * float64(time.Second)))
 		lat = append(lat, forceTimes[l.ID][len(lat)].Sub(crossed))
-		// Above the spend by about 3 s of it (the spend has gone on since
-		// the act), then unfrozen: the next crossing comes 3 s later.
+		// Above the spend by about 1.5 s of it (the spend has gone on
+		// since the act), then unfrozen: the next crossing comes soon.
 		s.ovmJSON(&q, "lease", "get", l.ID)
-		if _, err := s.ovm("lease", "budget", l.ID, fmt.Sprintf("%.2f", q.Spend.USD+8)); err != nil {
+		if _, err := s.ovm("lease", "budget", l.ID, fmt.Sprintf("%.2f", q.Spend.USD+4)); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.ovm("lease", "unfreeze", l.ID); err != nil {

@@ -360,7 +360,9 @@ func (s *Store) LeaseUpdate(ctx context.Context, u *ovm.LeaseUpdate) (*ovm.Lease
 // the same contents that a lease update changes.
 func sameLease(a, b *ovm.Lease) bool {
 	return a.Version == b.Version && a.State == b.State && a.EndReason == b.EndReason && a.ExpiresAt.Equal(b.ExpiresAt) &&
-		a.EndedAt.Equal(b.EndedAt) && a.AccessAt.Equal(b.AccessAt)
+		a.EndedAt.Equal(b.EndedAt) && a.AccessAt.Equal(b.AccessAt) &&
+		// A budget's act (its own id) and a freeze tell two writers apart.
+		encodeJSON(a.Budget) == encodeJSON(b.Budget) && encodeJSON(a.Frozen) == encodeJSON(b.Frozen)
 }
 
 // LeaseListExpired implements ovm.Store.
