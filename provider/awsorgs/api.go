@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
@@ -80,6 +81,9 @@ type Clients struct {
 	// EventsFor makes an EventBridge client acting with creds in region
 	// (the spend forwarding).
 	EventsFor func(creds aws.CredentialsProvider, region string) eventsAPI
+	// RDSFor makes an RDS client acting with creds in region (a freeze
+	// that stops what bills).
+	RDSFor func(creds aws.CredentialsProvider, region string) rdsAPI
 }
 
 // retryer retries what Organizations asks to be retried: throttling
@@ -113,6 +117,9 @@ func NewClients(cfg aws.Config) *Clients {
 		},
 		EventsFor: func(creds aws.CredentialsProvider, region string) eventsAPI {
 			return eventbridge.NewFromConfig(withCreds(creds), func(o *eventbridge.Options) { o.Region = region })
+		},
+		RDSFor: func(creds aws.CredentialsProvider, region string) rdsAPI {
+			return rds.NewFromConfig(withCreds(creds), func(o *rds.Options) { o.Region = region })
 		},
 	}
 }

@@ -12,6 +12,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/provider/roleaccess"
 )
@@ -73,7 +74,7 @@ func (p *Provider) Freeze(ctx context.Context, a *ovm.Account, f ovm.Freeze) (ov
 			return ovm.FreezeResult{}, err
 		}
 		res.Stopped = stopped
-		res.Report += fmt.Sprintf("; %d EC2 instances stopped", len(stopped))
+		res.Report += fmt.Sprintf("; %d EC2 and RDS instances stopped", len(stopped))
 		if len(problems) > 0 {
 			res.Report += " (not stopped: " + strings.Join(problems, "; ") + ")"
 		}
@@ -81,10 +82,42 @@ func (p *Provider) Freeze(ctx context.Context, a *ovm.Account, f ovm.Freeze) (ov
 	return res, nil
 }
 
-// stopInstances stops the running EC2 instances of every Region enabled in
-// the account; an instance EC2 refuses to stop (an instance-store root, a
-// Spot instance) is named in problems and left running (its spend goes on
-// counting).
+// rdsAPI is the part of RDS a freeze uses in a member account.
+type rdsAPI interface {
+	DescribeDBInstances(context.Context, *rds.DescribeDBInstancesInput, ...func(*rds.Options)) (*rds.DescribeDBInstancesOutput, error)
+	StopDBInstance(context.Context, *rds.StopDBInstanceInput, ...func(*rds.Options)) (*rds.StopDBInstanceOutput, error)
+}
+
+// stopDatabases stops the available RDS DB instances of region. RDS
+// refuses some (in a cluster: Aurora; read replicas; SQL Server Multi-AZ):
+// they are named in problems and go on billing. AWS starts a stopped DB
+// instance again after seven days by itself.
+func stopDatabases(ctx context.Context, c rdsAPI, region string) (stopped []*ovm.SpendChange, problems []string) {
+	pages := rds.NewDescribeDBInstancesPaginator(c, &rds.DescribeDBInstancesInput{})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return stopped, append(problems, fmt.Sprintf("%s RDS: %v", region, err))
+		}
+		for _, db := range page.DBInstances {
+			id := aws.ToString(db.DBInstanceIdentifier)
+			if aws.ToString(db.DBInstanceStatus) != "available" {
+				continue
+			}
+			if _, err := c.StopDBInstance(ctx, &rds.StopDBInstanceInput{DBInstanceIdentifier: db.DBInstanceIdentifier}); err != nil {
+				problems = append(problems, fmt.Sprintf("%s RDS %s: %v", region, id, err))
+				continue
+			}
+			stopped = append(stopped, &ovm.SpendChange{Action: ovm.SpendStop, Type: "rds.instance", Region: region, ID: id})
+		}
+	}
+	return stopped, problems
+}
+
+// stopInstances stops the running EC2 instances and the available RDS DB
+// instances of every Region enabled in the account; one AWS refuses to
+// stop (an instance-store root, a Spot instance, an Aurora member) is
+// named in problems and left running (its spend goes on counting).
 func (p *Provider) stopInstances(ctx context.Context, creds aws.CredentialsProvider) (stopped []*ovm.SpendChange, problems []string, err error) {
 	if p.c.EC2For == nil {
 		return nil, nil, fmt.Errorf("awsorgs: no EC2 client")
@@ -131,6 +164,10 @@ func (p *Provider) stopInstances(ctx context.Context, creds aws.CredentialsProvi
 			for _, id := range batch {
 				stopped = append(stopped, &ovm.SpendChange{Action: ovm.SpendStop, Type: "ec2.instance", Region: region, ID: id})
 			}
+		}
+		if p.c.RDSFor != nil {
+			dbs, dbProblems := stopDatabases(ctx, p.c.RDSFor(creds, region), region)
+			stopped, problems = append(stopped, dbs...), append(problems, dbProblems...)
 		}
 	}
 	return stopped, problems, nil

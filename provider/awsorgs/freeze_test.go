@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/organizations/types"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/provider/roleaccess"
 )
@@ -47,6 +48,13 @@ func TestAFreezeDeniesEverythingButOVMAndStopsTheInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	lessee := cfg.Copy()
+	lessee.Credentials = aws.NewCredentialsCache(p.assume(ovm.RoleARN(a.AWSAccountID, "OrganizationAccountAccessRole"), "lessee", c.STS))
+	db := rds.NewFromConfig(lessee, func(o *rds.Options) { o.Region = "eu-west-1" })
+	if _, err := db.CreateDBInstance(ctx, &rds.CreateDBInstanceInput{DBInstanceIdentifier: aws.String("lessee-db"), DBInstanceClass: aws.String("db.t3.micro"),
+		Engine: aws.String("mysql"), AllocatedStorage: aws.Int32(20), MasterUsername: aws.String("admin"), MasterUserPassword: aws.String("not-a-secret-1")}); err != nil {
+		t.Fatal(err)
+	}
 	at := time.Date(2026, 12, 5, 10, 11, 12, 0, time.UTC)
 	f := ovm.Freeze{LeaseID: "lse_1", At: at, Stop: true, Principal: ci}
 	res, err := p.Freeze(ctx, a, f)
@@ -54,17 +62,26 @@ func TestAFreezeDeniesEverythingButOVMAndStopsTheInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ids []string
+	dbStopped := false
 	for _, s := range res.Stopped {
-		if s.Action != ovm.SpendStop || s.Type != "ec2.instance" || s.Region != "eu-west-1" {
+		switch {
+		case s.Action == ovm.SpendStop && s.Type == "rds.instance" && s.ID == "lessee-db" && s.Region == "eu-west-1":
+			dbStopped = true
+		case s.Action == ovm.SpendStop && s.Type == "ec2.instance" && s.Region == "eu-west-1":
+			ids = append(ids, s.ID)
+		default:
 			t.Fatalf("stopped %+v", s)
 		}
-		ids = append(ids, s.ID)
 	}
 	slices.Sort(ids)
 	want := []string{aws.ToString(run.Instances[0].InstanceId), aws.ToString(run.Instances[1].InstanceId)}
 	slices.Sort(want)
-	if !slices.Equal(ids, want) || !strings.Contains(res.Report, "2 EC2 instances stopped") {
-		t.Fatalf("stopped %v (%s), want %v", ids, res.Report, want)
+	if !slices.Equal(ids, want) || !dbStopped || !strings.Contains(res.Report, "3 EC2 and RDS instances stopped") {
+		t.Fatalf("stopped %v, database %v (%s), want %v and lessee-db", ids, dbStopped, res.Report, want)
+	}
+	dbs, err := db.DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String("lessee-db")})
+	if err != nil || len(dbs.DBInstances) != 1 || aws.ToString(dbs.DBInstances[0].DBInstanceStatus) != "stopped" {
+		t.Fatalf("the lessee's database after the freeze: %v %v", dbs, err)
 	}
 	desc, err := member.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: want})
 	if err != nil {
