@@ -41,7 +41,7 @@ func leaseFreezeCommand(g *globals) *cobra.Command {
 		stop   bool
 	)
 	c := leaseArg(g, "freeze", "freeze a lease (an admin): it stays held and gives no access until unfrozen", `  ovm lease freeze lse_0123456789abcdef --reason "runaway GPU spend"
-  ovm lease freeze 129172902526 --stop    # also stop its EC2 instances`,
+  ovm lease freeze 129172902526 --stop    # also stop its EC2 and RDS instances`,
 		func(s *session, id string) error {
 			l, err := s.c.LeaseFreeze(s.ctx, id, &client.FreezeRequest{Reason: reason, Stop: stop})
 			if err != nil {
@@ -50,7 +50,7 @@ func leaseFreezeCommand(g *globals) *cobra.Command {
 			return s.print(l, leaseTable(*l))
 		})
 	c.Flags().StringVar(&reason, "reason", "", "why (kept in the lease's events)")
-	c.Flags().BoolVar(&stop, "stop", false, "also stop what keeps billing where OVM can (EC2 instances; docs/budgets.md)")
+	c.Flags().BoolVar(&stop, "stop", false, "also stop what keeps billing where OVM can (EC2 and RDS instances; docs/budgets.md)")
 	return c
 }
 
