@@ -9,13 +9,20 @@ import (
 
 const preloginCookie = "ovm_prelogin"
 
+// loginData is what the sign-in page shows: the issuers, and where the
+// first admin key is.
+type loginData struct {
+	Issuers []Issuer
+	KeyFile string
+}
+
 // signInPage shows the sign-in forms, with a fresh token against login
 // CSRF (someone signing a victim in as themselves).
 func (u *UI) signInPage(w http.ResponseWriter, r *http.Request, status int, keyErr, msg string) {
 	tok := newToken()
 	http.SetCookie(w, &http.Cookie{Name: preloginCookie, Value: tok, Path: "/ui/", MaxAge: int(loginTTL.Seconds()),
 		HttpOnly: true, Secure: u.secure(r), SameSite: http.SameSiteLaxMode})
-	v := &view{Page: "login", Title: "Sign in", CSRF: tok, Error: msg, Data: u.cfg.Issuers}
+	v := &view{Page: "login", Title: "Sign in", CSRF: tok, Error: msg, Data: loginData{Issuers: u.cfg.Issuers, KeyFile: u.cfg.AdminKeyFile}}
 	if keyErr != "" {
 		v.Errors = map[string]string{"key": keyErr}
 	}

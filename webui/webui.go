@@ -72,6 +72,9 @@ type Config struct {
 	// --url out and the CLI reads OVM_URL. A request's Host header is never
 	// written into a page: it is the client's to say.
 	ListenAddr string
+	// AdminKeyFile is where `ovm serve` wrote the first admin key (the
+	// sign-in page's hint names it; "" leaves the hint out).
+	AdminKeyFile string
 }
 
 // Issuer is an OIDC issuer people sign in with.

@@ -215,7 +215,7 @@ func serve(o serveOptions, stdout, stderr io.Writer) error {
 	var handler http.Handler = api
 	if !cfg.UI.Disabled {
 		uc := webui.Config{SessionTTL: cfg.UI.SessionTTL, DefaultPool: cfg.API.DefaultPool, PublicURL: cfg.UI.PublicURL,
-			ListenAddr: ln.Addr().String()}
+			ListenAddr: ln.Addr().String(), AdminKeyFile: keyPath}
 		for i, ic := range cfg.Auth.OIDC {
 			if ic.Console == nil {
 				continue
