@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/ovmdev/ovm"
@@ -306,18 +307,40 @@ func (d *Direct) Revoke(ctx context.Context, a *ovm.Account, r ovm.Revocation) (
 
 var _ ovm.Freezer = (*Direct)(nil)
 
+// FrozenBoundary is the customer managed policy a frozen management
+// account's vended role has as its permissions boundary: a session of the
+// role may do nothing but take the boundary off again and manage the
+// role's trust and inline policy (what OVM's own sessions of the role do).
+const FrozenBoundary = "OVMFrozenBoundary"
+
+// FrozenBoundaryPolicy is FrozenBoundary's document for role in account.
+func FrozenBoundaryPolicy(partition, account, role string) string {
+	b, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
+		"Sid": "OnlyOVMsUpkeepOfThisRole", "Effect": "Allow",
+		"Action":   []string{"iam:DeleteRolePermissionsBoundary", "iam:GetRole", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy"},
+		"Resource": "arn:" + partition + ":iam::" + account + ":role/" + role}}})
+	return string(b)
+}
+
+// BoundaryIAM is the part of IAM a management account's freeze adds.
+type BoundaryIAM interface {
+	CreatePolicy(context.Context, *iam.CreatePolicyInput, ...func(*iam.Options)) (*iam.CreatePolicyOutput, error)
+	PutRolePermissionsBoundary(context.Context, *iam.PutRolePermissionsBoundaryInput, ...func(*iam.Options)) (*iam.PutRolePermissionsBoundaryOutput, error)
+	DeleteRolePermissionsBoundary(context.Context, *iam.DeleteRolePermissionsBoundaryInput, ...func(*iam.Options)) (*iam.DeleteRolePermissionsBoundaryOutput, error)
+}
+
 // Freeze implements ovm.Freezer for a role outside OVM's organization (no
-// SCP binds it): the role's sessions issued before f.At are denied and its
-// trust is back to its own principals, so that the lessee keeps no
-// session and gets none but through OVM, which refuses while the lease is
-// frozen. IAM users and roles the lessee made in the account are not
-// bound (docs/budgets.md); f.Stop stops nothing here.
+// SCP binds it): the role's trust is back to its own principals, its
+// sessions issued before f.At are denied, and it gets FrozenBoundary as its
+// permissions boundary, so that no session of it (but OVM's upkeep) may do
+// anything while frozen. IAM users and roles the lessee made in the
+// account are not bound (docs/budgets.md); f.Stop stops nothing here.
 func (d *Direct) Freeze(ctx context.Context, a *ovm.Account, f ovm.Freeze) (ovm.FreezeResult, error) {
 	if f.At.IsZero() {
 		return ovm.FreezeResult{}, errors.New("the freeze names no time")
 	}
-	// As Revoke: the trust first, the deny last (OVM's session here is
-	// newer than f.At, so the deny does not stop it).
+	// As Revoke: the trust first, the deny and the boundary last (OVM's
+	// session here is newer than f.At, so the deny does not stop it).
 	c := d.iam(a, "ovm-freeze")
 	if _, err := c.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(d.RoleName),
 		PolicyDocument: aws.String(TrustPolicy(d.Trust...))}); err != nil {
@@ -326,15 +349,42 @@ func (d *Direct) Freeze(ctx context.Context, a *ovm.Account, f ovm.Freeze) (ovm.
 	if err := DenyBefore(ctx, c, d.RoleName, f.At); err != nil {
 		return ovm.FreezeResult{}, fmt.Errorf("deny older sessions: %w", err)
 	}
-	res := ovm.FreezeResult{Report: "trust reset, sessions of " + d.RoleName + " issued before " + DenyTime(f.At).Format(time.RFC3339) + " denied"}
+	bc, ok := c.(BoundaryIAM)
+	if !ok {
+		return ovm.FreezeResult{}, errors.New("roleaccess: the IAM client cannot set a permissions boundary")
+	}
+	partition := ovm.Partition(d.Region)
+	arn := "arn:" + partition + ":iam::" + a.AWSAccountID + ":policy/" + FrozenBoundary
+	_, err := bc.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String(FrozenBoundary),
+		PolicyDocument: aws.String(FrozenBoundaryPolicy(partition, a.AWSAccountID, d.RoleName)),
+		Description:    aws.String("OVM: the permissions boundary of " + d.RoleName + " while its lease is frozen")})
+	var exists *iamtypes.EntityAlreadyExistsException
+	if err != nil && !errors.As(err, &exists) {
+		return ovm.FreezeResult{}, fmt.Errorf("create the boundary %s: %w", FrozenBoundary, err)
+	}
+	if _, err := bc.PutRolePermissionsBoundary(ctx, &iam.PutRolePermissionsBoundaryInput{RoleName: aws.String(d.RoleName),
+		PermissionsBoundary: aws.String(arn)}); err != nil {
+		return ovm.FreezeResult{}, fmt.Errorf("set the boundary %s: %w", FrozenBoundary, err)
+	}
+	res := ovm.FreezeResult{Report: "trust reset, sessions of " + d.RoleName + " issued before " + DenyTime(f.At).Format(time.RFC3339) +
+		" denied, permissions boundary " + FrozenBoundary + " set"}
 	if f.Stop {
 		res.Report += "; nothing stopped (a management account's resources are not stopped by OVM)"
 	}
 	return res, nil
 }
 
-// Unfreeze implements ovm.Freezer: the lease's principal is trusted again.
+// Unfreeze implements ovm.Freezer: the boundary taken off, the lease's
+// principal trusted again. Sessions issued before the freeze stay denied.
 func (d *Direct) Unfreeze(ctx context.Context, a *ovm.Account, f ovm.Freeze) error {
+	c := d.iam(a, "ovm-unfreeze")
+	if bc, ok := c.(BoundaryIAM); ok {
+		_, err := bc.DeleteRolePermissionsBoundary(ctx, &iam.DeleteRolePermissionsBoundaryInput{RoleName: aws.String(d.RoleName)})
+		var nf *iamtypes.NoSuchEntityException
+		if err != nil && !errors.As(err, &nf) {
+			return fmt.Errorf("take off the boundary %s: %w", FrozenBoundary, err)
+		}
+	}
 	if f.Principal == "" {
 		return nil
 	}

@@ -161,12 +161,34 @@ func TestAManagementAccountsFreezeDropsThePrincipalAndDeniesOlderSessions(t *tes
 	if strings.Contains(trust(), ci) {
 		t.Fatalf("the lease's principal is still trusted while frozen: %s", trust())
 	}
+	boundary := func() string {
+		r, err := im.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("OVMCrossAccountRole")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Role.PermissionsBoundary == nil {
+			return ""
+		}
+		return aws.ToString(r.Role.PermissionsBoundary.PermissionsBoundaryArn)
+	}
+	if got := boundary(); got != "arn:aws:iam::444444444444:policy/"+roleaccess.FrozenBoundary {
+		t.Fatalf("the frozen role's boundary is %q", got)
+	}
+	pv, err := im.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String("arn:aws:iam::444444444444:policy/" + roleaccess.FrozenBoundary)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := im.GetPolicyVersion(ctx, &iam.GetPolicyVersionInput{PolicyArn: pv.Policy.Arn, VersionId: pv.Policy.DefaultVersionId})
+	if d, _ := url.QueryUnescape(aws.ToString(doc.PolicyVersion.Document)); err != nil || !strings.Contains(d, "iam:DeleteRolePermissionsBoundary") ||
+		strings.Contains(d, `"*"`) {
+		t.Fatalf("the boundary allows more than OVM's upkeep of the role: %s %v", d, err)
+	}
 	pol, err := im.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String("OVMCrossAccountRole"), PolicyName: aws.String(roleaccess.PolicyName)})
 	if doc, _ := url.QueryUnescape(aws.ToString(pol.PolicyDocument)); err != nil || !strings.Contains(doc, `"aws:TokenIssueTime":"2026-12-05T09:30:00Z"`) {
 		t.Fatalf("the freeze's deny: %s %v", doc, err)
 	}
-	if err := d.Unfreeze(ctx, a, ovm.Freeze{LeaseID: "lse_1", Principal: ci}); err != nil || !strings.Contains(trust(), ci) {
-		t.Fatalf("unfreeze: %v, trust %s", err, trust())
+	if err := d.Unfreeze(ctx, a, ovm.Freeze{LeaseID: "lse_1", Principal: ci}); err != nil || !strings.Contains(trust(), ci) || boundary() != "" {
+		t.Fatalf("unfreeze: %v, trust %s, boundary %q", err, trust(), boundary())
 	}
 	if _, err := im.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String("OVMCrossAccountRole"), PolicyName: aws.String(roleaccess.PolicyName)}); err != nil {
 		t.Fatalf("the unfreeze removed the deny of older sessions: %v", err)
