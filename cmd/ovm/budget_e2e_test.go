@@ -60,6 +60,7 @@ func (s *server) budgetNotices(id string) map[ovm.BudgetAction]int {
 // admin raises it and unfreezes (credentials again), lowers it, and the
 // end threshold ends the lease as budget; every act notified once.
 func TestTheRealBinaryActsOnALeasesBudget(t *testing.T) {
+	t.Parallel() // its own server, data and port: it overlaps the other parallel ones
 	s := newServer(t, budgetConfig)
 	s.start()
 	var l client.Lease
@@ -135,6 +136,7 @@ func TestTheRealBinaryActsOnALeasesBudget(t *testing.T) {
 // A lessee's key may not change its lease's budget, nor freeze or
 // unfreeze it.
 func TestOnlyAnAdminChangesABudgetOrFreezes(t *testing.T) {
+	t.Parallel() // its own server, data and port: it overlaps the other parallel ones
 	s := newServer(t, budgetConfig)
 	s.start()
 	var k client.Key
@@ -182,6 +184,7 @@ func TestOnlyAnAdminChangesABudgetOrFreezes(t *testing.T) {
 // notification written), before AWS was told: the restarted binary puts
 // the freeze in place once, and the notification is not sent twice.
 func TestKillNineAfterAFreezeIsRecordedFreezesOnce(t *testing.T) {
+	t.Parallel() // its own server, data and port: it overlaps the other parallel ones
 	s := newServer(t, budgetConfig)
 	s.start("OVM_TEST_CRASH_POINT=budget.after-act", "OVM_TEST_CRASH_AFTER=2") // the notify, then the freeze
 	var l client.Lease
@@ -237,6 +240,7 @@ func TestKillNineAfterAFreezeIsRecordedFreezesOnce(t *testing.T) {
 // (exit code 4), and GET /v1/me shows the cap reached; another owner
 // still leases.
 func TestTheRealBinaryRefusesAVendPastASpendCap(t *testing.T) {
+	t.Parallel() // its own server, data and port: it overlaps the other parallel ones
 	s := newServer(t, budgetConfig+`
 spend_caps:
   - {owner: "*", per: day, usd: 2}

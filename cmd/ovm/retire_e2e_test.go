@@ -16,6 +16,7 @@ import (
 // but yes) retires nothing and exits 2; "yes" on standard input, or --yes,
 // retires it.
 func TestRetiringAReadyAccountAsksFirst(t *testing.T) {
+	t.Parallel() // its own server, data and port: it overlaps the other parallel ones
 	s := newServer(t, `
 engine: {tick: 50ms}
 pools:

@@ -9,6 +9,7 @@ import (
 // The console's sign-in page names the admin key file the server wrote,
 // in its own data directory (it always said ovm-data/admin.key).
 func TestTheSignInHintNamesTheRealKeyFile(t *testing.T) {
+	t.Parallel() // its own server, data and port: it overlaps the other parallel ones
 	s := newServer(t, "pools: [{name: default, stock: {target: 0}}]\n")
 	s.start()
 	page := s.do("GET", "/ui/login", "", "")
