@@ -265,7 +265,11 @@ func cmpFloat(x, y float64) int {
 // ErrFrozen is the answer to what frozen lease l does not give: access,
 // an extension.
 func ErrFrozen(l *Lease) error {
-	return Errorf(EFrozen, "lease %s is frozen (%s): it gives no access until an admin unfreezes it", l.ID, l.Frozen.Reason)
+	next := "an admin unfreezes it (ovm lease unfreeze)"
+	if l.Frozen.Actor == ActorBudget {
+		next = "an admin raises its budget (ovm lease budget) and unfreezes it (ovm lease unfreeze)"
+	}
+	return Errorf(EFrozen, "lease %s is frozen (%s): it gives no access until %s", l.ID, l.Frozen.Reason, next)
 }
 
 // LeaseFreeze records a lease's freeze: when, by whom, why.

@@ -51,7 +51,9 @@ func newBudgetBar(l *client.Lease) *budgetBar {
 		SpendW: x(spend), ProjectedW: x(b.ProjectedUSD), LimitX: x(b.LimitUSD), OverLimit: scale > b.LimitUSD}
 	acted := map[string]bool{}
 	for _, a := range b.Acted {
-		acted[a.At+" "+a.Action] = true
+		if a.LimitUSD == b.LimitUSD { // a raised limit arms the threshold again
+			acted[a.At+" "+a.Action] = true
+		}
 	}
 	for _, t := range b.Thresholds {
 		share, err := ovm.ParseShare(t.At)

@@ -92,6 +92,10 @@ func nextStep(err error, g *globals) string {
 	if unreachable(err) {
 		return fmt.Sprintf("\n  no OVM server answers at %s: is `ovm serve` running? Set OVM_URL or --url to its address", g.baseURL())
 	}
+	var ae *client.APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+		return fmt.Sprintf("\n  the server at %s does not know this key: is OVM_TOKEN (or --token) a key of this server (its first admin key is in its <data>/admin.key)?", g.baseURL())
+	}
 	return ""
 }
 

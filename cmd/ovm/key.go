@@ -28,6 +28,9 @@ func keyCommand(g *globals) *cobra.Command {
 		if err != nil {
 			return err
 		}
+		if s.output == "name" { // the id on stdout for scripts; the key, shown once, is not lost
+			fmt.Fprintf(s.errOut, "key (shown only now): %s\n", k.Key)
+		}
 		return s.print(k, func(w *tabwriter.Writer) {
 			keyTable(*k)(w)
 			fmt.Fprintf(w, "\nkey (shown only now): %s\n", k.Key)

@@ -63,7 +63,7 @@ func leaseCommand(g *globals) *cobra.Command {
 			return s.print(l, func(w *tabwriter.Writer) {
 				leaseTable(*l)(w)
 				if sp := l.Spend; sp != nil {
-					fmt.Fprintf(w, "\nspend: %.2f USD (estimated %.2f, billed %.2f), burning %.4f USD/h", sp.USD, sp.EstimatedUSD, sp.ReportedUSD, sp.BurnUSDPerHour)
+					fmt.Fprintf(w, "\nspend: %.2f USD (estimated %.2f, reported by AWS %.2f), burning %.4f USD/h", sp.USD, sp.EstimatedUSD, sp.ReportedUSD, sp.BurnUSDPerHour)
 					if len(sp.Unpriced) > 0 {
 						fmt.Fprintf(w, "; unpriced: %s", strings.Join(sp.Unpriced, ", "))
 					}

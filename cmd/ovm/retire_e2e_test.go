@@ -62,3 +62,24 @@ pools:
 		t.Fatalf("--yes: exit %d, %s", code, errOut)
 	}
 }
+
+// A key the server does not know: exit 6 and a next step naming OVM_TOKEN
+// and the server's admin.key. key create -o name prints the id on stdout
+// and the key, shown once, on stderr.
+func TestAnUnknownKeyIsNamedAndANewKeyIsNeverLost(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, "pools: [{name: default, stock: {target: 0}}]\n")
+	s.start()
+	cmd := exec.Command(binPath, "pool", "list")
+	cmd.Env = append(os.Environ(), "OVM_URL="+s.url, "OVM_TOKEN=ovm_"+strings.Repeat("x", 43))
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != exitDenied || !strings.Contains(errb.String(), "is OVM_TOKEN (or --token) a key of this server") {
+		t.Fatalf("an unknown key: exit %d, %s", code, errb.String())
+	}
+	code, out, stderr := s.run(nil, "key", "create", "ci", "--role", "user", "-o", "name")
+	if code != 0 || !strings.HasPrefix(strings.TrimSpace(out), "key_") || !strings.Contains(stderr, "key (shown only now): ovm_") {
+		t.Fatalf("key create -o name: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+}
