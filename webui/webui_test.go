@@ -426,3 +426,24 @@ func TestTheTakeFormOffersTheTemplatesThePersonMayUse(t *testing.T) {
 		t.Fatalf("the lease page does not name its template:\n%s", l.body)
 	}
 }
+
+// An ended lease's page says when it ended, not the expiry it no longer
+// has; the console link's page says the link's 15 minutes and the
+// session's end apart.
+func TestAnEndedLeaseShowsItsEndAndTheConsoleLinkItsLifetime(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser()
+	tok := b.signIn(f.user)
+	p := b.post("/ui/leases", url.Values{"csrf": {tok}, "pool": {"default"}})
+	id := strings.TrimPrefix(p.location, "/ui/leases/")
+	if c := b.post("/ui/leases/"+id+"/console", url.Values{"csrf": {tok}}); !strings.Contains(c.body, "signs in once, within 15 minutes") {
+		t.Errorf("the console link's page: %d\n%s", c.status, c.body)
+	}
+	if r := b.post("/ui/leases/"+id+"/release", url.Values{"csrf": {tok}, "confirm": {"yes"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("release: %d\n%s", r.status, r.body)
+	}
+	page := b.get("/ui/leases/" + id)
+	if !strings.Contains(page.body, `id="lease-ended"`) || strings.Contains(page.body, `id="lease-expires"`) {
+		t.Fatalf("an ended lease's page:\n%s", page.body)
+	}
+}
