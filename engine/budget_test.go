@@ -402,3 +402,30 @@ func TestAReplayPastASpendCapGetsItsLease(t *testing.T) {
 		t.Fatalf("a new key past the cap: %v", err)
 	}
 }
+
+// A cap's status is read once per 10 seconds, whatever the requests: a
+// flood of vends from one key reads the period's ledgers once per 10 s,
+// and a cap reached is seen at most that late.
+func TestACapsStatusIsReadOncePerTenSeconds(t *testing.T) {
+	w := budgetWorld(t, 3600, nil) // 1 USD a second
+	w.cfg.Vend.Caps = []ovm.SpendCap{{Owner: "*", Per: ovm.CapDay, USD: 5}}
+	w.build()
+	ctx := context.Background()
+	w.clock.Set(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
+	w.lease("alice", 0)
+	w.spendRound()
+	w.spendRound()
+	first, err := w.eng.CapsOf(ctx, "alice", nil)
+	if err != nil || len(first) != 1 {
+		t.Fatal(first, err)
+	}
+	w.clock.Advance(9 * time.Second)
+	w.spendRound()
+	if st, _ := w.eng.CapsOf(ctx, "alice", nil); st[0].SpentUSD != first[0].SpentUSD {
+		t.Fatalf("read again within 10 s: %v then %v", first[0].SpentUSD, st[0].SpentUSD)
+	}
+	w.clock.Advance(2 * time.Second)
+	if st, _ := w.eng.CapsOf(ctx, "alice", nil); st[0].SpentUSD < 10 || !st[0].Reached() {
+		t.Fatalf("after 11 s: %+v, want 11 USD and the cap reached", st[0])
+	}
+}

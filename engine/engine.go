@@ -74,6 +74,8 @@ type Engine struct {
 	// issues serialises the issues of access per lease: its rate's count
 	// and the event that counts it are one step (issueRate).
 	issues keyLocks
+	// caps caches what a spend cap's subject spent (capCache).
+	caps capCache
 
 	loopsMu sync.Mutex
 	cancel  context.CancelFunc
