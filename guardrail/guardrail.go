@@ -6,11 +6,17 @@
 // used, AWS's quotas on SCPs), each with its source, and checks a
 // template's documents against those quotas.
 //
-// Every statement is a Deny that spares OVM's own role in the account
-// (aws:PrincipalARN), and one statement keeps the lessee from changing
-// that role: without both, a lessee could not be wiped (a Region deny
-// stops aws-nuke), or could escape the guardrails by trusting itself in
-// OVM's role.
+// Every statement of an SCP is a Deny that spares OVM's own role in the
+// account (aws:PrincipalARN), and one statement keeps the lessee from
+// changing that role: without both, a lessee could not be wiped (a Region
+// deny stops aws-nuke), or could escape the guardrails by trusting itself
+// in OVM's role.
+//
+// A management account's document (Options.OnRole) binds the vended role,
+// which OVM also uses for its own upkeep of the account: each Deny there
+// binds only sessions that carry a source identity (aws:SourceIdentity),
+// which every lessee's session does (OVM sets it, and a lessee's own
+// principal is trusted only when it sets one) and OVM's own never does.
 package guardrail
 
 import (
@@ -34,6 +40,20 @@ const (
 	// MaxSCPsPerTarget is how many SCPs one account, OU or root may have
 	// attached, FullAWSAccess included.
 	MaxSCPsPerTarget = 5
+)
+
+// IAM's quotas on a role's policies, for a management account's
+// guardrails. Source: IAM User Guide, "IAM and AWS STS quotas"
+// (docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html):
+// a managed policy (the permissions boundary) is at most 6,144
+// characters, and a role's inline policies together at most 10,240;
+// whitespace is not counted.
+const (
+	MaxManagedPolicyChars = 6144
+	MaxRoleInlineChars    = 10240
+	// inlineReserve is what the role's other inline policy (the deny of
+	// older sessions, package roleaccess) needs of MaxRoleInlineChars.
+	inlineReserve = 512
 )
 
 // GlobalServices are the actions a Region deny spares: global services
@@ -61,6 +81,7 @@ var ConditionKeys = map[string]string{
 	"aws:RequestedRegion": "IAM User Guide, AWS global condition context keys",
 	"aws:PrincipalARN":    "IAM User Guide, AWS global condition context keys",
 	"ec2:InstanceType":    "Service Authorization Reference, Amazon EC2, condition keys (resource instance of RunInstances)",
+	"aws:SourceIdentity":  "IAM User Guide, AWS global condition context keys (present when the role session was given a source identity)",
 }
 
 // Statement is one IAM policy statement.
@@ -122,12 +143,57 @@ type Options struct {
 	ExemptRole string
 	// Partition is the ARN partition (default aws).
 	Partition string
+	// OnRole makes the document for a management account's vended role
+	// (ExemptRole) instead of an SCP: its denies bind the sessions with a
+	// source identity (the lessee's), it protects the role's own
+	// guardrail and freeze policies, and IAM's quotas apply. The
+	// organization's policies by id cannot apply (the account is outside
+	// OVM's organization).
+	OnRole bool
+}
+
+// exemption is the condition that spares OVM's own sessions in every
+// statement: its role by ARN in an SCP, sessions without a source identity
+// on a management account's role.
+func (o Options) exemption() map[string]map[string]List {
+	if o.OnRole {
+		return map[string]map[string]List{"Null": {"aws:SourceIdentity": {"false"}}}
+	}
+	return map[string]map[string]List{"ArnNotLike": {"aws:PrincipalARN": {fmt.Sprintf("arn:%s:iam::*:role/%s", o.Partition, o.ExemptRole)}}}
+}
+
+// with is condition c (copied) with the exemption added.
+func (o Options) with(c map[string]map[string]List) map[string]map[string]List {
+	out := map[string]map[string]List{}
+	for op, kv := range c {
+		out[op] = map[string]List{}
+		for k, v := range kv {
+			out[op][k] = slices.Clone(v)
+		}
+	}
+	for op, kv := range o.exemption() {
+		if out[op] == nil {
+			out[op] = map[string]List{}
+		}
+		for k, v := range kv {
+			if op == "Null" { // one value per key: a source identity must be present
+				out[op][k] = slices.Clone(v)
+				continue
+			}
+			for _, x := range v {
+				if !slices.Contains(out[op][k], x) {
+					out[op][k] = append(out[op][k], x)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // For returns g's document (nil when g generates no statement: it only
 // names the operator's policies by id), whose statements deny what g
-// forbids, each sparing o.ExemptRole. extra are the statements of g's
-// policy files, appended as they are.
+// forbids, each sparing OVM's own sessions (Options). extra are the
+// statements of g's policy files, appended as they are.
 func For(g ovm.Guardrails, o Options, extra []Statement) (*Document, error) {
 	if o.ExemptRole == "" {
 		return nil, fmt.Errorf("guardrail: the exempt role is required")
@@ -135,25 +201,24 @@ func For(g ovm.Guardrails, o Options, extra []Statement) (*Document, error) {
 	if o.Partition == "" {
 		o.Partition = "aws"
 	}
-	exempt := map[string]List{"aws:PrincipalARN": {fmt.Sprintf("arn:%s:iam::*:role/%s", o.Partition, o.ExemptRole)}}
 	var st []Statement
 	if len(g.Regions) > 0 {
 		st = append(st, Statement{Sid: "OVMDenyOtherRegions", Effect: "Deny", NotAction: List(GlobalServices), Resource: List{"*"},
-			Condition: map[string]map[string]List{"StringNotEquals": {"aws:RequestedRegion": sorted(g.Regions)}, "ArnNotLike": exempt}})
+			Condition: o.with(map[string]map[string]List{"StringNotEquals": {"aws:RequestedRegion": sorted(g.Regions)}})})
 	}
 	if len(g.DenyActions) > 0 {
 		st = append(st, Statement{Sid: "OVMDenyActions", Effect: "Deny", Action: sorted(g.DenyActions), Resource: List{"*"},
-			Condition: map[string]map[string]List{"ArnNotLike": exempt}})
+			Condition: o.with(nil)})
 	}
 	if len(g.InstanceTypes) > 0 {
 		st = append(st, Statement{Sid: "OVMDenyOtherInstanceTypes", Effect: "Deny", Action: List{"ec2:RunInstances"},
 			Resource:  List{fmt.Sprintf("arn:%s:ec2:*:*:instance/*", o.Partition)},
-			Condition: map[string]map[string]List{"StringNotLike": {"ec2:InstanceType": sorted(g.InstanceTypes)}, "ArnNotLike": exempt}})
+			Condition: o.with(map[string]map[string]List{"StringNotLike": {"ec2:InstanceType": sorted(g.InstanceTypes)}})})
 	}
 	for _, s := range extra {
-		// The operator's statements spare OVM's role too: a deny of all of
-		// EC2 must not stop the cleaning.
-		s.Condition = withExemption(s.Condition, exempt["aws:PrincipalARN"])
+		// The operator's statements spare OVM's own sessions too: a deny
+		// of all of EC2 must not stop the cleaning.
+		s.Condition = o.with(s.Condition)
 		st = append(st, s)
 	}
 	if len(st) == 0 {
@@ -166,34 +231,32 @@ func For(g ovm.Guardrails, o Options, extra []Statement) (*Document, error) {
 			"iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole"},
 		Resource: List{fmt.Sprintf("arn:%s:iam::*:role/%s", o.Partition, o.ExemptRole),
 			fmt.Sprintf("arn:%s:iam::*:role/%s", o.Partition, ovm.SpendForwardRole)},
-		Condition: map[string]map[string]List{"ArnNotLike": exempt}})
+		Condition: o.with(nil)})
+	if o.OnRole {
+		// Nor change the boundaries OVM gives the role (OVM's policies in
+		// a management account are all named OVM…).
+		st = append(st, Statement{Sid: "OVMProtectItsPolicies", Effect: "Deny",
+			Action:   List{"iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion"},
+			Resource: List{fmt.Sprintf("arn:%s:iam::*:policy/OVM*", o.Partition)}, Condition: o.with(nil)})
+	}
 	// Nor stop the forwarding of its calls to OVM's spend bus.
 	st = append(st, Statement{Sid: "OVMProtectItsSpendRule", Effect: "Deny",
 		Action:    List{"events:DeleteRule", "events:DisableRule", "events:PutRule", "events:PutTargets", "events:RemoveTargets"},
 		Resource:  List{fmt.Sprintf("arn:%s:events:*:*:rule/%s", o.Partition, ovm.SpendForwardRule)},
-		Condition: map[string]map[string]List{"ArnNotLike": exempt}})
+		Condition: o.with(nil)})
 	return &Document{Version: "2012-10-17", Statement: st}, nil
 }
 
-// withExemption is condition c with OVM's role among the principals
-// ArnNotLike spares (added to a list the statement has, or set).
-func withExemption(c map[string]map[string]List, role List) map[string]map[string]List {
-	out := map[string]map[string]List{}
-	for op, kv := range c {
-		out[op] = map[string]List{}
-		for k, v := range kv {
-			out[op][k] = slices.Clone(v)
-		}
+// Boundary is the permissions boundary of a management account's vended
+// role for doc (a document For made with OnRole): everything allowed but
+// what doc denies. A boundary only bounds, so it needs the Allow.
+func Boundary(doc string) (string, error) {
+	var d Document
+	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+		return "", fmt.Errorf("guardrail: the document is not JSON: %w", err)
 	}
-	if out["ArnNotLike"] == nil {
-		out["ArnNotLike"] = map[string]List{}
-	}
-	for _, r := range role {
-		if !slices.Contains(out["ArnNotLike"]["aws:PrincipalARN"], r) {
-			out["ArnNotLike"]["aws:PrincipalARN"] = append(out["ArnNotLike"]["aws:PrincipalARN"], r)
-		}
-	}
-	return out
+	d.Statement = append([]Statement{{Sid: "OVMAllowWithinGuardrails", Effect: "Allow", Action: List{"*"}, Resource: List{"*"}}}, d.Statement...)
+	return d.JSON(), nil
 }
 
 func sorted(v []string) List {
@@ -202,11 +265,14 @@ func sorted(v []string) List {
 	return s
 }
 
-// Check holds a template's guardrails to AWS's quotas: its document at
-// most MaxSCPChars, and at most MaxSCPsPerTarget policies on the account
-// (FullAWSAccess, OVM's document, the operator's by id). files are the
-// policy files' contents by name; each must be a policy document whose
-// statements all deny (an SCP here restricts, never grants).
+// Check holds a template's guardrails to AWS's quotas. An SCP: its
+// document at most MaxSCPChars, and at most MaxSCPsPerTarget policies on
+// the account (FullAWSAccess, OVM's document, the operator's by id). On a
+// management account's role (o.OnRole): no policy by id, the boundary at
+// most MaxManagedPolicyChars and the inline deny within what the role's
+// MaxRoleInlineChars leave it. files are the policy files' contents by
+// name; each must be a policy document whose statements all deny
+// (guardrails restrict, never grant).
 func Check(g ovm.Guardrails, o Options, files map[string][]byte) (*Document, error) {
 	var extra []Statement
 	for _, f := range g.PolicyFiles() {
@@ -216,9 +282,28 @@ func Check(g ovm.Guardrails, o Options, files map[string][]byte) (*Document, err
 		}
 		extra = append(extra, st...)
 	}
+	if ids := g.PolicyIDs(); o.OnRole && len(ids) > 0 {
+		return nil, fmt.Errorf("its pool's accounts are management accounts, outside OVM's organization: the organization's policies (%s) cannot apply to them; write their statements in a policy file", strings.Join(ids, ", "))
+	}
 	d, err := For(g, o, extra)
 	if err != nil {
 		return nil, err
+	}
+	if o.OnRole {
+		if d == nil {
+			return nil, nil
+		}
+		b, err := Boundary(d.JSON())
+		if err != nil {
+			return nil, err
+		}
+		if c := len(b); c > MaxManagedPolicyChars {
+			return nil, fmt.Errorf("its permissions boundary is %d characters, over IAM's quota of %d for a managed policy: list fewer regions, actions or instance types", c, MaxManagedPolicyChars)
+		}
+		if c, most := len(d.JSON()), MaxRoleInlineChars-inlineReserve; c > most {
+			return nil, fmt.Errorf("its inline deny is %d characters, over the %d IAM's quota of %d leaves it on the role", c, most, MaxRoleInlineChars)
+		}
+		return d, nil
 	}
 	n := 1 + len(g.PolicyIDs()) // FullAWSAccess and the operator's
 	if d != nil {

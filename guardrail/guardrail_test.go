@@ -15,7 +15,10 @@ import (
 	"github.com/ovmdev/ovm/internal/testtool"
 )
 
-var opts = guardrail.Options{ExemptRole: "OrganizationAccountAccessRole"}
+var (
+	opts     = guardrail.Options{ExemptRole: "OrganizationAccountAccessRole"}
+	roleOpts = guardrail.Options{ExemptRole: "OVMCrossAccountRole", OnRole: true}
+)
 
 // The issue's example template's guardrails.
 var example = ovm.Guardrails{
@@ -93,7 +96,7 @@ func TestNoStatementsNoDocument(t *testing.T) {
 
 func TestAWSQuotasRefuseTheTemplate(t *testing.T) {
 	var many []string
-	for i := range 300 {
+	for i := range 400 {
 		many = append(many, fmt.Sprintf("ec2:Describe%03dThing", i))
 	}
 	_, err := guardrail.Check(ovm.Guardrails{DenyActions: many}, opts, nil)
@@ -165,6 +168,22 @@ func combinations() map[string]*guardrail.Document {
 			panic(err)
 		}
 		out[fmt.Sprintf("Combination%02d", mask)] = d
+		// The same keys on a management account's role, and the role's
+		// permissions boundary.
+		r, err := guardrail.Check(g, roleOpts, map[string][]byte{"no-public-s3.json": file})
+		if err != nil {
+			panic(err)
+		}
+		out[fmt.Sprintf("Role%02d", mask)] = r
+		b, err := guardrail.Boundary(r.JSON())
+		if err != nil {
+			panic(err)
+		}
+		var bd guardrail.Document
+		if err := json.Unmarshal([]byte(b), &bd); err != nil {
+			panic(err)
+		}
+		out[fmt.Sprintf("Boundary%02d", mask)] = &bd
 	}
 	return out
 }
@@ -240,4 +259,86 @@ func TestTheSummarySaysWhatTheGuardrailsDo(t *testing.T) {
 	if s := guardrail.Summary(ovm.Guardrails{}); len(s) != 1 || !strings.Contains(s[0], "No guardrails") {
 		t.Errorf("summary of none: %q", s)
 	}
+}
+
+// On a management account's role, every deny binds the sessions with a
+// source identity (the lessee's) and no other: OVM's own sessions of the
+// same role carry none, and there is no other role to spare by ARN. The
+// role's boundary and OVM's other policies are kept from the lessee, and
+// the boundary allows all but what the document denies.
+func TestAManagementAccountsDocumentBindsOnlyTheLesseesSessions(t *testing.T) {
+	g := example
+	g.Policies = nil
+	d, err := guardrail.Check(g, roleOpts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range d.Statement {
+		if s.Effect != "Deny" || len(s.Condition["Null"]["aws:SourceIdentity"]) != 1 || s.Condition["Null"]["aws:SourceIdentity"][0] != "false" {
+			t.Errorf("statement %s does not bind exactly the sessions with a source identity: %+v", s.Sid, s.Condition)
+		}
+		if _, ok := s.Condition["ArnNotLike"]; ok {
+			t.Errorf("statement %s spares a role by ARN on the vended role itself: %+v", s.Sid, s.Condition)
+		}
+	}
+	if p := statement(t, d, "OVMProtectItsPolicies"); !slices.Contains(p.Resource, "arn:aws:iam::*:policy/OVM*") || !slices.Contains(p.Action, "iam:CreatePolicyVersion") {
+		t.Fatalf("the boundary is not kept from the lessee: %+v", p)
+	}
+	if p := statement(t, d, "OVMProtectItsRole"); !slices.Contains(p.Resource, "arn:aws:iam::*:role/OVMCrossAccountRole") {
+		t.Fatalf("the vended role is not kept from the lessee: %+v", p)
+	}
+	b, err := guardrail.Boundary(d.JSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bd guardrail.Document
+	if err := json.Unmarshal([]byte(b), &bd); err != nil {
+		t.Fatal(err)
+	}
+	if a := bd.Statement[0]; a.Effect != "Allow" || !slices.Equal(a.Action, guardrail.List{"*"}) || len(bd.Statement) != len(d.Statement)+1 {
+		t.Fatalf("the boundary is not everything but the denies: %s", b)
+	}
+	// An SCP's document has no such statement (its policies are SCPs).
+	s, _ := guardrail.Check(g, opts, nil)
+	for _, st := range s.Statement {
+		if st.Sid == "OVMProtectItsPolicies" || st.Condition["Null"] != nil {
+			t.Fatalf("the SCP has the role's statement %s", st.Sid)
+		}
+	}
+	// An operator's statement with a Null condition of its own keeps it,
+	// and gets the source identity's.
+	file := []byte(`{"Statement":{"Effect":"Deny","Action":"s3:DeleteBucket","Resource":"*","Condition":{"Null":{"s3:x-amz-server-side-encryption":"true"}}}}`)
+	f, err := guardrail.Check(ovm.Guardrails{Policies: []string{"f.json"}}, roleOpts, map[string][]byte{"f.json": file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := f.Statement[0].Condition["Null"]; len(n) != 2 || n["aws:SourceIdentity"][0] != "false" || n["s3:x-amz-server-side-encryption"][0] != "true" {
+		t.Fatalf("the operator's statement's conditions: %+v", f.Statement[0].Condition)
+	}
+}
+
+// A management account's quotas are IAM's: no organization policy by id,
+// the boundary within a managed policy's 6,144 characters.
+func TestIAMsQuotasRefuseAManagementAccountsTemplate(t *testing.T) {
+	_, err := guardrail.Check(example, roleOpts, nil)
+	if err == nil || !strings.Contains(err.Error(), "p-examplepolicy") || !strings.Contains(err.Error(), "policy file") {
+		t.Fatalf("an organization policy on a management account: %v", err)
+	}
+	var big ovm.Guardrails
+	for i := range 400 {
+		big.DenyActions = append(big.DenyActions, fmt.Sprintf("ec2:Action%03d", i))
+	}
+	_, err = guardrail.Check(big, roleOpts, nil)
+	if err == nil || !strings.Contains(err.Error(), "permissions boundary is") || !strings.Contains(err.Error(), "6144") {
+		t.Fatalf("a boundary over the quota: %v", err)
+	}
+	// The issue's example (without the organization's policy) fits.
+	g := example
+	g.Policies = nil
+	d, err := guardrail.Check(g, roleOpts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := guardrail.Boundary(d.JSON())
+	t.Logf("the example's boundary: %d characters of %d; its inline deny %d", len(b), guardrail.MaxManagedPolicyChars, len(d.JSON()))
 }

@@ -117,3 +117,11 @@ func MaxInFlight(p *Pool, limit, def int, capKey string) error {
 type Guarded interface {
 	GuardrailRole() string
 }
+
+// RoleGuarded is a Config whose pools' accounts are management accounts,
+// outside OVM's organization (no SCP binds them): a template's guardrails
+// bind the pool's vended role itself (package guardrail, Options.OnRole),
+// and its provider implements ovm.Guardrailer on that role.
+type RoleGuarded interface {
+	GuardsTheVendedRole()
+}

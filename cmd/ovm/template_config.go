@@ -102,9 +102,14 @@ func (c *Config) validateTemplates() error {
 			return bad("", "%v", err)
 		}
 		if !t.Guardrails.Empty() {
-			guarded, ok := p.Kind.(provider.Guarded)
-			if !ok {
-				return bad(".guardrails", "pool %q's provider (%s) cannot enforce guardrails yet: only organizations and sim pools can", tc.Pool, p.Provider)
+			opts := guardrail.Options{Partition: ovm.Partition(c.AWS.Region)}
+			switch k := p.Kind.(type) {
+			case provider.Guarded:
+				opts.ExemptRole = k.GuardrailRole()
+			case provider.RoleGuarded:
+				opts.ExemptRole, opts.OnRole = p.policy.RoleName, true
+			default:
+				return bad(".guardrails", "pool %q's provider (%s) cannot enforce guardrails: only organizations, signup and sim pools can", tc.Pool, p.Provider)
 			}
 			files := map[string][]byte{}
 			for j, f := range t.Guardrails.PolicyFiles() {
@@ -114,7 +119,7 @@ func (c *Config) validateTemplates() error {
 				}
 				files[f] = b
 			}
-			d, err := guardrail.Check(t.Guardrails, guardrail.Options{ExemptRole: guarded.GuardrailRole(), Partition: ovm.Partition(c.AWS.Region)}, files)
+			d, err := guardrail.Check(t.Guardrails, opts, files)
 			if err != nil {
 				return bad("", "template %q: %v", t.Name, err)
 			}

@@ -111,9 +111,20 @@ func TestABadTemplateFailsAtStartNamingItsKey(t *testing.T) {
 			t.Errorf("%s:\n  %v\n  want %q", body, err, want)
 		}
 	}
-	// A sign-up pool cannot enforce guardrails yet: refused, not ignored.
-	_, err := loadConfig(writeConfig(t, signupPool("")+"templates:\n  - {name: t, pool: default, guardrails: {regions: [eu-west-1]}}\n"))
-	if err == nil || !strings.Contains(err.Error(), "templates[0].guardrails: pool \"default\"'s provider (signup) cannot enforce guardrails yet") {
-		t.Errorf("guardrails on a sign-up pool: %v", err)
+	// A sign-up pool's guardrails bind its vended role (the pool's
+	// role_name) for the sessions with a source identity; the
+	// organization's policies cannot apply there.
+	c, err := loadConfig(writeConfig(t, signupPool("")+"templates:\n  - {name: t, pool: default, guardrails: {regions: [eu-west-1]}}\n"))
+	if err != nil {
+		t.Fatalf("guardrails on a sign-up pool: %v", err)
+	}
+	doc := c.Templates[0].template.GuardrailDocument
+	if !strings.Contains(doc, `"Null":{"aws:SourceIdentity":["false"]}`) || !strings.Contains(doc, "role/OVMCrossAccountRole") ||
+		strings.Contains(doc, "aws:PrincipalARN") {
+		t.Errorf("a sign-up pool's guardrails: %s", doc)
+	}
+	_, err = loadConfig(writeConfig(t, signupPool("")+"templates:\n  - {name: t, pool: default, guardrails: {policies: [p-aaaaaaaa1]}}\n"))
+	if err == nil || !strings.Contains(err.Error(), `template "t": its pool's accounts are management accounts`) {
+		t.Errorf("an organization's policy on a sign-up pool: %v", err)
 	}
 }

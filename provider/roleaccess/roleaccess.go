@@ -277,10 +277,16 @@ func (d *Direct) RepairTrust(ctx context.Context, a *ovm.Account) (bool, error) 
 	return RepairTrust(ctx, d.iam(a, "ovm-trust"), d.RoleName)
 }
 
-// Grant implements ovm.Access.
+// Grant implements ovm.Access. On an account whose lease has guardrails,
+// the principal is trusted only for sessions that set a source identity
+// (GuardedTrustPolicy).
 func (d *Direct) Grant(ctx context.Context, a *ovm.Account, principal string) error {
+	doc := TrustPolicy(append(slices.Clone(d.Trust), principal)...)
+	if _, guarded := ovm.GuardOf(a); guarded {
+		doc = GuardedTrustPolicy(d.Trust, principal)
+	}
 	_, err := d.iam(a, "ovm-access").UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(d.RoleName),
-		PolicyDocument: aws.String(TrustPolicy(append(slices.Clone(d.Trust), principal)...))})
+		PolicyDocument: aws.String(doc)})
 	return err
 }
 
@@ -374,15 +380,25 @@ func (d *Direct) Freeze(ctx context.Context, a *ovm.Account, f ovm.Freeze) (ovm.
 	return res, nil
 }
 
-// Unfreeze implements ovm.Freezer: the boundary taken off, the lease's
+// Unfreeze implements ovm.Freezer: the boundary taken off (and the
+// guardrails' put back, when the lease has them in place), the lease's
 // principal trusted again. Sessions issued before the freeze stay denied.
 func (d *Direct) Unfreeze(ctx context.Context, a *ovm.Account, f ovm.Freeze) error {
 	c := d.iam(a, "ovm-unfreeze")
 	if bc, ok := c.(BoundaryIAM); ok {
+		// The frozen boundary allows its own removal, not its replacement:
+		// off first. The guardrails' inline deny binds the lessee meanwhile
+		// (and the lessee is not trusted until the end).
 		_, err := bc.DeleteRolePermissionsBoundary(ctx, &iam.DeleteRolePermissionsBoundaryInput{RoleName: aws.String(d.RoleName)})
 		var nf *iamtypes.NoSuchEntityException
 		if err != nil && !errors.As(err, &nf) {
 			return fmt.Errorf("take off the boundary %s: %w", FrozenBoundary, err)
+		}
+		if g, wants := ovm.GuardOf(a); wants && ovm.Guarded(a) {
+			if _, err := bc.PutRolePermissionsBoundary(ctx, &iam.PutRolePermissionsBoundaryInput{RoleName: aws.String(d.RoleName),
+				PermissionsBoundary: aws.String(d.policyARN(a, GuardBoundaryName(g)))}); err != nil {
+				return fmt.Errorf("put the guardrails' boundary back: %w", err)
+			}
 		}
 	}
 	if f.Principal == "" {

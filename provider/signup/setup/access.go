@@ -53,6 +53,8 @@ func access(ac aws.Config, env provider.Env, sc Config) *roleaccess.Direct {
 // withAccess keeps every capability of the signup provider.
 var (
 	_ ovm.Access          = withAccess{}
+	_ ovm.Guardrailer     = withAccess{}
+	_ ovm.Freezer         = withAccess{}
 	_ ovm.QuotaReporter   = withAccess{}
 	_ ovm.CloseLister     = withAccess{}
 	_ ovm.ChannelReporter = withAccess{}

@@ -32,6 +32,11 @@ type PoolConfig struct {
 	Signup Config
 }
 
+// GuardsTheVendedRole implements provider.RoleGuarded: a management
+// account's guardrails are a boundary and an inline deny on its vended
+// role (package roleaccess).
+func (c *PoolConfig) GuardsTheVendedRole() {}
+
 // Blocks implements provider.Config.
 func (c *PoolConfig) Blocks() map[string]any { return map[string]any{"signup": &c.Signup} }
 
