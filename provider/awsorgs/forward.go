@@ -45,30 +45,38 @@ func (p *Provider) ensureForwarding(ctx context.Context, accountID string, creds
 	if p.cfg.SpendBus == "" {
 		return nil
 	}
-	if p.c.EventsFor == nil || p.c.EC2For == nil {
+	return EnsureForwarding(ctx, p.c, accountID, p.cfg.SpendBus, p.cfg.Region, creds)
+}
+
+// EnsureForwarding sets the spend forwarding to bus up in account
+// accountID, which creds act in: the role, and the rule in every Region
+// enabled there (listed from home, default us-east-1). It converges when
+// run again. The signup provider's management accounts use it through
+// their vended role.
+func EnsureForwarding(ctx context.Context, c *Clients, accountID, bus, home string, creds aws.CredentialsProvider) error {
+	if c.EventsFor == nil || c.EC2For == nil || c.IAMFor == nil {
 		return errors.New("no EventBridge client")
 	}
-	roleARN, err := p.ensureForwardRole(ctx, p.c.IAMFor(creds), accountID)
+	roleARN, err := ensureForwardRole(ctx, c.IAMFor(creds), accountID, bus)
 	if err != nil {
 		return fmt.Errorf("role %s: %w", ForwardRole, err)
 	}
-	home := p.cfg.Region
 	if home == "" {
 		home = "us-east-1"
 	}
-	regions, err := p.c.EC2For(creds, home).DescribeRegions(ctx, &ec2.DescribeRegionsInput{})
+	regions, err := c.EC2For(creds, home).DescribeRegions(ctx, &ec2.DescribeRegionsInput{})
 	if err != nil {
 		return fmt.Errorf("list the account's Regions: %w", err)
 	}
 	for _, r := range regions.Regions {
 		region := aws.ToString(r.RegionName)
-		ev := p.c.EventsFor(creds, region)
+		ev := c.EventsFor(creds, region)
 		if _, err := ev.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(ForwardRule), EventPattern: aws.String(forwardPattern()),
 			State: ebtypes.RuleStateEnabled, Description: aws.String("OVM: the lessee's priced calls, to OVM's spend bus")}); err != nil {
 			return fmt.Errorf("rule in %s: %w", region, err)
 		}
 		out, err := ev.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(ForwardRule),
-			Targets: []ebtypes.Target{{Id: aws.String("ovm"), Arn: aws.String(p.cfg.SpendBus), RoleArn: aws.String(roleARN)}}})
+			Targets: []ebtypes.Target{{Id: aws.String("ovm"), Arn: aws.String(bus), RoleArn: aws.String(roleARN)}}})
 		if err != nil {
 			return fmt.Errorf("rule target in %s: %w", region, err)
 		}
@@ -81,14 +89,14 @@ func (p *Provider) ensureForwarding(ctx context.Context, accountID string, creds
 
 // ensureForwardRole creates the role EventBridge forwards with, or puts
 // its trust and policy back, and returns its ARN.
-func (p *Provider) ensureForwardRole(ctx context.Context, c iamAPI, accountID string) (string, error) {
+func ensureForwardRole(ctx context.Context, c iamAPI, accountID, bus string) (string, error) {
 	trust, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
 		"Effect": "Allow", "Principal": map[string]any{"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole",
 		"Condition": map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": accountID},
 			// only the forwarding rule, not any rule of the account
 			"ArnLike": map[string]any{"aws:SourceArn": "arn:*:events:*:" + accountID + ":rule/" + ForwardRule}}}}})
 	policy, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
-		"Effect": "Allow", "Action": "events:PutEvents", "Resource": p.cfg.SpendBus}}})
+		"Effect": "Allow", "Action": "events:PutEvents", "Resource": bus}}})
 	name := aws.String(ForwardRole)
 	var arn string
 	got, err := c.GetRole(ctx, &iam.GetRoleInput{RoleName: name})

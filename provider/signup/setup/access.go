@@ -2,6 +2,8 @@ package setup
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +24,34 @@ import (
 type withAccess struct {
 	*signup.Provider
 	*roleaccess.Direct
+	// spend sets up the account's spend forwarding (nil without
+	// spend.event_bus_arn).
+	spend *spendSetup
+}
+
+// Bootstrap implements ovm.Provider: the sign-up provider's bootstrap,
+// then the account's spend forwarding (it converges when run again).
+func (w withAccess) Bootstrap(ctx context.Context, a *ovm.Account) (ovm.StepResult, error) {
+	r, err := w.Provider.Bootstrap(ctx, a)
+	if err != nil || r.Status != ovm.StepDone || w.spend == nil {
+		return r, err
+	}
+	if err := w.spend.setUp(ctx, a.AWSAccountID, r.RoleARN); err != nil {
+		return ovm.StepResult{}, fmt.Errorf("the spend forwarding: %w", err)
+	}
+	r.Report = strings.TrimPrefix(r.Report+"; spend forwarding set up (trail "+SpendTrail+")", "; ")
+	return r, nil
+}
+
+// Close implements ovm.Provider: the account is taken off OVM's spend bus
+// first (its lessee is gone: the revocation came before), then closed.
+func (w withAccess) Close(ctx context.Context, a *ovm.Account) (ovm.StepResult, error) {
+	if w.spend != nil && a.AWSAccountID != "" {
+		if err := w.spend.revoke(ctx, a.AWSAccountID); err != nil {
+			return ovm.StepResult{}, err
+		}
+	}
+	return w.Provider.Close(ctx, a)
 }
 
 // access makes the access part of a signup pool.

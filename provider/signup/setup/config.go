@@ -15,6 +15,7 @@ import (
 
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/provider"
+	"github.com/ovmdev/ovm/provider/awsorgs"
 	"github.com/ovmdev/ovm/provider/signup"
 	"github.com/ovmdev/ovm/provider/signup/awsconnect"
 )
@@ -51,7 +52,15 @@ func (c *PoolConfig) New(ctx context.Context, env provider.Env) (ovm.Provider, e
 	if err != nil {
 		return nil, err
 	}
-	return withAccess{Provider: p, Direct: access(ac, env, c.Signup)}, nil
+	w := withAccess{Provider: p, Direct: access(ac, env, c.Signup)}
+	if env.SpendBus != "" {
+		home := env.AWSRegion
+		if home == "" {
+			home = "us-east-1"
+		}
+		w.spend = &spendSetup{ac: ac, clients: awsorgs.NewClients(ac), bus: env.SpendBus, home: home, path: env.AWSEndpoint != ""}
+	}
+	return w, nil
 }
 
 // Complete implements provider.Config: sign-ups go one at a time and two
