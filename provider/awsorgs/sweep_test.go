@@ -76,7 +76,7 @@ func TestASweepFindsWhatRunsInTheAccountWithoutAnEvent(t *testing.T) {
 	for i := range res.Found {
 		res.Found[i].USDPerHour = 1
 	}
-	g.Sweep(now, res.Types, res.Reached, res.Found)
+	g.Sweep(now, res)
 	// The running instance, our volume and both instances' root volumes
 	// (a stopped instance's volume still costs); not the stopped instance.
 	if s := g.Summarize(now.Add(time.Hour)); s.BurnUSDPerHour != 4 {
