@@ -402,18 +402,19 @@ type SweptResource struct {
 	Unpriced   bool
 }
 
-// Sweep corrects g by what a sweep at `at` found: the swept types, in the
-// regions it reached. A running resource found that g does not know (a
-// missed launch, one from before the lease) starts at its launch (or the
-// lease's start, or at); one g thinks runs that was not found running
-// stopped at `at`. Regions the sweep did not reach are left as they are:
-// an unreachable region never zeroes the spend.
-func (g *SpendLedger) Sweep(at time.Time, types, reached []string, found []SweptResource) {
+// Sweep corrects g by what the sweep res, made at `at`, found. A running
+// resource found that g does not know (a missed launch, one from before
+// the lease) starts at its launch (or the lease's start, or at); one g
+// thinks runs that was not found running stopped at `at`, but only when
+// res covers its type in its Region: a Region the sweep did not reach, or
+// a type it could not list there, is left as it is, so an unreachable
+// Region or service never zeroes the spend.
+func (g *SpendLedger) Sweep(at time.Time, res *SpendSweepResult) {
 	if g.Final {
 		return
 	}
 	running := map[string]bool{}
-	for _, f := range found {
+	for _, f := range res.Found {
 		key := SpendKey(f.Type, f.Region, f.ID)
 		if !f.Running {
 			continue
@@ -437,7 +438,7 @@ func (g *SpendLedger) Sweep(at time.Time, types, reached []string, found []Swept
 			USDPerHour: f.USDPerHour, Unpriced: f.Unpriced}, "sweep")
 	}
 	for _, r := range g.Resources {
-		if r.Running() && !running[r.Key] && slices.Contains(types, r.Type) && slices.Contains(reached, r.Region) {
+		if r.Running() && !running[r.Key] && res.Covers(r.Type, r.Region) {
 			g.change(&SpendChange{At: at, Action: SpendStop, Type: r.Type, Region: r.Region, ID: r.ID}, "sweep")
 		}
 	}
@@ -617,11 +618,22 @@ type SpendSweeper interface {
 
 // SpendSweepResult is what one sweep of an account found.
 type SpendSweepResult struct {
-	Types   []string
+	// Types are the resource types the sweep lists.
+	Types []string
+	// Reached are the Regions it listed.
 	Reached []string
+	// Skipped are, by Region reached, the types it could not list there
+	// (access denied, the service not offered in that Region, an error).
+	Skipped map[string][]string
 	Found   []SweptResource
 	// Errors name the Regions or types it could not list.
 	Errors []string
+}
+
+// Covers reports whether r listed every resource of type typ in region:
+// only then does one it did not find running count as stopped.
+func (r *SpendSweepResult) Covers(typ, region string) bool {
+	return slices.Contains(r.Types, typ) && slices.Contains(r.Reached, region) && !slices.Contains(r.Skipped[region], typ)
 }
 
 // CostReporter reads what AWS bills (Cost Explorer): usage cost by UTC

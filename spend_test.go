@@ -122,10 +122,10 @@ func TestSweepAddsMissedLaunchesAndStopsWhatIsGoneButNotInUnreachedRegions(t *te
 	g.Apply("e1", launch("i-gone", spendT0, 1))
 	g.Apply("e2", []*ovm.SpendChange{{At: spendT0, Action: ovm.SpendStart, Type: "ec2.instance", Region: "us-east-1", ID: "i-far", Size: "t3.micro", USDPerHour: 1}})
 	at := spendT0.Add(2 * time.Hour)
-	g.Sweep(at, []string{"ec2.instance"}, []string{"eu-west-1"}, []ovm.SweptResource{
+	g.Sweep(at, &ovm.SpendSweepResult{Types: []string{"ec2.instance"}, Reached: []string{"eu-west-1"}, Found: []ovm.SweptResource{
 		{Type: "ec2.instance", Region: "eu-west-1", ID: "i-missed", Size: "t3.micro", Running: true, Since: spendT0.Add(time.Hour), USDPerHour: 0.5},
 		{Type: "ec2.instance", Region: "eu-west-1", ID: "i-before", Size: "t3.micro", Running: true, Since: spendT0.Add(-48 * time.Hour), USDPerHour: 0.5},
-	})
+	}})
 	s := g.Summarize(spendT0.Add(4 * time.Hour))
 	// i-gone: 2 h at 1; i-far (us-east-1, not reached): 4 h at 1;
 	// i-missed: 3 h at 0.5; i-before: from the lease start, 4 h at 0.5.
@@ -134,6 +134,31 @@ func TestSweepAddsMissedLaunchesAndStopsWhatIsGoneButNotInUnreachedRegions(t *te
 	}
 	if s.BurnUSDPerHour != 2 {
 		t.Fatalf("burn %v, want 2", s.BurnUSDPerHour)
+	}
+}
+
+// A type the sweep could not list in a Region (access denied, the service
+// not offered there) says nothing of what runs of it there: its resources
+// keep running, while the other types of that Region, and that type in the
+// other Regions, are corrected.
+func TestASweepKeepsWhatRunsOfATypeItCouldNotListInARegion(t *testing.T) {
+	g := spendLedger()
+	db := func(id, region string) []*ovm.SpendChange {
+		return []*ovm.SpendChange{{At: spendT0, Action: ovm.SpendStart, Type: "rds.instance", Region: region, ID: id, Size: "db.m5.large", USDPerHour: 1}}
+	}
+	g.Apply("e1", db("db-unlisted", "eu-west-1"))
+	g.Apply("e2", db("db-gone", "us-east-1"))
+	g.Apply("e3", launch("i-gone", spendT0, 1))
+	at := spendT0.Add(time.Hour)
+	g.Sweep(at, &ovm.SpendSweepResult{Types: []string{"ec2.instance", "rds.instance"}, Reached: []string{"eu-west-1", "us-east-1"},
+		Skipped: map[string][]string{"eu-west-1": {"rds.instance"}}, Errors: []string{"eu-west-1 rds.instance: AccessDenied"}})
+	for _, r := range g.Resources {
+		if want := r.ID == "db-unlisted"; r.Running() != want {
+			t.Errorf("%s running %v after the sweep, want %v", r.ID, r.Running(), want)
+		}
+	}
+	if s := g.Summarize(spendT0.Add(3 * time.Hour)); s.BurnUSDPerHour != 1 || s.USD != 3+1+1 {
+		t.Fatalf("spend %v burning %v, want 5 burning 1 (the unlisted database kept)", s.USD, s.BurnUSDPerHour)
 	}
 }
 
@@ -160,8 +185,8 @@ func TestAStartOfAnUnknownResourceIsUnpricedUntilASweepSizesIt(t *testing.T) {
 	if s := g.Summarize(spendT0.Add(time.Hour)); len(s.Unpriced) != 1 {
 		t.Fatalf("a start without a size is free: %+v", s)
 	}
-	g.Sweep(spendT0.Add(time.Hour), []string{"ec2.instance"}, []string{"eu-west-1"}, []ovm.SweptResource{
-		{Type: "ec2.instance", Region: "eu-west-1", ID: "i-1", Size: "m5.large", Running: true, USDPerHour: 1}})
+	g.Sweep(spendT0.Add(time.Hour), &ovm.SpendSweepResult{Types: []string{"ec2.instance"}, Reached: []string{"eu-west-1"}, Found: []ovm.SweptResource{
+		{Type: "ec2.instance", Region: "eu-west-1", ID: "i-1", Size: "m5.large", Running: true, USDPerHour: 1}}})
 	if s := g.Summarize(spendT0.Add(3 * time.Hour)); len(s.Unpriced) != 0 || s.USD != 2 {
 		t.Fatalf("after the sweep %+v, want 2 USD priced", s)
 	}

@@ -415,7 +415,7 @@ func (s *Spender) sweep(ctx context.Context, active []*ovm.Lease) error {
 			if g.Final {
 				return nil, false
 			}
-			g.Sweep(now, res.Types, res.Reached, res.Found)
+			g.Sweep(now, res)
 			for _, e := range res.Errors {
 				g.AddError(now, "sweep", e)
 			}

@@ -9,10 +9,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/account"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/eks"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/opensearch"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
+	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
@@ -82,8 +86,14 @@ type Clients struct {
 	// (the spend forwarding).
 	EventsFor func(creds aws.CredentialsProvider, region string) eventsAPI
 	// RDSFor makes an RDS client acting with creds in region (a freeze
-	// that stops what bills).
+	// that stops what bills, the spend sweep).
 	RDSFor func(creds aws.CredentialsProvider, region string) rdsAPI
+	// ELBFor, EKSFor, SageMakerFor and OpenSearchFor make clients acting
+	// with creds in region (the spend sweep; nil: that type is not swept).
+	ELBFor        func(creds aws.CredentialsProvider, region string) elbAPI
+	EKSFor        func(creds aws.CredentialsProvider, region string) eksAPI
+	SageMakerFor  func(creds aws.CredentialsProvider, region string) sagemakerAPI
+	OpenSearchFor func(creds aws.CredentialsProvider, region string) opensearchAPI
 }
 
 // retryer retries what Organizations asks to be retried: throttling
@@ -120,6 +130,18 @@ func NewClients(cfg aws.Config) *Clients {
 		},
 		RDSFor: func(creds aws.CredentialsProvider, region string) rdsAPI {
 			return rds.NewFromConfig(withCreds(creds), func(o *rds.Options) { o.Region = region })
+		},
+		ELBFor: func(creds aws.CredentialsProvider, region string) elbAPI {
+			return elb.NewFromConfig(withCreds(creds), func(o *elb.Options) { o.Region = region })
+		},
+		EKSFor: func(creds aws.CredentialsProvider, region string) eksAPI {
+			return eks.NewFromConfig(withCreds(creds), func(o *eks.Options) { o.Region = region })
+		},
+		SageMakerFor: func(creds aws.CredentialsProvider, region string) sagemakerAPI {
+			return sagemaker.NewFromConfig(withCreds(creds), func(o *sagemaker.Options) { o.Region = region })
+		},
+		OpenSearchFor: func(creds aws.CredentialsProvider, region string) opensearchAPI {
+			return opensearch.NewFromConfig(withCreds(creds), func(o *opensearch.Options) { o.Region = region })
 		},
 	}
 }

@@ -212,7 +212,14 @@ func changesOf(r *record) ([]*ovm.SpendChange, error) {
 		return []*ovm.SpendChange{{Action: a, Type: typ, ID: id, Size: size}}, nil
 	}
 	if c, ok := byRequest[r.EventName]; ok {
-		return one(c.action, c.typ, req.str(c.idField), "")
+		if r.EventName == "DeleteLoadBalancer" && req.str("loadBalancerArn") == "" && req.str("loadBalancerName") != "" {
+			return nil, nil // a Classic Load Balancer's (API 2012-06-01): not priced
+		}
+		id := req.first(strings.Split(c.idField, "|")...)
+		if c.typ == "rds.instance" {
+			id = strings.ToLower(id)
+		}
+		return one(c.action, c.typ, id, "")
 	}
 	switch r.EventName {
 	case "RunInstances", "StartInstances", "StopInstances", "TerminateInstances":
@@ -255,6 +262,13 @@ func changesOf(r *record) ([]*ovm.SpendChange, error) {
 		}
 		return one(ovm.SpendDelete, "nat.gateway", id, "")
 	case "CreateLoadBalancer":
+		// Elastic Load Balancing, Application Load Balancers guide, "Log
+		// API calls for your Application Load Balancer using CloudTrail"
+		// (load-balancer-cloudtrail-logs): responseElements.loadBalancers[]
+		// .loadBalancerArn and .type.
+		if resp.get("loadBalancers") == nil && req.str("loadBalancerName") != "" {
+			return nil, nil // a Classic Load Balancer's (API 2012-06-01): not priced
+		}
 		var out []*ovm.SpendChange
 		for _, it := range list(resp.get("loadBalancers")) {
 			lb := obj(it)
@@ -267,17 +281,36 @@ func changesOf(r *record) ([]*ovm.SpendChange, error) {
 		}
 		return out, nil
 	case "CreateDBInstance":
-		return one(ovm.SpendStart, "rds.instance", resp.str("dBInstanceIdentifier"), resp.str("dBInstanceClass"))
+		// Amazon RDS User Guide, "Monitoring Amazon RDS API calls in AWS
+		// CloudTrail" (logging-using-cloudtrail), its CreateDBInstance
+		// entry: responseElements.dBInstanceIdentifier and .dBInstanceClass.
+		// RDS keeps identifiers in lower case (the API reference's
+		// DBInstanceIdentifier), and a later call may name it otherwise.
+		return one(ovm.SpendStart, "rds.instance", strings.ToLower(resp.str("dBInstanceIdentifier")), resp.str("dBInstanceClass"))
 	case "ModifyDBInstance":
+		// No documented entry: the request's fields as CreateDBInstance's
+		// requestParameters spell them (dBInstanceIdentifier, dBInstanceClass).
 		if class := req.str("dBInstanceClass"); class != "" {
-			return one(ovm.SpendModify, "rds.instance", req.str("dBInstanceIdentifier"), class)
+			return one(ovm.SpendModify, "rds.instance", strings.ToLower(req.str("dBInstanceIdentifier")), class)
 		}
 		return nil, nil
 	case "CreateCluster":
-		return one(ovm.SpendStart, "eks.cluster", resp.obj("cluster").str("name"), "")
+		// Amazon EKS User Guide, "Analyze AWS CloudTrail log file entries"
+		// (understanding-service-name-entries): its CreateCluster entry
+		// names the cluster responseElements.cluster.clusterName, where
+		// the API's Cluster shape says name: either is read.
+		cl := resp.obj("cluster")
+		return one(ovm.SpendStart, "eks.cluster", cl.first("name", "clusterName"), "")
 	case "CreateNotebookInstance":
+		// No documented entry (the SageMaker guide's "Log Amazon SageMaker
+		// API calls with AWS CloudTrail" shows CreateEndpoint and
+		// CreateModel): the request's fields in the lower camel case its
+		// entries use.
 		return one(ovm.SpendStart, "sagemaker.notebook", req.str("notebookInstanceName"), req.str("instanceType"))
 	case "CreateTrainingJob":
+		// No documented entry either: requestParameters.trainingJobName,
+		// .resourceConfig and .stoppingCondition as for
+		// CreateNotebookInstance.
 		// A job ends by itself and no event says so: it counts for its
 		// longest run (stoppingCondition.maxRuntimeInSeconds, 1 day by
 		// default), the sweep and the bill correct it.
@@ -292,7 +325,9 @@ func changesOf(r *record) ([]*ovm.SpendChange, error) {
 		}
 		return c, err
 	case "CreateEndpoint":
-		// The endpoint's instances are in its configuration, not in the
+		// SageMaker developer guide, "Log Amazon SageMaker API calls with
+		// AWS CloudTrail" (logging-using-cloudtrail), its CreateEndpoint
+		// entry: requestParameters.endpointName. The endpoint's instances are in its configuration, not in the
 		// call: unpriced until the sweep sizes it.
 		c, err := one(ovm.SpendStart, "sagemaker.endpoint", req.str("endpointName"), "")
 		if len(c) == 1 {
@@ -300,6 +335,12 @@ func changesOf(r *record) ([]*ovm.SpendChange, error) {
 		}
 		return c, err
 	case "CreateDomain":
+		// OpenSearch Service developer guide, "Monitoring Amazon OpenSearch
+		// Service API calls with AWS CloudTrail"
+		// (managedomains-cloudtrailauditing), its CreateDomain entry:
+		// requestParameters.domainName, .clusterConfig.instanceType and
+		// .instanceCount. (The 2015 API's CreateElasticsearchDomain is not
+		// read: the sweep finds its domains.)
 		cc := req.obj("clusterConfig")
 		return one(ovm.SpendStart, "opensearch.domain", req.str("domainName"), cc.str("instanceType")+":"+orOne(cc.num("instanceCount")))
 	}
@@ -327,7 +368,9 @@ var serviceOf = func() map[string]string {
 }()
 
 // byRequest are the calls that name their resource in a request field
-// and change nothing but whether it runs.
+// (the first of idField's "|"-separated names present) and change nothing
+// but whether it runs. DeleteLoadBalancer's loadBalancerArn is the
+// Application Load Balancers guide's DeleteLoadBalancer entry's.
 var byRequest = map[string]struct {
 	action                ovm.SpendAction
 	service, typ, idField string
@@ -337,7 +380,7 @@ var byRequest = map[string]struct {
 	"StartDBInstance":        {ovm.SpendStart, "rds", "rds.instance", "dBInstanceIdentifier"},
 	"StopDBInstance":         {ovm.SpendStop, "rds", "rds.instance", "dBInstanceIdentifier"},
 	"DeleteDBInstance":       {ovm.SpendDelete, "rds", "rds.instance", "dBInstanceIdentifier"},
-	"DeleteCluster":          {ovm.SpendDelete, "eks", "eks.cluster", "name"},
+	"DeleteCluster":          {ovm.SpendDelete, "eks", "eks.cluster", "name|clusterName"}, // as CreateCluster
 	"StartNotebookInstance":  {ovm.SpendStart, "sagemaker", "sagemaker.notebook", "notebookInstanceName"},
 	"StopNotebookInstance":   {ovm.SpendStop, "sagemaker", "sagemaker.notebook", "notebookInstanceName"},
 	"DeleteNotebookInstance": {ovm.SpendDelete, "sagemaker", "sagemaker.notebook", "notebookInstanceName"},
@@ -376,6 +419,16 @@ func (o jobj) obj(k string) jobj { return obj(o[k]) }
 func (o jobj) str(k string) string {
 	s, _ := o[k].(string)
 	return s
+}
+
+// first is the first of keys' string fields that is not empty.
+func (o jobj) first(keys ...string) string {
+	for _, k := range keys {
+		if s := o.str(k); s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 // num is a number field as a decimal string ("" when absent or not a

@@ -83,6 +83,40 @@ func TestEachPricedCallIsReadIntoItsChange(t *testing.T) {
 	}
 }
 
+// The entries AWS's documentation shows (the names of cloudtrail.go's
+// comments) are read as the API's shapes are: EKS's CreateCluster entry
+// names its cluster clusterName, RDS identifiers are one whatever their
+// case, and a Classic Load Balancer's calls (same names, same service) are
+// not priced and no error.
+func TestTheDocumentedEntriesAreRead(t *testing.T) {
+	for _, c := range []struct {
+		spec    cloudtrail.Spec
+		typ, id string
+	}{
+		{cloudtrail.Spec{Name: "CreateCluster", Service: "eks", Request: map[string]any{"clusterName": "test"},
+			Response: map[string]any{"cluster": map[string]any{"clusterName": "test", "status": "CREATING"}}}, "eks.cluster", "test"},
+		{cloudtrail.Spec{Name: "DeleteCluster", Service: "eks", Request: map[string]any{"clusterName": "test"}}, "eks.cluster", "test"},
+		{cloudtrail.Spec{Name: "DeleteCluster", Service: "eks", Request: map[string]any{"name": "test"}}, "eks.cluster", "test"},
+		{cloudtrail.Spec{Name: "StopDBInstance", Service: "rds", Request: map[string]any{"dBInstanceIdentifier": "Test-Instance"}}, "rds.instance", "test-instance"},
+		{cloudtrail.Spec{Name: "ModifyDBInstance", Service: "rds", Request: map[string]any{"dBInstanceIdentifier": "Test-Instance", "dBInstanceClass": "db.m5.large"}},
+			"rds.instance", "test-instance"},
+		{cloudtrail.Spec{Name: "CreateLoadBalancer", Service: "elasticloadbalancing", Request: map[string]any{"loadBalancerName": "classic"},
+			Response: map[string]any{"dNSName": "classic-1.us-west-2.elb.amazonaws.com"}}, "", ""},
+		{cloudtrail.Spec{Name: "DeleteLoadBalancer", Service: "elasticloadbalancing", Request: map[string]any{"loadBalancerName": "classic"}}, "", ""},
+	} {
+		ev := parse(t, c.spec)
+		if c.typ == "" {
+			if len(ev.Changes) != 0 {
+				t.Errorf("%s of a Classic Load Balancer: %+v", c.spec.Name, ev.Changes[0])
+			}
+			continue
+		}
+		if len(ev.Changes) != 1 || ev.Changes[0].Type != c.typ || ev.Changes[0].ID != c.id {
+			t.Errorf("%s %v: %d changes %+v, want %s %s", c.spec.Name, c.spec.Request, len(ev.Changes), ev.Changes, c.typ, c.id)
+		}
+	}
+}
+
 func TestAnotherServicesCallOfTheSameNameChangesNothing(t *testing.T) {
 	if ev := parse(t, cloudtrail.Spec{Name: "DeleteCluster", Service: "ecs", Request: map[string]any{"name": "k"}}); len(ev.Changes) != 0 {
 		t.Fatalf("ECS's DeleteCluster deleted an EKS cluster: %+v", ev.Changes)
