@@ -22,10 +22,13 @@ import (
 
 // The spend forwarding in each account (docs/spend.md): the EventBridge
 // rule that sends the lessee's priced calls to OVM's bus, and the role it
-// sends them with. Guardrails keep the lessee from changing either.
+// sends them with, and, in a management account (outside OVM's
+// organization's trail), the trail that logs its calls. Guardrails keep
+// the lessee from changing them.
 const (
 	SpendForwardRule = "ovm-spend"
 	SpendForwardRole = "ovm-spend-forwarder"
+	SpendTrail       = "ovm-spend"
 )
 
 // SpendAction is what happened to a priced resource.

@@ -238,6 +238,10 @@ func For(g ovm.Guardrails, o Options, extra []Statement) (*Document, error) {
 		st = append(st, Statement{Sid: "OVMProtectItsPolicies", Effect: "Deny",
 			Action:   List{"iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion"},
 			Resource: List{fmt.Sprintf("arn:%s:iam::*:policy/OVM*", o.Partition)}, Condition: o.with(nil)})
+		// Nor stop the trail that feeds the spend forwarding there.
+		st = append(st, Statement{Sid: "OVMProtectItsTrail", Effect: "Deny",
+			Action:   List{"cloudtrail:DeleteTrail", "cloudtrail:PutEventSelectors", "cloudtrail:StopLogging", "cloudtrail:UpdateTrail"},
+			Resource: List{fmt.Sprintf("arn:%s:cloudtrail:*:*:trail/%s", o.Partition, ovm.SpendTrail)}, Condition: o.with(nil)})
 	}
 	// Nor stop the forwarding of its calls to OVM's spend bus.
 	st = append(st, Statement{Sid: "OVMProtectItsSpendRule", Effect: "Deny",

@@ -100,19 +100,28 @@ func (p *Provider) SpendSweep(ctx context.Context, a *ovm.Account) (*ovm.SpendSw
 	if p.c.EC2For == nil {
 		return nil, fmt.Errorf("awsorgs: no EC2 client")
 	}
-	creds := p.assume(ovm.RoleARN(a.AWSAccountID, p.cfg.CreationRole), "ovm-spend-sweep", p.c.STS)
-	home := p.cfg.Region
+	return SweepAccount(ctx, p.c, p.cfg.Region, p.assume(ovm.RoleARN(a.AWSAccountID, p.cfg.CreationRole), "ovm-spend-sweep", p.c.STS))
+}
+
+// SweepAccount lists the priced resources in every Region enabled in the
+// account creds act in (Regions listed from home, default us-east-1), as
+// SpendSweep says. The signup provider's management accounts use it
+// through their vended role.
+func SweepAccount(ctx context.Context, c *Clients, home string, creds aws.CredentialsProvider) (*ovm.SpendSweepResult, error) {
+	if c.EC2For == nil {
+		return nil, fmt.Errorf("awsorgs: no EC2 client")
+	}
 	if home == "" {
 		home = "us-east-1"
 	}
-	regions, err := p.c.EC2For(creds, home).DescribeRegions(ctx, &ec2.DescribeRegionsInput{})
+	regions, err := c.EC2For(creds, home).DescribeRegions(ctx, &ec2.DescribeRegionsInput{})
 	if err != nil {
 		return nil, fmt.Errorf("list the account's Regions: %w", err)
 	}
 	var ls []lister
 	res := &ovm.SpendSweepResult{Skipped: map[string][]string{}}
 	for _, l := range listers {
-		if l.has(p.c) {
+		if l.has(c) {
 			ls = append(ls, l)
 			res.Types = append(res.Types, l.typ)
 		}
@@ -126,7 +135,7 @@ func (p *Provider) SpendSweep(ctx context.Context, a *ovm.Account) (*ovm.SpendSw
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			swept[i] = sweepRegion(ctx, p.c, creds, aws.ToString(r.RegionName), ls)
+			swept[i] = sweepRegion(ctx, c, creds, aws.ToString(r.RegionName), ls)
 		}()
 	}
 	wg.Wait()

@@ -2,6 +2,7 @@ package setup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/federation"
 	"github.com/ovmdev/ovm/provider"
+	"github.com/ovmdev/ovm/provider/awsorgs"
 	"github.com/ovmdev/ovm/provider/roleaccess"
 	"github.com/ovmdev/ovm/provider/signup"
 )
@@ -24,16 +26,26 @@ import (
 type withAccess struct {
 	*signup.Provider
 	*roleaccess.Direct
-	// spend sets up the account's spend forwarding (nil without
+	// spend sweeps the account and sets up its spend forwarding (with
 	// spend.event_bus_arn).
 	spend *spendSetup
+}
+
+// SpendSweep implements ovm.SpendSweeper: the priced resources in every
+// Region enabled in the management account, listed as an organizations
+// pool's are, through a session of the vended role.
+func (w withAccess) SpendSweep(ctx context.Context, a *ovm.Account) (*ovm.SpendSweepResult, error) {
+	if w.spend == nil {
+		return nil, errors.New("signup: no AWS clients to sweep with")
+	}
+	return awsorgs.SweepAccount(ctx, w.spend.clients, w.spend.home, w.spend.in(a.RoleARN, "ovm-spend-sweep").Credentials)
 }
 
 // Bootstrap implements ovm.Provider: the sign-up provider's bootstrap,
 // then the account's spend forwarding (it converges when run again).
 func (w withAccess) Bootstrap(ctx context.Context, a *ovm.Account) (ovm.StepResult, error) {
 	r, err := w.Provider.Bootstrap(ctx, a)
-	if err != nil || r.Status != ovm.StepDone || w.spend == nil {
+	if err != nil || r.Status != ovm.StepDone || w.spend == nil || w.spend.bus == "" {
 		return r, err
 	}
 	if err := w.spend.setUp(ctx, a.AWSAccountID, r.RoleARN); err != nil {
@@ -46,7 +58,7 @@ func (w withAccess) Bootstrap(ctx context.Context, a *ovm.Account) (ovm.StepResu
 // Close implements ovm.Provider: the account is taken off OVM's spend bus
 // first (its lessee is gone: the revocation came before), then closed.
 func (w withAccess) Close(ctx context.Context, a *ovm.Account) (ovm.StepResult, error) {
-	if w.spend != nil && a.AWSAccountID != "" {
+	if w.spend != nil && w.spend.bus != "" && a.AWSAccountID != "" {
 		if err := w.spend.revoke(ctx, a.AWSAccountID); err != nil {
 			return ovm.StepResult{}, err
 		}
@@ -85,6 +97,7 @@ var (
 	_ ovm.Access          = withAccess{}
 	_ ovm.Guardrailer     = withAccess{}
 	_ ovm.Freezer         = withAccess{}
+	_ ovm.SpendSweeper    = withAccess{}
 	_ ovm.QuotaReporter   = withAccess{}
 	_ ovm.CloseLister     = withAccess{}
 	_ ovm.ChannelReporter = withAccess{}

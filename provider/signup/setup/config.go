@@ -52,15 +52,12 @@ func (c *PoolConfig) New(ctx context.Context, env provider.Env) (ovm.Provider, e
 	if err != nil {
 		return nil, err
 	}
-	w := withAccess{Provider: p, Direct: access(ac, env, c.Signup)}
-	if env.SpendBus != "" {
-		home := env.AWSRegion
-		if home == "" {
-			home = "us-east-1"
-		}
-		w.spend = &spendSetup{ac: ac, clients: awsorgs.NewClients(ac), bus: env.SpendBus, home: home, path: env.AWSEndpoint != ""}
+	home := env.AWSRegion
+	if home == "" {
+		home = "us-east-1"
 	}
-	return w, nil
+	return withAccess{Provider: p, Direct: access(ac, env, c.Signup),
+		spend: &spendSetup{ac: ac, clients: awsorgs.NewClients(ac), bus: env.SpendBus, home: home, path: env.AWSEndpoint != ""}}, nil
 }
 
 // Complete implements provider.Config: sign-ups go one at a time and two

@@ -36,7 +36,7 @@ import (
 // closed.
 const (
 	// SpendTrail is the trail OVM makes in a management account.
-	SpendTrail = "ovm-spend"
+	SpendTrail = ovm.SpendTrail
 	// spendTrailBucketPrefix starts the trail's bucket's name; the
 	// account id ends it.
 	spendTrailBucketPrefix = "ovm-spend-trail-"
@@ -59,19 +59,20 @@ type spendSetup struct {
 func busStatement(account string) string { return "ovm-signup-" + account }
 
 // in is an AWS configuration acting through roleARN (a session of its own,
-// without a source identity: OVM's, not a lessee's) in the home Region.
-func (s *spendSetup) in(roleARN string) aws.Config {
+// named session, without a source identity: OVM's, not a lessee's) in the
+// home Region.
+func (s *spendSetup) in(roleARN, session string) aws.Config {
 	c := s.ac.Copy()
 	c.Region = s.home
 	c.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(s.ac), roleARN,
-		func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = "ovm-spend" }))
+		func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = session }))
 	return c
 }
 
 // setUp makes account (its vended role roleARN) send its priced calls to
 // OVM's bus. It converges when run again.
 func (s *spendSetup) setUp(ctx context.Context, account, roleARN string) error {
-	c := s.in(roleARN)
+	c := s.in(roleARN, "ovm-spend")
 	if err := s.trail(ctx, c, account); err != nil {
 		return fmt.Errorf("the trail %s: %w", SpendTrail, err)
 	}

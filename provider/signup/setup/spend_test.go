@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,11 +12,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/internal/mototest"
 	"github.com/ovmdev/ovm/provider/awsorgs"
 )
@@ -27,7 +31,8 @@ func TestMain(m *testing.M) { os.Exit(mototest.Main(m)) }
 // daily), lets the account put events on OVM's bus, and forwards the
 // priced calls there in every Region; a CloudTrail-shaped event on the
 // account's own bus reaches OVM's queue. Before the close the account is
-// taken off the bus. Each converges when run again. moto stores the trail
+// taken off the bus. Each converges when run again. The sweep finds what
+// runs there through the vended role. moto stores the trail
 // but writes no log and sends no CloudTrail event itself: the event is put
 // on the bus by the test, as CloudTrail would.
 func TestAManagementAccountsBootstrapSendsItsPricedCallsToOVMsBus(t *testing.T) {
@@ -117,6 +122,30 @@ func TestAManagementAccountsBootstrapSendsItsPricedCallsToOVMsBus(t *testing.T) 
 	// management account, and so does CloudTrail's recipientAccountId.)
 	if len(got) != 1 || !strings.Contains(got[0], "e-mgmt-1") {
 		t.Fatalf("OVM's queue got %q", got)
+	}
+
+	// The sweep lists what runs in the account, through the vended role.
+	ec := ec2.NewFromConfig(admin, func(o *ec2.Options) { o.Region = "eu-west-1" })
+	images, err := ec.DescribeImages(ctx, &ec2.DescribeImagesInput{})
+	if err != nil || len(images.Images) == 0 {
+		t.Fatalf("moto's images: %v", err)
+	}
+	run, err := ec.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: images.Images[0].ImageId, InstanceType: ec2types.InstanceTypeT3Micro,
+		MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := withAccess{spend: s}
+	res, err := w.SpendSweep(ctx, &ovm.Account{AWSAccountID: acct, RoleARN: "arn:aws:iam::" + acct + ":role/OVMCrossAccountRole"})
+	if err != nil || !slices.Contains(res.Reached, "eu-west-1") {
+		t.Fatalf("sweep: %+v %v", res, err)
+	}
+	found := false
+	for _, f := range res.Found {
+		found = found || f.Type == "ec2.instance" && f.ID == aws.ToString(run.Instances[0].InstanceId) && f.Running && f.Region == "eu-west-1"
+	}
+	if !found {
+		t.Fatalf("the sweep did not find the lessee's instance: %+v", res.Found)
 	}
 
 	// Before the close, the account is taken off the bus.
