@@ -22,6 +22,20 @@ type Config struct {
 	SNSTopics []string
 	// EventBuses are the buses (names or ARNs) of EventBridge subscriptions.
 	EventBuses []string
+	// Spend is the spend block's AWS parts (nil: none).
+	Spend *Spend
+}
+
+// Spend is what the spend block reads and writes on AWS.
+type Spend struct {
+	// QueueARN is the SQS queue of the accounts' events (spend.queue_url
+	// as an ARN; "" = none).
+	QueueARN string
+	// CostExplorer is spend.cost_explorer.
+	CostExplorer bool
+	// SignupBus is spend.event_bus_arn when a signup pool's accounts are
+	// let to put events on it, one statement each ("" = none).
+	SignupBus string
 }
 
 // DynamoDB is the store's table.

@@ -47,6 +47,7 @@ func For(c Config) Policy {
 	g.sessions()
 	g.vault()
 	g.notify()
+	g.spend()
 	return Policy{Version: Version, Statement: g.out}
 }
 
@@ -332,5 +333,26 @@ func (g *gen) notify() {
 			buses = append(buses, b)
 		}
 		g.add("NotifyEventBridge", []string{"events:PutEvents"}, buses, nil)
+	}
+}
+
+// spend: the queue of the accounts' events (spend/sqsqueue), Cost
+// Explorer (spend/costexplorer), and the bus statements of a signup pool's
+// accounts (provider/signup/setup).
+func (g *gen) spend() {
+	sp := g.c.Spend
+	if sp == nil {
+		return
+	}
+	if sp.QueueARN != "" {
+		// DeleteMessageBatch is authorized as sqs:DeleteMessage.
+		g.add("SpendEvents", []string{"sqs:DeleteMessage", "sqs:ReceiveMessage"}, []string{sp.QueueARN}, nil)
+	}
+	if sp.CostExplorer {
+		// Cost Explorer's API has no resource-level permissions.
+		g.add("SpendBill", []string{"ce:GetCostAndUsage"}, []string{"*"}, nil)
+	}
+	if sp.SignupBus != "" {
+		g.add("SpendLetSignupAccountsPutEvents", []string{"events:PutPermission", "events:RemovePermission"}, []string{sp.SignupBus}, nil)
 	}
 }

@@ -85,6 +85,8 @@ func everything() iampolicy.Config {
 			Burial: &iampolicy.Burial{GraveyardOU: "ou-abcd-44444444"}}},
 		SNSTopics:  []string{"arn:aws:sns:eu-west-1:210987654321:ovm-events"},
 		EventBuses: []string{"default", "arn:aws:events:eu-west-1:210987654321:event-bus/ops"},
+		Spend: &iampolicy.Spend{QueueARN: "arn:aws:sqs:eu-west-1:210987654321:ovm-spend", CostExplorer: true,
+			SignupBus: "arn:aws:events:eu-west-1:210987654321:event-bus/ovm-spend"},
 	}
 }
 
@@ -118,6 +120,7 @@ var features = []struct {
 		}
 	}},
 	{"sinks", func(c *iampolicy.Config) { c.SNSTopics, c.EventBuses = nil, nil }},
+	{"spend", func(c *iampolicy.Config) { c.Spend = nil }},
 }
 
 // eachCombination calls f with every combination of features left out.
@@ -279,6 +282,21 @@ func TestPolicyFollowsTheConfiguration(t *testing.T) {
 			s := statement(full, "SignupMailList")
 			if s == nil || s.Condition["StringLike"]["s3:prefix"][0] != "inbound/*" || s.Resource[0] != "arn:aws:s3:::mail" {
 				t.Fatalf("SignupMailList: %+v", s)
+			}
+		}},
+		{"spend reads its queue and the bill, and lets sign-up accounts onto its bus only", func(t *testing.T) {
+			q, b, ce := statement(full, "SpendEvents"), statement(full, "SpendLetSignupAccountsPutEvents"), statement(full, "SpendBill")
+			if q == nil || !slices.Equal(q.Resource, []string{"arn:aws:sqs:eu-west-1:210987654321:ovm-spend"}) ||
+				!slices.Equal(q.Action, []string{"sqs:DeleteMessage", "sqs:ReceiveMessage"}) {
+				t.Fatalf("SpendEvents: %+v", q)
+			}
+			if b == nil || !slices.Equal(b.Resource, []string{"arn:aws:events:eu-west-1:210987654321:event-bus/ovm-spend"}) || ce == nil {
+				t.Fatalf("SpendLetSignupAccountsPutEvents %+v, SpendBill %+v", b, ce)
+			}
+			c := everything()
+			c.Spend = &iampolicy.Spend{QueueARN: "arn:aws:sqs:eu-west-1:210987654321:ovm-spend"}
+			if p := iampolicy.For(c); statement(p, "SpendBill") != nil || statement(p, "SpendLetSignupAccountsPutEvents") != nil {
+				t.Fatal("the bill or the bus statements without their configuration")
 			}
 		}},
 		{"Connect is its instance and the phone numbers of its account", func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strings"
 
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/iampolicy"
@@ -102,6 +103,12 @@ func iamPolicyConfig(cfg *Config, account string) iampolicy.Config {
 			out.Signup = append(out.Signup, sp)
 		}
 	}
+	if sp := cfg.Spend; sp.QueueURL != "" || sp.CostExplorer {
+		out.Spend = &iampolicy.Spend{QueueARN: queueARN(sp.QueueURL, out.Partition, cfg.AWS.Region), CostExplorer: sp.CostExplorer}
+		if len(out.Signup) > 0 {
+			out.Spend.SignupBus = sp.EventBusARN
+		}
+	}
 	if cfg.Secrets.Backend == "secretsmanager" {
 		out.SecretsManager = &iampolicy.SecretsManager{Prefix: cfg.Secrets.Prefix, KMSKeyID: cfg.Secrets.KMSKeyID}
 	}
@@ -121,4 +128,23 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// queueARN is the ARN of the SQS queue at url (https://sqs.REGION.
+// amazonaws.com/ACCOUNT/NAME, or an endpoint's http://HOST/ACCOUNT/NAME,
+// whose Region is region's); "" for none.
+func queueARN(url, partition, region string) string {
+	if url == "" {
+		return ""
+	}
+	rest := url
+	if i := strings.Index(url, "://"); i >= 0 {
+		rest = url[i+3:]
+	}
+	host, path, _ := strings.Cut(rest, "/")
+	account, name, _ := strings.Cut(path, "/")
+	if h := strings.Split(host, "."); len(h) > 2 && h[0] == "sqs" {
+		region = h[1]
+	}
+	return "arn:" + partition + ":sqs:" + region + ":" + account + ":" + name
 }

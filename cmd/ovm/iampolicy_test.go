@@ -62,6 +62,31 @@ pools:
 	}
 }
 
+// The spend block's queue (by its URL), the bill, and the bus statements
+// when a sign-up pool's accounts put events on it.
+func TestIAMPolicyHasTheSpendQueueAndBus(t *testing.T) {
+	cfg := writeConfig(t, signupPool("")+`spend:
+  queue_url: https://sqs.eu-central-1.amazonaws.com/210987654321/ovm-spend
+  event_bus_arn: arn:aws:events:eu-central-1:210987654321:event-bus/ovm-spend
+  cost_explorer: true
+`)
+	code, out, errOut := cli("iam-policy", "--config", cfg, "--account", "210987654321")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	got := sids(t, out)
+	for _, want := range []string{"SpendEvents", "SpendBill", "SpendLetSignupAccountsPutEvents"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("no %s in %v", want, got)
+		}
+	}
+	for _, want := range []string{`"arn:aws:sqs:eu-central-1:210987654321:ovm-spend"`, `"arn:aws:events:eu-central-1:210987654321:event-bus/ovm-spend"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %s in\n%s", want, out)
+		}
+	}
+}
+
 func TestIAMPolicyOfTheEmbeddedDefaultIsEmpty(t *testing.T) {
 	code, out, errOut := cli("iam-policy")
 	if code != 0 || len(sids(t, out)) != 0 || !strings.Contains(out, `"Statement": []`) {
