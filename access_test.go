@@ -152,3 +152,26 @@ func TestProgressKeysAreInTheirSpaces(t *testing.T) {
 		t.Fatalf("only %d Progress constants found", found)
 	}
 }
+
+// Taking the guardrails off finishes a step the runner claimed: the claim
+// goes with it, so the close or the cleaning that follows is due at once,
+// not when the claim lapses (engine.claim_ttl), as after a revocation.
+func TestTheUnguardReleasesItsStepsClaim(t *testing.T) {
+	now := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
+	a := &ovm.Account{ID: "acc_1", State: ovm.AccountClosing, Version: 7, ClaimedBy: "replica-a", ClaimedUntil: now.Add(2 * time.Minute),
+		Waiting: "unguard", Progress: map[string]string{ovm.ProgressGuardTemplate: "small", ovm.ProgressGuardVersion: "v1", ovm.ProgressGuarded: "v1"}}
+	if !ovm.Unguarding(a) {
+		t.Fatal("a closing account with guardrails is not unguarding")
+	}
+	u, err := ovm.FinishUnguard(a, "", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := u.Account
+	if n.ClaimedBy != "" || !n.ClaimedUntil.IsZero() || n.Waiting != "" || !n.NextAttemptAt.Equal(now) || ovm.Unguarding(n) {
+		t.Fatalf("after the unguard: claimed by %q until %s, waiting %q, next %s", n.ClaimedBy, n.ClaimedUntil, n.Waiting, n.NextAttemptAt)
+	}
+	if due, ok := n.DueAt(); !ok || !due.Equal(now) {
+		t.Fatalf("the close is due at %s, not now", due)
+	}
+}

@@ -136,8 +136,11 @@ func FinishUnguard(a *Account, report string, now time.Time) (*AccountUpdate, er
 		for _, k := range []string{ProgressGuardTemplate, ProgressGuardVersion, ProgressGuardPolicies, ProgressGuarded, ProgressFrozen, ProgressFrozenDone} {
 			delete(n.Progress, k)
 		}
+		// The step is done: its claim too, or the next step would wait for
+		// the claim to lapse (engine.claim_ttl).
+		n.ClaimedBy, n.ClaimedUntil = "", time.Time{}
 		n.NextAttemptAt = now
-		n.Attempts = 0
+		n.Attempts, n.LastError, n.Waiting = 0, "", ""
 	})
 }
 

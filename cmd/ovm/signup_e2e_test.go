@@ -99,7 +99,9 @@ data_dir: %s
 aws: {region: us-east-1, endpoint: %q}
 secrets: {backend: secretsmanager, prefix: ovm-e2e/}
 engine: {tick: 100ms, step_timeout: 50s, claim_ttl: 2m}
-api: {default_pool: managers}
+api: {default_template: guarded}
+templates:
+  - {name: guarded, pool: managers, guardrails: {regions: [us-east-1, eu-west-1]}}
 pools:
   - name: managers
     provider: signup
@@ -207,6 +209,21 @@ pools:
 	}
 	var leases client.Page[client.Lease]
 	s.ovmJSON(&leases, "lease", "list")
+	// The template's guardrails are on the vended role before the vend
+	// answered: its inline deny and its boundary, binding the lessee's
+	// sessions (a source identity), not OVM's.
+	roleIAM := iam.NewFromConfig(lessee)
+	role, err := roleIAM.GetRole(context.Background(), &iam.GetRoleInput{RoleName: aws.String("OVMCrossAccountRole")})
+	if err != nil || role.Role.PermissionsBoundary == nil ||
+		!strings.Contains(aws.ToString(role.Role.PermissionsBoundary.PermissionsBoundaryArn), ":policy/OVMGuard-guarded-") {
+		t.Fatalf("the guarded lease's role has no guardrails boundary: %+v %v", role, err)
+	}
+	deny, err := roleIAM.GetRolePolicy(context.Background(), &iam.GetRolePolicyInput{RoleName: aws.String("OVMCrossAccountRole"),
+		PolicyName: aws.String(roleaccess.GuardPolicyName)})
+	if doc, _ := url.QueryUnescape(aws.ToString(deny.PolicyDocument)); err != nil || !strings.Contains(doc, `"aws:SourceIdentity":["false"]`) ||
+		!strings.Contains(doc, "eu-west-1") {
+		t.Fatalf("the guarded lease's inline deny: %s %v", doc, err)
+	}
 	// The lessee's own credentials work in the management account.
 	var cr client.Credentials
 	s.ovmJSON(&cr, "lease", "credentials", leases.Items[0].ID)
@@ -266,5 +283,25 @@ pools:
 		PolicyName: aws.String("OVMRevokeOlderSessions")})
 	if doc, _ := url.QueryUnescape(aws.ToString(pol.PolicyDocument)); !revoked || err != nil || !strings.Contains(doc, roleaccess.DenyTime(ended.EndedAt.Add(ovm.DefaultClockMargin)).Format(time.RFC3339)) {
 		t.Fatalf("revocation: event %v, deny %s %v", revoked, doc, err)
+	}
+	// And the guardrails were taken off after the revocation, before the
+	// burial (the events are newest first).
+	unguarded, revokedAt, buriedAt := -1, -1, -1
+	for i, e := range a.Events {
+		switch {
+		case strings.Contains(e.Reason, "guardrails of template guarded") && strings.Contains(e.Reason, "taken off") && unguarded < 0:
+			unguarded = i
+		case strings.Contains(e.Reason, "access of lease "+leases.Items[0].ID+" revoked") && revokedAt < 0:
+			revokedAt = i
+		case strings.Contains(e.Reason, "graveyard") && buriedAt < 0:
+			buriedAt = i
+		}
+	}
+	if unguarded < 0 || unguarded > revokedAt || unguarded < buriedAt {
+		t.Fatalf("unguard at event %d, revocation %d, burial %d (newest first)", unguarded, revokedAt, buriedAt)
+	}
+	if _, err := roleIAM.GetRolePolicy(context.Background(), &iam.GetRolePolicyInput{RoleName: aws.String("OVMCrossAccountRole"),
+		PolicyName: aws.String(roleaccess.GuardPolicyName)}); err == nil {
+		t.Fatal("the guardrails' inline deny outlived the lease")
 	}
 }
