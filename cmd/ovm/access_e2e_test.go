@@ -285,6 +285,7 @@ func percentiles(lat []time.Duration) string {
 // with it, and the note's figure (what exec adds before the command
 // starts) is logged.
 func TestLeaseExecOnTheEmbeddedDefault(t *testing.T) {
+	t.Parallel() // its own server, data and port: it overlaps the other parallel ones
 	s := newServer(t, fastConfig)
 	s.start()
 	eventually(t, 20*time.Second, "stock", func() bool { return s.pool().Ready == 3 })

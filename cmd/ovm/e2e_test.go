@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -36,6 +37,17 @@ func TestMain(m *testing.M) {
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building ovm:", err)
 		os.Exit(1)
+	}
+	// The parallel tests here mostly wait (on their own servers' ticks,
+	// replicas and browsers), not compute: run more at once than the
+	// CPUs (the default), unless -parallel says otherwise.
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		if err := flag.Set("test.parallel", "6"); err != nil {
+			panic(err)
+		}
 	}
 	code := mototest.Main(m)
 	os.RemoveAll(dir)
@@ -387,6 +399,7 @@ func TestServeAsANewUserWould(t *testing.T) {
 // TestTheEmbeddedDefaultFillsItsStock runs `ovm serve` without a config,
 // as the README does (on a free port), and waits for the default stock.
 func TestTheEmbeddedDefaultFillsItsStock(t *testing.T) {
+	t.Parallel() // its own server, data and port: it overlaps the other parallel ones
 	s := &server{t: t, dir: t.TempDir()}
 	s.startArgs([]string{"serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(s.dir, "data")})
 	start := time.Now()
@@ -532,6 +545,7 @@ pools:
 `
 
 func TestKillNineAtEveryCrashPointLosesNothing(t *testing.T) {
+	t.Parallel() // its own server, data and port: it overlaps the other parallel ones
 	points := []string{"planner.after-insert", "runner.after-claim", "runner.after-call:pending",
 		"runner.after-call:creating", "runner.after-call:bootstrapping", "runner.after-call:revoke", "runner.after-call:closing", "expirer.before-end"}
 	for _, point := range points {
@@ -570,6 +584,7 @@ func TestKillNineAtEveryCrashPointLosesNothing(t *testing.T) {
 }
 
 func TestRandomKillsUnderLoadLoseNoLease(t *testing.T) {
+	t.Parallel() // its own server, data and port: it overlaps the other parallel ones
 	s := newServer(t, strings.Replace(crashConfig, "default_ttl: 1s", "default_ttl: 1h", 1))
 	granted := map[string]string{} // lease id -> aws account id, as answered to the client
 	for round := range 5 {

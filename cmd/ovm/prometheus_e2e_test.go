@@ -22,6 +22,7 @@ import (
 // for a pool's ready stock and for the quarantined accounts of a pool whose
 // every creation fails.
 func TestARealPrometheusScrapesOVM(t *testing.T) {
+	t.Parallel() // its own server, data and port: it overlaps the other parallel ones
 	bin := testtool.Require(t, "prometheus", "apt-get install -y prometheus (make deps)")
 	s := newServer(t, `
 engine: {tick: 50ms, claim_ttl: 10s, step_timeout: 5s}

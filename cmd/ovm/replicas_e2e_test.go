@@ -101,6 +101,7 @@ func (rs *replicaSet) leader() string {
 }
 
 func TestThreeReplicasOnDynamoDBLoseNothingWhenOneIsKilled(t *testing.T) {
+	t.Parallel() // its own server, data and port: it overlaps the other parallel ones
 	rs := newReplicaSetOnDynalite(t, 3, `pools:
   - name: default
     stock: {target: 20, ceiling: 3000, max_in_flight: 20}

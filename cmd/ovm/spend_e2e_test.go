@@ -20,6 +20,7 @@ import (
 // through the queue to the ledger, the lease's spend in the API and the
 // CLI, and the report.
 func TestTheRealBinaryShowsALeasesSpendGrowing(t *testing.T) {
+	t.Parallel() // its own server, data and port: it overlaps the other parallel ones
 	s := newServer(t, `
 engine: {tick: 50ms, claim_ttl: 10s, step_timeout: 5s}
 spend: {interval: 100ms, late_events: 1s}

@@ -16,6 +16,7 @@ import (
 // next one takes the same events in again, and each counts once (each
 // ledger is written when opened, once for its launch and once for its end).
 func TestThreeReplicasCountEachSpendEventOnceWhenTheLeaderIsKilled(t *testing.T) {
+	t.Parallel() // its own server, data and port: it overlaps the other parallel ones
 	rs := newReplicaSetOnDynalite(t, 3, `spend: {interval: 100ms, late_events: 1s}
 pools:
   - name: default

@@ -324,6 +324,7 @@ pools:
 // returns to stock; markup in labels stays text; keyboard alone signs in
 // and takes an account.
 func TestTheConsoleInARealBrowser(t *testing.T) {
+	t.Parallel() // its own server, data and port: it overlaps the other parallel ones
 	issuer := identitytest.New(t)
 	issuer.SetUser(identitytest.User{"sub": "alice", "email": "alice@example.com", "groups": []any{"dev"}})
 	s := newServer(t, fmt.Sprintf(uiConfig, issuer.URL))

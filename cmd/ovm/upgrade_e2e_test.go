@@ -220,6 +220,7 @@ func TestAnOnlineSQLiteBackupRestores(t *testing.T) {
 // on, its records keep their field, and this build started again after the
 // upgrade starts read-only rather than failing.
 func TestARollingUpgradeOnDynamoDBLosesNothing(t *testing.T) {
+	t.Parallel() // its own server, data and port: it overlaps the other parallel ones
 	ctx := context.Background()
 	dyn := dynalitetest.Require(t)
 	next := filepath.Join(t.TempDir(), "ovm-next")
