@@ -27,9 +27,9 @@ IMAGE ?= ovm:dev
 image:
 	VERSION=$${VERSION:-dev} ./deploy/container/build.sh $(IMAGE)
 
-## bench: the performance figures of the issues (vend latency, tick, credentials, refill, demand, scale, spend).
+## bench: the performance figures of the issues (vend latency, guarded vend on moto, tick, credentials, refill, demand, scale, spend).
 bench:
-	$(GO) test -run '^$$' -bench 'Vend|Notify|Outbox|Spend' -benchtime 1x ./bench/
+	$(GO) test -run '^$$' -bench 'Vend|Notify|Outbox|Spend' -benchtime 1x -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench Tick -benchtime 200x ./engine/
 	$(GO) test -run '^$$' -bench Credentials -benchtime 200x ./provider/awsorgs/
 	$(GO) test -run '^$$' -bench 'Refill|Demand|Scale' -benchtime 1x -timeout 60m ./bench/

@@ -35,6 +35,10 @@ const (
 	// freeze), Reason the threshold, spend and projection. Each is the
 	// lease.budget notification.
 	EventBudget EventKind = "budget"
+	// EventGuardrail records the deletion of a guardrail policy OVM made
+	// and no lease uses any more (GuardrailCollector): a pool's event,
+	// From the policy's name, To "deleted".
+	EventGuardrail EventKind = "guardrail"
 )
 
 // Event is one entry of the append-only log: who changed what, when, from

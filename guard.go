@@ -159,3 +159,26 @@ type Guardrailer interface {
 	// is empty here: the name is enough). It is idempotent.
 	Unguard(ctx context.Context, a *Account, g Guard) (StepResult, error)
 }
+
+// GuardrailCollector is a Guardrailer that deletes the policies it made
+// for guardrail versions no lease uses any more: an organization holds a
+// limited number of policies, and every change of a template's guardrails
+// makes a new version. The drift check calls it with the versions that
+// must stay.
+type GuardrailCollector interface {
+	// CollectGuardrails deletes the provider's own guardrail policies of
+	// its pool whose template and version keep does not name and that no
+	// account has attached, once each has been seen so for a grace period
+	// (another replica, configured otherwise, may be about to attach it).
+	// A policy seen in use again starts its grace anew. Policies the
+	// provider did not make are never touched.
+	CollectGuardrails(ctx context.Context, keep []Guard) (GuardrailCollection, error)
+}
+
+// GuardrailCollection is what one CollectGuardrails did, by policy name.
+type GuardrailCollection struct {
+	// Unused are the policies first seen unused now: their grace starts.
+	Unused []string
+	// Deleted are the policies deleted now, their grace over.
+	Deleted []string
+}

@@ -18,4 +18,5 @@ const (
 	LogDuration     = "duration"
 	LogDeliveryID   = "delivery_id"  // an outbox entry (a notification's id)
 	LogSubscription = "subscription" // a notification subscription's name
+	LogPolicy       = "policy"       // a policy's name in AWS (a guardrail SCP)
 )

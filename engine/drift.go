@@ -97,12 +97,24 @@ func (d *Drift) RunOnce(ctx context.Context) (int, error) {
 	}
 	newFindings := 0
 	var errs []error
+	var keep []ovm.Guard // read once, when a pool collects
 	for _, pool := range e.pools {
 		if gr, ok := pool.Provider.(ovm.Guardrailer); ok {
 			n, err := d.checkGuards(ctx, pool.Policy.Name, gr)
 			newFindings += n
 			if err != nil {
 				errs = append(errs, fmt.Errorf("guardrail check of pool %s: %w", pool.Policy.Name, err))
+			}
+			if gc, ok := gr.(ovm.GuardrailCollector); ok && err == nil {
+				if keep == nil {
+					keep, err = d.guardsInUse(ctx)
+				}
+				if err == nil {
+					err = d.collectGuards(ctx, pool.Policy.Name, gc, keep)
+				}
+				if err != nil {
+					errs = append(errs, fmt.Errorf("guardrail collection of pool %s: %w", pool.Policy.Name, err))
+				}
 			}
 		}
 		if _, ok := pool.Provider.(ovm.Freezer); ok {

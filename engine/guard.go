@@ -117,3 +117,78 @@ func (d *Drift) checkGuards(ctx context.Context, pool string, gr ovm.Guardrailer
 		params.Cursor = next
 	}
 }
+
+// guardsInUse returns the guardrail versions whose policies must stay,
+// across every pool (pools of one organization share a template's
+// policy): each template's current version (a vend may be about to put it
+// on), the terms of every lease not ended, and what every account's lease
+// wants until its unguard step has run. A lease or account written during
+// the read wants a template's current version or attaches its policy,
+// which AWS then refuses to delete; a vend of another replica running an
+// older configuration is covered by the provider's grace period.
+func (d *Drift) guardsInUse(ctx context.Context) ([]ovm.Guard, error) {
+	e := d.e
+	keep := []ovm.Guard{}
+	for _, t := range e.Templates() {
+		if t.GuardrailDocument != "" {
+			keep = append(keep, ovm.Guard{Template: t.Name, Version: t.GuardrailVersion})
+		}
+	}
+	for _, state := range []ovm.LeaseState{ovm.LeaseActive, ovm.LeaseFrozen} {
+		params := &ovm.LeaseListParams{State: state, PageParams: ovm.PageParams{Limit: ovm.MaxPageLimit}}
+		for {
+			page, next, err := e.store.LeaseList(ctx, params)
+			if err != nil {
+				return nil, err
+			}
+			for _, l := range page {
+				if g, ok := l.Terms.Guard(); ok {
+					keep = append(keep, g)
+				}
+			}
+			if next == "" {
+				break
+			}
+			params.Cursor = next
+		}
+	}
+	for name := range e.pools {
+		params := &ovm.AccountListParams{Pool: name, PageParams: ovm.PageParams{Limit: ovm.MaxPageLimit}}
+		for {
+			page, next, err := e.store.AccountList(ctx, params)
+			if err != nil {
+				return nil, err
+			}
+			for _, a := range page {
+				if g, ok := ovm.GuardOf(a); ok {
+					keep = append(keep, g)
+				}
+			}
+			if next == "" {
+				break
+			}
+			params.Cursor = next
+		}
+	}
+	return keep, nil
+}
+
+// collectGuards has pool's provider delete the guardrail policies no lease
+// uses any more, and records each deletion in the pool's events.
+func (d *Drift) collectGuards(ctx context.Context, pool string, gc ovm.GuardrailCollector, keep []ovm.Guard) error {
+	e := d.e
+	res, err := gc.CollectGuardrails(ctx, keep)
+	for _, name := range res.Unused {
+		e.log.Debug("guardrail policy unused; deleted after the grace period if it stays so", ovm.LogPool, pool, ovm.LogPolicy, name)
+	}
+	for _, name := range res.Deleted {
+		if aerr := e.store.EventAppend(ctx, &ovm.Event{Time: e.clock.Now(), Kind: ovm.EventGuardrail, Pool: pool, Actor: ovm.ActorDrift,
+			From: name, To: "deleted", Reason: "guardrail policy no lease used for the grace period"}); aerr != nil {
+			return errors.Join(err, aerr)
+		}
+	}
+	if len(res.Deleted) > 0 {
+		e.log.Info("guardrail policies no lease uses deleted", ovm.LogPool, pool, ovm.LogCount, len(res.Deleted))
+	}
+	return err
+}

@@ -187,3 +187,80 @@ func TestGuardrailsTakenOffOutsideOVMArePutBack(t *testing.T) {
 		t.Fatalf("a second run found %d", n)
 	}
 }
+
+// The drift check deletes the guardrail policy of a version no lease uses
+// any more, once unused for the grace: not while a lease of it runs, never
+// the template's current version, even with no lease of it.
+func TestTheDriftCheckDeletesGuardrailVersionsNoLeaseUses(t *testing.T) {
+	ctx := context.Background()
+	v1 := guardedTemplate(t)
+	w := templateWorld(t, v1)
+	old, err := guardedVend(t, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The operator changes the template's guardrails: a new version.
+	v2 := v1
+	v2.Guardrails.Regions = []string{"eu-central-1"}
+	d, err := guardrail.Check(v2.Guardrails, guardrail.Options{ExemptRole: "OrganizationAccountAccessRole"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2.GuardrailDocument, v2.GuardrailVersion = d.JSON(), d.Hash()
+	w.cfg.Templates = []ovm.Template{v2}
+	w.build()
+	drift := func() {
+		t.Helper()
+		if _, err := w.eng.RunOnce(ctx, engine.WorkerDrift); err != nil {
+			t.Fatal(err)
+		}
+	}
+	versions := func() []string {
+		var out []string
+		for _, p := range w.sim.Policies("eu-only") {
+			out = append(out, p.Version)
+		}
+		return out
+	}
+	cur, err := guardedVend(t, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both leases run: both versions stay, however long.
+	for range 3 {
+		drift()
+		w.clock.Advance(2 * time.Hour)
+	}
+	if got := versions(); len(got) != 2 {
+		t.Fatalf("versions while both leases run: %v", got)
+	}
+	// Both leases end: the old version goes after the grace, the current stays.
+	for _, l := range []*ovm.Lease{old, cur} {
+		if _, err := w.eng.EndLease(ctx, l, ovm.LeaseReleased, "key:alice"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.settle(20, time.Second)
+	if g := w.sim.Guardrails(old.AWSAccountID); g != nil {
+		t.Fatalf("the ended lease's account still has %+v", g)
+	}
+	drift()
+	w.clock.Advance(30 * time.Minute)
+	drift()
+	if got := versions(); len(got) != 2 {
+		t.Fatalf("versions within the grace: %v", got)
+	}
+	w.clock.Advance(31 * time.Minute)
+	drift()
+	if got := versions(); len(got) != 1 || got[0] != v2.GuardrailVersion {
+		t.Fatalf("versions after the grace: %v, want only the current %s", got, v2.GuardrailVersion)
+	}
+	evs, _, err := w.store.EventList(ctx, &ovm.EventListParams{Pool: "default", Kind: ovm.EventGuardrail})
+	if err != nil || len(evs) != 1 || evs[0].From != "ovm-guard-eu-only-"+v1.GuardrailVersion || evs[0].To != "deleted" {
+		t.Fatalf("guardrail events %+v %v", evs, err)
+	}
+	// A vend of the current version still gets its guardrails.
+	if l, err := guardedVend(t, w); err != nil || w.sim.Guardrails(l.AWSAccountID) == nil {
+		t.Fatalf("a vend after the collection: %v", err)
+	}
+}

@@ -150,6 +150,9 @@ func (g *gen) organizations() {
 	if ownSCP || guards {
 		read = append(read, "organizations:ListPolicies", "organizations:DescribePolicy")
 	}
+	if guards {
+		read = append(read, "organizations:ListTargetsForPolicy")
+	}
 	g.add("OrganizationsRead", read, []string{"*"}, nil)
 	accounts := g.orgARN("account/o-*/*")
 	if anyOrgs {
@@ -201,6 +204,13 @@ func (g *gen) organizations() {
 		g.add("KeepGuardrailSCPs", []string{"organizations:UpdatePolicy"}, []string{scps},
 			map[string]map[string][]string{"StringEquals": {"aws:ResourceTag/" + TagPool: guarded}})
 		g.add("AttachGuardrails", []string{"organizations:AttachPolicy", "organizations:DetachPolicy"}, []string{scps, accounts}, nil)
+		// Versions no lease uses any more: the pool's SCPs only, and of
+		// their tags only the mark of when they were first seen unused.
+		g.add("DeleteUnusedGuardrailSCPs", []string{"organizations:DeletePolicy"}, []string{scps},
+			map[string]map[string][]string{"StringEquals": {"aws:ResourceTag/" + TagPool: guarded}})
+		g.add("UnmarkGuardrailSCPsInUse", []string{"organizations:UntagResource"}, []string{scps},
+			map[string]map[string][]string{"StringEquals": {"aws:ResourceTag/" + TagPool: guarded},
+				"ForAllValues:StringEquals": {"aws:TagKeys": {"ovm:unused-since"}}})
 	}
 	if billing {
 		g.add("BillingContact", []string{"account:PutAlternateContact"}, []string{g.arn("account", "", g.c.Account, "account/o-*/*")}, nil)

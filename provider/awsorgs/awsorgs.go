@@ -76,6 +76,11 @@ type Config struct {
 	// RetiringSCP is an existing SCP (p-...) that OVM checks is attached to
 	// RetiringOU; "" lets OVM create and keep its own (ovm-retiring-<pool>).
 	RetiringSCP string `yaml:"retiring_scp"`
+	// GuardrailGrace is how long a guardrail SCP of an older version must
+	// be seen unused (attached to no target, wanted by no lease, not the
+	// current version of a template) before OVM deletes it (default 1h, at
+	// least 1m): replicas of a rolling deploy may still vend it.
+	GuardrailGrace time.Duration `yaml:"guardrail_grace"`
 	// Region is the region lessees' credentials name (the aws: block's).
 	Region string `yaml:"-"`
 	// SpendBus is the event bus in OVM's account that each account's
@@ -124,6 +129,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = MaxCreationsInProgress
 	}
+	if c.GuardrailGrace == 0 {
+		c.GuardrailGrace = time.Hour
+	}
 	return c
 }
 
@@ -160,6 +168,8 @@ func (c Config) Validate() error {
 		return bad("close_quota", "must be at least 1")
 	case c.MaxInFlight < 1 || c.MaxInFlight > MaxCreationsInProgress:
 		return bad("max_in_flight", "must be between 1 and 5 (AWS allows 5 creations in progress)")
+	case c.GuardrailGrace < time.Minute:
+		return bad("guardrail_grace", "must be at least 1m (a vend on another replica may be about to attach the policy)")
 	}
 	for _, p := range c.TrustPrincipals {
 		if !arnRe.MatchString(p) {

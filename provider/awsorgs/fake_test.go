@@ -426,3 +426,19 @@ func (f *fakeAWS) AttachPolicy(context.Context, *organizations.AttachPolicyInput
 func (f *fakeAWS) DetachPolicy(context.Context, *organizations.DetachPolicyInput, ...func(*organizations.Options)) (*organizations.DetachPolicyOutput, error) {
 	return nil, errNotInFake
 }
+
+func (f *fakeAWS) ListTargetsForPolicy(context.Context, *organizations.ListTargetsForPolicyInput, ...func(*organizations.Options)) (*organizations.ListTargetsForPolicyOutput, error) {
+	return nil, errNotInFake
+}
+
+func (f *fakeAWS) TagResource(context.Context, *organizations.TagResourceInput, ...func(*organizations.Options)) (*organizations.TagResourceOutput, error) {
+	return nil, errNotInFake
+}
+
+func (f *fakeAWS) UntagResource(context.Context, *organizations.UntagResourceInput, ...func(*organizations.Options)) (*organizations.UntagResourceOutput, error) {
+	return nil, errNotInFake
+}
+
+func (f *fakeAWS) DeletePolicy(context.Context, *organizations.DeletePolicyInput, ...func(*organizations.Options)) (*organizations.DeletePolicyOutput, error) {
+	return nil, errNotInFake
+}

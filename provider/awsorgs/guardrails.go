@@ -122,9 +122,28 @@ func (p *Provider) attachedSCPs(ctx context.Context, a *ovm.Account) ([]orgtypes
 	return out, nil
 }
 
+// errGuardPolicyGone is an attach of OVM's own SCP that AWS refused as
+// not found: deleted between its lookup and the attach (an older version
+// collected by CollectGuardrails, or deleted by hand).
+var errGuardPolicyGone = errors.New("OVM's guardrail SCP vanished before it was attached")
+
 // Guard implements ovm.Guardrailer: g's SCP (made once) and the
-// organization's policies g names are attached to a.
+// organization's policies g names are attached to a. An SCP of OVM's that
+// vanishes between its lookup and its attach (collected meanwhile) is made
+// again, so that such a race never fails the vend.
 func (p *Provider) Guard(ctx context.Context, a *ovm.Account, g ovm.Guard) error {
+	for attempt := 1; ; attempt++ {
+		err := p.guard(ctx, a, g)
+		if !errors.Is(err, errGuardPolicyGone) || attempt == 3 {
+			return err
+		}
+		p.log.Info("guardrail SCP deleted while it was being attached; making it again", ovm.LogPolicy, guardPolicyName(g),
+			ovm.LogAccountID, a.ID)
+		p.forgetGuardPolicy(guardPolicyName(g))
+	}
+}
+
+func (p *Provider) guard(ctx context.Context, a *ovm.Account, g ovm.Guard) error {
 	ids := slices.Clone(g.PolicyIDs)
 	if g.Document != "" {
 		id, err := p.guardPolicy(ctx, g)
@@ -148,6 +167,8 @@ func (p *Provider) Guard(ctx context.Context, a *ovm.Account, g ovm.Guard) error
 		case errors.As(err, &dup):
 		case errors.As(err, &nf) && slices.Contains(g.PolicyIDs, id):
 			return fmt.Errorf("the organization's SCP %s (a guardrails.policies entry of template %s) does not exist", id, g.Template)
+		case errors.As(err, &nf):
+			return fmt.Errorf("attach SCP %s to %s: %w", guardPolicyName(g), a.AWSAccountID, errGuardPolicyGone)
 		case err != nil:
 			return fmt.Errorf("attach SCP %s to %s: %w", id, a.AWSAccountID, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ovmdev/ovm"
 )
@@ -34,6 +35,10 @@ var guardTests = []testCase{
 	{"guard: a template's guardrails are put on once, whatever the retries and lost answers", testGuardOnce},
 	{"guard: guardrails taken off by hand are found and put back", testGuardCheck},
 	{"guard: unguard takes off what guard put on, and only that, idempotently", testUnguard},
+}
+
+var collectTests = []testCase{
+	{"guard: a version no lease uses is deleted after the grace, the current and the attached stay", testCollect},
 }
 
 // doc is a guardrail document as package guardrail writes them (the
@@ -158,4 +163,66 @@ func testUnguard(t *testing.T, h *Harness) {
 		t.Fatal("the check finds nothing missing on an unguarded account")
 	}
 	wantAttached(t, h, b, g) // the other lease's account keeps its guardrails
+}
+
+// testCollect: a version no account has on and keep does not name is
+// deleted once unused for the grace (1h, the default of both providers),
+// never before; the current version and one still on an account stay; a
+// vend of a deleted version (a replica with an older configuration) makes
+// it again.
+func testCollect(t *testing.T, h *Harness) {
+	ctx := context.Background()
+	gr := h.Provider.(ovm.Guardrailer)
+	gc := h.Provider.(ovm.GuardrailCollector)
+	a, b := ready(t, h), ready(t, h)
+	onA := guardOf(t, h, "000000000005", "eu-west-1")     // old, still on a's lease
+	unused := guardOf(t, h, "000000000006", "eu-west-2")  // old, no lease
+	current := guardOf(t, h, "000000000007", "eu-west-3") // the template's now, no lease yet
+	if err := gr.Guard(ctx, a, onA); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []ovm.Guard{unused, current} {
+		if err := gr.Guard(ctx, b, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, err := gr.Unguard(ctx, b, ovm.Guard{Template: current.Template, Version: current.Version, PolicyIDs: current.PolicyIDs}); err != nil || r.Status != ovm.StepDone {
+		t.Fatalf("unguard: %+v %v", r, err)
+	}
+	collect := func() ovm.GuardrailCollection {
+		t.Helper()
+		res, err := gc.CollectGuardrails(ctx, []ovm.Guard{current})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	made := func() int {
+		t.Helper()
+		n, err := h.Guard.Made(ctx, onA.Template)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if res := collect(); len(res.Unused) != 1 || len(res.Deleted) != 0 {
+		t.Fatalf("first collection: %+v, want one policy marked unused", res)
+	}
+	h.Advance(59 * time.Minute)
+	if res := collect(); len(res.Deleted) != 0 || made() != 3 {
+		t.Fatalf("59 minutes later: %+v, %d policies, want none deleted", res, made())
+	}
+	h.Advance(time.Minute)
+	if res := collect(); len(res.Deleted) != 1 || made() != 2 {
+		t.Fatalf("after the grace: %+v, %d policies, want the unused one deleted", res, made())
+	}
+	h.Advance(3 * time.Hour)
+	if res := collect(); len(res.Unused)+len(res.Deleted) != 0 || made() != 2 {
+		t.Fatalf("the current version and the attached one: %+v, %d policies", res, made())
+	}
+	wantAttached(t, h, a, onA)
+	if err := gr.Guard(ctx, b, unused); err != nil {
+		t.Fatalf("a vend of a deleted version: %v", err)
+	}
+	wantAttached(t, h, b, unused)
 }

@@ -63,12 +63,13 @@ type testCase struct {
 // capabilities the provider has, and fails when the harness cannot show
 // one of them; the cases of each capability follow.
 func Run(t *testing.T, newHarness NewHarness) {
-	var hasAccess, hasCleaner, hasGuard bool
+	var hasAccess, hasCleaner, hasGuard, hasCollect bool
 	ok := t.Run("the harness covers every capability of the provider", func(t *testing.T) {
 		h := newHarness(t)
 		_, hasAccess = h.Provider.(ovm.Access)
 		_, hasCleaner = h.Provider.(ovm.Cleaner)
 		_, hasGuard = h.Provider.(ovm.Guardrailer)
+		_, hasCollect = h.Provider.(ovm.GuardrailCollector)
 		if h.Advance == nil || h.FailNext == nil || h.FailDefinitively == nil {
 			t.Fatal("the harness must provide Advance, FailNext and FailDefinitively")
 		}
@@ -81,7 +82,7 @@ func Run(t *testing.T, newHarness NewHarness) {
 		if hasGuard && (h.Guard == nil || h.Guard.Attached == nil || h.Guard.Made == nil || h.Guard.TakeOff == nil) {
 			t.Fatal("the provider implements ovm.Guardrailer: the harness must show its effects (Harness.Guard: Attached, Made, TakeOff)")
 		}
-		t.Logf("ovm.Access: %v, ovm.Cleaner: %v, ovm.Guardrailer: %v", hasAccess, hasCleaner, hasGuard)
+		t.Logf("ovm.Access: %v, ovm.Cleaner: %v, ovm.Guardrailer: %v, ovm.GuardrailCollector: %v", hasAccess, hasCleaner, hasGuard, hasCollect)
 	})
 	if !ok {
 		return
@@ -102,6 +103,9 @@ func Run(t *testing.T, newHarness NewHarness) {
 	}
 	if hasGuard {
 		tests = append(tests, guardTests...)
+	}
+	if hasGuard && hasCollect {
+		tests = append(tests, collectTests...)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -70,6 +70,10 @@ type Config struct {
 	// resources at this many USD an hour, reported as CloudTrail events
 	// (docs/spend.md; default 0: none).
 	SpendPerHour float64 `yaml:"spend_per_hour"`
+	// GuardrailGrace is how long a guardrail policy of an older version
+	// stays unused before CollectGuardrails deletes it (default 1h, as an
+	// organizations pool's).
+	GuardrailGrace time.Duration `yaml:"guardrail_grace"`
 	// CallDelay is real time each call takes, like an AWS API round trip
 	// (default 0). Unlike the latencies above it blocks the caller.
 	CallDelay time.Duration `yaml:"call_delay"`
@@ -169,6 +173,8 @@ type state struct {
 	Closes   []time.Time `json:"closes"` // close ledger
 	// BootstrapsFailed counts the bootstraps failed by BootstrapFailures.
 	BootstrapsFailed int `json:"bootstraps_failed,omitempty"`
+	// Policies are the guardrail policies Guard made, as SCPs would be.
+	Policies []*Policy `json:"policies,omitempty"`
 }
 
 // Provider is the simulated provider. Use New, or the zero value.
@@ -187,12 +193,13 @@ type Provider struct {
 }
 
 var (
-	_ ovm.Provider       = (*Provider)(nil)
-	_ ovm.Cleaner        = (*Provider)(nil)
-	_ ovm.QuotaReporter  = (*Provider)(nil)
-	_ ovm.Inventory      = (*Provider)(nil)
-	_ ovm.Access         = (*Provider)(nil)
-	_ ovm.EvidenceKeeper = (*Provider)(nil)
+	_ ovm.Provider           = (*Provider)(nil)
+	_ ovm.Cleaner            = (*Provider)(nil)
+	_ ovm.QuotaReporter      = (*Provider)(nil)
+	_ ovm.Inventory          = (*Provider)(nil)
+	_ ovm.Access             = (*Provider)(nil)
+	_ ovm.EvidenceKeeper     = (*Provider)(nil)
+	_ ovm.GuardrailCollector = (*Provider)(nil)
 )
 
 // New returns a simulated provider with cfg on clock (nil: the system clock),
@@ -235,6 +242,9 @@ func (p *Provider) init() {
 	p.rng = mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	if p.cfg.CloseWindow == 0 {
 		p.cfg.CloseWindow = 30 * 24 * time.Hour
+	}
+	if p.cfg.GuardrailGrace == 0 {
+		p.cfg.GuardrailGrace = time.Hour
 	}
 	if p.cfg.RoleName == "" {
 		p.cfg.RoleName = ovm.DefaultRoleName
