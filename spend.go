@@ -29,6 +29,9 @@ const (
 	SpendForwardRule = "ovm-spend"
 	SpendForwardRole = "ovm-spend-forwarder"
 	SpendTrail       = "ovm-spend"
+	// SpendTrailBucketPrefix starts the name of the trail's bucket; the
+	// account id ends it.
+	SpendTrailBucketPrefix = "ovm-spend-trail-"
 )
 
 // SpendAction is what happened to a priced resource.

@@ -68,54 +68,69 @@ func (e *Engine) failGuard(ctx context.Context, l *ovm.Lease, err error) error {
 // checkGuards compares the guardrails of pool's leased accounts with what
 // their leases want: it finishes a guard a vend did not (a crash between
 // the attachment and its record), and puts back guardrails changed or
-// taken off outside OVM, reporting each as drift.
+// taken off outside OVM, reporting each as drift. A frozen account is
+// left alone: its freeze binds OVM's own sessions too where it is a
+// permissions boundary (a management account), and the unfreeze puts the
+// guardrails' back. One account's failure does not stop the others'
+// check; the errors are returned together.
 func (d *Drift) checkGuards(ctx context.Context, pool string, gr ovm.Guardrailer) (int, error) {
 	e := d.e
 	found := 0
+	var errs []error
 	params := &ovm.AccountListParams{Pool: pool, State: ovm.AccountLeased, PageParams: ovm.PageParams{Limit: ovm.MaxPageLimit}}
 	for {
 		page, next, err := e.store.AccountList(ctx, params)
 		if err != nil {
-			return found, err
+			return found, errors.Join(append(errs, err)...)
 		}
 		for _, a := range page {
-			if _, wants := ovm.GuardOf(a); !wants {
+			if _, wants := ovm.GuardOf(a); !wants || ovm.FrozenOn(a) != "" {
 				continue
 			}
-			l, err := e.store.LeaseGet(ctx, a.LeaseID)
+			n, err := d.checkGuard(ctx, pool, gr, a)
+			found += n
 			if err != nil {
-				return found, err
-			}
-			g, _ := l.Terms.Guard()
-			if !ovm.Guarded(a) {
-				if err := e.guard(ctx, l); err != nil {
-					return found, fmt.Errorf("lease %s: %w", l.ID, err)
-				}
-				continue
-			}
-			problem, err := gr.GuardCheck(ctx, a, g)
-			if err != nil {
-				return found, fmt.Errorf("account %s: %w", a.ID, err)
-			}
-			if problem == "" {
-				continue
-			}
-			found++
-			e.log.Warn("guardrails changed outside OVM; putting them back", ovm.LogPool, pool, ovm.LogAccountID, a.ID,
-				ovm.LogLeaseID, l.ID, "problem", problem)
-			if err := e.store.EventAppend(ctx, &ovm.Event{Time: e.clock.Now(), Kind: ovm.EventDrift, AccountID: a.ID, LeaseID: l.ID,
-				Pool: pool, Actor: ovm.ActorDrift, From: "aws", To: "store", Reason: "guardrails of template " + g.Template + ": " + problem + "; put back"}); err != nil {
-				return found, err
-			}
-			if err := gr.Guard(ctx, a, g); err != nil {
-				return found, fmt.Errorf("put back the guardrails of account %s: %w", a.ID, err)
+				errs = append(errs, err)
 			}
 		}
-		if next == "" {
-			return found, nil
+		if next == "" || ctx.Err() != nil {
+			return found, errors.Join(errs...)
 		}
 		params.Cursor = next
 	}
+}
+
+// checkGuard is checkGuards for one leased account a.
+func (d *Drift) checkGuard(ctx context.Context, pool string, gr ovm.Guardrailer, a *ovm.Account) (int, error) {
+	e := d.e
+	l, err := e.store.LeaseGet(ctx, a.LeaseID)
+	if err != nil {
+		return 0, fmt.Errorf("account %s: %w", a.ID, err)
+	}
+	g, _ := l.Terms.Guard()
+	if !ovm.Guarded(a) {
+		if err := e.guard(ctx, l); err != nil {
+			return 0, fmt.Errorf("lease %s: %w", l.ID, err)
+		}
+		return 0, nil
+	}
+	problem, err := gr.GuardCheck(ctx, a, g)
+	if err != nil {
+		return 0, fmt.Errorf("account %s: %w", a.ID, err)
+	}
+	if problem == "" {
+		return 0, nil
+	}
+	e.log.Warn("guardrails changed outside OVM; putting them back", ovm.LogPool, pool, ovm.LogAccountID, a.ID,
+		ovm.LogLeaseID, l.ID, "problem", problem)
+	if err := e.store.EventAppend(ctx, &ovm.Event{Time: e.clock.Now(), Kind: ovm.EventDrift, AccountID: a.ID, LeaseID: l.ID,
+		Pool: pool, Actor: ovm.ActorDrift, From: "aws", To: "store", Reason: "guardrails of template " + g.Template + ": " + problem + "; put back"}); err != nil {
+		return 1, err
+	}
+	if err := gr.Guard(ctx, a, g); err != nil {
+		return 1, fmt.Errorf("put back the guardrails of account %s: %w", a.ID, err)
+	}
+	return 1, nil
 }
 
 // guardsInUse returns the guardrail versions whose policies must stay,

@@ -186,6 +186,26 @@ func TestGuardrailsTakenOffOutsideOVMArePutBack(t *testing.T) {
 	if n, _ := w.eng.RunOnce(context.Background(), engine.WorkerDrift); n != 0 {
 		t.Fatalf("a second run found %d", n)
 	}
+	// A frozen lease's account is left alone (on a management account the
+	// freeze's boundary binds OVM's own calls too); the unfreeze's next
+	// check puts them back.
+	ctx := context.Background()
+	if l, err = w.eng.FreezeLease(ctx, l, false, "test", "key:admin"); err != nil {
+		t.Fatal(err)
+	}
+	a = w.account(l.AccountID)
+	if _, err := w.sim.Unguard(ctx, a, g); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.eng.RunOnce(ctx, engine.WorkerDrift); err != nil || n != 0 || w.sim.Guardrails(l.AWSAccountID) != nil {
+		t.Fatalf("the drift check touched a frozen account's guardrails: %d findings, %v", n, err)
+	}
+	if _, err := w.eng.UnfreezeLease(ctx, l, "key:admin"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.eng.RunOnce(ctx, engine.WorkerDrift); err != nil || n != 1 || w.sim.Guardrails(l.AWSAccountID) == nil {
+		t.Fatalf("after the unfreeze: %d findings, %v, guardrails %+v", n, err, w.sim.Guardrails(l.AWSAccountID))
+	}
 }
 
 // The drift check deletes the guardrail policy of a version no lease uses

@@ -235,13 +235,21 @@ func For(g ovm.Guardrails, o Options, extra []Statement) (*Document, error) {
 	if o.OnRole {
 		// Nor change the boundaries OVM gives the role (OVM's policies in
 		// a management account are all named OVM…).
+		// Nor make one of their names first (a planted OVMFrozenBoundary
+		// that denies everything would lock OVM out at the freeze), at
+		// any path.
 		st = append(st, Statement{Sid: "OVMProtectItsPolicies", Effect: "Deny",
-			Action:   List{"iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion"},
-			Resource: List{fmt.Sprintf("arn:%s:iam::*:policy/OVM*", o.Partition)}, Condition: o.with(nil)})
-		// Nor stop the trail that feeds the spend forwarding there.
+			Action:    List{"iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion"},
+			Resource:  List{fmt.Sprintf("arn:%s:iam::*:policy/OVM*", o.Partition), fmt.Sprintf("arn:%s:iam::*:policy/*/OVM*", o.Partition)},
+			Condition: o.with(nil)})
+		// Nor stop the trail that feeds the spend forwarding there, or
+		// take its bucket (whose name is known) away from it.
 		st = append(st, Statement{Sid: "OVMProtectItsTrail", Effect: "Deny",
-			Action:   List{"cloudtrail:DeleteTrail", "cloudtrail:PutEventSelectors", "cloudtrail:StopLogging", "cloudtrail:UpdateTrail"},
-			Resource: List{fmt.Sprintf("arn:%s:cloudtrail:*:*:trail/%s", o.Partition, ovm.SpendTrail)}, Condition: o.with(nil)})
+			Action: List{"cloudtrail:DeleteTrail", "cloudtrail:PutEventSelectors", "cloudtrail:StopLogging", "cloudtrail:UpdateTrail",
+				"s3:DeleteBucket", "s3:DeleteBucketPolicy", "s3:PutBucketPolicy", "s3:PutLifecycleConfiguration"},
+			Resource: List{fmt.Sprintf("arn:%s:cloudtrail:*:*:trail/%s", o.Partition, ovm.SpendTrail),
+				fmt.Sprintf("arn:%s:s3:::%s*", o.Partition, ovm.SpendTrailBucketPrefix)},
+			Condition: o.with(nil)})
 	}
 	// Nor stop the forwarding of its calls to OVM's spend bus.
 	st = append(st, Statement{Sid: "OVMProtectItsSpendRule", Effect: "Deny",

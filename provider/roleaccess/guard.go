@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -99,11 +100,30 @@ func (d *Direct) Guard(ctx context.Context, a *ovm.Account, g ovm.Guard) error {
 	if ovm.FrozenOn(a) != "" {
 		return nil
 	}
-	if _, err := c.PutRolePermissionsBoundary(ctx, &iam.PutRolePermissionsBoundaryInput{RoleName: aws.String(d.RoleName),
-		PermissionsBoundary: aws.String(arn)}); err != nil {
+	if err := putBoundary(ctx, c, d.RoleName, arn); err != nil {
 		return fmt.Errorf("set the boundary %s: %w", GuardBoundaryName(g), err)
 	}
 	return nil
+}
+
+// putBoundary sets the policy arn as role's permissions boundary. IAM is
+// eventually consistent: a policy just made may not be found at once, so
+// NoSuchEntity is tried again a few times (a vend would otherwise end its
+// lease on the first).
+func putBoundary(ctx context.Context, c BoundaryIAM, role, arn string) error {
+	var nf *iamtypes.NoSuchEntityException
+	for wait := 250 * time.Millisecond; ; wait *= 2 {
+		_, err := c.PutRolePermissionsBoundary(ctx, &iam.PutRolePermissionsBoundaryInput{RoleName: aws.String(role),
+			PermissionsBoundary: aws.String(arn)})
+		if err == nil || !errors.As(err, &nf) || wait > 4*time.Second {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
 
 // ensurePolicy makes the customer managed policy name with doc, or, when

@@ -128,18 +128,16 @@ func TestAManagementAccountsGuardrailsAreABoundaryAndAnInlineDenyOnTheRole(t *te
 	}
 	check("")
 
-	// A freeze swaps the boundary for the frozen one (not drift); the
-	// unfreeze puts the guardrails' back.
+	// A freeze swaps the boundary for the frozen one; the unfreeze puts
+	// the guardrails' back. (Nothing checks the guardrails while frozen:
+	// the frozen boundary binds OVM's own sessions too, which moto does
+	// not show; the engine's drift check leaves frozen accounts alone.)
 	a.Progress[ovm.ProgressFrozen] = "lse_1"
 	if _, err := d.Freeze(ctx, a, ovm.Freeze{LeaseID: "lse_1", At: time.Now(), Principal: ci}); err != nil {
 		t.Fatal(err)
 	}
 	if got := boundary(); got != "arn:aws:iam::"+acct+":policy/"+roleaccess.FrozenBoundary {
 		t.Fatalf("frozen boundary: %q", got)
-	}
-	check("")
-	if err := d.Guard(ctx, a, g); err != nil || boundary() != "arn:aws:iam::"+acct+":policy/"+roleaccess.FrozenBoundary {
-		t.Fatalf("Guard while frozen replaced the freeze's boundary: %v %q", err, boundary())
 	}
 	if err := d.Unfreeze(ctx, a, ovm.Freeze{LeaseID: "lse_1", Principal: ci}); err != nil || boundary() != boundaryARN {
 		t.Fatalf("unfreeze: %v, boundary %q", err, boundary())

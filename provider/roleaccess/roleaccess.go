@@ -355,21 +355,19 @@ func (d *Direct) Freeze(ctx context.Context, a *ovm.Account, f ovm.Freeze) (ovm.
 	if err := DenyBefore(ctx, c, d.RoleName, f.At); err != nil {
 		return ovm.FreezeResult{}, fmt.Errorf("deny older sessions: %w", err)
 	}
-	bc, ok := c.(BoundaryIAM)
+	bc, ok := c.(GuardIAM)
 	if !ok {
 		return ovm.FreezeResult{}, errors.New("roleaccess: the IAM client cannot set a permissions boundary")
 	}
+	// Made once and checked every time: a policy of that name the lessee
+	// made first (one that denies OVM too) is corrected, not attached.
 	partition := ovm.Partition(d.Region)
-	arn := "arn:" + partition + ":iam::" + a.AWSAccountID + ":policy/" + FrozenBoundary
-	_, err := bc.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String(FrozenBoundary),
-		PolicyDocument: aws.String(FrozenBoundaryPolicy(partition, a.AWSAccountID, d.RoleName)),
-		Description:    aws.String("OVM: the permissions boundary of " + d.RoleName + " while its lease is frozen")})
-	var exists *iamtypes.EntityAlreadyExistsException
-	if err != nil && !errors.As(err, &exists) {
-		return ovm.FreezeResult{}, fmt.Errorf("create the boundary %s: %w", FrozenBoundary, err)
+	arn := d.policyARN(a, FrozenBoundary)
+	if err := ensurePolicy(ctx, bc, arn, FrozenBoundary, FrozenBoundaryPolicy(partition, a.AWSAccountID, d.RoleName),
+		"OVM: the permissions boundary of "+d.RoleName+" while its lease is frozen"); err != nil {
+		return ovm.FreezeResult{}, fmt.Errorf("the boundary %s: %w", FrozenBoundary, err)
 	}
-	if _, err := bc.PutRolePermissionsBoundary(ctx, &iam.PutRolePermissionsBoundaryInput{RoleName: aws.String(d.RoleName),
-		PermissionsBoundary: aws.String(arn)}); err != nil {
+	if err := putBoundary(ctx, bc, d.RoleName, arn); err != nil {
 		return ovm.FreezeResult{}, fmt.Errorf("set the boundary %s: %w", FrozenBoundary, err)
 	}
 	res := ovm.FreezeResult{Report: "trust reset, sessions of " + d.RoleName + " issued before " + DenyTime(f.At).Format(time.RFC3339) +
@@ -395,8 +393,7 @@ func (d *Direct) Unfreeze(ctx context.Context, a *ovm.Account, f ovm.Freeze) err
 			return fmt.Errorf("take off the boundary %s: %w", FrozenBoundary, err)
 		}
 		if g, wants := ovm.GuardOf(a); wants && ovm.Guarded(a) {
-			if _, err := bc.PutRolePermissionsBoundary(ctx, &iam.PutRolePermissionsBoundaryInput{RoleName: aws.String(d.RoleName),
-				PermissionsBoundary: aws.String(d.policyARN(a, GuardBoundaryName(g)))}); err != nil {
+			if err := putBoundary(ctx, bc, d.RoleName, d.policyARN(a, GuardBoundaryName(g))); err != nil {
 				return fmt.Errorf("put the guardrails' boundary back: %w", err)
 			}
 		}

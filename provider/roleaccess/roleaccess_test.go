@@ -151,6 +151,12 @@ func TestAManagementAccountsFreezeDropsThePrincipalAndDeniesOlderSessions(t *tes
 	if err := d.Grant(ctx, a, ci); err != nil {
 		t.Fatal(err)
 	}
+	// The lessee made a policy of the frozen boundary's name first, one
+	// that would deny OVM too: the freeze corrects it, never attaches it.
+	if _, err := im.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String(roleaccess.FrozenBoundary),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}`)}); err != nil {
+		t.Fatal(err)
+	}
 	at := time.Date(2026, 12, 5, 9, 30, 0, 0, time.UTC)
 	for range 2 { // converges
 		res, err := d.Freeze(ctx, a, ovm.Freeze{LeaseID: "lse_1", At: at, Principal: ci, Stop: true})
@@ -180,7 +186,7 @@ func TestAManagementAccountsFreezeDropsThePrincipalAndDeniesOlderSessions(t *tes
 	}
 	doc, err := im.GetPolicyVersion(ctx, &iam.GetPolicyVersionInput{PolicyArn: pv.Policy.Arn, VersionId: pv.Policy.DefaultVersionId})
 	if d, _ := url.QueryUnescape(aws.ToString(doc.PolicyVersion.Document)); err != nil || !strings.Contains(d, "iam:DeleteRolePermissionsBoundary") ||
-		strings.Contains(d, `"*"`) {
+		strings.Contains(d, `"*"`) || strings.Contains(d, "Deny") {
 		t.Fatalf("the boundary allows more than OVM's upkeep of the role: %s %v", d, err)
 	}
 	pol, err := im.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String("OVMCrossAccountRole"), PolicyName: aws.String(roleaccess.PolicyName)})

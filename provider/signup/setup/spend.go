@@ -39,7 +39,7 @@ const (
 	SpendTrail = ovm.SpendTrail
 	// spendTrailBucketPrefix starts the trail's bucket's name; the
 	// account id ends it.
-	spendTrailBucketPrefix = "ovm-spend-trail-"
+	spendTrailBucketPrefix = ovm.SpendTrailBucketPrefix
 )
 
 // spendSetup sets a management account's spend up, and takes OVM's bus
@@ -106,11 +106,14 @@ func (s *spendSetup) trail(ctx context.Context, c aws.Config, account string) er
 		map[string]any{"Sid": "AWSCloudTrailWrite", "Effect": "Allow", "Principal": map[string]string{"Service": "cloudtrail.amazonaws.com"},
 			"Action": "s3:PutObject", "Resource": "arn:" + partition + ":s3:::" + bucket + "/AWSLogs/" + account + "/*",
 			"Condition": map[string]any{"StringEquals": map[string]string{"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": trailARN}}}}})
-	if _, err := sc.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(string(policy))}); err != nil {
+	// The bucket's name is known: each call names its owner, so a bucket
+	// someone else made under that name is refused, never written to.
+	if _, err := sc.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(string(policy)),
+		ExpectedBucketOwner: aws.String(account)}); err != nil {
 		return fmt.Errorf("the bucket's policy: %w", err)
 	}
 	// OVM reads the events, not the files: a day is enough.
-	if _, err := sc.PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{Bucket: aws.String(bucket),
+	if _, err := sc.PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{Bucket: aws.String(bucket), ExpectedBucketOwner: aws.String(account),
 		LifecycleConfiguration: &s3types.BucketLifecycleConfiguration{Rules: []s3types.LifecycleRule{{ID: aws.String("ovm-expire"),
 			Status: s3types.ExpirationStatusEnabled, Filter: &s3types.LifecycleRuleFilter{Prefix: aws.String("")},
 			Expiration: &s3types.LifecycleExpiration{Days: aws.Int32(1)}}}}}); err != nil {
