@@ -118,6 +118,28 @@ func Run(t *testing.T, newHarness NewHarness) {
 	}
 }
 
+// RunGuard runs the guardrail cases only, for an ovm.Guardrailer that
+// works apart from how its accounts are made (roleaccess.Direct on a
+// management account's vended role): h.Provider makes the accounts the
+// cases need and is the Guardrailer; h.Guard shows its effects, and
+// h.FailNext takes "guard". The provider's own suite (Run) may then leave
+// the Guardrailer out of its harness, when making an account there is
+// dear (a sign-up in a browser).
+func RunGuard(t *testing.T, newHarness NewHarness) {
+	for _, tc := range guardTests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			if _, ok := h.Provider.(ovm.Guardrailer); !ok || h.Guard == nil || h.Guard.Attached == nil || h.Guard.Made == nil || h.Guard.TakeOff == nil {
+				t.Fatal("RunGuard needs a Guardrailer and Harness.Guard: Attached, Made, TakeOff")
+			}
+			if h.MaxPolls == 0 {
+				h.MaxPolls = 100
+			}
+			tc.fn(t, h)
+		})
+	}
+}
+
 // NewAccount returns a pending account reserved by p.
 func NewAccount(p ovm.Provider) *ovm.Account {
 	id := ovm.NewID("acc", time.Now())

@@ -2,18 +2,25 @@ package roleaccess_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/guardrail"
 	"github.com/ovmdev/ovm/internal/mototest"
+	"github.com/ovmdev/ovm/provider/providertest"
 	"github.com/ovmdev/ovm/provider/roleaccess"
 )
 
@@ -161,4 +168,129 @@ func TestAManagementAccountsGuardrailsAreABoundaryAndAnInlineDenyOnTheRole(t *te
 	if err := d.Guard(ctx, a, ovm.Guard{Template: "x", Version: "ids", PolicyIDs: []string{"p-aaaaaaaa1"}}); err == nil {
 		t.Fatal("an organization's policy was accepted on a management account")
 	}
+}
+
+// mgmtAccounts stands in for the signup provider in the guardrail cases
+// of the conformance suite: its Create makes a management account in moto
+// (an account id of its own with the vended role the role stack makes),
+// with no sign-up; every other step is done at once. It fills no gap of
+// moto's: it spares the cases a sign-up in a browser per account, which
+// the guardrails do not depend on (provider/signup runs the rest of the
+// suite that way).
+type mgmtAccounts struct {
+	*roleaccess.Direct
+	t        *testing.T
+	cfg      aws.Config
+	mu       sync.Mutex
+	accounts []string
+}
+
+func (m *mgmtAccounts) Reserve(id string) (string, string) { return "ovm-" + id, id + "@example.com" }
+
+func (m *mgmtAccounts) Create(ctx context.Context, a *ovm.Account) (ovm.StepResult, error) {
+	m.mu.Lock()
+	acct := fmt.Sprintf("7%011d", len(m.accounts)+1)
+	m.accounts = append(m.accounts, acct)
+	m.mu.Unlock()
+	standalone(m.t, m.cfg, acct)
+	return ovm.StepResult{Status: ovm.StepDone, AWSAccountID: acct, ExternalRef: "moto:" + acct}, nil
+}
+
+func (m *mgmtAccounts) Bootstrap(ctx context.Context, a *ovm.Account) (ovm.StepResult, error) {
+	return ovm.StepResult{Status: ovm.StepDone, RoleARN: ovm.RoleARN(a.AWSAccountID, "OVMCrossAccountRole")}, nil
+}
+
+func (m *mgmtAccounts) Close(ctx context.Context, a *ovm.Account) (ovm.StepResult, error) {
+	return ovm.StepResult{Status: ovm.StepDone}, nil
+}
+
+// admin is IAM in acct as the role stack's admin (not the vended role).
+func admin(cfg aws.Config, acct string) *iam.Client {
+	c := cfg.Copy()
+	c.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), "arn:aws:iam::"+acct+":role/stack-admin"))
+	return iam.NewFromConfig(c)
+}
+
+// flakyIAM fails the next PutRolePolicy when armed (FailNext("guard")).
+type flakyIAM struct {
+	*iam.Client
+	fail *atomic.Bool
+}
+
+func (f flakyIAM) PutRolePolicy(ctx context.Context, in *iam.PutRolePolicyInput, o ...func(*iam.Options)) (*iam.PutRolePolicyOutput, error) {
+	if f.fail.CompareAndSwap(true, false) {
+		return nil, errors.New("injected: IAM is unavailable")
+	}
+	return f.Client.PutRolePolicy(ctx, in, o...)
+}
+
+// The suite's guardrail cases on a management account's vended role: put
+// on once whatever the retries, found when taken off by hand and put back,
+// and taken off by the unguard, on that account only. A version is one
+// policy per account (its boundary): Made counts the versions made, each
+// once in each account (IAM refuses a second policy of a name).
+func TestAManagementAccountsGuardrailsPassTheConformanceCases(t *testing.T) {
+	providertest.RunGuard(t, func(t *testing.T) *providertest.Harness {
+		cfg := mototest.Require(t).Config()
+		fail := &atomic.Bool{}
+		d := direct(cfg, nil)
+		d.IAMFor = func(creds aws.CredentialsProvider) roleaccess.IAM {
+			c := cfg.Copy()
+			c.Credentials = creds
+			return flakyIAM{Client: iam.NewFromConfig(c), fail: fail}
+		}
+		m := &mgmtAccounts{Direct: d, t: t, cfg: cfg}
+		return &providertest.Harness{
+			Provider: m,
+			Advance:  func(time.Duration) {},
+			FailNext: func(op string) {
+				if op == "guard" {
+					fail.Store(true)
+				}
+			},
+			FailDefinitively: func(string, string) {},
+			Guard: &providertest.GuardHarness{
+				Attached: func(ctx context.Context, a *ovm.Account) (string, []string, error) {
+					p, err := admin(cfg, a.AWSAccountID).GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String("OVMCrossAccountRole"),
+						PolicyName: aws.String(roleaccess.GuardPolicyName)})
+					var nf *iamtypes.NoSuchEntityException
+					if errors.As(err, &nf) {
+						return "", nil, nil
+					}
+					if err != nil {
+						return "", nil, err
+					}
+					doc, err := url.QueryUnescape(aws.ToString(p.PolicyDocument))
+					return doc, nil, err
+				},
+				Made: func(ctx context.Context, template string) (int, error) {
+					versions := map[string]bool{}
+					m.mu.Lock()
+					accounts := slices.Clone(m.accounts)
+					m.mu.Unlock()
+					for _, acct := range accounts {
+						out, err := admin(cfg, acct).ListPolicies(ctx, &iam.ListPoliciesInput{Scope: iamtypes.PolicyScopeTypeLocal})
+						if err != nil {
+							return 0, err
+						}
+						for _, p := range out.Policies {
+							if name := aws.ToString(p.PolicyName); strings.HasPrefix(name, "OVMGuard-"+template+"-") {
+								versions[name] = true
+							}
+						}
+					}
+					return len(versions), nil
+				},
+				TakeOff: func(ctx context.Context, a *ovm.Account, g ovm.Guard) error {
+					c := admin(cfg, a.AWSAccountID)
+					if _, err := c.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: aws.String("OVMCrossAccountRole"),
+						PolicyName: aws.String(roleaccess.GuardPolicyName)}); err != nil {
+						return err
+					}
+					_, err := c.DeleteRolePermissionsBoundary(ctx, &iam.DeleteRolePermissionsBoundaryInput{RoleName: aws.String("OVMCrossAccountRole")})
+					return err
+				},
+			},
+		}
+	})
 }
