@@ -4,10 +4,8 @@ GO ?= go
 .PHONY: test deps vet run build bench fuzz image
 
 ## test: install what the tests need, then vet and run every test (race detector on).
-## Three packages at once: the longest ones mostly wait (on moto, which
-## serves one request at a time, on browsers and replicas), not compute.
 test: deps vet
-	CI=$${CI:-} $(GO) test -race -count=1 -p 3 -timeout 20m ./...
+	CI=$${CI:-} $(GO) test -race -count=1 -timeout 20m ./...
 
 ## deps: install the test dependencies that are missing (idempotent).
 deps:
