@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -95,7 +96,12 @@ func TestABudgetFreezeOnMotoIsInForceWithinMoments(t *testing.T) {
 	if _, err := sqs.NewFromConfig(cfg).SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(string(body))}); err != nil {
 		t.Fatal(err)
 	}
-	const cycles = 10
+	// Four freezes in CI; OVM_FREEZE_CYCLES=10 measures docs/budgets.md's
+	// figure (each cycle is some 4 s of moto).
+	cycles := 4
+	if n, err := strconv.Atoi(os.Getenv("OVM_FREEZE_CYCLES")); err == nil && n > 0 {
+		cycles = n
+	}
 	var lat []time.Duration
 	defer func() {
 		if t.Failed() {

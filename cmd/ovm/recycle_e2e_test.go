@@ -194,11 +194,14 @@ func leftovers(t *testing.T, acct aws.Config, wiped bool) []string {
 // recycleMargin is the pool's retire.clock_margin in recycleServer.
 const recycleMargin = time.Second
 
-func TestTheSameAccountIsVendedWipedAndVendedAgainThreeTimes(t *testing.T) {
+// Two generations: the second shows a recycled account vended, wiped and
+// vended again as the first (a third, until 2026-12, added 20 s of CI and
+// nothing the second does not show).
+func TestTheSameAccountIsVendedWipedAndVendedAgain(t *testing.T) {
 	s, cfg, env := recycleServer(t, awsnuke.MotoTypes, "{base_delay: 1s, max_delay: 5s}")
 	s.start(env...)
 	var first string
-	for gen := 0; gen < 3; gen++ {
+	for gen := 0; gen < 2; gen++ {
 		var l client.Lease
 		s.ovmJSON(&l, "lease", "create", "--wait", "2m")
 		if first == "" {
