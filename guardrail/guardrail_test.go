@@ -281,8 +281,15 @@ func TestAManagementAccountsDocumentBindsOnlyTheLesseesSessions(t *testing.T) {
 			t.Errorf("statement %s spares a role by ARN on the vended role itself: %+v", s.Sid, s.Condition)
 		}
 	}
-	if p := statement(t, d, "OVMProtectItsPolicies"); !slices.Contains(p.Resource, "arn:aws:iam::*:policy/OVM*") || !slices.Contains(p.Action, "iam:CreatePolicyVersion") {
-		t.Fatalf("the boundary is not kept from the lessee: %+v", p)
+	if p := statement(t, d, "OVMProtectItsPolicies"); !slices.Contains(p.Resource, "arn:aws:iam::*:policy/OVM*") ||
+		!slices.Contains(p.Resource, "arn:aws:iam::*:policy/*/OVM*") || !slices.Contains(p.Action, "iam:CreatePolicyVersion") ||
+		!slices.Contains(p.Action, "iam:CreatePolicy") {
+		t.Fatalf("the boundary (or a planted one) is not kept from the lessee: %+v", p)
+	}
+	if p := statement(t, d, "OVMProtectItsTrail"); !slices.Contains(p.Resource, "arn:aws:cloudtrail:*:*:trail/ovm-spend") ||
+		!slices.Contains(p.Resource, "arn:aws:s3:::ovm-spend-trail-*") || !slices.Contains(p.Action, "cloudtrail:StopLogging") ||
+		!slices.Contains(p.Action, "s3:PutBucketPolicy") {
+		t.Fatalf("the spend trail and its bucket are not kept from the lessee: %+v", p)
 	}
 	if p := statement(t, d, "OVMProtectItsRole"); !slices.Contains(p.Resource, "arn:aws:iam::*:role/OVMCrossAccountRole") {
 		t.Fatalf("the vended role is not kept from the lessee: %+v", p)

@@ -13,10 +13,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/ovmdev/ovm"
 	"github.com/ovmdev/ovm/guardrail"
 	"github.com/ovmdev/ovm/internal/mototest"
@@ -37,9 +35,7 @@ func TestAManagementAccountsGuardrailsAreABoundaryAndAnInlineDenyOnTheRole(t *te
 	const acct = "555555555555"
 	a := standalone(t, cfg, acct)
 	d := direct(cfg, nil)
-	admin := cfg.Copy()
-	admin.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), "arn:aws:iam::"+acct+":role/stack-admin"))
-	im := iam.NewFromConfig(admin)
+	im := admin(cfg, acct)
 
 	doc, err := guardrail.Check(ovm.Guardrails{Regions: []string{"eu-west-1"}, InstanceTypes: []string{"t3.*"}},
 		guardrail.Options{ExemptRole: "OVMCrossAccountRole", OnRole: true}, nil)
@@ -202,13 +198,6 @@ func (m *mgmtAccounts) Bootstrap(ctx context.Context, a *ovm.Account) (ovm.StepR
 
 func (m *mgmtAccounts) Close(ctx context.Context, a *ovm.Account) (ovm.StepResult, error) {
 	return ovm.StepResult{Status: ovm.StepDone}, nil
-}
-
-// admin is IAM in acct as the role stack's admin (not the vended role).
-func admin(cfg aws.Config, acct string) *iam.Client {
-	c := cfg.Copy()
-	c.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), "arn:aws:iam::"+acct+":role/stack-admin"))
-	return iam.NewFromConfig(c)
 }
 
 // flakyIAM fails the next PutRolePolicy when armed (FailNext("guard")).

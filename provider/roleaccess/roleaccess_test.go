@@ -30,14 +30,30 @@ const mgmt = "arn:aws:iam::123456789012:root"
 // organization with the vended role the sign-up's role stack creates.
 func standalone(t *testing.T, cfg aws.Config, acct string) *ovm.Account {
 	t.Helper()
-	admin := cfg.Copy()
-	admin.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), "arn:aws:iam::"+acct+":role/stack-admin"))
 	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + mgmt + `"},"Action":"sts:AssumeRole"}]}`
-	if _, err := iam.NewFromConfig(admin).CreateRole(context.Background(), &iam.CreateRoleInput{RoleName: aws.String("OVMCrossAccountRole"),
+	if _, err := admin(cfg, acct).CreateRole(context.Background(), &iam.CreateRoleInput{RoleName: aws.String("OVMCrossAccountRole"),
 		AssumeRolePolicyDocument: aws.String(trust)}); err != nil {
 		t.Fatal(err)
 	}
 	return &ovm.Account{ID: "acc_1", AWSAccountID: acct, RoleARN: ovm.RoleARN(acct, "OVMCrossAccountRole")}
+}
+
+// admin is IAM in acct as the role stack's admin (not the vended role).
+func admin(cfg aws.Config, acct string) *iam.Client {
+	c := cfg.Copy()
+	c.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), "arn:aws:iam::"+acct+":role/stack-admin"))
+	return iam.NewFromConfig(c)
+}
+
+// trustOf is the vended role's trust document, as an admin reads it.
+func trustOf(t *testing.T, im *iam.Client) string {
+	t.Helper()
+	r, err := im.GetRole(context.Background(), &iam.GetRoleInput{RoleName: aws.String("OVMCrossAccountRole")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := url.QueryUnescape(aws.ToString(r.Role.AssumeRolePolicyDocument))
+	return s
 }
 
 func direct(cfg aws.Config, fed *federation.Client) *roleaccess.Direct {
@@ -75,17 +91,8 @@ func TestAManagementAccountsRoleGivesAndTakesBackAccess(t *testing.T) {
 	}
 
 	// Look at the role with an administrator's session of the account.
-	admin := cfg.Copy()
-	admin.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), "arn:aws:iam::333333333333:role/stack-admin"))
-	im := iam.NewFromConfig(admin)
-	trust := func() string {
-		r, err := im.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("OVMCrossAccountRole")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, _ := url.QueryUnescape(aws.ToString(r.Role.AssumeRolePolicyDocument))
-		return s
-	}
+	im := admin(cfg, "333333333333")
+	trust := func() string { return trustOf(t, im) }
 	ci := "arn:aws:iam::210987654321:role/ci"
 	if err := d.Grant(ctx, a, ci); err != nil || !strings.Contains(trust(), ci) {
 		t.Fatalf("grant: %v, trust %s", err, trust())
@@ -136,17 +143,8 @@ func TestAManagementAccountsFreezeDropsThePrincipalAndDeniesOlderSessions(t *tes
 	ctx := context.Background()
 	a := standalone(t, cfg, "444444444444")
 	d := direct(cfg, nil)
-	admin := cfg.Copy()
-	admin.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), "arn:aws:iam::444444444444:role/stack-admin"))
-	im := iam.NewFromConfig(admin)
-	trust := func() string {
-		r, err := im.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("OVMCrossAccountRole")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, _ := url.QueryUnescape(aws.ToString(r.Role.AssumeRolePolicyDocument))
-		return s
-	}
+	im := admin(cfg, "444444444444")
+	trust := func() string { return trustOf(t, im) }
 	ci := "arn:aws:iam::210987654321:role/ci"
 	if err := d.Grant(ctx, a, ci); err != nil {
 		t.Fatal(err)
